@@ -1,0 +1,16 @@
+/**
+ * netfwd: Linux networking programmed directly over netlink.
+ */
+export {
+  NetfwdError,
+  NetlinkError,
+  DecodeError,
+  ValidationError,
+  ConflictError,
+  DumpInterruptedError,
+  errnoCode,
+  errnoMessage,
+  type NetlinkErrorDetails,
+} from './errors.js';
+export { netns, sysctlPath, type ExecOptions } from './netns/index.js';
+export * from './netlink/index.js';

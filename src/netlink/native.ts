@@ -1,0 +1,81 @@
+/**
+ * Loads the C++ addon (through node-gyp-build, so prebuilt binaries work) and
+ * describes its interface. The addon moves bytes and switches namespaces; all
+ * protocol knowledge is in TypeScript.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A raw netlink socket. Errors thrown carry `errno` and `code`. */
+export interface NativeSocket {
+  readonly portId: number;
+  readonly fd: number;
+  readonly closed: boolean;
+  /** Sends one datagram to the kernel; returns the bytes sent. */
+  send(data: Buffer): number;
+  /** Reads queued datagrams without waiting; overruns and truncation appear as Error items. */
+  receive(maxDatagrams?: number): Array<Buffer | NativeError>;
+  setOption(level: number, name: number, value: number): void;
+  getOption(level: number, name: number): number;
+  /** Calls `onReadable` whenever data is queued; keeps the event loop alive. */
+  startPolling(onReadable: (error?: NativeError) => void): void;
+  stopPolling(): void;
+  close(): void;
+}
+
+export interface NativeError extends Error {
+  errno: number;
+  code: string;
+  syscall?: string;
+  truncated?: boolean;
+  length?: number;
+}
+
+export interface Addon {
+  NetlinkSocket: new (protocol: number, netnsPath?: string) => NativeSocket;
+  createNetns(dir: string, name: string): void;
+  removeNetns(path: string): void;
+  readFileInNetns(netnsPath: string, file: string): string;
+  writeFileInNetns(netnsPath: string, file: string, data: string): void;
+  execInNetns(netnsPath: string, file: string, argv: string[]): never;
+  enterNetnsOnThisThread(netnsPath: string): void;
+}
+
+const requireHere = createRequire(import.meta.url);
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('netfwd: cannot find the package root (binding.gyp)');
+    dir = up;
+  }
+}
+
+let loaded: { addon: Addon; path: string } | undefined;
+
+function load(): { addon: Addon; path: string } {
+  if (!loaded) {
+    // NETFWD_ADDON selects another build of the addon, e.g. one with AddressSanitizer.
+    let path = process.env.NETFWD_ADDON;
+    if (!path) {
+      const gypBuild = requireHere('node-gyp-build') as { resolve(dir: string): string };
+      path = gypBuild.resolve(packageRoot());
+    }
+    loaded = { addon: requireHere(path) as Addon, path };
+  }
+  return loaded;
+}
+
+/** The addon, loaded on first use. */
+export function addon(): Addon {
+  return load().addon;
+}
+
+/** File system path of the loaded addon (a helper process loads it too). */
+export function addonPath(): string {
+  return load().path;
+}

@@ -1,0 +1,111 @@
+/**
+ * Named network namespaces, kept as `ip netns` keeps them (bind mounts under
+ * /run/netns), so the two interoperate. Every namespace switch happens on a
+ * short-lived native thread or in a helper process: the calling thread never
+ * changes namespace.
+ */
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { NetfwdError, NetlinkError, ValidationError } from '../errors.js';
+import { type NativeError, addon, addonPath } from '../netlink/native.js';
+import { NETNS_RUN_DIR, netnsPath, validateNetnsName } from './path.js';
+
+export { NETNS_RUN_DIR, netnsPath, validateNetnsName } from './path.js';
+
+function nativeCall<T>(operation: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const e = err as NativeError;
+    if (typeof e?.errno === 'number') throw new NetlinkError(e.errno, { operation: `${operation}: ${e.syscall ?? ''}`.replace(/: $/, '') });
+    throw err;
+  }
+}
+
+let nsfsDevice: number | undefined;
+function isNamespaceFile(path: string): boolean {
+  try {
+    nsfsDevice ??= statSync('/proc/self/ns/net').dev;
+    return statSync(path).dev === nsfsDevice;
+  } catch {
+    return false;
+  }
+}
+
+/** Turns a sysctl key (`net.ipv4.ip_forward` or `net/ipv4/conf/eth0.1/rp_filter`) into its /proc path. */
+export function sysctlPath(key: string): string {
+  if (typeof key !== 'string' || !/^net[./][A-Za-z0-9_./-]+$/.test(key) || key.includes('..')) {
+    throw new ValidationError('key', `invalid sysctl key ${JSON.stringify(key)}`, 'a key under net., such as net.ipv4.ip_forward');
+  }
+  const rel = key.includes('/') ? key : key.replace(/\./g, '/');
+  return `/proc/sys/${rel}`;
+}
+
+export interface ExecOptions extends Omit<SpawnOptions, 'argv0' | 'shell'> {}
+
+export const netns = {
+  /** Creates a named namespace (EEXIST as a NetlinkError when it exists). */
+  create(name: string): void {
+    validateNetnsName(name, 'name');
+    nativeCall(`create network namespace ${name}`, () => addon().createNetns(NETNS_RUN_DIR, name));
+  },
+
+  /** Removes a named namespace; its interfaces go with it once nothing else holds it. */
+  remove(name: string): void {
+    validateNetnsName(name, 'name');
+    nativeCall(`remove network namespace ${name}`, () => addon().removeNetns(`${NETNS_RUN_DIR}/${name}`));
+  },
+
+  /** Names of the namespaces under /run/netns. */
+  list(): string[] {
+    try {
+      return readdirSync(NETNS_RUN_DIR)
+        .filter((n) => isNamespaceFile(`${NETNS_RUN_DIR}/${n}`))
+        .sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  },
+
+  /** True when /run/netns/NAME exists and holds a namespace. */
+  exists(name: string): boolean {
+    validateNetnsName(name, 'name');
+    return isNamespaceFile(`${NETNS_RUN_DIR}/${name}`);
+  },
+
+  /**
+   * Reads a sysctl under net. inside the namespace, or writes it when `value`
+   * is given; returns the value read after any write.
+   */
+  sysctl(name: string, key: string, value?: string | number | boolean): string {
+    const ns = netnsPath(name, 'name');
+    const file = sysctlPath(key);
+    if (value !== undefined) {
+      const text = typeof value === 'boolean' ? (value ? '1' : '0') : String(value);
+      nativeCall(`write sysctl ${key} in ${name}`, () => addon().writeFileInNetns(ns, file, text));
+    }
+    return nativeCall(`read sysctl ${key} in ${name}`, () => addon().readFileInNetns(ns, file)).trim();
+  },
+
+  /**
+   * Starts `command` inside the namespace, without a shell. A helper process
+   * enters the namespace and then becomes the command (execvp), so the
+   * returned ChildProcess is the command itself. Used for daemons (a
+   * userspace WireGuard) and the services of the lab; never to configure the
+   * kernel.
+   */
+  exec(name: string, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {
+    const ns = netnsPath(name, 'name');
+    if (typeof command !== 'string' || command.length === 0) throw new ValidationError('command', 'empty command');
+    if (!isNamespaceFile(ns)) throw new NetfwdError(`network namespace ${name} does not exist`);
+    const helper =
+      'const [,addonFile,ns,file,...argv]=process.argv;' +
+      'try{require(addonFile).execInNetns(ns,file,[file,...argv])}' +
+      'catch(e){process.stderr.write("netfwd exec: "+e.message+"\\n");process.exit(127)}';
+    const env = { ...(options.env ?? process.env) };
+    // The helper must not inherit loaders meant for the parent (e.g. a TypeScript loader).
+    delete env.NODE_OPTIONS;
+    return spawn(process.execPath, ['-e', helper, addonPath(), ns, command, ...args], { ...options, env, shell: false });
+  },
+};
