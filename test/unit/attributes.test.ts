@@ -6,7 +6,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { DecodeError, ValidationError } from '../../src/errors.js';
-import { attrs, encodeAttrs } from '../../src/netlink/attributes.js';
+import { type AttrSet, attrs, encodeAttrs } from '../../src/netlink/attributes.js';
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST } from '../../src/netlink/constants.js';
 import { frame, messageCodec, parseDatagram } from '../../src/netlink/message.js';
 import { struct } from '../../src/netlink/struct.js';
@@ -40,7 +40,7 @@ const linkInfo = attrs('linkinfo', {
   kind: { type: 1, kind: 'bstring' },
   data: { type: 2, kind: 'dynamic', select: (s) => (s.kind === 'veth' ? vethInfo : undefined) },
 });
-const linkAttrs: any = attrs('link', {
+const linkAttrs: AttrSet<any> = attrs('link', {
   address: { type: 1, kind: 'binary' },
   ifname: { type: 3, kind: 'string' },
   mtu: { type: 4, kind: 'u32' },
