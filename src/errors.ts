@@ -125,3 +125,12 @@ export class ConflictError extends NetfwdError {
 export class DumpInterruptedError extends NetfwdError {
   override name = 'DumpInterruptedError';
 }
+
+/**
+ * An invalid ServiceForward spec or configuration file: `field` is the path of
+ * the offending field (e.g. `forwards[2].to.peer`), the message says what would
+ * be valid. Thrown before anything touches the kernel.
+ */
+export class ConfigError extends ValidationError {
+  override name = 'ConfigError';
+}

@@ -7,6 +7,7 @@ export {
   DecodeError,
   ValidationError,
   ConflictError,
+  ConfigError,
   DumpInterruptedError,
   errnoCode,
   errnoMessage,
