@@ -134,3 +134,30 @@ export class DumpInterruptedError extends NetfwdError {
 export class ConfigError extends ValidationError {
   override name = 'ConfigError';
 }
+
+/**
+ * A ServiceForward apply failed at one step. The steps applied before it were
+ * undone in reverse order; `restored` says whether that fully succeeded.
+ */
+export class ApplyError extends NetfwdError {
+  override name = 'ApplyError';
+  /** The failing step, as printed by plan (e.g. `+ route default dev wg0 table 5000`). */
+  readonly step: string;
+  /** 1-based position of the failing step and the number of steps. */
+  readonly position: number;
+  readonly total: number;
+  readonly restored: boolean;
+  readonly rollbackErrors: readonly Error[];
+  constructor(step: string, position: number, total: number, cause: unknown, rollbackErrors: readonly Error[]) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const state = rollbackErrors.length === 0
+      ? 'the previous state was restored'
+      : `rollback incomplete (${rollbackErrors.length} undo step(s) failed: ${rollbackErrors.map((e) => e.message).join('; ')}); run \`netfwd up\` again or \`netfwd down\` to converge`;
+    super(`step ${position}/${total} "${step}" failed: ${why}; ${state}`, { cause });
+    this.step = step;
+    this.position = position;
+    this.total = total;
+    this.restored = rollbackErrors.length === 0;
+    this.rollbackErrors = rollbackErrors;
+  }
+}

@@ -8,6 +8,7 @@ export {
   ValidationError,
   ConflictError,
   ConfigError,
+  ApplyError,
   DumpInterruptedError,
   errnoCode,
   errnoMessage,
