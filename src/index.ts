@@ -16,3 +16,4 @@ export {
 } from './errors.js';
 export { netns, sysctlPath, type ExecOptions } from './netns/index.js';
 export * from './netlink/index.js';
+export * from './route/index.js';

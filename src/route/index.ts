@@ -1,0 +1,64 @@
+/** rtnetlink: links, addresses, routes and rules of a network namespace. */
+export { Route, type RouteOptions } from './handle.js';
+export {
+  Links,
+  LINK_KINDS,
+  decodeLink,
+  linkAddRequest,
+  linkSetRequest,
+  linkRemoveRequest,
+  linkFlagNames,
+  validateLinkSpec,
+  validateLinkChange,
+  type Link,
+  type LinkKind,
+  type LinkSpec,
+  type LinkChange,
+  type VethLinkSpec,
+  type VethPeerSpec,
+  type SimpleLinkSpec,
+  type MacvlanLinkSpec,
+  type MacvlanMode,
+  type OperState,
+} from './link.js';
+export {
+  Addresses,
+  decodeAddress,
+  addressAddRequest,
+  addressRemoveRequest,
+  validateAddressSpec,
+  type Address,
+  type AddressSpec,
+  type AddressKey,
+  type AddressFilter,
+} from './address.js';
+export {
+  Routes,
+  RTNH_F_ONLINK,
+  decodeRoute,
+  routeAddRequest,
+  routeRemoveRequest,
+  validateRouteSpec,
+  type RouteEntry,
+  type RouteSpec,
+  type RouteFilter,
+  type RouteType,
+} from './route.js';
+export {
+  Rules,
+  decodeRule,
+  ruleAddRequest,
+  ruleRemoveRequest,
+  validateRuleSpec,
+  type Rule,
+  type RuleSpec,
+  type RuleFilter,
+  type RuleAction,
+  type PortRange,
+} from './rule.js';
+export { type RouteEvent, type RouteMonitor, type MonitorKind, type MonitorAction, type MonitorOptions } from './monitor.js';
+export { type BulkReport, type BulkItemFailure } from './bulk.js';
+export { protocolName, protocolNumber, type RouteProtocol } from './protocols.js';
+export { scopeName, scopeNumber, type RouteScope } from './scope.js';
+export { type RouteFamily, type TableId } from './validation.js';
+export { NETFWD_PROTOCOL, RT_TABLE_MAIN, RT_TABLE_LOCAL, RT_TABLE_DEFAULT } from './constants.js';

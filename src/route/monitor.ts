@@ -1,0 +1,161 @@
+/**
+ * rtnetlink notifications as typed events. A monitor has its own socket
+ * joined to the multicast groups of the kinds asked for; when the kernel drops
+ * notifications (ENOBUFS) a `resync` event says the state must be read again,
+ * so a lost event is never silent.
+ */
+import { DecodeError, ValidationError } from '../errors.js';
+import { Connection, type MonitorItem } from '../netlink/connection.js';
+import type { NetlinkMessage } from '../netlink/message.js';
+import { type Address, decodeAddress } from './address.js';
+import * as C from './constants.js';
+import { type Link, type Links, decodeLink } from './link.js';
+import { type RouteEntry, decodeRoute } from './route.js';
+import { type Rule, decodeRule } from './rule.js';
+
+export type MonitorKind = 'link' | 'address' | 'route' | 'rule';
+const KINDS: readonly MonitorKind[] = ['link', 'address', 'route', 'rule'];
+
+/** 'new' covers both creation and change (the kernel sends RTM_NEW* for both). */
+export type MonitorAction = 'new' | 'del';
+
+export type RouteEvent =
+  | { kind: 'link'; action: MonitorAction; link: Link }
+  | { kind: 'address'; action: MonitorAction; address: Address }
+  | { kind: 'route'; action: MonitorAction; route: RouteEntry }
+  | { kind: 'rule'; action: MonitorAction; rule: Rule }
+  /** Notifications were lost or could not be read: dump the state again. */
+  | { kind: 'resync'; reason: string };
+
+export interface MonitorOptions {
+  /** Receive buffer of the monitor's socket. Default: the Connection default (4 MiB). */
+  receiveBufferSize?: number;
+}
+
+export interface RouteMonitor extends AsyncIterableIterator<RouteEvent> {
+  /** Stops the monitor and closes its socket; iteration ends. */
+  close(): void;
+  /** The monitor's own connection (for its stats, e.g. `overruns`). */
+  readonly connection: Connection;
+}
+
+const GROUPS: Record<MonitorKind, number[]> = {
+  link: [C.RTNLGRP_LINK],
+  address: [C.RTNLGRP_IPV4_IFADDR, C.RTNLGRP_IPV6_IFADDR],
+  route: [C.RTNLGRP_IPV4_ROUTE, C.RTNLGRP_IPV6_ROUTE],
+  rule: [C.RTNLGRP_IPV4_RULE, C.RTNLGRP_IPV6_RULE],
+};
+
+export function checkMonitorKinds(kinds: unknown): Set<MonitorKind> {
+  if (!Array.isArray(kinds) || kinds.length === 0) {
+    throw new ValidationError('kinds', 'expected a non-empty array', `some of ${KINDS.map((k) => `'${k}'`).join(', ')}`);
+  }
+  kinds.forEach((k, i) => {
+    if (!KINDS.includes(k)) throw new ValidationError(`kinds[${i}]`, `unknown kind ${JSON.stringify(k)}`, KINDS.map((x) => `'${x}'`).join(', '));
+  });
+  return new Set(kinds as MonitorKind[]);
+}
+
+/**
+ * Turns one notification into an event, keeping `names` (index → link name)
+ * current. Undefined for messages of kinds not asked for or families other
+ * than IPv4/IPv6. Throws DecodeError on malformed bytes.
+ */
+export function notificationEvent(msg: NetlinkMessage, kinds: ReadonlySet<MonitorKind>, names: Map<number, string>): RouteEvent | undefined {
+  switch (msg.type) {
+    case C.RTM_NEWLINK:
+    case C.RTM_DELLINK: {
+      const link = decodeLink(msg.data, names);
+      if (msg.type === C.RTM_NEWLINK) names.set(link.index, link.name);
+      else names.delete(link.index);
+      return kinds.has('link') ? { kind: 'link', action: msg.type === C.RTM_NEWLINK ? 'new' : 'del', link } : undefined;
+    }
+    case C.RTM_NEWADDR:
+    case C.RTM_DELADDR: {
+      if (!kinds.has('address')) return undefined;
+      const address = decodeAddress(msg.data, names);
+      return address && { kind: 'address', action: msg.type === C.RTM_NEWADDR ? 'new' : 'del', address };
+    }
+    case C.RTM_NEWROUTE:
+    case C.RTM_DELROUTE: {
+      if (!kinds.has('route')) return undefined;
+      const route = decodeRoute(msg.data, names);
+      return route && { kind: 'route', action: msg.type === C.RTM_NEWROUTE ? 'new' : 'del', route };
+    }
+    case C.RTM_NEWRULE:
+    case C.RTM_DELRULE: {
+      if (!kinds.has('rule')) return undefined;
+      const rule = decodeRule(msg.data);
+      return rule && { kind: 'rule', action: msg.type === C.RTM_NEWRULE ? 'new' : 'del', rule };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Opens a monitor. The socket is subscribed before this returns, so every
+ * change made after the call is seen, even before iteration starts.
+ */
+export function openMonitor(netns: string | undefined, kindList: readonly MonitorKind[], links: Links, options: MonitorOptions = {}, onClose?: () => void): RouteMonitor {
+  const kinds = checkMonitorKinds(kindList);
+  // Link notifications are always joined: they keep the index → name map current.
+  const groups = new Set<number>(GROUPS.link);
+  for (const k of kinds) for (const g of GROUPS[k]) groups.add(g);
+  const conn = Connection.openSync('route', { netns, groups: [...groups], receiveBufferSize: options.receiveBufferSize });
+  const items = conn.monitor();
+  let names: Map<number, string> | undefined;
+  let closed = false;
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    conn.close();
+    onClose?.();
+  };
+
+  const monitor: RouteMonitor = {
+    connection: conn,
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next(): Promise<IteratorResult<RouteEvent>> {
+      for (;;) {
+        if (closed) return { value: undefined, done: true };
+        if (!names) {
+          try {
+            names = await links.names();
+          } catch (err) {
+            if (closed) return { value: undefined, done: true };
+            throw err;
+          }
+        }
+        let item: IteratorResult<MonitorItem>;
+        item = await items.next();
+        if (item.done) {
+          close();
+          return { value: undefined, done: true };
+        }
+        const value = item.value;
+        if ('resync' in value) {
+          names = undefined; // link notifications may be lost too
+          return { value: { kind: 'resync', reason: value.reason }, done: false };
+        }
+        try {
+          const event = notificationEvent(value, kinds, names);
+          if (event) return { value: event, done: false };
+        } catch (err) {
+          if (!(err instanceof DecodeError)) throw err;
+          names = undefined;
+          return { value: { kind: 'resync', reason: `undecodable notification (type ${value.type}): ${err.message}` }, done: false };
+        }
+      }
+    },
+    async return(): Promise<IteratorResult<RouteEvent>> {
+      close();
+      return { value: undefined, done: true };
+    },
+    close,
+  };
+  return monitor;
+}
