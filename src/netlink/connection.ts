@@ -181,6 +181,7 @@ export class Connection {
   private readonly sock: NativeSocket;
   private seq: number;
   private readonly waiters = new Map<number, Waiter>();
+  private readonly dumpSeqs = new Set<number>();
   private ranges: RangeWaiter[] = [];
   private readonly subscribers = new Set<(item: MonitorItem | Error | null) => void>();
   private polling = false;
@@ -599,14 +600,25 @@ export class Connection {
     return s;
   }
 
-  /** @internal Registers a waiter for one sequence number. */
-  addWaiter(seq: number, waiter: Waiter): void {
+  /** @internal Registers the waiter of a dump (whose backpressure may pause reading). */
+  addDumpWaiter(seq: number, waiter: Waiter): void {
     this.waiters.set(seq, waiter);
+    this.dumpSeqs.add(seq);
   }
   /** @internal */
   removeWaiter(seq: number): void {
     this.waiters.delete(seq);
+    this.dumpSeqs.delete(seq);
     this.updatePolling();
+  }
+
+  /**
+   * Reading stops while a slow dump consumer is behind, except when replies
+   * to other requests are awaited: those would otherwise sit unread behind
+   * the paused dump (a request made inside a dump loop would never finish).
+   */
+  private get readable(): boolean {
+    return !this.paused || this.ranges.length > 0 || this.waiters.size > this.dumpSeqs.size;
   }
 
   /** @internal Frames and sends one request with the given flags. */
@@ -636,7 +648,7 @@ export class Connection {
     if (this.draining || this.closed) return;
     this.draining = true;
     try {
-      while (!this.paused && !this.closed) {
+      while (this.readable && !this.closed) {
         const items = this.sock.receive(16);
         if (items.length === 0) break;
         for (const item of items) {
@@ -669,7 +681,10 @@ export class Connection {
     if (msg.pid === this.sock.portId) {
       const waiter = this.waiters.get(msg.seq);
       if (waiter) {
-        if (waiter.deliver(msg)) this.waiters.delete(msg.seq);
+        if (waiter.deliver(msg)) {
+          this.waiters.delete(msg.seq);
+          this.dumpSeqs.delete(msg.seq);
+        }
         return;
       }
       for (let i = 0; i < this.ranges.length; i++) {
@@ -699,6 +714,7 @@ export class Connection {
   private failAll(err: Error): void {
     const waiters = [...this.waiters.values(), ...this.ranges];
     this.waiters.clear();
+    this.dumpSeqs.clear();
     this.ranges = [];
     for (const w of waiters) w.fail(err);
     for (const s of this.subscribers) s(err instanceof DecodeError ? { resync: true, reason: `undecodable datagram: ${err.message}` } : err);
@@ -706,7 +722,7 @@ export class Connection {
   }
 
   private updatePolling(): void {
-    const want = !this.closed && !this.paused && (this.waiters.size > 0 || this.ranges.length > 0 || this.subscribers.size > 0);
+    const want = !this.closed && this.readable && (this.waiters.size > 0 || this.ranges.length > 0 || this.subscribers.size > 0);
     if (want && !this.polling) {
       this.sock.startPolling((err) => {
         if (err) {
@@ -831,7 +847,7 @@ class DumpPass {
     private readonly req: Request,
   ) {
     this.seq = conn.allocSeq(1);
-    conn.addWaiter(this.seq, {
+    conn.addDumpWaiter(this.seq, {
       deliver: (msg) => this.deliver(msg),
       fail: (err) => {
         this.error = err;

@@ -50,7 +50,7 @@ export function freshNetns(t: ExecutionContext, prefix?: string): string {
 
 /** Runs a command and returns stdout; throws with stderr on failure. */
 export function run(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
 }
 
 /** `ip -j ... ` inside a namespace, parsed. */
