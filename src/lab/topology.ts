@@ -1,0 +1,184 @@
+/**
+ * The namespace lab: a client, an "internet" router, a VPS frontend and a home
+ * backend, joined by veth pairs and addressed from the documentation ranges.
+ * Built with netfwd itself (no `ip` commands). Teardown always runs.
+ *
+ *   client (198.51.100.2) ── internet ── frontend (203.0.113.2, public)
+ *                               │
+ *                               └─────── backend (192.0.2.2, home uplink)
+ *
+ * The internet namespace routes between the three and doubles as the
+ * "outside host" at 198.51.100.1 / 2001:db8:1::1.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Route } from '../route/index.js';
+import { type ExecOptions, netns } from '../netns/index.js';
+import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from './run-in-netns.js';
+
+export type LabHostName = 'client' | 'internet' | 'frontend' | 'backend';
+
+export interface LabHost {
+  name: LabHostName;
+  /** The namespace name under /run/netns. */
+  netns: string;
+  /** The host's uplink interface ("eth0"), absent for the router. */
+  uplink?: string;
+  ipv4: string;
+  ipv6: string;
+}
+
+export interface LabOptions {
+  /** Prefix of the namespace names (default: "nfl-<pid>-<random>"). */
+  prefix?: string;
+}
+
+/** Addresses of the lab, all from the documentation ranges. */
+export const LAB_ADDRESSES = {
+  client: { ipv4: '198.51.100.2', ipv6: '2001:db8:1::2' },
+  frontend: { ipv4: '203.0.113.2', ipv6: '2001:db8:2::2' },
+  backend: { ipv4: '192.0.2.2', ipv6: '2001:db8:3::2' },
+  /** The router's address on the client side: the "outside host". */
+  outside: { ipv4: '198.51.100.1', ipv6: '2001:db8:1::1' },
+  routerToFrontend: { ipv4: '203.0.113.1', ipv6: '2001:db8:2::1' },
+  routerToBackend: { ipv4: '192.0.2.1', ipv6: '2001:db8:3::1' },
+} as const;
+
+interface Segment {
+  host: Exclude<LabHostName, 'internet'>;
+  routerSide: string;
+  router: { ipv4: string; ipv6: string };
+}
+
+const SEGMENTS: Segment[] = [
+  { host: 'client', routerSide: 'to-client', router: LAB_ADDRESSES.outside },
+  { host: 'frontend', routerSide: 'to-frontend', router: LAB_ADDRESSES.routerToFrontend },
+  { host: 'backend', routerSide: 'to-backend', router: LAB_ADDRESSES.routerToBackend },
+];
+
+export class Lab {
+  readonly prefix: string;
+  readonly hosts: Record<LabHostName, LabHost>;
+  private readonly tasks = new Set<NetnsTask<unknown>>();
+  private readonly children = new Set<ChildProcess>();
+  private destroyed = false;
+
+  private constructor(prefix: string) {
+    this.prefix = prefix;
+    const host = (name: LabHostName, ipv4: string, ipv6: string, uplink?: string): LabHost => ({ name, netns: `${prefix}-${name}`, uplink, ipv4, ipv6 });
+    this.hosts = {
+      client: host('client', LAB_ADDRESSES.client.ipv4, LAB_ADDRESSES.client.ipv6, 'eth0'),
+      internet: host('internet', LAB_ADDRESSES.outside.ipv4, LAB_ADDRESSES.outside.ipv6),
+      frontend: host('frontend', LAB_ADDRESSES.frontend.ipv4, LAB_ADDRESSES.frontend.ipv6, 'eth0'),
+      backend: host('backend', LAB_ADDRESSES.backend.ipv4, LAB_ADDRESSES.backend.ipv6, 'eth0'),
+    };
+  }
+
+  /** Builds the topology; on failure everything made so far is removed. */
+  static async create(options: LabOptions = {}): Promise<Lab> {
+    const lab = new Lab(options.prefix ?? `nfl-${process.pid}-${randomBytes(2).toString('hex')}`);
+    try {
+      await lab.build();
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return lab;
+  }
+
+  private async build(): Promise<void> {
+    for (const h of Object.values(this.hosts)) {
+      netns.create(h.netns);
+      // Addresses must be usable at once: no IPv6 duplicate address detection.
+      netns.sysctl(h.netns, 'net.ipv6.conf.all.accept_dad', 0);
+      netns.sysctl(h.netns, 'net.ipv6.conf.default.accept_dad', 0);
+    }
+    const router = this.hosts.internet.netns;
+    netns.sysctl(router, 'net.ipv4.ip_forward', 1);
+    netns.sysctl(router, 'net.ipv6.conf.all.forwarding', 1);
+
+    const rt = await Route.open({ netns: router });
+    try {
+      await rt.links.set('lo', { up: true });
+      for (const s of SEGMENTS) {
+        const h = this.hosts[s.host];
+        await rt.links.add({ name: s.routerSide, kind: 'veth', peer: { name: h.uplink!, netns: h.netns } });
+        await rt.links.set(s.routerSide, { up: true });
+        await rt.addresses.add({ link: s.routerSide, address: `${s.router.ipv4}/24` });
+        await rt.addresses.add({ link: s.routerSide, address: `${s.router.ipv6}/64` });
+        await this.configureHost(h, s.router);
+      }
+    } finally {
+      rt.close();
+    }
+  }
+
+  private async configureHost(h: LabHost, router: { ipv4: string; ipv6: string }): Promise<void> {
+    const rt = await Route.open({ netns: h.netns });
+    try {
+      await rt.links.set('lo', { up: true });
+      await rt.links.set(h.uplink!, { up: true });
+      await rt.addresses.add({ link: h.uplink!, address: `${h.ipv4}/24` });
+      await rt.addresses.add({ link: h.uplink!, address: `${h.ipv6}/64` });
+      await rt.routes.add({ destination: 'default', gateway: router.ipv4 });
+      await rt.routes.add({ destination: 'default', gateway: router.ipv6 });
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** Starts a process inside a host's namespace (no shell); it is killed at destroy(). */
+  exec(host: LabHostName, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {
+    const child = netns.exec(this.hosts[host].netns, command, args, options);
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Runs a self-contained function inside a host's namespace and returns its result. */
+  run<A, T>(host: LabHostName, fn: PortableFunction<A, T>, arg?: A): Promise<T> {
+    return runInNetns(this.hosts[host].netns, fn, arg);
+  }
+
+  /** Starts a self-contained function (e.g. a server) inside a host's namespace; stopped at destroy(). */
+  start<A, T>(host: LabHostName, fn: PortableFunction<A, T>, arg?: A): NetnsTask<T> {
+    const task = startInNetns(this.hosts[host].netns, fn, arg);
+    this.tasks.add(task as NetnsTask<unknown>);
+    return {
+      result: task.result,
+      stop: async () => {
+        this.tasks.delete(task as NetnsTask<unknown>);
+        await task.stop();
+      },
+    };
+  }
+
+  /** Stops everything started in the lab and removes its namespaces. Safe to call twice. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await Promise.allSettled([...this.tasks].map((t) => t.stop()));
+    for (const c of this.children) {
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }
+    const errors: unknown[] = [];
+    for (const h of Object.values(this.hosts)) {
+      try {
+        if (netns.exists(h.netns)) netns.remove(h.netns);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length) throw errors[0];
+  }
+}
+
+/** Creates a lab, runs `fn`, and always destroys the lab afterwards. */
+export async function withLab<T>(fn: (lab: Lab) => Promise<T>, options: LabOptions = {}): Promise<T> {
+  const lab = await Lab.create(options);
+  try {
+    return await fn(lab);
+  } finally {
+    await lab.destroy();
+  }
+}

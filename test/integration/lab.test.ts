@@ -1,0 +1,62 @@
+/** The namespace lab: topology checked with `ip -j`, real traffic across the router, teardown. */
+import { LAB_ADDRESSES, Lab, runInNetns } from '../../src/lab/index.js';
+import { netns } from '../../src/netns/index.js';
+import { ipJson, kernelTest } from '../helpers/kernel.js';
+
+const test = kernelTest(['ip']);
+
+test('the lab builds four namespaces, routes between them and removes them', async (t) => {
+  const lab = await Lab.create();
+  let destroyed = false;
+  t.teardown(async () => {
+    if (!destroyed) await lab.destroy();
+  });
+  for (const h of Object.values(lab.hosts)) t.true(netns.exists(h.netns), h.netns);
+
+  const addrs = ipJson(lab.hosts.frontend.netns, ['addr', 'show', 'dev', 'eth0']);
+  const local = addrs[0].addr_info.filter((a: { scope: string }) => a.scope === 'global').map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+  t.deepEqual(local.sort(), ['2001:db8:2::2/64', '203.0.113.2/24']);
+  const routes = ipJson(lab.hosts.backend.netns, ['route', 'show', 'default']);
+  t.is(routes[0].gateway, LAB_ADDRESSES.routerToBackend.ipv4);
+
+  // A TCP server on the outside host sees the client's own address, in both families.
+  const server = lab.start('internet', async () => {
+    const net = await import('node:net');
+    const srv = net.createServer((c) => c.end(`${c.remoteAddress}\n`));
+    await new Promise<void>((r) => srv.listen(7000, '::', () => r()));
+    return 7000;
+  });
+  const port = await server.result;
+  const ask = (arg: { host: string; port: number }) =>
+    new Promise<string>(async (resolve, reject) => {
+      const net = await import('node:net');
+      const c = net.connect(arg.port, arg.host);
+      let data = '';
+      c.on('data', (d) => (data += d));
+      c.on('end', () => resolve(data.trim()));
+      c.on('error', reject);
+    });
+  t.is(await lab.run('client', ask, { host: LAB_ADDRESSES.outside.ipv4, port }), `::ffff:${LAB_ADDRESSES.client.ipv4}`);
+  t.is(await lab.run('backend', ask, { host: LAB_ADDRESSES.outside.ipv6, port }), LAB_ADDRESSES.backend.ipv6);
+  t.is(await runInNetns(lab.hosts.frontend.netns, ask, { host: LAB_ADDRESSES.outside.ipv4, port }), `::ffff:${LAB_ADDRESSES.frontend.ipv4}`);
+
+  // A process in a namespace sees only that namespace's interfaces.
+  const child = lab.exec('client', 'cat', ['/proc/net/dev']);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await new Promise((r) => child.on('close', r));
+  t.regex(out, /eth0:/);
+  t.notRegex(out, /to-client/);
+
+  await lab.destroy();
+  destroyed = true;
+  for (const h of Object.values(lab.hosts)) t.false(netns.exists(h.netns), h.netns);
+});
+
+test('a function that throws inside a namespace rejects with its message', async (t) => {
+  const lab = await Lab.create();
+  t.teardown(() => lab.destroy());
+  await t.throwsAsync(lab.run('client', () => {
+    throw new Error('boom');
+  }), { message: /boom/ });
+});
