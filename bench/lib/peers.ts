@@ -26,7 +26,8 @@ export function npmNetlinkPath(): string | undefined {
   try {
     if (!existsSync(dir)) {
       execFileSync('mkdir', ['-p', peersDir]);
-      execFileSync('npm', ['install', '--prefix', peersDir, '--no-save', '--allow-scripts=netlink', 'netlink@0.3.0'], { stdio: 'ignore' });
+      // Its prebuilt binaries load without running install scripts.
+      execFileSync('npm', ['install', '--prefix', peersDir, '--no-save', '--ignore-scripts', 'netlink@0.3.0'], { stdio: 'ignore' });
     }
     const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(dir)}).createRtNetlink()`], { stdio: 'pipe' });
     if (probe.status !== 0) throw new Error(probe.stderr.toString().split('\n')[0]);
