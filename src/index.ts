@@ -17,3 +17,4 @@ export {
 export { netns, sysctlPath, type ExecOptions } from './netns/index.js';
 export * from './netlink/index.js';
 export * from './route/index.js';
+export * from './forward/index.js';

@@ -1,0 +1,293 @@
+/**
+ * The CLI's configuration file: the spec as YAML or JSON. Parsing errors and
+ * validation errors both become ConfigErrors whose message starts with
+ * `FILE:LINE:COLUMN:`; key files named in the file are resolved relative to
+ * its directory.
+ *
+ * Messages never quote the file's text: the yaml parser's own messages can
+ * hold a slice of the offending line, which may be a private key, so the
+ * problem is described in fixed words from its error code.
+ */
+import { dirname, extname, resolve as resolvePath } from 'node:path';
+import { type Document, isAlias, isMap, isScalar, isSeq, type Node, parseDocument, visit } from 'yaml';
+import { ConfigError } from '../errors.js';
+import type { NormalizedConfig } from './config.js';
+import { child, configError, fail, isPlainObject, item, looksLikeKeyMaterial, showPath, splitFieldPath } from './field.js';
+import { asFileReadError, chmodFix, type FileContent, type FileReader, formatMode, isAccessibleByOthers, readRegularFile } from './private-file.js';
+import { type ValidateOptions, validateSpec } from './validate.js';
+
+export type ConfigFormat = 'yaml' | 'json';
+
+export interface LoadConfigOptions {
+  /**
+   * Refuse a configuration file that holds a key inline, and key files, when
+   * the group or others may access them; the message gives the `chmod 600`
+   * fix. The CLI sets it. Default: false.
+   */
+  enforcePermissions?: boolean;
+  /** Reads the configuration file and key files (tests, virtual file systems). Default: the real file system. */
+  readFile?: FileReader;
+  /** 'yaml' or 'json'. Default: by extension (.json, .yaml, .yml), else by content. */
+  format?: ConfigFormat;
+}
+
+export interface ParseConfigOptions extends ValidateOptions {
+  /** The name messages use for the text, e.g. its path. Default: 'config'. */
+  fileName?: string;
+  /** 'yaml' or 'json'. Default: by content ('{' or '[' first means JSON). */
+  format?: ConfigFormat;
+}
+
+/** The largest configuration file read (thousands of forwards fit easily). */
+export const CONFIG_FILE_MAX_BYTES = 16 * 1024 * 1024;
+
+/** The most alias expansions a file may make (guards against "billion laughs" files). */
+const MAX_ALIAS_COUNT = 1000;
+
+/**
+ * Reads, parses and validates a configuration file. Relative key-file paths
+ * are resolved against the file's directory. Throws ConfigError for anything
+ * wrong with the file or the spec in it.
+ */
+export function loadConfigFile(path: string, options: LoadConfigOptions = {}): NormalizedConfig {
+  const abs = resolvePath(path);
+  const read = options.readFile ?? ((p: string) => readRegularFile(p, CONFIG_FILE_MAX_BYTES));
+  let content: FileContent;
+  try {
+    content = read(abs);
+  } catch (e) {
+    fail('', `cannot read the configuration file ${showPath(abs)}: ${asFileReadError(e).reason}`, 'a readable YAML or JSON file');
+  }
+  const text = typeof content.data === 'string' ? content.data : content.data.toString('utf8');
+  const format = options.format ?? formatOf(abs, text);
+  const parsed = parseSource(text, abs, format);
+
+  if (options.enforcePermissions === true && isAccessibleByOthers(content.mode)) {
+    const secrets = inlineSecretFields(parsed.value);
+    if (secrets.length > 0) {
+      const e = configError(
+        secrets[0]!,
+        `${showPath(abs)} holds a secret key inline but group or others may access it (mode ${formatMode(content.mode)})`,
+        `a file only its owner can read: run ${showPath(abs) === 'the file' ? 'chmod 600 FILE' : chmodFix(abs)}, or move the key into a key file`,
+      );
+      throw located(e, parsed);
+    }
+  }
+
+  const validateOptions: ValidateOptions = { baseDir: dirname(abs), enforceKeyFilePermissions: options.enforcePermissions === true };
+  if (options.readFile) validateOptions.readFile = options.readFile;
+  try {
+    return validateSpec(parsed.value, validateOptions);
+  } catch (e) {
+    if (e instanceof ConfigError) throw located(e, parsed);
+    throw e;
+  }
+}
+
+/**
+ * Parses and validates configuration text (YAML or JSON). Key files resolve
+ * against `baseDir` (default: the current directory).
+ */
+export function parseConfig(text: string, options: ParseConfigOptions = {}): NormalizedConfig {
+  const name = options.fileName ?? 'config';
+  const parsed = parseSource(text, name, options.format ?? formatOf('', text));
+  try {
+    return validateSpec(parsed.value, options);
+  } catch (e) {
+    if (e instanceof ConfigError) throw located(e, parsed);
+    throw e;
+  }
+}
+
+/** The format of a file: by its extension, else by its first character. */
+export function formatOf(path: string, text: string): ConfigFormat {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.json') return 'json';
+  if (ext === '.yaml' || ext === '.yml') return 'yaml';
+  const first = /\S/.exec(text.replace(/^\uFEFF/, ''))?.[0];
+  return first === '{' || first === '[' ? 'json' : 'yaml';
+}
+
+// ------------------------------------------------------------------ parsing
+
+interface Parsed {
+  value: unknown;
+  doc: Document.Parsed | undefined;
+  text: string;
+  name: string;
+}
+
+/**
+ * Problems by the yaml parser's error code, in our own words. For the codes
+ * listed in PARSER_DETAIL the parser's message is a fixed sentence and is
+ * added; the others can quote the input and are not.
+ */
+const YAML_PROBLEMS: Readonly<Record<string, string>> = {
+  ALIAS_PROPS: 'an alias (*name) cannot have a tag or an anchor',
+  BAD_ALIAS: 'invalid anchor or alias name',
+  BAD_COLLECTION_TYPE: 'a tag does not fit the collection it is on',
+  BAD_DIRECTIVE: 'invalid % directive',
+  BAD_DQ_ESCAPE: 'invalid escape sequence in a double-quoted string',
+  BAD_INDENT: 'bad indentation',
+  BAD_PROP_ORDER: 'anchors and tags must come after the "?", ":" or "-" they belong to',
+  BAD_SCALAR_START: 'a plain value cannot start with this character; put the value in quotes',
+  BLOCK_AS_IMPLICIT_KEY: 'a block collection cannot be a key (is a ":" or "-" misplaced?)',
+  BLOCK_IN_FLOW: 'block syntax inside a flow collection ([…] or {…})',
+  DUPLICATE_KEY: 'a field appears twice in the same mapping',
+  IMPOSSIBLE: 'the input cannot be parsed',
+  KEY_OVER_1024_CHARS: 'a key is longer than 1024 characters',
+  MISSING_CHAR: 'a character is missing',
+  MULTILINE_IMPLICIT_KEY: 'a key must be on one line (is a ":" or an indentation wrong on the line before?)',
+  MULTIPLE_ANCHORS: 'a node has more than one anchor',
+  MULTIPLE_DOCS: 'the file holds more than one YAML document; a configuration is one document',
+  MULTIPLE_TAGS: 'a node has more than one tag',
+  NON_STRING_KEY: 'a key is not a string',
+  RESOURCE_EXHAUSTION: 'too many alias expansions',
+  TAB_AS_INDENT: 'tabs are not allowed as indentation; indent with spaces',
+  TAG_RESOLVE_FAILED: 'a value does not fit its tag, or the tag is unknown',
+  UNEXPECTED_TOKEN: 'unexpected text',
+};
+const PARSER_DETAIL = new Set(['MISSING_CHAR', 'BAD_INDENT', 'BLOCK_IN_FLOW']);
+
+function parseSource(rawText: string, name: string, format: ConfigFormat): Parsed {
+  const text = rawText.replace(/^\uFEFF/, '');
+  let doc: Document.Parsed;
+  try {
+    // logLevel 'error': the parser would otherwise print warnings (with slices of the text) on stderr.
+    doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true, logLevel: 'error', schema: format === 'json' ? 'json' : 'core' });
+  } catch {
+    fail('', `${name}: the ${format === 'json' ? 'JSON' : 'YAML'} cannot be parsed (nested too deeply?)`, `a valid ${format === 'json' ? 'JSON' : 'YAML'} file`);
+  }
+  const first = doc.errors[0] ?? doc.warnings[0];
+  if (first) {
+    const offset = first.pos[0];
+    let problem = YAML_PROBLEMS[first.code] ?? 'invalid syntax';
+    if (format === 'json' && first.code === 'TAG_RESOLVE_FAILED') problem = 'a value is not valid JSON (text must be in double quotes; true, false, null and numbers are written bare)';
+    if (PARSER_DETAIL.has(first.code) && first.message.length <= 160 && !looksLikeKeyMaterial(first.message)) problem += `: ${first.message}`;
+    const field = first.code === 'DUPLICATE_KEY' ? fieldAt(doc, offset) : '';
+    const where = position(text, offset);
+    const kind = format === 'json' ? 'JSON' : 'YAML';
+    const e = configError(field, field === '' ? `invalid ${kind}: ${problem}` : problem, field === '' ? `valid ${kind}` : 'each field once');
+    throw relabel(e, `${name}:${where.line}:${where.col}`);
+  }
+  const complexKey = firstComplexKey(doc);
+  if (complexKey) {
+    const where = position(text, complexKey.range?.[0] ?? 0);
+    throw relabel(configError('', `invalid ${format === 'json' ? 'JSON' : 'YAML'}: a key is a list or a mapping`, 'plain field names as keys'), `${name}:${where.line}:${where.col}`);
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch {
+    fail('', `${name}: the file expands too many aliases`, `at most ${MAX_ALIAS_COUNT} alias expansions`);
+  }
+  return { value: value ?? null, doc, text, name };
+}
+
+/** The first mapping key that is a collection or an alias (the spec only has plain field names). */
+function firstComplexKey(doc: Document.Parsed): Node | undefined {
+  let found: Node | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      const key: unknown = pair.key;
+      if (key !== null && key !== undefined && !isScalar(key)) {
+        found = key as Node;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
+/** 1-based line and column of a character offset. */
+function position(text: string, offset: number): { line: number; col: number } {
+  const upTo = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = upTo.split('\n');
+  return { line: lines.length, col: lines[lines.length - 1]!.length + 1 };
+}
+
+/** The field path of the key at `offset` (for duplicate keys), or '' when it cannot be told. */
+function fieldAt(doc: Document.Parsed, offset: number): string {
+  let path = '';
+  let node: unknown = doc.contents;
+  for (let depth = 0; depth < 64; depth++) {
+    if (isAlias(node)) return path;
+    if (isMap(node)) {
+      let next: unknown;
+      for (const pair of node.items) {
+        const key = pair.key;
+        if (!isScalar(key) || !key.range) continue;
+        const keyName = String(key.value);
+        if (key.range[0] === offset) return child(path, keyName);
+        const value = pair.value;
+        const end = isScalar(value) || isMap(value) || isSeq(value) ? value.range?.[2] : undefined;
+        if (end !== undefined && key.range[0] <= offset && offset < end) {
+          path = child(path, keyName);
+          next = value;
+          break;
+        }
+      }
+      if (next === undefined) return path;
+      node = next;
+    } else if (isSeq(node)) {
+      const index = node.items.findIndex((it) => (isMap(it) || isSeq(it) || isScalar(it)) && !!it.range && it.range[0] <= offset && offset < it.range[2]);
+      if (index === -1) return path;
+      path = item(path, index);
+      node = node.items[index];
+    } else return path;
+  }
+  return path;
+}
+
+/** Where `field` is in the file: its key (or list item); the nearest existing parent when it is missing. */
+function offsetOf(doc: Document.Parsed, field: string): number | undefined {
+  let node: unknown = doc.contents;
+  let offset = isMap(node) || isSeq(node) || isScalar(node) ? node.range?.[0] : undefined;
+  for (const seg of splitFieldPath(field)) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      offset = isScalar(pair.key) ? (pair.key.range?.[0] ?? offset) : offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const it: unknown = node.items[seg];
+      if (!(isMap(it) || isSeq(it) || isScalar(it)) || !it.range) break;
+      offset = it.range[0];
+      node = it;
+    } else break;
+  }
+  return offset;
+}
+
+/** The error with `FILE:LINE:COL:` in front of its message, pointing at its field. */
+function located(e: ConfigError, parsed: Parsed): ConfigError {
+  const offset = parsed.doc && e.field !== '' ? offsetOf(parsed.doc, e.field) : undefined;
+  if (offset === undefined) return relabel(e, parsed.name);
+  const where = position(parsed.text, offset);
+  return relabel(e, `${parsed.name}:${where.line}:${where.col}`);
+}
+
+/** A copy of the ConfigError (same field, same expectation) whose message starts with `prefix: `. */
+function relabel(e: ConfigError, prefix: string): ConfigError {
+  const out = new ConfigError(e.field, 'x', e.expected);
+  out.message = `${prefix}: ${e.message}`;
+  Error.captureStackTrace(out, relabel);
+  return out;
+}
+
+/** The fields of a raw (unvalidated) spec that hold a key inline. */
+function inlineSecretFields(value: unknown): string[] {
+  if (!isPlainObject(value) || !isPlainObject(value.tunnel)) return [];
+  const t = value.tunnel;
+  const out: string[] = [];
+  if (t.privateKey !== undefined && t.privateKey !== null) out.push('tunnel.privateKey');
+  if (Array.isArray(t.peers)) {
+    t.peers.forEach((p: unknown, i) => {
+      if (isPlainObject(p) && p.presharedKey !== undefined && p.presharedKey !== null) out.push(child(item('tunnel.peers', i), 'presharedKey'));
+    });
+  }
+  if (isPlainObject(t.peer) && t.peer.presharedKey !== undefined && t.peer.presharedKey !== null) out.push('tunnel.peer.presharedKey');
+  return out;
+}

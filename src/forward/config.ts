@@ -1,0 +1,194 @@
+/**
+ * The normalised configuration validateSpec returns: every default applied,
+ * every address parsed and printed canonically, 'tcp+udp' split, ports as
+ * ranges, keys wrapped in Secret. The planner consumes it without checking
+ * anything again.
+ */
+import type { NumberRange, PortRange } from './ports.js';
+import type { Secret } from './secret.js';
+
+export type { NumberRange, PortRange } from './ports.js';
+
+/** 4 or 6 (not called Family, which the netlink layer uses). */
+export type IpFamily = 4 | 6;
+/** A transport protocol after 'tcp+udp' is split. */
+export type TransportProtocol = 'tcp' | 'udp';
+
+/** An address on an interface, with its subnet. */
+export interface InterfaceAddress {
+  family: IpFamily;
+  /** Canonical text, e.g. '10.0.0.1' or 'fd00::1'. */
+  address: string;
+  prefixLength: number;
+  /** `address/prefixLength`, e.g. '10.0.0.1/24'. */
+  cidr: string;
+  /** The subnet, e.g. '10.0.0.0/24'. */
+  network: string;
+}
+
+/** A single address. */
+export interface HostAddress {
+  family: IpFamily;
+  /** Canonical text. */
+  address: string;
+}
+
+/** A network prefix (host bits zero). */
+export interface NetworkPrefix {
+  family: IpFamily;
+  /** The network address, canonical text. */
+  address: string;
+  prefixLength: number;
+  /** e.g. '192.168.1.0/24'. */
+  cidr: string;
+}
+
+/** Addresses by family; a family is present only when there is an address of it. */
+export interface AddressByFamily {
+  4?: string;
+  6?: string;
+}
+
+/** A WireGuard endpoint. */
+export interface Endpoint {
+  family: IpFamily;
+  /** The IP address, canonical text (no brackets). */
+  host: string;
+  port: number;
+  /** 'host:port' or '[host]:port', as WireGuard's UAPI writes it. */
+  text: string;
+}
+
+interface NormalizedTunnelBase {
+  interface: string;
+  /** At most one per family, IPv4 first. */
+  addresses: InterfaceAddress[];
+  privateKey: Secret;
+  /** Absolute path of the file the private key came from, when it came from one. */
+  privateKeyFile?: string;
+  /** This machine's public key, derived from the private key. */
+  publicKey: string;
+}
+
+export interface NormalizedFrontendPeer {
+  name: string;
+  publicKey: string;
+  presharedKey?: Secret;
+  presharedKeyFile?: string;
+  /** The peer's tunnel addresses (at most one per family, IPv4 first). */
+  addresses: HostAddress[];
+  /** Same, by family. */
+  addressByFamily: AddressByFamily;
+  /** WireGuard allowed IPs: the peer's addresses as /32 and /128. */
+  allowedIps: string[];
+  /** Where it came from in the spec, e.g. 'tunnel.peers[1]'. */
+  source: string;
+}
+
+export interface NormalizedFrontendTunnel extends NormalizedTunnelBase {
+  listenPort: number;
+  peers: NormalizedFrontendPeer[];
+}
+
+/** One forward for one protocol ('tcp+udp' in the spec gives two). */
+export interface NormalizedForward {
+  protocol: TransportProtocol;
+  /** The public address it is limited to, or undefined for every public address (see NormalizedFrontend.public). */
+  publicAddress?: HostAddress;
+  publicPorts: PortRange;
+  /** The peer's name. */
+  peer: string;
+  /** The DNAT target per family; exactly the families in `families`. */
+  peerAddresses: AddressByFamily;
+  /** Same length as publicPorts. */
+  targetPorts: PortRange;
+  /** The families this forward is set up for: public side ∩ peer (∩ publicAddress). Never empty. */
+  families: IpFamily[];
+  /** Where it came from, e.g. 'forwards[2]'. */
+  source: string;
+}
+
+export interface NormalizedFrontend {
+  role: 'frontend';
+  netns: string | undefined;
+  /** The IP families in play: those of the tunnel addresses, ascending. */
+  families: IpFamily[];
+  tunnel: NormalizedFrontendTunnel;
+  public: {
+    /** Empty: DNAT matches any local destination address of the family (`fib daddr type local`). */
+    addresses: HostAddress[];
+    interface: string | undefined;
+  };
+  forwards: NormalizedForward[];
+  sourceNat: boolean;
+  masquerade: boolean;
+  mssClamp: boolean;
+}
+
+export interface NormalizedBackendPeer {
+  publicKey: string;
+  presharedKey?: Secret;
+  presharedKeyFile?: string;
+  endpoint: Endpoint;
+  /** Seconds, 0 = off. */
+  persistentKeepalive: number;
+  /** '0.0.0.0/0' and/or '::/0': one per family of the tunnel. */
+  allowedIps: string[];
+}
+
+export interface NormalizedBackendTunnel extends NormalizedTunnelBase {
+  listenPort: number | undefined;
+  peer: NormalizedBackendPeer;
+}
+
+interface RoutedReturnPath {
+  table: number;
+  priority: number;
+  leakGuard: boolean;
+  exclude: NetworkPrefix[];
+}
+
+export interface UidReturnPath extends RoutedReturnPath {
+  mode: 'uid';
+  /** Never empty, no two overlapping. */
+  uids: NumberRange[];
+}
+
+export interface MarkReturnPath extends RoutedReturnPath {
+  mode: 'mark';
+  /** May be empty (then cgroup or the application's own SO_MARK selects). */
+  uids: NumberRange[];
+  /** Without leading or trailing '/', e.g. 'system.slice/lnd.service'. */
+  cgroup: string | undefined;
+  mark: number;
+}
+
+export interface ConnmarkReturnPath extends RoutedReturnPath {
+  mode: 'connmark';
+  mark: number;
+}
+
+export interface SnatReturnPath {
+  mode: 'snat';
+}
+
+export type NormalizedReturnPath = UidReturnPath | MarkReturnPath | ConnmarkReturnPath | SnatReturnPath;
+
+export interface NormalizedService {
+  protocol: TransportProtocol;
+  ports: PortRange;
+  /** e.g. 'services[0]'. */
+  source: string;
+}
+
+export interface NormalizedBackend {
+  role: 'backend';
+  netns: string | undefined;
+  /** The IP families in play: those of the tunnel addresses, ascending. */
+  families: IpFamily[];
+  tunnel: NormalizedBackendTunnel;
+  returnPath: NormalizedReturnPath;
+  services: NormalizedService[];
+}
+
+export type NormalizedConfig = NormalizedFrontend | NormalizedBackend;
