@@ -54,7 +54,7 @@ export {
   type RuleSpec,
   type RuleFilter,
   type RuleAction,
-  type PortRange,
+  type RulePortRange,
 } from './rule.js';
 export { type RouteEvent, type RouteMonitor, type MonitorKind, type MonitorAction, type MonitorOptions } from './monitor.js';
 export { type BulkReport, type BulkItemFailure } from './bulk.js';

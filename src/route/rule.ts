@@ -37,7 +37,7 @@ const ACTIONS: Record<RuleAction, number> = {
 };
 const actionName = (n: number): RuleAction | number => (Object.keys(ACTIONS) as RuleAction[]).find((k) => ACTIONS[k] === n) ?? n;
 
-export type PortRange = [start: number, end: number];
+export type RulePortRange = [start: number, end: number];
 
 export interface RuleSpec {
   /** Rule preference; the kernel picks one below the previous rule when left out. */
@@ -72,8 +72,8 @@ export interface RuleSpec {
   tos?: number;
   /** IP protocol number (6 tcp, 17 udp). */
   ipProto?: number;
-  sourcePorts?: PortRange;
-  destinationPorts?: PortRange;
+  sourcePorts?: RulePortRange;
+  destinationPorts?: RulePortRange;
 }
 
 /** A rule as the kernel reports it. Its fields fit `RuleSpec`, so it can be passed to `remove`. */
@@ -96,8 +96,8 @@ export interface Rule {
   tos: number;
   goto?: number;
   ipProto?: number;
-  sourcePorts?: PortRange;
-  destinationPorts?: PortRange;
+  sourcePorts?: RulePortRange;
+  destinationPorts?: RulePortRange;
   /** fib_rule_hdr flags (FIB_RULE_INVERT, FIB_RULE_IIF_DETACHED, ...). */
   flags: number;
 }
