@@ -110,7 +110,7 @@ export class ValidationError extends NetfwdError {
   /** What would have been valid. */
   readonly expected?: string;
   constructor(field: string, problem: string, expected?: string) {
-    super(`${field}: ${problem}${expected ? ` (expected ${expected})` : ''}`);
+    super(`${field ? `${field}: ` : ''}${problem}${expected ? ` (expected ${expected})` : ''}`);
     this.field = field;
     this.expected = expected;
   }
