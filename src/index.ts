@@ -18,3 +18,4 @@ export { netns, sysctlPath, type ExecOptions } from './netns/index.js';
 export * from './netlink/index.js';
 export * from './route/index.js';
 export * from './forward/index.js';
+export * from './wireguard/index.js';

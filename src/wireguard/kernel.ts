@@ -1,0 +1,305 @@
+/**
+ * The kernel backend: generic netlink family "wireguard", version 1
+ * (linux/wireguard.h). SET_DEVICE is split over several messages as the
+ * header documents; GET_DEVICE is a dump whose messages are merged.
+ */
+import { DecodeError } from '../errors.js';
+import { type Span, attrs, spanAt } from '../netlink/attributes.js';
+import type { Connection } from '../netlink/connection.js';
+import { NLA_F_NESTED } from '../netlink/constants.js';
+import { genlmsghdr, resolveFamily } from '../netlink/genl.js';
+import type { Prefix } from '../netlink/ip.js';
+import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
+import { struct } from '../netlink/struct.js';
+import { Writer } from '../netlink/writer.js';
+import type { ParsedConfig, ParsedPeer } from './config.js';
+import { decodeSockaddr, encodeSockaddr } from './endpoint.js';
+import { type RawDevice, type RawPeer, emptyPeer } from './state.js';
+
+export const WG_GENL_NAME = 'wireguard';
+export const WG_GENL_VERSION = 1;
+export const WG_CMD_GET_DEVICE = 0;
+export const WG_CMD_SET_DEVICE = 1;
+export const WGDEVICE_F_REPLACE_PEERS = 1;
+export const WGPEER_F_REMOVE_ME = 1;
+export const WGPEER_F_REPLACE_ALLOWEDIPS = 2;
+export const WGPEER_F_UPDATE_ONLY = 4;
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** struct __kernel_timespec */
+const kernelTimespec = struct('__kernel_timespec', { sec: 'u64', nsec: 'u64' });
+
+export const allowedIpAttrs = attrs('wgallowedip', {
+  family: { type: 1, kind: 'u16' }, // WGALLOWEDIP_A_FAMILY
+  ipaddr: { type: 2, kind: 'binary' }, // WGALLOWEDIP_A_IPADDR: in_addr / in6_addr
+  cidrMask: { type: 3, kind: 'u8' }, // WGALLOWEDIP_A_CIDR_MASK
+});
+
+// Declared in the order wireguard-tools writes the attributes, so a SET message
+// is byte for byte what `wg setconf` sends (test/fixtures/wireguard-genl-wg-set.hex).
+export const peerAttrs = attrs('wgpeer', {
+  publicKey: { type: 1, kind: 'binary' },
+  presharedKey: { type: 2, kind: 'binary' },
+  endpoint: { type: 4, kind: 'binary' }, // sockaddr_in / sockaddr_in6
+  persistentKeepaliveInterval: { type: 5, kind: 'u16' },
+  flags: { type: 3, kind: 'u32' },
+  lastHandshakeTime: { type: 6, kind: 'struct', struct: kernelTimespec },
+  rxBytes: { type: 7, kind: 'u64' },
+  txBytes: { type: 8, kind: 'u64' },
+  allowedIps: { type: 9, kind: 'array', element: allowedIpAttrs, elementType: 0 },
+  protocolVersion: { type: 10, kind: 'u32' },
+});
+
+export const deviceAttrs = attrs('wgdevice', {
+  ifindex: { type: 1, kind: 'u32' },
+  ifname: { type: 2, kind: 'string' },
+  privateKey: { type: 3, kind: 'binary' },
+  publicKey: { type: 4, kind: 'binary' },
+  listenPort: { type: 6, kind: 'u16' },
+  fwmark: { type: 7, kind: 'u32' },
+  flags: { type: 5, kind: 'u32' },
+  peers: { type: 8, kind: 'array', element: peerAttrs, elementType: 0 },
+});
+
+export const deviceMessage = messageCodec(genlmsghdr, deviceAttrs);
+
+const WGDEVICE_A_PEERS = 8;
+const WGPEER_A_ALLOWEDIPS = 9;
+
+/** Identifies the device in every message (one, not both, of ifindex and ifname). */
+export type DeviceTarget = { ifname: string } | { ifindex: number };
+
+/**
+ * Largest SET_DEVICE payload (genlmsghdr and attributes, without nlmsghdr).
+ * A nest's length is 16 bits, so WGDEVICE_A_PEERS must stay below 64 KiB.
+ */
+export const DEFAULT_MESSAGE_BUDGET = 32 * 1024;
+const MAX_BUDGET = 65000;
+
+// Worst cases, to decide before writing whether something still fits:
+// a peer head (nest, key, flags, psk, sockaddr_in6, keepalive, allowed-IPs
+// nest) and one IPv6 allowed IP (nest, family, address, mask), plus the
+// closing padding of the open nests.
+const PEER_HEAD_MAX = 4 + 36 + 8 + 36 + 32 + 8 + 4;
+const ALLOWED_IP_MAX = 4 + 8 + 20 + 8;
+const CLOSE_SLACK = 16;
+
+export interface SetMessage {
+  payload: Buffer;
+  /** Byte ranges of the payload mapped to input paths (`peers[3].allowedIps[1]`). */
+  spans: Span[];
+}
+
+function allowedIpValue(p: Prefix) {
+  return { family: p.family === 4 ? AF_INET : AF_INET6, ipaddr: p.address, cidrMask: p.length };
+}
+
+/**
+ * Encodes a configuration as SET_DEVICE payloads of at most `budget` bytes:
+ * device attributes and REPLACE_PEERS only in the first; a peer continued in
+ * a later message repeats its public key (with UPDATE_ONLY kept, so a skipped
+ * peer stays skipped) and carries REPLACE_ALLOWEDIPS only in its first
+ * fragment.
+ */
+export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budget = DEFAULT_MESSAGE_BUDGET): SetMessage[] {
+  const limit = Math.min(Math.max(budget, 128 + PEER_HEAD_MAX + ALLOWED_IP_MAX + CLOSE_SLACK), MAX_BUDGET);
+  const out: SetMessage[] = [];
+  let w = new Writer(Math.min(limit + 256, 64 * 1024));
+  let spans: Span[] = [];
+  let peersNest = -1;
+
+  const start = (first: boolean) => {
+    w = new Writer(Math.min(limit + 256, 64 * 1024));
+    spans = [];
+    peersNest = -1;
+    genlmsghdr.encode(w, { cmd: WG_CMD_SET_DEVICE, version: WG_GENL_VERSION });
+    const device = first
+      ? {
+          ...target,
+          privateKey: config.privateKey,
+          flags: config.replacePeers ? WGDEVICE_F_REPLACE_PEERS : undefined,
+          listenPort: config.listenPort,
+          fwmark: config.fwmark,
+        }
+      : { ...target };
+    deviceAttrs.encode(w, device, spans);
+  };
+  const finish = () => {
+    if (peersNest >= 0) {
+      w.endAttr(peersNest);
+      spans.push({ start: peersNest, end: w.pos, path: 'peers' });
+    }
+    out.push({ payload: w.finish(), spans });
+  };
+  const openPeers = () => {
+    if (peersNest < 0) peersNest = w.beginAttr(WGDEVICE_A_PEERS | NLA_F_NESTED);
+  };
+  const room = (need: number) => w.pos + need + CLOSE_SLACK <= limit;
+
+  start(true);
+  for (const peer of config.peers) {
+    if (!room(PEER_HEAD_MAX + ALLOWED_IP_MAX)) {
+      finish();
+      start(false);
+    }
+    openPeers();
+    writePeer(peer);
+  }
+  finish();
+  return out;
+
+  function writePeer(peer: ParsedPeer): void {
+    const path = `peers[${peer.index}]`;
+    let flags = 0;
+    if (peer.remove) flags |= WGPEER_F_REMOVE_ME;
+    if (peer.replaceAllowedIps) flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
+    if (peer.updateOnly) flags |= WGPEER_F_UPDATE_ONLY;
+    let peerStart = w.beginAttr(0 | NLA_F_NESTED);
+    peerAttrs.encode(
+      w,
+      peer.remove
+        ? { publicKey: peer.publicKey, flags }
+        : {
+            publicKey: peer.publicKey,
+            flags: flags || undefined,
+            presharedKey: peer.presharedKey,
+            endpoint: peer.endpoint ? encodeSockaddr(peer.endpoint) : undefined,
+            persistentKeepaliveInterval: peer.persistentKeepalive,
+          },
+      spans,
+      path,
+    );
+    if (peer.allowedIps.length > 0) {
+      let nest = w.beginAttr(WGPEER_A_ALLOWEDIPS | NLA_F_NESTED);
+      peer.allowedIps.forEach((prefix, j) => {
+        if (!room(ALLOWED_IP_MAX)) {
+          // Close this fragment and continue the peer in the next message.
+          w.endAttr(nest);
+          spans.push({ start: nest, end: w.pos, path: `${path}.allowedIps` });
+          w.endAttr(peerStart);
+          spans.push({ start: peerStart, end: w.pos, path });
+          finish();
+          start(false);
+          openPeers();
+          peerStart = w.beginAttr(0 | NLA_F_NESTED);
+          peerAttrs.encode(w, { publicKey: peer.publicKey, flags: peer.updateOnly ? WGPEER_F_UPDATE_ONLY : undefined }, spans, path);
+          nest = w.beginAttr(WGPEER_A_ALLOWEDIPS | NLA_F_NESTED);
+        }
+        const s = w.beginAttr(0 | NLA_F_NESTED);
+        allowedIpAttrs.encode(w, allowedIpValue(prefix));
+        w.endAttr(s);
+        spans.push({ start: s, end: w.pos, path: `${path}.allowedIps[${j}]` });
+      });
+      w.endAttr(nest);
+      spans.push({ start: nest, end: w.pos, path: `${path}.allowedIps` });
+    }
+    w.endAttr(peerStart);
+    spans.push({ start: peerStart, end: w.pos, path });
+  }
+}
+
+/** The GET_DEVICE dump request payload. */
+export function encodeGetDevice(target: DeviceTarget): Buffer {
+  return deviceMessage.encode({ cmd: WG_CMD_GET_DEVICE, version: WG_GENL_VERSION }, target);
+}
+
+function toPrefix(a: { family?: number; ipaddr?: Buffer; cidrMask?: number }, path: string): Prefix {
+  const family = a.family === AF_INET ? 4 : a.family === AF_INET6 ? 6 : undefined;
+  if (!family) throw new DecodeError(`allowed IP of unknown family ${a.family}`, path);
+  const size = family === 4 ? 4 : 16;
+  if (!a.ipaddr || a.ipaddr.length < size) throw new DecodeError(`allowed IP address of ${a.ipaddr?.length ?? 0} bytes for IPv${family}`, path);
+  const length = a.cidrMask ?? -1;
+  if (length < 0 || length > size * 8) throw new DecodeError(`CIDR mask ${length} for IPv${family}`, path);
+  return { family, address: a.ipaddr.subarray(0, size), length };
+}
+
+function key(b: Buffer, path: string): Buffer {
+  if (b.length !== 32) throw new DecodeError(`${b.length}-byte key, WireGuard keys have 32`, path);
+  return b;
+}
+
+/**
+ * Merges the messages of a GET_DEVICE dump: the device attributes come from
+ * whichever message carries them, peers are coalesced by public key (a peer
+ * split over messages repeats its key and continues its allowed IPs).
+ */
+export function mergeDump(payloads: readonly Buffer[]): RawDevice & { ifindex?: number; ifname?: string } {
+  const device: RawDevice & { ifindex?: number; ifname?: string } = { listenPort: 0, fwmark: 0, peers: [] };
+  const byKey = new Map<string, RawPeer>();
+  payloads.forEach((payload, m) => {
+    const { attrs: a } = deviceMessage.decode(payload);
+    if (a.ifindex !== undefined) device.ifindex = a.ifindex;
+    if (a.ifname !== undefined) device.ifname = a.ifname;
+    if (a.privateKey !== undefined) device.privateKey = key(a.privateKey, `message[${m}].privateKey`);
+    if (a.publicKey !== undefined) device.publicKey = key(a.publicKey, `message[${m}].publicKey`);
+    if (a.listenPort !== undefined) device.listenPort = a.listenPort;
+    if (a.fwmark !== undefined) device.fwmark = a.fwmark;
+    (a.peers ?? []).forEach((p, i) => {
+      const path = `message[${m}].peers[${i}]`;
+      if (!p.publicKey || p.publicKey.length !== 32) throw new DecodeError(`peer without a 32-byte public key`, path);
+      const hex = p.publicKey.toString('hex');
+      let peer = byKey.get(hex);
+      if (!peer) {
+        peer = emptyPeer(p.publicKey);
+        byKey.set(hex, peer);
+        device.peers.push(peer);
+      }
+      if (p.presharedKey !== undefined) peer.presharedKey = key(p.presharedKey, `${path}.presharedKey`);
+      if (p.endpoint !== undefined) peer.endpoint = decodeSockaddr(p.endpoint, `${path}.endpoint`);
+      if (p.persistentKeepaliveInterval !== undefined) peer.persistentKeepalive = p.persistentKeepaliveInterval;
+      if (p.lastHandshakeTime !== undefined) {
+        peer.handshakeSec = p.lastHandshakeTime.sec;
+        peer.handshakeNsec = p.lastHandshakeTime.nsec;
+      }
+      if (p.rxBytes !== undefined) peer.rxBytes = p.rxBytes;
+      if (p.txBytes !== undefined) peer.txBytes = p.txBytes;
+      if (p.protocolVersion !== undefined) peer.protocolVersion = p.protocolVersion;
+      (p.allowedIps ?? []).forEach((aip, j) => peer!.allowedIps.push(toPrefix(aip, `${path}.allowedIps[${j}]`)));
+    });
+  });
+  return device;
+}
+
+/** Talks to the kernel over one generic netlink connection (in the device's namespace). */
+export class KernelBackend {
+  constructor(
+    private readonly conn: Connection,
+    private readonly budget = DEFAULT_MESSAGE_BUDGET,
+  ) {}
+
+  private async familyId(): Promise<number> {
+    return (await resolveFamily(this.conn, WG_GENL_NAME)).id;
+  }
+
+  /** Sends the SET_DEVICE messages in order, stopping at the first refusal (as wg does). */
+  async configure(name: string, config: ParsedConfig): Promise<number> {
+    const type = await this.familyId();
+    const messages = encodeSetDevice({ ifname: name }, config, this.budget);
+    for (let i = 0; i < messages.length; i++) {
+      const { payload, spans } = messages[i]!;
+      const req: Request = {
+        type,
+        flags: 0,
+        payload,
+        describe: `configure WireGuard ${name}${messages.length > 1 ? ` (message ${i + 1} of ${messages.length})` : ''}`,
+        locate: (offset) => (offset < genlmsghdr.size ? 'genlmsghdr' : spanAt(spans, offset)?.path),
+      };
+      await this.conn.request(req);
+    }
+    return messages.length;
+  }
+
+  async get(name: string): Promise<RawDevice> {
+    const type = await this.familyId();
+    const messages: NetlinkMessage[] = await this.conn.dumpAll({
+      type,
+      flags: 0,
+      payload: encodeGetDevice({ ifname: name }),
+      describe: `read WireGuard ${name}`,
+      access: 'read',
+    });
+    return mergeDump(messages.filter((m) => m.type === type).map((m) => m.data));
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The userspace backend: a daemon (wireguard-go by default) started inside the
+ * namespace so its TUN link lands there, configured over its UAPI socket
+ * /var/run/wireguard/NAME.sock. That directory is global (not per
+ * namespace), so an interface counts as being in a namespace only when its
+ * link exists there, and names must be unique across namespaces.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { NetfwdError, NetlinkError } from '../errors.js';
+import { netns } from '../netns/index.js';
+import type { ParsedConfig } from './config.js';
+import type { RawDevice } from './state.js';
+import { UAPI_GET, checkUapiReply, parseUapiGet, uapiSetChunks } from './uapi.js';
+
+export const UAPI_DIR = '/var/run/wireguard';
+export const DEFAULT_LOG_DIR = '/run/netfwd/wireguard';
+
+export function socketPath(name: string): string {
+  return `${UAPI_DIR}/${name}.sock`;
+}
+
+/** The daemon exited (or never started) before its UAPI socket appeared. */
+export class WireGuardDaemonError extends NetfwdError {
+  override name = 'WireGuardDaemonError';
+  readonly interfaceName: string;
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** What the daemon wrote (its banner left out), when it was logged. */
+  readonly output: string;
+  constructor(message: string, details: { interfaceName: string; command: string; exitCode?: number | null; signal?: NodeJS.Signals | null; output?: string }) {
+    super(message);
+    this.interfaceName = details.interfaceName;
+    this.command = details.command;
+    this.exitCode = details.exitCode ?? null;
+    this.signal = details.signal ?? null;
+    this.output = details.output ?? '';
+  }
+}
+
+export type SocketState = 'live' | 'stale' | 'absent';
+
+/** Whether a daemon answers on the socket: a file nobody listens on is stale. */
+export function probeSocket(path: string): Promise<SocketState> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve('live');
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      s.destroy();
+      if (err.code === 'ECONNREFUSED') resolve('stale');
+      else if (err.code === 'ENOENT') resolve('absent');
+      else if (err.code === 'ENOTSOCK') resolve('stale');
+      else reject(new NetlinkError(err.errno ? Math.abs(err.errno) : 5, { operation: `connect to ${path}` }));
+    });
+  });
+}
+
+/** Removes a socket file no daemon listens on; true when it did. */
+export async function removeStaleSocket(path: string): Promise<boolean> {
+  if ((await probeSocket(path)) !== 'stale') return false;
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return true;
+}
+
+/** One request/reply exchange on a UAPI socket (a connection per exchange, as wg does). */
+export function uapiExchange(path: string, request: string | Iterable<string>, operation: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let last: Buffer | undefined;
+    let prev: Buffer | undefined;
+    let done = false;
+    const s = connect(path);
+    const fail = (err: Error) => {
+      if (done) return;
+      done = true;
+      s.destroy();
+      reject(err);
+    };
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+        fail(new NetlinkError(19 /* ENODEV */, { operation: `${operation}: no userspace WireGuard daemon answers on ${path}` }));
+      } else fail(new NetlinkError(err.errno ? Math.abs(err.errno) : 5, { operation: `${operation} (${path})` }));
+    });
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      prev = last;
+      last = d;
+      // A reply ends with a blank line: "\n\n" possibly split across chunks.
+      const n = d.length;
+      const ended = (n >= 2 && d[n - 1] === 10 && d[n - 2] === 10) || (n === 1 && d[0] === 10 && prev !== undefined && prev[prev.length - 1] === 10);
+      if (ended && !done) {
+        done = true;
+        s.end();
+        s.destroy();
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      }
+    });
+    s.on('close', () => fail(new NetlinkError(104 /* ECONNRESET */, { operation: `${operation}: the daemon closed ${path} before replying` })));
+    s.once('connect', () => {
+      if (typeof request === 'string') {
+        s.write(request);
+        return;
+      }
+      // Stream with backpressure: the daemon applies lines as they arrive.
+      const it = request[Symbol.iterator]();
+      const pump = () => {
+        while (!done) {
+          const next = it.next();
+          if (next.done) return;
+          if (!s.write(next.value)) {
+            s.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    });
+  });
+}
+
+export async function uapiGet(name: string): Promise<RawDevice> {
+  const op = `read WireGuard ${name} (userspace)`;
+  return parseUapiGet(await uapiExchange(socketPath(name), UAPI_GET, op), op);
+}
+
+export async function uapiSet(name: string, config: ParsedConfig): Promise<void> {
+  const op = `configure WireGuard ${name} (userspace)`;
+  checkUapiReply(await uapiExchange(socketPath(name), uapiSetChunks(config), op), op);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function readLog(path: string | null): string {
+  if (!path) return '';
+  try {
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      // wireguard-go draws a box around its "use the kernel module" banner.
+      .filter((l) => !/^[┌│└]/.test(l))
+      .join('\n')
+      .trim();
+  } catch {
+    return '';
+  }
+}
+
+export interface DaemonOptions {
+  name: string;
+  netns?: string;
+  command: string;
+  args: string[];
+  detach: boolean;
+  logFile: string | null;
+  env: Record<string, string>;
+  timeout: number;
+}
+
+/**
+ * Starts the daemon in the namespace (without a shell) and waits until its
+ * UAPI socket answers. A daemon that exits first, or does not answer in
+ * time, is a WireGuardDaemonError quoting its output.
+ */
+export async function startDaemon(o: DaemonOptions): Promise<ChildProcess> {
+  const path = socketPath(o.name);
+  const argv = [...o.args, o.name];
+  const commandLine = [o.command, ...argv].join(' ');
+  let logFd: number | 'ignore' = 'ignore';
+  if (o.logFile) {
+    mkdirSync(dirname(o.logFile), { recursive: true, mode: 0o700 });
+    logFd = openSync(o.logFile, 'w', 0o600);
+  }
+  const env = {
+    ...process.env,
+    // Older wireguard-go releases refuse to run on kernels with WireGuard unless told so.
+    WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1',
+    ...o.env,
+  };
+  const spawnOptions = { detached: o.detach, stdio: ['ignore', logFd, logFd] as ['ignore', number | 'ignore', number | 'ignore'], env };
+  let child: ChildProcess;
+  try {
+    child = o.netns ? netns.exec(o.netns, o.command, argv, spawnOptions) : spawn(o.command, argv, { ...spawnOptions, shell: false });
+  } finally {
+    if (typeof logFd === 'number') closeSync(logFd);
+  }
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let spawnError: Error | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+    child.once('error', (err) => {
+      spawnError = err;
+      exited ??= { code: null, signal: null };
+      resolve();
+    });
+  });
+  const deadline = Date.now() + o.timeout;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    if (exited) {
+      const output = readLog(o.logFile);
+      const how = spawnError ? `could not be started (${spawnError.message})` : exited.signal ? `was killed by ${exited.signal}` : `exited with status ${exited.code}`;
+      throw new WireGuardDaemonError(
+        `${commandLine} ${how} before its UAPI socket ${path} appeared${output ? `:\n${output}` : o.logFile ? ' (it wrote nothing)' : ' (its output was discarded; set daemonLog to keep it)'}`,
+        { interfaceName: o.name, command: commandLine, exitCode: exited.code, signal: exited.signal, output },
+      );
+    }
+    if ((await probeSocket(path)) === 'live') break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await Promise.race([exitPromise, sleep(1000)]);
+      const output = readLog(o.logFile);
+      throw new WireGuardDaemonError(`${commandLine} did not open its UAPI socket ${path} within ${o.timeout} ms${output ? `:\n${output}` : ''}; it was killed`, {
+        interfaceName: o.name,
+        command: commandLine,
+        output,
+      });
+    }
+    await Promise.race([exitPromise, sleep(delay)]);
+  }
+  child.unref();
+  return child;
+}
+
+/** Waits until the socket file is gone (the daemon exited); removes it when it turned stale. */
+export async function waitSocketGone(path: string, timeout: number): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      statSync(path);
+    } catch {
+      return;
+    }
+    if (Date.now() > deadline) {
+      if (await removeStaleSocket(path)) return;
+      throw new NetfwdError(`the userspace WireGuard daemon behind ${path} did not exit within ${timeout} ms after its link was deleted`);
+    }
+    await sleep(delay);
+  }
+}
