@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,7 +143,7 @@ Napi::Value WriteFileInNetns(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// execInNetns(netnsPath: string, file: string, argv: string[]): never
+// execInNetns(netnsPath: string, file: string, argv: string[], uid?: number, gid?: number): never
 // Replaces the calling process with `file`, run inside the namespace. Only for
 // a helper process started for that purpose, never for the host program.
 Napi::Value ExecInNetns(const Napi::CallbackInfo& info) {
@@ -166,6 +167,14 @@ Napi::Value ExecInNetns(const Napi::CallbackInfo& info) {
     throw ErrnoError(env, err, "setns " + ns);
   }
   close(fd);
+  // Drop privileges only now: entering the namespace needed them.
+  int gid = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
+  int uid = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
+  if (gid >= 0 || uid >= 0) {
+    if (setgroups(0, nullptr) != 0) throw ErrnoError(env, errno, "setgroups");
+  }
+  if (gid >= 0 && setgid(static_cast<gid_t>(gid)) != 0) throw ErrnoError(env, errno, "setgid");
+  if (uid >= 0 && setuid(static_cast<uid_t>(uid)) != 0) throw ErrnoError(env, errno, "setuid");
   // Give the command a clean start, as libuv does for the children it spawns:
   // Node marks its stdio close-on-exec and non-blocking, ignores SIGPIPE, and
   // may block signals; none of that should leak into the command.

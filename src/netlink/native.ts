@@ -39,7 +39,7 @@ export interface Addon {
   removeNetns(path: string): void;
   readFileInNetns(netnsPath: string, file: string): string;
   writeFileInNetns(netnsPath: string, file: string, data: string): void;
-  execInNetns(netnsPath: string, file: string, argv: string[]): never;
+  execInNetns(netnsPath: string, file: string, argv: string[], uid?: number, gid?: number): never;
   enterNetnsOnThisThread(netnsPath: string): void;
 }
 

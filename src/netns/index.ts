@@ -99,13 +99,16 @@ export const netns = {
     const ns = netnsPath(name, 'name');
     if (typeof command !== 'string' || command.length === 0) throw new ValidationError('command', 'empty command');
     if (!isNamespaceFile(ns)) throw new NetfwdError(`network namespace ${name} does not exist`);
+    // The helper enters the namespace as root, then takes on uid/gid (when
+    // given) and becomes the command: setns needs privileges the uid lacks.
     const helper =
-      'const [,addonFile,ns,file,...argv]=process.argv;' +
-      'try{require(addonFile).execInNetns(ns,file,[file,...argv])}' +
+      'const [,addonFile,ns,uid,gid,file,...argv]=process.argv;' +
+      'try{require(addonFile).execInNetns(ns,file,[file,...argv],Number(uid),Number(gid))}' +
       'catch(e){process.stderr.write("netfwd exec: "+e.message+"\\n");process.exit(127)}';
     const env = { ...(options.env ?? process.env) };
     // The helper must not inherit loaders meant for the parent (e.g. a TypeScript loader).
     delete env.NODE_OPTIONS;
-    return spawn(process.execPath, ['-e', helper, addonPath(), ns, command, ...args], { ...options, env, shell: false });
+    const { uid, gid, ...rest } = options;
+    return spawn(process.execPath, ['-e', helper, addonPath(), ns, String(uid ?? -1), String(gid ?? -1), command, ...args], { ...rest, env, shell: false });
   },
 };
