@@ -1,18 +1,264 @@
 #!/usr/bin/env node
 /**
- * The `netfwd` command. This first version only reports its version; the
- * commands (up, down, plan, status, keygen, pubkey, doctor, demo) arrive with
- * the ServiceForward layer.
+ * The `netfwd` command: one command per machine sets up (or removes) its end
+ * of VPN NAT service forwarding from a configuration file.
  */
 import { createRequire } from 'node:module';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
+import { type NormalizedConfig, ServiceForward, loadConfigFile, type ForwardStatus } from '../forward/index.js';
+import { OwnershipError } from '../forward/tunnel.js';
+import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
+import { DEMO_MODES, type DemoMode, runDemo } from '../demo/run-demo.js';
+import { runDoctor } from './doctor.js';
+import { EXIT, EXIT_TEXT } from './exit-codes.js';
 
 const require = createRequire(import.meta.url);
-const { version } = require('../package.json') as { version: string };
-
-const args = process.argv.slice(2);
-if (args[0] === '--version' || args[0] === '-V') {
-  process.stdout.write(`${version}\n`);
-  process.exit(0);
+function version(): string {
+  for (const p of ['../package.json', '../../package.json']) {
+    try {
+      return (require(p) as { version: string }).version;
+    } catch {
+      /* next */
+    }
+  }
+  return 'unknown';
 }
-process.stderr.write(`netfwd ${version}: no commands are implemented yet (see README.md)\n`);
-process.exit(64);
+
+const HELP = `netfwd — VPN NAT service forwarding over netlink (no ip/wg/nft processes)
+
+Usage:
+  netfwd up -c FILE [--json]          apply the configuration (idempotent)
+  netfwd down -c FILE [--json]        remove what netfwd set up for it
+  netfwd plan -c FILE [--json]        print the changes up would make
+  netfwd status -c FILE [--json]      tunnel, counters, drift and warnings
+  netfwd doctor -c FILE [--json]      check this machine for the configuration
+  netfwd keygen [--out FILE]          new private key (stdout, or FILE with mode 0600 and the public key on stdout)
+  netfwd pubkey                       public key of the private key on stdin
+  netfwd genpsk [--out FILE]          new preshared key
+  netfwd demo [--mode uid|mark|connmark|snat] [--keep] [--json]
+                                      build a namespace lab and prove the forwarding end to end
+  netfwd --version | help
+
+Options:
+  -c, --config FILE   YAML or JSON configuration (see docs/config-reference.md); it and the key
+                      files it names must not be readable by group or others (chmod 600)
+  --implementation kernel|userspace|auto   WireGuard implementation (default auto)
+  --userspace-command CMD                  userspace WireGuard (default wireguard-go)
+
+Exit codes:
+${Object.entries(EXIT_TEXT)
+  .map(([code, text]) => `  ${code}  ${text}`)
+  .join('\n')}
+`;
+
+class UsageError extends NetfwdError {
+  override name = 'UsageError';
+}
+
+interface Options {
+  config?: string;
+  json: boolean;
+  out?: string;
+  mode?: string;
+  keep: boolean;
+  implementation?: string;
+  userspaceCommand?: string;
+}
+
+function parse(argv: string[]): { command: string; options: Options } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string', short: 'o' },
+      mode: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      implementation: { type: 'string' },
+      'userspace-command': { type: 'string' },
+      version: { type: 'boolean', short: 'V', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.version) return { command: 'version', options: { json: false, keep: false } };
+  if (values.help) return { command: 'help', options: { json: false, keep: false } };
+  if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  return {
+    command: positionals[0] ?? 'help',
+    options: {
+      config: values.config,
+      json: values.json ?? false,
+      out: values.out,
+      mode: values.mode,
+      keep: values.keep ?? false,
+      implementation: values.implementation,
+      userspaceCommand: values['userspace-command'],
+    },
+  };
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw Object.assign(new NetfwdError('netfwd changes the network configuration and needs root (CAP_NET_ADMIN): run it with sudo'), { exit: EXIT.REFUSED });
+  }
+}
+
+function load(options: Options): NormalizedConfig {
+  if (!options.config) throw new UsageError('this command needs -c FILE (the configuration)');
+  return loadConfigFile(options.config, { enforcePermissions: true });
+}
+
+function forward(config: NormalizedConfig, options: Options): ServiceForward {
+  const implementation = options.implementation ?? 'auto';
+  if (!['auto', 'kernel', 'userspace'].includes(implementation)) throw new UsageError('--implementation is kernel, userspace or auto');
+  return new ServiceForward(config, {
+    implementation: implementation as 'auto' | 'kernel' | 'userspace',
+    ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
+  });
+}
+
+function printStatus(s: ForwardStatus): void {
+  out(`${s.role} ${s.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);
+  const t = s.tunnel;
+  out(`  tunnel: ${t.present ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'absent'}`);
+  for (const p of t.peers) {
+    const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;
+    out(`  peer ${p.name ?? '(not in the configuration)'} ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`);
+  }
+  for (const f of s.forwards) {
+    out(`  forward ${f.protocol} ${f.publicPorts} (IPv${f.family}) → ${f.peer}: ${f.connections} connections, ${f.packets} packets, ${f.bytes} bytes`);
+  }
+  const p = s.present;
+  out(`  present: link ${p.link ? 'yes' : 'no'}; addresses ${p.addresses.join(', ') || '-'}; nftables ${p.nftTable ?? '-'}`);
+  for (const r of p.routes) out(`    route ${r}`);
+  for (const r of p.rules) out(`    rule ${r}`);
+  if (s.drift.length) {
+    out('  drift (netfwd up would change):');
+    for (const d of s.drift) out(`    ${d}`);
+  } else out('  drift: none');
+  for (const w of s.warnings) out(`  warning: ${w}`);
+}
+
+function writeKeyFile(path: string, text: string): void {
+  if (existsSync(path)) throw new UsageError(`${path} exists: netfwd does not overwrite key files`);
+  writeFileSync(path, `${text}\n`, { mode: 0o600, flag: 'wx' });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { command, options } = parse(argv);
+  switch (command) {
+    case 'help':
+      out(HELP);
+      return EXIT.OK;
+    case 'version':
+      out(version());
+      return EXIT.OK;
+    case 'keygen':
+    case 'genpsk': {
+      const key = command === 'keygen' ? generatePrivateKey() : generatePresharedKey();
+      if (options.out) {
+        writeKeyFile(options.out, key.toBase64());
+        if (command === 'keygen') out(publicKey(key));
+        else err(`wrote ${options.out} (mode 0600)`);
+      } else out(key.toBase64());
+      return EXIT.OK;
+    }
+    case 'pubkey': {
+      const text = readFileSync(0, 'utf8').trim();
+      try {
+        out(publicKey(text));
+      } catch {
+        throw new ConfigError('stdin', 'not a WireGuard private key', '32 bytes in base64 (44 characters), as `netfwd keygen` prints');
+      }
+      return EXIT.OK;
+    }
+    case 'up':
+    case 'down':
+    case 'plan':
+    case 'status': {
+      const config = load(options);
+      requireRoot();
+      const fwd = forward(config, options);
+      if (command === 'plan') {
+        const plan = await fwd.plan();
+        out(options.json ? JSON.stringify(plan, null, 2) : plan.toString());
+        return EXIT.OK;
+      }
+      if (command === 'status') {
+        const s = await fwd.status();
+        if (options.json) out(JSON.stringify(s, null, 2));
+        else printStatus(s);
+        return EXIT.OK;
+      }
+      const result = command === 'up' ? await fwd.apply() : await fwd.down();
+      if (options.json) out(JSON.stringify({ command, applied: result.plan.toJSON().changes, netlinkWrites: result.netlinkWrites }, null, 2));
+      else out(result.plan.empty ? `${command}: nothing to change` : `${result.plan.toString()}\n${command}: ${result.plan.changes.length} change(s) applied`);
+      return EXIT.OK;
+    }
+    case 'doctor': {
+      const config = load(options);
+      const keys = [config.tunnel.privateKeyFile, ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer.presharedKeyFile])].filter(
+        (x): x is string => typeof x === 'string',
+      );
+      const checks = await runDoctor(config, { config: options.config!, keys }, options.userspaceCommand);
+      if (options.json) out(JSON.stringify({ ok: checks.every((c) => c.ok || c.warning), checks }, null, 2));
+      else for (const c of checks) out(`${c.ok ? 'ok  ' : c.warning ? 'warn' : 'FAIL'} ${c.name}: ${c.detail}`);
+      return checks.every((c) => c.ok || c.warning) ? EXIT.OK : EXIT.CHECKS;
+    }
+    case 'demo': {
+      requireRoot();
+      const mode = (options.mode ?? 'uid') as DemoMode;
+      if (!DEMO_MODES.includes(mode)) throw new UsageError(`--mode is one of ${DEMO_MODES.join(', ')}`);
+      const report = await runDemo({
+        mode,
+        keep: options.keep,
+        implementation: (options.implementation ?? 'auto') as 'auto' | 'kernel' | 'userspace',
+        log: options.json ? undefined : (line) => out(line),
+      });
+      if (options.json) out(JSON.stringify(report, null, 2));
+      else {
+        out('');
+        out(`netfwd demo, ${mode} mode, WireGuard ${report.implementation}: ${report.ok ? 'every check holds' : 'SOME CHECKS FAILED'}`);
+        for (const p of report.phases) out(`  ${String(p.ms).padStart(6)} ms  ${p.name}`);
+        if (report.namespaces) out(`  the lab is still up: ${Object.values(report.namespaces).join(' ')} (remove with ip netns del)`);
+      }
+      return report.ok ? EXIT.OK : EXIT.CHECKS;
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)} (see netfwd help)`);
+  }
+}
+
+function exitCodeOf(e: unknown): number {
+  if (e && typeof e === 'object' && 'exit' in e && typeof (e as { exit: unknown }).exit === 'number') return (e as { exit: number }).exit;
+  if (e instanceof UsageError) return EXIT.USAGE;
+  if (e instanceof ConfigError || e instanceof ValidationError) {
+    return /chmod|readable by|permissions/i.test(e.message) ? EXIT.REFUSED : EXIT.CONFIG;
+  }
+  if (e instanceof ApplyError) return e.restored ? (e.cause instanceof ConflictError ? EXIT.CONFLICT : EXIT.FAILED) : EXIT.INCOMPLETE;
+  if (e instanceof ConflictError) return EXIT.CONFLICT;
+  if (e instanceof OwnershipError) return EXIT.OWNERSHIP;
+  if (e instanceof NetlinkError && e.code === 'EPERM') return EXIT.REFUSED;
+  if (e instanceof Error && e.name === 'TypeError' && /parseArgs|Unknown option|option/i.test(e.message)) return EXIT.USAGE;
+  if ((e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) return EXIT.USAGE;
+  return EXIT.FAILED;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const code = exitCodeOf(e);
+    err(`netfwd: ${e instanceof Error ? e.message : String(e)}`);
+    if (process.env.NETFWD_DEBUG && e instanceof Error && e.stack) err(e.stack);
+    process.exitCode = code;
+  },
+);

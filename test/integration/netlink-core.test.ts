@@ -77,6 +77,13 @@ test('namespaces: create, exists, list, sysctl, exec, remove', async (t) => {
     t.is(code, 0);
     t.is(out.trim(), `net:[${statSync(`/run/netns/${name}`).ino}]`);
     t.not(out.trim(), readlinkSync('/proc/self/ns/net'));
+
+    // With uid/gid the command runs unprivileged, still inside the namespace.
+    const unpriv = netns.exec(name, 'sh', ['-c', 'id -u; id -g; readlink /proc/self/ns/net'], { uid: 1000, gid: 1000 });
+    let text = '';
+    unpriv.stdout!.on('data', (d) => (text += d));
+    t.is(await new Promise<number | null>((resolve) => unpriv.on('close', resolve)), 0);
+    t.deepEqual(text.trim().split('\n'), ['1000', '1000', `net:[${statSync(`/run/netns/${name}`).ino}]`]);
   } finally {
     netns.remove(name);
   }
