@@ -19,3 +19,4 @@ export * from './netlink/index.js';
 export * from './route/index.js';
 export * from './forward/index.js';
 export * from './wireguard/index.js';
+export * from './nft/index.js';

@@ -1,0 +1,581 @@
+/**
+ * nft's data types: how a value of a selector is laid out in a register (width
+ * and byte order), how nft names it in set declarations (the type id stored in
+ * NFTA_SET_KEY_TYPE), and how values are parsed from the API and printed as nft
+ * prints them.
+ */
+import { type Dirent, readdirSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { ValidationError } from '../errors.js';
+import { formatIP, parseIPv4, parseIPv6 } from '../netlink/ip.js';
+import type { Writer } from '../netlink/writer.js';
+
+/** One value of a data type as the API shows it: numbers for integers, strings for addresses, names and flag lists. */
+export type NftAtom = string | number | bigint;
+
+export const HOST_LE = endianness() === 'LE';
+
+export type ByteOrder = 'big' | 'host';
+
+export interface NftDatatype {
+  /** nft's name, e.g. `ipv4_addr`. */
+  readonly name: string;
+  /** nft's type id (NFTA_SET_KEY_TYPE; concatenations shift ids by 6 bits). */
+  readonly id: number;
+  /** Width in bytes. */
+  readonly len: number;
+  readonly byteorder: ByteOrder;
+  /** A flag set (ct state, tcp flags): matched with `&` by default. */
+  readonly bitmask?: boolean;
+  /** Addresses: accept and print prefixes. */
+  readonly prefixable?: boolean;
+  /** Parses one API value into `len` bytes; throws ValidationError naming `field`. */
+  parse(value: unknown, field: string): Buffer;
+  /** The API value of `len` bytes. */
+  value(bytes: Buffer): NftAtom;
+  /** nft's text for `len` bytes. */
+  text(bytes: Buffer): string;
+  /**
+   * Fast path: writes a plain value straight into `w` and returns true, or
+   * returns false (without writing) when `parse` has to decide.
+   */
+  write?(value: unknown, w: Writer): boolean;
+}
+
+// ---------------------------------------------------------------- integers
+
+function readUint(b: Buffer, order: ByteOrder): bigint {
+  let v = 0n;
+  if (order === 'big' || !HOST_LE) for (let i = 0; i < b.length; i++) v = (v << 8n) | BigInt(b[i]!);
+  else for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  return v;
+}
+
+export function writeUint(v: bigint, len: number, order: ByteOrder): Buffer {
+  if (len <= 6 && v <= 0xffffffffffffn) return writeSmallUint(Number(v), len, order);
+  const out = Buffer.alloc(len);
+  let x = v;
+  for (let i = 0; i < len; i++) {
+    const at = order === 'big' || !HOST_LE ? len - 1 - i : i;
+    out[at] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  return out;
+}
+
+/** Writes an unsigned integer below 2^48 (the common case, without BigInt). */
+export function writeSmallUint(v: number, len: number, order: ByteOrder): Buffer {
+  const out = Buffer.allocUnsafe(len);
+  if (order === 'big' || !HOST_LE) out.writeUIntBE(v, 0, len);
+  else out.writeUIntLE(v, 0, len);
+  return out;
+}
+
+function readSmallUint(b: Buffer, order: ByteOrder): number | undefined {
+  if (b.length === 0 || b.length > 6) return undefined;
+  return order === 'big' || !HOST_LE ? b.readUIntBE(0, b.length) : b.readUIntLE(0, b.length);
+}
+
+function toNumberish(v: bigint): number | bigint {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+/** Parses a JS number, bigint or numeric string (decimal or 0x hex) as an unsigned integer. */
+export function parseUint(value: unknown, bits: number, field: string, expected: string | (() => string)): bigint {
+  let v: bigint | undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) v = BigInt(value);
+  else if (typeof value === 'bigint' && value >= 0n) v = value;
+  else if (typeof value === 'string' && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value.trim())) v = BigInt(value.trim());
+  if (v === undefined || v >= 1n << BigInt(bits)) {
+    throw new ValidationError(field, `invalid value ${JSON.stringify(String(value))}`, typeof expected === 'string' ? expected : expected());
+  }
+  return v;
+}
+
+interface IntOptions {
+  name: string;
+  id: number;
+  len: number;
+  byteorder: ByteOrder;
+  hex?: boolean;
+  /** Symbolic names: printed instead of the number, accepted when parsing. */
+  symbols?: Record<string, number>;
+  bitmask?: boolean;
+  quote?: boolean;
+}
+
+function intType(o: IntOptions): NftDatatype {
+  const bits = o.len * 8;
+  const byValue = new Map<number, string>();
+  if (o.symbols) for (const [k, v] of Object.entries(o.symbols)) if (!byValue.has(v)) byValue.set(v, k);
+  if (!(o.len > 0 && o.len <= 64)) throw new RangeError(`integer of ${o.len} bytes`);
+  const expectedText = () =>
+    o.symbols
+      ? `a number or one of ${Object.keys(o.symbols).join(', ')}${o.bitmask ? ' (several joined by commas)' : ''}`
+      : `an integer from 0 to ${(1n << BigInt(bits)) - 1n}`;
+  const max = bits <= 48 ? 2 ** bits : Infinity;
+  const parseOne = (v: unknown, field: string): bigint => {
+    if (typeof v === 'string' && o.symbols && Object.prototype.hasOwnProperty.call(o.symbols, v)) return BigInt(o.symbols[v]!);
+    return parseUint(v, bits, field, expectedText);
+  };
+  /** Number of a plain value, or undefined when the slow path must decide. */
+  const fastNumber = (v: unknown): number | undefined => {
+    if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v < max ? v : undefined;
+    if (typeof v === 'string' && o.symbols && Object.prototype.hasOwnProperty.call(o.symbols, v)) return o.symbols[v];
+    return undefined;
+  };
+  const flagNames = (n: number): string[] | undefined => {
+    const names: string[] = [];
+    let rest = n;
+    for (const [value, name] of [...byValue.entries()].sort((a, b) => a[0] - b[0])) {
+      if (value !== 0 && (rest & value) === value) {
+        names.push(name);
+        rest &= ~value;
+      }
+    }
+    return rest === 0 ? names : undefined;
+  };
+  const fmt = (n: bigint): string => (o.hex ? `0x${n.toString(16).padStart(o.len * 2, '0')}` : n.toString());
+  return {
+    name: o.name,
+    id: o.id,
+    len: o.len,
+    byteorder: o.byteorder,
+    bitmask: o.bitmask,
+    write(value, w) {
+      const n = fastNumber(value);
+      if (n === undefined || o.len > 6) return false;
+      w.ensure(o.len);
+      if (o.byteorder === 'big' || !HOST_LE) w.buf.writeUIntBE(n, w.pos, o.len);
+      else w.buf.writeUIntLE(n, w.pos, o.len);
+      w.pos += o.len;
+      return true;
+    },
+    parse(value, field) {
+      const n = fastNumber(value);
+      if (n !== undefined) return writeSmallUint(n, o.len, o.byteorder);
+      let v: bigint;
+      if (o.bitmask && typeof value === 'string' && /[,|]/.test(value)) {
+        v = 0n;
+        for (const part of value.split(/[,|]/)) v |= parseOne(part.trim(), field);
+      } else if (o.bitmask && Array.isArray(value)) {
+        v = 0n;
+        for (const part of value) v |= parseOne(part, field);
+      } else v = parseOne(value, field);
+      return writeUint(v, o.len, o.byteorder);
+    },
+    value(bytes) {
+      const small = o.symbols ? undefined : readSmallUint(bytes, o.byteorder);
+      if (small !== undefined) return small;
+      const n = readUint(bytes, o.byteorder);
+      if (o.symbols && n <= 0xffffffffn) {
+        if (o.bitmask) {
+          const names = n === 0n ? undefined : flagNames(Number(n));
+          if (names) return names.join(',');
+        } else {
+          const name = byValue.get(Number(n));
+          if (name !== undefined) return name;
+        }
+      }
+      return toNumberish(n);
+    },
+    text(bytes) {
+      const v = this.value(bytes);
+      if (typeof v === 'string') return o.quote ? JSON.stringify(v) : v;
+      return fmt(BigInt(v));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- addresses
+
+/** Dotted quad without allocations beyond the result; undefined when irregular (the strict parser decides). */
+export function fastIPv4(s: string): Buffer | undefined {
+  const out = Buffer.allocUnsafe(4);
+  return fastIPv4Into(s, out, 0) ? out : undefined;
+}
+
+/** Parses a dotted quad into `out` at `at`; false when irregular. */
+function fastIPv4Into(s: string, out: Buffer, at: number): boolean {
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && n === 0) return false; // leading zero
+      n = n * 10 + (c - 48);
+      if (++digits > 3 || n > 255) return false;
+    } else if (c === 46 && digits > 0 && part < 3) {
+      out[at + part++] = n;
+      n = 0;
+      digits = 0;
+    } else return false;
+  }
+  if (part !== 3 || digits === 0) return false;
+  out[at + 3] = n;
+  return true;
+}
+
+const v4Cache = new Map<string, number>();
+const v4Scratch = Buffer.alloc(4);
+
+function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
+  const family = len === 4 ? 'IPv4' : 'IPv6';
+  return {
+    name,
+    id,
+    len,
+    byteorder: 'big',
+    prefixable: true,
+    parse(value, field) {
+      const b = typeof value === 'string' ? (len === 4 ? (fastIPv4(value) ?? parseIPv4(value)) : parseIPv6(value)) : undefined;
+      if (!b) throw new ValidationError(field, `invalid ${family} address ${JSON.stringify(String(value))}`, `an ${family} address`);
+      return b;
+    },
+    value: (bytes) => formatIP(bytes, 0, len),
+    text: (bytes) => formatIP(bytes, 0, len),
+    write(value, w) {
+      if (len !== 4 || typeof value !== 'string') return false;
+      // Large maps repeat a few addresses (the public ones, the peers): parse each once.
+      let n = v4Cache.get(value);
+      if (n === undefined) {
+        if (!fastIPv4Into(value, v4Scratch, 0)) return false;
+        n = v4Scratch.readUInt32BE(0);
+        if (v4Cache.size >= 4096) v4Cache.clear();
+        v4Cache.set(value, n);
+      }
+      w.ensure(4);
+      const b = w.buf;
+      const p = w.pos;
+      b[p] = n >>> 24;
+      b[p + 1] = (n >>> 16) & 0xff;
+      b[p + 2] = (n >>> 8) & 0xff;
+      b[p + 3] = n & 0xff;
+      w.pos = p + 4;
+      return true;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- strings
+
+/** Interface names: 16 bytes, NUL padded; a shorter value without NUL is a wildcard (`"wg*"`). */
+const ifnameType: NftDatatype = {
+  name: 'ifname',
+  id: 41,
+  len: 16,
+  byteorder: 'host',
+  parse(value, field) {
+    if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > 15) {
+      throw new ValidationError(field, `invalid interface name ${JSON.stringify(String(value))}`, 'a name of 1 to 15 bytes, or a prefix followed by *');
+    }
+    const out = Buffer.alloc(16);
+    out.write(value);
+    return out;
+  },
+  value(bytes) {
+    const nul = bytes.indexOf(0);
+    return bytes.toString('utf8', 0, nul === -1 ? bytes.length : nul);
+  },
+  text(bytes) {
+    return JSON.stringify(this.value(bytes));
+  },
+};
+
+// ---------------------------------------------------------------- symbol tables
+
+export const INET_PROTOCOLS: Record<string, number> = {
+  icmp: 1,
+  igmp: 2,
+  ipencap: 4,
+  tcp: 6,
+  egp: 8,
+  pup: 12,
+  udp: 17,
+  idp: 22,
+  dccp: 33,
+  ipv6: 41,
+  'ipv6-route': 43,
+  'ipv6-frag': 44,
+  rsvp: 46,
+  gre: 47,
+  esp: 50,
+  ah: 51,
+  'ipv6-icmp': 58,
+  'ipv6-nonxt': 59,
+  'ipv6-opts': 60,
+  ospf: 89,
+  pim: 103,
+  vrrp: 112,
+  l2tp: 115,
+  sctp: 132,
+  udplite: 136,
+  mpls: 137,
+  // accepted when parsing, printed as ipv6-icmp (as /etc/protocols names it)
+  icmpv6: 58,
+};
+
+const CT_STATE = { invalid: 1, established: 2, related: 4, new: 8, untracked: 64 };
+const CT_STATUS = {
+  expected: 1,
+  'seen-reply': 2,
+  assured: 4,
+  confirmed: 8,
+  snat: 16,
+  dnat: 32,
+  dying: 512,
+};
+const TCP_FLAGS = { fin: 1, syn: 2, rst: 4, psh: 8, ack: 16, urg: 32, ecn: 64, cwr: 128 };
+const ICMP_TYPES = {
+  'echo-reply': 0,
+  'destination-unreachable': 3,
+  'source-quench': 4,
+  redirect: 5,
+  'echo-request': 8,
+  'router-advertisement': 9,
+  'router-solicitation': 10,
+  'time-exceeded': 11,
+  'parameter-problem': 12,
+  'timestamp-request': 13,
+  'timestamp-reply': 14,
+  'info-request': 15,
+  'info-reply': 16,
+  'address-mask-request': 17,
+  'address-mask-reply': 18,
+};
+const ICMPV6_TYPES = {
+  'destination-unreachable': 1,
+  'packet-too-big': 2,
+  'time-exceeded': 3,
+  'parameter-problem': 4,
+  'echo-request': 128,
+  'echo-reply': 129,
+  'mld-listener-query': 130,
+  'mld-listener-report': 131,
+  'mld-listener-done': 132,
+  'nd-router-solicit': 133,
+  'nd-router-advert': 134,
+  'nd-neighbor-solicit': 135,
+  'nd-neighbor-advert': 136,
+  'nd-redirect': 137,
+  'router-renumbering': 138,
+  'ind-neighbor-solicit': 141,
+  'ind-neighbor-advert': 142,
+  'mld2-listener-report': 143,
+};
+export const ICMP_CODES = {
+  'net-unreachable': 0,
+  'host-unreachable': 1,
+  'prot-unreachable': 2,
+  'port-unreachable': 3,
+  'frag-needed': 4,
+  'net-prohibited': 9,
+  'host-prohibited': 10,
+  'admin-prohibited': 13,
+};
+export const ICMPV6_CODES = {
+  'no-route': 0,
+  'admin-prohibited': 1,
+  'addr-unreachable': 3,
+  'port-unreachable': 4,
+  'policy-fail': 5,
+  'reject-route': 6,
+};
+export const ICMPX_CODES = { 'no-route': 0, 'port-unreachable': 1, 'host-unreachable': 2, 'admin-prohibited': 3 };
+const FIB_ADDRTYPES = {
+  unspec: 0,
+  unicast: 1,
+  local: 2,
+  broadcast: 3,
+  anycast: 4,
+  multicast: 5,
+  blackhole: 6,
+  unreachable: 7,
+  prohibit: 8,
+  throw: 9,
+  nat: 10,
+  xresolve: 11,
+};
+const ETHER_TYPES = { ip: 0x0800, arp: 0x0806, ip6: 0x86dd, vlan: 0x8100, '8021ad': 0x88a8 };
+const PKT_TYPES = { host: 0, broadcast: 1, multicast: 2, other: 3 };
+
+// ---------------------------------------------------------------- cgroups
+
+/** cgroupv2 ids are inode numbers of directories under /sys/fs/cgroup; nft prints the path when it finds one. */
+const cgroupv2Type: NftDatatype = {
+  ...intType({ name: 'cgroupsv2', id: 46, len: 8, byteorder: 'host' }),
+  parse(value, field) {
+    if (typeof value === 'string' && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value)) {
+      const id = cgroupIdOf(value);
+      if (id === undefined) throw new ValidationError(field, `cgroup ${JSON.stringify(value)} not found under /sys/fs/cgroup`, 'a cgroupv2 path or id');
+      return writeUint(id, 8, 'host');
+    }
+    return writeUint(parseUint(value, 64, field, 'a cgroupv2 path relative to /sys/fs/cgroup, or its id'), 8, 'host');
+  },
+  value(bytes) {
+    const id = readUint(bytes, 'host');
+    return cgroupPathOf(id) ?? toNumberish(id);
+  },
+  text(bytes) {
+    const v = this.value(bytes);
+    return typeof v === 'string' ? JSON.stringify(v) : v.toString();
+  },
+};
+
+type CgroupResolver = { idOf(path: string): bigint | undefined; pathOf(id: bigint): string | undefined };
+let cgroupResolver: CgroupResolver | undefined;
+/** Replaces the cgroup path resolver (tests; hosts that mount cgroup2 elsewhere). */
+export function setCgroupResolver(r: CgroupResolver | undefined): void {
+  cgroupResolver = r;
+}
+function cgroupIdOf(path: string): bigint | undefined {
+  return (cgroupResolver ?? defaultCgroups()).idOf(path);
+}
+function cgroupPathOf(id: bigint): string | undefined {
+  return (cgroupResolver ?? defaultCgroups()).pathOf(id);
+}
+let defaults: CgroupResolver | undefined;
+function defaultCgroups(): CgroupResolver {
+  if (defaults) return defaults;
+  const root = '/sys/fs/cgroup';
+  const byId = new Map<bigint, string>();
+  let scanned = false;
+  const scan = () => {
+    if (scanned) return;
+    scanned = true;
+    const walk = (dir: string, rel: string, depth: number) => {
+      if (depth > 8 || byId.size > 20000) return;
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const p = `${dir}/${e.name}`;
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        try {
+          const ino = statSync(p, { bigint: true }).ino;
+          if (!byId.has(ino)) byId.set(ino, r);
+        } catch {
+          continue;
+        }
+        walk(p, r, depth + 1);
+      }
+    };
+    walk(root, '', 0);
+  };
+  defaults = {
+    idOf(path) {
+      try {
+        return statSync(`${root}/${path.replace(/^\/+/, '')}`, { bigint: true }).ino;
+      } catch {
+        return undefined;
+      }
+    },
+    pathOf(id) {
+      scan();
+      return byId.get(id);
+    },
+  };
+  return defaults;
+}
+
+// ---------------------------------------------------------------- the table
+
+export const DATATYPES = {
+  verdict: intType({ name: 'verdict', id: 1, len: 4, byteorder: 'host' }),
+  nf_proto: intType({ name: 'nf_proto', id: 2, len: 1, byteorder: 'host', symbols: { ipv4: 2, ipv6: 10 } }),
+  integer: intType({ name: 'integer', id: 4, len: 4, byteorder: 'host' }),
+  ipv4_addr: addrType('ipv4_addr', 7, 4),
+  ipv6_addr: addrType('ipv6_addr', 8, 16),
+  ether_type: intType({ name: 'ether_type', id: 10, len: 2, byteorder: 'big', symbols: ETHER_TYPES, hex: true }),
+  inet_proto: intType({ name: 'inet_proto', id: 12, len: 1, byteorder: 'big', symbols: INET_PROTOCOLS }),
+  inet_service: intType({ name: 'inet_service', id: 13, len: 2, byteorder: 'big' }),
+  icmp_type: intType({ name: 'icmp_type', id: 14, len: 1, byteorder: 'big', symbols: ICMP_TYPES }),
+  tcp_flag: intType({ name: 'tcp_flag', id: 15, len: 1, byteorder: 'big', symbols: TCP_FLAGS, bitmask: true, hex: true }),
+  mark: intType({ name: 'mark', id: 19, len: 4, byteorder: 'host', hex: true }),
+  iface_index: intType({ name: 'iface_index', id: 20, len: 4, byteorder: 'host' }),
+  uid: intType({ name: 'uid', id: 24, len: 4, byteorder: 'host' }),
+  gid: intType({ name: 'gid', id: 25, len: 4, byteorder: 'host' }),
+  ct_state: intType({ name: 'ct_state', id: 26, len: 4, byteorder: 'host', symbols: CT_STATE, bitmask: true, hex: true }),
+  ct_dir: intType({ name: 'ct_dir', id: 27, len: 1, byteorder: 'host', symbols: { original: 0, reply: 1 } }),
+  ct_status: intType({ name: 'ct_status', id: 28, len: 4, byteorder: 'host', symbols: CT_STATUS, bitmask: true, hex: true }),
+  icmpv6_type: intType({ name: 'icmpv6_type', id: 29, len: 1, byteorder: 'big', symbols: ICMPV6_TYPES }),
+  pkttype: intType({ name: 'pkt_type', id: 31, len: 1, byteorder: 'host', symbols: PKT_TYPES }),
+  icmp_code: intType({ name: 'icmp_code', id: 32, len: 1, byteorder: 'big', symbols: ICMP_CODES }),
+  icmpv6_code: intType({ name: 'icmpv6_code', id: 33, len: 1, byteorder: 'big', symbols: ICMPV6_CODES }),
+  icmpx_code: intType({ name: 'icmpx_code', id: 34, len: 1, byteorder: 'big', symbols: ICMPX_CODES }),
+  fib_addrtype: intType({ name: 'fib_addrtype', id: 38, len: 4, byteorder: 'host', symbols: FIB_ADDRTYPES }),
+  boolean: intType({ name: 'boolean', id: 39, len: 1, byteorder: 'host', symbols: { missing: 0, exists: 1 } }),
+  ifname: ifnameType,
+  cgroupsv2: cgroupv2Type,
+} satisfies Record<string, NftDatatype>;
+
+export type NftTypeName = keyof typeof DATATYPES;
+
+const BY_ID = new Map<number, NftDatatype>();
+for (const t of Object.values(DATATYPES)) if (!BY_ID.has(t.id)) BY_ID.set(t.id, t);
+
+/** Aliases nft accepts in set declarations. */
+const TYPE_ALIASES: Record<string, NftTypeName> = { pkt_type: 'pkttype', cgroupv2: 'cgroupsv2' };
+
+export function datatypeByName(name: string): NftDatatype | undefined {
+  const key = (TYPE_ALIASES[name] ?? name) as NftTypeName;
+  return Object.prototype.hasOwnProperty.call(DATATYPES, key) ? DATATYPES[key] : undefined;
+}
+
+/** An unsigned integer of `len` bytes (raw payloads, unknown set types). */
+export function integerType(len: number, byteorder: ByteOrder, id = 4): NftDatatype {
+  const base = intType({ name: 'integer', id, len, byteorder });
+  if (len <= 8) return base;
+  // Wider than 64 bits: shown as hex.
+  return {
+    ...base,
+    parse(value, field) {
+      if (Buffer.isBuffer(value) && value.length === len) return Buffer.from(value);
+      return writeUint(parseUint(value, len * 8, field, `an integer of ${len} bytes`), len, byteorder);
+    },
+    value: (bytes) => `0x${bytes.toString('hex')}`,
+    text: (bytes) => `0x${bytes.toString('hex')}`,
+  };
+}
+
+export const TYPE_BITS = 6;
+
+/** The datatype for a set key id; unknown ids become integers of `len` bytes. */
+export function datatypeById(id: number, len: number): NftDatatype {
+  const t = BY_ID.get(id);
+  if (t && t.len === len) return t;
+  return integerType(len, 'host', id);
+}
+
+/** Splits a (possibly concatenated) set type id into its parts, given the total key length. */
+export function splitTypeId(id: number, totalLen: number, fieldLens?: number[]): NftDatatype[] | undefined {
+  const ids: number[] = [];
+  let rest = id >>> 0;
+  while (rest > 0) {
+    ids.unshift(rest & ((1 << TYPE_BITS) - 1));
+    rest = Math.floor(rest / (1 << TYPE_BITS));
+  }
+  if (ids.length === 0) return undefined;
+  const types = ids.map((i, n) => {
+    const t = BY_ID.get(i);
+    if (fieldLens && fieldLens[n] !== undefined && (!t || t.len !== fieldLens[n])) return integerType(fieldLens[n]!, 'host', i);
+    return t;
+  });
+  if (types.some((t) => !t)) return undefined;
+  const sum = (types as NftDatatype[]).reduce((n, t) => n + (types.length > 1 ? pad4(t.len) : t.len), 0);
+  if (sum !== totalLen) return undefined;
+  return types as NftDatatype[];
+}
+
+export function concatTypeId(types: readonly NftDatatype[]): number {
+  let id = 0;
+  for (const t of types) id = id * (1 << TYPE_BITS) + t.id;
+  return id;
+}
+
+export const pad4 = (n: number): number => (n + 3) & ~3;

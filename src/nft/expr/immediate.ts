@@ -1,0 +1,74 @@
+/** immediate: a constant into a register, or a verdict (accept, drop, jump, ...) into the verdict register. */
+import { attrs } from '../../netlink/attributes.js';
+import { DecodeError } from '../../errors.js';
+import { VERDICT_NAMES, be32Attr, dataAttr, dataAttrs, defineExpr, need, words } from './common.js';
+import type { DelinCtx, DelinResult } from '../delinearize.js';
+import type { LinCtx } from '../linearize.js';
+import type { NftVerdictStmt } from '../types.js';
+import { verdictFromKernel, verdictText, verdictToKernel } from '../verdict.js';
+
+export interface ImmediateExpr {
+  name: 'immediate';
+  dreg: number;
+  data?: Buffer;
+  verdict?: { code: number; chain?: string; chainId?: number };
+}
+
+const schema = attrs('immediate', {
+  dreg: { type: 1, kind: 'be32' },
+  data: { type: 2, kind: 'nested', schema: dataAttrs },
+});
+
+export const immediateCodec = defineExpr<ImmediateExpr, typeof schema._values & {}>(
+  'immediate',
+  schema,
+  (e) => ({ dreg: e.dreg, data: e.verdict ? { verdict: e.verdict } : { value: e.data } }),
+  (v, p) => {
+    const e: ImmediateExpr = { name: 'immediate', dreg: need(v.dreg, 'dreg', p) };
+    if (v.data?.verdict) {
+      const code = v.data.verdict.code;
+      if (code === undefined) throw new DecodeError('verdict without a code', `${p}.data.verdict`);
+      e.verdict = { code };
+      if (v.data.verdict.chain !== undefined) e.verdict.chain = v.data.verdict.chain;
+      if (v.data.verdict.chainId !== undefined) e.verdict.chainId = v.data.verdict.chainId;
+    } else if (v.data?.value) e.data = v.data.value;
+    else throw new DecodeError('neither a value nor a verdict', `${p}.data`);
+    return e;
+  },
+  (e) => {
+    if (e.verdict) {
+      const name = VERDICT_NAMES[e.verdict.code] ?? `verdict ${e.verdict.code}`;
+      return `immediate reg ${e.dreg} ${name}${e.verdict.chain !== undefined ? ` -> ${e.verdict.chain}` : ''}`;
+    }
+    return `immediate reg ${e.dreg} ${words(e.data ?? Buffer.alloc(0))}`;
+  },
+  (w, e) => {
+    be32Attr(w, 1, e.dreg);
+    if (e.verdict) {
+      const d = w.beginAttr(2 | 0x8000);
+      dataAttrs.encode(w, { verdict: e.verdict });
+      w.endAttr(d);
+    } else dataAttr(w, 2, e.data);
+  },
+);
+
+// ---------------------------------------------------------------- statements
+
+export function linearizeVerdict(s: NftVerdictStmt, ctx: LinCtx): void {
+  ctx.emit({ name: 'immediate', dreg: 0, verdict: verdictToKernel(s, ctx.field) });
+}
+
+export function verdictStmtText(s: NftVerdictStmt): string {
+  return verdictText(s);
+}
+
+/** immediate: a verdict statement, or a constant for the statement that follows. */
+export function delinearizeImmediate(e: ImmediateExpr, ctx: DelinCtx): DelinResult {
+  if (e.dreg === 0) {
+    const v = e.verdict && verdictFromKernel(e.verdict);
+    if (!v) return 'fail';
+    return { type: 'verdict', ...v };
+  }
+  if (!e.data) return 'fail';
+  return ctx.setReg(e.dreg, { kind: 'imm', data: e.data }) ? 'reg' : 'fail';
+}
