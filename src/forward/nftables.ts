@@ -1,0 +1,385 @@
+/**
+ * The nftables side: one inet table per tunnel, owned by netfwd.
+ *
+ * Frontend — forwards are elements of maps, so the per-packet and the update
+ * cost do not grow with their number:
+ *   dnat{4,6}            ip daddr . l4proto . dport → peer . port   (exact ports)
+ *   dnat{4,6}_range      ip daddr . l4proto . dport-range → peer    (ranges, ports kept)
+ *   dnat{4,6}_any[_range]  the same without the address, for any local address (fib)
+ *   stats{4,6}           peer . l4proto . port → per-forward packets and bytes, both directions
+ * plus masquerade of the backends' own traffic, SNAT in snat mode, MSS clamping.
+ *
+ * Backend — the services are reachable only through the tunnel (and lo), and
+ * in mark/connmark mode the packets of the selected traffic get the mark that
+ * the policy rule routes into the tunnel.
+ */
+import { NetfwdError, NetlinkError } from '../errors.js';
+import {
+  type NftChainSpec,
+  type NftElement,
+  type NftRuleset,
+  type NftSetSpec,
+  type NftStmt,
+  type NftTransaction,
+  nftExpr as e,
+  nftStmtsText,
+} from '../nft/index.js';
+import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward } from './config.js';
+import type { Kernel } from './context.js';
+import { NFT_TABLE_COMMENT, nftTableName } from './ownership.js';
+import type { Step } from './plan.js';
+
+const FAMILY = 'inet' as const;
+
+interface DesiredChain {
+  spec: NftChainSpec;
+  rules: NftStmt[][];
+}
+
+export interface DesiredNftables {
+  table: string;
+  sets: NftSetSpec[];
+  chains: DesiredChain[];
+  /** Elements per set name. */
+  elements: Map<string, NftElement[]>;
+}
+
+const ipKey = (f: IpFamily) => (f === 4 ? e.ip : e.ip6);
+const addrType = (f: IpFamily) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
+const natFamily = (f: IpFamily) => (f === 4 ? 'ip' : 'ip6');
+const nfproto = (f: IpFamily) => e.meta.nfproto.eq(f === 4 ? 'ipv4' : 'ipv6');
+
+/** One DNAT element (and its stats element) per public address, family and port mapping. */
+function frontendElements(config: NormalizedFrontend): Map<string, NftElement[]> {
+  const out = new Map<string, NftElement[]>();
+  const push = (set: string, el: NftElement) => {
+    const list = out.get(set) ?? [];
+    list.push(el);
+    out.set(set, list);
+  };
+  const statsSeen = new Set<string>();
+  for (const fw of config.forwards) {
+    for (const f of fw.families) {
+      const peer = fw.peerAddresses[f]!;
+      const addresses = publicAddresses(config, fw, f);
+      const { from, to } = fw.publicPorts;
+      const shift = fw.targetPorts.from - from;
+      const single = from === to;
+      const keepPorts = shift === 0 && !single;
+      const ports: Array<{ key: number | { range: [number, number] }; target?: number }> = keepPorts
+        ? [{ key: { range: [from, to] } }]
+        : Array.from({ length: to - from + 1 }, (_, i) => ({ key: from + i, target: from + i + shift }));
+      const suffix = keepPorts ? '_range' : '';
+      for (const p of ports) {
+        if (addresses === 'any') {
+          push(`dnat${f}_any${suffix}`, keepPorts ? { key: [fw.protocol, p.key], data: peer } : { key: [fw.protocol, p.key], data: [peer, p.target!] });
+        } else {
+          for (const a of addresses) {
+            push(`dnat${f}${suffix}`, keepPorts ? { key: [a, fw.protocol, p.key], data: peer } : { key: [a, fw.protocol, p.key], data: [peer, p.target!] });
+          }
+        }
+      }
+      const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] as [number, number] };
+      const statsKey = `${f}|${peer}|${fw.protocol}|${fw.targetPorts.from}-${fw.targetPorts.to}`;
+      if (!statsSeen.has(statsKey)) {
+        statsSeen.add(statsKey);
+        push(`stats${f}`, { key: [peer, fw.protocol, target] });
+      }
+    }
+  }
+  return out;
+}
+
+function publicAddresses(config: NormalizedFrontend, fw: NormalizedForward, f: IpFamily): string[] | 'any' {
+  if (fw.publicAddress) return fw.publicAddress.family === f ? [fw.publicAddress.address] : [];
+  const list = config.public.addresses.filter((a) => a.family === f).map((a) => a.address);
+  return config.public.addresses.length === 0 ? 'any' : list;
+}
+
+function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
+  const table = nftTableName(config.tunnel.interface);
+  const wg = config.tunnel.interface;
+  const sets: NftSetSpec[] = [];
+  const base = { family: FAMILY, table };
+  const inbound = config.public.interface ? e.iifname.eq(config.public.interface) : e.iifname.neq(wg);
+  const prerouting: NftStmt[][] = [];
+  const forward: NftStmt[][] = [];
+  const postrouting: NftStmt[][] = [];
+  for (const f of config.families) {
+    const key = ['inet_proto', 'inet_service'];
+    sets.push(
+      { ...base, name: `dnat${f}`, keyType: [addrType(f), ...key], dataType: [addrType(f), 'inet_service'], counter: true },
+      { ...base, name: `dnat${f}_range`, keyType: [addrType(f), ...key], dataType: [addrType(f)], flags: ['interval'], counter: true },
+      { ...base, name: `dnat${f}_any`, keyType: key, dataType: [addrType(f), 'inet_service'], counter: true },
+      { ...base, name: `dnat${f}_any_range`, keyType: key, dataType: [addrType(f)], flags: ['interval'], counter: true },
+      { ...base, name: `stats${f}`, keyType: [addrType(f), ...key], flags: ['interval'], counter: true },
+    );
+    const withAddr = [ipKey(f).daddr, e.meta.l4proto, e.th.dport];
+    const anyAddr = [e.meta.l4proto, e.th.dport];
+    const local = e.fib('daddr', 'type').eq('local');
+    prerouting.push(
+      // (`ip daddr` implies `meta nfproto ipv4`: nft adds and hides that dependency.)
+      [inbound, e.dnat({ family: natFamily(f), map: { key: withAddr, map: `@dnat${f}`, withPort: true } })],
+      [inbound, e.dnat({ family: natFamily(f), map: { key: withAddr, map: `@dnat${f}_range` } })],
+      [inbound, nfproto(f), local, e.dnat({ family: natFamily(f), map: { key: anyAddr, map: `@dnat${f}_any`, withPort: true } })],
+      [inbound, nfproto(f), local, e.dnat({ family: natFamily(f), map: { key: anyAddr, map: `@dnat${f}_any_range` } })],
+    );
+    // Per-forward traffic in both directions, counted in the stats elements.
+    forward.push(
+      [e.ct.status.any('dnat'), e.ct.direction.eq('original'), e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@stats${f}`)],
+      [e.ct.status.any('dnat'), e.ct.direction.eq('reply'), e.concat(ipKey(f).saddr, e.meta.l4proto, e.th.sport).in(`@stats${f}`)],
+    );
+    if (config.sourceNat) {
+      const own = config.tunnel.addresses.find((a) => a.family === f)!;
+      postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
+    }
+  }
+  if (config.mssClamp) {
+    const clamp = [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)];
+    forward.push([e.oifname.eq(wg), ...clamp], [e.iifname.eq(wg), ...clamp]);
+  }
+  if (config.masquerade) postrouting.push([e.iifname.eq(wg), e.oifname.neq(wg), e.masquerade()]);
+  const chains: DesiredChain[] = [
+    { spec: { ...base, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' }, rules: prerouting },
+    { spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'mangle', policy: 'accept' }, rules: forward },
+    { spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: postrouting },
+  ];
+  return { table, sets, chains, elements: frontendElements(config) };
+}
+
+function desiredBackend(config: NormalizedBackend): DesiredNftables {
+  const table = nftTableName(config.tunnel.interface);
+  const wg = config.tunnel.interface;
+  const base = { family: FAMILY, table };
+  const sets: NftSetSpec[] = [{ ...base, name: 'services', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] }];
+  const elements = new Map<string, NftElement[]>();
+  elements.set(
+    'services',
+    config.services.map((s) => ({ key: [s.protocol, s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] }] })),
+  );
+  const services = e.concat(e.meta.l4proto, e.th.dport).in('@services');
+  const chains: DesiredChain[] = [
+    {
+      // The services answer only through the tunnel (and loopback).
+      spec: { ...base, name: 'input', type: 'filter', hook: 'input', priority: 'filter', policy: 'accept' },
+      rules: [[e.iifname.eq(wg), e.return()], [e.iifname.eq('lo'), e.return()], [services, e.drop()]],
+    },
+    {
+      // Leak guard for the services' own ports: nothing from them leaves by another
+      // interface, even when an application answers from the wrong address. In
+      // postrouting, because the output hook still sees the interface chosen
+      // before a mark re-routed the packet.
+      spec: { ...base, name: 'leakguard', type: 'filter', hook: 'postrouting', priority: 'filter', policy: 'accept' },
+      rules: [[e.oifname.eq(wg), e.return()], [e.oifname.eq('lo'), e.return()], [e.concat(e.meta.l4proto, e.th.sport).in('@services'), e.drop()]],
+    },
+  ];
+  const rp = config.returnPath;
+  if (rp.mode === 'mark') {
+    const rules: NftStmt[][] = [];
+    for (const u of rp.uids) rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
+    if (rp.cgroup) {
+      const level = rp.cgroup.split('/').length;
+      rules.push([e.socket.cgroupv2(level).eq(rp.cgroup), e.meta.mark.set(rp.mark)]);
+    }
+    if (rules.length) chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
+    // A socket picks its source address before the mark re-routes it into the
+    // tunnel: new connections leaving by the tunnel get the tunnel's address.
+    const masq: NftStmt[][] = config.tunnel.addresses.map((a) => [e.oifname.eq(wg), ipKey(a.family).saddr.neq(a.address), e.masquerade()]);
+    chains.push({ spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: masq });
+  } else if (rp.mode === 'connmark') {
+    chains.push(
+      {
+        spec: { ...base, name: 'prerouting', type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
+        rules: [[e.iifname.eq(wg), e.ct.state.any('new'), e.ct.mark.set(rp.mark)]],
+      },
+      {
+        spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' },
+        rules: [[e.ct.mark.eq(rp.mark), e.meta.mark.set(e.ct.mark)]],
+      },
+    );
+  }
+  return { table, sets, chains, elements };
+}
+
+export function desiredNftables(config: NormalizedConfig): DesiredNftables {
+  return config.role === 'frontend' ? desiredFrontend(config) : desiredBackend(config);
+}
+
+// ------------------------------------------------------------------ compare
+
+export interface NftablesState {
+  ruleset: NftRuleset | null;
+}
+
+export async function readNftables(k: Kernel, config: NormalizedConfig): Promise<NftablesState> {
+  const table = nftTableName(config.tunnel.interface);
+  let ruleset: NftRuleset;
+  try {
+    ruleset = await k.nft.list({ family: FAMILY, table });
+  } catch (err) {
+    if (err instanceof NetlinkError && err.code === 'ENOENT') return { ruleset: null };
+    throw err;
+  }
+  if (!ruleset.tables.some((t) => t.name === table && t.family === FAMILY)) return { ruleset: null };
+  return { ruleset };
+}
+
+const elementKey = (el: NftElement) => JSON.stringify([el.key, el.data ?? null]);
+
+function structureOf(d: DesiredNftables): string {
+  return JSON.stringify({
+    sets: d.sets.map((s) => [s.name, s.keyType, s.dataType ?? null, [...(s.flags ?? [])].sort(), !!s.counter]).sort(),
+    chains: d.chains
+      .map((c) => [c.spec.name, c.spec.type, c.spec.hook, c.spec.policy ?? 'accept', c.rules.map((r) => nftStmtsText(r, FAMILY))])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  });
+}
+
+function structureOfListed(r: NftRuleset, table: string, desired: DesiredNftables): string {
+  const prio = new Map(desired.chains.map((c) => [c.spec.name, c.spec.priority]));
+  void prio;
+  return JSON.stringify({
+    sets: r.sets
+      .filter((s) => s.table === table && !s.anonymous)
+      .map((s) => [s.name, s.keyType, s.isMap ? (s.dataType ?? null) : null, [...s.flags].sort(), !!s.counter])
+      .sort(),
+    chains: r.chains
+      .filter((c) => c.table === table)
+      .map((c) => [c.name, c.type, c.hook, c.policy ?? 'accept', r.rules.filter((x) => x.table === table && x.chain === c.name).map((x) => nftStmtsText(x.expr, FAMILY))])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  });
+}
+
+function addAll(tx: NftTransaction, d: DesiredNftables): void {
+  tx.addTable({ family: FAMILY, name: d.table, comment: NFT_TABLE_COMMENT });
+  for (const s of d.sets) {
+    const elements = d.elements.get(s.name) ?? [];
+    tx.addSet({ ...s, ...(elements.length ? { elements } : {}) });
+  }
+  for (const c of d.chains) {
+    tx.addChain(c.spec);
+    for (const expr of c.rules) tx.addRule({ family: FAMILY, table: d.table, chain: c.spec.name, expr });
+  }
+}
+
+function countElements(d: DesiredNftables): number {
+  let n = 0;
+  for (const l of d.elements.values()) n += l.length;
+  return n;
+}
+
+export function planNftables(k: Kernel, config: NormalizedConfig, state: NftablesState): Step[] {
+  const d = desiredNftables(config);
+  const r = state.ruleset;
+  if (!r) {
+    return [
+      {
+        action: 'create',
+        kind: 'nftables',
+        target: `nftables table inet ${d.table}`,
+        detail: `${d.chains.length} chains, ${d.sets.length} sets and maps, ${countElements(d)} elements`,
+        async apply() {
+          await k.nft.transaction((tx) => addAll(tx, d));
+          return {
+            description: `delete nftables table inet ${d.table}`,
+            run: async () => {
+              await k.nft.transaction((tx) => {
+                tx.deleteTable({ family: FAMILY, name: d.table });
+              });
+            },
+          };
+        },
+      },
+    ];
+  }
+  const table = r.tables.find((t) => t.name === d.table)!;
+  if (table.comment !== NFT_TABLE_COMMENT) {
+    throw new NetfwdError(
+      `nftables table inet ${d.table} exists but was not made by netfwd (its comment is ${table.comment ? JSON.stringify(table.comment) : 'empty'}); ` +
+        `delete it (nft delete table inet ${d.table}) or choose another tunnel.interface`,
+    );
+  }
+  const generation = r.generation;
+  if (structureOf(d) !== structureOfListed(r, d.table, d)) {
+    // The shape changed (another mode or option): replace the whole table in one transaction.
+    return [
+      {
+        action: 'update',
+        kind: 'nftables',
+        target: `nftables table inet ${d.table}`,
+        detail: `rebuilt: ${d.chains.length} chains, ${d.sets.length} sets and maps, ${countElements(d)} elements`,
+        async apply() {
+          await k.nft.transaction(
+            (tx) => {
+              tx.deleteTable({ family: FAMILY, name: d.table });
+              addAll(tx, d);
+            },
+            { genId: generation },
+          );
+          return undefined;
+        },
+      },
+    ];
+  }
+  // Same shape: only elements change, as single element messages.
+  const adds: Array<{ set: string; elements: NftElement[] }> = [];
+  const dels: Array<{ set: string; elements: NftElement[] }> = [];
+  for (const s of d.sets) {
+    const listed = r.sets.find((x) => x.table === d.table && x.name === s.name);
+    const have = new Map((listed?.elements ?? []).map((el) => [elementKey(el), el]));
+    const want = d.elements.get(s.name) ?? [];
+    const wantKeys = new Set(want.map(elementKey));
+    const add = want.filter((el) => !have.has(elementKey(el)));
+    const del = [...have.entries()].filter(([key]) => !wantKeys.has(key)).map(([, el]) => ({ key: el.key, ...(el.data !== undefined ? { data: el.data } : {}) }));
+    if (add.length) adds.push({ set: s.name, elements: add });
+    if (del.length) dels.push({ set: s.name, elements: del });
+  }
+  if (!adds.length && !dels.length) return [];
+  const nAdd = adds.reduce((n, a) => n + a.elements.length, 0);
+  const nDel = dels.reduce((n, a) => n + a.elements.length, 0);
+  return [
+    {
+      action: 'update',
+      kind: 'nftables',
+      target: `nftables table inet ${d.table}`,
+      detail: `elements ${[nAdd ? `+${nAdd}` : '', nDel ? `-${nDel}` : ''].filter(Boolean).join(' ')} (${[...new Set([...adds, ...dels].map((x) => x.set))].join(', ')})`,
+      async apply() {
+        await k.nft.transaction(
+          (tx) => {
+            for (const x of dels) tx.deleteElements({ family: FAMILY, table: d.table, set: x.set, elements: x.elements });
+            for (const x of adds) tx.addElements({ family: FAMILY, table: d.table, set: x.set, elements: x.elements });
+          },
+          { genId: generation },
+        );
+        return {
+          description: `restore the elements of nftables table inet ${d.table}`,
+          run: async () => {
+            await k.nft.transaction((tx) => {
+              for (const x of adds) tx.deleteElements({ family: FAMILY, table: d.table, set: x.set, elements: x.elements });
+              for (const x of dels) tx.addElements({ family: FAMILY, table: d.table, set: x.set, elements: x.elements });
+            });
+          },
+        };
+      },
+    },
+  ];
+}
+
+export function planNftablesRemoval(k: Kernel, config: NormalizedConfig, state: NftablesState): Step[] {
+  const table = nftTableName(config.tunnel.interface);
+  const t = state.ruleset?.tables.find((x) => x.name === table);
+  if (!t || t.comment !== NFT_TABLE_COMMENT) return [];
+  return [
+    {
+      action: 'delete',
+      kind: 'nftables',
+      target: `nftables table inet ${table}`,
+      async apply() {
+        await k.nft.transaction((tx) => {
+          tx.deleteTable({ family: FAMILY, name: table });
+        });
+        return undefined;
+      },
+    },
+  ];
+}

@@ -1,0 +1,74 @@
+/**
+ * A plan: the ordered changes that bring the kernel from what it holds to
+ * what the spec asks for. Each change prints as one line; internally each is a
+ * step that applies itself and returns how to undo it.
+ */
+
+export type ChangeAction = 'create' | 'update' | 'delete';
+
+/** The kinds of objects netfwd manages, in apply order. */
+export const CHANGE_KINDS = ['link', 'wireguard', 'address', 'route', 'rule', 'nftables', 'sysctl'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+/** One change of a plan, as a plain value. */
+export interface Change {
+  action: ChangeAction;
+  kind: ChangeKind;
+  /** What is changed, e.g. `route default dev wg0 table 5000` or `nftables inet netfwd_wg0`. */
+  target: string;
+  /** What about it changes, e.g. `listen-port 51820 → 51821`, or `+2 -1 elements`. */
+  detail?: string;
+}
+
+const SIGN: Record<ChangeAction, string> = { create: '+', update: '~', delete: '-' };
+
+/** The one-line text of a change: `+ route default dev wg0 table 5000`. */
+export function formatChange(c: Change): string {
+  return `${SIGN[c.action]} ${c.kind === 'nftables' || c.target.startsWith(c.kind) ? '' : `${c.kind} `}${c.target}${c.detail ? `: ${c.detail}` : ''}`;
+}
+
+/** How to undo an applied step. */
+export interface Undo {
+  description: string;
+  run(): Promise<void>;
+}
+
+/** A change together with the code that applies it. */
+export interface Step extends Change {
+  /** Applies the change; returns its undo, or undefined when there is nothing to undo. */
+  apply(): Promise<Undo | undefined>;
+}
+
+/** The plan of one spec on one machine (or namespace). */
+export class Plan {
+  readonly role: 'frontend' | 'backend';
+  readonly netns: string | undefined;
+  readonly changes: readonly Change[];
+  /** @internal */
+  readonly steps: readonly Step[];
+
+  constructor(role: 'frontend' | 'backend', netns: string | undefined, steps: readonly Step[]) {
+    this.role = role;
+    this.netns = netns;
+    this.steps = steps;
+    this.changes = steps.map(({ action, kind, target, detail }) => ({ action, kind, target, ...(detail ? { detail } : {}) }));
+  }
+
+  /** True when the kernel already matches the spec. */
+  get empty(): boolean {
+    return this.steps.length === 0;
+  }
+
+  /** One line per change. */
+  lines(): string[] {
+    return this.changes.map(formatChange);
+  }
+
+  toString(): string {
+    return this.empty ? 'no changes' : this.lines().join('\n');
+  }
+
+  toJSON(): { role: string; netns: string | null; changes: Array<Change & { text: string }> } {
+    return { role: this.role, netns: this.netns ?? null, changes: this.changes.map((c) => ({ ...c, text: formatChange(c) })) };
+  }
+}

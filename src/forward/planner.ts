@@ -1,0 +1,41 @@
+/**
+ * Spec → desired state → read what the kernel holds of netfwd's objects →
+ * ordered steps: links, WireGuard, addresses, routes, rules, nftables, sysctls
+ * (teardown: the reverse).
+ */
+import type { NormalizedConfig } from './config.js';
+import type { Kernel } from './context.js';
+import { planNftables, planNftablesRemoval, readNftables } from './nftables.js';
+import { Plan, type Step } from './plan.js';
+import { desiredRoutes, desiredRules, planAddresses, planRoutes, planRules, readAddresses, readRoutes, readRules } from './routing.js';
+import { desiredSysctls, planSysctlRestore, planSysctls, readSysctls } from './sysctls.js';
+import { planLink, planTunnelRemoval, planWireGuard, readTunnel } from './tunnel.js';
+
+/** The steps that make the kernel match the spec. */
+export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan> {
+  const name = config.tunnel.interface;
+  const tunnel = await readTunnel(k, name);
+  const steps: Step[] = [];
+  steps.push(...planLink(k, config, tunnel));
+  steps.push(...planWireGuard(k, config, tunnel));
+  const addresses = tunnel.link ? await readAddresses(k, name) : [];
+  steps.push(...planAddresses(k, config, addresses, tunnel.link !== null));
+  steps.push(...planRoutes(k, desiredRoutes(config), await readRoutes(k, config)));
+  steps.push(...planRules(k, desiredRules(config), await readRules(k, config)));
+  steps.push(...planNftables(k, config, await readNftables(k, config)));
+  const sysctls = desiredSysctls(config);
+  steps.push(...planSysctls(k.netns, name, sysctls, tunnel.link ? readSysctls(k.netns, sysctls) : new Map()));
+  return new Plan(config.role, config.netns, steps);
+}
+
+/** The steps that remove everything netfwd owns for this spec. */
+export async function planDown(k: Kernel, config: NormalizedConfig): Promise<Plan> {
+  const tunnel = await readTunnel(k, config.tunnel.interface);
+  const steps: Step[] = [];
+  steps.push(...planSysctlRestore(k.netns, config.tunnel.interface));
+  steps.push(...planNftablesRemoval(k, config, await readNftables(k, config)));
+  steps.push(...planRules(k, [], await readRules(k, config)));
+  steps.push(...planRoutes(k, [], await readRoutes(k, config)));
+  steps.push(...planTunnelRemoval(k, config, tunnel));
+  return new Plan(config.role, config.netns, steps);
+}

@@ -1,0 +1,209 @@
+/**
+ * Addresses of the tunnel link, and the backend's policy routing: table T
+ * (default via the tunnel, the leak guard, exclusions) and the rules that
+ * select it. Routes and rules carry netfwd's protocol number; only those (in
+ * table T) are read, changed or removed.
+ */
+import type { Address, RouteEntry, RouteSpec, Rule, RuleSpec } from '../route/index.js';
+import type { NormalizedBackend, NormalizedConfig } from './config.js';
+import type { Kernel } from './context.js';
+import { NETFWD_PROTOCOL } from './ownership.js';
+import type { Step } from './plan.js';
+
+// ------------------------------------------------------------------ addresses
+
+export async function readAddresses(k: Kernel, link: string): Promise<Address[]> {
+  const all = await k.rt.addresses.list({ link });
+  return all.filter((a) => a.scope === 'global' || a.scope === 0);
+}
+
+export function planAddresses(k: Kernel, config: NormalizedConfig, current: Address[], linkExists: boolean): Step[] {
+  const link = config.tunnel.interface;
+  const want = new Set(config.tunnel.addresses.map((a) => a.cidr));
+  const have = new Map(current.map((a) => [a.address, a]));
+  const steps: Step[] = [];
+  for (const a of config.tunnel.addresses) {
+    if (have.has(a.cidr)) continue;
+    steps.push({
+      action: 'create',
+      kind: 'address',
+      target: `address ${a.cidr} dev ${link}`,
+      async apply() {
+        await k.rt.addresses.add({ link, address: a.cidr, ...(a.family === 6 ? { noDad: true } : {}) });
+        return { description: `remove address ${a.cidr}`, run: () => k.rt.addresses.remove({ link, address: a.cidr }) };
+      },
+    });
+  }
+  if (linkExists) {
+    for (const a of current) {
+      if (want.has(a.address)) continue;
+      steps.push({
+        action: 'delete',
+        kind: 'address',
+        target: `address ${a.address} dev ${link}`,
+        async apply() {
+          await k.rt.addresses.remove(a);
+          return { description: `restore address ${a.address}`, run: () => k.rt.addresses.add({ link, address: a.address }) };
+        },
+      });
+    }
+  }
+  return steps;
+}
+
+// --------------------------------------------------------------------- routes
+
+/** Routes of table T for a routed return path (none in snat mode or on a frontend). */
+export function desiredRoutes(config: NormalizedConfig): RouteSpec[] {
+  if (config.role !== 'backend' || config.returnPath.mode === 'snat') return [];
+  const rp = config.returnPath;
+  const link = config.tunnel.interface;
+  const out: RouteSpec[] = [];
+  for (const a of config.tunnel.addresses) {
+    // The tunnel's own address as source: a selected socket never leaves with the home address.
+    out.push({ destination: 'default', family: a.family, link, source: a.address, table: rp.table, protocol: NETFWD_PROTOCOL });
+    if (rp.leakGuard) {
+      out.push({ destination: 'default', family: a.family, type: 'unreachable', metric: 0xffffffff, table: rp.table, protocol: NETFWD_PROTOCOL });
+    }
+  }
+  for (const x of rp.exclude) {
+    if (config.families.includes(x.family)) out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
+  }
+  return out;
+}
+
+const routeKey = (r: { family?: number; destination: string; table?: unknown; type?: string; metric?: number; link?: string; source?: string }) =>
+  `${r.family ?? ''}|${r.table}|${r.destination}|${r.type ?? 'unicast'}|${r.metric ?? ''}|${r.type === undefined || r.type === 'unicast' ? (r.link ?? '') : ''}|${r.source ?? ''}`;
+
+function ownedTable(config: NormalizedConfig): number | undefined {
+  if (config.role !== 'backend' || config.returnPath.mode === 'snat') return undefined;
+  return config.returnPath.table;
+}
+
+/** netfwd's routes in the spec's table (both families). */
+export async function readRoutes(k: Kernel, config: NormalizedConfig): Promise<RouteEntry[]> {
+  const table = ownedTable(config) ?? storedTable(config);
+  if (table === undefined) return [];
+  const out: RouteEntry[] = [];
+  for (const family of [4, 6] as const) {
+    for await (const r of k.rt.routes.list({ table, family, protocol: NETFWD_PROTOCOL })) out.push(r);
+  }
+  return out;
+}
+
+/** In snat mode the spec names no table; a table the backend used before is cleaned up as 5000. */
+function storedTable(config: NormalizedConfig): number | undefined {
+  return config.role === 'backend' ? 5000 : undefined;
+}
+
+function normaliseListed(r: RouteEntry): RouteSpec & { family: 4 | 6 } {
+  // IPv6 reports IPv6 reject routes with IPv6's default metric; IPv4 has none.
+  return {
+    destination: r.destination,
+    family: r.family,
+    table: r.table,
+    type: r.type,
+    ...(r.metric !== undefined && !(r.family === 6 && r.metric === 1024 && r.type === 'unicast') ? { metric: r.metric } : {}),
+    ...(r.link !== undefined && r.type === 'unicast' ? { link: r.link } : {}),
+    ...(r.source !== undefined ? { source: r.source } : {}),
+  };
+}
+
+export function planRoutes(k: Kernel, desired: RouteSpec[], current: RouteEntry[]): Step[] {
+  const have = new Map(current.map((r) => [routeKey(normaliseListed(r)), r]));
+  const steps: Step[] = [];
+  const describe = (r: RouteSpec) =>
+    `route ${r.type && r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 && r.destination === 'default' ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''}${r.source ? ` src ${r.source}` : ''} table ${r.table}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`;
+  const keep = new Set<string>();
+  for (const r of desired) {
+    const key = routeKey(r);
+    keep.add(key);
+    if (have.has(key)) continue;
+    steps.push({
+      action: 'create',
+      kind: 'route',
+      target: describe(r),
+      async apply() {
+        await k.rt.routes.add(r);
+        return { description: `remove ${describe(r)}`, run: () => k.rt.routes.remove(r) };
+      },
+    });
+  }
+  for (const [key, r] of have) {
+    if (keep.has(key)) continue;
+    const spec = normaliseListed(r);
+    steps.push({
+      action: 'delete',
+      kind: 'route',
+      target: describe(spec),
+      async apply() {
+        await k.rt.routes.remove(r);
+        return { description: `restore ${describe(spec)}`, run: () => k.rt.routes.add({ ...spec, protocol: NETFWD_PROTOCOL }) };
+      },
+    });
+  }
+  return steps;
+}
+
+// ---------------------------------------------------------------------- rules
+
+export function desiredRules(config: NormalizedConfig): RuleSpec[] {
+  if (config.role !== 'backend') return [];
+  const rp = (config as NormalizedBackend).returnPath;
+  if (rp.mode === 'snat') return [];
+  const out: RuleSpec[] = [];
+  for (const family of config.families) {
+    const base = { priority: rp.priority, family, table: rp.table, protocol: NETFWD_PROTOCOL } as const;
+    if (rp.mode === 'uid') {
+      for (const u of rp.uids) out.push({ ...base, uidRange: [u.from, u.to] });
+    } else {
+      out.push({ ...base, fwmark: rp.mark });
+    }
+  }
+  return out;
+}
+
+const ruleKey = (r: { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number }) =>
+  `${r.family}|${r.priority}|${r.table}|${r.uidRange ? r.uidRange.join('-') : ''}|${r.fwmark ?? ''}`;
+
+export async function readRules(k: Kernel, config: NormalizedConfig): Promise<Rule[]> {
+  const table = ownedTable(config) ?? storedTable(config);
+  if (table === undefined) return [];
+  const rules = await k.rt.rules.list({ protocol: NETFWD_PROTOCOL });
+  return rules.filter((r) => r.table === table);
+}
+
+export function planRules(k: Kernel, desired: RuleSpec[], current: Rule[]): Step[] {
+  const describe = (r: { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number }) =>
+    `rule ${r.priority}: ${r.family === 6 ? 'IPv6 ' : ''}${r.uidRange ? `uidrange ${r.uidRange[0]}-${r.uidRange[1]}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}`;
+  const have = new Map(current.map((r) => [ruleKey(r), r]));
+  const keep = new Set<string>();
+  const steps: Step[] = [];
+  for (const r of desired) {
+    const key = ruleKey(r);
+    keep.add(key);
+    if (have.has(key)) continue;
+    steps.push({
+      action: 'create',
+      kind: 'rule',
+      target: describe(r),
+      async apply() {
+        await k.rt.rules.add(r);
+        return { description: `remove ${describe(r)}`, run: () => k.rt.rules.remove(r) };
+      },
+    });
+  }
+  for (const [key, r] of have) {
+    if (keep.has(key)) continue;
+    steps.push({
+      action: 'delete',
+      kind: 'rule',
+      target: describe(r),
+      async apply() {
+        await k.rt.rules.remove(r);
+        return { description: `restore ${describe(r)}`, run: () => k.rt.rules.add({ ...r, protocol: NETFWD_PROTOCOL } as RuleSpec) };
+      },
+    });
+  }
+  return steps;
+}

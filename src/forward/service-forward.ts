@@ -1,0 +1,91 @@
+/**
+ * `forwardService(spec)`: the declarative API. The spec is validated at once
+ * (ConfigError before anything touches the kernel); plan, apply, status and
+ * down each open the spec's namespace, read what netfwd owns, and act.
+ */
+import { netlinkTotals } from '../netlink/connection.js';
+import { type ApplyHooks, applySteps } from './apply.js';
+import type { NormalizedConfig } from './config.js';
+import { type ForwardOptions, type Kernel, openKernel } from './context.js';
+import type { Plan } from './plan.js';
+import { planDown, planUp } from './planner.js';
+import type { ServiceForwardSpec } from './spec.js';
+import { type ForwardStatus, readStatus } from './status.js';
+import { type ValidateOptions, validateSpec } from './validate.js';
+
+export interface ApplyResult {
+  /** The plan that was applied (empty when nothing had to change). */
+  plan: Plan;
+  /** Netlink messages that changed kernel state. */
+  netlinkWrites: number;
+}
+
+export interface ServiceForwardOptions extends ForwardOptions, ValidateOptions {}
+
+export class ServiceForward {
+  /** The validated, normalised configuration. */
+  readonly config: NormalizedConfig;
+  private readonly options: ServiceForwardOptions;
+
+  constructor(spec: ServiceForwardSpec | NormalizedConfig, options: ServiceForwardOptions = {}) {
+    this.config = isNormalized(spec) ? spec : validateSpec(spec as unknown, options);
+    this.options = options;
+  }
+
+  private async with<T>(fn: (k: Kernel) => Promise<T>): Promise<T> {
+    const k = await openKernel(this.config, this.options);
+    try {
+      return await fn(k);
+    } finally {
+      k.close();
+    }
+  }
+
+  /** The changes `apply()` would make, without making them. */
+  plan(): Promise<Plan> {
+    return this.with((k) => planUp(k, this.config));
+  }
+
+  /**
+   * Makes the kernel match the spec. Idempotent: when nothing differs, nothing
+   * is written. On a failure the steps already applied are undone and an
+   * ApplyError names the failing step.
+   */
+  apply(options: { hooks?: ApplyHooks } = {}): Promise<ApplyResult> {
+    return this.with(async (k) => {
+      const before = netlinkTotals.writes;
+      const plan = await planUp(k, this.config);
+      await applySteps(plan.steps, options.hooks);
+      return { plan, netlinkWrites: netlinkTotals.writes - before };
+    });
+  }
+
+  /** Tunnel, counters, present objects, drift and warnings. */
+  status(): Promise<ForwardStatus> {
+    return this.with((k) => readStatus(k, this.config));
+  }
+
+  /** The changes `down()` would make. */
+  planDown(): Promise<Plan> {
+    return this.with((k) => planDown(k, this.config));
+  }
+
+  /** Removes exactly what netfwd owns for this spec. */
+  down(options: { hooks?: ApplyHooks } = {}): Promise<ApplyResult> {
+    return this.with(async (k) => {
+      const before = netlinkTotals.writes;
+      const plan = await planDown(k, this.config);
+      await applySteps(plan.steps, options.hooks);
+      return { plan, netlinkWrites: netlinkTotals.writes - before };
+    });
+  }
+}
+
+function isNormalized(x: unknown): x is NormalizedConfig {
+  return typeof x === 'object' && x !== null && 'families' in x && Array.isArray((x as { families: unknown }).families);
+}
+
+/** Validates `spec` (ConfigError when invalid, before anything touches the kernel) and returns its handle. */
+export function forwardService(spec: ServiceForwardSpec, options: ServiceForwardOptions = {}): ServiceForward {
+  return new ServiceForward(spec, options);
+}

@@ -1,0 +1,41 @@
+/**
+ * What netfwd must remember between `up` and `down` that the kernel cannot
+ * hold for it: the values of global sysctls before netfwd changed them. Kept
+ * under /run (cleared at boot, as sysctls are), one file per namespace and
+ * tunnel, written atomically.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const STATE_DIR = process.env.NETFWD_STATE_DIR ?? '/run/netfwd/state';
+
+export interface ForwardState {
+  /** Global sysctls netfwd changed: key → the value before, and the value netfwd set. */
+  sysctls: Record<string, { before: string; set: string }>;
+}
+
+function statePath(netns: string | undefined, tunnel: string): string {
+  const ns = netns === undefined ? 'host' : netns.replace(/\//g, '%');
+  return join(STATE_DIR, ns, `${tunnel}.json`);
+}
+
+export function readState(netns: string | undefined, tunnel: string): ForwardState {
+  try {
+    const parsed = JSON.parse(readFileSync(statePath(netns, tunnel), 'utf8')) as Partial<ForwardState>;
+    return { sysctls: parsed.sysctls ?? {} };
+  } catch {
+    return { sysctls: {} };
+  }
+}
+
+export function writeState(netns: string | undefined, tunnel: string, state: ForwardState): void {
+  const path = statePath(netns, tunnel);
+  if (Object.keys(state.sysctls).length === 0) {
+    rmSync(path, { force: true });
+    return;
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}

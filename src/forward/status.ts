@@ -1,0 +1,184 @@
+/**
+ * Status of one spec: the tunnel (handshake age, bytes, endpoint), per-forward
+ * counters, which of netfwd's objects are present, drift from the spec and
+ * warnings about things that would break forwarding.
+ */
+import type { NftRuleset } from '../nft/index.js';
+import type { IpFamily, NormalizedConfig, TransportProtocol } from './config.js';
+import type { Kernel } from './context.js';
+import { desiredNftables, readNftables } from './nftables.js';
+import { NFT_TABLE_COMMENT, nftTableName } from './ownership.js';
+import { planUp } from './planner.js';
+import { readAddresses, readRoutes, readRules } from './routing.js';
+import { readSysctl } from './sysctl.js';
+import { readTunnel } from './tunnel.js';
+
+export interface PeerStatus {
+  /** The peer's name in the spec ('frontend' on a backend); undefined for a peer the spec does not name. */
+  name?: string;
+  publicKey: string;
+  endpoint: string | null;
+  lastHandshake: Date | null;
+  /** Seconds since the last handshake, or null before the first one. */
+  handshakeAge: number | null;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface ForwardCounter {
+  /** Where it came from in the spec, e.g. 'forwards[0]'. */
+  source: string;
+  protocol: TransportProtocol;
+  family: IpFamily;
+  /** e.g. '80' or '9000-9010'. */
+  publicPorts: string;
+  peer: string;
+  /** New connections DNATed. */
+  connections: number;
+  /** Packets and bytes of the forwarded connections, both directions. */
+  packets: number;
+  bytes: number;
+}
+
+export interface ForwardStatus {
+  role: 'frontend' | 'backend';
+  netns: string | null;
+  interface: string;
+  tunnel: {
+    present: boolean;
+    implementation: 'kernel' | 'userspace' | null;
+    up: boolean;
+    publicKey: string | null;
+    listenPort: number | null;
+    /** The private key is never part of a status: it shows as "(hidden)". */
+    privateKey: '(hidden)' | null;
+    peers: PeerStatus[];
+  };
+  forwards: ForwardCounter[];
+  present: {
+    link: boolean;
+    addresses: string[];
+    routes: string[];
+    rules: string[];
+    nftTable: string | null;
+  };
+  /** The changes `apply` would make; empty when the kernel matches the spec. */
+  drift: string[];
+  warnings: string[];
+}
+
+const portsText = (p: { from: number; to: number }) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`);
+
+function counterOf(ruleset: NftRuleset | null, table: string, set: string, match: (key: unknown, data: unknown) => boolean): { packets: number; bytes: number } {
+  const s = ruleset?.sets.find((x) => x.table === table && x.name === set);
+  let packets = 0;
+  let bytes = 0;
+  for (const el of s?.elements ?? []) {
+    if (el.counter && match(el.key, el.data)) {
+      packets += el.counter.packets;
+      bytes += el.counter.bytes;
+    }
+  }
+  return { packets, bytes };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Base chains of other tables on a hook with policy drop: they may drop what netfwd forwards. */
+function foreignDropChains(ruleset: NftRuleset, own: string, hooks: string[]): string[] {
+  return ruleset.chains
+    .filter((c) => c.table !== own && c.hook !== undefined && hooks.includes(c.hook) && c.policy === 'drop')
+    .map((c) => `table ${c.family} ${c.table} chain ${c.name} (hook ${c.hook}, policy drop) may drop the traffic netfwd ${c.hook === 'input' ? 'delivers to the services' : 'forwards'}; add an accept rule for it there`);
+}
+
+export async function readStatus(k: Kernel, config: NormalizedConfig): Promise<ForwardStatus> {
+  const name = config.tunnel.interface;
+  const table = nftTableName(name);
+  const tunnel = await readTunnel(k, name);
+  const nft = await readNftables(k, config);
+  const full = await k.nft.list();
+  const now = Date.now();
+  const peerNames = new Map<string, string>(
+    config.role === 'frontend' ? config.tunnel.peers.map((p) => [p.publicKey, p.name]) : [[config.tunnel.peer.publicKey, 'frontend']],
+  );
+  const peers: PeerStatus[] = (tunnel.device?.peers ?? []).map((p) => ({
+    ...(peerNames.has(p.publicKey) ? { name: peerNames.get(p.publicKey)! } : {}),
+    publicKey: p.publicKey,
+    endpoint: p.endpoint,
+    lastHandshake: p.lastHandshake,
+    handshakeAge: p.lastHandshake ? Math.max(0, Math.round((now - p.lastHandshake.getTime()) / 1000)) : null,
+    rxBytes: p.rxBytes,
+    txBytes: p.txBytes,
+  }));
+
+  const forwards: ForwardCounter[] = [];
+  if (config.role === 'frontend') {
+    for (const fw of config.forwards) {
+      for (const f of fw.families) {
+        const peer = fw.peerAddresses[f]!;
+        const proto = fw.protocol;
+        let connections = 0;
+        for (const set of [`dnat${f}`, `dnat${f}_range`, `dnat${f}_any`, `dnat${f}_any_range`]) {
+          connections += counterOf(nft.ruleset, table, set, (key, data) => {
+            const k = key as unknown[];
+            const port = k[k.length - 1];
+            const d = Array.isArray(data) ? data[0] : data;
+            const inRange = typeof port === 'number' ? port >= fw.publicPorts.from && port <= fw.publicPorts.to : same(port, { range: [fw.publicPorts.from, fw.publicPorts.to] });
+            return k[k.length - 2] === proto && inRange && d === peer;
+          }).packets;
+        }
+        const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] };
+        const traffic = counterOf(nft.ruleset, table, `stats${f}`, (key) => same(key, [peer, proto, target]));
+        forwards.push({ source: fw.source, protocol: proto, family: f, publicPorts: portsText(fw.publicPorts), peer: fw.peer, connections, ...traffic });
+      }
+    }
+  }
+
+  const plan = await planUp(k, config);
+  const warnings: string[] = [];
+  if (config.role === 'frontend') {
+    warnings.push(...foreignDropChains(full, table, ['forward']));
+    for (const f of config.families) {
+      const key = f === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
+      try {
+        if (readSysctl(k.netns, key) !== '1') warnings.push(`${key} is off: the kernel does not forward; \`netfwd up\` turns it on`);
+      } catch {
+        /* unreadable: nothing to say */
+      }
+    }
+  } else {
+    warnings.push(...foreignDropChains(full, table, ['input']));
+    const hs = peers[0]?.handshakeAge;
+    if (tunnel.device && (hs === null || hs === undefined || hs > 180)) {
+      warnings.push(hs == null ? 'no handshake with the frontend yet: check its endpoint and that its UDP port is reachable' : `last handshake ${hs} s ago: the tunnel may be down`);
+    }
+  }
+  const t = nft.ruleset?.tables.find((x) => x.name === table);
+  if (t && t.comment !== NFT_TABLE_COMMENT) warnings.push(`nftables table inet ${table} exists but was not made by netfwd`);
+  void desiredNftables;
+
+  return {
+    role: config.role,
+    netns: config.netns ?? null,
+    interface: name,
+    tunnel: {
+      present: tunnel.device !== null,
+      implementation: tunnel.device?.implementation ?? null,
+      up: tunnel.link?.up ?? false,
+      publicKey: tunnel.device?.publicKey ?? null,
+      listenPort: tunnel.device?.listenPort ?? null,
+      privateKey: tunnel.device?.publicKey ? '(hidden)' : null,
+      peers,
+    },
+    forwards,
+    present: {
+      link: tunnel.link !== null,
+      addresses: tunnel.link ? (await readAddresses(k, name)).map((a) => a.address) : [],
+      routes: (await readRoutes(k, config)).map((r) => `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`),
+      rules: (await readRules(k, config)).map((r) => `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`),
+      nftTable: t ? `inet ${table}` : null,
+    },
+    drift: plan.lines(),
+    warnings,
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * The sysctls a role needs. Per-interface ones live and die with the tunnel
+ * link; global ones (forwarding) are recorded before netfwd changes them and
+ * restored by `down` when nobody changed them since.
+ */
+import type { NormalizedConfig } from './config.js';
+import type { Step } from './plan.js';
+import { type ForwardState, readState, writeState } from './state-file.js';
+import { readSysctl, writeSysctl } from './sysctl.js';
+
+export interface DesiredSysctl {
+  key: string;
+  value: string;
+  /** Global sysctls are restored at teardown; interface ones go with the link. */
+  global: boolean;
+  why: string;
+}
+
+export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
+  const link = config.tunnel.interface;
+  const out: DesiredSysctl[] = [];
+  const v4 = config.families.includes(4);
+  const v6 = config.families.includes(6);
+  if (config.role === 'frontend') {
+    if (v4) out.push({ key: 'net.ipv4.ip_forward', value: '1', global: true, why: 'forward DNATed connections' });
+    if (v6) out.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', global: true, why: 'forward DNATed connections' });
+  } else if (config.returnPath.mode !== 'snat' && v4) {
+    // Replies to clients arrive on the tunnel from addresses the main table routes
+    // elsewhere: strict reverse-path filtering would drop them.
+    out.push({ key: `net/ipv4/conf/${link}/rp_filter`, value: '2', global: false, why: 'loose reverse-path filter on the tunnel' });
+  }
+  // IPv6 drops addresses when a link goes down; keep the tunnel's so a flap does not change the source address.
+  if (v6) out.push({ key: `net/ipv6/conf/${link}/keep_addr_on_down`, value: '1', global: false, why: 'keep tunnel addresses across link flaps' });
+  return out;
+}
+
+export function readSysctls(netns: string | undefined, wanted: readonly DesiredSysctl[]): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  for (const s of wanted) {
+    try {
+      out.set(s.key, readSysctl(netns, s.key));
+    } catch {
+      out.set(s.key, undefined); // an interface sysctl of a link not created yet
+    }
+  }
+  return out;
+}
+
+export function planSysctls(netns: string | undefined, tunnel: string, wanted: readonly DesiredSysctl[], current: Map<string, string | undefined>): Step[] {
+  const steps: Step[] = [];
+  for (const s of wanted) {
+    const before = current.get(s.key);
+    if (before === s.value) continue;
+    steps.push({
+      action: 'update',
+      kind: 'sysctl',
+      target: `sysctl ${s.key}`,
+      detail: `${before ?? '(unset)'} → ${s.value} (${s.why})`,
+      async apply() {
+        const was = before ?? readSysctl(netns, s.key);
+        writeSysctl(netns, s.key, s.value);
+        if (s.global) {
+          const state = readState(netns, tunnel);
+          // Keep the very first value seen: repeated ups must not forget what it was.
+          state.sysctls[s.key] ??= { before: was, set: s.value };
+          writeState(netns, tunnel, state);
+        }
+        return {
+          description: `restore sysctl ${s.key}`,
+          async run() {
+            writeSysctl(netns, s.key, was);
+            if (s.global) {
+              const state = readState(netns, tunnel);
+              delete state.sysctls[s.key];
+              writeState(netns, tunnel, state);
+            }
+          },
+        };
+      },
+    });
+  }
+  return steps;
+}
+
+/** Teardown: global sysctls go back to their earlier value unless someone changed them since. */
+export function planSysctlRestore(netns: string | undefined, tunnel: string): Step[] {
+  const state: ForwardState = readState(netns, tunnel);
+  const steps: Step[] = [];
+  for (const [key, { before, set }] of Object.entries(state.sysctls)) {
+    let now: string | undefined;
+    try {
+      now = readSysctl(netns, key);
+    } catch {
+      now = undefined;
+    }
+    if (now !== set) {
+      steps.push(forget(netns, tunnel, key, `sysctl ${key}`, `left at ${now ?? '(unset)'}: changed since netfwd set it`));
+      continue;
+    }
+    steps.push({
+      action: 'update',
+      kind: 'sysctl',
+      target: `sysctl ${key}`,
+      detail: `${set} → ${before} (restored)`,
+      async apply() {
+        writeSysctl(netns, key, before);
+        const st = readState(netns, tunnel);
+        delete st.sysctls[key];
+        writeState(netns, tunnel, st);
+        return undefined;
+      },
+    });
+  }
+  return steps;
+}
+
+function forget(netns: string | undefined, tunnel: string, key: string, target: string, detail: string): Step {
+  return {
+    action: 'update',
+    kind: 'sysctl',
+    target,
+    detail,
+    async apply() {
+      const st = readState(netns, tunnel);
+      delete st.sysctls[key];
+      writeState(netns, tunnel, st);
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,210 @@
+/**
+ * The tunnel: the WireGuard link (created by netfwd, tagged with its alias)
+ * and its configuration (key, port, peers), planned as the smallest change.
+ */
+import { NetfwdError } from '../errors.js';
+import type { Link } from '../route/index.js';
+import { normalizeAllowedIp, type WireGuardDevice, type WireGuardPeerConfig } from '../wireguard/index.js';
+import type { NormalizedConfig } from './config.js';
+import type { Kernel } from './context.js';
+import { isOwnedAlias, linkAlias } from './ownership.js';
+import type { Step } from './plan.js';
+
+/** A link of that name exists and netfwd does not own it. */
+export class OwnershipError extends NetfwdError {
+  override name = 'OwnershipError';
+}
+
+export interface DesiredPeer {
+  label: string;
+  publicKey: string;
+  presharedKey?: string;
+  endpoint?: string;
+  persistentKeepalive: number;
+  allowedIps: string[];
+}
+
+export interface TunnelState {
+  link: Link | null;
+  device: WireGuardDevice | null;
+}
+
+export async function readTunnel(k: Kernel, name: string): Promise<TunnelState> {
+  const link = await k.rt.links.get(name);
+  if (!link) return { link: null, device: null };
+  const implementation = await k.wg.implementationOf(name);
+  if (!implementation) return { link, device: null };
+  return { link, device: await k.wg.get(name, { secrets: true }) };
+}
+
+export function desiredPeers(config: NormalizedConfig): DesiredPeer[] {
+  if (config.role === 'frontend') {
+    return config.tunnel.peers.map((p) => ({
+      label: p.name,
+      publicKey: p.publicKey,
+      presharedKey: p.presharedKey?.reveal(),
+      persistentKeepalive: 0,
+      allowedIps: p.allowedIps.map((a) => normalizeAllowedIp(a)),
+    }));
+  }
+  const p = config.tunnel.peer;
+  return [
+    {
+      label: 'frontend',
+      publicKey: p.publicKey,
+      presharedKey: p.presharedKey?.reveal(),
+      endpoint: p.endpoint.text,
+      persistentKeepalive: p.persistentKeepalive,
+      allowedIps: p.allowedIps.map((a) => normalizeAllowedIp(a)),
+    },
+  ];
+}
+
+const short = (key: string) => `${key.slice(0, 8)}…`;
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+
+/** The link step: create it (and tag it), or check that the existing one is ours; bring it up. */
+export function planLink(k: Kernel, config: NormalizedConfig, state: TunnelState): Step[] {
+  const name = config.tunnel.interface;
+  const alias = linkAlias(config.role);
+  if (!state.link) {
+    return [
+      {
+        action: 'create',
+        kind: 'link',
+        target: `link ${name}`,
+        detail: 'wireguard, up',
+        async apply() {
+          await k.wg.create(name);
+          try {
+            await k.rt.links.set(name, { alias, up: true });
+          } catch (err) {
+            await k.wg.remove(name).catch(() => undefined);
+            throw err;
+          }
+          return { description: `remove link ${name}`, run: () => k.wg.remove(name) };
+        },
+      },
+    ];
+  }
+  if (!state.device) {
+    throw new OwnershipError(`interface ${name} exists and is not a WireGuard interface; choose another tunnel.interface or remove it`);
+  }
+  if (!isOwnedAlias(state.link.alias)) {
+    throw new OwnershipError(
+      `WireGuard interface ${name} exists but was not created by netfwd (its alias is ${state.link.alias ? JSON.stringify(state.link.alias) : 'empty'}); ` +
+        `remove it (ip link del ${name}) or choose another tunnel.interface`,
+    );
+  }
+  if (state.link.up && state.link.alias === alias) return [];
+  const before = { up: state.link.up, alias: state.link.alias ?? null };
+  return [
+    {
+      action: 'update',
+      kind: 'link',
+      target: `link ${name}`,
+      detail: [!state.link.up ? 'up' : '', state.link.alias !== alias ? `alias ${alias}` : ''].filter(Boolean).join(', '),
+      async apply() {
+        await k.rt.links.set(name, { up: true, alias });
+        return { description: `restore link ${name}`, run: () => k.rt.links.set(name, before) };
+      },
+    },
+  ];
+}
+
+/** The WireGuard configuration step: only what differs, peers by public key. */
+export function planWireGuard(k: Kernel, config: NormalizedConfig, state: TunnelState): Step[] {
+  const name = config.tunnel.interface;
+  const device = state.device;
+  const wantPort = config.tunnel.listenPort;
+  const changes: string[] = [];
+  const update: { privateKey?: string; listenPort?: number; peers: WireGuardPeerConfig[] } = { peers: [] };
+
+  if (!device || device.publicKey !== config.tunnel.publicKey) {
+    update.privateKey = config.tunnel.privateKey.reveal();
+    changes.push('private key');
+  }
+  if (wantPort !== undefined && (!device || device.listenPort !== wantPort)) {
+    update.listenPort = wantPort;
+    changes.push(device ? `listen-port ${device.listenPort} → ${wantPort}` : `listen-port ${wantPort}`);
+  }
+  const current = new Map((device?.peers ?? []).map((p) => [p.publicKey, p]));
+  const wanted = desiredPeers(config);
+  for (const p of wanted) {
+    const have = current.get(p.publicKey);
+    current.delete(p.publicKey);
+    const diffs: string[] = [];
+    if (!have) diffs.push('new');
+    else {
+      if (!sameSet(have.allowedIps, p.allowedIps)) diffs.push('allowed-ips');
+      if (p.endpoint !== undefined && have.endpoint !== p.endpoint) diffs.push('endpoint');
+      if (have.persistentKeepalive !== p.persistentKeepalive) diffs.push('keepalive');
+      const havePsk = have.presharedKey ? have.presharedKey.toBase64() : undefined;
+      if (havePsk !== p.presharedKey) diffs.push('preshared key');
+    }
+    if (diffs.length === 0) continue;
+    update.peers.push({
+      publicKey: p.publicKey,
+      presharedKey: p.presharedKey ?? null,
+      ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
+      persistentKeepalive: p.persistentKeepalive,
+      allowedIps: p.allowedIps,
+      replaceAllowedIps: true,
+    });
+    changes.push(have ? `~peer ${p.label} (${short(p.publicKey)}): ${diffs.join(', ')}` : `+peer ${p.label} (${short(p.publicKey)})`);
+  }
+  for (const stale of current.values()) {
+    update.peers.push({ publicKey: stale.publicKey, remove: true });
+    changes.push(`-peer ${short(stale.publicKey)}`);
+  }
+  if (changes.length === 0) return [];
+
+  // What to restore if a later step fails (only needed when the link was there before).
+  const previous = device;
+  return [
+    {
+      action: device ? 'update' : 'create',
+      kind: 'wireguard',
+      target: `wireguard ${name}`,
+      detail: changes.join('; '),
+      async apply() {
+        await k.wg.configure(name, update);
+        if (!previous) return undefined; // the link's own undo removes it
+        return {
+          description: `restore wireguard ${name}`,
+          run: () =>
+            k.wg.configure(name, {
+              privateKey: previous.privateKey ?? null,
+              listenPort: previous.listenPort,
+              replacePeers: true,
+              peers: previous.peers.map((p) => ({
+                publicKey: p.publicKey,
+                presharedKey: p.presharedKey ?? null,
+                ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+                persistentKeepalive: p.persistentKeepalive,
+                allowedIps: p.allowedIps,
+              })),
+            }),
+        };
+      },
+    },
+  ];
+}
+
+/** Teardown of the tunnel: the link goes (and a userspace daemon with it). */
+export function planTunnelRemoval(k: Kernel, config: NormalizedConfig, state: TunnelState): Step[] {
+  const name = config.tunnel.interface;
+  if (!state.link || !state.device || !isOwnedAlias(state.link.alias)) return [];
+  return [
+    {
+      action: 'delete',
+      kind: 'link',
+      target: `link ${name}`,
+      detail: state.device.implementation,
+      async apply() {
+        await k.wg.remove(name);
+        return undefined;
+      },
+    },
+  ];
+}
