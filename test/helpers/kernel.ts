@@ -6,12 +6,25 @@
 import test, { type ExecutionContext, type TestFn } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { netns } from '../../src/netns/index.js';
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
+const SYSTEM_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/**
+ * The system's copy of an oracle tool. Under npm, node_modules/.bin comes first
+ * on PATH and holds an unrelated `nft` (from @vercel/nft), so tools are looked
+ * up in the system directories first.
+ */
+export function toolPath(cmd: string): string {
+  if (cmd.includes('/')) return cmd;
+  return SYSTEM_DIRS.map((d) => `${d}/${cmd}`).find((p) => existsSync(p)) ?? cmd;
+}
+
 function toolAvailable(cmd: string): boolean {
-  return spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error === undefined;
+  return spawnSync(toolPath(cmd), ['--version'], { stdio: 'ignore' }).error === undefined;
 }
 
 /** Why kernel tests cannot run here, or undefined when they can. */
@@ -50,7 +63,7 @@ export function freshNetns(t: ExecutionContext, prefix?: string): string {
 
 /** Runs a command and returns stdout; throws with stderr on failure. */
 export function run(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
+  return execFileSync(toolPath(cmd), args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
 }
 
 /** `ip -j ... ` inside a namespace, parsed. */
