@@ -1,6 +1,7 @@
 /**
  * The benchmark harness: every case runs its contenders on the same work, in
- * throwaway namespaces, interleaved run by run, and compares medians.
+ * throwaway namespaces, interleaved run by run (the order rotates), and
+ * compares medians.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,14 +10,18 @@ import { type Summary, summarize } from './measure.js';
 export interface Measurement {
   /** The time compared across contenders, milliseconds. */
   ms: number;
-  /** Peak RSS of the process that did the work, kilobytes (NaN when in-process). */
+  /** Peak RSS of the process that did the work, kilobytes (NaN when not measured). */
   rssKb: number;
-  /** Anything else worth reporting (messages sent, writes, ...). */
+  /** Whole-process wall time when `ms` is a part of a process (netfwd's operation inside its node process). */
+  processMs?: number;
+  /** Anything else worth reporting (messages sent, writes, connections per second, ...). */
   extra?: Record<string, number>;
 }
 
 export interface Contender<Ctx> {
   name: string;
+  /** What `ms` covers for this contender (printed under the table and in the JSON). */
+  timed: string;
   run(ctx: Ctx, size: number): Promise<Measurement>;
   /** Skip this contender (with the reason) when it cannot run here. */
   unavailable?(): string | undefined;
@@ -26,11 +31,13 @@ export interface Contender<Ctx> {
 
 export interface Target {
   subject: string;
-  baseline: string;
+  baseline?: string;
   /** subject median / baseline median must be at most this. */
   maxRatio?: number;
   /** baseline median / subject median must be at least this ("N× faster"). */
   minSpeedup?: number;
+  /** The largest value of `extra[key]` over the subject's runs must be at most `max` (e.g. zero writes). */
+  extra?: { key: string; max: number };
   sizes?: number[];
   note?: string;
 }
@@ -44,18 +51,29 @@ export interface BenchCase<Ctx> {
   /** Creates the state one run starts from (fresh namespaces, input files). */
   setup(size: number): Promise<Ctx>;
   teardown(ctx: Ctx): Promise<void>;
+  /** Set up once per size and run every contender on it (for read-only or self-restoring runs). */
+  reuseSetup?: boolean;
   contenders: Array<Contender<Ctx>>;
   targets?: Target[];
 }
 
+export interface ExtraSummary {
+  median: number;
+  min: number;
+  max: number;
+}
+
 export interface ContenderResult {
   contender: string;
+  timed: string;
   size: number;
   ms: Summary;
   perObjectUs: number;
   rssKb: Summary;
-  extra: Record<string, number>;
+  processMs: Summary;
+  extra: Record<string, ExtraSummary>;
   skipped?: string;
+  error?: string;
 }
 
 export interface TargetResult extends Target {
@@ -72,47 +90,85 @@ export interface CaseResult {
   targets: TargetResult[];
 }
 
+function empty<Ctx>(k: Contender<Ctx>, size: number, why: { skipped?: string; error?: string }): ContenderResult {
+  return { contender: k.name, timed: k.timed, size, ms: summarize([]), perObjectUs: NaN, rssKb: summarize([]), processMs: summarize([]), extra: {}, ...why };
+}
+
 export async function runCase<Ctx>(c: BenchCase<Ctx>, runs: number, log: (s: string) => void): Promise<CaseResult> {
   const results: ContenderResult[] = [];
   for (const size of c.sizes) {
     const samples = new Map<string, Measurement[]>();
+    const errors = new Map<string, string>();
     const active = c.contenders.filter((k) => !k.unavailable?.() && (k.maxSize === undefined || size <= k.maxSize));
     for (const k of c.contenders) {
       const why = k.unavailable?.();
-      if (why) results.push({ contender: k.name, size, ms: summarize([]), perObjectUs: NaN, rssKb: summarize([]), extra: {}, skipped: why });
-      else if (k.maxSize !== undefined && size > k.maxSize) {
-        results.push({ contender: k.name, size, ms: summarize([]), perObjectUs: NaN, rssKb: summarize([]), extra: {}, skipped: `not run above ${k.maxSize}` });
-      }
+      if (why) results.push(empty(k, size, { skipped: why }));
+      else if (k.maxSize !== undefined && size > k.maxSize) results.push(empty(k, size, { skipped: `not run above ${k.maxSize}` }));
     }
-    for (let r = 0; r < runs; r++) {
-      // Rotate the order so no contender always runs first (cache, page reuse).
-      for (let i = 0; i < active.length; i++) {
-        const k = active[(i + r) % active.length]!;
-        const ctx = await c.setup(size);
-        try {
-          const m = await k.run(ctx, size);
-          if (!samples.has(k.name)) samples.set(k.name, []);
-          samples.get(k.name)!.push(m);
-        } finally {
-          await c.teardown(ctx);
+    let shared: Ctx | undefined;
+    try {
+      if (c.reuseSetup) shared = await c.setup(size);
+      for (let r = 0; r < runs; r++) {
+        // Rotate the order so no contender always runs first (caches, page reuse, load).
+        for (let i = 0; i < active.length; i++) {
+          const k = active[(i + r) % active.length]!;
+          if (errors.has(k.name)) continue;
+          const ctx = shared ?? (await c.setup(size));
+          try {
+            const m = await k.run(ctx, size);
+            if (!samples.has(k.name)) samples.set(k.name, []);
+            samples.get(k.name)!.push(m);
+          } catch (err) {
+            // One failing contender does not stop the others; the table says why.
+            const text = (err as Error).message.split('\n').slice(0, 3).join(' ');
+            errors.set(k.name, text);
+            log(`  ${c.id} ${size} ${k.name}: FAILED ${text}`);
+          } finally {
+            if (!shared) await c.teardown(ctx);
+          }
         }
       }
+    } finally {
+      if (shared) await c.teardown(shared);
     }
     for (const k of active) {
       const list = samples.get(k.name) ?? [];
+      if (errors.has(k.name)) {
+        results.push(empty(k, size, { error: errors.get(k.name) }));
+        continue;
+      }
       const ms = summarize(list.map((m) => m.ms));
-      const extra: Record<string, number> = {};
-      for (const m of list) for (const [key, v] of Object.entries(m.extra ?? {})) extra[key] = v;
-      results.push({ contender: k.name, size, ms, perObjectUs: (ms.median * 1000) / size, rssKb: summarize(list.map((m) => m.rssKb)), extra });
+      const extra: Record<string, ExtraSummary> = {};
+      const keys = new Set(list.flatMap((m) => Object.keys(m.extra ?? {})));
+      for (const key of keys) {
+        const s = summarize(list.map((m) => m.extra?.[key] ?? NaN));
+        extra[key] = { median: s.median, min: s.min, max: s.max };
+      }
+      results.push({
+        contender: k.name,
+        timed: k.timed,
+        size,
+        ms,
+        perObjectUs: (ms.median * 1000) / size,
+        rssKb: summarize(list.map((m) => m.rssKb)),
+        processMs: summarize(list.map((m) => m.processMs ?? NaN)),
+        extra,
+      });
       log(`  ${c.id} ${size} ${k.name}: median ${ms.median.toFixed(1)} ms (${ms.min.toFixed(1)}–${ms.max.toFixed(1)})`);
     }
   }
   const targets: TargetResult[] = [];
   for (const t of c.targets ?? []) {
     for (const size of t.sizes ?? c.sizes) {
-      const s = results.find((r) => r.contender === t.subject && r.size === size && !r.skipped);
-      const b = results.find((r) => r.contender === t.baseline && r.size === size && !r.skipped);
-      if (!s || !b) continue;
+      const s = results.find((r) => r.contender === t.subject && r.size === size && !r.skipped && !r.error);
+      if (!s) continue;
+      if (t.extra) {
+        const value = s.extra[t.extra.key]?.max ?? NaN;
+        targets.push({ ...t, size, value, met: value <= t.extra.max });
+        continue;
+      }
+      const b = results.find((r) => r.contender === t.baseline && r.size === size && !r.skipped && !r.error);
+      if (!b) continue;
       if (t.maxRatio !== undefined) {
         const value = s.ms.median / b.ms.median;
         targets.push({ ...t, size, value, met: value <= t.maxRatio });

@@ -1,47 +1,52 @@
 /**
- * Measuring one run of a command: wall time from outside (spawn to exit),
- * peak RSS (GNU time's %M, kilobytes), and whatever the subject reports about
- * itself as JSON on its last stdout line.
+ * Measuring one run of a command: wall time from just before its fork to its
+ * exit and its peak RSS, both taken by bench/lib/runwait.py (wait4), plus
+ * whatever the subject reports about itself as JSON on its last stdout line.
+ * Tools and netfwd's own processes are measured by the same wrapper.
  */
 import { spawn } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
 
 export interface RunResult {
   /** Wall time of the whole process, milliseconds. */
   wallMs: number;
   /** Peak resident set size, kilobytes. */
   rssKb: number;
+  /** CPU time of the process (user + system), milliseconds. */
+  cpuMs: number;
   /** Parsed JSON of the subject's last stdout line, if any. */
   report?: Record<string, number>;
   stdout: string;
   stderr: string;
 }
 
-const TIME_MARK = '__NETFWD_BENCH__';
+const wrapper = join(new URL('.', import.meta.url).pathname, 'runwait.py');
 
-/** Runs `cmd args` under /usr/bin/time; rejects with stderr when it fails. */
-export function measureProcess(cmd: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+/** Runs `cmd args`; rejects with its stderr when it fails. */
+export function measureProcess(cmd: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', `${TIME_MARK} %M`, cmd, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+    const child = spawn('/usr/bin/python3', [wrapper, cmd, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       env: options.env ?? process.env,
+      cwd: options.cwd,
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    let meta = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d) => (meta += d));
     child.on('error', reject);
-    child.on('close', (code) => {
-      const wallMs = performance.now() - started;
-      const markLine = stderr.split('\n').find((l) => l.startsWith(TIME_MARK));
-      const rssKb = markLine ? Number(markLine.split(' ')[1]) : NaN;
-      const cleanErr = stderr
-        .split('\n')
-        .filter((l) => !l.startsWith(TIME_MARK))
-        .join('\n');
-      if (code !== 0) {
-        reject(new Error(`${cmd} ${args.slice(0, 6).join(' ')} exited with ${code}: ${cleanErr.slice(0, 2000)}`));
+    child.on('close', (wrapperCode) => {
+      let m: { wallMs: number; rssKb: number; code: number; userMs: number; sysMs: number };
+      try {
+        m = JSON.parse(meta);
+      } catch {
+        reject(new Error(`measuring ${cmd} failed (wrapper exit ${wrapperCode}): ${stderr.slice(0, 2000)}`));
+        return;
+      }
+      if (m.code !== 0) {
+        reject(new Error(`${cmd} ${args.slice(0, 8).join(' ')} exited with ${m.code}: ${stderr.slice(0, 2000)}${stdout.slice(-500)}`));
         return;
       }
       let report: Record<string, number> | undefined;
@@ -53,10 +58,10 @@ export function measureProcess(cmd: string, args: string[], options: { input?: s
           report = undefined;
         }
       }
-      resolve({ wallMs, rssKb, report, stdout, stderr: cleanErr });
+      resolve({ wallMs: m.wallMs, rssKb: m.rssKb, cpuMs: m.userMs + m.sysMs, report, stdout, stderr });
     });
-    if (options.input !== undefined) child.stdin.end(options.input);
-    else child.stdin.end();
+    if (options.input !== undefined) child.stdin!.end(options.input);
+    else child.stdin!.end();
   });
 }
 

@@ -1,7 +1,10 @@
 // netfwd: the routes through Route.routes.addMany (pipelined bulk requests).
+// Timed: Route.open to the last acknowledgement; the import of the package
+// is outside (the harness also reports the whole process).
 import { performance } from 'node:perf_hooks';
-import { Route, netlinkTotals } from '../../dist/index.js';
+import { loadNetfwd, report } from './_load.mjs';
 
+const { Route, netlinkTotals } = await loadNetfwd();
 const [ns, countText] = process.argv.slice(2);
 const count = Number(countText);
 function* routes() {
@@ -13,9 +16,16 @@ const t0 = performance.now();
 const rt = await Route.open({ netns: ns });
 const result = await rt.routes.addMany(routes());
 const opMs = performance.now() - t0;
-rt.close();
+const datagrams = netlinkTotals.datagramsSent;
 if (result.failed.length) {
   console.error(`${result.failed.length} failed, first: ${result.failed[0].error.message}`);
   process.exit(1);
 }
-console.log(JSON.stringify({ opMs, datagrams: netlinkTotals.datagramsSent }));
+// The same work again in the same process, on a warm JIT (removed first, not timed).
+await rt.routes.removeMany(routes());
+const t1 = performance.now();
+const again = await rt.routes.addMany(routes());
+const warmMs = performance.now() - t1;
+rt.close();
+if (again.failed.length) process.exit(1);
+report({ opMs, warmMs, datagrams });

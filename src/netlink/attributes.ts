@@ -236,6 +236,12 @@ export function attrs<const S extends Record<string, FieldSpec>>(name: string, s
     byType.set(e.spec.type, e);
   }
 
+  const count = entries.length;
+  const names = entries.map((e) => e.name);
+  const specs = entries.map((e) => e.spec);
+  const multi = specs.map((s) => 'multi' in s && s.multi === true);
+  const scalar = specs.map((s) => s.kind !== 'nested' && s.kind !== 'message' && s.kind !== 'array' && s.kind !== 'struct' && s.kind !== 'dynamic');
+
   const encodeOne = (w: Writer, spec: FieldSpec, v: unknown, spans: Span[] | undefined, path: string): void => {
     const nestedKind = spec.kind === 'nested' || spec.kind === 'message' || spec.kind === 'array' || spec.kind === 'dynamic';
     const start = w.beginAttr(spec.type | (nestedKind ? NLA_F_NESTED : 0));
@@ -282,12 +288,21 @@ export function attrs<const S extends Record<string, FieldSpec>>(name: string, s
     nameOf: (type) => byType.get(type)?.name,
     encode(w, value, spans, path = '') {
       const obj = value as Record<string, unknown>;
-      for (const { name: field, spec: s } of entries) {
+      // Indexed loops over flat arrays: a bulk add encodes thousands of these
+      // on a cold JIT, where for-of and destructuring cost far more.
+      for (let i = 0; i < count; i++) {
+        const field = names[i]!;
         const v = obj[field];
         if (v === undefined || v === null || v === false) continue;
+        const s = specs[i]!;
         const p = spans ? join(path, field) : '';
-        if ('multi' in s && s.multi) for (const item of v as unknown[]) encodeOne(w, s, item, spans, p);
-        else encodeOne(w, s, v, spans, p);
+        if (multi[i]) for (const item of v as unknown[]) encodeOne(w, s, item, spans, p);
+        else if (scalar[i]) {
+          const start = w.beginAttr(s.type);
+          encodeScalar(w, s.kind as ScalarKind, v, p);
+          w.endAttr(start);
+          spans?.push({ start, end: w.pos, path: p });
+        } else encodeOne(w, s, v, spans, p);
       }
     },
     decode(buf, start = 0, end = buf.length, path = '') {

@@ -59,8 +59,12 @@ export function struct<const F extends Record<string, StructFieldKind>>(name: st
     name,
     encode(w: Writer, value: Partial<T>): void {
       const v = value as Record<string, number | bigint | Buffer | undefined>;
-      for (const { field, kind, size: n } of layout) {
-        const x = v[field];
+      // An indexed loop: headers are encoded once per message, often on a cold JIT.
+      for (let i = 0; i < layout.length; i++) {
+        const f = layout[i]!;
+        const kind = f.kind;
+        const n = f.size;
+        const x = v[f.field];
         if (typeof kind === 'object') {
           if ('bytes' in kind && Buffer.isBuffer(x)) {
             const b = Buffer.alloc(n);

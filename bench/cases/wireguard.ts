@@ -1,0 +1,111 @@
+/**
+ * WireGuard peers: N peers onto a wireguard-go interface (the kernel here has
+ * no WireGuard), netfwd's WireGuard.configure vs `wg setconf` of the same
+ * configuration. Every run starts from a fresh daemon with no peers.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BenchCase } from '../lib/harness.js';
+import { removeNetns, scratchNetns } from '../lib/harness.js';
+import { measureProcess } from '../lib/measure.js';
+import { killDaemons, runSubject } from '../lib/netfwd.js';
+
+interface Ctx {
+  ns: string;
+  dir: string;
+  name: string;
+  daemon: ChildProcess;
+}
+
+export function wgMissing(): string | undefined {
+  for (const tool of ['wireguard-go', 'wg']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is not installed (apt-get install wireguard-go wireguard-tools)`;
+    }
+  }
+  return undefined;
+}
+
+/** A real X25519 key pair, base64 as wg prints it. */
+export function keyPair(): { privateKey: string; publicKey: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const priv = privateKey.export({ format: 'jwk' }).d!;
+  const pub = publicKey.export({ format: 'jwk' }).x!;
+  return { privateKey: Buffer.from(priv, 'base64url').toString('base64'), publicKey: Buffer.from(pub, 'base64url').toString('base64') };
+}
+
+const inputs = new Map<number, { json: string; conf: string }>();
+
+function inputFor(n: number): { json: string; conf: string } {
+  let got = inputs.get(n);
+  if (got) return got;
+  const own = keyPair();
+  const peers = Array.from({ length: n }, (_, i) => ({
+    publicKey: keyPair().publicKey,
+    endpoint: `198.51.100.${(i % 250) + 1}:${10000 + (i % 50000)}`,
+    persistentKeepalive: 25,
+    allowedIps: [`10.${(i >> 8) & 255}.${i & 255}.0/30`],
+  }));
+  let conf = `[Interface]\nPrivateKey = ${own.privateKey}\nListenPort = 51820\n`;
+  for (const p of peers) conf += `\n[Peer]\nPublicKey = ${p.publicKey}\nEndpoint = ${p.endpoint}\nPersistentKeepalive = 25\nAllowedIPs = ${p.allowedIps.join(', ')}\n`;
+  got = { json: JSON.stringify({ privateKey: own.privateKey, listenPort: 51820, peers }), conf };
+  inputs.set(n, got);
+  return got;
+}
+
+async function waitFor(path: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > until) throw new Error(`${path} did not appear within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function wireguardCase(sizes: number[]): BenchCase<Ctx> {
+  return {
+    id: 'wireguard',
+    title: 'WireGuard: N peers onto a wireguard-go interface (replacing all, as wg setconf)',
+    unit: 'peer',
+    sizes,
+    async setup(size) {
+      const dir = mkdtempSync(join(tmpdir(), 'nfb-'));
+      const input = inputFor(size);
+      writeFileSync(join(dir, 'peers.json'), input.json, { mode: 0o600 });
+      writeFileSync(join(dir, 'wg.conf'), input.conf, { mode: 0o600 });
+      const ns = scratchNetns();
+      const name = `nfbw${randomBytes(4).toString('hex')}`;
+      const daemon = spawn('ip', ['netns', 'exec', ns, 'wireguard-go', '-f', name], { stdio: 'ignore' });
+      await waitFor(`/var/run/wireguard/${name}.sock`, 10000);
+      return { ns, dir, name, daemon };
+    },
+    async teardown(ctx) {
+      ctx.daemon.kill('SIGTERM');
+      killDaemons([ctx.name]);
+      removeNetns(ctx.ns);
+      rmSync(ctx.dir, { recursive: true, force: true });
+    },
+    contenders: [
+      {
+        name: 'netfwd configure',
+        timed: 'in its node process: WireGuard.open + configure over the UAPI socket (the JSON input is read before; import and start-up excluded); warmMs: the same configuration repeated in that process',
+        run: (ctx) => runSubject('netfwd-wg', [ctx.ns, ctx.name, join(ctx.dir, 'peers.json')], ['warmMs']),
+        unavailable: wgMissing,
+      },
+      {
+        name: 'wg setconf',
+        timed: 'the whole `nsenter --net=NS wg setconf NAME FILE` process',
+        unavailable: wgMissing,
+        async run(ctx) {
+          const r = await measureProcess('nsenter', [`--net=/run/netns/${ctx.ns}`, 'wg', 'setconf', ctx.name, join(ctx.dir, 'wg.conf')]);
+          return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs };
+        },
+      },
+    ],
+    targets: [{ subject: 'netfwd configure', baseline: 'wg setconf', maxRatio: 1.0, sizes: sizes.filter((s) => s >= 10000), note: '10 000 peers ≤ 1.0× wg setconf' }],
+  };
+}
