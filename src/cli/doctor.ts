@@ -55,11 +55,17 @@ export async function runDoctor(config: NormalizedConfig, files: { config: strin
   const root = process.getuid?.() === 0;
   add('privileges', root, root ? 'running as root' : 'netfwd needs root (CAP_NET_ADMIN) to change the network configuration');
 
+  // A configuration that only names key files may be readable by others (config reference, "Permissions").
+  const inlineSecrets =
+    config.tunnel.privateKeyFile === undefined ||
+    (config.role === 'frontend' ? config.tunnel.peers.some((p) => p.presharedKey && !p.presharedKeyFile) : !!config.tunnel.peer.presharedKey && !config.tunnel.peer.presharedKeyFile);
   for (const f of [files.config, ...files.keys]) {
+    const holdsSecret = f !== files.config || inlineSecrets;
     try {
       const mode = statSync(f).mode;
-      const bad = isAccessibleByOthers(mode);
-      add(`permissions of ${f}`, !bad, bad ? `mode ${(mode & 0o777).toString(8)}: ${chmodFix(f)}` : `mode ${(mode & 0o777).toString(8)}`);
+      const bad = holdsSecret && isAccessibleByOthers(mode);
+      const text = `mode ${(mode & 0o777).toString(8).padStart(4, '0')}`;
+      add(`permissions of ${f}`, !bad, bad ? `${text}: ${chmodFix(f)}` : holdsSecret ? text : `${text} (it names key files and holds no key itself)`);
     } catch (err) {
       add(`permissions of ${f}`, false, (err as Error).message);
     }

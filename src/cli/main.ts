@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
-import { type NormalizedConfig, ServiceForward, loadConfigFile, type ForwardStatus } from '../forward/index.js';
+import { type NormalizedConfig, ServiceForward, loadConfigFile, type ForwardStatus, inspectNamespace, type NamespaceStatus } from '../forward/index.js';
 import { OwnershipError } from '../forward/tunnel.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { DEMO_MODES, type DemoMode, runDemo } from '../demo/run-demo.js';
@@ -33,6 +33,8 @@ Usage:
   netfwd down -c FILE [--json]        remove what netfwd set up for it
   netfwd plan -c FILE [--json]        print the changes up would make
   netfwd status -c FILE [--json]      tunnel, counters, drift and warnings
+  netfwd status [--netns NAME] [--json]
+                                      without -c: everything netfwd owns in this (or that) namespace
   netfwd doctor -c FILE [--json]      check this machine for the configuration
   netfwd keygen [--out FILE]          new private key (stdout, or FILE with mode 0600 and the public key on stdout)
   netfwd pubkey                       public key of the private key on stdin
@@ -44,6 +46,7 @@ Usage:
 Options:
   -c, --config FILE   YAML or JSON configuration (see docs/config-reference.md); it and the key
                       files it names must not be readable by group or others (chmod 600)
+  --netns NAME        status without -c: look in this network namespace
   --implementation kernel|userspace|auto   WireGuard implementation (default auto)
   --userspace-command CMD                  userspace WireGuard (default wireguard-go)
 
@@ -65,6 +68,7 @@ interface Options {
   keep: boolean;
   implementation?: string;
   userspaceCommand?: string;
+  netns?: string;
 }
 
 function parse(argv: string[]): { command: string; options: Options } {
@@ -80,6 +84,7 @@ function parse(argv: string[]): { command: string; options: Options } {
       keep: { type: 'boolean', default: false },
       implementation: { type: 'string' },
       'userspace-command': { type: 'string' },
+      netns: { type: 'string' },
       version: { type: 'boolean', short: 'V', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -97,6 +102,7 @@ function parse(argv: string[]): { command: string; options: Options } {
       keep: values.keep ?? false,
       implementation: values.implementation,
       userspaceCommand: values['userspace-command'],
+      netns: values.netns,
     },
   };
 }
@@ -115,11 +121,15 @@ function load(options: Options): NormalizedConfig {
   return loadConfigFile(options.config, { enforcePermissions: true });
 }
 
-function forward(config: NormalizedConfig, options: Options): ServiceForward {
+function implementationOf(options: Options): 'auto' | 'kernel' | 'userspace' {
   const implementation = options.implementation ?? 'auto';
   if (!['auto', 'kernel', 'userspace'].includes(implementation)) throw new UsageError('--implementation is kernel, userspace or auto');
+  return implementation as 'auto' | 'kernel' | 'userspace';
+}
+
+function forward(config: NormalizedConfig, options: Options): ServiceForward {
   return new ServiceForward(config, {
-    implementation: implementation as 'auto' | 'kernel' | 'userspace',
+    implementation: implementationOf(options),
     ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
   });
 }
@@ -146,9 +156,51 @@ function printStatus(s: ForwardStatus): void {
   for (const w of s.warnings) out(`  warning: ${w}`);
 }
 
+function printNamespace(s: NamespaceStatus): void {
+  if (s.tunnels.length === 0 && s.routes.length === 0 && s.rules.length === 0) out(`netfwd has nothing set up${s.netns ? ` in namespace ${s.netns}` : ' here'}`);
+  for (const t of s.tunnels) {
+    out(`${t.role ?? 'tunnel'} ${t.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);
+    out(`  tunnel: ${t.implementation ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'not a WireGuard interface'}`);
+    for (const p of t.peers) {
+      const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;
+      out(`  peer ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`);
+    }
+    out(`  addresses: ${t.addresses.join(', ') || '-'}; nftables ${t.nftTable ?? '-'}`);
+    for (const f of t.forwards) {
+      out(`  forward ${f.protocol} ${f.publicAddress ?? (f.family === 4 ? '*' : '[*]')}:${f.publicPorts} (IPv${f.family}) → ${f.target}: ${f.connections} connections`);
+    }
+  }
+  for (const r of s.routes) out(`route ${r}`);
+  for (const r of s.rules) out(`rule ${r}`);
+  for (const w of s.warnings) out(`warning: ${w}`);
+}
+
 function writeKeyFile(path: string, text: string): void {
   if (existsSync(path)) throw new UsageError(`${path} exists: netfwd does not overwrite key files`);
   writeFileSync(path, `${text}\n`, { mode: 0o600, flag: 'wx' });
+}
+
+/** up, down, plan and status of one configuration file. */
+async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: Options): Promise<number> {
+  if (options.netns !== undefined) throw new UsageError('--netns is for status without -c; a configuration names its namespace itself (netns:)');
+  const config = load(options);
+  requireRoot();
+  const fwd = forward(config, options);
+  if (command === 'plan') {
+    const plan = await fwd.plan();
+    out(options.json ? JSON.stringify(plan, null, 2) : plan.toString());
+    return EXIT.OK;
+  }
+  if (command === 'status') {
+    const s = await fwd.status();
+    if (options.json) out(JSON.stringify(s, null, 2));
+    else printStatus(s);
+    return EXIT.OK;
+  }
+  const result = command === 'up' ? await fwd.apply() : await fwd.down();
+  if (options.json) out(JSON.stringify({ command, applied: result.plan.toJSON().changes, netlinkWrites: result.netlinkWrites }, null, 2));
+  else out(result.plan.empty ? `${command}: nothing to change` : `${result.plan.toString()}\n${command}: ${result.plan.changes.length} change(s) applied`);
+  return EXIT.OK;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -179,29 +231,19 @@ async function main(argv: string[]): Promise<number> {
       }
       return EXIT.OK;
     }
+    case 'status':
+      if (!options.config) {
+        requireRoot();
+        const s = await inspectNamespace(options.netns);
+        if (options.json) out(JSON.stringify(s, null, 2));
+        else printNamespace(s);
+        return EXIT.OK;
+      }
+      return withConfig(command, options);
     case 'up':
     case 'down':
     case 'plan':
-    case 'status': {
-      const config = load(options);
-      requireRoot();
-      const fwd = forward(config, options);
-      if (command === 'plan') {
-        const plan = await fwd.plan();
-        out(options.json ? JSON.stringify(plan, null, 2) : plan.toString());
-        return EXIT.OK;
-      }
-      if (command === 'status') {
-        const s = await fwd.status();
-        if (options.json) out(JSON.stringify(s, null, 2));
-        else printStatus(s);
-        return EXIT.OK;
-      }
-      const result = command === 'up' ? await fwd.apply() : await fwd.down();
-      if (options.json) out(JSON.stringify({ command, applied: result.plan.toJSON().changes, netlinkWrites: result.netlinkWrites }, null, 2));
-      else out(result.plan.empty ? `${command}: nothing to change` : `${result.plan.toString()}\n${command}: ${result.plan.changes.length} change(s) applied`);
-      return EXIT.OK;
-    }
+      return withConfig(command, options);
     case 'doctor': {
       const config = load(options);
       const keys = [config.tunnel.privateKeyFile, ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer.presharedKeyFile])].filter(
@@ -219,7 +261,7 @@ async function main(argv: string[]): Promise<number> {
       const report = await runDemo({
         mode,
         keep: options.keep,
-        implementation: (options.implementation ?? 'auto') as 'auto' | 'kernel' | 'userspace',
+        implementation: implementationOf(options),
         log: options.json ? undefined : (line) => out(line),
       });
       if (options.json) out(JSON.stringify(report, null, 2));
@@ -227,7 +269,12 @@ async function main(argv: string[]): Promise<number> {
         out('');
         out(`netfwd demo, ${mode} mode, WireGuard ${report.implementation}: ${report.ok ? 'every check holds' : 'SOME CHECKS FAILED'}`);
         for (const p of report.phases) out(`  ${String(p.ms).padStart(6)} ms  ${p.name}`);
-        if (report.namespaces) out(`  the lab is still up: ${Object.values(report.namespaces).join(' ')} (remove with ip netns del)`);
+        if (report.kept) {
+          out(`  the lab is still up: namespaces ${Object.values(report.namespaces ?? {}).join(' ')}`);
+          out(`  inspect it with: netfwd status -c ${report.kept.configs.frontend}   (or -c ${report.kept.configs.backend})`);
+          out('  remove it with (deleting the namespaces alone would leave the WireGuard daemons running):');
+          for (const c of report.kept.cleanup) out(`    ${c}`);
+        }
       }
       return report.ok ? EXIT.OK : EXIT.CHECKS;
     }
@@ -240,7 +287,8 @@ function exitCodeOf(e: unknown): number {
   if (e && typeof e === 'object' && 'exit' in e && typeof (e as { exit: unknown }).exit === 'number') return (e as { exit: number }).exit;
   if (e instanceof UsageError) return EXIT.USAGE;
   if (e instanceof ConfigError || e instanceof ValidationError) {
-    return /chmod|readable by|permissions/i.test(e.message) ? EXIT.REFUSED : EXIT.CONFIG;
+    // A secret file others may read: what would be valid is "a file only its owner can read: run chmod 600 …".
+    return /only its owner can read/.test(e.expected ?? '') ? EXIT.REFUSED : EXIT.CONFIG;
   }
   if (e instanceof ApplyError) return e.restored ? (e.cause instanceof ConflictError ? EXIT.CONFLICT : EXIT.FAILED) : EXIT.INCOMPLETE;
   if (e instanceof ConflictError) return EXIT.CONFLICT;

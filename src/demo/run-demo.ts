@@ -9,6 +9,8 @@
  *   - no packet of the service leaves the backend's uplink with its own address;
  *   - the service port is closed on the backend's uplink.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LAB_ADDRESSES, Lab, type NetnsTask } from '../lab/index.js';
 import { Nft, nftExpr as e } from '../nft/index.js';
@@ -43,8 +45,21 @@ export interface DemoReport {
   checks: DemoCheck[];
   /** Milliseconds per phase. */
   phases: Array<{ name: string; ms: number }>;
+  /** With `keep`: the lab's namespaces by host. */
   namespaces?: Record<string, string>;
+  /** With `keep`: what was left running and how to remove it. */
+  kept?: {
+    /** The two configurations (mode 0600: they hold keys), for `netfwd status|down -c`. */
+    configs: { frontend: string; backend: string };
+    /** The demo service's process (uid 1000) inside the backend namespace. */
+    servicePid: number | null;
+    /** Commands that remove everything, in order. Deleting the namespaces alone would leave the WireGuard daemons running. */
+    cleanup: string[];
+  };
 }
+
+/** Where `keep` writes the lab's configurations. */
+export const DEMO_DIR = process.env.NETFWD_DEMO_DIR ?? '/run/netfwd/demo';
 
 const TCP_PORT = 8080;
 const UDP_PORT = 5353;
@@ -199,8 +214,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   let fwdBackend: ServiceForward | undefined;
   const tasks: NetnsTask<unknown>[] = [];
   let implementation = '';
+  let servicePid: number | null = null;
+  let configs: { frontend: string; backend: string } | undefined;
   try {
     const specs = demoSpecs(lab, mode, tag);
+    if (options.keep) {
+      // The kept lab can be inspected and removed with the CLI itself.
+      const dir = join(DEMO_DIR, lab.prefix);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      configs = { frontend: join(dir, 'frontend.json'), backend: join(dir, 'backend.json') };
+      writeFileSync(configs.frontend, `${JSON.stringify(specs.frontend, null, 2)}\n`, { mode: 0o600 });
+      writeFileSync(configs.backend, `${JSON.stringify(specs.backend, null, 2)}\n`, { mode: 0o600 });
+    }
     const fwOptions = { implementation: options.implementation ?? 'auto' } as const;
     fwdFrontend = forwardService(specs.frontend, fwOptions);
     fwdBackend = forwardService(specs.backend, fwOptions);
@@ -224,12 +249,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const ready = await phase('start the services as uid 1000 (TCP 8080, UDP 5353) and the outside host', async () => {
       const udpBinds = mode === 'uid' || mode === 'snat' ? ['::'] : ['10.0.0.2', 'fd00::2'];
       const child = lab.exec('backend', process.execPath, ['-e', serviceSource(udpBinds)], { uid: SERVICE_UID, gid: SERVICE_UID, stdio: ['ignore', 'pipe', 'pipe'] });
+      servicePid = child.pid ?? null;
       let err = '';
       child.stderr!.on('data', (d) => (err += d));
       await new Promise<void>((resolve, reject) => {
         child.stdout!.once('data', () => resolve());
         child.once('exit', (code) => reject(new Error(`the demo service exited (${code}): ${err.trim()}`)));
       });
+      if (options.keep) {
+        // A kept lab keeps its service: let go of it, or this process could never exit.
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        child.unref();
+      }
       const outside = lab.start('internet', whoami, OUTSIDE_PORT);
       tasks.push(outside as NetnsTask<unknown>);
       await outside.result;
@@ -306,6 +338,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     }
   }
   const report: DemoReport = { mode, ok: checks.length > 0 && checks.every((c) => c.ok), implementation, checks, phases };
-  if (options.keep) report.namespaces = Object.fromEntries(Object.entries(lab.hosts).map(([k, h]) => [k, h.netns]));
+  if (options.keep) {
+    report.namespaces = Object.fromEntries(Object.entries(lab.hosts).map(([k, h]) => [k, h.netns]));
+    if (configs) {
+      report.kept = {
+        configs,
+        servicePid,
+        cleanup: [
+          ...(servicePid !== null ? [`kill ${servicePid}`] : []),
+          `netfwd down -c ${configs.backend}`,
+          `netfwd down -c ${configs.frontend}`,
+          ...Object.values(lab.hosts).map((h) => `ip netns del ${h.netns}`),
+          `rm -r ${join(DEMO_DIR, lab.prefix)}`,
+        ],
+      };
+    }
+  }
   return report;
 }

@@ -21,11 +21,17 @@ export interface Kernel {
   readonly rt: Route;
   readonly nft: Nft;
   readonly wg: WireGuard;
+  /** Netlink writes sent so far on this kernel handle's own connections (not the process's others). */
+  writes(): number;
   close(): void;
 }
 
-export async function openKernel(config: NormalizedConfig, options: ForwardOptions): Promise<Kernel> {
-  const netns = config.netns;
+export function openKernel(config: NormalizedConfig, options: ForwardOptions): Promise<Kernel> {
+  return openKernelIn(config.netns, options);
+}
+
+/** The kernel handles of a namespace (undefined: the caller's). */
+export async function openKernelIn(netns: string | undefined, options: ForwardOptions): Promise<Kernel> {
   const rt = await Route.open({ netns });
   let nft: Nft | undefined;
   let wg: WireGuard | undefined;
@@ -46,6 +52,7 @@ export async function openKernel(config: NormalizedConfig, options: ForwardOptio
   return {
     netns,
     ...handles,
+    writes: () => handles.rt.connection.stats.writes + handles.nft.connection.stats.writes + handles.wg.netlinkStats.writes,
     close() {
       handles.wg.close();
       handles.nft.close();

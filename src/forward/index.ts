@@ -63,5 +63,6 @@ export { Plan, formatChange, CHANGE_KINDS, type Change, type ChangeAction, type 
 export type { ApplyHooks } from './apply.js';
 export type { ForwardOptions } from './context.js';
 export type { ForwardStatus, ForwardCounter, PeerStatus } from './status.js';
+export { inspectNamespace, type InspectedForward, type InspectedTunnel, type NamespaceStatus } from './inspect.js';
 export { OwnershipError } from './tunnel.js';
 export { NETFWD_PROTOCOL as NETFWD_ROUTE_PROTOCOL, nftTableName, linkAlias, NFT_TABLE_COMMENT } from './ownership.js';

@@ -13,7 +13,7 @@
  * in mark/connmark mode the packets of the selected traffic get the mark that
  * the policy rule routes into the tunnel.
  */
-import { NetfwdError, NetlinkError } from '../errors.js';
+import { NetlinkError } from '../errors.js';
 import {
   type NftChainSpec,
   type NftElement,
@@ -26,7 +26,7 @@ import {
 } from '../nft/index.js';
 import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward } from './config.js';
 import type { Kernel } from './context.js';
-import { NFT_TABLE_COMMENT, nftTableName } from './ownership.js';
+import { NFT_TABLE_COMMENT, OwnershipError, nftTableName } from './ownership.js';
 import type { Step } from './plan.js';
 
 const FAMILY = 'inet' as const;
@@ -138,7 +138,9 @@ function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
     const clamp = [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)];
     forward.push([e.oifname.eq(wg), ...clamp], [e.iifname.eq(wg), ...clamp]);
   }
-  if (config.masquerade) postrouting.push([e.iifname.eq(wg), e.oifname.neq(wg), e.masquerade()]);
+  // With an uplink named, only what leaves by it is masqueraded (config reference: public.interface).
+  const outbound = config.public.interface ? e.oifname.eq(config.public.interface) : e.oifname.neq(wg);
+  if (config.masquerade) postrouting.push([e.iifname.eq(wg), outbound, e.masquerade()]);
   const chains: DesiredChain[] = [
     { spec: { ...base, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' }, rules: prerouting },
     { spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'mangle', policy: 'accept' }, rules: forward },
@@ -262,6 +264,41 @@ function addAll(tx: NftTransaction, d: DesiredNftables): void {
   }
 }
 
+/**
+ * Adds netfwd's table again as it was listed (sets with their elements,
+ * chains, rules): the undo of a rebuild or a removal. Element counters start
+ * from zero again; everything else is as before.
+ */
+function addListed(tx: NftTransaction, r: NftRuleset, table: string): void {
+  const t = r.tables.find((x) => x.name === table && x.family === FAMILY);
+  if (!t) return;
+  tx.addTable({ family: FAMILY, name: table, ...(t.comment !== undefined ? { comment: t.comment } : {}) });
+  for (const s of r.sets.filter((x) => x.table === table && !x.anonymous)) {
+    const elements = s.elements.map((el) => ({ key: el.key, ...(el.data !== undefined ? { data: el.data } : {}) }));
+    tx.addSet({
+      family: FAMILY,
+      table,
+      name: s.name,
+      keyType: s.keyType,
+      ...(s.isMap && s.dataType ? { dataType: s.dataType } : {}),
+      flags: s.flags,
+      ...(s.counter ? { counter: true } : {}),
+      ...(elements.length ? { elements } : {}),
+    });
+  }
+  for (const c of r.chains.filter((x) => x.table === table)) {
+    tx.addChain({
+      family: FAMILY,
+      table,
+      name: c.name,
+      ...(c.hook !== undefined ? { type: c.type as NftChainSpec['type'], hook: c.hook as NftChainSpec['hook'], priority: c.priority, policy: c.policy ?? 'accept' } : {}),
+    });
+    for (const rule of r.rules.filter((x) => x.table === table && x.chain === c.name)) {
+      tx.addRule({ family: FAMILY, table, chain: c.name, expr: rule.expr, ...(rule.comment !== undefined ? { comment: rule.comment } : {}) });
+    }
+  }
+}
+
 function countElements(d: DesiredNftables): number {
   let n = 0;
   for (const l of d.elements.values()) n += l.length;
@@ -294,7 +331,7 @@ export function planNftables(k: Kernel, config: NormalizedConfig, state: Nftable
   }
   const table = r.tables.find((t) => t.name === d.table)!;
   if (table.comment !== NFT_TABLE_COMMENT) {
-    throw new NetfwdError(
+    throw new OwnershipError(
       `nftables table inet ${d.table} exists but was not made by netfwd (its comment is ${table.comment ? JSON.stringify(table.comment) : 'empty'}); ` +
         `delete it (nft delete table inet ${d.table}) or choose another tunnel.interface`,
     );
@@ -316,7 +353,15 @@ export function planNftables(k: Kernel, config: NormalizedConfig, state: Nftable
             },
             { genId: generation },
           );
-          return undefined;
+          return {
+            description: `restore nftables table inet ${d.table} as it was`,
+            run: async () => {
+              await k.nft.transaction((tx) => {
+                tx.deleteTable({ family: FAMILY, name: d.table });
+                addListed(tx, r, d.table);
+              });
+            },
+          };
         },
       },
     ];
@@ -367,8 +412,9 @@ export function planNftables(k: Kernel, config: NormalizedConfig, state: Nftable
 
 export function planNftablesRemoval(k: Kernel, config: NormalizedConfig, state: NftablesState): Step[] {
   const table = nftTableName(config.tunnel.interface);
-  const t = state.ruleset?.tables.find((x) => x.name === table);
-  if (!t || t.comment !== NFT_TABLE_COMMENT) return [];
+  const ruleset = state.ruleset;
+  const t = ruleset?.tables.find((x) => x.name === table);
+  if (!ruleset || !t || t.comment !== NFT_TABLE_COMMENT) return [];
   return [
     {
       action: 'delete',
@@ -378,7 +424,12 @@ export function planNftablesRemoval(k: Kernel, config: NormalizedConfig, state: 
         await k.nft.transaction((tx) => {
           tx.deleteTable({ family: FAMILY, name: table });
         });
-        return undefined;
+        return {
+          description: `restore nftables table inet ${table}`,
+          run: async () => {
+            await k.nft.transaction((tx) => addListed(tx, ruleset, table));
+          },
+        };
       },
     },
   ];

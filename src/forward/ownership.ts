@@ -3,6 +3,7 @@
  * protocol number, links carry an alias, the nftables table has netfwd's name
  * and comment. Nothing else is ever modified.
  */
+import { NetfwdError } from '../errors.js';
 import { NETFWD_PROTOCOL } from '../route/index.js';
 
 export { NETFWD_PROTOCOL };
@@ -24,3 +25,8 @@ export function nftTableName(tunnelInterface: string): string {
 }
 
 export const NFT_TABLE_COMMENT = 'managed by netfwd: changes here are overwritten';
+
+/** An object of netfwd's name (a link, an nftables table) exists and netfwd does not own it. */
+export class OwnershipError extends NetfwdError {
+  override name = 'OwnershipError';
+}

@@ -72,8 +72,18 @@ export function desiredRoutes(config: NormalizedConfig): RouteSpec[] {
   return out;
 }
 
+/**
+ * The metric as the kernel applies it: a route added without one gets 0
+ * (IPv4) or 1024 (IPv6), and is listed with that value — whatever its type
+ * (IPv6 lists throw and unreachable routes with 1024 too).
+ */
+const metricKey = (family: number | undefined, metric: number | undefined) => {
+  const dflt = family === 6 ? 1024 : 0;
+  return metric === undefined || metric === dflt ? '' : String(metric);
+};
+
 const routeKey = (r: { family?: number; destination: string; table?: unknown; type?: string; metric?: number; link?: string; source?: string }) =>
-  `${r.family ?? ''}|${r.table}|${r.destination}|${r.type ?? 'unicast'}|${r.metric ?? ''}|${r.type === undefined || r.type === 'unicast' ? (r.link ?? '') : ''}|${r.source ?? ''}`;
+  `${r.family ?? ''}|${r.table}|${r.destination}|${r.type ?? 'unicast'}|${metricKey(r.family, r.metric)}|${r.type === undefined || r.type === 'unicast' ? (r.link ?? '') : ''}|${r.source ?? ''}`;
 
 function ownedTable(config: NormalizedConfig): number | undefined {
   if (config.role !== 'backend' || config.returnPath.mode === 'snat') return undefined;
@@ -97,13 +107,13 @@ function storedTable(config: NormalizedConfig): number | undefined {
 }
 
 function normaliseListed(r: RouteEntry): RouteSpec & { family: 4 | 6 } {
-  // IPv6 reports IPv6 reject routes with IPv6's default metric; IPv4 has none.
+  // The family's default metric is left out, as the desired routes leave it out (see metricKey).
   return {
     destination: r.destination,
     family: r.family,
     table: r.table,
     type: r.type,
-    ...(r.metric !== undefined && !(r.family === 6 && r.metric === 1024 && r.type === 'unicast') ? { metric: r.metric } : {}),
+    ...(metricKey(r.family, r.metric) !== '' ? { metric: r.metric } : {}),
     ...(r.link !== undefined && r.type === 'unicast' ? { link: r.link } : {}),
     ...(r.source !== undefined ? { source: r.source } : {}),
   };

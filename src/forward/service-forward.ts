@@ -3,7 +3,6 @@
  * (ConfigError before anything touches the kernel); plan, apply, status and
  * down each open the spec's namespace, read what netfwd owns, and act.
  */
-import { netlinkTotals } from '../netlink/connection.js';
 import { type ApplyHooks, applySteps } from './apply.js';
 import type { NormalizedConfig } from './config.js';
 import { type ForwardOptions, type Kernel, openKernel } from './context.js';
@@ -16,7 +15,12 @@ import { type ValidateOptions, validateSpec } from './validate.js';
 export interface ApplyResult {
   /** The plan that was applied (empty when nothing had to change). */
   plan: Plan;
-  /** Netlink messages that changed kernel state. */
+  /**
+   * Netlink messages that changed kernel state, counted on this call's own
+   * connections (so concurrent work elsewhere in the process does not count).
+   * A userspace WireGuard daemon is configured over its UAPI socket, which is
+   * not netlink and not counted.
+   */
   netlinkWrites: number;
 }
 
@@ -53,10 +57,10 @@ export class ServiceForward {
    */
   apply(options: { hooks?: ApplyHooks } = {}): Promise<ApplyResult> {
     return this.with(async (k) => {
-      const before = netlinkTotals.writes;
+      const before = k.writes();
       const plan = await planUp(k, this.config);
       await applySteps(plan.steps, options.hooks);
-      return { plan, netlinkWrites: netlinkTotals.writes - before };
+      return { plan, netlinkWrites: k.writes() - before };
     });
   }
 
@@ -73,10 +77,10 @@ export class ServiceForward {
   /** Removes exactly what netfwd owns for this spec. */
   down(options: { hooks?: ApplyHooks } = {}): Promise<ApplyResult> {
     return this.with(async (k) => {
-      const before = netlinkTotals.writes;
+      const before = k.writes();
       const plan = await planDown(k, this.config);
       await applySteps(plan.steps, options.hooks);
-      return { plan, netlinkWrites: netlinkTotals.writes - before };
+      return { plan, netlinkWrites: k.writes() - before };
     });
   }
 }

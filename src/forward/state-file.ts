@@ -4,7 +4,7 @@
  * under /run (cleared at boot, as sysctls are), one file per namespace and
  * tunnel, written atomically.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const STATE_DIR = process.env.NETFWD_STATE_DIR ?? '/run/netfwd/state';
@@ -32,6 +32,12 @@ export function writeState(netns: string | undefined, tunnel: string, state: For
   const path = statePath(netns, tunnel);
   if (Object.keys(state.sysctls).length === 0) {
     rmSync(path, { force: true });
+    // The namespace's directory goes with its last file: namespaces come and go (tests make thousands).
+    try {
+      rmdirSync(dirname(path));
+    } catch {
+      /* not empty (another tunnel's state), or already gone */
+    }
     return;
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

@@ -153,6 +153,10 @@ export async function readStatus(k: Kernel, config: NormalizedConfig): Promise<F
       warnings.push(hs == null ? 'no handshake with the frontend yet: check its endpoint and that its UDP port is reachable' : `last handshake ${hs} s ago: the tunnel may be down`);
     }
   }
+  if (tunnel.link && !tunnel.link.up) {
+    // The kernel also removed every route through it: `apply` restores both.
+    warnings.push(`the tunnel link ${name} is down${config.role === 'backend' && config.returnPath.mode !== 'snat' ? ': the selected traffic fails (leak guard)' : ''}; \`netfwd up\` brings it up and restores the routes the kernel removed with it`);
+  }
   const t = nft.ruleset?.tables.find((x) => x.name === table);
   if (t && t.comment !== NFT_TABLE_COMMENT) warnings.push(`nftables table inet ${table} exists but was not made by netfwd`);
   void desiredNftables;

@@ -107,7 +107,15 @@ export function planSysctlRestore(netns: string | undefined, tunnel: string): St
         const st = readState(netns, tunnel);
         delete st.sysctls[key];
         writeState(netns, tunnel, st);
-        return undefined;
+        return {
+          description: `set sysctl ${key} to ${set} again`,
+          async run() {
+            writeSysctl(netns, key, set);
+            const again = readState(netns, tunnel);
+            again.sysctls[key] = { before, set };
+            writeState(netns, tunnel, again);
+          },
+        };
       },
     });
   }
@@ -122,9 +130,19 @@ function forget(netns: string | undefined, tunnel: string, key: string, target: 
     detail,
     async apply() {
       const st = readState(netns, tunnel);
+      const entry = st.sysctls[key];
       delete st.sysctls[key];
       writeState(netns, tunnel, st);
-      return undefined;
+      return entry
+        ? {
+            description: `remember sysctl ${key} again`,
+            async run() {
+              const again = readState(netns, tunnel);
+              again.sysctls[key] = entry;
+              writeState(netns, tunnel, again);
+            },
+          }
+        : undefined;
     },
   };
 }

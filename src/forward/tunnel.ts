@@ -2,18 +2,14 @@
  * The tunnel: the WireGuard link (created by netfwd, tagged with its alias)
  * and its configuration (key, port, peers), planned as the smallest change.
  */
-import { NetfwdError } from '../errors.js';
 import type { Link } from '../route/index.js';
 import { normalizeAllowedIp, type WireGuardDevice, type WireGuardPeerConfig } from '../wireguard/index.js';
 import type { NormalizedConfig } from './config.js';
 import type { Kernel } from './context.js';
-import { isOwnedAlias, linkAlias } from './ownership.js';
+import { OwnershipError, isOwnedAlias, linkAlias } from './ownership.js';
 import type { Step } from './plan.js';
 
-/** A link of that name exists and netfwd does not own it. */
-export class OwnershipError extends NetfwdError {
-  override name = 'OwnershipError';
-}
+export { OwnershipError };
 
 export interface DesiredPeer {
   label: string;

@@ -5,18 +5,22 @@
  *
  *   client (198.51.100.2) ── internet ── frontend (203.0.113.2, public)
  *                               │
- *                               └─────── backend (192.0.2.2, home uplink)
+ *                               ├─────── backend (192.0.2.2, home uplink)
+ *                               └─────── backend2 (192.0.2.130, optional: `backends: 2`)
  *
- * The internet namespace routes between the three and doubles as the
- * "outside host" at 198.51.100.1 / 2001:db8:1::1.
+ * The internet namespace routes between them and doubles as the "outside
+ * host" at 198.51.100.1 / 2001:db8:1::1. The second backend's segment is the
+ * upper half of 192.0.2.0/24 (the router's longer prefix wins over the first
+ * backend's /24) and 2001:db8:4::/64.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { NetfwdError } from '../errors.js';
 import { Route } from '../route/index.js';
 import { type ExecOptions, netns } from '../netns/index.js';
 import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from './run-in-netns.js';
 
-export type LabHostName = 'client' | 'internet' | 'frontend' | 'backend';
+export type LabHostName = 'client' | 'internet' | 'frontend' | 'backend' | 'backend2';
 
 export interface LabHost {
   name: LabHostName;
@@ -31,6 +35,8 @@ export interface LabHost {
 export interface LabOptions {
   /** Prefix of the namespace names (default: "nfl-<pid>-<random>"). */
   prefix?: string;
+  /** 2 adds a second backend host, `backend2` (default 1). */
+  backends?: 1 | 2;
 }
 
 /** Addresses of the lab, all from the documentation ranges. */
@@ -38,32 +44,39 @@ export const LAB_ADDRESSES = {
   client: { ipv4: '198.51.100.2', ipv6: '2001:db8:1::2' },
   frontend: { ipv4: '203.0.113.2', ipv6: '2001:db8:2::2' },
   backend: { ipv4: '192.0.2.2', ipv6: '2001:db8:3::2' },
+  /** The optional second backend (LabOptions.backends = 2). */
+  backend2: { ipv4: '192.0.2.130', ipv6: '2001:db8:4::2' },
   /** The router's address on the client side: the "outside host". */
   outside: { ipv4: '198.51.100.1', ipv6: '2001:db8:1::1' },
   routerToFrontend: { ipv4: '203.0.113.1', ipv6: '2001:db8:2::1' },
   routerToBackend: { ipv4: '192.0.2.1', ipv6: '2001:db8:3::1' },
+  routerToBackend2: { ipv4: '192.0.2.129', ipv6: '2001:db8:4::1' },
 } as const;
 
 interface Segment {
   host: Exclude<LabHostName, 'internet'>;
   routerSide: string;
   router: { ipv4: string; ipv6: string };
+  /** IPv4 prefix length of the segment (IPv6 is always /64). */
+  prefix4: number;
 }
 
 const SEGMENTS: Segment[] = [
-  { host: 'client', routerSide: 'to-client', router: LAB_ADDRESSES.outside },
-  { host: 'frontend', routerSide: 'to-frontend', router: LAB_ADDRESSES.routerToFrontend },
-  { host: 'backend', routerSide: 'to-backend', router: LAB_ADDRESSES.routerToBackend },
+  { host: 'client', routerSide: 'to-client', router: LAB_ADDRESSES.outside, prefix4: 24 },
+  { host: 'frontend', routerSide: 'to-frontend', router: LAB_ADDRESSES.routerToFrontend, prefix4: 24 },
+  { host: 'backend', routerSide: 'to-backend', router: LAB_ADDRESSES.routerToBackend, prefix4: 24 },
+  { host: 'backend2', routerSide: 'to-backend2', router: LAB_ADDRESSES.routerToBackend2, prefix4: 25 },
 ];
 
 export class Lab {
   readonly prefix: string;
-  readonly hosts: Record<LabHostName, LabHost>;
+  /** The hosts; `backend2` only with `backends: 2`. */
+  readonly hosts: Record<Exclude<LabHostName, 'backend2'>, LabHost> & { backend2?: LabHost };
   private readonly tasks = new Set<NetnsTask<unknown>>();
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
 
-  private constructor(prefix: string) {
+  private constructor(prefix: string, backends: 1 | 2) {
     this.prefix = prefix;
     const host = (name: LabHostName, ipv4: string, ipv6: string, uplink?: string): LabHost => ({ name, netns: `${prefix}-${name}`, uplink, ipv4, ipv6 });
     this.hosts = {
@@ -71,12 +84,21 @@ export class Lab {
       internet: host('internet', LAB_ADDRESSES.outside.ipv4, LAB_ADDRESSES.outside.ipv6),
       frontend: host('frontend', LAB_ADDRESSES.frontend.ipv4, LAB_ADDRESSES.frontend.ipv6, 'eth0'),
       backend: host('backend', LAB_ADDRESSES.backend.ipv4, LAB_ADDRESSES.backend.ipv6, 'eth0'),
+      ...(backends === 2 ? { backend2: host('backend2', LAB_ADDRESSES.backend2.ipv4, LAB_ADDRESSES.backend2.ipv6, 'eth0') } : {}),
     };
+  }
+
+  /** The host, or an error naming the option that adds it. */
+  host(name: LabHostName): LabHost {
+    const h = this.hosts[name as keyof typeof this.hosts];
+    if (!h) throw new NetfwdError(`the lab has no host ${name} (create it with backends: 2)`);
+    return h;
   }
 
   /** Builds the topology; on failure everything made so far is removed. */
   static async create(options: LabOptions = {}): Promise<Lab> {
-    const lab = new Lab(options.prefix ?? `nfl-${process.pid}-${randomBytes(2).toString('hex')}`);
+    if (options.backends !== undefined && options.backends !== 1 && options.backends !== 2) throw new NetfwdError('LabOptions.backends is 1 or 2');
+    const lab = new Lab(options.prefix ?? `nfl-${process.pid}-${randomBytes(2).toString('hex')}`, options.backends ?? 1);
     try {
       await lab.build();
     } catch (err) {
@@ -101,24 +123,25 @@ export class Lab {
     try {
       await rt.links.set('lo', { up: true });
       for (const s of SEGMENTS) {
-        const h = this.hosts[s.host];
+        const h = this.hosts[s.host as keyof typeof this.hosts];
+        if (!h) continue;
         await rt.links.add({ name: s.routerSide, kind: 'veth', peer: { name: h.uplink!, netns: h.netns } });
         await rt.links.set(s.routerSide, { up: true });
-        await rt.addresses.add({ link: s.routerSide, address: `${s.router.ipv4}/24` });
+        await rt.addresses.add({ link: s.routerSide, address: `${s.router.ipv4}/${s.prefix4}` });
         await rt.addresses.add({ link: s.routerSide, address: `${s.router.ipv6}/64` });
-        await this.configureHost(h, s.router);
+        await this.configureHost(h, s.router, s.prefix4);
       }
     } finally {
       rt.close();
     }
   }
 
-  private async configureHost(h: LabHost, router: { ipv4: string; ipv6: string }): Promise<void> {
+  private async configureHost(h: LabHost, router: { ipv4: string; ipv6: string }, prefix4: number): Promise<void> {
     const rt = await Route.open({ netns: h.netns });
     try {
       await rt.links.set('lo', { up: true });
       await rt.links.set(h.uplink!, { up: true });
-      await rt.addresses.add({ link: h.uplink!, address: `${h.ipv4}/24` });
+      await rt.addresses.add({ link: h.uplink!, address: `${h.ipv4}/${prefix4}` });
       await rt.addresses.add({ link: h.uplink!, address: `${h.ipv6}/64` });
       await rt.routes.add({ destination: 'default', gateway: router.ipv4 });
       await rt.routes.add({ destination: 'default', gateway: router.ipv6 });
@@ -129,7 +152,7 @@ export class Lab {
 
   /** Starts a process inside a host's namespace (no shell); it is killed at destroy(). */
   exec(host: LabHostName, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {
-    const child = netns.exec(this.hosts[host].netns, command, args, options);
+    const child = netns.exec(this.host(host).netns, command, args, options);
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
@@ -137,12 +160,12 @@ export class Lab {
 
   /** Runs a self-contained function inside a host's namespace and returns its result. */
   run<A, T>(host: LabHostName, fn: PortableFunction<A, T>, arg?: A): Promise<T> {
-    return runInNetns(this.hosts[host].netns, fn, arg);
+    return runInNetns(this.host(host).netns, fn, arg);
   }
 
   /** Starts a self-contained function (e.g. a server) inside a host's namespace; stopped at destroy(). */
   start<A, T>(host: LabHostName, fn: PortableFunction<A, T>, arg?: A): NetnsTask<T> {
-    const task = startInNetns(this.hosts[host].netns, fn, arg);
+    const task = startInNetns(this.host(host).netns, fn, arg);
     this.tasks.add(task as NetnsTask<unknown>);
     return {
       result: task.result,

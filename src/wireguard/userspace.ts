@@ -5,12 +5,13 @@
  * namespace), so an interface counts as being in a namespace only when its
  * link exists there, and names must be unique across namespaces.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
-import { NetfwdError, NetlinkError } from '../errors.js';
+import { ConflictError, NetfwdError, NetlinkError } from '../errors.js';
 import { netns } from '../netns/index.js';
+import { netnsPath } from '../netns/path.js';
 import type { ParsedConfig } from './config.js';
 import type { RawDevice } from './state.js';
 import { UAPI_GET, checkUapiReply, parseUapiGet, uapiSetChunks } from './uapi.js';
@@ -59,6 +60,49 @@ export function probeSocket(path: string): Promise<SocketState> {
       else reject(new NetlinkError(err.errno ? Math.abs(err.errno) : 5, { operation: `connect to ${path}` }));
     });
   });
+}
+
+/**
+ * Whether process `pid` holds the socket listening on `path` (matched by inode
+ * in the process's own /proc view); undefined when /proc cannot tell. Two
+ * daemons started for one name at the same time both see one live socket:
+ * only the one that owns it has created the interface.
+ */
+export function listensOn(pid: number, path: string): boolean | undefined {
+  let table: string;
+  let fds: string[];
+  try {
+    table = readFileSync(`/proc/${pid}/net/unix`, 'utf8');
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch (err) {
+    // The process is gone (it does not hold the socket), or /proc is not there (cannot tell).
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' && statSafe('/proc/self/net/unix') ? false : undefined;
+  }
+  const paths = new Set([path, path.replace(/^\/var\/run\//, '/run/')]);
+  const inodes = new Set<string>();
+  for (const line of table.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && paths.has(f[7]!)) inodes.add(f[6]!);
+  }
+  if (inodes.size === 0) return false;
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1]!)) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
+}
+
+function statSafe(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Removes a socket file no daemon listens on; true when it did. */
@@ -165,6 +209,46 @@ export interface DaemonOptions {
   timeout: number;
 }
 
+/** nsenter of util-linux, when the system has it. */
+let nsenterPath: string | null | undefined;
+function nsenter(): string | null {
+  if (nsenterPath === undefined) {
+    nsenterPath = null;
+    for (const p of ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter', '/sbin/nsenter']) {
+      try {
+        if (statSync(p).isFile()) {
+          nsenterPath = p;
+          break;
+        }
+      } catch {
+        /* next */
+      }
+    }
+  }
+  return nsenterPath;
+}
+
+/**
+ * Starts the daemon inside a namespace. `netns.exec` enters it through a node
+ * helper process, whose start-up (150–300 ms on a small VM) was most of the
+ * time of a userspace bring-up; util-linux's nsenter does the same setns and
+ * exec without it, and is used when present. Either way the child is the
+ * daemon itself (both exec into it), as root, in the namespace.
+ */
+function spawnInNetns(name: string, command: string, argv: string[], options: SpawnOptions): ChildProcess {
+  const tool = nsenter();
+  if (!tool) return netns.exec(name, command, argv, options);
+  const path = netnsPath(name, 'name');
+  let isNamespace = false;
+  try {
+    isNamespace = statSync(path).dev === statSync('/proc/self/ns/net').dev;
+  } catch {
+    isNamespace = false;
+  }
+  if (!isNamespace) throw new NetfwdError(`network namespace ${name} does not exist`);
+  return spawn(tool, [`--net=${path}`, '--', command, ...argv], { ...options, shell: false });
+}
+
 /**
  * Starts the daemon in the namespace (without a shell) and waits until its
  * UAPI socket answers. A daemon that exits first, or does not answer in
@@ -188,7 +272,7 @@ export async function startDaemon(o: DaemonOptions): Promise<ChildProcess> {
   const spawnOptions = { detached: o.detach, stdio: ['ignore', logFd, logFd] as ['ignore', number | 'ignore', number | 'ignore'], env };
   let child: ChildProcess;
   try {
-    child = o.netns ? netns.exec(o.netns, o.command, argv, spawnOptions) : spawn(o.command, argv, { ...spawnOptions, shell: false });
+    child = o.netns ? spawnInNetns(o.netns, o.command, argv, spawnOptions) : spawn(o.command, argv, { ...spawnOptions, shell: false });
   } finally {
     if (typeof logFd === 'number') closeSync(logFd);
   }
@@ -206,7 +290,14 @@ export async function startDaemon(o: DaemonOptions): Promise<ChildProcess> {
     });
   });
   const deadline = Date.now() + o.timeout;
+  // Set when the socket answered but another process holds it: a concurrent create of the same name.
+  let taken = false;
   for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    if (exited && taken) {
+      throw new ConflictError(
+        `create WireGuard ${o.name}: another process created it at the same time (its daemon answers on ${path}; ${o.command} ${exited.signal ? `was killed by ${exited.signal}` : `exited with status ${exited.code}`}); read the state again and retry`,
+      );
+    }
     if (exited) {
       const output = readLog(o.logFile);
       const how = spawnError ? `could not be started (${spawnError.message})` : exited.signal ? `was killed by ${exited.signal}` : `exited with status ${exited.code}`;
@@ -215,7 +306,10 @@ export async function startDaemon(o: DaemonOptions): Promise<ChildProcess> {
         { interfaceName: o.name, command: commandLine, exitCode: exited.code, signal: exited.signal, output },
       );
     }
-    if ((await probeSocket(path)) === 'live') break;
+    if ((await probeSocket(path)) === 'live') {
+      if (child.pid === undefined || listensOn(child.pid, path) !== false) break;
+      taken = true;
+    }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await Promise.race([exitPromise, sleep(1000)]);

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readdirSync, rmSync } from 'node:fs';
-import { NetfwdError, NetlinkError, ValidationError } from '../errors.js';
+import { ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
 import { Connection } from '../netlink/connection.js';
 import { parseConfig, validateInterfaceName } from './config.js';
 import { KernelBackend } from './kernel.js';
@@ -69,6 +69,17 @@ export class WireGuard extends EventEmitter {
     return new WireGuard(route, { ...options });
   }
 
+  /**
+   * Netlink messages sent on this object's own connections (rtnetlink, and
+   * generic netlink once used), e.g. to count the writes of one operation
+   * while other connections of the process are busy. UAPI exchanges with a
+   * userspace daemon are not netlink and not counted.
+   */
+  get netlinkStats(): { messages: number; writes: number } {
+    const g = this.generic?.stats;
+    return { messages: this.route.stats.messages + (g?.messages ?? 0), writes: this.route.stats.writes + (g?.writes ?? 0) };
+  }
+
   private where(): string {
     return this.netns ? `network namespace ${this.netns}` : 'this network namespace';
   }
@@ -129,6 +140,10 @@ export class WireGuard extends EventEmitter {
       try {
         await createWireGuardLink(this.route, name);
       } catch (err) {
+        // It was not there a moment ago: another program created it at the same time.
+        if (err instanceof NetlinkError && err.errno === EEXIST) {
+          throw new ConflictError(`create WireGuard ${name}: another process created an interface of that name at the same time; read the state again and retry`, { cause: err });
+        }
         if (!(err instanceof NetlinkError && err.errno === EOPNOTSUPP)) throw err;
         if (this.implementation === 'kernel') {
           throw err.annotate({ operation: `create WireGuard ${name}: this kernel has no WireGuard link kind (use implementation 'userspace' or 'auto')` });

@@ -60,3 +60,38 @@ test('a function that throws inside a namespace rejects with its message', async
     throw new Error('boom');
   }), { message: /boom/ });
 });
+
+test('backends: 2 adds a second backend host on its own segment, routed like the first', async (t) => {
+  const lab = await Lab.create({ backends: 2 });
+  t.teardown(() => lab.destroy());
+  const b2 = lab.host('backend2');
+  t.is(b2.ipv4, LAB_ADDRESSES.backend2.ipv4);
+  const addrs = ipJson(b2.netns, ['addr', 'show', 'dev', 'eth0']);
+  const local = addrs[0].addr_info.filter((a: { scope: string }) => a.scope === 'global').map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+  t.deepEqual(local.sort(), ['192.0.2.130/25', '2001:db8:4::2/64']);
+  const server = lab.start('internet', async () => {
+    const net = await import('node:net');
+    const srv = net.createServer((c) => c.end(`${c.remoteAddress}\n`));
+    await new Promise<void>((r) => srv.listen(7000, '::', () => r()));
+    return 7000;
+  });
+  await server.result;
+  const ask = (arg: { host: string; port: number }) =>
+    new Promise<string>(async (resolve, reject) => {
+      const net = await import('node:net');
+      const c = net.connect(arg.port, arg.host);
+      let data = '';
+      c.on('data', (d) => (data += d));
+      c.on('end', () => resolve(data.trim()));
+      c.on('error', reject);
+    });
+  // Both backends reach the outside host, each from its own address (the router's /25 beats the first backend's /24).
+  t.is(await lab.run('backend2', ask, { host: LAB_ADDRESSES.outside.ipv4, port: 7000 }), `::ffff:${LAB_ADDRESSES.backend2.ipv4}`);
+  t.is(await lab.run('backend2', ask, { host: LAB_ADDRESSES.outside.ipv6, port: 7000 }), LAB_ADDRESSES.backend2.ipv6);
+  t.is(await lab.run('backend', ask, { host: LAB_ADDRESSES.outside.ipv4, port: 7000 }), `::ffff:${LAB_ADDRESSES.backend.ipv4}`);
+  // Without the option there is no such host.
+  const one = await Lab.create();
+  t.teardown(() => one.destroy());
+  t.is(one.hosts.backend2, undefined);
+  t.throws(() => one.host('backend2'), { message: /the lab has no host backend2 \(create it with backends: 2\)/ });
+});

@@ -1,0 +1,72 @@
+/**
+ * Runs the built CLI (`node dist/cli.js`, made by `npx tsup`) as a process,
+ * the way an operator or a systemd unit runs it. A missing build is an error
+ * that says how to make it — never a skip.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
+
+/** Undefined when dist/cli.js exists, else the message to fail with. */
+export function missingBuild(): string | undefined {
+  return existsSync(CLI) ? undefined : `${CLI} is missing: build it with \`npx tsup\` (or npm run build:ts) before running the CLI tests`;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  input?: string;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  /** Run inside this network namespace (`ip netns exec`). */
+  netns?: string;
+  env?: Record<string, string>;
+}
+
+/** Runs `netfwd ARGS…` and collects its exit code and output. */
+export function cli(args: string[], o: CliOptions = {}): Promise<CliResult> {
+  const missing = missingBuild();
+  if (missing) throw new Error(missing);
+  const argv = o.netns ? ['/usr/sbin/ip', 'netns', 'exec', o.netns, process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: o.cwd,
+      uid: o.uid,
+      gid: o.gid,
+      env: { ...process.env, NETFWD_DEBUG: '', ...o.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(o.input ?? '');
+  });
+}
+
+/** A temporary directory (mode 0700) removed at teardown. */
+export function tempDir(t: ExecutionContext, prefix = 'netfwd-cli-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Writes a file with exactly `mode` (whatever the umask). */
+export function writeFile(path: string, text: string, mode: number): string {
+  writeFileSync(path, text, { mode });
+  // writeFileSync applies the umask (and keeps the mode of an existing file); chmod makes it exact.
+  chmodSync(path, mode);
+  return path;
+}
