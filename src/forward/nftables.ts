@@ -6,7 +6,9 @@
  *   dnat{4,6}            ip daddr . l4proto . dport → peer . port   (exact ports)
  *   dnat{4,6}_range      ip daddr . l4proto . dport-range → peer    (ranges, ports kept)
  *   dnat{4,6}_any[_range]  the same without the address, for any local address (fib)
- *   stats{4,6}           peer . l4proto . port → per-forward packets and bytes, both directions
+ *   stats{4,6}[_range]   peer . l4proto . port → per-forward packets and bytes, both directions
+ *                        (a hash set for single ports, whose lookup does not grow with the
+ *                        number of forwards; an interval set only for port ranges)
  * plus masquerade of the backends' own traffic, SNAT in snat mode, MSS clamping.
  *
  * Backend — the services are reachable only through the tunnel (and lo), and
@@ -83,7 +85,7 @@ function frontendElements(config: NormalizedFrontend): Map<string, NftElement[]>
       const statsKey = `${f}|${peer}|${fw.protocol}|${fw.targetPorts.from}-${fw.targetPorts.to}`;
       if (!statsSeen.has(statsKey)) {
         statsSeen.add(statsKey);
-        push(`stats${f}`, { key: [peer, fw.protocol, target] });
+        push(typeof target === 'number' ? `stats${f}` : `stats${f}_range`, { key: [peer, fw.protocol, target] });
       }
     }
   }
@@ -112,7 +114,8 @@ function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
       { ...base, name: `dnat${f}_range`, keyType: [addrType(f), ...key], dataType: [addrType(f)], flags: ['interval'], counter: true },
       { ...base, name: `dnat${f}_any`, keyType: key, dataType: [addrType(f), 'inet_service'], counter: true },
       { ...base, name: `dnat${f}_any_range`, keyType: key, dataType: [addrType(f)], flags: ['interval'], counter: true },
-      { ...base, name: `stats${f}`, keyType: [addrType(f), ...key], flags: ['interval'], counter: true },
+      { ...base, name: `stats${f}`, keyType: [addrType(f), ...key], counter: true },
+      { ...base, name: `stats${f}_range`, keyType: [addrType(f), ...key], flags: ['interval'], counter: true },
     );
     const withAddr = [ipKey(f).daddr, e.meta.l4proto, e.th.dport];
     const anyAddr = [e.meta.l4proto, e.th.dport];
@@ -128,6 +131,8 @@ function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
     forward.push(
       [e.ct.status.any('dnat'), e.ct.direction.eq('original'), e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@stats${f}`)],
       [e.ct.status.any('dnat'), e.ct.direction.eq('reply'), e.concat(ipKey(f).saddr, e.meta.l4proto, e.th.sport).in(`@stats${f}`)],
+      [e.ct.status.any('dnat'), e.ct.direction.eq('original'), e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@stats${f}_range`)],
+      [e.ct.status.any('dnat'), e.ct.direction.eq('reply'), e.concat(ipKey(f).saddr, e.meta.l4proto, e.th.sport).in(`@stats${f}_range`)],
     );
     if (config.sourceNat) {
       const own = config.tunnel.addresses.find((a) => a.family === f)!;

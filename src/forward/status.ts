@@ -128,7 +128,7 @@ export async function readStatus(k: Kernel, config: NormalizedConfig): Promise<F
           }).packets;
         }
         const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] };
-        const traffic = counterOf(nft.ruleset, table, `stats${f}`, (key) => same(key, [peer, proto, target]));
+        const traffic = counterOf(nft.ruleset, table, typeof target === 'number' ? `stats${f}` : `stats${f}_range`, (key) => same(key, [peer, proto, target]));
         forwards.push({ source: fw.source, protocol: proto, family: f, publicPorts: portsText(fw.publicPorts), peer: fw.peer, connections, ...traffic });
       }
     }
