@@ -3,7 +3,7 @@
  * 44 characters `wg genkey` prints. Problems are described without ever
  * quoting the text, since it may be a private key.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { WireGuardSecret } from '../wireguard/keys.js';
 
 export const KEY_BYTES = 32;
 
@@ -38,26 +38,7 @@ export function isZeroKey(bytes: Uint8Array): boolean {
   return bytes.every((b) => b === 0);
 }
 
-// PKCS#8 wrapping of a raw X25519 private key (RFC 8410): SEQUENCE { version 0, AlgorithmIdentifier 1.3.101.110, OCTET STRING { OCTET STRING key } }.
-const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
 /** The base64 public key of a 32-byte X25519 private key (what `wg pubkey` prints). */
 export function publicKeyOf(privateKey: Uint8Array): string {
-  // The JWK import is several times faster than PKCS#8 (OpenSSL 3's decoders are slow). It derives the
-  // public half from `d`; `x` must be present but is not used — if it ever is, the result shows it and
-  // the PKCS#8 path below takes over.
-  try {
-    const jwk = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(privateKey).toString('base64url'), x: 'AA' }, format: 'jwk' }).export({ format: 'jwk' });
-    const x = typeof jwk.x === 'string' ? Buffer.from(jwk.x, 'base64url') : undefined;
-    if (x && x.length === KEY_BYTES) return x.toString('base64');
-  } catch {
-    // fall through
-  }
-  const der = Buffer.concat([PKCS8_X25519_PREFIX, Buffer.from(privateKey)]);
-  try {
-    const spki = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
-    return spki.subarray(spki.length - KEY_BYTES).toString('base64');
-  } finally {
-    der.fill(0);
-  }
+  return WireGuardSecret.fromBytes(privateKey).publicKey();
 }
