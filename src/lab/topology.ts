@@ -184,6 +184,9 @@ export class Lab {
     for (const c of this.children) {
       if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }
+    // Daemons started inside (a userspace WireGuard, services) would keep the
+    // namespaces alive after their names are gone: end them first.
+    await endProcessesIn(Object.values(this.hosts).map((h) => h.netns));
     const errors: unknown[] = [];
     for (const h of Object.values(this.hosts)) {
       try {
@@ -194,6 +197,28 @@ export class Lab {
     }
     if (errors.length) throw errors[0];
   }
+}
+
+/** SIGTERM to every process in the namespaces, SIGKILL to those still there after a second. */
+export async function endProcessesIn(names: readonly string[]): Promise<void> {
+  const find = () => names.flatMap((n) => (netns.exists(n) ? netns.processes(n) : [])).filter((pid) => pid !== process.pid);
+  const signal = (pids: number[], sig: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  let pids = find();
+  if (pids.length === 0) return;
+  signal(pids, 'SIGTERM');
+  for (let i = 0; i < 20 && pids.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    pids = find();
+  }
+  signal(pids, 'SIGKILL');
 }
 
 /** Creates a lab, runs `fn`, and always destroys the lab afterwards. */

@@ -75,6 +75,31 @@ export const netns = {
   },
 
   /**
+   * PIDs of the processes whose network namespace is this one (from /proc).
+   * Removing a namespace does not stop them, and they keep it alive: a
+   * teardown ends them first.
+   */
+  processes(name: string): number[] {
+    const ns = netnsPath(name, 'name');
+    let ino: number;
+    try {
+      ino = statSync(ns).ino;
+    } catch {
+      return [];
+    }
+    const out: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^[0-9]+$/.test(entry)) continue;
+      try {
+        if (statSync(`/proc/${entry}/ns/net`).ino === ino) out.push(Number(entry));
+      } catch {
+        // gone meanwhile, or not ours to look at
+      }
+    }
+    return out;
+  },
+
+  /**
    * Reads a sysctl under net. inside the namespace, or writes it when `value`
    * is given; returns the value read after any write.
    */

@@ -7,6 +7,7 @@ import test, { type ExecutionContext, type TestFn } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { endProcessesIn } from '../../src/lab/topology.js';
 import { netns } from '../../src/netns/index.js';
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -55,7 +56,8 @@ export function uniqueNetnsName(prefix = 'nfwt'): string {
 export function freshNetns(t: ExecutionContext, prefix?: string): string {
   const name = uniqueNetnsName(prefix);
   netns.create(name);
-  t.teardown(() => {
+  t.teardown(async () => {
+    await endProcessesIn([name]);
     if (netns.exists(name)) netns.remove(name);
   });
   return name;

@@ -95,3 +95,16 @@ test('backends: 2 adds a second backend host on its own segment, routed like the
   t.is(one.hosts.backend2, undefined);
   t.throws(() => one.host('backend2'), { message: /the lab has no host backend2 \(create it with backends: 2\)/ });
 });
+
+test('destroy ends processes the lab did not start itself (e.g. a detached daemon)', async (t) => {
+  const lab = await Lab.create();
+  t.teardown(() => lab.destroy());
+  const daemon = netns.exec(lab.hosts.backend.netns, 'sleep', ['300'], { detached: true, stdio: 'ignore' });
+  daemon.unref();
+  // The helper process enters the namespace and becomes `sleep` a moment after spawn.
+  for (let i = 0; i < 100 && netns.processes(lab.hosts.backend.netns).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(netns.processes(lab.hosts.backend.netns), [daemon.pid]);
+  await lab.destroy();
+  t.throws(() => process.kill(daemon.pid!, 0), { code: 'ESRCH' });
+  t.false(netns.exists(lab.hosts.backend.netns));
+});
