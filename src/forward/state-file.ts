@@ -4,7 +4,7 @@
  * under /run (cleared at boot, as sysctls are), one file per namespace and
  * tunnel, written atomically.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const STATE_DIR = process.env.NETFWD_STATE_DIR ?? '/run/netfwd/state';
@@ -14,6 +14,20 @@ export interface ForwardState {
   sysctls: Record<string, { before: string; set: string }>;
 }
 
+/**
+ * The identity of the namespace the state belongs to (its nsfs inode): a
+ * namespace removed without `down` leaves its file behind, and a later
+ * namespace of the same name must not inherit it.
+ */
+function namespaceId(netns: string | undefined): string | undefined {
+  try {
+    const path = netns === undefined ? '/proc/self/ns/net' : netns.includes('/') ? netns : `/run/netns/${netns}`;
+    return String(statSync(path).ino);
+  } catch {
+    return undefined;
+  }
+}
+
 function statePath(netns: string | undefined, tunnel: string): string {
   const ns = netns === undefined ? 'host' : netns.replace(/\//g, '%');
   return join(STATE_DIR, ns, `${tunnel}.json`);
@@ -21,7 +35,8 @@ function statePath(netns: string | undefined, tunnel: string): string {
 
 export function readState(netns: string | undefined, tunnel: string): ForwardState {
   try {
-    const parsed = JSON.parse(readFileSync(statePath(netns, tunnel), 'utf8')) as Partial<ForwardState>;
+    const parsed = JSON.parse(readFileSync(statePath(netns, tunnel), 'utf8')) as Partial<ForwardState> & { namespace?: string };
+    if (parsed.namespace !== undefined && parsed.namespace !== namespaceId(netns)) return { sysctls: {} };
     return { sysctls: parsed.sysctls ?? {} };
   } catch {
     return { sysctls: {} };
@@ -42,6 +57,6 @@ export function writeState(netns: string | undefined, tunnel: string, state: For
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(tmp, `${JSON.stringify({ namespace: namespaceId(netns), ...state }, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, path);
 }
