@@ -189,6 +189,8 @@ export class Connection {
   private paused = false;
   private draining = false;
   private closed = false;
+  /** An overrun was read; the resync is due once the notifications queued before it are delivered. */
+  private resyncPending = false;
   private dumpLock: Promise<void> = Promise.resolve();
   private readonly writer = new Writer(64 * 1024);
 
@@ -650,7 +652,10 @@ export class Connection {
     try {
       while (this.readable && !this.closed) {
         const items = this.sock.receive(16);
-        if (items.length === 0) break;
+        if (items.length === 0) {
+          this.flushResync();
+          break;
+        }
         for (const item of items) {
           if (!Buffer.isBuffer(item)) {
             this.onSocketError(item);
@@ -702,13 +707,24 @@ export class Connection {
     if (err.code === 'ENOBUFS') {
       this.stats.overruns++;
       netlinkTotals.overruns++;
-      for (const s of this.subscribers) s({ resync: true, reason: 'the kernel dropped notifications (ENOBUFS): read the state again' });
+      // The kernel reports the overrun before the datagrams still queued, and
+      // those are older than the lost ones. Were the resync yielded now, a
+      // consumer would re-read the state and then apply those stale
+      // notifications on top of it (an "add" whose "del" was lost): the
+      // resync comes once the socket has been read empty.
+      if (this.subscribers.size > 0) this.resyncPending = true;
       if (this.waiters.size > 0 || this.ranges.length > 0) {
         this.failAll(new NetlinkError(err.errno, { operation: 'receive replies', extack: 'socket receive buffer overrun: replies were lost' }));
       }
       return;
     }
     this.failAll(new NetlinkError(err.errno, { operation: err.truncated ? `receive (datagram of ${err.length} bytes truncated)` : 'receive' }));
+  }
+
+  private flushResync(): void {
+    if (!this.resyncPending) return;
+    this.resyncPending = false;
+    for (const s of this.subscribers) s({ resync: true, reason: 'the kernel dropped notifications (ENOBUFS): read the state again' });
   }
 
   private failAll(err: Error): void {

@@ -107,7 +107,7 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   const plan = await cli(['plan', '-c', f.frontend]);
   t.is(plan.code, EXIT.OK, plan.stderr);
   t.regex(plan.stdout, new RegExp(`^\\+ link ${f.ifname.frontend}: wireguard, up\\n`));
-  t.regex(plan.stdout, /\+ nftables table inet netfwd-\S+: 3 chains, 10 sets and maps, \d+ elements/);
+  t.regex(plan.stdout, /\+ nftables table inet netfwd-\S+: 3 chains, 12 sets and maps, \d+ elements/);
   const planJson = json(( await cli(['plan', '-c', f.backend, '--json'])).stdout);
   t.is(planJson.role, 'backend');
   t.is(planJson.netns, lab.hosts.backend.netns);
