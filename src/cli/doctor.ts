@@ -15,6 +15,7 @@ import { Route } from '../route/index.js';
 import type { NormalizedConfig } from '../forward/config.js';
 import { ServiceForward } from '../forward/index.js';
 import { chmodFix, isAccessibleByOthers } from '../forward/private-file.js';
+import { readSysctl } from '../forward/sysctl.js';
 
 export interface DoctorCheck {
   name: string;
@@ -128,8 +129,41 @@ export async function runDoctor(config: NormalizedConfig, files: { config: strin
     add('namespace', false, `network namespace ${config.netns} does not exist`);
     return checks;
   }
+  if (config.role === 'frontend' && config.families.includes(6)) add(...(await routerAdvertisements(config)));
   const status = await new ServiceForward(config).status();
   for (const w of status.warnings) add('ruleset and settings', false, w, true);
   add('state', true, status.drift.length === 0 ? 'the kernel matches the configuration' : `${status.drift.length} change(s) pending: run \`netfwd plan\` to see them`);
   return checks;
+}
+
+/**
+ * IPv6 forwarding (which a frontend turns on) makes the kernel ignore router
+ * advertisements on interfaces with accept_ra=1; with 2 it keeps accepting
+ * them. A VPS that gets its IPv6 address or default route that way would lose
+ * them when they expire.
+ */
+async function routerAdvertisements(config: NormalizedConfig): Promise<[string, boolean, string, boolean]> {
+  const rt = await Route.open({ netns: config.netns });
+  let names: string[];
+  try {
+    names = (await rt.links.list()).map((l) => l.name).filter((n) => n !== 'lo' && n !== config.tunnel.interface);
+  } finally {
+    rt.close();
+  }
+  const affected = names.filter((n) => {
+    try {
+      return readSysctl(config.netns, `net/ipv6/conf/${n}/accept_ra`) === '1';
+    } catch {
+      return false; // no IPv6 on it
+    }
+  });
+  if (affected.length === 0) return ['router advertisements', true, 'no interface depends on accept_ra=1', false];
+  const list = affected.join(', ');
+  return [
+    'router advertisements',
+    false,
+    `accept_ra=1 on ${list}: with IPv6 forwarding on (netfwd up turns it on) the kernel ignores router advertisements there; ` +
+      `if this machine gets its IPv6 address or default route from them, set ${affected.map((n) => `net.ipv6.conf.${n}.accept_ra=2`).join(', ')}`,
+    true,
+  ];
 }

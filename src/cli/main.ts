@@ -116,10 +116,17 @@ function requireRoot(): void {
   }
 }
 
-function load(options: Options): NormalizedConfig {
+function configPath(options: Options): string {
   if (!options.config) throw new UsageError('this command needs -c FILE (the configuration)');
-  return loadConfigFile(options.config, { enforcePermissions: true });
+  return options.config;
 }
+
+/** Loads the configuration; refuses files holding secrets that group or others may read (doctor reports them instead). */
+function load(options: Options, enforcePermissions = true): NormalizedConfig {
+  return loadConfigFile(configPath(options), { enforcePermissions });
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 function implementationOf(options: Options): 'auto' | 'kernel' | 'userspace' {
   const implementation = options.implementation ?? 'auto';
@@ -143,7 +150,7 @@ function printStatus(s: ForwardStatus): void {
     out(`  peer ${p.name ?? '(not in the configuration)'} ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`);
   }
   for (const f of s.forwards) {
-    out(`  forward ${f.protocol} ${f.publicPorts} (IPv${f.family}) → ${f.peer}: ${f.connections} connections, ${f.packets} packets, ${f.bytes} bytes`);
+    out(`  forward ${f.protocol} ${f.publicPorts} (IPv${f.family}) → ${f.peer}: ${plural(f.connections, 'connection')}, ${plural(f.packets, 'packet')}, ${plural(f.bytes, 'byte')}`);
   }
   const p = s.present;
   out(`  present: link ${p.link ? 'yes' : 'no'}; addresses ${p.addresses.join(', ') || '-'}; nftables ${p.nftTable ?? '-'}`);
@@ -167,7 +174,7 @@ function printNamespace(s: NamespaceStatus): void {
     }
     out(`  addresses: ${t.addresses.join(', ') || '-'}; nftables ${t.nftTable ?? '-'}`);
     for (const f of t.forwards) {
-      out(`  forward ${f.protocol} ${f.publicAddress ?? (f.family === 4 ? '*' : '[*]')}:${f.publicPorts} (IPv${f.family}) → ${f.target}: ${f.connections} connections`);
+      out(`  forward ${f.protocol} ${f.publicAddress ?? (f.family === 4 ? '*' : '[*]')}:${f.publicPorts} (IPv${f.family}) → ${f.target}: ${plural(f.connections, 'connection')}`);
     }
   }
   for (const r of s.routes) out(`route ${r}`);
@@ -183,12 +190,18 @@ function writeKeyFile(path: string, text: string): void {
 /** up, down, plan and status of one configuration file. */
 async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: Options): Promise<number> {
   if (options.netns !== undefined) throw new UsageError('--netns is for status without -c; a configuration names its namespace itself (netns:)');
-  const config = load(options);
+  configPath(options);
+  // Root first: without it nothing else can work, and a key file only root may read would otherwise look like a configuration error.
   requireRoot();
+  const config = load(options);
   const fwd = forward(config, options);
   if (command === 'plan') {
     const plan = await fwd.plan();
-    out(options.json ? JSON.stringify(plan, null, 2) : plan.toString());
+    if (options.json) out(JSON.stringify(plan, null, 2));
+    else {
+      out(plan.toString());
+      for (const w of plan.warnings) out(`warning: ${w}`);
+    }
     return EXIT.OK;
   }
   if (command === 'status') {
@@ -245,7 +258,8 @@ async function main(argv: string[]): Promise<number> {
     case 'plan':
       return withConfig(command, options);
     case 'doctor': {
-      const config = load(options);
+      // Unsafe permissions are what doctor reports (failed checks), not a reason to stop before the checks.
+      const config = load(options, false);
       const keys = [config.tunnel.privateKeyFile, ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer.presharedKeyFile])].filter(
         (x): x is string => typeof x === 'string',
       );
@@ -262,6 +276,7 @@ async function main(argv: string[]): Promise<number> {
         mode,
         keep: options.keep,
         implementation: implementationOf(options),
+        ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
         log: options.json ? undefined : (line) => out(line),
       });
       if (options.json) out(JSON.stringify(report, null, 2));

@@ -27,6 +27,8 @@ export interface DemoOptions {
   keep?: boolean;
   /** WireGuard implementation (default 'auto'). */
   implementation?: 'auto' | 'kernel' | 'userspace';
+  /** The userspace WireGuard command (default wireguard-go). */
+  userspaceCommand?: string;
   /** Progress lines as the demo goes. */
   log?: (line: string) => void;
 }
@@ -226,7 +228,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       writeFileSync(configs.frontend, `${JSON.stringify(specs.frontend, null, 2)}\n`, { mode: 0o600 });
       writeFileSync(configs.backend, `${JSON.stringify(specs.backend, null, 2)}\n`, { mode: 0o600 });
     }
-    const fwOptions = { implementation: options.implementation ?? 'auto' } as const;
+    const fwOptions = {
+      implementation: options.implementation ?? 'auto',
+      ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
+    } as const;
     fwdFrontend = forwardService(specs.frontend, fwOptions);
     fwdBackend = forwardService(specs.backend, fwOptions);
     await phase('frontend: netfwd apply', () => fwdFrontend!.apply());

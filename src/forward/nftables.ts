@@ -15,7 +15,7 @@
  * in mark/connmark mode the packets of the selected traffic get the mark that
  * the policy rule routes into the tunnel.
  */
-import { NetlinkError } from '../errors.js';
+import { ConfigError, NetlinkError, ValidationError } from '../errors.js';
 import {
   type NftChainSpec,
   type NftElement,
@@ -154,6 +154,24 @@ function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
   return { table, sets, chains, elements: frontendElements(config) };
 }
 
+/**
+ * `socket cgroupv2 level N "PATH"`. The kernel matches the cgroup's id, which
+ * is looked up now: the cgroup must exist, and a service restarted later
+ * gets a new cgroup (a new id) that only the next `up` picks up.
+ */
+function cgroupMatch(path: string): NftStmt {
+  try {
+    return e.socket.cgroupv2(path.split('/').length).eq(path);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    throw new ConfigError(
+      'returnPath.cgroup',
+      `cgroup ${JSON.stringify(path)} does not exist under /sys/fs/cgroup: netfwd matches the cgroup's id, so the cgroup must exist when netfwd up runs`,
+      'the cgroup of a running service: start the service first, then run netfwd up',
+    );
+  }
+}
+
 function desiredBackend(config: NormalizedBackend): DesiredNftables {
   const table = nftTableName(config.tunnel.interface);
   const wg = config.tunnel.interface;
@@ -184,10 +202,7 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
   if (rp.mode === 'mark') {
     const rules: NftStmt[][] = [];
     for (const u of rp.uids) rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
-    if (rp.cgroup) {
-      const level = rp.cgroup.split('/').length;
-      rules.push([e.socket.cgroupv2(level).eq(rp.cgroup), e.meta.mark.set(rp.mark)]);
-    }
+    if (rp.cgroup) rules.push([cgroupMatch(rp.cgroup), e.meta.mark.set(rp.mark)]);
     if (rules.length) chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
     // A socket picks its source address before the mark re-routes it into the
     // tunnel: new connections leaving by the tunnel get the tunnel's address.

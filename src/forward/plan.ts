@@ -6,7 +6,11 @@
 
 export type ChangeAction = 'create' | 'update' | 'delete';
 
-/** The kinds of objects netfwd manages, in apply order. */
+/**
+ * The kinds of objects netfwd manages, in apply order — except that addresses
+ * the spec no longer has are deleted after the routes and rules, so that no
+ * route ever names a missing source address.
+ */
 export const CHANGE_KINDS = ['link', 'wireguard', 'address', 'route', 'rule', 'nftables', 'sysctl'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
@@ -44,14 +48,21 @@ export class Plan {
   readonly role: 'frontend' | 'backend';
   readonly netns: string | undefined;
   readonly changes: readonly Change[];
+  /**
+   * What would still break forwarding and is not netfwd's to change (another
+   * table's chain that drops by default on a hook the traffic passes,
+   * forwarding turned off), read when the plan was made. Empty for `down`.
+   */
+  readonly warnings: readonly string[];
   /** @internal */
   readonly steps: readonly Step[];
 
-  constructor(role: 'frontend' | 'backend', netns: string | undefined, steps: readonly Step[]) {
+  constructor(role: 'frontend' | 'backend', netns: string | undefined, steps: readonly Step[], warnings: readonly string[] = []) {
     this.role = role;
     this.netns = netns;
     this.steps = steps;
     this.changes = steps.map(({ action, kind, target, detail }) => ({ action, kind, target, ...(detail ? { detail } : {}) }));
+    this.warnings = warnings;
   }
 
   /** True when the kernel already matches the spec. */
@@ -64,11 +75,12 @@ export class Plan {
     return this.changes.map(formatChange);
   }
 
+  /** The changes, one per line ('no changes' when empty); the warnings are not part of it. */
   toString(): string {
     return this.empty ? 'no changes' : this.lines().join('\n');
   }
 
-  toJSON(): { role: string; netns: string | null; changes: Array<Change & { text: string }> } {
-    return { role: this.role, netns: this.netns ?? null, changes: this.changes.map((c) => ({ ...c, text: formatChange(c) })) };
+  toJSON(): { role: string; netns: string | null; changes: Array<Change & { text: string }>; warnings: string[] } {
+    return { role: this.role, netns: this.netns ?? null, changes: this.changes.map((c) => ({ ...c, text: formatChange(c) })), warnings: [...this.warnings] };
   }
 }

@@ -1,7 +1,11 @@
 /**
  * Spec → desired state → read what the kernel holds of netfwd's objects →
- * ordered steps: links, WireGuard, addresses, routes, rules, nftables, sysctls
- * (teardown: the reverse).
+ * ordered steps: links, WireGuard, addresses added, routes, rules, addresses
+ * deleted, nftables, sysctls (teardown: the reverse).
+ *
+ * Addresses are added before and deleted after the routes and rules, so a
+ * route never names a source address that is missing — neither while the
+ * plan runs nor while a rollback runs it backwards.
  */
 import type { NormalizedConfig } from './config.js';
 import type { Kernel } from './context.js';
@@ -10,6 +14,7 @@ import { Plan, type Step } from './plan.js';
 import { desiredRoutes, desiredRules, planAddresses, planRoutes, planRules, readAddresses, readRoutes, readRules } from './routing.js';
 import { desiredSysctls, planSysctlRestore, planSysctls, readSysctls } from './sysctls.js';
 import { planLink, planTunnelRemoval, planWireGuard, readTunnel } from './tunnel.js';
+import { planWarnings } from './warnings.js';
 
 /** The steps that make the kernel match the spec. */
 export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan> {
@@ -18,14 +23,17 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   const steps: Step[] = [];
   steps.push(...planLink(k, config, tunnel));
   steps.push(...planWireGuard(k, config, tunnel));
-  const addresses = tunnel.link ? await readAddresses(k, name) : [];
-  steps.push(...planAddresses(k, config, addresses, tunnel.link !== null));
+  const addresses = planAddresses(k, config, tunnel.link ? await readAddresses(k, name) : [], tunnel.link !== null);
+  steps.push(...addresses.adds);
   steps.push(...planRoutes(k, desiredRoutes(config), await readRoutes(k, config)));
   steps.push(...planRules(k, desiredRules(config), await readRules(k, config)));
-  steps.push(...planNftables(k, config, await readNftables(k, config)));
+  steps.push(...addresses.deletes);
+  const nft = await readNftables(k, config);
+  steps.push(...planNftables(k, config, nft));
   const sysctls = desiredSysctls(config);
-  steps.push(...planSysctls(k.netns, name, sysctls, tunnel.link ? readSysctls(k.netns, sysctls) : new Map()));
-  return new Plan(config.role, config.netns, steps);
+  // Global sysctls exist without the link; the tunnel's own appear with it.
+  steps.push(...planSysctls(k.netns, name, sysctls, readSysctls(k.netns, sysctls.filter((s) => s.global || tunnel.link !== null))));
+  return new Plan(config.role, config.netns, steps, await planWarnings(k, config));
 }
 
 /** The steps that remove everything netfwd owns for this spec. */

@@ -4,11 +4,12 @@
  * select it. Routes and rules carry netfwd's protocol number; only those (in
  * table T) are read, changed or removed.
  */
-import type { Address, RouteEntry, RouteSpec, Rule, RuleSpec } from '../route/index.js';
+import type { Address, AddressSpec, RouteEntry, RouteSpec, Rule, RuleSpec } from '../route/index.js';
 import type { NormalizedBackend, NormalizedConfig } from './config.js';
 import type { Kernel } from './context.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';
+import { readSysctl, writeSysctl } from './sysctl.js';
 
 // ------------------------------------------------------------------ addresses
 
@@ -17,14 +18,33 @@ export async function readAddresses(k: Kernel, link: string): Promise<Address[]>
   return all.filter((a) => a.scope === 'global' || a.scope === 0);
 }
 
-export function planAddresses(k: Kernel, config: NormalizedConfig, current: Address[], linkExists: boolean): Step[] {
+/** The kernel's per-interface sysctl that keeps secondary IPv4 addresses when the primary is deleted. */
+const promoteKey = (link: string) => `net/ipv4/conf/${link}/promote_secondaries`;
+
+export interface AddressSteps {
+  /** Run before the routes: addresses the spec adds (and what deleting old ones safely needs). */
+  adds: Step[];
+  /** Run after the routes and rules: addresses the spec no longer has. */
+  deletes: Step[];
+}
+
+/**
+ * Addresses are added before the routes that use them as source and deleted
+ * only after the routes moved to the new ones. A new IPv4 address in the
+ * subnet of an old one is its secondary, and the kernel deletes secondaries
+ * together with their primary unless promote_secondaries is set on the link:
+ * netfwd sets it on its own tunnel before it deletes an IPv4 address (and
+ * keeps it during a rollback, which deletes the new address again).
+ */
+export function planAddresses(k: Kernel, config: NormalizedConfig, current: Address[], linkExists: boolean): AddressSteps {
   const link = config.tunnel.interface;
   const want = new Set(config.tunnel.addresses.map((a) => a.cidr));
   const have = new Map(current.map((a) => [a.address, a]));
-  const steps: Step[] = [];
+  const adds: Step[] = [];
+  const deletes: Step[] = [];
   for (const a of config.tunnel.addresses) {
     if (have.has(a.cidr)) continue;
-    steps.push({
+    adds.push({
       action: 'create',
       kind: 'address',
       target: `address ${a.cidr} dev ${link}`,
@@ -34,21 +54,54 @@ export function planAddresses(k: Kernel, config: NormalizedConfig, current: Addr
       },
     });
   }
-  if (linkExists) {
-    for (const a of current) {
-      if (want.has(a.address)) continue;
-      steps.push({
-        action: 'delete',
-        kind: 'address',
-        target: `address ${a.address} dev ${link}`,
+  if (!linkExists) return { adds, deletes };
+  for (const a of current) {
+    if (want.has(a.address)) continue;
+    deletes.push({
+      action: 'delete',
+      kind: 'address',
+      target: `address ${a.address} dev ${link}`,
+      async apply() {
+        await k.rt.addresses.remove(a);
+        return { description: `restore address ${a.address}`, run: () => k.rt.addresses.add(readdSpec(link, a)) };
+      },
+    });
+  }
+  if (current.some((a) => a.family === 4 && !want.has(a.address))) {
+    let before: string | undefined;
+    try {
+      before = readSysctl(k.netns, promoteKey(link));
+    } catch {
+      before = undefined;
+    }
+    if (before !== undefined && before !== '1') {
+      const was = before;
+      adds.unshift({
+        action: 'update',
+        kind: 'sysctl',
+        target: `sysctl ${promoteKey(link)}`,
+        detail: `${was} → 1 (deleting an old IPv4 address keeps the new one of the same subnet)`,
         async apply() {
-          await k.rt.addresses.remove(a);
-          return { description: `restore address ${a.address}`, run: () => k.rt.addresses.add({ link, address: a.address }) };
+          writeSysctl(k.netns, promoteKey(link), '1');
+          return { description: `restore sysctl ${promoteKey(link)}`, run: async () => writeSysctl(k.netns, promoteKey(link), was) };
         },
       });
     }
   }
-  return steps;
+  return { adds, deletes };
+}
+
+/** How to add a deleted address back as it was (IPv6 without duplicate address detection, as netfwd adds it). */
+function readdSpec(link: string, a: Address): AddressSpec {
+  return {
+    link,
+    address: a.address,
+    ...(a.peer !== undefined ? { peer: a.peer } : {}),
+    ...(a.broadcast !== undefined ? { broadcast: a.broadcast } : {}),
+    ...(a.metric !== undefined && a.metric !== 0 ? { metric: a.metric } : {}),
+    ...(a.flags.includes('noprefixroute') ? { noPrefixRoute: true } : {}),
+    ...(a.family === 6 ? { noDad: true } : {}),
+  };
 }
 
 // --------------------------------------------------------------------- routes
@@ -124,11 +177,32 @@ export function planRoutes(k: Kernel, desired: RouteSpec[], current: RouteEntry[
   const steps: Step[] = [];
   const describe = (r: RouteSpec) =>
     `route ${r.type && r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 && r.destination === 'default' ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''}${r.source ? ` src ${r.source}` : ''} table ${r.table}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`;
-  const keep = new Set<string>();
+  const keep = new Set(desired.map(routeKey));
+  // A route that differs only in its source address (the tunnel address changed)
+  // is replaced in place: adding the new one first would collide with the old
+  // one (same destination, table and metric), deleting first would open a gap.
+  const replaced = new Set<string>();
   for (const r of desired) {
     const key = routeKey(r);
-    keep.add(key);
     if (have.has(key)) continue;
+    const slot = routeKey({ ...r, source: undefined });
+    const old = [...have.entries()].find(([k2, c]) => !keep.has(k2) && !replaced.has(k2) && routeKey({ ...normaliseListed(c), source: undefined }) === slot);
+    if (old) {
+      const [oldKey, c] = old;
+      replaced.add(oldKey);
+      const previous: RouteSpec = { ...normaliseListed(c), protocol: NETFWD_PROTOCOL };
+      steps.push({
+        action: 'update',
+        kind: 'route',
+        target: describe({ ...r, source: undefined }),
+        detail: `src ${c.source ?? '(none)'} → ${r.source ?? '(none)'}`,
+        async apply() {
+          await k.rt.routes.replace(r);
+          return { description: `restore ${describe(previous)}`, run: () => k.rt.routes.replace(previous) };
+        },
+      });
+      continue;
+    }
     steps.push({
       action: 'create',
       kind: 'route',
@@ -140,7 +214,7 @@ export function planRoutes(k: Kernel, desired: RouteSpec[], current: RouteEntry[
     });
   }
   for (const [key, r] of have) {
-    if (keep.has(key)) continue;
+    if (keep.has(key) || replaced.has(key)) continue;
     const spec = normaliseListed(r);
     steps.push({
       action: 'delete',

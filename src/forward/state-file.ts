@@ -1,8 +1,9 @@
 /**
  * What netfwd must remember between `up` and `down` that the kernel cannot
- * hold for it: the values of global sysctls before netfwd changed them. Kept
- * under /run (cleared at boot, as sysctls are), one file per namespace and
- * tunnel, written atomically.
+ * hold for it: the values of global sysctls before netfwd changed them, and a
+ * WireGuard link it is creating but has not tagged with its alias yet. Kept
+ * under /run (cleared at boot, as sysctls and links are), one file per
+ * namespace and tunnel, written atomically.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,6 +13,13 @@ export const STATE_DIR = process.env.NETFWD_STATE_DIR ?? '/run/netfwd/state';
 export interface ForwardState {
   /** Global sysctls netfwd changed: key → the value before, and the value netfwd set. */
   sysctls: Record<string, { before: string; set: string }>;
+  /**
+   * A WireGuard link netfwd is about to create, recorded before it is created
+   * and cleared once it carries netfwd's alias. Creating the link and tagging
+   * it are two kernel operations; a process killed between them leaves an
+   * untagged link that this entry lets the next `up` or `down` recognise.
+   */
+  creatingLink?: { interface: string };
 }
 
 /**
@@ -37,7 +45,11 @@ export function readState(netns: string | undefined, tunnel: string): ForwardSta
   try {
     const parsed = JSON.parse(readFileSync(statePath(netns, tunnel), 'utf8')) as Partial<ForwardState> & { namespace?: string };
     if (parsed.namespace !== undefined && parsed.namespace !== namespaceId(netns)) return { sysctls: {} };
-    return { sysctls: parsed.sysctls ?? {} };
+    const creating = parsed.creatingLink;
+    return {
+      sysctls: parsed.sysctls ?? {},
+      ...(creating && typeof creating.interface === 'string' ? { creatingLink: { interface: creating.interface } } : {}),
+    };
   } catch {
     return { sysctls: {} };
   }
@@ -45,7 +57,7 @@ export function readState(netns: string | undefined, tunnel: string): ForwardSta
 
 export function writeState(netns: string | undefined, tunnel: string, state: ForwardState): void {
   const path = statePath(netns, tunnel);
-  if (Object.keys(state.sysctls).length === 0) {
+  if (Object.keys(state.sysctls).length === 0 && !state.creatingLink) {
     rmSync(path, { force: true });
     // The namespace's directory goes with its last file: namespaces come and go (tests make thousands).
     try {
@@ -59,4 +71,24 @@ export function writeState(netns: string | undefined, tunnel: string, state: For
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify({ namespace: namespaceId(netns), ...state }, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, path);
+}
+
+/** Records that netfwd is creating the tunnel link `name` in `netns` (before the kernel creates it). */
+export function recordLinkCreation(netns: string | undefined, name: string): void {
+  const state = readState(netns, name);
+  state.creatingLink = { interface: name };
+  writeState(netns, name, state);
+}
+
+/** Forgets a recorded link creation (the link is tagged, or gone). */
+export function clearLinkCreation(netns: string | undefined, name: string): void {
+  const state = readState(netns, name);
+  if (!state.creatingLink) return;
+  delete state.creatingLink;
+  writeState(netns, name, state);
+}
+
+/** True when netfwd recorded creating link `name` in this very namespace and did not finish tagging it. */
+export function linkCreationPending(netns: string | undefined, name: string): boolean {
+  return readState(netns, name).creatingLink?.interface === name;
 }

@@ -58,6 +58,8 @@ export function planSysctls(netns: string | undefined, tunnel: string, wanted: r
       detail: `${before ?? '(unset)'} → ${s.value} (${s.why})`,
       async apply() {
         const was = before ?? readSysctl(netns, s.key);
+        // What an earlier `up` recorded (the value to restore at `down`): the undo puts it back.
+        const recorded = s.global ? readState(netns, tunnel).sysctls[s.key] : undefined;
         writeSysctl(netns, s.key, s.value);
         if (s.global) {
           const state = readState(netns, tunnel);
@@ -71,7 +73,8 @@ export function planSysctls(netns: string | undefined, tunnel: string, wanted: r
             writeSysctl(netns, s.key, was);
             if (s.global) {
               const state = readState(netns, tunnel);
-              delete state.sysctls[s.key];
+              if (recorded) state.sysctls[s.key] = recorded;
+              else delete state.sysctls[s.key];
               writeState(netns, tunnel, state);
             }
           },

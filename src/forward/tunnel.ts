@@ -8,6 +8,7 @@ import type { NormalizedConfig } from './config.js';
 import type { Kernel } from './context.js';
 import { OwnershipError, isOwnedAlias, linkAlias } from './ownership.js';
 import type { Step } from './plan.js';
+import { clearLinkCreation, linkCreationPending, recordLinkCreation } from './state-file.js';
 
 export { OwnershipError };
 
@@ -23,14 +24,27 @@ export interface DesiredPeer {
 export interface TunnelState {
   link: Link | null;
   device: WireGuardDevice | null;
+  /**
+   * The link is a WireGuard link without any alias that netfwd recorded
+   * creating in this namespace (state file) and never tagged: a process
+   * killed between the two. It is netfwd's, and `up` tags it, `down` removes it.
+   */
+  unfinished: boolean;
 }
 
 export async function readTunnel(k: Kernel, name: string): Promise<TunnelState> {
   const link = await k.rt.links.get(name);
-  if (!link) return { link: null, device: null };
+  if (!link) return { link: null, device: null, unfinished: false };
   const implementation = await k.wg.implementationOf(name);
-  if (!implementation) return { link, device: null };
-  return { link, device: await k.wg.get(name, { secrets: true }) };
+  if (!implementation) return { link, device: null, unfinished: false };
+  const device = await k.wg.get(name, { secrets: true });
+  const unfinished = !link.alias && linkCreationPending(k.netns, name);
+  return { link, device, unfinished };
+}
+
+/** The link is netfwd's: tagged with its alias, or created by a netfwd that died before tagging it. */
+export function ownsTunnel(state: TunnelState): boolean {
+  return state.link !== null && state.device !== null && (isOwnedAlias(state.link.alias) || state.unfinished);
 }
 
 export function desiredPeers(config: NormalizedConfig): DesiredPeer[] {
@@ -71,13 +85,23 @@ export function planLink(k: Kernel, config: NormalizedConfig, state: TunnelState
         target: `link ${name}`,
         detail: 'wireguard, up',
         async apply() {
-          await k.wg.create(name);
+          // Creating and tagging are two operations: remember the intent, so a
+          // process killed in between leaves a link the next run recognises.
+          recordLinkCreation(k.netns, name);
+          try {
+            await k.wg.create(name);
+          } catch (err) {
+            clearLinkCreation(k.netns, name);
+            throw err;
+          }
           try {
             await k.rt.links.set(name, { alias, up: true });
           } catch (err) {
             await k.wg.remove(name).catch(() => undefined);
+            clearLinkCreation(k.netns, name);
             throw err;
           }
+          clearLinkCreation(k.netns, name);
           return { description: `remove link ${name}`, run: () => k.wg.remove(name) };
         },
       },
@@ -85,6 +109,29 @@ export function planLink(k: Kernel, config: NormalizedConfig, state: TunnelState
   }
   if (!state.device) {
     throw new OwnershipError(`interface ${name} exists and is not a WireGuard interface; choose another tunnel.interface or remove it`);
+  }
+  if (state.unfinished) {
+    // netfwd created it and was stopped before tagging it: finish the job.
+    const before = { up: state.link.up, alias: null };
+    return [
+      {
+        action: 'update',
+        kind: 'link',
+        target: `link ${name}`,
+        detail: `alias ${alias}${state.link.up ? '' : ', up'} (created by an earlier run that was interrupted)`,
+        async apply() {
+          await k.rt.links.set(name, { up: true, alias });
+          clearLinkCreation(k.netns, name);
+          return {
+            description: `restore link ${name}`,
+            run: async () => {
+              recordLinkCreation(k.netns, name);
+              await k.rt.links.set(name, before);
+            },
+          };
+        },
+      },
+    ];
   }
   if (!isOwnedAlias(state.link.alias)) {
     throw new OwnershipError(
@@ -190,15 +237,16 @@ export function planWireGuard(k: Kernel, config: NormalizedConfig, state: Tunnel
 /** Teardown of the tunnel: the link goes (and a userspace daemon with it). */
 export function planTunnelRemoval(k: Kernel, config: NormalizedConfig, state: TunnelState): Step[] {
   const name = config.tunnel.interface;
-  if (!state.link || !state.device || !isOwnedAlias(state.link.alias)) return [];
+  if (!state.device || !ownsTunnel(state)) return [];
   return [
     {
       action: 'delete',
       kind: 'link',
       target: `link ${name}`,
-      detail: state.device.implementation,
+      detail: `${state.device.implementation}${state.unfinished ? ' (created by an earlier run that was interrupted)' : ''}`,
       async apply() {
         await k.wg.remove(name);
+        clearLinkCreation(k.netns, name);
         return undefined;
       },
     },

@@ -106,7 +106,7 @@ test('invalid configurations exit 3 and name the file, line, column and field â€
   }
 });
 
-test('a configuration or key file that others may read is refused with exit 4 and the chmod 600 fix', async (t) => {
+test('a configuration or key file that others may read is refused with exit 4 and the chmod 600 fix; doctor reports it as a failed check (exit 5)', async (t) => {
   const dir = tempDir(t);
   const key = (await cli(['keygen'])).stdout.trim();
   const psk = (await cli(['genpsk'])).stdout.trim();
@@ -119,13 +119,20 @@ test('a configuration or key file that others may read is refused with exit 4 an
   const openPsk = writeFile(join(dir, 'open.psk'), `${psk}\n`, 0o604);
   cases.push({ name: '0604 preshared key file', file: writeFile(join(dir, 'psk.yaml'), frontendYaml({ keyFile: goodKey, pskFile: openPsk }), 0o644), fix: `run chmod 600 ${openPsk})` });
   for (const [i, c] of cases.entries()) {
-    for (const command of i === 0 ? ['plan', 'up', 'down', 'status', 'doctor'] : ['up']) {
+    for (const command of i === 0 ? ['plan', 'up', 'down', 'status'] : ['up']) {
       const r = await cli([command, '-c', c.file]);
       t.is(r.code, EXIT.REFUSED, `${c.name}, ${command}: ${r.stderr}`);
       t.true(r.stderr.includes(c.fix), `${c.name}: ${r.stderr}`);
       t.regex(r.stderr, /group or others may access it \(mode 06[04][04]\)/);
       t.false(r.stderr.includes(key) || r.stderr.includes(psk), 'no key in the message');
     }
+    // doctor is where one looks for such problems: it loads the file anyway and reports them, with the other checks.
+    const unsafe = c.fix.replace(/^run chmod 600 /, '').replace(/(, or move the key into a key file|\))$/, '');
+    const d = await cli(['doctor', '-c', c.file]);
+    t.is(d.code, EXIT.CHECKS, `${c.name}, doctor: ${d.stderr}${d.stdout}`);
+    t.regex(d.stdout, new RegExp(`^FAIL permissions of ${unsafe.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: mode 06[04][04]: chmod 600 `, 'm'), c.name);
+    t.regex(d.stdout, /^ok +nftables: /m, 'the other checks ran');
+    t.false(d.stdout.includes(key) || d.stdout.includes(psk) || d.stderr.includes(key), 'no key in the output');
   }
   // The fix works: after chmod 600 the files pass the check (the namespace then does not exist, which is another error).
   for (const f of [inline, openKey, openPsk]) execFileSync('chmod', ['600', f]);

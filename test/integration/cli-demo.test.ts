@@ -7,16 +7,18 @@
  */
 import ava from 'ava';
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { DemoReport } from '../../src/demo/run-demo.js';
 import { netns } from '../../src/netns/index.js';
 import { socketPath } from '../../src/wireguard/userspace.js';
-import { cli, missingBuild } from '../helpers/cli.js';
+import { cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { e2eSkipReason } from '../helpers/e2e.js';
 import { kernelTest, toolPath } from '../helpers/kernel.js';
 
 const base = kernelTest(['ip', 'wg', 'nft']);
+const hasWireguardGo = existsSync(toolPath('wireguard-go'));
 const skip = e2eSkipReason();
 const test = skip ? base.skip : base;
 
@@ -28,9 +30,18 @@ if (!skip) {
   });
 }
 
-test('demo --mode snat: every check holds, reported as text, and the lab is gone afterwards', async (t) => {
-  const r = await cli(['demo', '--mode', 'snat']);
+test('demo --mode snat --userspace-command: every check holds, reported as text, the daemon is the one given, and the lab is gone afterwards', async (t) => {
+  // A wrapper around wireguard-go that notes each start: the demo must run the command it was given.
+  const dir = tempDir(t, 'netfwd-demo-');
+  const log = join(dir, 'starts.log');
+  const wrapper = writeFile(join(dir, 'wg-wrapper'), `#!/bin/sh\necho "$@" >> ${log}\nexec ${toolPath('wireguard-go')} "$@"\n`, 0o755);
+  chmodSync(dir, 0o755);
+  const r = await cli(['demo', '--mode', 'snat', ...(hasWireguardGo ? ['--implementation', 'userspace', '--userspace-command', wrapper] : [])]);
   t.is(r.code, EXIT.OK, r.stdout + r.stderr);
+  if (hasWireguardGo) {
+    t.regex(r.stdout, /WireGuard userspace: every check holds/);
+    t.is(readFileSync(log, 'utf8').trim().split('\n').length, 2, 'both tunnels were started through the wrapper');
+  } else t.log('wireguard-go is not installed: --userspace-command not tried');
   t.regex(r.stdout, /\nnetfwd demo, snat mode, WireGuard (userspace|kernel): every check holds\n/);
   t.notRegex(r.stdout, /^FAIL/m);
   t.regex(r.stdout, /^ok {3}TCP over IPv4: address the service saw: 10\.0\.0\.1$/m, 'snat: the service sees the frontend');

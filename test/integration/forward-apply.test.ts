@@ -14,7 +14,7 @@
  */
 import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { ApplyError } from '../../src/errors.js';
+import { ApplyError, ConfigError } from '../../src/errors.js';
 import { forwardService, OwnershipError, type ServiceForward } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec } from '../../src/forward/spec.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
@@ -278,4 +278,39 @@ test('objects with netfwd\'s names that netfwd does not own are refused before a
   const down = await forwardService(frontend(ns, other, 1)).down();
   t.true(down.plan.empty);
   t.regex(inNetns(ns, 'nft', ['list', 'tables']), new RegExp(`table inet netfwd-${other}`));
+});
+
+test('mode mark with a cgroup that does not exist yet: plan and apply fail with a ConfigError at returnPath.cgroup before any change; status still answers', async (t) => {
+  const ns = freshNetns(t, 'nfcgroup');
+  const fwd = forwardService(backend(ns, `nf${uniqueTag()}c`, { mode: 'mark', cgroup: 'netfwd-test.slice/never-started.service' }));
+  cleanup(t, fwd);
+  const before = state(ns);
+  for (const attempt of [() => fwd.plan(), () => fwd.apply()]) {
+    const err = await t.throwsAsync(attempt(), { instanceOf: ConfigError });
+    t.is(err!.field, 'returnPath.cgroup');
+    t.regex(err!.message, /^returnPath\.cgroup: cgroup "netfwd-test\.slice\/never-started\.service" does not exist .*must exist when netfwd up runs/);
+  }
+  t.deepEqual(state(ns), before, 'nothing was changed');
+  const s = await fwd.status();
+  t.true(s.warnings.some((w) => w.startsWith('returnPath.cgroup: cgroup "netfwd-test.slice/never-started.service" does not exist')), s.warnings.join('\n'));
+  t.is(s.drift.length, 1);
+});
+
+test('plan on a fresh namespace reads the global sysctls (only the tunnel\'s own are unset) and carries the warnings', async (t) => {
+  const ns = freshNetns(t, 'nfplan');
+  sysctlIn(ns, 'net.ipv4.ip_forward', '0');
+  sysctlIn(ns, 'net.ipv6.conf.all.forwarding', '1');
+  inNetns(ns, 'nft', ['-f', '-'], 'table inet fw {\n chain in {\n  type filter hook input priority 0; policy drop;\n }\n}\n');
+  const ifname = `nf${uniqueTag()}p`;
+  const plan = await forwardService(frontend(ns, ifname, 1)).plan();
+  const sysctls = plan.lines().filter((l) => l.includes('sysctl'));
+  t.deepEqual(sysctls, [
+    '~ sysctl net.ipv4.ip_forward: 0 → 1 (forward DNATed connections)',
+    `~ sysctl net/ipv6/conf/${ifname}/keep_addr_on_down: (unset) → 1 (keep tunnel addresses across link flaps)`,
+  ]);
+  t.deepEqual(plan.warnings, [
+    "table inet fw chain in (hook input, policy drop) may drop the tunnel's WireGuard packets (udp port 51820) and with them every forward; add an accept rule for it there",
+    'net.ipv4.ip_forward is off: the kernel does not forward; `netfwd up` turns it on',
+  ]);
+  t.deepEqual(plan.toJSON().warnings, plan.warnings);
 });

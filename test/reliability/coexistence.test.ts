@@ -209,7 +209,7 @@ test('foreign tables, chains, routes and rules stay byte-identical through up/do
   figure(t, `coexistence: ${cycles} up/down cycles of a frontend and a backend, ${checks + 1} comparisons of the foreign state, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });
 
-test('status warns about foreign policy-drop chains on the forward hook (frontend) and the input hook (backend)', async (t) => {
+test('status warns about foreign policy-drop chains on the forward and input hooks (frontend) and the input hook (backend)', async (t) => {
   const { specs } = setup(t);
   const [frontend, backend] = specs.map((s) => forwardService(s));
   await frontend!.apply();
@@ -220,13 +220,15 @@ test('status warns about foreign policy-drop chains on the forward hook (fronten
   t.regex(fw, /fwzone.*filter_FORWARD.*policy drop/);
   t.regex(fw, /ip filter.*FORWARD.*policy drop/);
   t.regex(fw, /ip6 filter.*FORWARD.*policy drop/);
+  // The frontend's WireGuard port arrives on the input hook.
+  t.regex(fw, /fwzone.*filter_INPUT.*policy drop\) may drop the tunnel's WireGuard packets/);
   t.regex(bw, /fwzone.*filter_INPUT.*policy drop/);
   t.notRegex(fw, /netfwd-/);
 });
 
-// Plan carries no warnings: `netfwd plan` says nothing about the foreign chains
-// that will drop the forwarded traffic (only status does). See the report.
-test.failing('plan warns about foreign policy-drop chains that would drop the forwarded traffic', async (t) => {
+// `netfwd plan` warns about the foreign chains that will drop the forwarded
+// traffic, as status does (text after the plan; --json: a warnings array).
+test('plan warns about foreign policy-drop chains that would drop the forwarded traffic', async (t) => {
   if (!existsSync(CLI)) {
     t.fail('dist/cli.js missing (npm run build)');
     return;
@@ -241,4 +243,8 @@ test.failing('plan warns about foreign policy-drop chains that would drop the fo
   t.is(text.status, 0, text.stderr);
   t.regex(text.stdout + text.stderr, /warning.*filter_FORWARD.*policy drop/i);
   t.regex(json.stdout, /"warnings"/);
+  const warnings = (JSON.parse(json.stdout) as { warnings: string[] }).warnings.join('\n');
+  t.regex(warnings, /fwzone.*filter_FORWARD.*policy drop/);
+  // The zone firewall's input chain drops by default too: it would drop the WireGuard port.
+  t.regex(warnings, /fwzone.*filter_INPUT.*policy drop\) may drop the tunnel's WireGuard packets \(udp port 51820\)/);
 });

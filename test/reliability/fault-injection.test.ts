@@ -151,9 +151,9 @@ test('frontend update (link down, port, peers, forwards): a failure at every ste
   t.deepEqual(bad, []);
 });
 
-// The undo of a global sysctl step deletes the state-file entry that the first
-// `up` recorded (the value to restore at `down`), instead of putting it back.
-test.failing('frontend with forwarding turned off since the last up: a failure after the sysctl step restores the state file', async (t) => {
+// The undo of a global sysctl step puts back the state-file entry that the
+// first `up` recorded (the value to restore at `down`); it used to delete it.
+test('frontend with forwarding turned off since the last up: a failure after the sysctl step restores the state file', async (t) => {
   const wg = uniqueInterface('h');
   const keys = keyPair();
   const setup = deployed(frontendSpec('', wg, keys), (ns) => netns.sysctl(ns, 'net.ipv4.ip_forward', 0));
@@ -174,11 +174,11 @@ test('backend update (link down, endpoint, uids, exclusions, services): a failur
   t.deepEqual(bad, []);
 });
 
-// The undo of "- address fd00::2/64" adds it back without the nodad flag netfwd
-// gave it (the restored address is tentative: duplicate address detection), and
-// deleting the address made the kernel drop it as the source (prefsrc) of
-// netfwd's IPv6 default route, which the undo does not put back.
-test.failing('backend update of the IPv6 tunnel address: a failure at every step restores the running deployment', async (t) => {
+// The undo of "- address fd00::2/64" must add it back with the nodad flag netfwd
+// gave it (else it comes back tentative), and the old address may only go once
+// the IPv6 default route's source (prefsrc) moved to the new one: deleting it
+// first made the kernel drop the prefsrc, which no undo put back.
+test('backend update of the IPv6 tunnel address: a failure at every step restores the running deployment', async (t) => {
   const wg = uniqueInterface('e');
   const keys = keyPair();
   const v2 = backendSpec('', wg, keys);
@@ -188,9 +188,10 @@ test.failing('backend update of the IPv6 tunnel address: a failure at every step
 });
 
 // Changing the IPv4 tunnel address within its subnet: the new address is added
-// as a secondary, deleting the old primary takes it along (promote_secondaries
-// is off), and the new default route's source is then missing. See the report.
-test.failing('backend update of the IPv4 tunnel address: a failure at every step restores the running deployment', async (t) => {
+// as a secondary, and deleting the old primary would take it along unless
+// promote_secondaries is on; the default route differs only in its source and
+// is replaced in place (adding it first collides with the old one: EEXIST).
+test('backend update of the IPv4 tunnel address: a failure at every step restores the running deployment', async (t) => {
   const wg = uniqueInterface('a');
   const keys = keyPair();
   const v2 = backendSpec('', wg, keys);

@@ -219,7 +219,7 @@ export function snapshot(ns: string, wgNames: readonly string[] = []): Snapshot 
     nft: canonicalNft(inNetns(ns, 'nft', ['-j', 'list', 'ruleset'])),
   };
   const sysctls = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'];
-  for (const name of wgNames) sysctls.push(`net/ipv4/conf/${name}/rp_filter`, `net/ipv6/conf/${name}/keep_addr_on_down`);
+  for (const name of wgNames) sysctls.push(`net/ipv4/conf/${name}/rp_filter`, `net/ipv4/conf/${name}/promote_secondaries`, `net/ipv6/conf/${name}/keep_addr_on_down`);
   for (const key of sysctls) {
     let value: string;
     try {
