@@ -9,12 +9,25 @@
  * problem is described in fixed words from its error code.
  */
 import { dirname, extname, resolve as resolvePath } from 'node:path';
-import { type Document, isAlias, isMap, isScalar, isSeq, type Node, parseDocument, visit } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, Node } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { NormalizedConfig } from './config.js';
 import { child, configError, fail, isPlainObject, item, looksLikeKeyMaterial, showPath, splitFieldPath } from './field.js';
 import { asFileReadError, chmodFix, type FileContent, type FileReader, formatMode, isAccessibleByOthers, readRegularFile } from './private-file.js';
 import { type ValidateOptions, validateSpec } from './validate.js';
+
+/**
+ * The yaml package, loaded on the first configuration read: importing it costs
+ * ~45 ms, which every process that never reads a file (the library, `status
+ * --netns`, `keygen`) would otherwise pay.
+ */
+type YamlModule = typeof import('yaml');
+let yamlModule: YamlModule | undefined;
+function yaml(): YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as YamlModule;
+  return yamlModule;
+}
 
 export type ConfigFormat = 'yaml' | 'json';
 
@@ -154,7 +167,7 @@ function parseSource(rawText: string, name: string, format: ConfigFormat): Parse
   let doc: Document.Parsed;
   try {
     // logLevel 'error': the parser would otherwise print warnings (with slices of the text) on stderr.
-    doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true, logLevel: 'error', schema: format === 'json' ? 'json' : 'core' });
+    doc = yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true, logLevel: 'error', schema: format === 'json' ? 'json' : 'core' });
   } catch {
     fail('', `${name}: the ${format === 'json' ? 'JSON' : 'YAML'} cannot be parsed (nested too deeply?)`, `a valid ${format === 'json' ? 'JSON' : 'YAML'} file`);
   }
@@ -186,6 +199,7 @@ function parseSource(rawText: string, name: string, format: ConfigFormat): Parse
 
 /** The first mapping key that is a collection or an alias (the spec only has plain field names). */
 function firstComplexKey(doc: Document.Parsed): Node | undefined {
+  const { isScalar, visit } = yaml();
   let found: Node | undefined;
   visit(doc, {
     Pair(_, pair) {
@@ -209,6 +223,7 @@ function position(text: string, offset: number): { line: number; col: number } {
 
 /** The field path of the key at `offset` (for duplicate keys), or '' when it cannot be told. */
 function fieldAt(doc: Document.Parsed, offset: number): string {
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   let path = '';
   let node: unknown = doc.contents;
   for (let depth = 0; depth < 64; depth++) {
@@ -242,6 +257,7 @@ function fieldAt(doc: Document.Parsed, offset: number): string {
 
 /** Where `field` is in the file: its key (or list item); the nearest existing parent when it is missing. */
 function offsetOf(doc: Document.Parsed, field: string): number | undefined {
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   let node: unknown = doc.contents;
   let offset = isMap(node) || isSeq(node) || isScalar(node) ? node.range?.[0] : undefined;
   for (const seg of splitFieldPath(field)) {
