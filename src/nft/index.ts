@@ -13,3 +13,4 @@ export { nftRuleText, nftRulesetText, ruleText as nftStmtsText, stmtText as nftS
 export { linearize as nftLinearize, type LinearizeOptions as NftLinearizeOptions, type SetShape as NftSetShape } from './linearize.js';
 export { delinearize as nftDelinearize, type DelinearizeOptions as NftDelinearizeOptions, type SetView as NftSetView } from './delinearize.js';
 export { decodeExprs as decodeNftExprs, encodeExprs as encodeNftExprs, exprDebug as nftExprDebug, type NftExpr } from './expr/index.js';
+export { openNftMonitor, nftNotificationEvent, NFNLGRP_NFTABLES, type NftMonitor, type NftMonitorEvent, type NftMonitorOptions, type NftObjectKind } from './monitor.js';
