@@ -446,7 +446,10 @@ export class Connection {
     if (this.protocol !== 'netfilter') throw new ValidationError('protocol', 'transactions are an nfnetlink feature', "a 'netfilter' connection");
     if (requests.length === 0) return { replies: [] };
     const subsystem = options.subsystem ?? NFNL_SUBSYS_NFTABLES;
-    const w = new Writer(64 * 1024);
+    // Sized for the whole batch up front: growing a multi-megabyte buffer by doubling copies it each time.
+    let size = 2 * (NLMSG_HDRLEN + 32);
+    for (let i = 0; i < requests.length; i++) size += NLMSG_HDRLEN + ((requests[i]!.payload.length + 3) & ~3);
+    const w = new Writer(size);
     const first = this.allocSeq(requests.length + 2);
     const last = first + requests.length + 1;
     const beginPayload = (() => {

@@ -23,7 +23,8 @@ export class Writer {
     let size = this.buf.length * 2;
     while (size < need) size *= 2;
     const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
+    // TypedArray#set is an engine builtin; Buffer#copy runs as JavaScript until the JIT warms up.
+    next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
     this.view = new DataView(next.buffer, next.byteOffset, next.length);
   }
@@ -121,7 +122,7 @@ export class Writer {
   /** A copy of the bytes written so far. */
   finish(): Buffer {
     const out = Buffer.allocUnsafe(this.pos);
-    this.buf.copy(out, 0, 0, this.pos);
+    out.set(this.buf.subarray(0, this.pos));
     return out;
   }
 

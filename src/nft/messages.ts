@@ -130,7 +130,7 @@ function keep(w: Writer): Buffer {
     slab = Buffer.allocUnsafe(Math.max(256 * 1024, n));
     slabPos = 0;
   }
-  w.buf.copy(slab, slabPos, 0, n);
+  slab.set(w.buf.subarray(0, n), slabPos);
   const out = slab.subarray(slabPos, slabPos + n);
   slabPos = (slabPos + n + 7) & ~7;
   return out;

@@ -160,9 +160,7 @@ export function dataAttr(w: Writer, type: number, value: Buffer | undefined): vo
   if (value === undefined) return;
   const a = nestBegin(w, type | 0x8000);
   const v = nestBegin(w, 1);
-  w.ensure(value.length);
-  value.copy(w.buf, w.pos);
-  w.pos += value.length;
+  w.bytes(value);
   nestEnd(w, v);
   nestEnd(w, a);
 }

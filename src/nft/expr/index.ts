@@ -150,9 +150,7 @@ function nameAttr(name: string): Buffer {
 export function encodeExpr(w: Writer, e: NftExpr): void {
   const elem = nestBegin(w, NFTA_LIST_ELEM | NLA_F_NESTED);
   const name = nameAttr(e.name === 'unknown' ? e.exprName : e.name);
-  w.ensure(name.length);
-  name.copy(w.buf, w.pos);
-  w.pos += name.length;
+  w.bytes(name);
   // libnftnl sends no data at all for notrack (and an empty nest for a new counter).
   if (e.name !== 'notrack') {
     const d = nestBegin(w, NFTA_EXPR_DATA | NLA_F_NESTED);
