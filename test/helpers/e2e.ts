@@ -30,10 +30,24 @@ export const OUTSIDE_PORT = 7000;
 
 // ------------------------------------------------------------------ skipping
 
+/**
+ * The WireGuard implementation the end-to-end tests ask netfwd for:
+ * NETFWD_WG_BACKEND=kernel or userspace forces one (the kernel VM lane sets
+ * kernel), otherwise 'auto' (the kernel's where it has WireGuard).
+ */
+export function wgBackend(): 'auto' | 'kernel' | 'userspace' {
+  const v = process.env.NETFWD_WG_BACKEND;
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'kernel' || v === 'userspace') return v;
+  throw new Error(`NETFWD_WG_BACKEND=${v}: expected kernel, userspace or auto`);
+}
+
 /** Why the end-to-end tests cannot run here, or undefined. */
 export function e2eSkipReason(): string | undefined {
   const reason = kernelSkipReason(['ip', 'wg', 'nft']);
   if (reason) return reason;
+  // A forced backend never skips: where it is missing, the tests fail and say why.
+  if (wgBackend() !== 'auto') return undefined;
   const kernelWg = existsSync('/sys/module/wireguard');
   const userspace = spawnSync('wireguard-go', ['--version'], { stdio: 'ignore' }).error === undefined;
   if (!kernelWg && !userspace) return 'needs WireGuard: the kernel module or wireguard-go';
@@ -509,11 +523,21 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
   };
   try {
     const specs = buildSpecs(lab, tag, o);
-    frontend = forwardService(specs.frontend);
-    for (const b of specs.backends) backends.push(forwardService(b));
+    const implementation = wgBackend();
+    frontend = forwardService(specs.frontend, { implementation });
+    for (const b of specs.backends) backends.push(forwardService(b, { implementation }));
     if (!o.noApply) {
       await frontend.apply();
       for (const b of backends) await b.apply();
+      if (implementation !== 'auto') {
+        // Checked with ip, not with netfwd: the tunnels really are of the forced kind.
+        const want = implementation === 'kernel' ? 'wireguard' : 'tun';
+        for (const spec of [specs.frontend, ...specs.backends]) {
+          const out = execFileSync(toolPath('ip'), ['-n', spec.netns!, '-d', '-j', 'link', 'show', spec.tunnel.interface], { encoding: 'utf8' });
+          const kind = (JSON.parse(out) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind;
+          if (kind !== want) throw new Error(`NETFWD_WG_BACKEND=${implementation}, but ${spec.tunnel.interface} in ${spec.netns} is of kind ${kind}`);
+        }
+      }
     }
     const env: Env = {
       lab,
