@@ -8,7 +8,8 @@
       "sources": [
         "native/addon.cc",
         "native/netlink_socket.cc",
-        "native/netns.cc"
+        "native/netns.cc",
+        "native/unix_datagram.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

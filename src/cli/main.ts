@@ -12,6 +12,8 @@ import { OwnershipError } from '../forward/tunnel.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { DEMO_MODES, type DemoMode, runDemo } from '../demo/run-demo.js';
 import { runDoctor } from './doctor.js';
+import { runImport } from './import.js';
+import { probeLines, runCommand } from './run.js';
 import { EXIT, EXIT_TEXT } from './exit-codes.js';
 
 const require = createRequire(import.meta.url);
@@ -32,7 +34,13 @@ Usage:
   netfwd up -c FILE [--json]          apply the configuration (idempotent)
   netfwd down -c FILE [--json]        remove what netfwd set up for it
   netfwd plan -c FILE [--json]        print the changes up would make
-  netfwd status -c FILE [--json]      tunnel, counters, drift and warnings
+  netfwd status -c FILE [--json] [--probe [--probe-egress HOST:PORT]]
+                                      tunnel, counters, drift and warnings; --probe: a TCP connect
+                                      through each forward, and the route (or the address seen by
+                                      HOST:PORT) of the backend's selected traffic
+  netfwd run -c FILE [--json] [--down-on-exit] [--reresolve-after SECONDS] [--recheck SECONDS]
+                                      apply, then keep it converged (repairs drift, re-resolves a
+                                      host name endpoint); systemd Type=notify
   netfwd status [--netns NAME] [--json]
                                       without -c: everything netfwd owns in this (or that) namespace
   netfwd doctor -c FILE [--json]      check this machine for the configuration
@@ -41,6 +49,9 @@ Usage:
   netfwd genpsk [--out FILE]          new preshared key
   netfwd demo [--mode uid|mark|connmark|snat] [--keep] [--json]
                                       build a namespace lab and prove the forwarding end to end
+  netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]
+                                      translate a wg-quick .conf or NetworkManager keyfile and its
+                                      iptables rules into a configuration (docs/import.md)
   netfwd --version | help
 
 Options:
@@ -69,6 +80,12 @@ interface Options {
   implementation?: string;
   userspaceCommand?: string;
   netns?: string;
+  probe: boolean;
+  probeEgress?: string;
+  downOnExit: boolean;
+  reresolveAfter?: string;
+  recheck?: string;
+  verbose: boolean;
 }
 
 function parse(argv: string[]): { command: string; options: Options } {
@@ -85,12 +102,19 @@ function parse(argv: string[]): { command: string; options: Options } {
       implementation: { type: 'string' },
       'userspace-command': { type: 'string' },
       netns: { type: 'string' },
+      probe: { type: 'boolean', default: false },
+      'probe-egress': { type: 'string' },
+      'down-on-exit': { type: 'boolean', default: false },
+      'reresolve-after': { type: 'string' },
+      recheck: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
       version: { type: 'boolean', short: 'V', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.version) return { command: 'version', options: { json: false, keep: false } };
-  if (values.help) return { command: 'help', options: { json: false, keep: false } };
+  const none = { json: false, keep: false, probe: false, downOnExit: false, verbose: false };
+  if (values.version) return { command: 'version', options: none };
+  if (values.help) return { command: 'help', options: none };
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   return {
     command: positionals[0] ?? 'help',
@@ -103,6 +127,12 @@ function parse(argv: string[]): { command: string; options: Options } {
       implementation: values.implementation,
       userspaceCommand: values['userspace-command'],
       netns: values.netns,
+      probe: values.probe ?? false,
+      probeEgress: values['probe-egress'],
+      downOnExit: values['down-on-exit'] ?? false,
+      reresolveAfter: values['reresolve-after'],
+      recheck: values.recheck,
+      verbose: values.verbose ?? false,
     },
   };
 }
@@ -161,6 +191,23 @@ function printStatus(s: ForwardStatus): void {
     for (const d of s.drift) out(`    ${d}`);
   } else out('  drift: none');
   for (const w of s.warnings) out(`  warning: ${w}`);
+  for (const l of probeLines(s)) out(l);
+}
+
+/** HOST:PORT or [IPv6]:PORT of --probe-egress. */
+function probeTarget(text: string | undefined): { host: string; port: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : 0;
+  if (!m || port < 1 || port > 65535) throw new UsageError(`--probe-egress ${JSON.stringify(text)}: expected IPv4:PORT or [IPv6]:PORT of a service that answers with the address it sees`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function seconds(option: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || n < min || n > 86400) throw new UsageError(`--${option} takes whole seconds ${min}-86400`);
+  return n;
 }
 
 function printNamespace(s: NamespaceStatus): void {
@@ -205,7 +252,7 @@ async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: O
     return EXIT.OK;
   }
   if (command === 'status') {
-    const s = await fwd.status();
+    const s = await fwd.status({ probe: options.probe, ...(options.probeEgress ? { probeEgress: probeTarget(options.probeEgress) } : {}) });
     if (options.json) out(JSON.stringify(s, null, 2));
     else printStatus(s);
     return EXIT.OK;
@@ -217,6 +264,8 @@ async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: O
 }
 
 async function main(argv: string[]): Promise<number> {
+  // import takes several files and options of its own (src/cli/import.ts).
+  if (argv[0] === 'import') return runImport(argv.slice(1), { out, err });
   const { command, options } = parse(argv);
   switch (command) {
     case 'help':
@@ -257,6 +306,20 @@ async function main(argv: string[]): Promise<number> {
     case 'down':
     case 'plan':
       return withConfig(command, options);
+    case 'run': {
+      configPath(options);
+      const runOptions = {
+        json: options.json,
+        downOnExit: options.downOnExit,
+        reresolveAfter: seconds('reresolve-after', options.reresolveAfter, 1),
+        recheck: seconds('recheck', options.recheck, 0),
+        verbose: options.verbose,
+        implementation: implementationOf(options),
+        ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
+      };
+      requireRoot();
+      return runCommand(() => load(options), runOptions, out);
+    }
     case 'doctor': {
       // Unsafe permissions are what doctor reports (failed checks), not a reason to stop before the checks.
       const config = load(options, false);

@@ -52,11 +52,18 @@ export interface AddressByFamily {
 /** A WireGuard endpoint. */
 export interface Endpoint {
   family: IpFamily;
-  /** The IP address, canonical text (no brackets). */
+  /**
+   * The IP address, canonical text (no brackets). For an endpoint given as a
+   * host name, the name itself until it is resolved (resolveEndpoints).
+   */
   host: string;
   port: number;
   /** 'host:port' or '[host]:port', as WireGuard's UAPI writes it. */
   text: string;
+  /** The host name the spec gave (lower case, no trailing dot); resolved when the spec is applied. */
+  hostname?: string;
+  /** endpointFamily of the spec: the address family to resolve `hostname` to (default: the resolver's first answer). */
+  preferFamily?: IpFamily;
 }
 
 interface NormalizedTunnelBase {

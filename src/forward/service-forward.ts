@@ -9,7 +9,8 @@ import { type ForwardOptions, type Kernel, openKernel } from './context.js';
 import type { Plan } from './plan.js';
 import { planDown, planUp } from './planner.js';
 import type { ServiceForwardSpec } from './spec.js';
-import { type ForwardStatus, readStatus } from './status.js';
+import { type ResolveOptions, ResolveError, resolveEndpoints } from './resolve.js';
+import { type ForwardStatus, type ProbeOptions, readStatus } from './status.js';
 import { type ValidateOptions, validateSpec } from './validate.js';
 
 export interface ApplyResult {
@@ -24,7 +25,7 @@ export interface ApplyResult {
   netlinkWrites: number;
 }
 
-export interface ServiceForwardOptions extends ForwardOptions, ValidateOptions {}
+export interface ServiceForwardOptions extends ForwardOptions, ValidateOptions, ResolveOptions {}
 
 export class ServiceForward {
   /** The validated, normalised configuration. */
@@ -36,10 +37,12 @@ export class ServiceForward {
     this.options = options;
   }
 
-  private async with<T>(fn: (k: Kernel) => Promise<T>): Promise<T> {
-    const k = await openKernel(this.config, this.options);
+  /** Opens the kernel handles with the config whose host name endpoint (if any) is resolved now (ResolveError before anything is touched). */
+  private async with<T>(fn: (k: Kernel, config: NormalizedConfig) => Promise<T>, config?: NormalizedConfig): Promise<T> {
+    const resolved = config ?? (await resolveEndpoints(this.config, this.options));
+    const k = await openKernel(resolved, this.options);
     try {
-      return await fn(k);
+      return await fn(k, resolved);
     } finally {
       k.close();
     }
@@ -47,7 +50,7 @@ export class ServiceForward {
 
   /** The changes `apply()` would make, without making them. */
   plan(): Promise<Plan> {
-    return this.with((k) => planUp(k, this.config));
+    return this.with((k, config) => planUp(k, config));
   }
 
   /**
@@ -56,22 +59,36 @@ export class ServiceForward {
    * ApplyError names the failing step.
    */
   apply(options: { hooks?: ApplyHooks } = {}): Promise<ApplyResult> {
-    return this.with(async (k) => {
+    return this.with(async (k, config) => {
       const before = k.writes();
-      const plan = await planUp(k, this.config);
+      const plan = await planUp(k, config);
       await applySteps(plan.steps, options.hooks);
       return { plan, netlinkWrites: k.writes() - before };
     });
   }
 
-  /** Tunnel, counters, present objects, drift and warnings. */
-  status(): Promise<ForwardStatus> {
-    return this.with((k) => readStatus(k, this.config));
+  /**
+   * Tunnel, counters, present objects, drift and warnings; with `probe`, the
+   * end-to-end probe too. An endpoint host name that does not resolve is a
+   * warning here (the drift then shows the endpoint), not an error.
+   */
+  async status(options: ProbeOptions = {}): Promise<ForwardStatus> {
+    let config = this.config;
+    let unresolved: ResolveError | undefined;
+    try {
+      config = await resolveEndpoints(this.config, this.options);
+    } catch (err) {
+      if (!(err instanceof ResolveError)) throw err;
+      unresolved = err;
+    }
+    const status = await this.with((k, c) => readStatus(k, c, options), config);
+    if (unresolved) status.warnings.push(unresolved.message);
+    return status;
   }
 
   /** The changes `down()` would make. */
   planDown(): Promise<Plan> {
-    return this.with((k) => planDown(k, this.config));
+    return this.with((k) => planDown(k, this.config), this.config);
   }
 
   /** Removes exactly what netfwd owns for this spec. */
@@ -81,7 +98,7 @@ export class ServiceForward {
       const plan = await planDown(k, this.config);
       await applySteps(plan.steps, options.hooks);
       return { plan, netlinkWrites: k.writes() - before };
-    });
+    }, this.config);
   }
 }
 

@@ -172,10 +172,14 @@ export type BackendPeerSpec = {
   /** The frontend's public key (`wg pubkey`). */
   publicKey: string;
   /**
-   * The frontend's public address and WireGuard port: "203.0.113.1:51820" or
-   * "[2001:db8::1]:51820". An IP literal: netfwd does not resolve names.
+   * The frontend's public address and WireGuard port: "203.0.113.1:51820",
+   * "[2001:db8::1]:51820", or a host name, "vpn.example.org:51820". A name is
+   * resolved each time the spec is applied, and `netfwd run` resolves it again
+   * when the last handshake is older than its threshold (135 s by default).
    */
   endpoint: string;
+  /** For an endpoint given as a host name: resolve it to an IPv4 (4) or IPv6 (6) address. Default: the resolver's first answer. */
+  endpointFamily?: 4 | 6;
   /**
    * Seconds between keepalive packets (0..65535, 0 = off). A backend is
    * usually behind NAT, and the frontend can only reach it while the NAT

@@ -1,3 +1,5 @@
+export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeReport } from './probe.js';
+
 /**
  * Status of one spec: the tunnel (handshake age, bytes, endpoint), per-forward
  * counters, which of netfwd's objects are present, drift from the spec and
@@ -10,6 +12,7 @@ import type { Kernel } from './context.js';
 import { readNftables } from './nftables.js';
 import { NFT_TABLE_COMMENT, nftTableName } from './ownership.js';
 import { planUp } from './planner.js';
+import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
 import { readAddresses, readRoutes, readRules } from './routing.js';
 import { readTunnel } from './tunnel.js';
 import { planWarnings } from './warnings.js';
@@ -66,6 +69,8 @@ export interface ForwardStatus {
   /** The changes `apply` would make; empty when the kernel matches the spec. */
   drift: string[];
   warnings: string[];
+  /** The end-to-end probe, when asked for (`status({ probe: true })`, `netfwd status --probe`). */
+  probe?: ProbeReport;
 }
 
 const portsText = (p: { from: number; to: number }) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`);
@@ -85,7 +90,7 @@ function counterOf(ruleset: NftRuleset | null, table: string, set: string, match
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-export async function readStatus(k: Kernel, config: NormalizedConfig): Promise<ForwardStatus> {
+export async function readStatus(k: Kernel, config: NormalizedConfig, options: ProbeOptions = {}): Promise<ForwardStatus> {
   const name = config.tunnel.interface;
   const table = nftTableName(name);
   const tunnel = await readTunnel(k, name);
@@ -149,6 +154,7 @@ export async function readStatus(k: Kernel, config: NormalizedConfig): Promise<F
     // The kernel also removed every route through it: `apply` restores both.
     warnings.push(`the tunnel link ${name} is down${config.role === 'backend' && config.returnPath.mode !== 'snat' ? ': the selected traffic fails (leak guard)' : ''}; \`netfwd up\` brings it up and restores the routes the kernel removed with it`);
   }
+  const probe = options.probe || options.probeEgress ? await runProbe(k, config, options) : undefined;
   const t = nft.ruleset?.tables.find((x) => x.name === table);
   if (t && t.comment !== NFT_TABLE_COMMENT) warnings.push(`nftables table inet ${table} exists but was not made by netfwd`);
 
@@ -175,5 +181,6 @@ export async function readStatus(k: Kernel, config: NormalizedConfig): Promise<F
     },
     drift,
     warnings,
+    ...(probe ? { probe } : {}),
   };
 }

@@ -425,7 +425,7 @@ const BACKEND_KEYS = ['role', 'netns', 'tunnel', 'returnPath', 'services'] as co
 const FRONTEND_TUNNEL_KEYS = ['interface', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peers'] as const;
 const BACKEND_TUNNEL_KEYS = ['interface', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peer'] as const;
 const FRONTEND_PEER_KEYS = ['name', 'publicKey', 'presharedKey', 'presharedKeyFile', 'addresses'] as const;
-const BACKEND_PEER_KEYS = ['publicKey', 'endpoint', 'presharedKey', 'presharedKeyFile', 'persistentKeepalive'] as const;
+const BACKEND_PEER_KEYS = ['publicKey', 'endpoint', 'endpointFamily', 'presharedKey', 'presharedKeyFile', 'persistentKeepalive'] as const;
 const FORWARD_KEYS = ['protocol', 'port', 'address', 'to'] as const;
 const TARGET_KEYS = ['peer', 'port'] as const;
 const PUBLIC_KEYS = ['addresses', 'interface'] as const;
@@ -743,7 +743,15 @@ function validateBackend(ctx: Context, root: Record<string, unknown>): Normalize
   const psk = keySource(ctx, p, peerField, 'presharedKey', 'presharedKeyFile', false);
   const endpointField = child(peerField, 'endpoint');
   const endpoint = parseEndpoint(required(p, 'endpoint', peerField, ENDPOINT_EXPECTED), endpointField);
-  const insideTunnel = addrs.find((a) => a.prefix.family === endpoint.family && inSubnet(a.prefix, parseIP(endpoint.host)!));
+  const familyValue = own(p, 'endpointFamily');
+  if (familyValue !== undefined) {
+    const familyField = child(peerField, 'endpointFamily');
+    if (familyValue !== 4 && familyValue !== 6) fail(familyField, `${show(familyValue)} is not an IP version`, '4 or 6');
+    if (endpoint.hostname === undefined) fail(familyField, 'only applies to an endpoint given as a host name', 'leave it out (the address says its family)');
+    endpoint.family = familyValue;
+    endpoint.preferFamily = familyValue;
+  }
+  const insideTunnel = endpoint.hostname === undefined ? addrs.find((a) => a.prefix.family === endpoint.family && inSubnet(a.prefix, parseIP(endpoint.host)!)) : undefined;
   if (insideTunnel) fail(endpointField, `${show(endpoint.host)} is inside the tunnel subnet ${insideTunnel.normalized.network}`, "the frontend's public address and listenPort, e.g. 203.0.113.1:51820");
   const keepaliveValue = own(p, 'persistentKeepalive');
   const persistentKeepalive =
@@ -763,9 +771,22 @@ function validateBackend(ctx: Context, root: Record<string, unknown>): Normalize
   return { role: 'backend', netns, families, tunnel, returnPath, services };
 }
 
-const ENDPOINT_EXPECTED = '"IPv4:port" or "[IPv6]:port" with the frontend\'s public address and listenPort, e.g. "203.0.113.1:51820" or "[2001:db8::1]:51820"';
+const ENDPOINT_EXPECTED =
+  '"IPv4:port", "[IPv6]:port" or "hostname:port" with the frontend\'s public address (or DNS name) and listenPort, e.g. "203.0.113.1:51820", "[2001:db8::1]:51820" or "vpn.example.org:51820"';
 
-/** 'host:port' or '[v6]:port' with an IP literal host. */
+/** A DNS name as an endpoint may give it: letters, digits and hyphens in dot-separated labels of at most 63, 253 in all, not all-numeric. */
+function hostnameProblem(name: string): string | undefined {
+  const n = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (n.length === 0 || n.length > 253) return 'is not a host name (1-253 characters)';
+  const labels = n.split('.');
+  for (const l of labels) {
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l)) return `is not a host name (label ${show(l)}: letters, digits and inner hyphens, at most 63)`;
+  }
+  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return 'is neither an IP address nor a host name';
+  return undefined;
+}
+
+/** 'host:port' or '[v6]:port' with an IP literal host, or 'name:port' with a host name resolved when the spec is applied. */
 function parseEndpoint(value: unknown, field: string): Endpoint {
   const text = string(value, field, ENDPOINT_EXPECTED);
   let hostText: string;
@@ -792,7 +813,13 @@ function parseEndpoint(value: unknown, field: string): Endpoint {
   const bytes = bracketed ? parseIPv6(hostText) : parseIPv4(hostText);
   if (!bytes) {
     if (bracketed && parseIPv4(hostText)) fail(field, `${show(text)}: brackets are for IPv6 addresses only`, ENDPOINT_EXPECTED);
-    if (!bracketed && /[A-Za-z]/.test(hostText)) fail(field, `${show(hostText)} is not an IP address; netfwd does not resolve host names`, ENDPOINT_EXPECTED);
+    if (!bracketed && /[A-Za-z]/.test(hostText)) {
+      const problem = hostnameProblem(hostText);
+      if (problem) fail(field, `${show(hostText)} ${problem}`, ENDPOINT_EXPECTED);
+      // Resolved when the spec is applied (src/forward/resolve.ts); until then host and text name it.
+      const hostname = hostText.toLowerCase().replace(/\.$/, '');
+      return { family: 4, host: hostname, port, text: `${hostname}:${port}`, hostname };
+    }
     fail(field, `${show(hostText)} is not an IP address`, ENDPOINT_EXPECTED);
   }
   const problem = hostAddressProblem(bytes);

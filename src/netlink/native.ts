@@ -41,6 +41,8 @@ export interface Addon {
   writeFileInNetns(netnsPath: string, file: string, data: string): void;
   execInNetns(netnsPath: string, file: string, argv: string[], uid?: number, gid?: number): never;
   enterNetnsOnThisThread(netnsPath: string): void;
+  /** Sends one datagram to an AF_UNIX SOCK_DGRAM socket (an abstract name when `address` starts with a NUL byte); returns the bytes sent. */
+  sendUnixDatagram(address: Buffer, data: Buffer): number;
 }
 
 const requireHere = createRequire(import.meta.url);

@@ -1,0 +1,367 @@
+/**
+ * The supervisor behind `netfwd run`: applies a spec, then keeps the kernel
+ * converged on it.
+ *
+ * - Drift: rtnetlink (links, addresses, routes, rules) and nftables monitors in
+ *   the spec's namespace. Only events about netfwd's own objects count — its
+ *   tunnel link and its addresses, routes and rules with protocol 233, its nft
+ *   table — and after a quiet moment (debounce) the spec is planned again and
+ *   the plan applied. The planner only ever reads and writes netfwd's objects,
+ *   so a foreign change is never "repaired". Events caused by the repair
+ *   itself lead to one more plan, which is empty (no writes).
+ * - WireGuard's configuration has no change notifications (and a userspace
+ *   daemon none at all): a periodic check plans again (`recheckMs`).
+ * - Handshakes are read every `handshakeCheckMs`; peers coming and going are
+ *   reported, and an endpoint given as a host name is resolved again when
+ *   the last handshake is older than `reresolveAfterSeconds` (135 s, as
+ *   wireguard-tools' reresolve-dns script). The peer's endpoint is only
+ *   written when the address changed.
+ * - A failing apply (its own rollback restored the previous state) is retried
+ *   with a growing delay.
+ *
+ * Every state change is an event `{ ts, level, event, details }` given to
+ * `log`; `status` is called with a one-line summary for systemd's STATUS=.
+ */
+import { ConfigError } from '../errors.js';
+import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
+import { Route, type RouteEvent, type RouteMonitor } from '../route/index.js';
+import type { NormalizedConfig } from './config.js';
+import { type Kernel, openKernelIn } from './context.js';
+import { NETFWD_PROTOCOL, nftTableName } from './ownership.js';
+import { type ResolveOptions, hostnameEndpoint, isUnresolved, resolveEndpoint } from './resolve.js';
+import { ServiceForward, type ServiceForwardOptions } from './service-forward.js';
+
+export type SupervisorLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface SupervisorEvent {
+  /** ISO 8601 time. */
+  ts: string;
+  level: SupervisorLevel;
+  /** e.g. 'applied', 'repaired', 'apply-failed', 'peer-up', 'endpoint-changed' (docs/cli.md lists them). */
+  event: string;
+  details: Record<string, unknown>;
+}
+
+export interface SupervisorOptions extends ServiceForwardOptions, ResolveOptions {
+  /** Quiet time after the last relevant event before planning again. Default 300 ms. */
+  debounceMs?: number;
+  /** Plan again this often even without events (WireGuard configuration has no notifications). Default 30 000 ms; 0 turns it off. */
+  recheckMs?: number;
+  /** How often handshakes are read. Default 10 000 ms. */
+  handshakeCheckMs?: number;
+  /** Resolve a host name endpoint again when the last handshake is older than this. Default 135 s. */
+  reresolveAfterSeconds?: number;
+  /** First delay before retrying a failed apply; doubles up to `retryMaxMs`. Default 2000 ms. */
+  retryMs?: number;
+  retryMaxMs?: number;
+  /** A peer counts as up while its last handshake is younger than this. Default 180 s (WireGuard's reject-after time). */
+  peerUpSeconds?: number;
+  /** Receives every event. */
+  log?: (event: SupervisorEvent) => void;
+  /** Receives a one-line summary whenever it changes (systemd STATUS=). */
+  status?: (text: string) => void;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+const DEFAULTS = {
+  debounceMs: 300,
+  recheckMs: 30_000,
+  handshakeCheckMs: 10_000,
+  reresolveAfterSeconds: 135,
+  retryMs: 2_000,
+  retryMaxMs: 60_000,
+  peerUpSeconds: 180,
+};
+
+function describeRouteEvent(e: RouteEvent): string {
+  switch (e.kind) {
+    case 'link':
+      return `link ${e.link.name} ${e.action === 'del' ? 'deleted' : e.link.up ? 'changed (up)' : 'changed (down)'}`;
+    case 'address':
+      return `address ${e.address.address} on ${e.address.link ?? '?'} ${e.action === 'del' ? 'deleted' : 'added'}`;
+    case 'route':
+      return `route ${e.route.type !== 'unicast' ? `${e.route.type} ` : ''}${e.route.destination}${e.route.family === 6 ? ' (IPv6)' : ''} table ${e.route.table} ${e.action === 'del' ? 'deleted' : 'added'}`;
+    case 'rule':
+      return `rule ${e.rule.priority ?? ''} (IPv${e.rule.family}) ${e.action === 'del' ? 'deleted' : 'added'}`;
+    case 'resync':
+      return `rtnetlink notifications lost (${e.reason})`;
+  }
+}
+
+export class Supervisor {
+  private config: NormalizedConfig;
+  private readonly options: SupervisorOptions;
+  private readonly o: typeof DEFAULTS;
+  /** The config with its host name endpoint resolved (what is applied). */
+  private resolved: NormalizedConfig | undefined;
+  private rt: Route | undefined;
+  private kernel: Kernel | undefined;
+  private routeMonitor: RouteMonitor | undefined;
+  private nftMonitor: NftMonitor | undefined;
+  private debounce: Timer | undefined;
+  private retry: Timer | undefined;
+  private retryDelay: number;
+  private intervals: Array<ReturnType<typeof setInterval>> = [];
+  private triggers: string[] = [];
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private converged = false;
+  private readyResolve!: () => void;
+  private peerUp = new Map<string, boolean>();
+  private lastResolve = 0;
+  private lastStatus = '';
+  /** Resolves after the first successful apply. */
+  readonly ready: Promise<void>;
+  /** Counters, for status lines and tests. */
+  readonly stats = { applies: 0, repairs: 0, failures: 0, resolutions: 0, endpointChanges: 0 };
+
+  constructor(config: NormalizedConfig, options: SupervisorOptions = {}) {
+    this.config = config;
+    this.options = options;
+    this.o = {
+      debounceMs: options.debounceMs ?? DEFAULTS.debounceMs,
+      recheckMs: options.recheckMs ?? DEFAULTS.recheckMs,
+      handshakeCheckMs: options.handshakeCheckMs ?? DEFAULTS.handshakeCheckMs,
+      reresolveAfterSeconds: options.reresolveAfterSeconds ?? DEFAULTS.reresolveAfterSeconds,
+      retryMs: options.retryMs ?? DEFAULTS.retryMs,
+      retryMaxMs: options.retryMaxMs ?? DEFAULTS.retryMaxMs,
+      peerUpSeconds: options.peerUpSeconds ?? DEFAULTS.peerUpSeconds,
+    };
+    this.retryDelay = this.o.retryMs;
+    this.ready = new Promise((r) => (this.readyResolve = r));
+  }
+
+  private emit(level: SupervisorLevel, event: string, details: Record<string, unknown> = {}): void {
+    this.options.log?.({ ts: new Date().toISOString(), level, event, details });
+  }
+
+  private setStatus(text: string): void {
+    if (text === this.lastStatus) return;
+    this.lastStatus = text;
+    this.options.status?.(text);
+  }
+
+  /**
+   * Opens the monitors (before the first apply, so nothing done meanwhile is
+   * missed) and starts converging. Returns at once; `ready` settles after the
+   * first successful apply. Throws only when the monitors cannot be opened.
+   */
+  async start(): Promise<void> {
+    const netns = this.config.netns;
+    this.rt = await Route.open({ netns });
+    this.routeMonitor = this.rt.monitor(['link', 'address', 'route', 'rule']);
+    this.nftMonitor = openNftMonitor({ netns });
+    this.kernel = await openKernelIn(netns, this.options);
+    void this.consumeRoute(this.routeMonitor);
+    void this.consumeNft(this.nftMonitor);
+    this.emit('info', 'started', { role: this.config.role, interface: this.config.tunnel.interface, netns: netns ?? null });
+    this.setStatus('applying');
+    this.schedule('start', 0);
+    if (this.o.recheckMs > 0) this.intervals.push(setInterval(() => this.schedule('periodic check', 0), this.o.recheckMs));
+    if (this.o.handshakeCheckMs > 0) this.intervals.push(setInterval(() => void this.checkHandshakes(), this.o.handshakeCheckMs));
+  }
+
+  /** Takes a new configuration (SIGHUP): applies it as a repair would. */
+  reload(config: NormalizedConfig): void {
+    if (config.tunnel.interface !== this.config.tunnel.interface || config.netns !== this.config.netns || config.role !== this.config.role) {
+      this.emit('error', 'reload-refused', { reason: 'the interface, namespace or role changed: stop netfwd run (and netfwd down) first' });
+      return;
+    }
+    this.config = config;
+    this.resolved = undefined;
+    this.emit('info', 'reloaded', {});
+    this.schedule('configuration reloaded', 0);
+  }
+
+  /** Stops watching. With `down`, removes what netfwd set up; otherwise it stays (the leak guard too). */
+  async stop(options: { down?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.debounce);
+    clearTimeout(this.retry);
+    for (const i of this.intervals) clearInterval(i);
+    this.routeMonitor?.close();
+    this.nftMonitor?.close();
+    await this.running?.catch(() => undefined);
+    this.rt?.close();
+    this.kernel?.close();
+    if (options.down) {
+      const result = await new ServiceForward(this.config, this.options).down();
+      this.emit('info', 'down', { changes: result.plan.lines(), netlinkWrites: result.netlinkWrites });
+    }
+    this.emit('info', 'stopped', { configurationLeft: !options.down });
+  }
+
+  // ---------------------------------------------------------------- events
+
+  private relevantRoute(e: RouteEvent): boolean {
+    const name = this.config.tunnel.interface;
+    switch (e.kind) {
+      case 'link':
+        return e.link.name === name;
+      case 'address':
+        return e.address.link === name;
+      case 'route':
+        return e.route.protocol === NETFWD_PROTOCOL;
+      case 'rule':
+        return e.rule.protocol === NETFWD_PROTOCOL;
+      case 'resync':
+        return true;
+    }
+  }
+
+  private relevantNft(e: NftMonitorEvent): boolean {
+    if (e.kind === 'resync') return true;
+    if (e.kind === 'generation') return false;
+    return e.family === 'inet' && e.table === nftTableName(this.config.tunnel.interface);
+  }
+
+  private async consumeRoute(m: RouteMonitor): Promise<void> {
+    try {
+      for await (const e of m) if (this.relevantRoute(e)) this.schedule(describeRouteEvent(e));
+    } catch (err) {
+      if (!this.stopped) this.emit('error', 'monitor-failed', { monitor: 'rtnetlink', error: (err as Error).message });
+    }
+  }
+
+  private async consumeNft(m: NftMonitor): Promise<void> {
+    try {
+      for await (const e of m) {
+        if (!this.relevantNft(e) || e.kind === 'generation') continue;
+        this.schedule(e.kind === 'resync' ? `nftables notifications lost (${e.reason})` : `nftables ${e.kind}${e.kind !== 'table' && e.name ? ` ${e.name}` : ''} of table ${e.table} ${e.action === 'del' ? 'deleted' : 'changed'}`);
+      }
+    } catch (err) {
+      if (!this.stopped) this.emit('error', 'monitor-failed', { monitor: 'nftables', error: (err as Error).message });
+    }
+  }
+
+  /** Plans again after the debounce (or `delay`), remembering why. */
+  private schedule(trigger: string, delay = this.o.debounceMs): void {
+    if (this.stopped) return;
+    if (!this.triggers.includes(trigger) && this.triggers.length < 20) this.triggers.push(trigger);
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.kick(), delay);
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.converge().finally(() => {
+      this.running = undefined;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- converge
+
+  private async resolvedConfig(force: boolean): Promise<NormalizedConfig> {
+    const endpoint = hostnameEndpoint(this.config);
+    if (!endpoint) return this.config;
+    if (this.resolved && !force) return this.resolved;
+    this.lastResolve = Date.now();
+    this.stats.resolutions++;
+    const fresh = await resolveEndpoint(endpoint, this.config, this.options);
+    const before = this.resolved && this.resolved.role === 'backend' ? this.resolved.tunnel.peer.endpoint.text : undefined;
+    if (this.config.role !== 'backend') return this.config;
+    this.resolved = { ...this.config, tunnel: { ...this.config.tunnel, peer: { ...this.config.tunnel.peer, endpoint: fresh } } };
+    if (before === undefined) this.emit('info', 'endpoint-resolved', { hostname: endpoint.hostname, address: fresh.text });
+    else if (before !== fresh.text) {
+      this.stats.endpointChanges++;
+      this.emit('info', 'endpoint-changed', { hostname: endpoint.hostname, from: before, to: fresh.text });
+    } else this.emit('debug', 'endpoint-unchanged', { hostname: endpoint.hostname, address: fresh.text });
+    return this.resolved;
+  }
+
+  private async converge(): Promise<void> {
+    clearTimeout(this.retry);
+    const triggers = this.triggers;
+    this.triggers = [];
+    try {
+      const config = await this.resolvedConfig(false);
+      if (config.role === 'backend' && isUnresolved(config.tunnel.peer.endpoint)) throw new Error('endpoint not resolved');
+      const result = await new ServiceForward(config, this.options).apply();
+      this.stats.applies++;
+      this.retryDelay = this.o.retryMs;
+      const lines = result.plan.lines();
+      if (!this.converged) {
+        this.converged = true;
+        this.emit('info', 'applied', { changes: lines, netlinkWrites: result.netlinkWrites, warnings: [...result.plan.warnings] });
+        this.readyResolve();
+      } else if (lines.length > 0) {
+        this.stats.repairs++;
+        this.emit('warn', 'repaired', { trigger: triggers, changes: lines, netlinkWrites: result.netlinkWrites });
+      } else {
+        this.emit('debug', 'checked', { trigger: triggers });
+      }
+      this.setStatus(`converged${this.stats.repairs ? `, ${this.stats.repairs} repair${this.stats.repairs === 1 ? '' : 's'}` : ''}`);
+    } catch (err) {
+      this.stats.failures++;
+      const e = err as Error & { field?: string };
+      const delay = this.retryDelay;
+      this.retryDelay = Math.min(this.retryDelay * 2, this.o.retryMaxMs);
+      this.emit('error', e.name === 'ResolveError' ? 'resolve-failed' : 'apply-failed', {
+        trigger: triggers,
+        error: e.message,
+        errorName: e.name,
+        ...(e instanceof ConfigError ? { field: e.field } : {}),
+        retryInMs: delay,
+      });
+      this.setStatus(`${e.name === 'ResolveError' ? 'cannot resolve the endpoint' : 'apply failed'}, retrying: ${e.message}`.slice(0, 200));
+      if (!this.stopped) this.retry = setTimeout(() => this.schedule('retry', 0), delay);
+    }
+  }
+
+  // ---------------------------------------------------------------- handshakes
+
+  /** Reads the handshakes; reports peers coming and going; re-resolves a stale host name endpoint. */
+  async checkHandshakes(): Promise<void> {
+    if (this.stopped || !this.kernel || !this.converged) return;
+    let peers: Array<{ publicKey: string; lastHandshake: Date | null; endpoint: string | null }>;
+    try {
+      const name = this.config.tunnel.interface;
+      if (!(await this.kernel.wg.implementationOf(name))) return; // the link is gone: the monitor repairs it
+      peers = (await this.kernel.wg.get(name)).peers;
+    } catch (err) {
+      this.emit('debug', 'handshake-read-failed', { error: (err as Error).message });
+      return;
+    }
+    const now = Date.now();
+    const names = new Map<string, string>(
+      this.config.role === 'frontend' ? this.config.tunnel.peers.map((p) => [p.publicKey, p.name]) : [[this.config.tunnel.peer.publicKey, 'frontend']],
+    );
+    let staleOwnPeer = false;
+    for (const p of peers) {
+      const age = p.lastHandshake ? Math.max(0, Math.round((now - p.lastHandshake.getTime()) / 1000)) : null;
+      const up = age !== null && age < this.o.peerUpSeconds;
+      const was = this.peerUp.get(p.publicKey);
+      if (was !== up && (was !== undefined || up)) {
+        this.emit(up ? 'info' : 'warn', up ? 'peer-up' : 'peer-down', { peer: names.get(p.publicKey) ?? p.publicKey, handshakeAgeSeconds: age, endpoint: p.endpoint });
+      }
+      this.peerUp.set(p.publicKey, up);
+      if (this.config.role === 'backend' && p.publicKey === this.config.tunnel.peer.publicKey) {
+        staleOwnPeer = age === null || age > this.o.reresolveAfterSeconds;
+      }
+    }
+    const endpoint = hostnameEndpoint(this.config);
+    if (!endpoint || !staleOwnPeer) return;
+    // Not more often than the threshold itself: a name that keeps answering the same address is not asked every check.
+    if (now - this.lastResolve < this.o.reresolveAfterSeconds * 1000) return;
+    const before = this.resolved;
+    try {
+      const fresh = await this.resolvedConfig(true);
+      if (before !== undefined && fresh.role === 'backend' && before.role === 'backend' && fresh.tunnel.peer.endpoint.text !== before.tunnel.peer.endpoint.text) {
+        this.schedule(`endpoint ${endpoint.hostname} resolved to a new address`, 0);
+      }
+    } catch (err) {
+      this.emit('warn', 'resolve-failed', { hostname: endpoint.hostname, error: (err as Error).message, keeping: before?.role === 'backend' ? before.tunnel.peer.endpoint.text : null });
+    }
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * `netfwd run` (the built CLI) supervising a backend in its own namespace:
+ * it applies, tells systemd it is ready (a real AF_UNIX datagram socket,
+ * received by a small python3 receiver — not by netfwd's code), repairs drift
+ * of its own objects made by the system tools (a deleted route, a deleted
+ * nft table, the link set down), leaves foreign routes and tables alone, logs
+ * each repair as a JSON line, pings the watchdog, and on SIGTERM leaves the
+ * configuration (the leak guard) in place — or removes it with --down-on-exit.
+ * Every state is read back with ip -j, nft -j and wg show.
+ */
+import ava, { type ExecutionContext } from 'ava';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
+import { CLI, cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
+import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
+import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
+
+const base = kernelTest(['ip', 'wg', 'nft']);
+const skip = e2eSkipReason() ?? (spawnable('/usr/bin/python3') ? undefined : 'needs /usr/bin/python3 for the notification receiver');
+const test = skip ? base.skip : base;
+if (skip) process.stderr.write(`skipping: ${skip}\n`);
+
+function spawnable(path: string): boolean {
+  try {
+    run(path, ['-c', 'pass']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+if (!skip) {
+  ava.before('the CLI is built', (t) => {
+    const missing = missingBuild();
+    if (missing) t.fail(missing);
+    else t.pass();
+  });
+}
+
+interface LogLine {
+  ts: string;
+  level: string;
+  event: string;
+  details: Record<string, any>;
+}
+
+/** A long-running process whose stdout lines are collected; waitFor polls them. */
+class Proc {
+  readonly lines: string[] = [];
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  constructor(readonly child: ChildProcess) {
+    let buf = '';
+    child.stdout!.on('data', (d) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+    child.stderr!.on('data', (d) => (this.stderr += d));
+    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  }
+  json(): LogLine[] {
+    return this.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  }
+  async waitFor<T>(what: string, find: () => T | undefined, ms = 20_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = find();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; output:\n${this.lines.join('\n')}\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** A notification socket bound by python3 (not netfwd): prints each datagram as a JSON string line. */
+const RECEIVER = `
+import socket, sys, json
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+addr = sys.argv[1]
+s.bind(('\\0' + addr[1:]) if addr.startswith('@') else addr)
+print(json.dumps('listening'), flush=True)
+while True:
+    print(json.dumps(s.recv(65536).decode()), flush=True)
+`;
+
+async function receiver(t: ExecutionContext, address: string): Promise<Proc> {
+  const p = new Proc(spawn('/usr/bin/python3', ['-c', RECEIVER, address], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  t.teardown(() => p.kill('SIGKILL'));
+  await p.waitFor('the receiver', () => p.lines.length > 0, 10_000);
+  return p;
+}
+const datagrams = (r: Proc) => r.lines.slice(1).map((l) => JSON.parse(l) as string);
+
+interface Setup {
+  ns: string;
+  ifname: string;
+  table: string;
+  config: string;
+  dir: string;
+}
+
+function backendConfig(t: ExecutionContext): Setup {
+  const ns = freshNetns(t, 'nfrun');
+  const dir = tempDir(t);
+  const tag = uniqueTag();
+  const ifname = `nfr${tag}`;
+  const key = generatePrivateKey().toBase64();
+  writeFile(join(dir, 'backend.key'), `${key}\n`, 0o600);
+  const config = writeFile(
+    join(dir, 'backend.json'),
+    JSON.stringify({
+      role: 'backend',
+      netns: ns,
+      tunnel: {
+        interface: ifname,
+        addresses: ['10.0.0.2/24', 'fd00::2/64'],
+        privateKeyFile: 'backend.key',
+        peer: { publicKey: publicKey(generatePrivateKey()), endpoint: '192.0.2.1:51820' },
+      },
+      returnPath: { mode: 'uid', uids: ['1000'] },
+      services: [{ protocol: 'tcp', port: 9735 }],
+    }),
+    0o600,
+  );
+  // The link is removed with the namespace; a userspace daemon is ended by freshNetns' teardown.
+  return { ns, ifname, table: `netfwd-${ifname}`, config, dir };
+}
+
+function startRun(t: ExecutionContext, s: Setup, args: string[] = [], env: Record<string, string> = {}): Proc {
+  const p = new Proc(
+    spawn(process.execPath, [CLI, 'run', '-c', s.config, '--json', '--recheck', '0', ...args], {
+      env: { ...process.env, NETFWD_DEBUG: '1', NOTIFY_SOCKET: '', WATCHDOG_USEC: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  t.teardown(async () => {
+    p.kill('SIGKILL');
+    await p.exited;
+  });
+  return p;
+}
+
+const routes5000 = (ns: string, family: 4 | 6 = 4) => ipJson<Array<Record<string, any>>>(ns, [`-${family}`, 'route', 'show', 'table', '5000']);
+const hasTunnelDefault = (s: Setup) => routes5000(s.ns).some((r) => r.dst === 'default' && r.dev === s.ifname && r.protocol === '233');
+const hasLeakGuard = (s: Setup) => routes5000(s.ns).some((r) => r.dst === 'default' && r.type === 'unreachable' && r.protocol === '233');
+const nftTables = (ns: string) =>
+  (JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'tables'])) as { nftables: Array<{ table?: { family: string; name: string } }> }).nftables
+    .filter((x) => x.table)
+    .map((x) => `${x.table!.family} ${x.table!.name}`);
+const nftRules = (ns: string, table: string) =>
+  (JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'table', 'inet', table])) as { nftables: Array<{ rule?: unknown }> }).nftables.filter((x) => x.rule).length;
+const link = (s: Setup) => ipJson<Array<Record<string, any>>>(s.ns, ['-d', 'link', 'show', 'dev', s.ifname])[0]!;
+const repairs = (p: Proc) => p.json().filter((l) => l.event === 'repaired');
+
+test('run applies, notifies READY, repairs drift of its own objects only, logs each repair, and leaves the configuration on SIGTERM', async (t) => {
+  const s = backendConfig(t);
+  const sock = join(s.dir, 'notify.sock');
+  const rx = await receiver(t, sock);
+  const p = startRun(t, s, [], { NOTIFY_SOCKET: sock });
+
+  // Applied and ready: the objects are there as the system tools see them.
+  await p.waitFor('ready', () => p.json().find((l) => l.event === 'ready'));
+  const applied = p.json().find((l) => l.event === 'applied')!;
+  t.true(applied.details.changes.length > 5, JSON.stringify(applied));
+  t.truthy(Date.parse(applied.ts));
+  t.true(hasTunnelDefault(s) && hasLeakGuard(s));
+  t.true(nftTables(s.ns).includes(`inet ${s.table}`));
+  t.true(link(s).flags.includes('UP'));
+  await rx.waitFor('READY=1', () => datagrams(rx).find((d) => d.split('\n').includes('READY=1')));
+  const ready = datagrams(rx).find((d) => d.split('\n').includes('READY=1'))!;
+  t.true(ready.split('\n').includes('STATUS=converged'), ready);
+  t.true(ready.split('\n').includes(`MAINPID=${p.child.pid}`), ready);
+
+  // Foreign objects next to netfwd's: a route in table 5000 (protocol static), a table of someone else.
+  run('ip', ['-n', s.ns, 'route', 'add', '203.0.113.0/24', 'dev', s.ifname, 'table', '5000', 'proto', 'static']);
+  run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', '-f', '-'], 'table inet foreign {\n chain c { type filter hook input priority 0; policy accept; counter; }\n}\n');
+  run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', 'flush', 'chain', 'inet', 'foreign', 'c']);
+  run('ip', ['-n', s.ns, 'route', 'del', '203.0.113.0/24', 'table', '5000']);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.is(repairs(p).length, 0, 'changes of foreign objects are not repairs');
+  t.false(routes5000(s.ns).some((r) => r.dst === '203.0.113.0/24'), 'the foreign route stays deleted');
+  t.is(nftRules(s.ns, 'foreign'), 0, 'the foreign chain stays flushed');
+
+  // 1. netfwd's route deleted → put back, and logged with what triggered it.
+  run('ip', ['-n', s.ns, 'route', 'del', 'default', 'dev', s.ifname, 'table', '5000']);
+  const r1 = await p.waitFor('route repair', () => repairs(p)[0]);
+  t.true(r1.details.changes.some((c: string) => c.startsWith('+ route default') && c.includes('table 5000')), JSON.stringify(r1));
+  t.true(r1.details.trigger.some((x: string) => x.includes('route default table 5000 deleted')), JSON.stringify(r1));
+  t.true(r1.details.netlinkWrites > 0);
+  t.is(r1.level, 'warn');
+  t.true(hasTunnelDefault(s));
+
+  // 2. Its nft table deleted → made again, the foreign table untouched.
+  run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', 'delete', 'table', 'inet', s.table]);
+  const r2 = await p.waitFor('nft repair', () => repairs(p)[1]);
+  t.true(r2.details.trigger.some((x: string) => x.includes(`table ${s.table}`)), JSON.stringify(r2));
+  t.true(nftTables(s.ns).includes(`inet ${s.table}`));
+  t.true(nftRules(s.ns, s.table) > 0);
+  t.true(nftTables(s.ns).includes('inet foreign'));
+  t.is(nftRules(s.ns, 'foreign'), 0);
+
+  // 3. The link set down (the kernel drops the routes through it) → up again, routes back.
+  run('ip', ['-n', s.ns, 'link', 'set', s.ifname, 'down']);
+  const r3 = await p.waitFor('link repair', () => repairs(p).find((r, i) => i >= 2 && r.details.changes.some((c: string) => c.includes('link'))));
+  t.true(r3.details.trigger.some((x: string) => x.includes(`link ${s.ifname}`)), JSON.stringify(r3));
+  await p.waitFor('the tunnel route back', () => hasTunnelDefault(s) || undefined);
+  t.true(link(s).flags.includes('UP'));
+  t.true(routes5000(s.ns, 6).some((r) => r.dst === 'default' && r.dev === s.ifname), 'the IPv6 route too');
+
+  // Quiet again: the repairs' own notifications led to empty plans, not to more repairs.
+  const settled = repairs(p).length;
+  await new Promise((r) => setTimeout(r, 1500));
+  t.is(repairs(p).length, settled);
+
+  // SIGTERM: STOPPING=1, exit 0, and everything stays — the leak guard included.
+  p.kill('SIGTERM');
+  t.is(await p.exited, 0, p.stderr);
+  await rx.waitFor('STOPPING=1', () => datagrams(rx).find((d) => d.split('\n').includes('STOPPING=1')));
+  t.like(p.json().at(-1), { event: 'stopped', details: { configurationLeft: true } });
+  t.true(hasLeakGuard(s));
+  t.true(nftTables(s.ns).includes(`inet ${s.table}`));
+  t.truthy(link(s));
+  t.true(ipJson<Array<Record<string, any>>>(s.ns, ['rule', 'show']).some((r) => r.table === '5000' && r.protocol === '233'));
+});
+
+test('--down-on-exit removes the configuration on SIGTERM; an abstract notification socket works', async (t) => {
+  const s = backendConfig(t);
+  const rx = await receiver(t, `@netfwd-test-${process.pid}-${uniqueTag()}`);
+  const p = startRun(t, s, ['--down-on-exit'], { NOTIFY_SOCKET: `@${rx.child.spawnargs.at(-1)!.slice(1)}` });
+  await p.waitFor('ready', () => p.json().find((l) => l.event === 'ready'));
+  await rx.waitFor('READY=1', () => datagrams(rx).find((d) => d.split('\n').includes('READY=1')));
+  t.true(hasLeakGuard(s));
+  p.kill('SIGTERM');
+  t.is(await p.exited, 0, p.stderr);
+  const down = p.json().find((l) => l.event === 'down')!;
+  t.true(down.details.changes.length > 5);
+  t.deepEqual(routes5000(s.ns), []);
+  t.false(nftTables(s.ns).includes(`inet ${s.table}`));
+  t.is(ipJson(s.ns, ['link', 'show']).filter((l: any) => l.ifname === s.ifname).length, 0);
+  t.false(ipJson<Array<Record<string, any>>>(s.ns, ['rule', 'show']).some((r) => r.protocol === '233'));
+});
+
+test('the watchdog is pinged at half of WATCHDOG_USEC', async (t) => {
+  const s = backendConfig(t);
+  const sock = join(s.dir, 'notify.sock');
+  const rx = await receiver(t, sock);
+  const p = startRun(t, s, [], { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '1000000' });
+  const wd = await p.waitFor('watchdog', () => p.json().find((l) => l.event === 'watchdog'));
+  t.is(wd.details.intervalMs, 500);
+  await p.waitFor('ready', () => p.json().find((l) => l.event === 'ready'));
+  const before = datagrams(rx).filter((d) => d === 'WATCHDOG=1').length;
+  await new Promise((r) => setTimeout(r, 2600));
+  // Five intervals; a loaded machine may delay a timer, never add one.
+  const pings = datagrams(rx).filter((d) => d === 'WATCHDOG=1').length - before;
+  t.true(pings >= 3 && pings <= 6, `${pings} pings in 2.6 s`);
+  // WATCHDOG_PID of another process: no pings (sd_watchdog_enabled).
+  p.kill('SIGTERM');
+  await p.exited;
+  const q = startRun(t, s, [], { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '400000', WATCHDOG_PID: '1' });
+  await q.waitFor('ready', () => q.json().find((l) => l.event === 'ready'));
+  t.falsy(q.json().find((l) => l.event === 'watchdog'));
+});
+
+test('a bad configuration exits 3 before touching anything; usage errors exit 2', async (t) => {
+  const s = backendConfig(t);
+  const bad = writeFile(join(s.dir, 'bad.json'), JSON.stringify({ role: 'backend', netns: s.ns, tunnel: { interface: 'x' } }), 0o600);
+  const r = await cli(['run', '-c', bad]);
+  t.is(r.code, EXIT.CONFIG, r.stderr);
+  t.deepEqual(nftTables(s.ns), []);
+  t.is((await cli(['run', '-c', s.config, '--reresolve-after', 'soon'])).code, EXIT.USAGE);
+  t.is((await cli(['run'])).code, EXIT.USAGE);
+});
