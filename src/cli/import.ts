@@ -1,0 +1,126 @@
+/**
+ * `netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]`:
+ * the netfwd configuration equivalent to a wg-quick file or NetworkManager
+ * keyfile and its iptables rules (see src/import and docs/import.md).
+ *
+ * Secrets never reach standard output: keys written inline in the sources go
+ * to key files (mode 0600) next to the output — or in the current directory
+ * when the YAML goes to standard output — and the YAML names them. Nothing is
+ * written unless the whole translation loads; existing files are never
+ * overwritten (a key file holding the same key is reused).
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { NetfwdError } from '../errors.js';
+import { loadConfigFile } from '../forward/config-file.js';
+import { formatNote, ImportError, importConfig, type ImportInput } from '../import/index.js';
+import { asFileReadError, readRegularFile } from '../forward/private-file.js';
+import { EXIT } from './exit-codes.js';
+
+export const IMPORT_USAGE = 'netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]';
+
+/** The largest input file read. */
+const INPUT_MAX_BYTES = 4 * 1024 * 1024;
+
+const usage = (message: string) => Object.assign(new NetfwdError(`${message} (usage: ${IMPORT_USAGE})`), { exit: EXIT.USAGE });
+
+export interface ImportIo {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+export function runImport(argv: string[], io: ImportIo): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      role: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length === 0) throw usage('import needs at least one input file');
+  const role = values.role;
+  if (role !== undefined && role !== 'frontend' && role !== 'backend') throw usage('--role is frontend or backend');
+  const output = values.out;
+
+  const inputs: ImportInput[] = positionals.map((path) => {
+    try {
+      const content = readRegularFile(path, INPUT_MAX_BYTES);
+      return { path, text: typeof content.data === 'string' ? content.data : content.data.toString('utf8') };
+    } catch (e) {
+      throw new ImportError(path, `cannot read the file: ${asFileReadError(e).reason}`, 'a readable wg-quick .conf, NetworkManager keyfile or iptables file');
+    }
+  });
+  const result = importConfig(inputs, { ...(role ? { role } : {}), ...(output ? { output } : {}) });
+
+  // Check every file before writing any.
+  const exists = (path: string): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new ImportError(path, `cannot check the file: ${asFileReadError(e).reason}`, 'a writable directory');
+    }
+  };
+  if (output && exists(output) !== undefined) throw usage(`${output} exists: netfwd import does not overwrite files`);
+  const toWrite = result.keyFiles.filter((k) => {
+    const current = exists(k.path);
+    if (current === undefined) return true;
+    if (current.trim() === k.key) return false; // the same key from an earlier import
+    throw usage(`${k.path} exists and holds another key: netfwd import does not overwrite key files (choose another -o)`);
+  });
+
+  const written: string[] = [];
+  try {
+    for (const k of toWrite) {
+      writeFileSync(k.path, `${k.key}\n`, { mode: 0o600, flag: 'wx' });
+      written.push(k.path);
+    }
+    if (output) {
+      writeFileSync(output, result.yaml, { mode: 0o644, flag: 'wx' });
+      written.push(output);
+      // What was written loads as `netfwd up -c` will load it.
+      loadConfigFile(output, { enforcePermissions: true });
+    }
+  } catch (e) {
+    for (const p of written) rmSync(p, { force: true });
+    throw e;
+  }
+
+  if (values.json) {
+    io.out(
+      JSON.stringify(
+        {
+          role: result.role,
+          roleReason: result.roleReason,
+          inputs: result.inputs,
+          output: output ?? null,
+          keyFiles: result.keyFiles.map((k) => k.path),
+          notTranslated: result.notes.filter((n) => n.kind === 'not-translated').map(({ kind: _, ...n }) => n),
+          changed: result.notes.filter((n) => n.kind === 'changed').map(({ kind: _, ...n }) => n),
+          config: result.spec,
+          ...(output ? {} : { yaml: result.yaml }),
+        },
+        null,
+        2,
+      ),
+    );
+  } else if (!output) io.out(result.yaml);
+
+  io.err(`netfwd import: ${result.role} (${result.roleReason})`);
+  for (const k of result.keyFiles) io.err(`${toWrite.includes(k) ? 'wrote' : 'kept'} ${k.path} (mode 0600)`);
+  if (output) io.err(`wrote ${output}`);
+  const not = result.notes.filter((n) => n.kind === 'not-translated');
+  const changed = result.notes.filter((n) => n.kind === 'changed');
+  if (not.length) {
+    io.err(`not translated (${not.length}):`);
+    for (const n of not) io.err(`  ${formatNote(n)}`);
+  }
+  if (changed.length) {
+    io.err(`translated differently (${changed.length}):`);
+    for (const n of changed) io.err(`  ${formatNote(n)}`);
+  }
+  return EXIT.OK;
+}
