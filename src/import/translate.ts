@@ -58,12 +58,15 @@ function cidrOf(text: string, origin: Origin, what: string): Cidr {
   return c;
 }
 
-/** "203.0.113.1:51820", "[2001:db8::1]:51820" → parts; host names are refused. */
+/** "203.0.113.1:51820", "[2001:db8::1]:51820", "vpn.example.org:51820" → parts. */
 function endpointOf(text: string, origin: Origin): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
   if (!m) throw new ImportError(origin, `Endpoint "${text.slice(0, 60)}" is not HOST:PORT`, 'an address and port such as 203.0.113.1:51820 or [2001:db8::1]:51820');
   const c = parseCidr(m[1]!);
-  if (!c || c.explicit) throw new ImportError(origin, `Endpoint host "${m[1]!.slice(0, 60)}" is not an IP address; netfwd does not resolve host names`, "the frontend's IP address, e.g. 203.0.113.1:51820");
+  // A host name is kept: netfwd resolves it when it applies the configuration.
+  if ((!c || c.explicit) && !/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(m[1]!)) {
+    throw new ImportError(origin, `Endpoint host "${m[1]!.slice(0, 60)}" is neither an IP address nor a host name`, "the frontend's address or DNS name, e.g. 203.0.113.1:51820");
+  }
   const port = Number(m[2]);
   if (port < 1 || port > 65535) throw new ImportError(origin, `Endpoint port ${m[2]} is out of range`, 'a port from 1 to 65535');
   return { host: m[1]!, port };
