@@ -128,7 +128,7 @@ const table5000 = (ns: string, family: '-4' | '-6') => ipj(ns, [family, 'route',
 function bootState(ns: string, tunnel: string): void {
   if (ipj(ns, ['link', 'show']).some((l) => l.ifname === tunnel)) inNetns(ns, 'ip', ['link', 'del', tunnel]);
   inNetns(ns, 'nft', ['flush', 'ruleset']);
-  for (const family of ['-4', '-6']) {
+  for (const family of ['-4', '-6'] as const) {
     for (const r of ipj(ns, [family, 'rule', 'show'])) {
       if (r.protocol === '233') inNetns(ns, 'ip', [family, 'rule', 'del', 'priority', String(r.priority)]);
     }
