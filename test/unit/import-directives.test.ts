@@ -321,7 +321,7 @@ test('wg-quick errors name file and line and never quote keys', (t) => {
   const e = throwsAt(t, () => run({ 'wg0.conf': frontendConf().replace(K.front, typo) }), 'wg0.conf', 3, /PrivateKey is not a WireGuard key/);
   t.false(e.message.includes(typo));
   throwsAt(t, () => run({ 'wg0.conf': backendConf().replace('Endpoint = 203.0.113.1:51820', 'Endpoint = 203.0.113.1') }), 'wg0.conf', 7, /not HOST:PORT/);
-  throwsAt(t, () => run({ 'wg0.conf': backendConf().replace(/Endpoint = .*\n/, '') }), 'wg0.conf', 5, /no Endpoint/);
+  throwsAt(t, () => run({ 'wg0.conf': backendConf().replace(/Endpoint = .*\n/, '') }, 'backend'), 'wg0.conf', 5, /no Endpoint/);
   throwsAt(t, () => run({ 'wg0.conf': frontendConf([DNAT]).replace(/ListenPort = .*\n/, '') }, 'frontend'), 'wg0.conf', 0, /no ListenPort/);
   throwsAt(t, () => run({ 'wg0.conf': frontendConf([DNAT]).replace(/PrivateKey = .*\n/, '') }), 'wg0.conf', 0, /no private key/);
 });
