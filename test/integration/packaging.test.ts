@@ -219,6 +219,18 @@ ktest('npm ci of the tarball with no compiler uses the prebuild, and it speaks n
   checkProbe(t, probe, ns, join(realpathSync(app), 'node_modules/netfwd/prebuilds/linux-x64', PREBUILD));
 });
 
+ktest('with install scripts off (--ignore-scripts, or not approved), the prebuild is found at run time', async (t) => {
+  const { tarball, bin } = await install();
+  const app = consumerProject('app-noscripts', tarball);
+  const cache = must('npm', ['config', 'get', 'cache']).trim();
+  const r = sh('npm', ['ci', '--offline', '--ignore-scripts', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], { cwd: app, env: consumerEnv(bin) });
+  t.is(r.status, 0, r.out);
+  t.notRegex(r.out, /> node-gyp-build/, 'the install script did not run');
+  const ns = freshNetns(t, 'nfpkg');
+  const probe = JSON.parse(must(join(bin, 'node'), ['probe.mjs', ns], { cwd: app, env: consumerEnv(bin) })) as Probe;
+  checkProbe(t, probe, ns, join(realpathSync(app), 'node_modules/netfwd/prebuilds/linux-x64', PREBUILD));
+});
+
 ktest('without the prebuilds the same offline install fails: nothing can be compiled there', async (t) => {
   const { tarball, bin } = await install();
   // The same tarball less prebuilds/.
