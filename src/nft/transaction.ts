@@ -319,7 +319,9 @@ export class NftTransaction {
       flags |= b;
     });
     const userdata = commentUdata(spec.comment);
-    return this.simple('addTable', `${fam} ${n}`, () => newTable(fam, { name: n, flags, userdata }, '', spec.exclusive));
+    // Kernels before 6.9 refuse the flag with a bare EOPNOTSUPP: name it in the error.
+    const text = flags & TABLE_FLAGS.persist ? `${fam} ${n} flags persist (NFT_TABLE_F_PERSIST needs Linux 6.9 or later)` : `${fam} ${n}`;
+    return this.simple('addTable', text, () => newTable(fam, { name: n, flags, userdata }, '', spec.exclusive));
   }
 
   deleteTable(spec: { family: NftFamily; name?: string; handle?: number }): NftOp {

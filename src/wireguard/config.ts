@@ -19,6 +19,8 @@ export interface ParsedPeer {
   endpoint?: Endpoint;
   persistentKeepalive?: number;
   allowedIps: Prefix[];
+  /** Allowed IPs to take away from the peer (WGALLOWEDIP_F_REMOVE_ME, or a replacement where the kernel lacks it). */
+  removeAllowedIps: Prefix[];
   replaceAllowedIps: boolean;
   remove: boolean;
   updateOnly: boolean;
@@ -64,7 +66,7 @@ function bool(v: unknown, field: string): boolean {
   return v;
 }
 
-const PEER_KEYS = new Set(['publicKey', 'presharedKey', 'endpoint', 'persistentKeepalive', 'allowedIps', 'replaceAllowedIps', 'remove', 'updateOnly']);
+const PEER_KEYS = new Set(['publicKey', 'presharedKey', 'endpoint', 'persistentKeepalive', 'allowedIps', 'removeAllowedIps', 'replaceAllowedIps', 'remove', 'updateOnly']);
 const DEVICE_KEYS = new Set(['privateKey', 'listenPort', 'fwmark', 'replacePeers', 'peers']);
 
 function checkKeys(obj: object, allowed: Set<string>, path: string): void {
@@ -101,6 +103,7 @@ export function parseConfigSync(config: WireGuardConfig): { parsed: ParsedConfig
       index: i,
       publicKey,
       allowedIps: [],
+      removeAllowedIps: [],
       replaceAllowedIps: bool(p.replaceAllowedIps, `${path}.replaceAllowedIps`),
       remove: bool(p.remove, `${path}.remove`),
       updateOnly: bool(p.updateOnly, `${path}.updateOnly`),
@@ -119,7 +122,23 @@ export function parseConfigSync(config: WireGuardConfig): { parsed: ParsedConfig
       if (!Array.isArray(p.allowedIps)) throw new ValidationError(`${path}.allowedIps`, 'not an array', 'a list of CIDRs');
       for (let j = 0; j < p.allowedIps.length; j++) peer.allowedIps.push(parseAllowedIp(p.allowedIps[j]!, path, j));
     }
-    if (peer.remove && (peer.allowedIps.length > 0 || peer.updateOnly)) {
+    if (p.removeAllowedIps !== undefined) {
+      const field = `${path}.removeAllowedIps`;
+      if (!Array.isArray(p.removeAllowedIps)) throw new ValidationError(field, 'not an array', 'a list of CIDRs');
+      for (let j = 0; j < p.removeAllowedIps.length; j++) {
+        const parsedPrefix = parsePrefix(p.removeAllowedIps[j]!, `${field}[${j}]`);
+        // The kernel keeps allowed IPs with the host bits cleared: remove them by that form.
+        const prefix: Prefix = { ...parsedPrefix, address: networkAddress(parsedPrefix) };
+        const text = formatPrefix(prefix);
+        const added = peer.allowedIps.findIndex((a) => formatPrefix(a) === text);
+        if (added >= 0) throw new ValidationError(`${field}[${j}]`, `${text} is also in allowedIps[${added}]`, 'a prefix either added or removed');
+        peer.removeAllowedIps.push(prefix);
+      }
+      if (peer.removeAllowedIps.length > 0 && peer.replaceAllowedIps) {
+        throw new ValidationError(field, 'replaceAllowedIps already removes every allowed IP', 'removeAllowedIps or replaceAllowedIps, not both');
+      }
+    }
+    if (peer.remove && (peer.allowedIps.length > 0 || peer.removeAllowedIps.length > 0 || peer.updateOnly)) {
       throw new ValidationError(`${path}.remove`, 'a removed peer takes no allowed IPs and no updateOnly', 'remove alone, or the peer without remove');
     }
     parsed.peers.push(peer);

@@ -15,6 +15,7 @@ export type {
   WireGuardDevice,
   WireGuardImplementation,
   WireGuardInterface,
+  WireGuardNotice,
   WireGuardOptions,
   WireGuardPeer,
   WireGuardPeerConfig,

@@ -3,7 +3,7 @@
  * (linux/wireguard.h). SET_DEVICE is split over several messages as the
  * header documents; GET_DEVICE is a dump whose messages are merged.
  */
-import { DecodeError } from '../errors.js';
+import { DecodeError, NetlinkError } from '../errors.js';
 import { type Span, attrs, spanAt } from '../netlink/attributes.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLA_F_NESTED } from '../netlink/constants.js';
@@ -24,7 +24,11 @@ export const WGDEVICE_F_REPLACE_PEERS = 1;
 export const WGPEER_F_REMOVE_ME = 1;
 export const WGPEER_F_REPLACE_ALLOWEDIPS = 2;
 export const WGPEER_F_UPDATE_ONLY = 4;
+/** Linux 6.16 and later: the allowed IP is removed from the peer instead of added. */
+export const WGALLOWEDIP_F_REMOVE_ME = 1;
 
+const EINVAL = 22;
+const EOPNOTSUPP = 95;
 const AF_INET = 2;
 const AF_INET6 = 10;
 
@@ -35,6 +39,7 @@ export const allowedIpAttrs = attrs('wgallowedip', {
   family: { type: 1, kind: 'u16' }, // WGALLOWEDIP_A_FAMILY
   ipaddr: { type: 2, kind: 'binary' }, // WGALLOWEDIP_A_IPADDR: in_addr / in6_addr
   cidrMask: { type: 3, kind: 'u8' }, // WGALLOWEDIP_A_CIDR_MASK
+  flags: { type: 4, kind: 'u32' }, // WGALLOWEDIP_A_FLAGS (Linux 6.16+)
 });
 
 // Declared in the order wireguard-tools writes the attributes, so a SET message
@@ -83,7 +88,7 @@ const MAX_BUDGET = 65000;
 // nest) and one IPv6 allowed IP (nest, family, address, mask), plus the
 // closing padding of the open nests.
 const PEER_HEAD_MAX = 4 + 36 + 8 + 36 + 32 + 8 + 4;
-const ALLOWED_IP_MAX = 4 + 8 + 20 + 8;
+const ALLOWED_IP_MAX = 4 + 8 + 20 + 8 + 8;
 const CLOSE_SLACK = 16;
 
 export interface SetMessage {
@@ -92,8 +97,8 @@ export interface SetMessage {
   spans: Span[];
 }
 
-function allowedIpValue(p: Prefix) {
-  return { family: p.family === 4 ? AF_INET : AF_INET6, ipaddr: p.address, cidrMask: p.length };
+function allowedIpValue(p: Prefix, remove = false) {
+  return { family: p.family === 4 ? AF_INET : AF_INET6, ipaddr: p.address, cidrMask: p.length, flags: remove ? WGALLOWEDIP_F_REMOVE_ME : undefined };
 }
 
 /**
@@ -171,9 +176,14 @@ export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budg
       spans,
       path,
     );
-    if (peer.allowedIps.length > 0) {
+    // Removals first (as WGALLOWEDIP_F_REMOVE_ME entries), then additions.
+    const entries = [
+      ...peer.removeAllowedIps.map((prefix, j) => ({ prefix, remove: true, path: `${path}.removeAllowedIps[${j}]` })),
+      ...peer.allowedIps.map((prefix, j) => ({ prefix, remove: false, path: `${path}.allowedIps[${j}]` })),
+    ];
+    if (entries.length > 0) {
       let nest = w.beginAttr(WGPEER_A_ALLOWEDIPS | NLA_F_NESTED);
-      peer.allowedIps.forEach((prefix, j) => {
+      entries.forEach(({ prefix, remove, path: entryPath }) => {
         if (!room(ALLOWED_IP_MAX)) {
           // Close this fragment and continue the peer in the next message.
           w.endAttr(nest);
@@ -188,9 +198,9 @@ export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budg
           nest = w.beginAttr(WGPEER_A_ALLOWEDIPS | NLA_F_NESTED);
         }
         const s = w.beginAttr(0 | NLA_F_NESTED);
-        allowedIpAttrs.encode(w, allowedIpValue(prefix));
+        allowedIpAttrs.encode(w, allowedIpValue(prefix, remove));
         w.endAttr(s);
-        spans.push({ start: s, end: w.pos, path: `${path}.allowedIps[${j}]` });
+        spans.push({ start: s, end: w.pos, path: entryPath });
       });
       w.endAttr(nest);
       spans.push({ start: nest, end: w.pos, path: `${path}.allowedIps` });
@@ -264,6 +274,8 @@ export function mergeDump(payloads: readonly Buffer[]): RawDevice & { ifindex?: 
 
 /** Talks to the kernel over one generic netlink connection (in the device's namespace). */
 export class KernelBackend {
+  private removal?: { supported: boolean; why: string };
+
   constructor(
     private readonly conn: Connection,
     private readonly budget = DEFAULT_MESSAGE_BUDGET,
@@ -289,6 +301,37 @@ export class KernelBackend {
       await this.conn.request(req);
     }
     return messages.length;
+  }
+
+  /**
+   * Whether this kernel removes allowed IPs flagged WGALLOWEDIP_F_REMOVE_ME
+   * (Linux 6.16+). Older kernels reject the unknown attribute (strict
+   * parsing) or, were one to ignore it, would add the prefix instead: the
+   * probe removes `prefix`, which `peer` holds now, in a message of its own
+   * (UPDATE_ONLY, nothing else), so on a kernel without the flag nothing
+   * changes either way, and reading the peer back tells which kernel this is.
+   * The answer is kept for this connection.
+   */
+  async allowedIpRemoval(name: string, peer: Buffer, prefix: Prefix): Promise<{ supported: boolean; why: string }> {
+    if (this.removal) return this.removal;
+    const type = await this.familyId();
+    const [message] = encodeSetDevice(
+      { ifname: name },
+      { replacePeers: false, peers: [{ index: 0, publicKey: peer, allowedIps: [], removeAllowedIps: [prefix], replaceAllowedIps: false, remove: false, updateOnly: true }] },
+      this.budget,
+    );
+    try {
+      await this.conn.request({ type, flags: 0, payload: message!.payload, describe: `probe allowed-IP removal on WireGuard ${name}` });
+    } catch (err) {
+      if (!(err instanceof NetlinkError)) throw err;
+      if (err.errno !== EINVAL && err.errno !== EOPNOTSUPP) throw err;
+      return (this.removal = { supported: false, why: `the kernel refused WGALLOWEDIP_A_FLAGS (${err.code}${err.extack ? `: ${err.extack}` : ''})` });
+    }
+    const after = (await this.get(name)).peers.find((p) => p.publicKey.equals(peer));
+    const still = after?.allowedIps.some((a) => a.family === prefix.family && a.length === prefix.length && a.address.equals(prefix.address));
+    return (this.removal = still
+      ? { supported: false, why: 'the kernel ignored WGALLOWEDIP_F_REMOVE_ME' }
+      : { supported: true, why: 'the kernel removes allowed IPs flagged WGALLOWEDIP_F_REMOVE_ME' });
   }
 
   async get(name: string): Promise<RawDevice> {

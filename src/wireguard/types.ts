@@ -53,6 +53,14 @@ export interface WireGuardPeerConfig {
   persistentKeepalive?: number;
   /** CIDRs ('10.0.0.2/32', 'fd00::/64'); a bare address means a host prefix. */
   allowedIps?: string[];
+  /**
+   * CIDRs to take away from this peer, leaving its others. Linux 6.16 and
+   * later do it in the kernel (WGALLOWEDIP_F_REMOVE_ME); on older kernels and
+   * with a userspace daemon, configure() reads the peer's allowed IPs and sets
+   * the rest with replaceAllowedIps instead, and emits a 'notice' saying so.
+   * A prefix the peer does not have is ignored.
+   */
+  removeAllowedIps?: string[];
   /** Remove the peer's allowed IPs before adding these. */
   replaceAllowedIps?: boolean;
   /** Remove the peer. */
@@ -113,6 +121,13 @@ export interface WireGuardInterface {
   name: string;
   ifindex: number;
   implementation: WireGuardImplementation;
+}
+
+/** Emitted as 'notice' when a feature is not available and configure() did the same another way. */
+export interface WireGuardNotice {
+  feature: 'allowedIpRemoval';
+  implementation: WireGuardImplementation;
+  message: string;
 }
 
 /** Emitted as 'daemonExit' when a daemon this WireGuard object started exits. */

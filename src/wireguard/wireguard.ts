@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 import { readdirSync, rmSync } from 'node:fs';
 import { ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
 import { Connection } from '../netlink/connection.js';
-import { parseConfig, validateInterfaceName } from './config.js';
+import type { Prefix } from '../netlink/ip.js';
+import { type ParsedConfig, type ParsedPeer, parseConfig, validateInterfaceName } from './config.js';
 import { KernelBackend } from './kernel.js';
 import { type LinkInfo, createWireGuardLink, deleteLink, getLink, listLinks, setLinkUp } from './link.js';
 import { toDevice } from './state.js';
@@ -20,6 +21,7 @@ import type {
   WireGuardDevice,
   WireGuardImplementation,
   WireGuardInterface,
+  WireGuardNotice,
   WireGuardOptions,
 } from './types.js';
 import { DEFAULT_LOG_DIR, UAPI_DIR, WireGuardDaemonError, probeSocket, removeStaleSocket, socketPath, startDaemon, uapiGet, uapiSet, waitSocketGone } from './userspace.js';
@@ -34,6 +36,9 @@ export interface WireGuard {
   on(event: 'daemonExit', listener: (exit: DaemonExit) => void): this;
   once(event: 'daemonExit', listener: (exit: DaemonExit) => void): this;
   off(event: 'daemonExit', listener: (exit: DaemonExit) => void): this;
+  on(event: 'notice', listener: (notice: WireGuardNotice) => void): this;
+  once(event: 'notice', listener: (notice: WireGuardNotice) => void): this;
+  off(event: 'notice', listener: (notice: WireGuardNotice) => void): this;
 }
 
 export class WireGuard extends EventEmitter {
@@ -48,6 +53,7 @@ export class WireGuard extends EventEmitter {
   private readonly daemons = new Map<string, ChildProcess>();
   private readonly options: WireGuardOptions;
   private closed = false;
+  private readonly noticed = new Set<WireGuardNotice['feature']>();
 
   private constructor(route: Connection, options: WireGuardOptions) {
     super();
@@ -204,10 +210,61 @@ export class WireGuard extends EventEmitter {
   async configure(name: string, config: WireGuardConfig): Promise<void> {
     this.ensureOpen();
     validateInterfaceName(name);
-    const parsed = await parseConfig(config);
+    let parsed = await parseConfig(config);
     const { implementation } = await this.device(name);
+    if (parsed.peers.some((p) => p.removeAllowedIps.length > 0)) parsed = await this.planRemovals(name, implementation, parsed);
     if (implementation === 'kernel') await (await this.kernelBackend()).configure(name, parsed);
     else await uapiSet(name, parsed);
+  }
+
+  /**
+   * Allowed-IP removal: only prefixes the peer holds now are kept (removing
+   * anything else does nothing anyway). Where the kernel removes them itself
+   * (WGALLOWEDIP_F_REMOVE_ME, Linux 6.16+) they are sent as such; otherwise —
+   * older kernels, a userspace daemon — each such peer gets its current
+   * allowed IPs minus the removed ones (plus any added) with
+   * replaceAllowedIps, and a 'notice' says so once per object.
+   */
+  private async planRemovals(name: string, implementation: WireGuardImplementation, parsed: ParsedConfig): Promise<ParsedConfig> {
+    const current = implementation === 'kernel' ? await (await this.kernelBackend()).get(name) : await uapiGet(name);
+    const key = (p: Prefix) => `${p.family}/${p.address.toString('hex')}/${p.length}`;
+    const peers: ParsedPeer[] = parsed.peers.map((peer) => {
+      if (peer.removeAllowedIps.length === 0) return peer;
+      const held = current.peers.find((c) => c.publicKey.equals(peer.publicKey))?.allowedIps ?? [];
+      const heldKeys = new Set(held.map(key));
+      return { ...peer, removeAllowedIps: peer.removeAllowedIps.filter((r) => heldKeys.has(key(r))) };
+    });
+    const first = peers.find((p) => p.removeAllowedIps.length > 0);
+    if (!first) return { ...parsed, peers };
+    let why: string;
+    if (implementation === 'kernel') {
+      const probe = await (await this.kernelBackend()).allowedIpRemoval(name, first.publicKey, first.removeAllowedIps[0]!);
+      if (probe.supported) return { ...parsed, peers };
+      why = `${probe.why}; Linux 6.16 or later removes allowed IPs itself`;
+    } else {
+      why = 'the userspace implementation has no allowed-IP removal in its UAPI';
+    }
+    if (!this.noticed.has('allowedIpRemoval')) {
+      this.noticed.add('allowedIpRemoval');
+      const notice: WireGuardNotice = {
+        feature: 'allowedIpRemoval',
+        implementation,
+        message: `${name}: ${why}, so removeAllowedIps is done by setting each such peer's remaining allowed IPs with replaceAllowedIps`,
+      };
+      this.emit('notice', notice);
+    }
+    return {
+      ...parsed,
+      peers: peers.map((peer) => {
+        if (peer.removeAllowedIps.length === 0) return peer;
+        const gone = new Set(peer.removeAllowedIps.map(key));
+        const held = current.peers.find((c) => c.publicKey.equals(peer.publicKey))!.allowedIps;
+        const keep = held.filter((p) => !gone.has(key(p)));
+        const seen = new Set(keep.map(key));
+        const added = peer.allowedIps.filter((p) => !seen.has(key(p)) && seen.add(key(p)));
+        return { ...peer, removeAllowedIps: [], replaceAllowedIps: true, allowedIps: [...keep, ...added] };
+      }),
+    };
   }
 
   /** Reads an interface; secrets only with `{ secrets: true }`, and then wrapped. */

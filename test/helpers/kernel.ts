@@ -7,6 +7,7 @@ import test, { type ExecutionContext, type TestFn } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import { endProcessesIn } from '../../src/lab/topology.js';
 import { netns } from '../../src/netns/index.js';
 
@@ -72,4 +73,16 @@ export function run(cmd: string, args: string[], input?: string): string {
 export function ipJson<T = any>(ns: string, args: string[]): T {
   const out = run('ip', ['-n', ns, '-j', ...args]).trim();
   return (out ? JSON.parse(out) : []) as T;
+}
+
+/** The running kernel's version (os.release(), e.g. '6.1.0-56-amd64' → [6, 1]). */
+export function kernelVersion(): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+/** True when the running kernel is at least major.minor. */
+export function kernelAtLeast(major: number, minor: number): boolean {
+  const [a, b] = kernelVersion();
+  return a > major || (a === major && b >= minor);
 }

@@ -6,13 +6,16 @@
  * (the machine this project grew up on has none; a later issue brings such
  * kernels into the suite).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { release } from 'node:os';
+import { ValidationError } from '../../src/errors.js';
+import { type WireGuard, type WireGuardNotice, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { Connection } from '../../src/netlink/connection.js';
 import { resolveFamily } from '../../src/netlink/genl.js';
 import { netns } from '../../src/netns/index.js';
 import { createWireGuardLink } from '../../src/wireguard/link.js';
 import { notFoundScenario, openWg, semanticsScenario, thousandPeersScenario, tunnelScenario, uniqueIfname, wgDump } from '../fixtures/wireguard-scenarios.js';
-import { freshNetns, ipJson, kernelSkipReason, uniqueNetnsName } from '../helpers/kernel.js';
+import { freshNetns, ipJson, kernelAtLeast, kernelSkipReason, uniqueNetnsName } from '../helpers/kernel.js';
 
 /** Why the kernel backend cannot be tested here, or undefined. */
 async function kernelWireGuardMissing(): Promise<string | undefined> {
@@ -100,3 +103,65 @@ ktest('kernel: tunnel over IPv4, handshake and TCP', async (t) => {
 ktest('kernel: tunnel over IPv6, handshake and TCP', async (t) => {
   await tunnelScenario(t, { implementation: 'kernel', underlay: 6 });
 });
+
+/**
+ * removeAllowedIps against `wg show dump`: removed prefixes go, the peer's
+ * others and other peers' stay, a prefix the peer does not hold is ignored.
+ * Returns the notices configure() emitted.
+ */
+async function removalScenario(t: ExecutionContext, wg: WireGuard, ns: string, name: string): Promise<WireGuardNotice[]> {
+  const notices: WireGuardNotice[] = [];
+  wg.on('notice', (n) => notices.push(n));
+  const [a, b] = [publicKey(generatePrivateKey()), publicKey(generatePrivateKey())];
+  await wg.configure(name, {
+    privateKey: generatePrivateKey(),
+    peers: [
+      { publicKey: a, endpoint: '192.0.2.7:51820', allowedIps: ['10.0.0.1/32', '10.0.1.0/24', 'fd00::/64', '10.0.2.0/24'] },
+      { publicKey: b, allowedIps: ['10.0.9.0/24'] },
+    ],
+  });
+  const sorted = (x: string[]) => [...x].sort();
+  const ips = (key: string) => sorted(wgDump(ns, name).peers.find((p) => p.publicKey === key)?.allowedIps ?? []);
+  // Host bits are ignored (10.0.1.7/24 is 10.0.1.0/24); 10.0.9.0/24 belongs to b, not a: left alone.
+  await wg.configure(name, { peers: [{ publicKey: a, removeAllowedIps: ['10.0.1.7/24', 'fd00::/64', '10.0.9.0/24', '10.7.0.0/16'], allowedIps: ['10.0.3.0/24'] }] });
+  t.deepEqual(ips(a), sorted(['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24']));
+  t.deepEqual(ips(b), ['10.0.9.0/24']);
+  t.is(wgDump(ns, name).peers.find((p) => p.publicKey === a)?.endpoint, '192.0.2.7:51820', 'the rest of the peer is kept');
+  // Removing what the peer does not have changes nothing.
+  await wg.configure(name, { peers: [{ publicKey: b, removeAllowedIps: ['10.0.0.1/32'] }] });
+  t.deepEqual(ips(a), sorted(['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24']));
+  // Contradictions are refused before anything is sent.
+  const err = await t.throwsAsync(wg.configure(name, { peers: [{ publicKey: a, allowedIps: ['10.0.5.0/24'], removeAllowedIps: ['10.0.5.9/24'] }] }), { instanceOf: ValidationError });
+  t.is(err!.field, 'peers[0].removeAllowedIps[0]');
+  await t.throwsAsync(wg.configure(name, { peers: [{ publicKey: a, replaceAllowedIps: true, removeAllowedIps: ['10.0.2.0/24'] }] }), { instanceOf: ValidationError });
+  t.deepEqual(ips(a), sorted(['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24']));
+  // Every allowed IP of a peer.
+  await wg.configure(name, { peers: [{ publicKey: a, removeAllowedIps: ['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24'] }] });
+  t.deepEqual(ips(a), []);
+  t.deepEqual(ips(b), ['10.0.9.0/24']);
+  return notices;
+}
+
+if (kernelAtLeast(6, 16)) {
+  ktest(`kernel: removeAllowedIps is done by the kernel (WGALLOWEDIP_F_REMOVE_ME, Linux ${release()})`, async (t) => {
+    const ns = freshNetns(t);
+    const wg = await openWg(t, { netns: ns, implementation: 'kernel' });
+    const name = uniqueIfname();
+    await wg.create(name);
+    const notices = await removalScenario(t, wg, ns, name);
+    t.deepEqual(notices, [], 'no fallback on a kernel with the flag');
+  });
+} else {
+  ktest(`kernel: removeAllowedIps falls back to replacing the peer's allowed IPs before Linux 6.16, with a notice (Linux ${release()})`, async (t) => {
+    const ns = freshNetns(t);
+    const wg = await openWg(t, { netns: ns, implementation: 'kernel' });
+    const name = uniqueIfname();
+    await wg.create(name);
+    const notices = await removalScenario(t, wg, ns, name);
+    t.is(notices.length, 1, 'one notice per WireGuard object');
+    t.is(notices[0]!.feature, 'allowedIpRemoval');
+    t.is(notices[0]!.implementation, 'kernel');
+    // What this kernel did with the flag: strict parsing refuses the unknown attribute.
+    t.regex(notices[0]!.message, /the kernel (refused WGALLOWEDIP_A_FLAGS \(EINVAL|ignored WGALLOWEDIP_F_REMOVE_ME).*Linux 6\.16 or later.*replaceAllowedIps/);
+  });
+}

@@ -28,7 +28,7 @@ import { type Accel, chooseAccel, killAll, qemuAvailable, runInVm } from './vm.j
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const SUITES: Record<string, () => string[]> = {
-  wireguard: () => ['test/integration/wireguard-kernel.test.ts'],
+  wireguard: () => ['test/integration/wireguard-kernel.test.ts', 'test/kernel/nft-persist.test.ts'],
   e2e: () =>
     readdirSync(join(repo, 'test/e2e'))
       .filter((f) => f.endsWith('.test.ts'))
