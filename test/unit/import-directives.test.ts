@@ -359,3 +359,15 @@ test('frontend peers: Endpoint and keepalive are listed; a second peer, a routed
   t.regex(note(r, 10)!.reason, /keeps the tunnel alive/);
   t.regex(note(r, 14)!.reason, /no address in the tunnel subnet/);
 });
+
+test('a key piped into wg set in PostUp never reaches a note; PreDown is read like PostDown', (t) => {
+  const r = run({
+    'wg0.conf': frontendConf([DNAT, `PostUp = echo ${K.psk} | wg set %i private-key /dev/stdin`, 'PreDown = iptables -t nat -D PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080; ip link del dummy0']),
+  });
+  const text = JSON.stringify(r.notes) + r.yaml;
+  t.false(text.includes(K.psk));
+  t.regex(note(r, 6)!.what, /^echo \(hidden\)$/);
+  t.true(r.notes.some((n) => n.line === 6 && /pipe/.test(n.reason)));
+  t.deepEqual(r.notes.filter((n) => n.line === 7).map((n) => n.what), ['ip link del dummy0']);
+  t.is(fe(r).tunnel.publicKey, PUB.front, 'the PrivateKey line still gives the key');
+});
