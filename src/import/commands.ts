@@ -72,7 +72,7 @@ function readCommand(cmd: ShellCommand, line: string, origin: Origin, facts: Fac
     return;
   }
   if (prog === 'wg' && words[1] === 'set') {
-    readWgSet(words, text, origin, facts, ctx);
+    readWgSet(words, origin, facts, ctx);
     return;
   }
   if (prog === 'sysctl') {
@@ -155,7 +155,7 @@ function readIp(args: string[], text: string, origin: Origin, facts: Facts, ctx:
   facts.notes.notTranslated(origin, text, `netfwd does not import "ip ${object ?? ''}" commands`);
 }
 
-function readWgSet(words: string[], text: string, origin: Origin, facts: Facts, ctx: CommandContext): void {
+function readWgSet(words: string[], origin: Origin, facts: Facts, ctx: CommandContext): void {
   const args = words.slice(3);
   for (let i = 0; i < args.length; i++) {
     if (args[i] === 'private-key' && args[i + 1] !== undefined) {
@@ -171,7 +171,6 @@ function readWgSet(words: string[], text: string, origin: Origin, facts: Facts, 
     facts.notes.notTranslated(origin, `wg set … ${args.slice(i, i + 2).join(' ')}`, 'only "wg set … private-key FILE" is imported; put WireGuard settings in the interface and peer sections');
     break;
   }
-  void text;
 }
 
 /**

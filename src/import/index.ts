@@ -78,7 +78,7 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
   if (inputs.length === 0) throw new ImportError(undefined, 'no input files', 'a wg-quick .conf or NetworkManager keyfile, and optionally iptables files');
   const facts = emptyFacts();
   const read: ImportResult['inputs'] = [];
-  const names = displayNames(inputs.map((i) => i.path));
+  const names = inputs.map((i) => i.path);
   inputs.forEach((input, index) => {
     const file = names[index]!;
     facts.files.push(file);
@@ -97,7 +97,6 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
 
   // Load it as netfwd would: the planned key files from memory, referenced ones from disk.
   const planned = new Map<string, PlannedKeyFile>(t.keyFiles.map((k) => [resolvePath(outDir, k.name), k]));
-  const missing: string[] = [];
   const readFile = (path: string): FileContent => {
     const p = planned.get(path);
     if (p) return { data: `${p.key}\n`, mode: 0o100600 };
@@ -107,7 +106,6 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
       const ref = t.referencedKeyFiles.find((r) => resolvePath(outDir, r.path) === path);
       if (!ref) throw e;
       // The key file lives on the machine the sources came from: check the rest with a stand-in key.
-      missing.push(ref.path);
       facts.notes.changed(ref.origin, `private key file ${ref.path}`, 'cannot be read here; the configuration refers to it and loads once it exists on the machine');
       return { data: `${generatePrivateKey().toBase64()}\n`, mode: 0o100600 };
     }
@@ -123,7 +121,6 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
     if (e instanceof ConfigError) throw new ImportError(undefined, `the translated configuration is not valid for netfwd: ${e.message}`, 'sources netfwd can express; see docs/import.md');
     throw e;
   }
-  void missing;
   const notes = facts.notes.all(facts.files);
   const yaml = header(read.map((r, i) => names[i] ?? r.path), t.role, t.roleReason, notes) + body;
   return {
@@ -155,11 +152,6 @@ function header(files: string[], role: Role, reason: string, notes: ImportNote[]
   if (!notes.some((n) => n.kind === 'not-translated')) lines.push('#', '# Not translated: nothing');
   section('Translated differently', 'changed');
   return `${lines.join('\n')}\n\n`;
-}
-
-/** Short names for notes: the paths as given, made unique. */
-function displayNames(paths: string[]): string[] {
-  return paths.map((p) => p);
 }
 
 const ORDER = ['role', 'netns', 'interface', 'addresses', 'listenPort', 'privateKeyFile', 'name', 'publicKey', 'endpoint', 'presharedKeyFile', 'persistentKeepalive', 'peers', 'peer', 'public', 'forwards', 'sourceNat', 'masquerade', 'returnPath', 'services', 'mode', 'uids', 'mark', 'table', 'priority', 'exclude', 'protocol', 'port', 'address', 'to'];

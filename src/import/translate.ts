@@ -278,6 +278,7 @@ function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: IptRule[
   // ---- forwards
   const forwards: Array<Record<string, unknown>> = [];
   const seen = new Map<string, Origin>();
+  const families = new Map<Record<string, unknown>, { families: Set<4 | 6>; origin: Origin; peer: { hosts: Cidr[] } }>();
   const publicIfaces = new Map<string, Origin[]>();
   let anyWithoutIface: Origin | undefined;
   for (const r of dnats) {
@@ -349,10 +350,20 @@ function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: IptRule[
         continue;
       }
       const existing = forwards.find((f) => f.protocol === proto.value && String(f.port) === port && f.address === address && (f.to as { peer: string }).peer === peer.name);
-      if (existing) continue; // the same forward for the other family
-      forwards.push({ protocol: proto.value, port: /^\d+$/.test(port) ? Number(port) : port, ...(address ? { address } : {}), to: { peer: peer.name, ...(toPort !== port ? { port: /^\d+$/.test(toPort) ? Number(toPort) : toPort } : {}) } });
+      if (existing) {
+        families.get(existing)!.families.add(target.address.family); // the same forward for the other family
+        continue;
+      }
+      const forward: Record<string, unknown> = { protocol: proto.value, port: /^\d+$/.test(port) ? Number(port) : port, ...(address ? { address } : {}), to: { peer: peer.name, ...(toPort !== port ? { port: /^\d+$/.test(toPort) ? Number(toPort) : toPort } : {}) } };
+      forwards.push(forward);
+      families.set(forward, { families: new Set([target.address.family]), origin: r.origin, peer });
     }
     ctx.used.add(r);
+  }
+  // netfwd forwards every family the peer has an address of (unless an address limits it).
+  for (const [f, seen] of families) {
+    const missing = f.address === undefined ? seen.peer.hosts.filter((h) => !seen.families.has(h.family)) : [];
+    if (missing.length > 0) notes.changed(seen.origin, `${String(f.protocol)} ${String(f.port)}`, `also forwarded over IPv${missing[0]!.family}: netfwd forwards every family the peer has an address of`);
   }
   const spec: Record<string, unknown> = { tunnel: tunnelSpec };
   if (publicIfaces.size === 1 && !anyWithoutIface) spec.public = { interface: [...publicIfaces.keys()][0] };
@@ -417,7 +428,6 @@ function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: IptRule[
     // netfwd accepts its DNATed connections both ways (and, with masquerade, the tunnel's outgoing traffic).
     if (touchesTunnel || established) ctx.used.add(r);
   }
-  for (const f of ctx.facts.forwarding) void f; // the frontend turns forwarding on itself
   for (const r of ctx.facts.iptables) {
     if (r.table === 'mangle' && r.target === 'TCPMSS') ctx.used.add(r); // mssClamp: true (the default)
   }

@@ -84,7 +84,10 @@ test('wg-quick directives netfwd has no equivalent of are listed with their line
   t.regex(note(r, 10)!.what, /^resolvectl dns wg0 10\.0\.0\.53$/, '%i is the interface');
   t.regex(note(r, 10)!.reason, /no equivalent of the resolvectl command/);
   t.regex(note(r, 11)!.reason, /modprobe/);
-  t.true(r.notes.every((n) => n.kind === 'not-translated'));
+  t.true(r.notes.filter((n) => n.line !== 9).every((n) => n.kind === 'not-translated'));
+  // An IPv4 DNAT to a peer with an IPv6 address too: netfwd forwards both families, and says so.
+  t.is(note(r, 9)!.kind, 'changed');
+  t.regex(note(r, 9)!.reason, /also forwarded over IPv6/);
   // The notes open the YAML as comments, each with file:line.
   for (const l of [5, 6, 7, 8, 10, 11]) t.regex(r.yaml, new RegExp(`^#   wg0\\.conf:${l}: `, 'm'));
 });
