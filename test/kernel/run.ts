@@ -36,6 +36,17 @@ export const SUITES: Record<string, () => string[]> = {
       .map((f) => `test/e2e/${f}`),
 };
 
+/**
+ * What CI runs on each kernel (`--ci`), chosen to keep the whole CI within 30
+ * minutes with two TCG guests at a time on two cores. The end-to-end suite
+ * runs on 6.1 only: on Debian's 6.12.117 every frontend fails to load its
+ * DNAT rule (see the README's kernel lane section).
+ */
+export const CI_PLAN: Record<string, string[]> = {
+  '6.1': ['wireguard', 'e2e'],
+  '6.12': ['wireguard'],
+};
+
 interface Args {
   kernels: string[];
   suite: string;
@@ -47,10 +58,11 @@ interface Args {
   timeoutMin: number;
   prepareOnly: boolean;
   list: boolean;
+  ci: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { kernels: [], suite: 'all', files: [], match: [], accel: 'auto', memory: 1024, parallel: 0, timeoutMin: 40, prepareOnly: false, list: false };
+  const a: Args = { kernels: [], suite: 'all', files: [], match: [], accel: 'auto', memory: 1024, parallel: 0, timeoutMin: 40, prepareOnly: false, list: false, ci: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -92,6 +104,9 @@ function parseArgs(argv: string[]): Args {
       case '--list':
         a.list = true;
         break;
+      case '--ci':
+        a.ci = true;
+        break;
       default:
         if (arg.startsWith('-')) throw new Error(`unknown option ${arg}`);
         a.files.push(relative(repo, join(process.cwd(), arg)));
@@ -121,6 +136,7 @@ async function main(): Promise<number> {
   if (args.list) {
     for (const k of KERNELS) console.log(`${k.id}\t${k.what} (apt: ${k.meta})`);
     for (const [name, files] of Object.entries(SUITES)) console.log(`suite ${name}: ${files().join(' ')}`);
+    for (const [id, suites] of Object.entries(CI_PLAN)) console.log(`ci ${id}: ${suites.join(' ')}`);
     return 0;
   }
   const missing = qemuAvailable();
@@ -128,8 +144,12 @@ async function main(): Promise<number> {
     console.error(`kernel lane: ${missing}`);
     return 2;
   }
-  const specs: KernelSpec[] = selectKernels(args.kernels);
-  const files = args.files.length > 0 ? args.files : args.suite === 'all' ? Object.values(SUITES).flatMap((s) => s()) : SUITES[args.suite]!();
+  const specs: KernelSpec[] = selectKernels(args.kernels.length === 0 && args.ci ? Object.keys(CI_PLAN) : args.kernels);
+  const filesFor = (id: string): string[] => {
+    if (args.files.length > 0) return args.files;
+    const suites = args.ci ? (CI_PLAN[id] ?? []) : args.suite === 'all' ? Object.keys(SUITES) : [args.suite];
+    return suites.flatMap((s) => SUITES[s]!());
+  };
   const t0 = Date.now();
   console.log(`kernel lane: cache ${cacheDir()}`);
   const kernels: PreparedKernel[] = [];
@@ -141,24 +161,24 @@ async function main(): Promise<number> {
   if (args.prepareOnly) return 0;
   const { accel, why } = await chooseAccel(kernels[0]!, args.accel, (l) => console.log(`kernel lane: ${l}`));
   console.log(`kernel lane: accelerator ${accel.toUpperCase()} (${why})`);
-  console.log(`kernel lane: running ${files.join(' ')}`);
-
-  const ava = [
-    'node_modules/.bin/ava',
-    '--tap',
-    '--concurrency=1',
-    // TCG runs code 12–20 times slower than the host: ava's own timeout is for idle tests, not slow ones.
-    '--timeout=20m',
-    ...args.match.flatMap((m) => ['--match', m]),
-    ...files,
-  ];
-  const guestCommand = [
-    'sh',
-    '-c',
-    'if modprobe wireguard; then echo "# netfwd-lane: modprobe wireguard ok ($(uname -r))"; else echo "# netfwd-lane: modprobe wireguard FAILED"; exit 90; fi; exec "$@"',
-    'lane',
-    ...ava,
-  ];
+  const guestCommand = (files: string[]) => {
+    const ava = [
+      'node_modules/.bin/ava',
+      '--tap',
+      '--concurrency=1',
+      // TCG runs code 12–20 times slower than the host: ava's own timeout is for idle tests, not slow ones.
+      '--timeout=20m',
+      ...args.match.flatMap((m) => ['--match', m]),
+      ...files,
+    ];
+    return [
+      'sh',
+      '-c',
+      'if modprobe wireguard; then echo "# netfwd-lane: modprobe wireguard ok ($(uname -r))"; else echo "# netfwd-lane: modprobe wireguard FAILED"; exit 90; fi; exec "$@"',
+      'lane',
+      ...ava,
+    ];
+  };
   const results: Array<{ kernel: PreparedKernel; counts: Counts; ok: boolean; seconds: number }> = [];
   const queue = [...kernels];
   const parallel = args.parallel > 0 ? args.parallel : Math.max(1, Math.min(kernels.length, cpus().length));
@@ -166,11 +186,12 @@ async function main(): Promise<number> {
     for (let k = queue.shift(); k; k = queue.shift()) {
       const kernel = k;
       const tag = `[${kernel.id}]`;
-      console.log(`${tag} booting ${kernel.release} under ${accel.toUpperCase()}`);
+      const files = filesFor(kernel.id);
+      console.log(`${tag} booting ${kernel.release} under ${accel.toUpperCase()} for ${files.join(' ')}`);
       let partial = '';
       const r = await runInVm({
         kernel,
-        command: guestCommand,
+        command: guestCommand(files),
         cwd: repo,
         env: { NETFWD_WG_BACKEND: 'kernel', CI: process.env.CI ?? '' },
         accel,
