@@ -1,6 +1,6 @@
 /**
  * The npm package as a user gets it: `npm pack`, then install the tarball into
- * an empty project whose PATH has no compiler (only node, npm and sh), from
+ * an empty project whose PATH has no compiler (only node, npm, sh, python3), from
  * npm's cache with no network, and use it: the addon that gets loaded must be
  * the shipped prebuild (checked in /proc/self/maps) and it must really speak
  * netlink (a veth pair created in a fresh namespace, checked with `ip -j -d`).
@@ -56,7 +56,11 @@ function must(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pr
   return r.stdout;
 }
 
-/** A bin directory with node, npm and sh only: no cc, gcc, g++, c++, make, python. */
+/**
+ * A bin directory with node, npm, sh and python3 only: no cc, gcc, g++, c++ or
+ * make. python3 is there so that a build attempt gets as far as the compiler
+ * (node-gyp looks for Python first) and fails for want of one.
+ */
 function hiddenBin(): string {
   const bin = join(scratch, 'bin');
   mkdirSync(bin);
@@ -66,6 +70,9 @@ function hiddenBin(): string {
   symlinkSync(process.execPath, join(bin, 'node'));
   symlinkSync(npmCli, join(bin, 'npm'));
   symlinkSync('/bin/sh', join(bin, 'sh'));
+  // The system's Python (a pyenv shim on PATH would need bash and its own PATH).
+  const python = ['/usr/bin/python3', '/bin/python3'].find((p) => existsSync(p)) ?? which('python3');
+  if (python) symlinkSync(realpathSync(python), join(bin, 'python3'));
   return bin;
 }
 
@@ -207,7 +214,7 @@ test('the tarball ships both prebuilds, the sources to rebuild, and no build dir
 
 ktest('npm ci of the tarball with no compiler uses the prebuild, and it speaks netlink', async (t) => {
   const { app, bin, installOutput } = await install();
-  for (const tool of ['cc', 'gcc', 'g++', 'c++', 'make', 'python3']) t.is(which(tool, bin), undefined, `${tool} is hidden`);
+  for (const tool of ['cc', 'gcc', 'g++', 'c++', 'make']) t.is(which(tool, bin), undefined, `${tool} is hidden`);
   // The package's install script ran (node-gyp-build), found the prebuild loadable, and built nothing.
   t.regex(installOutput, /> netfwd@[^ ]+ install\n> node-gyp-build/);
   t.false(existsSync(join(app, 'node_modules/netfwd/build')), 'nothing was compiled');
@@ -244,7 +251,8 @@ ktest('without the prebuilds the same offline install fails: nothing can be comp
   const cache = must('npm', ['config', 'get', 'cache']).trim();
   const r = sh('npm', ['ci', '--offline', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], { cwd: app, env: consumerEnv(bin) });
   t.not(r.status, 0, r.out);
-  t.regex(r.out, /gyp/, 'the failure is node-gyp trying to build');
+  // node-gyp got past Python and configure, and found no make to build with.
+  t.regex(r.out, /gyp ERR! .*not found: make/, r.out);
   const built = existsSync(join(app, 'node_modules/netfwd/build/Release')) ? readdirSync(join(app, 'node_modules/netfwd/build/Release')) : [];
   t.false(built.some((f) => f.endsWith('.node')));
 });
