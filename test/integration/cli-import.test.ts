@@ -8,7 +8,9 @@
  * backend its uidrange 1000-1001 rule into table 5000, `wg show` the seed's
  * keys and port. The seed's public address is replaced by the lab's
  * documentation-range address, and the interface name by a unique one,
- * before anything touches the kernel.
+ * before anything touches the kernel. Seed 002's VPS as one wg-quick file
+ * (PostUp iptables lines, the key in the file `wg set` names) is applied the
+ * same way: DNAT 80 → 10.8.0.2:8080 with source NAT on the uplink.
  */
 import ava from 'ava';
 import { readFileSync, statSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { Lab } from '../../src/lab/index.js';
+import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { LAB_ADDRESSES, e2eSkipReason, inNetns, uniqueTag } from '../helpers/e2e.js';
 import { kernelTest } from '../helpers/kernel.js';
@@ -184,4 +187,54 @@ labTest('seed 000 imported and applied: the DNAT of 9735 and the uidrange rule a
   t.is(bdump[1]![0], 'tDbXnzbg81/H9HY1a7AhO+G7FsDkOuzbXJA6k8mGbiM=');
   t.is(bdump[1]![2], `${LAB_ADDRESSES.frontend.ipv4}:12345`);
   t.is(bdump[1]![7], '25');
+});
+
+labTest('seed 002 as one wg-quick file (PostUp iptables lines, wg set private-key FILE) imported and applied: DNAT 80 → 8080 with source NAT', async (t) => {
+  const tag = uniqueTag();
+  const lab = await Lab.create({ prefix: `nfimq-${tag}` });
+  const dir = tempDir(t);
+  const name = `nf${tag}f`;
+  const key = generatePrivateKey().toBase64();
+  const rpi = publicKey(generatePrivateKey());
+  writeFile(join(dir, 'privatekey'), `${key}\n`, 0o600);
+  // The seed's placeholders filled in, its key file and uplink (ens3) replaced by the lab's, the interface named uniquely.
+  const conf = writeFile(
+    join(dir, `${name}.conf`),
+    readFileSync(join(FIXTURES, '002_bdf550005b70963c/vps-postup/wg0.conf'), 'utf8')
+      .replace('<publickey of RPi>', rpi)
+      .replace('<publickey of peer 2>', publicKey(generatePrivateKey()))
+      .replace('/etc/wireguard/privatekey', join(dir, 'privatekey'))
+      .replaceAll('ens3', 'eth0'),
+    0o600,
+  );
+  const cfg = join(dir, 'vps.yaml');
+  const ns = lab.hosts.frontend.netns;
+  t.teardown(async () => {
+    await cli(['down', '-c', cfg], { netns: ns });
+    await lab.destroy();
+  });
+  const r = await cli(['import', conf, '-o', cfg]);
+  t.is(r.code, EXIT.OK, r.stderr);
+  t.false(r.stdout.includes(key) || r.stderr.includes(key) || readFileSync(cfg, 'utf8').includes(key));
+  t.regex(readFileSync(cfg, 'utf8'), new RegExp(`\\n {2}privateKeyFile: ${join(dir, 'privatekey')}\\n`));
+  const up = await cli(['up', '-c', cfg], { netns: ns });
+  t.is(up.code, EXIT.OK, up.stderr);
+
+  const ruleset = JSON.parse(inNetns(ns, 'nft', ['-j', 'list', 'ruleset'])) as { nftables: Array<Record<string, any>> };
+  const table = `netfwd-${name}`;
+  const dnat = ruleset.nftables.find((x) => x.map?.table === table && x.map?.name === 'dnat4_any')?.map as { elem?: unknown[] } | undefined;
+  // No -d in the seed's DNAT: the forward covers every local address (the map keyed by protocol and port).
+  const elems = JSON.stringify(dnat?.elem ?? []);
+  t.is((dnat?.elem ?? []).length, 1, elems);
+  for (const part of ['"tcp"', '80', '10.8.0.2', '8080']) t.true(elems.includes(part), `${part} in ${elems}`);
+  const rules = JSON.stringify(ruleset.nftables.filter((x) => x.rule?.table === table).map((x) => x.rule.expr));
+  t.true(rules.includes('"snat"') && rules.includes('10.8.0.1'), 'source NAT to the tunnel address (sourceNat: true)');
+  t.true(rules.includes('"eth0"'), 'public.interface from -i ens3 (eth0 here)');
+  const dump = inNetns(ns, 'wg', ['show', name, 'dump']).trim().split('\n').map((l) => l.split('\t'));
+  t.is(dump[0]![1], publicKey(key), 'the key from the file wg set named');
+  t.is(dump[0]![2], '42069');
+  t.deepEqual(dump.slice(1).map((p) => [p[0], p[3]]), [
+    [rpi, '10.8.0.2/32'],
+    [dump[2]![0], '10.8.0.3/32'],
+  ]);
 });
