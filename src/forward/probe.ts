@@ -105,15 +105,27 @@ async function connectAll(arg: { targets: Array<{ host: string; port: number }>;
       const ms = () => Math.round(Number(process.hrtime.bigint() - start) / 1e5) / 10;
       const c = net.connect({ host: t.host, port: t.port });
       let settled = false;
-      const done = (r: ConnectResult) => {
+      const done = (r: ConnectResult, gentle = false) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        c.destroy();
-        resolve(r);
+        if (!gentle) {
+          c.destroy();
+          resolve(r);
+          return;
+        }
+        // Close politely (FIN, reading what the service says): a reset could make a service see an error.
+        const closed = setTimeout(() => c.destroy(), 1000);
+        c.once('close', () => {
+          clearTimeout(closed);
+          resolve(r);
+        });
+        c.on('error', () => undefined);
+        c.resume();
+        c.end();
       };
       const timer = setTimeout(() => done({ result: 'timeout', ms: ms() }), arg.timeoutMs);
-      c.once('connect', () => done({ result: 'ok', ms: ms() }));
+      c.once('connect', () => done({ result: 'ok', ms: ms() }, true));
       c.once('error', (e: NodeJS.ErrnoException) => done({ result: e.code === 'ECONNREFUSED' ? 'refused' : 'error', ms: ms(), detail: e.code ?? e.message }));
     });
   const out: ConnectResult[] = [];
@@ -194,7 +206,9 @@ function selectorOf(config: NormalizedConfig): { uid?: number; mark?: number; te
 
 /** The route the kernel picks for a packet to `destination` with this uid or mark (RTM_GETROUTE). */
 export async function lookupRoute(k: Kernel, family: IpFamily, destination: string, selector: { uid?: number; mark?: number }): Promise<{ interface?: string; source?: string; table?: number }> {
-  const header = { family: family === 4 ? 2 : 10, dstLen: family === 4 ? 32 : 128, srcLen: 0, tos: 0, table: 0, protocol: 0, scope: 0, type: 0, flags: 0 };
+  // RTM_F_LOOKUP_TABLE: report the table the route was found in (IPv4 reports main otherwise; IPv6
+  // reports the real table and, with strict checking, refuses the flag).
+  const header = { family: family === 4 ? 2 : 10, dstLen: family === 4 ? 32 : 128, srcLen: 0, tos: 0, table: 0, protocol: 0, scope: 0, type: 0, flags: family === 4 ? 0x1000 : 0 };
   const a: Record<string, unknown> = { dst: destination };
   if (selector.uid !== undefined) a.uid = selector.uid;
   if (selector.mark !== undefined) a.mark = selector.mark;
