@@ -12,9 +12,10 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NetfwdError } from '../errors.js';
-import { loadConfigFile } from '../forward/config-file.js';
+import { CONFIG_FILE_MAX_BYTES, loadConfigFile } from '../forward/config-file.js';
 import { formatNote, ImportError, importConfig, type ImportInput } from '../import/index.js';
 import { asFileReadError, readRegularFile } from '../forward/private-file.js';
+import { generatePrivateKey } from '../wireguard/keys.js';
 import { EXIT } from './exit-codes.js';
 
 export const IMPORT_USAGE = 'netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]';
@@ -81,8 +82,19 @@ export function runImport(argv: string[], io: ImportIo): number {
     if (output) {
       writeFileSync(output, result.yaml, { mode: 0o644, flag: 'wx' });
       written.push(output);
-      // What was written loads as `netfwd up -c` will load it.
-      loadConfigFile(output, { enforcePermissions: true });
+      // What was written loads as `netfwd up -c` will load it (a key file the sources named may live
+      // only on the machine they came from: that one is stood in for, as the import noted).
+      const referenced = new Set(result.referencedKeyFiles);
+      loadConfigFile(output, {
+        readFile: (path) => {
+          try {
+            return readRegularFile(path, CONFIG_FILE_MAX_BYTES);
+          } catch (e) {
+            if (!referenced.has(path)) throw e;
+            return { data: `${generatePrivateKey().toBase64()}\n`, mode: 0o100600 };
+          }
+        },
+      });
     }
   } catch (e) {
     for (const p of written) rmSync(p, { force: true });

@@ -60,6 +60,8 @@ export interface ImportResult {
   notes: ImportNote[];
   /** Key files to write next to the output, mode 0600 (absolute paths). */
   keyFiles: Array<{ path: string; name: string; key: string }>;
+  /** Key files the sources named and the configuration refers to (absolute paths; they may not exist here). */
+  referencedKeyFiles: string[];
   /** How each input was read. */
   inputs: Array<{ path: string; format: InputFormat }>;
 }
@@ -131,6 +133,7 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
     config,
     notes,
     keyFiles: t.keyFiles.map((k) => ({ ...k, path: resolvePath(outDir, k.name) })),
+    referencedKeyFiles: t.referencedKeyFiles.map((r) => resolvePath(outDir, r.path)),
     inputs: read,
   };
 }

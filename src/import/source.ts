@@ -62,9 +62,14 @@ export function describe(text: string): string {
   const words = text
     .trim()
     .split(/\s+/)
-    .map((w) => (looksLikeKeyMaterial(w.replace(/^[^A-Za-z0-9+/]+|[^A-Za-z0-9+/=]+$/g, '')) ? '(hidden)' : w));
+    .map((w) => (looksLikeKeyMaterial(w.replace(/^[^A-Za-z0-9+/]+|[^A-Za-z0-9+/=]+$/g, '')) && !isPath(w) ? '(hidden)' : w));
   const one = words.join(' ');
   return one.length > 100 ? `${one.slice(0, 99)}…` : one;
+}
+
+/** A file path (as key files are named): absolute or relative with a directory, and not shaped like a key (44 characters ending in "="). */
+function isPath(word: string): boolean {
+  return /^\.{0,2}\/[^/]*\//.test(word) && !/^[A-Za-z0-9+/]{43}=$/.test(word);
 }
 
 /** Collects notes, once per (file, line, reason). */
