@@ -15,8 +15,9 @@
  * --prepare (fetch and build only), --list. Environment: NETFWD_KERNEL_CACHE
  * (default /var/cache/netfwd-kernel-lane), NETFWD_KERNEL_KEEP_JOBS=1.
  *
- * Ends with "kernel lane: N passed, N failed, N skipped"; exits nonzero when
- * anything failed, a guest did not report, or nothing passed.
+ * Ends with "kernel lane: N passed, N failed, N skipped"; exits 1 when
+ * anything failed, a guest did not report, or nothing passed, and 2 when the
+ * lane cannot start here (no qemu, kernel packages not to be had).
  */
 import { cpus } from 'node:os';
 import { readdirSync } from 'node:fs';
@@ -154,9 +155,15 @@ async function main(): Promise<number> {
   console.log(`kernel lane: cache ${cacheDir()}`);
   const kernels: PreparedKernel[] = [];
   for (const spec of specs) {
-    const k = prepareKernel(spec, (l) => console.log(`[${spec.id}] ${l}`));
-    console.log(`[${spec.id}] ${spec.what}: ${k.package} ${k.version} (uname -r ${k.release})`);
-    kernels.push(k);
+    try {
+      const k = prepareKernel(spec, (l) => console.log(`[${spec.id}] ${l}`));
+      console.log(`[${spec.id}] ${spec.what}: ${k.package} ${k.version} (uname -r ${k.release})`);
+      kernels.push(k);
+    } catch (err) {
+      // Exit 2: the lane could not start (CI then notes it instead of failing).
+      console.error(`kernel lane: cannot prepare kernel ${spec.id}: ${(err as Error).message}`);
+      return 2;
+    }
   }
   if (args.prepareOnly) return 0;
   const { accel, why } = await chooseAccel(kernels[0]!, args.accel, (l) => console.log(`kernel lane: ${l}`));
@@ -239,6 +246,6 @@ main().then(
   (err) => {
     killAll();
     console.error(`kernel lane: ${(err as Error).stack ?? err}`);
-    process.exit(2);
+    process.exit(1);
   },
 );
