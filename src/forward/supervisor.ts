@@ -230,7 +230,8 @@ export class Supervisor {
     try {
       for await (const e of m) {
         if (!this.relevantNft(e) || e.kind === 'generation') continue;
-        this.schedule(e.kind === 'resync' ? `nftables notifications lost (${e.reason})` : `nftables ${e.kind}${e.kind !== 'table' && e.name ? ` ${e.name}` : ''} of table ${e.table} ${e.action === 'del' ? 'deleted' : 'changed'}`);
+        const what = e.kind === 'resync' ? undefined : e.kind === 'table' ? `nftables table ${e.family} ${e.table}` : `nftables ${e.kind}${e.name ? ` ${e.name}` : ''} of table ${e.table}`;
+        this.schedule(e.kind === 'resync' ? `nftables notifications lost (${e.reason})` : `${what} ${e.action === 'del' ? 'deleted' : 'changed'}`);
       }
     } catch (err) {
       if (!this.stopped) this.emit('error', 'monitor-failed', { monitor: 'nftables', error: (err as Error).message });
@@ -289,6 +290,9 @@ export class Supervisor {
       if (config.role === 'backend' && isUnresolved(config.tunnel.peer.endpoint)) throw new Error('endpoint not resolved');
       const result = await new ServiceForward(config, this.options).apply();
       this.stats.applies++;
+      // The notifications of what this apply wrote arrive meanwhile: they are not why the next
+      // check runs (it will find nothing to do), so they do not show up as its triggers.
+      if (!result.plan.empty && this.triggers.length) this.triggers = ['changes seen while applying'];
       this.retryDelay = this.o.retryMs;
       const lines = result.plan.lines();
       if (!this.converged) {

@@ -202,7 +202,7 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   // 2. Its nft table deleted → made again, the foreign table untouched.
   run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', 'delete', 'table', 'inet', s.table]);
   const r2 = await p.waitFor('nft repair', () => repairs(p)[1]);
-  t.true(r2.details.trigger.some((x: string) => x.includes(`table ${s.table}`)), JSON.stringify(r2));
+  t.true(r2.details.trigger.includes(`nftables table inet ${s.table} deleted`), JSON.stringify(r2));
   t.true(nftTables(s.ns).includes(`inet ${s.table}`));
   t.true(nftRules(s.ns, s.table) > 0);
   t.true(nftTables(s.ns).includes('inet foreign'));
