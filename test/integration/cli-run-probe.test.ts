@@ -63,6 +63,7 @@ test('the probe connects through every TCP forward and shows where the backend\'
   t.deepEqual(fs.probe.egress, []);
 
   const text = await cli(['status', '-c', f.frontend, '--probe']);
+  t.log(text.stdout);
   t.regex(text.stdout, /forwards\[0\] tcp IPv4 → 10\.0\.0\.2:8080: ok in [0-9.]+ ms/);
   t.regex(text.stdout, /forwards\[1\] tcp IPv4 → 10\.0\.0\.2:8099: refused/);
 
@@ -78,6 +79,7 @@ test('the probe connects through every TCP forward and shows where the backend\'
   t.is(ipGet.dev, tunnel);
 
   const beText = await cli(['status', '-c', f.backend, '--probe', '--probe-egress', `${LAB_ADDRESSES.outside.ipv4}:${OUTSIDE_PORT}`]);
+  t.log(beText.stdout);
   t.regex(beText.stdout, new RegExp(`egress IPv4 of uid 1000: leaves by ${tunnel} from 10\\.0\\.0\\.2 \\(table 5000\\), through the tunnel`));
   t.regex(beText.stdout, new RegExp(`egress seen by ${LAB_ADDRESSES.outside.ipv4.replace(/\./g, '\\.')}:${OUTSIDE_PORT} \\(as uid 1000\\): ${LAB_ADDRESSES.frontend.ipv4.replace(/\./g, '\\.')}`));
 });
