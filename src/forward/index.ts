@@ -62,7 +62,9 @@ export { forwardService, ServiceForward, type ApplyResult, type ServiceForwardOp
 export { Plan, formatChange, CHANGE_KINDS, type Change, type ChangeAction, type ChangeKind } from './plan.js';
 export type { ApplyHooks } from './apply.js';
 export type { ForwardOptions } from './context.js';
-export type { ForwardStatus, ForwardCounter, PeerStatus } from './status.js';
+export type { ForwardStatus, ForwardCounter, PeerStatus, EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeReport } from './status.js';
+export { Supervisor, type SupervisorEvent, type SupervisorLevel, type SupervisorOptions } from './supervisor.js';
+export { ResolveError, resolveEndpoints, systemResolver, type Resolver, type ResolveOptions } from './resolve.js';
 export { inspectNamespace, type InspectedForward, type InspectedTunnel, type NamespaceStatus } from './inspect.js';
 export { OwnershipError } from './tunnel.js';
 export { NETFWD_PROTOCOL as NETFWD_ROUTE_PROTOCOL, nftTableName, linkAlias, NFT_TABLE_COMMENT } from './ownership.js';
