@@ -137,7 +137,16 @@ function parse(argv: string[]): { command: string; options: Options } {
   };
 }
 
-const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+// A reader that went away (`netfwd status | head`) is not an error: what is left
+// to print is dropped and the command finishes, with its own exit code.
+let stdoutClosed = false;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') stdoutClosed = true;
+  else throw e;
+});
+const out = (s: string) => {
+  if (!stdoutClosed) process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+};
 const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
 
 function requireRoot(): void {

@@ -209,3 +209,15 @@ test('pubkey refuses what is not a private key (exit 3) without echoing it', asy
     t.regex(r.stderr, /needs root \(CAP_NET_ADMIN\): run it with sudo/);
   }
 });
+
+test('a reader that closes the pipe early (`netfwd help | head -0`) ends the command quietly, with its own exit code', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The read end closes before the CLI (still starting) writes a byte: its write fails with EPIPE.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  t.is(stderr, '', 'no EPIPE stack trace on stderr');
+  t.is(code, EXIT.OK);
+});
