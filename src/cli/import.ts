@@ -39,8 +39,13 @@ export function runImport(argv: string[], io: ImportIo): number {
       role: { type: 'string' },
       out: { type: 'string', short: 'o' },
       json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    io.out(`usage: ${IMPORT_USAGE}\n\nReads wg-quick .conf files, NetworkManager keyfiles, iptables-save files and scripts of\niptables/ip/wg commands, and writes the equivalent netfwd configuration; what could not be\ntranslated is listed on stderr and as comments in the output. See docs/import.md.`);
+    return EXIT.OK;
+  }
   if (positionals.length === 0) throw usage('import needs at least one input file');
   const role = values.role;
   if (role !== undefined && role !== 'frontend' && role !== 'backend') throw usage('--role is frontend or backend');

@@ -256,3 +256,12 @@ labTest('seed 002 as one wg-quick file (PostUp iptables lines, wg set private-ke
   t.true(peers.some(([k, a]) => k === rpi && a === '10.8.0.2/32'), JSON.stringify(peers));
   t.deepEqual(peers.map((p) => p[1]).sort(), ['10.8.0.2/32', '10.8.0.3/32']);
 });
+
+ava('import --help prints its usage and exits 0; import with no file is a usage error', async (t) => {
+  const help = await cli(['import', '--help']);
+  t.is(help.code, EXIT.OK, help.stderr);
+  t.regex(help.stdout, /^usage: netfwd import FILE\.\.\./);
+  const none = await cli(['import']);
+  t.is(none.code, EXIT.USAGE);
+  t.regex(none.stderr, /at least one input file/);
+});
