@@ -7,7 +7,7 @@
  * initramfs that mounts the host's root over virtio-9p.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildInitramfs } from './initramfs.js';
@@ -18,6 +18,12 @@ export interface KernelSpec {
   /** The metapackage that names the current image package of this series. */
   meta: string;
   what: string;
+  /**
+   * apt sources for a suite the host does not list: apt-get runs with a
+   * private source list, package lists and cache under the cache directory
+   * (the host's apt configuration and state stay untouched).
+   */
+  sources?: string[];
 }
 
 /**
@@ -28,6 +34,8 @@ export interface KernelSpec {
 export const KERNELS: readonly KernelSpec[] = [
   { id: '6.1', meta: 'linux-image-amd64', what: "Debian 12's 6.1" },
   { id: '6.12', meta: 'linux-image-6.12-amd64', what: "Debian 12's 6.12" },
+  // The newest Debian kernel (7.x in 2026): the side of features that need 6.16 and later.
+  { id: 'latest', meta: 'linux-image-amd64', what: "Debian 13 backports' newest", sources: ['deb http://deb.debian.org/debian trixie-backports main'] },
 ];
 
 export interface PreparedKernel {
@@ -56,15 +64,44 @@ function sh(cmd: string, args: string[], cwd?: string): string {
   return r.stdout;
 }
 
-/** The image package the metapackage depends on, and its candidate version (asks apt's local index only). */
-function resolvePackage(spec: KernelSpec): { package: string; version: string } {
-  const deps = sh('apt-cache', ['depends', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', spec.meta]);
+/** apt options of a kernel with its own sources, after refreshing their lists (at most twice a day). */
+function aptOptions(spec: KernelSpec): string[] {
+  if (!spec.sources) return [];
+  const dir = join(cacheDir(), 'apt', spec.id);
+  mkdirSync(join(dir, 'lists/partial'), { recursive: true });
+  mkdirSync(join(dir, 'cache/archives/partial'), { recursive: true });
+  writeFileSync(join(dir, 'sources.list'), `${spec.sources.join('\n')}\n`);
+  const opts = [
+    '-o', `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
+    '-o', 'Dir::Etc::SourceParts=/nonexistent',
+    '-o', `Dir::State::Lists=${join(dir, 'lists')}`,
+    '-o', `Dir::Cache=${join(dir, 'cache')}`,
+    '-o', 'Dir::State::status=/dev/null',
+  ];
+  const stamp = join(dir, 'updated');
+  if (!existsSync(stamp) || Date.now() - statSync(stamp).mtimeMs > 12 * 3600_000) {
+    sh('apt-get', [...opts, '-q', 'update']);
+    writeFileSync(stamp, new Date().toISOString());
+  }
+  return opts;
+}
+
+/**
+ * The image package the metapackage depends on, its candidate version, and
+ * the packages it is split into since Debian's 6.19 (linux-binary-*,
+ * linux-modules-*, linux-base-*: kernel, modules and their indexes are
+ * there, the image package is empty).
+ */
+function resolvePackage(spec: KernelSpec, apt: string[]): { package: string; version: string; parts: string[] } {
+  const deps = sh('apt-cache', [...apt, 'depends', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', spec.meta]);
   const pkg = /Depends:\s*(linux-image-\S+)/.exec(deps)?.[1];
   if (!pkg) throw new Error(`${spec.meta} depends on no linux-image package (apt-cache depends said: ${deps.trim()})`);
-  const show = sh('apt-cache', ['show', '--no-all-versions', pkg]);
+  const show = sh('apt-cache', [...apt, 'show', '--no-all-versions', pkg]);
   const version = /^Version:\s*(\S+)/m.exec(show)?.[1];
   if (!version) throw new Error(`apt-cache show ${pkg} gave no version`);
-  return { package: pkg, version };
+  const depends = /^Depends:(.*)$/m.exec(show)?.[1] ?? '';
+  const parts = [...depends.matchAll(/(linux-(?:binary|modules|base)-\S+) \(= ([^)]+)\)/g)].filter((m) => m[2] === version).map((m) => m[1]!);
+  return { package: pkg, version, parts };
 }
 
 /** A kernel prepared earlier for this id (used when apt cannot resolve, e.g. offline). */
@@ -82,9 +119,11 @@ function cachedFor(id: string): PreparedKernel | undefined {
 
 /** Downloads, unpacks and readies one kernel; reuses the cache when it is there. */
 export function prepareKernel(spec: KernelSpec, log: (line: string) => void = () => undefined): PreparedKernel {
-  let resolved: { package: string; version: string };
+  let resolved: { package: string; version: string; parts: string[] };
+  let apt: string[];
   try {
-    resolved = resolvePackage(spec);
+    apt = aptOptions(spec);
+    resolved = resolvePackage(spec, apt);
   } catch (err) {
     const cached = cachedFor(spec.id);
     if (cached) {
@@ -99,27 +138,38 @@ export function prepareKernel(spec: KernelSpec, log: (line: string) => void = ()
 
   const debs = join(cacheDir(), 'debs');
   mkdirSync(debs, { recursive: true });
-  const debName = (f: string) => f.startsWith(`${resolved.package}_`) && f.endsWith('.deb');
-  let deb = readdirSync(debs).find((f) => debName(f) && f.includes(resolved.version.replace(/:/g, '%3a')));
-  if (!deb) {
-    log(`apt-get download ${resolved.package}=${resolved.version} into ${debs}`);
-    // Not installed: apt-get download only fetches the .deb into the current directory.
-    sh('apt-get', ['download', '-q', `${resolved.package}=${resolved.version}`], debs);
-    deb = readdirSync(debs).find((f) => debName(f) && f.includes(resolved.version.replace(/:/g, '%3a')));
-    if (!deb) throw new Error(`apt-get download left no ${resolved.package} .deb in ${debs}`);
-  }
+  mkdirSync(join(cacheDir(), 'kernels'), { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
+  // Left over by an interrupted run (of any process: its pid is in the name).
+  for (const f of readdirSync(join(cacheDir(), 'kernels'))) if (join(cacheDir(), 'kernels', f).startsWith(`${dir}.tmp-`)) rmSync(join(cacheDir(), 'kernels', f), { recursive: true, force: true });
   const root = join(tmp, 'root');
   mkdirSync(root, { recursive: true });
-  log(`dpkg-deb -x ${deb}`);
-  sh('dpkg-deb', ['-x', join(debs, deb), root]);
-  const releases = readdirSync(join(root, 'lib/modules'));
-  if (releases.length !== 1) throw new Error(`${deb} holds ${releases.length} module trees`);
+  const escaped = resolved.version.replace(/:/g, '%3a');
+  for (const pkg of [resolved.package, ...resolved.parts]) {
+    const debName = (f: string) => f.startsWith(`${pkg}_${escaped}_`) && f.endsWith('.deb');
+    let deb = readdirSync(debs).find(debName);
+    if (!deb) {
+      log(`apt-get download ${pkg}=${resolved.version} into ${debs}`);
+      // Not installed: apt-get download only fetches the .deb into the current directory.
+      sh('apt-get', [...apt, 'download', '-q', `${pkg}=${resolved.version}`], debs);
+      deb = readdirSync(debs).find(debName);
+      if (!deb) throw new Error(`apt-get download left no ${pkg} .deb in ${debs}`);
+    }
+    log(`dpkg-deb -x ${deb}`);
+    sh('dpkg-deb', ['-x', join(debs, deb), root]);
+  }
+  // Debian 12 ships /lib/modules, Debian 13 /usr/lib/modules.
+  const modulesBase = existsSync(join(root, 'lib/modules')) ? 'lib/modules' : 'usr/lib/modules';
+  const releases = readdirSync(join(root, modulesBase));
+  if (releases.length !== 1) throw new Error(`${resolved.package} holds ${releases.length} module trees`);
   const release = releases[0]!;
+  // depmod -b looks under lib/modules: give a merged-/usr tree the link a merged-/usr system has.
+  if (modulesBase === 'usr/lib/modules' && !existsSync(join(root, 'lib'))) symlinkSync('usr/lib', join(root, 'lib'));
   // Debian's postinst runs depmod on install; the unpacked tree needs it for modprobe in the guest.
   sh('depmod', ['-b', root, release]);
-  const vmlinuz = join(root, 'boot', `vmlinuz-${release}`);
+  // /boot/vmlinuz-RELEASE, or beside the modules in the split packages.
+  const vmlinuz = [join(root, 'boot', `vmlinuz-${release}`), join(root, modulesBase, release, 'vmlinuz')].find((f) => existsSync(f));
+  if (!vmlinuz) throw new Error(`${resolved.package} holds no vmlinuz for ${release}`);
   let image = vmlinuz;
   try {
     const elf = extractVmlinux(readFileSync(vmlinuz));
@@ -127,9 +177,9 @@ export function prepareKernel(spec: KernelSpec, log: (line: string) => void = ()
     image = join(dir, 'vmlinux');
   } catch (err) {
     log(`booting the bzImage: no vmlinux could be extracted (${(err as Error).message})`);
-    image = join(dir, 'root', 'boot', `vmlinuz-${release}`);
+    image = join(dir, vmlinuz.slice(tmp.length + 1));
   }
-  const modules = join(root, 'lib/modules', release);
+  const modules = join(root, modulesBase, release);
   writeFileSync(join(tmp, 'initramfs.cpio'), buildInitramfs(modules));
   const kernel: PreparedKernel = {
     id: spec.id,
@@ -137,7 +187,7 @@ export function prepareKernel(spec: KernelSpec, log: (line: string) => void = ()
     version: resolved.version,
     release,
     root: join(dir, 'root'),
-    modules: join(dir, 'root/lib/modules', release),
+    modules: join(dir, 'root', modulesBase, release),
     image,
     initramfs: join(dir, 'initramfs.cpio'),
   };
