@@ -226,12 +226,29 @@ export class Supervisor {
     }
   }
 
+  /**
+   * nftables notifications of one transaction come before its NEWGEN message,
+   * which names the process that committed it: changes committed by this
+   * process (its own repairs) are dropped, the others lead to a new plan.
+   */
   private async consumeNft(m: NftMonitor): Promise<void> {
+    let pending: string[] = [];
     try {
       for await (const e of m) {
-        if (!this.relevantNft(e) || e.kind === 'generation') continue;
-        const what = e.kind === 'resync' ? undefined : e.kind === 'table' ? `nftables table ${e.family} ${e.table}` : `nftables ${e.kind}${e.name ? ` ${e.name}` : ''} of table ${e.table}`;
-        this.schedule(e.kind === 'resync' ? `nftables notifications lost (${e.reason})` : `${what} ${e.action === 'del' ? 'deleted' : 'changed'}`);
+        if (e.kind === 'generation') {
+          if (e.pid !== process.pid) for (const p of pending) this.schedule(p);
+          pending = [];
+          continue;
+        }
+        if (e.kind === 'resync') {
+          pending = [];
+          this.schedule(`nftables notifications lost (${e.reason})`);
+          continue;
+        }
+        if (!this.relevantNft(e)) continue;
+        const what = e.kind === 'table' ? `nftables table ${e.family} ${e.table}` : `nftables ${e.kind}${e.name ? ` ${e.name}` : ''} of table ${e.table}`;
+        const text = `${what} ${e.action === 'del' ? 'deleted' : 'changed'}`;
+        if (!pending.includes(text) && pending.length < 20) pending.push(text);
       }
     } catch (err) {
       if (!this.stopped) this.emit('error', 'monitor-failed', { monitor: 'nftables', error: (err as Error).message });
