@@ -15,6 +15,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { addon, ns, source, arg } = workerData;
 (async () => {
   require(addon).enterNetnsOnThisThread(ns);
+  // Source compiled by esbuild with keepNames (tsx, tsup) calls a __name helper of its module.
+  if (typeof globalThis.__name !== 'function') globalThis.__name = (target) => target;
   const fn = (0, eval)('(' + source + ')');
   const value = await fn(arg);
   parentPort.postMessage({ ok: true, value });

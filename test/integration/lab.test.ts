@@ -61,6 +61,15 @@ test('a function that throws inside a namespace rejects with its message', async
   }), { message: /boom/ });
 });
 
+test('a function compiled with esbuild keepNames (its source calls __name, as under tsx) runs inside a namespace', async (t) => {
+  const lab = await Lab.create();
+  t.teardown(() => lab.destroy());
+  // The shape esbuild gives a named inner function under keepNames; __name exists only in the compiled module.
+  const fn = new Function('return async (a) => { const add = __name(function add(x) { return x + a; }, "add"); return add(1); }')() as (a: number) => Promise<number>;
+  t.regex(fn.toString(), /__name\(/);
+  t.is(await runInNetns(lab.hosts.client.netns, fn, 41), 42);
+});
+
 test('backends: 2 adds a second backend host on its own segment, routed like the first', async (t) => {
   const lab = await Lab.create({ backends: 2 });
   t.teardown(() => lab.destroy());
@@ -102,7 +111,7 @@ test('destroy ends processes the lab did not start itself (e.g. a detached daemo
   const daemon = netns.exec(lab.hosts.backend.netns, 'sleep', ['300'], { detached: true, stdio: 'ignore' });
   daemon.unref();
   // The helper process enters the namespace and becomes `sleep` a moment after spawn.
-  for (let i = 0; i < 100 && netns.processes(lab.hosts.backend.netns).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && netns.processes(lab.hosts.backend.netns).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
   t.deepEqual(netns.processes(lab.hosts.backend.netns), [daemon.pid]);
   await lab.destroy();
   t.throws(() => process.kill(daemon.pid!, 0), { code: 'ESRCH' });
