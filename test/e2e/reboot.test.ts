@@ -198,6 +198,12 @@ test('traffic flows with netfwd run on both ends, and again after a power cut an
   const applied = (r: Run) => JSON.parse(r.lines.find((l) => l.includes('"event":"applied"'))!) as { details: { changes: string[] } };
   t.true(applied(back2).details.changes.some((c) => c.startsWith('+ link')));
   t.true(applied(front2).details.changes.some((c) => c.startsWith('+ link')));
+  // The backend's run reports the handshake with the frontend (it reads them every 10 s).
+  const end = Date.now() + 25_000;
+  while (!back2.lines.some((l) => l.includes('"event":"peer-up"')) && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+  const up = back2.lines.find((l) => l.includes('"event":"peer-up"'));
+  t.truthy(up, back2.lines.join('\n'));
+  t.like(JSON.parse(up!), { level: 'info', details: { peer: 'frontend', endpoint: `${LAB_ADDRESSES.frontend.ipv4}:51820` } });
 
   // Stopping both (SIGTERM) leaves the configuration: the backend's leak guard stays.
   back2.child.kill('SIGTERM');
