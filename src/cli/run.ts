@@ -10,6 +10,8 @@
  * Also: the text of `status --probe`.
  */
 import { ConfigError } from '../errors.js';
+import { OwnershipError } from '../forward/tunnel.js';
+import { EXIT } from './exit-codes.js';
 import type { ForwardStatus, NormalizedConfig } from '../forward/index.js';
 import { type Notifier, systemdNotifier } from '../forward/sd-notify.js';
 import { Supervisor, type SupervisorEvent, type SupervisorLevel } from '../forward/supervisor.js';
@@ -101,10 +103,20 @@ export async function runCommand(load: () => NormalizedConfig, o: RunOptions, ou
     watchdog = setInterval(() => notifier!.notify({ WATCHDOG: 1 }), ms);
     event('info', 'watchdog', { intervalMs: ms });
   }
-  void supervisor.ready.then(() => {
-    if (!stopping) notifier?.notify({ READY: 1, STATUS: 'converged', MAINPID: process.pid });
-    if (!stopping) event('info', 'ready', { notify: notifier ? notifier.socket : null });
-  });
+  supervisor.ready.then(
+    () => {
+      if (!stopping) notifier?.notify({ READY: 1, STATUS: 'converged', MAINPID: process.pid });
+      if (!stopping) event('info', 'ready', { notify: notifier ? notifier.socket : null });
+    },
+    (err: Error) => {
+      // Retrying cannot help (a name taken by something netfwd does not own): exit as `up` would.
+      stopping = true;
+      clearInterval(watchdog);
+      notifier?.notify({ STATUS: `failed: ${err.message}`.slice(0, 200) });
+      process.stderr.write(`netfwd: ${err.message}\n`);
+      finish(err instanceof OwnershipError ? EXIT.OWNERSHIP : EXIT.FAILED);
+    },
+  );
   return done;
 }
 

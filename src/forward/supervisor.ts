@@ -30,6 +30,7 @@ import { type Kernel, openKernelIn } from './context.js';
 import { NETFWD_PROTOCOL, nftTableName } from './ownership.js';
 import { type ResolveOptions, hostnameEndpoint, isUnresolved, resolveEndpoint } from './resolve.js';
 import { ServiceForward, type ServiceForwardOptions } from './service-forward.js';
+import { OwnershipError } from './tunnel.js';
 
 export type SupervisorLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -60,6 +61,12 @@ export interface SupervisorOptions extends ServiceForwardOptions, ResolveOptions
   log?: (event: SupervisorEvent) => void;
   /** Receives a one-line summary whenever it changes (systemd STATUS=). */
   status?: (text: string) => void;
+  /**
+   * Errors of the first apply that retrying cannot fix (default: a link of
+   * the tunnel's name that netfwd does not own). The supervisor then stops
+   * and `ready` rejects with the error.
+   */
+  fatal?: (err: Error) => boolean;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -109,6 +116,7 @@ export class Supervisor {
   private stopped = false;
   private converged = false;
   private readyResolve!: () => void;
+  private readyReject!: (err: Error) => void;
   private peerUp = new Map<string, boolean>();
   private lastResolve = 0;
   private lastStatus = '';
@@ -130,7 +138,11 @@ export class Supervisor {
       peerUpSeconds: options.peerUpSeconds ?? DEFAULTS.peerUpSeconds,
     };
     this.retryDelay = this.o.retryMs;
-    this.ready = new Promise((r) => (this.readyResolve = r));
+    this.ready = new Promise((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    this.ready.catch(() => undefined);
   }
 
   private emit(level: SupervisorLevel, event: string, details: Record<string, unknown> = {}): void {
@@ -326,6 +338,13 @@ export class Supervisor {
     } catch (err) {
       this.stats.failures++;
       const e = err as Error & { field?: string };
+      const fatal = this.options.fatal ?? ((x: Error) => x instanceof OwnershipError);
+      if (!this.converged && fatal(e)) {
+        this.emit('error', 'apply-failed', { trigger: triggers, error: e.message, errorName: e.name, fatal: true });
+        this.readyReject(e);
+        void this.stop();
+        return;
+      }
       const delay = this.retryDelay;
       this.retryDelay = Math.min(this.retryDelay * 2, this.o.retryMaxMs);
       this.emit('error', e.name === 'ResolveError' ? 'resolve-failed' : 'apply-failed', {

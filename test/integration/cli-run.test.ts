@@ -303,4 +303,11 @@ test('a bad configuration exits 3 before touching anything; usage errors exit 2'
   t.deepEqual(nftTables(s.ns), []);
   t.is((await cli(['run', '-c', s.config, '--reresolve-after', 'soon'])).code, EXIT.USAGE);
   t.is((await cli(['run'])).code, EXIT.USAGE);
+  // A link of the tunnel's name that netfwd does not own: retrying cannot help, run exits 8 and leaves it.
+  run('ip', ['-n', s.ns, 'link', 'add', s.ifname, 'type', 'veth', 'peer', 'name', 'other0']);
+  const taken = await cli(['run', '-c', s.config, '--json']);
+  t.is(taken.code, EXIT.OWNERSHIP, taken.stdout + taken.stderr);
+  t.regex(taken.stderr, /not|own/i);
+  t.is(ipJson<Array<Record<string, any>>>(s.ns, ['-d', 'link', 'show', 'dev', s.ifname])[0]!.linkinfo.info_kind, 'veth');
+  t.deepEqual(nftTables(s.ns), []);
 });
