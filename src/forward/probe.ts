@@ -19,7 +19,7 @@ import { isIP } from 'node:net';
 import { NetlinkError } from '../errors.js';
 import { attrs } from '../netlink/attributes.js';
 import { messageCodec } from '../netlink/message.js';
-import { runInNetns } from '../lab/run-in-netns.js';
+import { runInNetns } from '../netns/run-in-netns.js';
 import { netns as netnsApi } from '../netns/index.js';
 import { rtmsg } from '../route/schemas.js';
 import type { IpFamily, NormalizedConfig } from './config.js';

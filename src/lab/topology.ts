@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { NetfwdError } from '../errors.js';
 import { Route } from '../route/index.js';
 import { type ExecOptions, netns } from '../netns/index.js';
-import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from './run-in-netns.js';
+import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from '../netns/run-in-netns.js';
 
 export type LabHostName = 'client' | 'internet' | 'frontend' | 'backend' | 'backend2';
 

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { NetfwdError } from '../errors.js';
 import { addonPath } from '../netlink/native.js';
-import { netnsPath } from '../netns/path.js';
+import { netnsPath } from './path.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
