@@ -117,6 +117,15 @@ function cachedFor(id: string): PreparedKernel | undefined {
   return found[0];
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Downloads, unpacks and readies one kernel; reuses the cache when it is there. */
 export function prepareKernel(spec: KernelSpec, log: (line: string) => void = () => undefined): PreparedKernel {
   let resolved: { package: string; version: string; parts: string[] };
@@ -140,8 +149,11 @@ export function prepareKernel(spec: KernelSpec, log: (line: string) => void = ()
   mkdirSync(debs, { recursive: true });
   mkdirSync(join(cacheDir(), 'kernels'), { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}`;
-  // Left over by an interrupted run (of any process: its pid is in the name).
-  for (const f of readdirSync(join(cacheDir(), 'kernels'))) if (join(cacheDir(), 'kernels', f).startsWith(`${dir}.tmp-`)) rmSync(join(cacheDir(), 'kernels', f), { recursive: true, force: true });
+  // Left over by an interrupted run: its pid is in the name, and it no longer runs.
+  for (const f of readdirSync(join(cacheDir(), 'kernels'))) {
+    const path = join(cacheDir(), 'kernels', f);
+    if (path.startsWith(`${dir}.tmp-`) && !alive(Number(path.slice(`${dir}.tmp-`.length)))) rmSync(path, { recursive: true, force: true });
+  }
   const root = join(tmp, 'root');
   mkdirSync(root, { recursive: true });
   const escaped = resolved.version.replace(/:/g, '%3a');
