@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { type PreparedKernel, cacheDir } from './kernels.js';
@@ -55,6 +55,15 @@ export function qemuAvailable(): string | undefined {
   return undefined;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Stage 2, run by the host's /bin/sh as PID 1 of the guest after switch_root. */
@@ -92,6 +101,13 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
   const jobs = join(cacheDir(), 'jobs');
   const dir = join(jobs, `${o.kernel.id}-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { recursive: true });
+  // Job directories of runs that were killed (ID-PID-RANDOM, the PID no longer running).
+  if (!process.env.NETFWD_KERNEL_KEEP_JOBS) {
+    for (const f of readdirSync(jobs)) {
+      const pid = Number(/-(\d+)-[0-9a-f]{8}$/.exec(f)?.[1]);
+      if (pid && pid !== process.pid && !alive(pid)) rmSync(join(jobs, f), { recursive: true, force: true });
+    }
+  }
   const file = (n: string) => join(dir, n);
   writeFileSync(file('job.sh'), jobScript(o), { mode: 0o755 });
   for (const n of ['out', 'err', 'status', 'console']) writeFileSync(file(n), '');
