@@ -216,6 +216,9 @@ interface WorkerReport {
  * Runs `count` inputs of the target in worker threads under the watchdog;
  * after a hang the worker is replaced and the run resumes after the input.
  */
+/** How long a fuzz worker may take to load before the run fails (a loaded machine is slow). */
+const LOAD_LIMIT_MS = 300_000;
+
 export async function runTarget(name: string, options: RunOptions): Promise<RunStats> {
   const t0 = Date.now();
   const hangMs = options.hangMs ?? 10_000;
@@ -235,7 +238,19 @@ export async function runTarget(name: string, options: RunOptions): Promise<RunS
     const outcome = await new Promise<{ hangAt?: number; crashed?: string }>((resolve) => {
       let last = -1;
       let since = Date.now();
+      const created = Date.now();
       const timer = setInterval(() => {
+        // Loading the worker (tsx compiling the decoders) is not the decoder hanging: the clock
+        // starts once the worker says it has loaded; a worker that never loads is an error of its own.
+        if (Atomics.load(shared, 1) === 0) {
+          since = Date.now();
+          if (since - created > LOAD_LIMIT_MS) {
+            clearInterval(timer);
+            void worker.terminate();
+            resolve({ crashed: `the worker did not load within ${LOAD_LIMIT_MS / 1000} s` });
+          }
+          return;
+        }
         const now = Atomics.load(shared, 0);
         if (now !== last) {
           last = now;

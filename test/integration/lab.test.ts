@@ -113,7 +113,12 @@ test('destroy ends processes the lab did not start itself (e.g. a detached daemo
   // The helper process enters the namespace and becomes `sleep` a moment after spawn.
   for (let i = 0; i < 400 && netns.processes(lab.hosts.backend.netns).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
   t.deepEqual(netns.processes(lab.hosts.backend.netns), [daemon.pid]);
+  const exited = new Promise<string | null>((resolve) => daemon.once('exit', (_code, signal) => resolve(signal)));
   await lab.destroy();
+  // The daemon is this process's child: it has ended once node has reaped it (until then a zombie
+  // still answers kill 0), so wait for its exit, with a limit.
+  const signal = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000).unref())]);
+  t.true(signal === 'SIGTERM' || signal === 'SIGKILL', `the daemon ended by a signal (${signal})`);
   t.throws(() => process.kill(daemon.pid!, 0), { code: 'ESRCH' });
   t.false(netns.exists(lab.hosts.backend.netns));
 });
