@@ -76,8 +76,12 @@ function jobScript(o: RunOptions): string {
 port() { for p in /sys/class/virtio-ports/*; do [ "$(cat "$p/name")" = "$1" ] && echo "/dev/\${p##*/}" && return; done; echo /dev/null; }
 OUT=$(port netfwd.out); ERR=$(port netfwd.err); STATUS=$(port netfwd.status)
 finish() { echo "$1" > "$STATUS"; busybox poweroff -f; }
+# A working directory under /tmp or /run (a CI checkout may be) survives the fresh tmpfs mounted there.
+CWD=${quote(o.cwd)}
+case "$CWD" in /tmp/*|/run/*) mkdir -p /.netfwd-cwd && mount --bind "$CWD" /.netfwd-cwd || finish 125 ;; esac
 mount -t tmpfs -o mode=0755 tmpfs /run || finish 125
 mount -t tmpfs -o mode=1777 tmpfs /tmp || finish 125
+case "$CWD" in /tmp/*|/run/*) mkdir -p "$CWD" && mount --bind /.netfwd-cwd "$CWD" || finish 125 ;; esac
 mkdir -p /dev/pts /dev/shm /run/lock
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
