@@ -135,3 +135,14 @@ export const concatTypeofUdata = (): Buffer => udataEncode([[0, udataU32(EXPR_CO
 export function keyByteorder(d: KeyDef): 'host' | 'big' {
   return d.byteorder ?? d.type.byteorder;
 }
+
+/**
+ * Whether a host-order key is converted (byteorder hton) before an interval
+ * lookup or an ordering comparison. A one-byte key has no byte order: nft 1.0.6
+ * still emits `hton` with size 2 for it (e.g. `meta l4proto` in an interval
+ * map), which Linux 6.12.y and 7.x refuse with EOPNOTSUPP; netfwd does not, and
+ * reads rules both with and without it.
+ */
+export function needsHton(d: KeyDef): boolean {
+  return keyByteorder(d) === 'host' && d.len > 1;
+}

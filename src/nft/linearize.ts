@@ -10,7 +10,7 @@ import type { NftDatatype } from './datatype.js';
 import { byteorderSize } from './expr/byteorder.js';
 import { regSpan, slotReg } from './expr/common.js';
 import type { NftExpr } from './expr/index.js';
-import { type KeyDef, type ProtoCtx, keyByteorder, keyDef } from './keys.js';
+import { type KeyDef, type ProtoCtx, keyByteorder, keyDef, needsHton } from './keys.js';
 import { STMT_LINEARIZERS, establish } from './statements.js';
 import type { NftElement, NftKeyExpr, NftStmt } from './types.js';
 
@@ -122,7 +122,7 @@ export class LinCtx implements ProtoCtx {
     for (const d of defs) {
       const reg = slotReg(slot);
       this.emit(d.load(reg, truncate));
-      if (hton && keyByteorder(d) === 'host') {
+      if (hton && needsHton(d)) {
         this.emit({ name: 'byteorder', sreg: reg, dreg: reg, op: 'hton', len: d.len, size: byteorderSize(d.len) });
       }
       slot += regSpan(d.len);

@@ -32,6 +32,44 @@ interface Golden {
 }
 const golden = JSON.parse(readFileSync(new URL('../fixtures/nft-golden.json', import.meta.url), 'utf8')) as Golden;
 
+/**
+ * The one place netfwd's bytes differ from nft 1.0.6's on purpose: nft emits
+ * `byteorder hton(reg, 2, 1)` for a one-byte key (meta l4proto in an interval
+ * map), which Linux 6.12.y and 7.x refuse with EOPNOTSUPP (found by the kernel
+ * lane); netfwd leaves the no-op out. The expected rule messages are nft's with
+ * those expressions cut out byte by byte (the enclosing nest's length patched),
+ * not re-encoded by netfwd.
+ */
+const ONE_BYTE_HTON = /^byteorder reg \d+ = hton\(reg \d+, 2, 1\)$/;
+function withoutOneByteHton(payload: Buffer): Buffer {
+  for (const a of walkAttributes(payload, 4, payload.length, 'rule')) {
+    if (a.type !== 4) continue;
+    const cut: Array<[number, number]> = [];
+    for (const el of walkAttributes(payload, a.at, a.at + a.len, 'expressions')) {
+      const one = decodeExprs(payload.subarray(0, el.at + el.len), a.at, el.at + el.len).at(-1);
+      if (one && one.name === 'byteorder' && ONE_BYTE_HTON.test(exprDebug(one))) cut.push([el.offset, el.at + ((el.len + 3) & ~3)]);
+    }
+    if (cut.length === 0) return payload;
+    const parts: Buffer[] = [];
+    let from = 0;
+    let removed = 0;
+    for (const [start, end] of cut) {
+      parts.push(payload.subarray(from, start));
+      removed += end - start;
+      from = end;
+    }
+    parts.push(payload.subarray(from));
+    const out = Buffer.concat(parts);
+    out.writeUInt16LE(payload.readUInt16LE(a.offset) - removed, a.offset);
+    return out;
+  }
+  return payload;
+}
+for (const c of Object.values(golden.cases)) {
+  for (const m of c.batch) if ((m.type & 0xff) === 6) m.payload = withoutOneByteHton(Buffer.from(m.payload, 'hex')).toString('hex');
+  c.debug = c.debug.map((rule) => rule.filter((line) => !ONE_BYTE_HTON.test(line.replace(/\s+/g, ' ').trim())));
+}
+
 // nft printed the cgroup id when it recorded `list` (hybrid cgroup layout): resolve nothing.
 setCgroupResolver({ idOf: () => undefined, pathOf: () => undefined });
 

@@ -198,7 +198,7 @@ export function delinearizeCmp(e: CmpExpr, ctx: DelinCtx): DelinResult {
     if (k.hton) return 'fail';
     return single(k, e.op, t.value(e.data));
   }
-  if (host !== !!k.hton) return 'fail';
+  if (host ? !k.hton && d.len > 1 : k.hton) return 'fail';
   const v = k.hton ? fromBig(t, e.data) : e.data;
   const next = ctx.peek();
   if (e.op === 'gte' && next && next.name === 'cmp' && next.op === 'lte' && next.sreg === e.sreg && next.data.length === e.data.length) {

@@ -152,7 +152,8 @@ export function delinearizeLookup(e: LookupExpr, ctx: DelinCtx): DelinResult {
   if (!keys || keys.some((k) => k.mask || k.len !== k.def.len)) return 'fail';
   if (shape) {
     const interval = isInterval(shape);
-    if (keys.some((k) => !!k.hton !== (interval && keyByteorder(k.def) === 'host'))) return 'fail';
+    // A one-byte key may come with or without nft's (needless) hton.
+    if (keys.some((k) => !!k.hton !== (interval && keyByteorder(k.def) === 'host') && (k.def.len > 1 || !!k.hton))) return 'fail';
   }
   const key = keyText(keys.map((k) => k.def));
   if (e.dreg === undefined) {

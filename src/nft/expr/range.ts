@@ -43,7 +43,7 @@ export function delinearizeRange(e: RangeExpr, ctx: DelinCtx): DelinResult {
   const t = k.def.type;
   if (k.mask || k.len !== k.def.len || e.from.length !== k.def.len) return 'fail';
   const host = keyByteorder(k.def) === 'host';
-  if (host !== !!k.hton) return 'fail';
+  if (host ? !k.hton && k.def.len > 1 : k.hton) return 'fail';
   const from = k.hton ? fromBig(t, e.from) : e.from;
   const to = k.hton ? fromBig(t, e.to) : e.to;
   return { type: 'match', key: k.def.text, op: e.op, value: { range: [t.value(from), t.value(to)] } };
