@@ -117,7 +117,8 @@ function cachedFor(id: string): PreparedKernel | undefined {
   return found[0];
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this PID runs (EPERM: it does, as another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { type PreparedKernel, cacheDir } from './kernels.js';
+import { type PreparedKernel, alive, cacheDir } from './kernels.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -55,14 +55,6 @@ export function qemuAvailable(): string | undefined {
   return undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
