@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LAB_ADDRESSES, Lab, type NetnsTask } from '../lab/index.js';
+import { LAB_ADDRESSES, Lab, type NetnsTask, tcpAsk, udpAsk, whoami } from '../lab/index.js';
 import { Nft, nftExpr as e } from '../nft/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { forwardService, type ServiceForward } from '../forward/index.js';
@@ -95,54 +95,6 @@ net.createServer((c) => {
 }).listen(9999, '127.0.0.1');
 process.stdout.write('ready\\n');
 `;
-
-async function tcpAsk(arg: { host: string; port: number; send?: string; timeoutMs?: number }): Promise<string> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const c = net.connect(arg.port, arg.host);
-    let data = '';
-    const timer = setTimeout(() => {
-      c.destroy();
-      resolve('(timeout)');
-    }, arg.timeoutMs ?? 5000);
-    c.on('connect', () => {
-      if (arg.send) c.write(arg.send);
-    });
-    c.on('data', (d) => (data += d));
-    c.on('end', () => {
-      clearTimeout(timer);
-      resolve(data.trim());
-    });
-    c.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(`(error ${err.code})`);
-    });
-  });
-}
-
-async function udpAsk(arg: { host: string; port: number }): Promise<string> {
-  const dgram = await import('node:dgram');
-  return new Promise((resolve) => {
-    const s = dgram.createSocket(arg.host.includes(':') ? 'udp6' : 'udp4');
-    const timer = setTimeout(() => {
-      s.close();
-      resolve('(timeout)');
-    }, 3000);
-    s.on('message', (m) => {
-      clearTimeout(timer);
-      s.close();
-      resolve(String(m));
-    });
-    s.send('hello', arg.port, arg.host);
-  });
-}
-
-/** The outside host: answers with the address a connection came from. */
-async function whoami(port: number): Promise<number> {
-  const net = await import('node:net');
-  await new Promise<void>((r) => net.createServer((c) => c.end(c.remoteAddress!.replace(/^::ffff:/, '') + '\n')).listen(port, '::', () => r()));
-  return port;
-}
 
 export function demoSpecs(lab: Lab, mode: DemoMode, tag: string): { frontend: FrontendSpec; backend: BackendSpec } {
   const fe = generatePrivateKey();

@@ -307,60 +307,8 @@ const dial = (t) => new Promise((resolve) => {
   return JSON.parse(stdout) as string[];
 }
 
-/** A TCP request from inside a namespace (portable: runs in a worker). */
-export async function tcpAsk(arg: { host: string; port: number; send?: string; timeoutMs?: number }): Promise<string> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const c = net.connect(arg.port, arg.host);
-    let data = '';
-    const timer = setTimeout(() => {
-      c.destroy();
-      resolve('(timeout)');
-    }, arg.timeoutMs ?? 5000);
-    c.on('connect', () => {
-      if (arg.send) c.write(arg.send);
-    });
-    c.on('data', (d) => (data += d));
-    c.on('end', () => {
-      clearTimeout(timer);
-      resolve(data.trim());
-    });
-    c.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(`(error ${err.code})`);
-    });
-  });
-}
-
-/** A UDP request from inside a namespace (portable): the first answer, or "(timeout)". */
-export async function udpAsk(arg: { host: string; port: number; timeoutMs?: number }): Promise<string> {
-  const dgram = await import('node:dgram');
-  return new Promise((resolve) => {
-    const s = dgram.createSocket(arg.host.includes(':') ? 'udp6' : 'udp4');
-    const timer = setTimeout(() => {
-      s.close();
-      resolve('(timeout)');
-    }, arg.timeoutMs ?? 3000);
-    s.on('message', (m) => {
-      clearTimeout(timer);
-      s.close();
-      resolve(String(m));
-    });
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      s.close();
-      resolve(`(error ${err.code})`);
-    });
-    s.send('hello', arg.port, arg.host);
-  });
-}
-
-/** A whoami server (portable): answers each TCP connection with the address it came from. */
-export async function whoami(port: number): Promise<number> {
-  const net = await import('node:net');
-  await new Promise<void>((resolve) => net.createServer((c) => c.end(`${c.remoteAddress!.replace(/^::ffff:/, '')}\n`)).listen(port, '::', () => resolve()));
-  return port;
-}
+/** Lab traffic clients and the whoami server (portable: they run in a worker inside a namespace). */
+export { tcpAsk, udpAsk, whoami } from '../../src/lab/probes.js';
 
 // ------------------------------------------------------------------ oracles
 
