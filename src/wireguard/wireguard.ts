@@ -178,16 +178,28 @@ export class WireGuard extends EventEmitter {
     if (state === 'stale') await removeStaleSocket(path);
     const o = this.options;
     const logFile = o.daemonLog === null ? null : typeof o.daemonLog === 'function' ? o.daemonLog(name) : (o.daemonLog ?? `${DEFAULT_LOG_DIR}/${name}.log`);
-    const child = await startDaemon({
-      name,
-      netns: this.netns,
-      command: o.userspaceCommand ?? 'wireguard-go',
-      args: o.userspaceArgs ?? ['-f'],
-      detach: o.detach ?? true,
-      logFile,
-      env: o.daemonEnv ?? {},
-      timeout: o.startTimeout ?? 15000,
-    });
+    let child: Awaited<ReturnType<typeof startDaemon>>;
+    try {
+      child = await startDaemon({
+        name,
+        netns: this.netns,
+        command: o.userspaceCommand ?? 'wireguard-go',
+        args: o.userspaceArgs ?? ['-f'],
+        detach: o.detach ?? true,
+        logFile,
+        env: o.daemonEnv ?? {},
+        timeout: o.startTimeout ?? 15000,
+      });
+    } catch (err) {
+      // Neither the link nor a daemon was there a moment ago. If one is there now, another
+      // process created the interface at the same time and our daemon lost the TUN device.
+      if (err instanceof WireGuardDaemonError && ((await getLink(this.route, name)) || (await probeSocket(path)) === 'live')) {
+        throw new ConflictError(`create WireGuard ${name}: another process created an interface of that name at the same time; read the state again and retry`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
     const link = await getLink(this.route, name);
     if (!link) {
       child.kill('SIGTERM');
