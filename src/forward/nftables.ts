@@ -30,6 +30,7 @@ import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend,
 import type { Kernel } from './context.js';
 import { NFT_TABLE_COMMENT, OwnershipError, nftTableName } from './ownership.js';
 import type { Step } from './plan.js';
+import { tunnelFwmark } from './tunnel.js';
 
 const FAMILY = 'inet' as const;
 
@@ -200,10 +201,11 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
   ];
   const rp = config.returnPath;
   if (rp.mode === 'mark') {
-    const rules: NftStmt[][] = [];
+    // The tunnel's own encrypted packets first: they carry the socket of the packet inside (see tunnelFwmark).
+    const rules: NftStmt[][] = [[e.meta.mark.eq(tunnelFwmark(config)), e.return()]];
     for (const u of rp.uids) rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
     if (rp.cgroup) rules.push([cgroupMatch(rp.cgroup), e.meta.mark.set(rp.mark)]);
-    if (rules.length) chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
+    if (rules.length > 1) chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
     // A socket picks its source address before the mark re-routes it into the
     // tunnel: new connections leaving by the tunnel get the tunnel's address.
     const masq: NftStmt[][] = config.tunnel.addresses.map((a) => [e.oifname.eq(wg), ipKey(a.family).saddr.neq(a.address), e.masquerade()]);

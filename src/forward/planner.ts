@@ -1,7 +1,8 @@
 /**
  * Spec → desired state → read what the kernel holds of netfwd's objects →
- * ordered steps: links, WireGuard, addresses added, routes, rules, addresses
- * deleted, nftables, sysctls (teardown: the reverse).
+ * ordered steps: the sysctls the link would change, links, WireGuard,
+ * addresses added, routes, rules, addresses deleted, nftables, the other
+ * sysctls (teardown: sysctls restored first, then the reverse).
  *
  * Addresses are added before and deleted after the routes and rules, so a
  * route never names a source address that is missing — neither while the
@@ -21,6 +22,10 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   const name = config.tunnel.interface;
   const tunnel = await readTunnel(k, name);
   const steps: Step[] = [];
+  const sysctls = desiredSysctls(config);
+  // Those the link changes as it comes up are recorded (and set) before it.
+  const early = sysctls.filter((s) => s.beforeLink);
+  steps.push(...planSysctls(k.netns, name, early, readSysctls(k.netns, early)));
   steps.push(...planLink(k, config, tunnel));
   steps.push(...planWireGuard(k, config, tunnel));
   const addresses = planAddresses(k, config, tunnel.link ? await readAddresses(k, name) : [], tunnel.link !== null);
@@ -30,9 +35,9 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   steps.push(...addresses.deletes);
   const nft = await readNftables(k, config);
   steps.push(...planNftables(k, config, nft));
-  const sysctls = desiredSysctls(config);
+  const late = sysctls.filter((s) => !s.beforeLink);
   // Global sysctls exist without the link; the tunnel's own appear with it.
-  steps.push(...planSysctls(k.netns, name, sysctls, readSysctls(k.netns, sysctls.filter((s) => s.global || tunnel.link !== null))));
+  steps.push(...planSysctls(k.netns, name, late, readSysctls(k.netns, late.filter((s) => s.global || tunnel.link !== null))));
   return new Plan(config.role, config.netns, steps, await planWarnings(k, config));
 }
 

@@ -14,11 +14,26 @@ export interface DesiredSysctl {
   /** Global sysctls are restored at teardown; interface ones go with the link. */
   global: boolean;
   why: string;
+  /** Set before the tunnel link is created and brought up (see send_redirects below). */
+  beforeLink?: boolean;
 }
 
 export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
   const link = config.tunnel.interface;
-  const out: DesiredSysctl[] = [];
+  const out: DesiredSysctl[] = [
+    {
+      // The kernel's WireGuard turns net.ipv4.conf.all.send_redirects off in the
+      // namespace when a tunnel comes up (a router must not redirect a peer to a
+      // next hop behind the tunnel) and leaves it off when the tunnel goes.
+      // netfwd sets it first, so the value before is recorded and `down` puts
+      // it back; with a userspace daemon the setting is the same.
+      key: 'net.ipv4.conf.all.send_redirects',
+      value: '0',
+      global: true,
+      why: 'no ICMP redirects across the tunnel; the kernel WireGuard sets it as the tunnel comes up',
+      beforeLink: true,
+    },
+  ];
   const v4 = config.families.includes(4);
   const v6 = config.families.includes(6);
   if (config.role === 'frontend') {

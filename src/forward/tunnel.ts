@@ -155,13 +155,31 @@ export function planLink(k: Kernel, config: NormalizedConfig, state: TunnelState
   ];
 }
 
+/** wg-quick's mark for a tunnel's own encrypted packets; netfwd uses it the same way. */
+export const WIREGUARD_FWMARK = 51820;
+
+/**
+ * The firewall mark the tunnel's WireGuard puts on its own encrypted packets
+ * (and routes them with). Mode mark needs one: the kernel's WireGuard sends
+ * each encrypted packet with the socket of the packet inside, so `meta skuid`
+ * and `socket cgroupv2` select the encrypted packet too, and marked it would
+ * be routed into the tunnel again, and again. The mark chain leaves packets
+ * carrying this mark alone. 51820, or 51821 when the return path's own mark
+ * is 51820; no mark (0) in the other modes.
+ */
+export function tunnelFwmark(config: NormalizedConfig): number {
+  if (config.role !== 'backend' || config.returnPath.mode !== 'mark') return 0;
+  return config.returnPath.mark === WIREGUARD_FWMARK ? WIREGUARD_FWMARK + 1 : WIREGUARD_FWMARK;
+}
+
 /** The WireGuard configuration step: only what differs, peers by public key. */
 export function planWireGuard(k: Kernel, config: NormalizedConfig, state: TunnelState): Step[] {
   const name = config.tunnel.interface;
   const device = state.device;
   const wantPort = config.tunnel.listenPort;
   const changes: string[] = [];
-  const update: { privateKey?: string; listenPort?: number; peers: WireGuardPeerConfig[] } = { peers: [] };
+  const wantMark = tunnelFwmark(config);
+  const update: { privateKey?: string; listenPort?: number; fwmark?: number; peers: WireGuardPeerConfig[] } = { peers: [] };
 
   if (!device || device.publicKey !== config.tunnel.publicKey) {
     update.privateKey = config.tunnel.privateKey.reveal();
@@ -170,6 +188,10 @@ export function planWireGuard(k: Kernel, config: NormalizedConfig, state: Tunnel
   if (wantPort !== undefined && (!device || device.listenPort !== wantPort)) {
     update.listenPort = wantPort;
     changes.push(device ? `listen-port ${device.listenPort} → ${wantPort}` : `listen-port ${wantPort}`);
+  }
+  if ((device?.fwmark ?? 0) !== wantMark) {
+    update.fwmark = wantMark;
+    changes.push(device ? `fwmark ${hexMark(device.fwmark)} → ${hexMark(wantMark)}` : `fwmark ${hexMark(wantMark)}`);
   }
   const current = new Map((device?.peers ?? []).map((p) => [p.publicKey, p]));
   const wanted = desiredPeers(config);
@@ -219,6 +241,7 @@ export function planWireGuard(k: Kernel, config: NormalizedConfig, state: Tunnel
             k.wg.configure(name, {
               privateKey: previous.privateKey ?? null,
               listenPort: previous.listenPort,
+              fwmark: previous.fwmark,
               replacePeers: true,
               peers: previous.peers.map((p) => ({
                 publicKey: p.publicKey,
@@ -252,3 +275,5 @@ export function planTunnelRemoval(k: Kernel, config: NormalizedConfig, state: Tu
     },
   ];
 }
+
+const hexMark = (mark: number) => (mark === 0 ? 'off' : `0x${mark.toString(16)}`);

@@ -25,6 +25,7 @@ import {
   serve,
   startEnv,
   tcpAsk,
+  uplinkOfUid,
   whoami,
 } from '../helpers/e2e.js';
 
@@ -37,7 +38,7 @@ const { test, env } = e2eSuite<Env>(async () => {
   });
   try {
     installCounters(e.lab.hosts.backend.netns, WATCH, [
-      { name: LEAK, match: `oifname "eth0" meta skuid ${SERVICE_UID}`, hook: 'postrouting' },
+      { name: LEAK, match: uplinkOfUid(SERVICE_UID), hook: 'postrouting' },
       { name: 'uplink: from the service port', match: 'oifname "eth0" tcp sport 8080', hook: 'postrouting' },
     ]);
     await serve(e, 'backend', { name: 'home', tcp: [8080], udp: [] });

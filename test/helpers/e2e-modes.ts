@@ -24,6 +24,7 @@ import {
   startEnv,
   tcpAsk,
   udpAsk,
+  uplinkOfUid,
   whoami,
 } from './e2e.js';
 
@@ -73,8 +74,8 @@ export function defineModeTests(mode: Mode): void {
         { name: 'uplink: udp from the wildcard service, before the leak guard', match: `oifname "eth0" udp sport ${UDP_ANY}`, hook: 'postrouting-first' },
         { name: 'uplink: to the client (IPv4)', match: `oifname "eth0" ip daddr ${LAB_ADDRESSES.client.ipv4}`, hook: 'postrouting' },
         { name: 'uplink: to the client (IPv6)', match: `oifname "eth0" ip6 daddr ${LAB_ADDRESSES.client.ipv6}`, hook: 'postrouting' },
-        { name: `uplink: sockets of uid ${SERVICE_UID}`, match: `oifname "eth0" meta skuid ${SERVICE_UID}`, hook: 'postrouting' },
-        { name: `uplink: sockets of uid ${OTHER_UID}`, match: `oifname "eth0" meta skuid ${OTHER_UID}`, hook: 'postrouting' },
+        { name: `uplink: sockets of uid ${SERVICE_UID}`, match: uplinkOfUid(SERVICE_UID), hook: 'postrouting' },
+        { name: `uplink: sockets of uid ${OTHER_UID}`, match: uplinkOfUid(OTHER_UID), hook: 'postrouting' },
         { name: 'tunnel: service answers', match: `oifname "${tunnel}" th sport { ${TCP}, ${UDP}, ${UDP_ANY} }`, hook: 'postrouting' },
         { name: 'uplink in: to the service port', match: `iifname "eth0" th dport { ${TCP}, ${UDP} }`, hook: 'prerouting' },
         { name: 'sent by the stream service', match: `tcp sport ${STREAM}`, hook: 'output-first' },

@@ -27,6 +27,18 @@ export const SERVICE_UID = 1000;
 export const OTHER_UID = 1001;
 /** The outside host's whoami port (in the "internet" namespace). */
 export const OUTSIDE_PORT = 7000;
+/** The frontend's WireGuard port in every lab spec. */
+export const FRONTEND_WG_PORT = 51820;
+
+/**
+ * nft match for the packets of a user's sockets that leave by the backend's
+ * uplink — except the tunnel's own encrypted packets (UDP to the frontend's
+ * WireGuard port): the kernel's WireGuard sends each with the socket of the
+ * packet it carries, so they count as that user's (wireguard-go sends its own).
+ */
+export function uplinkOfUid(uid: number): string {
+  return `oifname "eth0" meta skuid ${uid} meta l4proto . th dport != { udp . ${FRONTEND_WG_PORT} }`;
+}
 
 // ------------------------------------------------------------------ skipping
 
@@ -142,7 +154,7 @@ export function buildSpecs(lab: Lab, tag: string, o: SpecOptions): Specs {
     tunnel: {
       interface: `nf${tag}f`,
       addresses: ['10.0.0.1/24', 'fd00::1/64'],
-      listenPort: 51820,
+      listenPort: FRONTEND_WG_PORT,
       privateKey: fe.toBase64(),
       peers: o.backends.map((b, i) => ({
         name: b.name,
@@ -169,7 +181,7 @@ export function buildSpecs(lab: Lab, tag: string, o: SpecOptions): Specs {
         peer: {
           publicKey: publicKey(fe),
           presharedKey: keys[i]!.psk,
-          endpoint: b.endpoint6 ? `[${LAB_ADDRESSES.frontend.ipv6}]:51820` : `${LAB_ADDRESSES.frontend.ipv4}:51820`,
+          endpoint: b.endpoint6 ? `[${LAB_ADDRESSES.frontend.ipv6}]:${FRONTEND_WG_PORT}` : `${LAB_ADDRESSES.frontend.ipv4}:${FRONTEND_WG_PORT}`,
           persistentKeepalive: 25,
         },
       },

@@ -125,8 +125,8 @@ test('a failure at any step of a first apply restores the namespace and the Appl
   t.true(lines.length >= 10, lines.join('\n'));
   t.deepEqual(
     [...new Set(plan.changes.map((c) => c.kind))],
-    ['link', 'wireguard', 'address', 'route', 'rule', 'nftables', 'sysctl'],
-    'every kind of step is exercised',
+    ['sysctl', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables'],
+    'every kind of step is exercised (the sysctl the link changes comes first, the others last)',
   );
   for (let p = 1; p <= lines.length; p++) {
     const err = await t.throwsAsync(fwd.apply({ hooks: injectAt(p) }), { instanceOf: ApplyError });
@@ -192,6 +192,29 @@ test('a failure at any step of down puts everything back (the nft table from its
   }
   await fwd.down();
   t.is(sysctlIn(ns, 'net.ipv4.ip_forward'), sysctlBefore, 'down still restores ip_forward: its state was put back too');
+});
+
+test('all.send_redirects is turned off before the tunnel exists, recorded, and put back by down (as the kernel WireGuard would leave it off)', async (t) => {
+  const ns = freshNetns(t, 'nfredir');
+  const key = 'net.ipv4.conf.all.send_redirects';
+  t.is(sysctlIn(ns, key), '1', "a new namespace's default");
+  const ifname = `nf${uniqueTag()}f`;
+  const fwd = forwardService(frontend(ns, ifname, 1));
+  cleanup(t, fwd);
+  const lines = (await fwd.plan()).lines();
+  t.true(lines[0]!.startsWith(`~ sysctl ${key}: 1 → 0`), lines.join('\n'));
+  t.true(lines[1]!.startsWith(`+ link ${ifname}`), 'then the link');
+  await fwd.apply();
+  t.is(sysctlIn(ns, key), '0');
+  t.true((await fwd.plan()).empty);
+  await fwd.down();
+  t.is(sysctlIn(ns, key), '1', 'down restores the value from before up');
+  // Changed by someone else while up: down leaves their value.
+  await fwd.apply();
+  sysctlIn(ns, key, '1');
+  t.deepEqual((await fwd.status()).drift, [`~ sysctl ${key}: 1 → 0 (no ICMP redirects across the tunnel; the kernel WireGuard sets it as the tunnel comes up)`]);
+  await fwd.down();
+  t.is(sysctlIn(ns, key), '1');
 });
 
 test('with public.interface, masquerading applies only to packets leaving by that interface', async (t) => {
@@ -305,6 +328,8 @@ test('plan on a fresh namespace reads the global sysctls (only the tunnel\'s own
   const plan = await forwardService(frontend(ns, ifname, 1)).plan();
   const sysctls = plan.lines().filter((l) => l.includes('sysctl'));
   t.deepEqual(sysctls, [
+    // Before the link: the kernel's WireGuard turns it off as the tunnel comes up.
+    '~ sysctl net.ipv4.conf.all.send_redirects: 1 → 0 (no ICMP redirects across the tunnel; the kernel WireGuard sets it as the tunnel comes up)',
     '~ sysctl net.ipv4.ip_forward: 0 → 1 (forward DNATed connections)',
     `~ sysctl net/ipv6/conf/${ifname}/keep_addr_on_down: (unset) → 1 (keep tunnel addresses across link flaps)`,
   ]);
