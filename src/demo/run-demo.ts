@@ -66,6 +66,7 @@ export const DEMO_DIR = process.env.NETFWD_DEMO_DIR ?? '/run/netfwd/demo';
 const TCP_PORT = 8080;
 const UDP_PORT = 5353;
 const PUBLIC_TCP = 80;
+const FRONTEND_PORT = 51820;
 const OUTSIDE_PORT = 7000;
 const SERVICE_UID = 1000;
 
@@ -106,7 +107,7 @@ export function demoSpecs(lab: Lab, mode: DemoMode, tag: string): { frontend: Fr
     tunnel: {
       interface: `nfd${tag}f`,
       addresses: ['10.0.0.1/24', 'fd00::1/64'],
-      listenPort: 51820,
+      listenPort: FRONTEND_PORT,
       privateKey: fe.toBase64(),
       peers: [{ name: 'home', publicKey: publicKey(be), presharedKey: psk, addresses: ['10.0.0.2', 'fd00::2'] }],
     },
@@ -132,7 +133,7 @@ export function demoSpecs(lab: Lab, mode: DemoMode, tag: string): { frontend: Fr
       interface: `nfd${tag}b`,
       addresses: ['10.0.0.2/24', 'fd00::2/64'],
       privateKey: be.toBase64(),
-      peer: { publicKey: publicKey(fe), presharedKey: psk, endpoint: `${LAB_ADDRESSES.frontend.ipv4}:51820`, persistentKeepalive: 25 },
+      peer: { publicKey: publicKey(fe), presharedKey: psk, endpoint: `${LAB_ADDRESSES.frontend.ipv4}:${FRONTEND_PORT}`, persistentKeepalive: 25 },
     },
     returnPath,
     services: [
@@ -196,6 +197,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       await leakNft.transaction((tx) => {
         tx.addTable({ family: 'inet', name: 'demo_leakcheck' });
         tx.addChain({ family: 'inet', table: 'demo_leakcheck', name: 'post', type: 'filter', hook: 'postrouting', priority: 'filter', policy: 'accept' });
+        // The tunnel's own encrypted packets to the frontend are not counted: the kernel's
+        // WireGuard sends each with the socket of the packet inside (wireguard-go from its own).
+        tx.addRule({
+          family: 'inet',
+          table: 'demo_leakcheck',
+          chain: 'post',
+          expr: [e.oifname.eq(uplink), e.ip.daddr.eq(LAB_ADDRESSES.frontend.ipv4), e.udp.dport.eq(FRONTEND_PORT), e.accept()],
+          comment: 'the tunnel',
+        });
         tx.addRule({ family: 'inet', table: 'demo_leakcheck', chain: 'post', expr: [e.oifname.eq(uplink), e.meta.skuid.eq(SERVICE_UID), e.counter()], comment: 'service sockets' });
         tx.addRule({ family: 'inet', table: 'demo_leakcheck', chain: 'post', expr: [e.oifname.eq(uplink), e.th.sport.in([TCP_PORT, UDP_PORT]), e.counter()], comment: 'service replies' });
       });
