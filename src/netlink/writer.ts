@@ -129,4 +129,11 @@ export class Writer {
   reset(): void {
     this.pos = 0;
   }
+
+  /** Continues writing into `buf` from offset 0 (what was written before stays where it was). */
+  useBuffer(buf: Buffer): void {
+    this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    this.pos = 0;
+  }
 }

@@ -66,7 +66,11 @@ export function writeUint(v: bigint, len: number, order: ByteOrder): Buffer {
 /** Writes an unsigned integer below 2^48 (the common case, without BigInt). */
 export function writeSmallUint(v: number, len: number, order: ByteOrder): Buffer {
   const out = Buffer.allocUnsafe(len);
-  if (order === 'big' || !HOST_LE) out.writeUIntBE(v, 0, len);
+  const big = order === 'big' || !HOST_LE;
+  if (len <= 4) {
+    // Byte by byte: Buffer's writeUIntBE/LE are JavaScript that is slow on a cold JIT.
+    for (let i = 0; i < len; i++) out[big ? len - 1 - i : i] = (v >>> (8 * i)) & 0xff;
+  } else if (big) out.writeUIntBE(v, 0, len);
   else out.writeUIntLE(v, 0, len);
   return out;
 }
@@ -145,10 +149,16 @@ function intType(o: IntOptions): NftDatatype {
     write(value, w) {
       const n = fastNumber(value);
       if (n === undefined || o.len > 6) return false;
-      w.ensure(o.len);
-      if (o.byteorder === 'big' || !HOST_LE) w.buf.writeUIntBE(n, w.pos, o.len);
-      else w.buf.writeUIntLE(n, w.pos, o.len);
-      w.pos += o.len;
+      if (w.pos + o.len > w.buf.length) w.ensure(o.len);
+      const b = w.buf;
+      const p = w.pos;
+      if (o.len <= 4) {
+        // Byte by byte: Buffer's writeUIntBE/LE are JavaScript that is slow on a cold JIT.
+        const big = o.byteorder === 'big' || !HOST_LE;
+        for (let i = 0; i < o.len; i++) b[big ? p + o.len - 1 - i : p + i] = (n >>> (8 * i)) & 0xff;
+      } else if (o.byteorder === 'big' || !HOST_LE) b.writeUIntBE(n, p, o.len);
+      else b.writeUIntLE(n, p, o.len);
+      w.pos = p + o.len;
       return true;
     },
     parse(value, field) {
@@ -217,8 +227,6 @@ function fastIPv4Into(s: string, out: Buffer, at: number): boolean {
   return true;
 }
 
-const v4Cache = new Map<string, number>();
-const v4Scratch = Buffer.alloc(4);
 
 function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
   const family = len === 4 ? 'IPv4' : 'IPv6';
@@ -237,22 +245,10 @@ function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
     text: (bytes) => formatIP(bytes, 0, len),
     write(value, w) {
       if (len !== 4 || typeof value !== 'string') return false;
-      // Large maps repeat a few addresses (the public ones, the peers): parse each once.
-      let n = v4Cache.get(value);
-      if (n === undefined) {
-        if (!fastIPv4Into(value, v4Scratch, 0)) return false;
-        n = v4Scratch.readUInt32BE(0);
-        if (v4Cache.size >= 4096) v4Cache.clear();
-        v4Cache.set(value, n);
-      }
-      w.ensure(4);
-      const b = w.buf;
-      const p = w.pos;
-      b[p] = n >>> 24;
-      b[p + 1] = (n >>> 16) & 0xff;
-      b[p + 2] = (n >>> 8) & 0xff;
-      b[p + 3] = n & 0xff;
-      w.pos = p + 4;
+      // Parsed straight into the message (nothing is kept when it is not an address).
+      if (w.pos + 4 > w.buf.length) w.ensure(4);
+      if (!fastIPv4Into(value, w.buf, w.pos)) return false;
+      w.pos += 4;
       return true;
     },
   };

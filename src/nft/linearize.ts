@@ -52,6 +52,16 @@ export interface LinearizeOptions {
   proto?: { l4?: number; nfproto?: number };
 }
 
+/**
+ * One-byte comparison values (the nfproto and l4proto dependencies of nearly
+ * every rule), made once: Buffer.from([n]) per rule is slow on a cold JIT.
+ * Shared, so never to be written into.
+ */
+const BYTE_VALUES: Buffer[] = [];
+function byteValue(n: number): Buffer {
+  return (BYTE_VALUES[n] ??= Buffer.from([n]));
+}
+
 export function initialProto(family: NftFamily): { nfproto?: number } {
   return family === 'ip' ? { nfproto: NFPROTO_IPV4 } : family === 'ip6' ? { nfproto: NFPROTO_IPV6 } : {};
 }
@@ -102,11 +112,11 @@ export class LinCtx implements ProtoCtx {
   require(defs: readonly KeyDef[]): void {
     for (const d of defs) {
       if (d.nfproto !== undefined && this.nfproto !== d.nfproto && this.family === 'inet') {
-        this.emit({ name: 'meta', key: 15, dreg: 1 }, { name: 'cmp', sreg: 1, op: 'eq', data: Buffer.from([d.nfproto]) });
+        this.emit({ name: 'meta', key: 15, dreg: 1 }, { name: 'cmp', sreg: 1, op: 'eq', data: byteValue(d.nfproto) });
       }
       if (d.nfproto !== undefined) this.nfproto = d.nfproto;
       if (d.l4 !== undefined && this.l4 !== d.l4) {
-        this.emit({ name: 'meta', key: 16, dreg: 1 }, { name: 'cmp', sreg: 1, op: 'eq', data: Buffer.from([d.l4]) });
+        this.emit({ name: 'meta', key: 16, dreg: 1 }, { name: 'cmp', sreg: 1, op: 'eq', data: byteValue(d.l4) });
       }
       if (d.l4 !== undefined) this.l4 = d.l4;
     }
@@ -153,12 +163,13 @@ export function linearize(stmts: readonly NftStmt[], opts: LinearizeOptions, pat
 
 export function linearizeInto(ctx: LinCtx, stmts: readonly NftStmt[], path: string): void {
   if (!Array.isArray(stmts)) throw new ValidationError(path, 'not a list of statements', 'an array of statements (use nftExpr)');
-  stmts.forEach((s, i) => {
-    ctx.field = path;
+  ctx.field = path;
+  for (let i = 0; i < stmts.length; i++) {
+    const s = stmts[i]!;
     ctx.index = i;
     const handler = s && typeof s === 'object' ? (STMT_LINEARIZERS as Record<string, unknown>)[s.type as string] : undefined;
     if (!handler) throw new ValidationError(ctx.field, `unknown statement ${JSON.stringify((s as { type?: unknown })?.type)}`, 'a statement made with nftExpr');
     (handler as (s: NftStmt, ctx: LinCtx) => void)(s, ctx);
     establish(s, ctx);
-  });
+  }
 }

@@ -115,24 +115,26 @@ function putBe64Attr(w: Writer, type: number, v: bigint): void {
   w.endAttr(a);
 }
 
-const ruleWriter = new Writer(4096);
-
 /**
- * Rule payloads are carved out of shared 256 KiB slabs (a subarray each)
- * instead of one allocation and copy per rule: a large batch builds tens of
- * thousands of them.
+ * Rule payloads are written straight into shared 256 KiB slabs and handed out
+ * as subarrays, instead of one allocation and copy per rule: a large batch
+ * builds tens of thousands of them. A rule that outgrows the rest of a slab
+ * makes the writer grow (earlier payloads keep the old slab).
  */
-let slab = Buffer.allocUnsafe(0);
-let slabPos = 0;
-function keep(w: Writer): Buffer {
-  const n = w.pos;
-  if (slabPos + n > slab.length) {
-    slab = Buffer.allocUnsafe(Math.max(256 * 1024, n));
-    slabPos = 0;
-  }
-  slab.set(w.buf.subarray(0, n), slabPos);
-  const out = slab.subarray(slabPos, slabPos + n);
-  slabPos = (slabPos + n + 7) & ~7;
+const SLAB = 256 * 1024;
+const ruleWriter = new Writer(SLAB);
+
+function beginPayload(): number {
+  const w = ruleWriter;
+  if (w.buf.length - w.pos < 16 * 1024) w.useBuffer(Buffer.allocUnsafe(SLAB));
+  return w.pos;
+}
+
+function endPayload(start: number): Buffer {
+  const w = ruleWriter;
+  const out = w.buf.subarray(start, w.pos);
+  w.pos = (w.pos + 7) & ~7;
+  if (w.pos > w.buf.length) w.pos = w.buf.length;
   return out;
 }
 
@@ -146,12 +148,24 @@ export interface RuleMessage {
   userdata?: Buffer;
 }
 
-function ruleBytes(r: RuleMessage): Buffer {
-  const w = ruleWriter;
-  w.reset();
+/** The nfgenmsg, table and chain attributes of the last rule: batches add many rules to one chain. */
+let headFor: { family: NftFamily; table: string; chain: string; bytes: Buffer } | undefined;
+
+function ruleHead(r: RuleMessage): Buffer {
+  const h = headFor;
+  if (h && h.family === r.family && h.table === r.table && h.chain === r.chain) return h.bytes;
+  const w = new Writer(64 + 2 * r.table.length + 2 * r.chain.length);
   nfgenmsg.encode(w, hdr(r.family));
   putString(w, NFTA_RULE.table, r.table);
   putString(w, NFTA_RULE.chain, r.chain);
+  headFor = { family: r.family, table: r.table, chain: r.chain, bytes: w.finish() };
+  return headFor.bytes;
+}
+
+function ruleBytes(r: RuleMessage): Buffer {
+  const w = ruleWriter;
+  const start = beginPayload();
+  w.bytes(ruleHead(r));
   if (r.handle !== undefined) putBe64Attr(w, NFTA_RULE.handle, BigInt(r.handle));
   if (r.position !== undefined) putBe64Attr(w, NFTA_RULE.position, BigInt(r.position));
   if (r.exprs) {
@@ -164,7 +178,7 @@ function ruleBytes(r: RuleMessage): Buffer {
     w.bytes(r.userdata);
     w.endAttr(a);
   }
-  return keep(w);
+  return endPayload(start);
 }
 
 /** The attribute path at `offset` of a rule payload (after nfgenmsg). */
@@ -250,18 +264,21 @@ export function elementMessages(
     const first = i;
     if (count > 0) {
       const list = w.beginAttr(NFTA_SET_ELEM_LIST.elements | NLA_F_NESTED);
+      // The elements are complete nests already: as many as fit go in with one copy.
+      const from = first === 0 ? 0 : ends[first - 1]!;
+      while (i < count && (ends[i]! - from <= maxBytes || i === first)) i++;
+      const to = ends[i - 1]!;
       const base = w.pos;
-      while (i < count) {
-        const from = i === 0 ? 0 : ends[i - 1]!;
-        const len = ends[i]! - from;
-        if (w.pos - base + len + 4 > maxBytes && i > first) break;
-        // libnftnl numbers the element nests 1, 2, 3, ... within a message.
-        w.ensure(len + 4);
-        w.buf.writeUInt16LE(len + 4, w.pos);
-        w.buf.writeUInt16LE(((i - first + 1) & 0x3fff) | NLA_F_NESTED, w.pos + 2);
-        bytes.copy(w.buf, w.pos + 4, from, from + len);
-        w.pos += len + 4;
-        i++;
+      w.ensure(to - from);
+      // TypedArray#set is an engine builtin (Buffer#copy is JavaScript until the JIT warms up).
+      w.buf.set(bytes.subarray(from, to), base);
+      w.pos = base + (to - from);
+      // libnftnl numbers the element nests 1, 2, 3, ... within a message (host byte order).
+      for (let k = first, start = from; k < i; start = ends[k]!, k++) {
+        const type = ((k - first + 1) & 0x3fff) | NLA_F_NESTED;
+        const p = base + (start - from);
+        w.buf[p + 2] = type & 0xff;
+        w.buf[p + 3] = type >>> 8;
       }
       w.endAttr(list);
     }

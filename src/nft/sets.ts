@@ -312,9 +312,31 @@ export function elementRecords(shape: SetShape, elements: readonly NftElement[],
  */
 export interface PreparedElements {
   readonly count: number;
+  /**
+   * The elements one after the other, each a complete list-element nest: its
+   * 4-byte header holds the length, and the nest type (the element's number
+   * within its message) is written when the messages are cut.
+   */
   readonly bytes: Buffer;
-  /** End offset of each element in `bytes`. */
+  /** End offset of each element in `bytes` (element i starts at ends[i - 1], or 0). */
   readonly ends: Uint32Array;
+}
+
+/** Reserves an element's nest header; `endElement` writes its length. */
+function beginElement(w: Writer): number {
+  if (w.pos + 4 > w.buf.length) w.ensure(4);
+  const p = w.pos;
+  w.pos = p + 4;
+  return p;
+}
+
+function endElement(w: Writer, start: number): number {
+  const len = w.pos - start;
+  if (len > 0xffff) throw new RangeError(`set element of ${len} bytes exceeds the 65535-byte netlink limit`);
+  // Netlink headers are in host byte order (as nestBegin/nestEnd write them).
+  w.buf[start] = len & 0xff;
+  w.buf[start + 1] = len >>> 8;
+  return w.pos;
 }
 
 const prepWriter = new Writer(64 * 1024);
@@ -371,7 +393,7 @@ function writeKeyFast(w: Writer, types: readonly NftDatatype[], key: unknown, in
 function padZeros(w: Writer): void {
   const pad = (4 - (w.pos & 3)) & 3;
   if (!pad) return;
-  w.ensure(pad);
+  if (w.pos + pad > w.buf.length) w.ensure(pad);
   for (let i = 0; i < pad; i++) w.buf[w.pos++] = 0;
 }
 
@@ -406,8 +428,9 @@ export function prepareElements(shape: SetShape, elements: readonly NftElement[]
     const records = elementRecords(shape, elements, field, mode);
     const ends = new Uint32Array(records.length);
     records.forEach((r, i) => {
+      const at = beginElement(w);
       writeElemInner(w, r);
-      ends[i] = w.pos;
+      ends[i] = endElement(w, at);
     });
     return { count: records.length, bytes: w.finish(), ends };
   }
@@ -419,6 +442,7 @@ export function prepareElements(shape: SetShape, elements: readonly NftElement[]
   for (let i = 0; i < elements.length; i++) {
     const el = elements[i]!;
     if (!el || typeof el !== 'object' || el.key === undefined) throw new ValidationError(path(i), 'not an element', '{ key, data? }');
+    const elementAt = beginElement(w);
     if (el.timeout !== undefined) {
       const a = w.beginAttr(NFTA_SET_ELEM.timeout);
       w.be64(timeoutOf(el, shape, path(i))!);
@@ -464,7 +488,7 @@ export function prepareElements(shape: SetShape, elements: readonly NftElement[]
         w.endAttr(a);
       }
     }
-    ends[i] = w.pos;
+    ends[i] = endElement(w, elementAt);
   }
   return { count: elements.length, bytes: w.finish(), ends };
 }
