@@ -64,8 +64,14 @@ function load(): { addon: Addon; path: string } {
     // NETFWD_ADDON selects another build of the addon, e.g. one with AddressSanitizer.
     let path = process.env.NETFWD_ADDON;
     if (!path) {
-      const gypBuild = requireHere('node-gyp-build') as { resolve(dir: string): string };
-      path = gypBuild.resolve(packageRoot());
+      const root = packageRoot();
+      // node-gyp-build looks here first too; its search (prebuilds, tags) costs a few ms.
+      const local = join(root, 'build', 'Release', 'netfwd.node');
+      if (existsSync(local) && !process.env.PREBUILDS_ONLY) path = local;
+      else {
+        const gypBuild = requireHere('node-gyp-build') as { resolve(dir: string): string };
+        path = gypBuild.resolve(root);
+      }
     }
     loaded = { addon: requireHere(path) as Addon, path };
   }

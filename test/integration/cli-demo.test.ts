@@ -81,7 +81,17 @@ test('demo --mode connmark --keep --json: the lab stays, status -c works on the 
   const bst = JSON.parse((await cli(['status', '-c', kept.configs.backend, '--json'])).stdout);
   t.deepEqual(bst.drift, []);
   const interfaces = [fst.interface as string, bst.interface as string];
-  for (const i of interfaces) t.true(existsSync(socketPath(i)), `${i} is running`);
+  // wireguard-go answers on its UAPI socket; a kernel tunnel is a link of kind wireguard.
+  const userspace = report.implementation === 'userspace';
+  const kernelTunnel = (ns: string, i: string) => {
+    try {
+      return (JSON.parse(execFileSync(toolPath('ip'), ['-n', ns, '-d', '-j', 'link', 'show', i], { encoding: 'utf8', stdio: 'pipe' })) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind === 'wireguard';
+    } catch {
+      return false;
+    }
+  };
+  const where = [report.namespaces!.frontend!, report.namespaces!.backend!];
+  interfaces.forEach((i, k) => t.true(userspace ? existsSync(socketPath(i)) : kernelTunnel(where[k]!, i), `${i} is running (${report.implementation})`));
 
   // The daemons go with `netfwd down`, before the namespaces (deleting a namespace does not stop them).
   const downs = kept.cleanup.filter((c) => c.startsWith('netfwd down -c ')).map((c) => kept.cleanup.indexOf(c));

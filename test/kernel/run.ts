@@ -184,7 +184,8 @@ async function main(): Promise<number> {
     return [
       'sh',
       '-c',
-      'if modprobe wireguard; then echo "# netfwd-lane: modprobe wireguard ok ($(uname -r))"; else echo "# netfwd-lane: modprobe wireguard FAILED"; exit 90; fi; exec "$@"',
+      // tun too: the tests that force wireguard-go (userspace) need /dev/net/tun in the guest.
+      'if modprobe wireguard; then echo "# netfwd-lane: modprobe wireguard ok ($(uname -r))"; else echo "# netfwd-lane: modprobe wireguard FAILED"; exit 90; fi; modprobe tun 2>/dev/null; exec "$@"',
       'lane',
       ...ava,
     ];
