@@ -244,7 +244,15 @@ function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
     value: (bytes) => formatIP(bytes, 0, len),
     text: (bytes) => formatIP(bytes, 0, len),
     write(value, w) {
-      if (len !== 4 || typeof value !== 'string') return false;
+      if (typeof value !== 'string') return false;
+      if (len === 16) {
+        const b = parseIPv6(value);
+        if (!b) return false;
+        if (w.pos + 16 > w.buf.length) w.ensure(16);
+        for (let i = 0; i < 16; i++) w.buf[w.pos + i] = b[i]!;
+        w.pos += 16;
+        return true;
+      }
       // Parsed straight into the message (nothing is kept when it is not an address).
       if (w.pos + 4 > w.buf.length) w.ensure(4);
       if (!fastIPv4Into(value, w.buf, w.pos)) return false;
