@@ -85,7 +85,9 @@ export class LinCtx implements ProtoCtx {
   constructor(readonly opts: LinearizeOptions) {
     this.family = opts.family;
     if (FAMILIES[opts.family] === undefined) throw new ValidationError('family', `unknown family ${JSON.stringify(opts.family)}`, 'ip, ip6, inet, arp, bridge or netdev');
-    Object.assign(this, initialProto(opts.family));
+    // (What initialProto gives, without a temporary object: this runs once per rule.)
+    if (opts.family === 'ip') this.nfproto = NFPROTO_IPV4;
+    else if (opts.family === 'ip6') this.nfproto = NFPROTO_IPV6;
     if (opts.proto) {
       if (opts.proto.l4 !== undefined) this.l4 = opts.proto.l4;
       if (opts.proto.nfproto !== undefined) this.nfproto = opts.proto.nfproto;

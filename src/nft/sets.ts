@@ -431,9 +431,8 @@ interface FixedLayout {
   /** Offsets of the key parts, then of the data parts, from the element's start. */
   keyAt: number[];
   dataAt: number[];
-  /** Nest headers as (offset, length, type) triples, and the offsets of the padding bytes. */
-  headerWords: Int32Array;
-  zeroBytes: Int32Array;
+  /** An element with every header and zero padding in place, the values still zero. */
+  template: Buffer;
   size: number;
 }
 
@@ -453,7 +452,6 @@ function fixedLayout(keyTypes: readonly NftDatatype[], data: NftSetShapeData, ke
   const all = [...keyTypes, ...(dataTypes ?? [])];
   if (!all.every((t) => typeof t.write === 'function' && t.len > 0)) return undefined;
   const headers: Array<[number, number, number]> = [];
-  const zeros: Array<[number, number]> = [];
   // Element header at 0: its length is written with the rest, its type when the messages are cut.
   let at = 4;
   const place = (types: readonly NftDatatype[], attr: number, offsets: number[]) => {
@@ -463,17 +461,11 @@ function fixedLayout(keyTypes: readonly NftDatatype[], data: NftSetShapeData, ke
     for (const t of types) {
       offsets.push(at);
       at += t.len;
-      if (types.length > 1 && pad4of(at)) {
-        zeros.push([at, pad4of(at)]);
-        at += pad4of(at);
-      }
+      if (types.length > 1) at += pad4of(at);
     }
     const rawLen = at - inner;
     headers.push([inner, rawLen, 1]);
-    if (pad4of(at)) {
-      zeros.push([at, pad4of(at)]);
-      at += pad4of(at);
-    }
+    at += pad4of(at);
     headers.push([outer, at - outer, attr | NLA_F_NESTED]);
   };
   const keyAt: number[] = [];
@@ -481,9 +473,16 @@ function fixedLayout(keyTypes: readonly NftDatatype[], data: NftSetShapeData, ke
   place(keyTypes, NFTA_SET_ELEM.key, keyAt);
   if (dataTypes) place(dataTypes, NFTA_SET_ELEM.data, dataAt);
   headers.push([0, at, 0]);
-  const zeroBytes: number[] = [];
-  for (const [off, n] of zeros) for (let k = 0; k < n; k++) zeroBytes.push(off + k);
-  return { keyTypes, dataTypes, keysOnly, keyAt, dataAt, headerWords: Int32Array.from(headers.flat()), zeroBytes: Int32Array.from(zeroBytes), size: at };
+  // Every element starts as this: its nest headers (lengths, types; the element's own type is
+  // written when the messages are cut) and zero padding; the values are written over it.
+  const template = Buffer.alloc(at);
+  for (const [off, len, type] of headers) {
+    template[off] = len & 0xff;
+    template[off + 1] = len >>> 8;
+    template[off + 2] = type & 0xff;
+    template[off + 3] = type >>> 8;
+  }
+  return { keyTypes, dataTypes, keysOnly, keyAt, dataAt, template, size: at };
 }
 
 type NftSetShapeData = SetShape['dataTypes'];
@@ -500,6 +499,7 @@ function writeFixedElement(w: Writer, l: FixedLayout, el: NftElement): boolean {
   } else if (data !== undefined && !l.keysOnly) return false;
   if (w.pos + l.size > w.buf.length) w.ensure(l.size);
   const start = w.pos;
+  w.buf.set(l.template, start);
   for (let i = 0; i < nk; i++) {
     w.pos = start + l.keyAt[i]!;
     if (!l.keyTypes[i]!.write!(nk === 1 ? key : (key as unknown[])[i], w)) {
@@ -514,21 +514,6 @@ function writeFixedElement(w: Writer, l: FixedLayout, el: NftElement): boolean {
       return false;
     }
   }
-  // Indexed loops over flat arrays: this runs for every element, mostly before the JIT has warmed up.
-  const b = w.buf;
-  const h = l.headerWords;
-  for (let k = 0; k < h.length; k += 3) {
-    const at = start + h[k]!;
-    const len = h[k + 1]!;
-    b[at] = len & 0xff;
-    b[at + 1] = len >>> 8;
-    if (at !== start) {
-      b[at + 2] = h[k + 2]! & 0xff;
-      b[at + 3] = h[k + 2]! >>> 8;
-    }
-  }
-  const z = l.zeroBytes;
-  for (let k = 0; k < z.length; k++) b[start + z[k]!] = 0;
   w.pos = start + l.size;
   fixedWritten++;
   return true;
