@@ -135,19 +135,18 @@ function hookNumber(hook: unknown, fam: NftFamily, field: string): number {
   return n;
 }
 
-/** Names of the named sets statements refer to. */
-function setRefs(stmts: readonly NftStmt[]): string[] {
-  const out: string[] = [];
-  const add = (src: NftSetSource | undefined) => {
-    if (src && typeof src === 'object' && 'set' in src && typeof src.set === 'string') out.push(src.set);
-  };
-  for (const s of stmts) {
+/** Names of the named sets statements refer to (undefined: none, as for most rules). */
+function setRefs(stmts: readonly NftStmt[]): string[] | undefined {
+  let out: string[] | undefined;
+  for (let i = 0; i < stmts.length; i++) {
+    const s = stmts[i];
     if (!s || typeof s !== 'object') continue;
-    if (s.type === 'match') {
-      if (s.value && typeof s.value === 'object' && 'set' in s.value) add(s.value);
-    } else if (s.type === 'vmap') add(s.map);
-    else if (s.type === 'nat') add(s.map?.map);
-    else if (s.type === 'set') add(s.map?.map);
+    let src: NftSetSource | undefined;
+    if (s.type === 'match') src = s.value && typeof s.value === 'object' && 'set' in s.value ? (s.value as NftSetSource) : undefined;
+    else if (s.type === 'vmap') src = s.map;
+    else if (s.type === 'nat') src = s.map?.map;
+    else if (s.type === 'set') src = s.map?.map;
+    if (src && typeof src === 'object' && 'set' in src && typeof src.set === 'string') (out ??= []).push(src.set);
   }
   return out;
 }
@@ -175,7 +174,7 @@ abstract class TxCall implements NftOp {
   protected abstract what(): string;
   abstract build(ctx: BuildCtx): NftRequest[];
   protected own(reqs: NftRequest[]): NftRequest[] {
-    for (const r of reqs) r.owner = this;
+    for (let i = 0; i < reqs.length; i++) reqs[i]!.owner = this;
     return reqs;
   }
 }
@@ -212,7 +211,7 @@ class RuleCall extends TxCall {
   ) {
     super(index, kind);
     const refs = setRefs(stmts);
-    if (refs.length) this.uses = refs.map((set) => ({ family, table, set }));
+    if (refs) this.uses = refs.map((set) => ({ family, table, set }));
   }
   protected what(): string {
     let text: string;
@@ -532,9 +531,12 @@ export class NftTransaction {
     for (const s of known) ctx.sets.set(setKey(s.family, s.table, s.name), s);
     const requests: Request[] = [];
     const owners: number[] = [];
-    for (const o of this.ops) {
-      for (const r of o.build(ctx)) {
-        requests.push(r);
+    const ops = this.ops;
+    for (let i = 0; i < ops.length; i++) {
+      const o = ops[i]!;
+      const built = o.build(ctx);
+      for (let k = 0; k < built.length; k++) {
+        requests.push(built[k]!);
         owners.push(o.index);
       }
     }

@@ -146,24 +146,33 @@ function nameAttr(name: string): Buffer {
   return b;
 }
 
+/** Each codec with its encoded name attribute: one lookup per expression. */
+const ENCODERS = new Map([...CODECS].map(([name, codec]) => [name, { codec, name: nameAttr(name) }]));
+
 /** Writes one expression as LIST_ELEM { NAME, DATA }. */
 export function encodeExpr(w: Writer, e: NftExpr): void {
   const elem = nestBegin(w, NFTA_LIST_ELEM | NLA_F_NESTED);
-  const name = nameAttr(e.name === 'unknown' ? e.exprName : e.name);
-  w.bytes(name);
-  // libnftnl sends no data at all for notrack (and an empty nest for a new counter).
-  if (e.name !== 'notrack') {
+  if (e.name === 'unknown') {
+    w.bytes(nameAttr(e.exprName));
     const d = nestBegin(w, NFTA_EXPR_DATA | NLA_F_NESTED);
-    if (e.name === 'unknown') w.bytes(e.data);
-    else CODECS.get(e.name)!.encode(w, e);
+    w.bytes(e.data);
     nestEnd(w, d);
+  } else {
+    const enc = ENCODERS.get(e.name)!;
+    w.bytes(enc.name);
+    // libnftnl sends no data at all for notrack (and an empty nest for a new counter).
+    if (e.name !== 'notrack') {
+      const d = nestBegin(w, NFTA_EXPR_DATA | NLA_F_NESTED);
+      enc.codec.encode(w, e);
+      nestEnd(w, d);
+    }
   }
   nestEnd(w, elem);
 }
 
 /** Writes the content of NFTA_RULE_EXPRESSIONS (or NFTA_SET_EXPRESSIONS). */
 export function encodeExprs(w: Writer, exprs: readonly NftExpr[]): void {
-  for (const e of exprs) encodeExpr(w, e);
+  for (let i = 0; i < exprs.length; i++) encodeExpr(w, exprs[i]!);
 }
 
 /** Decodes one LIST_ELEM payload. Bytes a codec cannot read become an UnknownExpr. */
