@@ -540,6 +540,8 @@ export function prepareElements(shape: SetShape, elements: readonly NftElement[]
   const dataTypes = shape.dataTypes && shape.dataTypes !== 'verdict' ? shape.dataTypes : undefined;
   const ends = new Uint32Array(elements.length);
   const fixed = interval || !fixedLayouts ? undefined : fixedLayout(types, shape.dataTypes, mode === 'delete');
+  // Room for all of them up front: a buffer growing inside the loop would throw the optimised loop away.
+  if (fixed) w.ensure(elements.length * fixed.size);
   // Paths are only put together when an error is thrown: this loop runs for every element.
   const path = (i: number) => `${field}[${i}]`;
   for (let i = 0; i < elements.length; i++) {
