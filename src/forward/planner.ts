@@ -25,7 +25,7 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   const sysctls = desiredSysctls(config);
   // Those the link changes as it comes up are recorded (and set) before it.
   const early = sysctls.filter((s) => s.beforeLink);
-  steps.push(...planSysctls(k.netns, name, early, readSysctls(k.netns, early)));
+  steps.push(...planSysctls(k.netns, name, early, readSysctls(k.netns, early), tunnel.link !== null));
   steps.push(...planLink(k, config, tunnel));
   steps.push(...planWireGuard(k, config, tunnel));
   const addresses = planAddresses(k, config, tunnel.link ? await readAddresses(k, name) : [], tunnel.link !== null);

@@ -49,6 +49,16 @@ export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
   return out;
 }
 
+/** Whether the tunnel interface exists in the namespace (it has an IPv4 configuration directory then). */
+function linkPresent(netns: string | undefined, tunnel: string): boolean {
+  try {
+    readSysctl(netns, `net/ipv4/conf/${tunnel}/forwarding`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function readSysctls(netns: string | undefined, wanted: readonly DesiredSysctl[]): Map<string, string | undefined> {
   const out = new Map<string, string | undefined>();
   for (const s of wanted) {
@@ -61,7 +71,14 @@ export function readSysctls(netns: string | undefined, wanted: readonly DesiredS
   return out;
 }
 
-export function planSysctls(netns: string | undefined, tunnel: string, wanted: readonly DesiredSysctl[], current: Map<string, string | undefined>): Step[] {
+export function planSysctls(
+  netns: string | undefined,
+  tunnel: string,
+  wanted: readonly DesiredSysctl[],
+  current: Map<string, string | undefined>,
+  /** Whether the tunnel link existed when the plan was made. */
+  linkExisted = true,
+): Step[] {
   const steps: Step[] = [];
   for (const s of wanted) {
     const before = current.get(s.key);
@@ -72,7 +89,8 @@ export function planSysctls(netns: string | undefined, tunnel: string, wanted: r
       target: `sysctl ${s.key}`,
       detail: `${before ?? '(unset)'} → ${s.value} (${s.why})`,
       async apply() {
-        const was = before ?? readSysctl(netns, s.key);
+        // Read again now: another apply may have changed it since the plan was made.
+        const was = readSysctl(netns, s.key);
         // What an earlier `up` recorded (the value to restore at `down`): the undo puts it back.
         const recorded = s.global ? readState(netns, tunnel).sysctls[s.key] : undefined;
         writeSysctl(netns, s.key, s.value);
@@ -85,6 +103,10 @@ export function planSysctls(netns: string | undefined, tunnel: string, wanted: r
         return {
           description: `restore sysctl ${s.key}`,
           async run() {
+            // Set before the link, which this apply creates: when the undo runs, that link is
+            // gone again (its undo ran first). A link of that name there now is another
+            // apply's, which won a race for it and relies on the value and the record: both stay.
+            if (s.beforeLink && !linkExisted && linkPresent(netns, tunnel)) return;
             writeSysctl(netns, s.key, was);
             if (s.global) {
               const state = readState(netns, tunnel);
