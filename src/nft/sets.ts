@@ -326,6 +326,9 @@ export interface PreparedElements {
 function beginElement(w: Writer): number {
   if (w.pos + 4 > w.buf.length) w.ensure(4);
   const p = w.pos;
+  // The type is written when the messages are cut; zero until then (no stale bytes).
+  w.buf[p + 2] = 0;
+  w.buf[p + 3] = 0;
   w.pos = p + 4;
   return p;
 }
@@ -540,66 +543,71 @@ export function prepareElements(shape: SetShape, elements: readonly NftElement[]
   const dataTypes = shape.dataTypes && shape.dataTypes !== 'verdict' ? shape.dataTypes : undefined;
   const ends = new Uint32Array(elements.length);
   const fixed = interval || !fixedLayouts ? undefined : fixedLayout(types, shape.dataTypes, mode === 'delete');
-  // Room for all of them up front: a buffer growing inside the loop would throw the optimised loop away.
-  if (fixed) w.ensure(elements.length * fixed.size);
+  // With a fixed layout the elements are written straight into a buffer of their exact size,
+  // handed out as it is (no growth inside the loop, which would throw the optimised loop away,
+  // and no copy at the end). An element that needs the general path makes the writer grow.
+  const exact = fixed && elements.length > 0 ? Buffer.allocUnsafe(elements.length * fixed.size) : undefined;
+  const writer = exact ? new Writer(0) : w;
+  if (exact) writer.useBuffer(exact);
   // Paths are only put together when an error is thrown: this loop runs for every element.
   const path = (i: number) => `${field}[${i}]`;
   for (let i = 0; i < elements.length; i++) {
     const el = elements[i]!;
     if (!el || typeof el !== 'object' || el.key === undefined) throw new ValidationError(path(i), 'not an element', '{ key, data? }');
-    if (fixed && el.timeout === undefined && el.comment === undefined && writeFixedElement(w, fixed, el)) {
-      ends[i] = w.pos;
+    if (fixed && el.timeout === undefined && el.comment === undefined && writeFixedElement(writer, fixed, el)) {
+      ends[i] = writer.pos;
       continue;
     }
-    const elementAt = beginElement(w);
+    const elementAt = beginElement(writer);
     if (el.timeout !== undefined) {
-      const a = w.beginAttr(NFTA_SET_ELEM.timeout);
-      w.be64(timeoutOf(el, shape, path(i))!);
-      w.endAttr(a);
+      const a = writer.beginAttr(NFTA_SET_ELEM.timeout);
+      writer.be64(timeoutOf(el, shape, path(i))!);
+      writer.endAttr(a);
     }
-    const k = nestBegin(w, NFTA_SET_ELEM.key | NLA_F_NESTED);
-    const kv = nestBegin(w, 1);
-    const keyAt = w.pos;
-    let ranged = writeKeyFast(w, types, el.key, interval) < 0 ? writeKeyFields(w, shape, el.key, false, interval, `${path(i)}.key`) : false;
-    const keyEnd = w.pos;
-    nestEnd(w, kv);
-    nestEnd(w, k);
+    const k = nestBegin(writer, NFTA_SET_ELEM.key | NLA_F_NESTED);
+    const kv = nestBegin(writer, 1);
+    const keyAt = writer.pos;
+    let ranged = writeKeyFast(writer, types, el.key, interval) < 0 ? writeKeyFields(writer, shape, el.key, false, interval, `${path(i)}.key`) : false;
+    const keyEnd = writer.pos;
+    nestEnd(writer, kv);
+    nestEnd(writer, k);
     if (ranged && !interval) throw new ValidationError(`${path(i)}.key`, 'a range or prefix in a set without the interval flag', "single values, or a set with flags ['interval']");
     if (interval) {
-      const e = nestBegin(w, NFTA_SET_ELEM.keyEnd | NLA_F_NESTED);
-      const ev = nestBegin(w, 1);
-      if (ranged) writeKeyFields(w, shape, el.key, true, interval, `${path(i)}.key`);
+      const e = nestBegin(writer, NFTA_SET_ELEM.keyEnd | NLA_F_NESTED);
+      const ev = nestBegin(writer, 1);
+      if (ranged) writeKeyFields(writer, shape, el.key, true, interval, `${path(i)}.key`);
       else {
         // A single value: the end is the key itself.
         const len = keyEnd - keyAt;
-        w.ensure(len);
-        w.buf.copy(w.buf, w.pos, keyAt, keyEnd);
-        w.pos += len;
+        writer.ensure(len);
+        writer.buf.copy(writer.buf, writer.pos, keyAt, keyEnd);
+        writer.pos += len;
       }
-      nestEnd(w, ev);
-      nestEnd(w, e);
+      nestEnd(writer, ev);
+      nestEnd(writer, e);
     }
     ranged = false;
     if (mode !== 'delete') {
-      if (!(dataTypes && writeDataFast(w, dataTypes, el.data))) {
+      if (!(dataTypes && writeDataFast(writer, dataTypes, el.data))) {
         const d = dataBytes(shape, el, path(i));
-        if (d.data) writeData(w, NFTA_SET_ELEM.data, d.data);
+        if (d.data) writeData(writer, NFTA_SET_ELEM.data, d.data);
         else if (d.verdict) {
-          const a = w.beginAttr(NFTA_SET_ELEM.data | NLA_F_NESTED);
-          dataAttrs.encode(w, { verdict: d.verdict });
-          w.endAttr(a);
+          const a = writer.beginAttr(NFTA_SET_ELEM.data | NLA_F_NESTED);
+          dataAttrs.encode(writer, { verdict: d.verdict });
+          writer.endAttr(a);
         }
       }
       if (el.comment !== undefined) {
         const ud = elemUdata(el, path(i));
-        const a = w.beginAttr(NFTA_SET_ELEM.userdata);
-        w.bytes(ud!);
-        w.endAttr(a);
+        const a = writer.beginAttr(NFTA_SET_ELEM.userdata);
+        writer.bytes(ud!);
+        writer.endAttr(a);
       }
     }
-    ends[i] = endElement(w, elementAt);
+    ends[i] = endElement(writer, elementAt);
   }
-  return { count: elements.length, bytes: w.finish(), ends };
+  if (exact && writer.buf === exact && writer.pos === exact.length) return { count: elements.length, bytes: exact, ends };
+  return { count: elements.length, bytes: writer.finish(), ends };
 }
 
 // ---------------------------------------------------------------- records on the wire
