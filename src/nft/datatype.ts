@@ -63,15 +63,20 @@ export function writeUint(v: bigint, len: number, order: ByteOrder): Buffer {
   return out;
 }
 
-/** Writes an unsigned integer below 2^48 (the common case, without BigInt). */
-export function writeSmallUint(v: number, len: number, order: ByteOrder): Buffer {
-  const out = Buffer.allocUnsafe(len);
+/** Puts an unsigned integer below 2^48 into `buf` at `at`, in `len` bytes of `order`. */
+function putSmallUint(buf: Buffer, at: number, v: number, len: number, order: ByteOrder): void {
   const big = order === 'big' || !HOST_LE;
   if (len <= 4) {
     // Byte by byte: Buffer's writeUIntBE/LE are JavaScript that is slow on a cold JIT.
-    for (let i = 0; i < len; i++) out[big ? len - 1 - i : i] = (v >>> (8 * i)) & 0xff;
-  } else if (big) out.writeUIntBE(v, 0, len);
-  else out.writeUIntLE(v, 0, len);
+    for (let i = 0; i < len; i++) buf[big ? at + len - 1 - i : at + i] = (v >>> (8 * i)) & 0xff;
+  } else if (big) buf.writeUIntBE(v, at, len);
+  else buf.writeUIntLE(v, at, len);
+}
+
+/** Writes an unsigned integer below 2^48 (the common case, without BigInt). */
+export function writeSmallUint(v: number, len: number, order: ByteOrder): Buffer {
+  const out = Buffer.allocUnsafe(len);
+  putSmallUint(out, 0, v, len, order);
   return out;
 }
 
@@ -150,15 +155,8 @@ function intType(o: IntOptions): NftDatatype {
       const n = fastNumber(value);
       if (n === undefined || o.len > 6) return false;
       if (w.pos + o.len > w.buf.length) w.ensure(o.len);
-      const b = w.buf;
-      const p = w.pos;
-      if (o.len <= 4) {
-        // Byte by byte: Buffer's writeUIntBE/LE are JavaScript that is slow on a cold JIT.
-        const big = o.byteorder === 'big' || !HOST_LE;
-        for (let i = 0; i < o.len; i++) b[big ? p + o.len - 1 - i : p + i] = (n >>> (8 * i)) & 0xff;
-      } else if (o.byteorder === 'big' || !HOST_LE) b.writeUIntBE(n, p, o.len);
-      else b.writeUIntLE(n, p, o.len);
-      w.pos = p + o.len;
+      putSmallUint(w.buf, w.pos, n, o.len, o.byteorder);
+      w.pos += o.len;
       return true;
     },
     parse(value, field) {

@@ -62,8 +62,14 @@ function byteValue(n: number): Buffer {
   return (BYTE_VALUES[n] ??= Buffer.from([n]));
 }
 
+/** The network protocol a table family implies (none for inet and the others). */
+function initialNfproto(family: NftFamily): number | undefined {
+  return family === 'ip' ? NFPROTO_IPV4 : family === 'ip6' ? NFPROTO_IPV6 : undefined;
+}
+
 export function initialProto(family: NftFamily): { nfproto?: number } {
-  return family === 'ip' ? { nfproto: NFPROTO_IPV4 } : family === 'ip6' ? { nfproto: NFPROTO_IPV6 } : {};
+  const nfproto = initialNfproto(family);
+  return nfproto === undefined ? {} : { nfproto };
 }
 
 export class LinCtx implements ProtoCtx {
@@ -85,9 +91,9 @@ export class LinCtx implements ProtoCtx {
   constructor(readonly opts: LinearizeOptions) {
     this.family = opts.family;
     if (FAMILIES[opts.family] === undefined) throw new ValidationError('family', `unknown family ${JSON.stringify(opts.family)}`, 'ip, ip6, inet, arp, bridge or netdev');
-    // (What initialProto gives, without a temporary object: this runs once per rule.)
-    if (opts.family === 'ip') this.nfproto = NFPROTO_IPV4;
-    else if (opts.family === 'ip6') this.nfproto = NFPROTO_IPV6;
+    // Without initialProto's temporary object: this runs once per rule.
+    const nfproto = initialNfproto(opts.family);
+    if (nfproto !== undefined) this.nfproto = nfproto;
     if (opts.proto) {
       if (opts.proto.l4 !== undefined) this.l4 = opts.proto.l4;
       if (opts.proto.nfproto !== undefined) this.nfproto = opts.proto.nfproto;

@@ -439,8 +439,6 @@ interface FixedLayout {
   size: number;
 }
 
-const pad4of = (n: number) => (4 - (n & 3)) & 3;
-
 let fixedLayouts = true;
 let fixedWritten = 0;
 /** @internal Tests compare the fixed-layout path with the general one; returns how many elements it wrote so far. */
@@ -464,11 +462,11 @@ function fixedLayout(keyTypes: readonly NftDatatype[], data: NftSetShapeData, ke
     for (const t of types) {
       offsets.push(at);
       at += t.len;
-      if (types.length > 1) at += pad4of(at);
+      if (types.length > 1) at = pad4(at);
     }
     const rawLen = at - inner;
     headers.push([inner, rawLen, 1]);
-    at += pad4of(at);
+    at = pad4(at);
     headers.push([outer, at - outer, attr | NLA_F_NESTED]);
   };
   const keyAt: number[] = [];
