@@ -29,6 +29,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         env, "NetlinkSocket",
         {
             InstanceMethod<&NetlinkSocket::Send>("send"),
+            InstanceMethod<&NetlinkSocket::SendAsync>("sendAsync"),
             InstanceMethod<&NetlinkSocket::Receive>("receive"),
             InstanceMethod<&NetlinkSocket::SetOption>("setOption"),
             InstanceMethod<&NetlinkSocket::GetOption>("getOption"),
@@ -81,6 +82,53 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     cleanup_registered_ = true;
   }
 
+  // A send running on the libuv thread pool. The socket stays alive (a
+  // reference to its object) and its descriptor stays open until it is done.
+  class SendWork : public Napi::AsyncWorker {
+   public:
+    SendWork(NetlinkSocket* socket, Napi::Object self, Napi::Buffer<uint8_t> data, Napi::Function callback)
+        : Napi::AsyncWorker(callback, "netfwd.netlink.send"),
+          socket_(socket),
+          fd_(socket->fd_),
+          data_(data.Data()),
+          length_(data.Length()) {
+      self_ = Napi::Persistent(self);
+      buffer_ = Napi::Persistent(data.As<Napi::Object>());
+    }
+
+    void Execute() override {
+      sockaddr_nl kernel{};
+      kernel.nl_family = AF_NETLINK;
+      ssize_t sent;
+      do {
+        sent = sendto(fd_, data_, length_, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+      } while (sent < 0 && errno == EINTR);
+      if (sent < 0)
+        err_ = errno;
+      else
+        sent_ = sent;
+    }
+
+    void OnOK() override {
+      Napi::Env env = Env();
+      socket_->SendDone();
+      if (err_ != 0)
+        Callback().Call({ErrnoError(env, err_, "sendto").Value()});
+      else
+        Callback().Call({env.Null(), Napi::Number::New(env, static_cast<double>(sent_))});
+    }
+
+   private:
+    NetlinkSocket* socket_;
+    int fd_;
+    const uint8_t* data_;
+    size_t length_;
+    int err_ = 0;
+    ssize_t sent_ = 0;
+    Napi::ObjectReference self_;
+    Napi::ObjectReference buffer_;
+  };
+
   ~NetlinkSocket() override {
     if (cleanup_registered_) napi_remove_env_cleanup_hook(Env(), &NetlinkSocket::CleanupHook, this);
     Shutdown();
@@ -94,6 +142,11 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   }
 
   void Shutdown() {
+    if (pending_sends_ > 0 && fd_ >= 0) {
+      // A thread is in sendto on this descriptor: it is closed when that returns.
+      deferred_fd_ = fd_;
+      fd_ = -1;
+    }
     if (poll_ != nullptr) {
       uv_poll_stop(poll_);
       // The handle memory must outlive libuv's close; it is freed in the callback.
@@ -126,6 +179,31 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     } while (sent < 0 && errno == EINTR);
     if (sent < 0) throw ErrnoError(env, errno, "sendto");
     return Napi::Number::New(env, static_cast<double>(sent));
+  }
+
+  // sendAsync(data: Buffer, done: (error: Error | null, sent?: number) => void): void
+  // The same datagram as send(), written from the libuv thread pool: the
+  // kernel handles a netlink request inside sendto, so a large batch keeps a
+  // thread busy for as long as the kernel works on it, and this one is free.
+  // `data` must not change until `done` is called.
+  Napi::Value SendAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EnsureOpen(env);
+    if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "sendAsync(data: Buffer, done: function)");
+    }
+    auto* work = new SendWork(this, info.This().As<Napi::Object>(), info[0].As<Napi::Buffer<uint8_t>>(),
+                              info[1].As<Napi::Function>());
+    pending_sends_++;
+    work->Queue();
+    return env.Undefined();
+  }
+
+  void SendDone() {
+    if (--pending_sends_ == 0 && deferred_fd_ >= 0) {
+      close(deferred_fd_);
+      deferred_fd_ = -1;
+    }
   }
 
   // receive(maxDatagrams?: number): Array<Buffer | Error>
@@ -266,6 +344,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   Napi::Value Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fd_ < 0); }
 
   int fd_ = -1;
+  int deferred_fd_ = -1;
+  int pending_sends_ = 0;
   uint32_t port_id_ = 0;
   uv_poll_t* poll_ = nullptr;
   bool cleanup_registered_ = false;

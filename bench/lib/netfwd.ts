@@ -61,14 +61,17 @@ export const cliPath = () => join(snapshotBuild(), 'dist', 'cli.js');
 /**
  * Runs bench/subjects/NAME.mjs in a fresh node process. The subject reports
  * `opMs` (its operation, timed inside the process) and anything else; the
- * whole process is timed from outside.
+ * whole process is timed from outside, up to the end of the timed work
+ * (`tailMs`, what the subject did after it, is taken off).
  */
 export async function runSubject(name: string, args: string[], extraKeys: string[] = []): Promise<Measurement> {
   const r = await measureProcess(process.execPath, [join(benchDir, 'subjects', `${name}.mjs`), ...args], { env: netfwdEnv() });
   if (!r.report || typeof r.report.opMs !== 'number') throw new Error(`subject ${name} reported nothing: ${r.stdout.slice(-500)} ${r.stderr.slice(-500)}`);
   const extra: Record<string, number> = {};
   for (const k of extraKeys) if (typeof r.report[k] === 'number') extra[k] = r.report[k]!;
-  return { ms: r.report.opMs, rssKb: r.rssKb, processMs: r.wallMs, extra };
+  // The whole process up to the end of the timed work: a warm repetition after it is not counted.
+  const processMs = r.wallMs - (typeof r.report.tailMs === 'number' ? r.report.tailMs : 0);
+  return { ms: r.report.opMs, rssKb: r.rssKb, processMs, extra };
 }
 
 /**

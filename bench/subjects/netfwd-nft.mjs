@@ -6,7 +6,7 @@
 // Timed: Nft.open to the end of the transaction; building the input objects
 // happens before the clock starts (nft's parsing of its text is part of its time).
 import { performance } from 'node:perf_hooks';
-import { loadNetfwd, report } from './_load.mjs';
+import { loadNetfwd, report, workDone } from './_load.mjs';
 
 const { Nft, nftExpr: x, netlinkTotals } = await loadNetfwd();
 const [mode, ns, countText] = process.argv.slice(2);
@@ -42,6 +42,7 @@ const t0 = performance.now();
 const nft = await Nft.open({ netns: ns });
 const res = await nft.transaction(work);
 const opMs = performance.now() - t0;
+workDone();
 const totals = { batchMessages: res.messages, messages: netlinkTotals.messages, writes: netlinkTotals.writes, datagrams: netlinkTotals.datagramsSent };
 let warmMs;
 if (mode !== 'add-one') {

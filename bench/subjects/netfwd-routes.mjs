@@ -2,7 +2,7 @@
 // Timed: Route.open to the last acknowledgement; the import of the package
 // is outside (the harness also reports the whole process).
 import { performance } from 'node:perf_hooks';
-import { loadNetfwd, report } from './_load.mjs';
+import { loadNetfwd, report, workDone } from './_load.mjs';
 
 const { Route, netlinkTotals } = await loadNetfwd();
 const [ns, countText] = process.argv.slice(2);
@@ -16,6 +16,7 @@ const t0 = performance.now();
 const rt = await Route.open({ netns: ns });
 const result = await rt.routes.addMany(routes());
 const opMs = performance.now() - t0;
+workDone();
 const datagrams = netlinkTotals.datagramsSent;
 if (result.failed.length) {
   console.error(`${result.failed.length} failed, first: ${result.failed[0].error.message}`);

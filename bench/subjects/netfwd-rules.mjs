@@ -1,7 +1,7 @@
 // netfwd: the rules through Route.rules.addMany (pipelined bulk requests).
 // Timed: Route.open to the last acknowledgement.
 import { performance } from 'node:perf_hooks';
-import { loadNetfwd, report } from './_load.mjs';
+import { loadNetfwd, report, workDone } from './_load.mjs';
 
 const { Route, netlinkTotals } = await loadNetfwd();
 const [ns, countText] = process.argv.slice(2);
@@ -13,6 +13,7 @@ const t0 = performance.now();
 const rt = await Route.open({ netns: ns });
 const result = await rt.rules.addMany(rules());
 const opMs = performance.now() - t0;
+workDone();
 const datagrams = netlinkTotals.datagramsSent;
 if (result.failed.length) {
   console.error(`${result.failed.length} failed, first: ${result.failed[0].error.message}`);

@@ -37,7 +37,7 @@ import {
   SO_SNDBUF,
   SO_SNDBUFFORCE,
 } from './constants.js';
-import { type AckPayload, type NetlinkMessage, type Request, frame, parseAck, parseDatagram, parseDone } from './message.js';
+import { type AckPayload, type NetlinkMessage, type Request, frame, frameRequest, parseAck, parseDatagram, parseDone, patchFrame } from './message.js';
 import { type NativeError, type NativeSocket, addon } from './native.js';
 import { nfgenmsg } from './nfnetlink.js';
 import { Writer } from './writer.js';
@@ -367,9 +367,15 @@ export class Connection {
   }
 
   /**
-   * Sends many requests pipelined: `window` messages per write, only the last
-   * one asking for an ACK, so a success costs no reply. Each failure is
-   * reported with its index; the rest are applied.
+   * Sends many requests pipelined: up to `window` messages per write, only
+   * the last one asking for an ACK, so a success costs no reply. Each failure
+   * is reported with its index; the rest are applied.
+   *
+   * The kernel handles a datagram inside the send, so each write goes out
+   * from the libuv thread pool while the next one is encoded here: encoding
+   * and the kernel's work overlap. Writes start small (the kernel starts
+   * early) and double up to `window`; one is in the kernel at a time, so the
+   * errors queued never exceed one window.
    */
   async bulk(requests: Iterable<Request>, options: BulkOptions = {}): Promise<BulkResult> {
     this.ensureOpen();
@@ -381,57 +387,80 @@ export class Connection {
     const iterator = requests[Symbol.iterator]();
     let base = 0;
     let exhausted = false;
-    const w = new Writer(Math.min(maxBytes + 4096, 512 * 1024));
-    while (!exhausted) {
-      const chunk: Request[] = [];
-      w.reset();
-      while (chunk.length < window && w.pos < maxBytes) {
-        const next = iterator.next();
-        if (next.done) {
-          exhausted = true;
-          break;
+    let size = Math.min(window, 64);
+    const writers = [new Writer(Math.min(maxBytes + 4096, 64 * 1024)), new Writer(Math.min(maxBytes + 4096, 64 * 1024))];
+    let turn = 0;
+    let inFlight: Promise<void> | undefined;
+    try {
+      while (!exhausted) {
+        const w = writers[(turn ^= 1)]!;
+        const chunk: Request[] = [];
+        const offsets: number[] = [];
+        w.reset();
+        // Framed as they are taken (straight into the datagram when the
+        // request can write itself), so the byte limit sees what was written;
+        // sequence numbers and the ACK flag are set once the chunk is complete.
+        while (chunk.length < size && w.pos < maxBytes) {
+          const next = iterator.next();
+          if (next.done) {
+            exhausted = true;
+            break;
+          }
+          const req = next.value;
+          offsets.push(frameRequest(w, req, (req.flags & ~NLM_F_ACK) | NLM_F_REQUEST, 0));
+          chunk.push(req);
         }
-        chunk.push(next.value);
-      }
-      if (chunk.length === 0) break;
-      const first = this.allocSeq(chunk.length);
-      const last = first + chunk.length - 1;
-      chunk.forEach((req, i) => {
-        frame(w, req.type, (req.flags & ~NLM_F_ACK) | NLM_F_REQUEST | (i === chunk.length - 1 ? NLM_F_ACK : 0), first + i, req.payload);
-      });
-      const chunkBase = base;
-      const done = new Promise<void>((resolve, reject) => {
-        this.ranges.push({
-          first,
-          last,
-          deliver: (msg) => {
-            if (msg.type !== NLMSG_ERROR) return false;
-            const ack = this.safeAck(msg, reject);
-            if (!ack) return true;
-            if (ack.error !== 0) {
-              const i = msg.seq - first;
-              const req = chunk[i]!;
-              failed.push({ index: chunkBase + i, request: req, error: this.errorFor(ack, req, chunkBase + i) });
-            }
-            if (msg.seq === last) {
-              resolve();
-              return true;
-            }
-            return false;
-          },
-          fail: reject,
+        size = Math.min(window, size * 2);
+        if (inFlight) await inFlight; // the previous write is done and acknowledged
+        inFlight = undefined;
+        if (chunk.length === 0) break;
+        this.ensureOpen();
+        const first = this.allocSeq(chunk.length);
+        const last = first + chunk.length - 1;
+        const chunkBase = base;
+        base += chunk.length;
+        for (let i = 0; i < chunk.length; i++) {
+          const req = chunk[i]!;
+          patchFrame(w, offsets[i]!, (req.flags & ~NLM_F_ACK) | NLM_F_REQUEST | (i === chunk.length - 1 ? NLM_F_ACK : 0), first + i);
+        }
+        const done = new Promise<void>((resolve, reject) => {
+          this.ranges.push({
+            first,
+            last,
+            deliver: (msg) => {
+              if (msg.type !== NLMSG_ERROR) return false;
+              const ack = this.safeAck(msg, reject);
+              if (!ack) return true;
+              if (ack.error !== 0) {
+                const i = msg.seq - first;
+                const req = chunk[i]!;
+                failed.push({ index: chunkBase + i, request: req, error: this.errorFor(ack, req, chunkBase + i) });
+              }
+              if (msg.seq === last) {
+                resolve();
+                return true;
+              }
+              return false;
+            },
+            fail: reject,
+          });
         });
-      });
-      try {
         this.count(chunk, chunk.length);
-        this.sendBuffer(w.buf.subarray(0, w.pos));
-      } catch (err) {
-        this.ranges = this.ranges.filter((r) => r.first !== first);
-        throw wrapNative(err, `bulk send of ${chunk.length} messages`);
+        const sent = this.sendBufferAsync(w.buf.subarray(0, w.pos)).catch((err: unknown) => {
+          this.ranges = this.ranges.filter((r) => r.first !== first);
+          throw wrapNative(err, `bulk send of ${chunk.length} messages`);
+        });
+        inFlight = sent.then(() => {
+          this.drain();
+          return done;
+        });
+        // Until awaited, a rejection is handled here and seen at the await.
+        inFlight.catch(() => undefined);
       }
-      this.drain();
-      await done;
-      base += chunk.length;
+      if (inFlight) await inFlight;
+    } finally {
+      // An error thrown while encoding leaves the write in flight to finish (its buffer stays untouched).
+      if (inFlight) await inFlight.catch(() => undefined);
     }
     return { sent: base, failed };
   }
@@ -803,6 +832,20 @@ export class Connection {
     this.stats.writes += writes;
     netlinkTotals.messages += n;
     netlinkTotals.writes += writes;
+  }
+
+  /** sendBuffer from the libuv thread pool (NativeSocket.sendAsync); `buf` must not change until it settles. */
+  private sendBufferAsync(buf: Buffer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.sock.sendAsync(buf, (error) => {
+        if (error) return reject(error);
+        this.stats.datagramsSent++;
+        this.stats.bytesSent += buf.length;
+        netlinkTotals.datagramsSent++;
+        netlinkTotals.bytesSent += buf.length;
+        resolve();
+      });
+    });
   }
 
   private sendBuffer(buf: Buffer): void {

@@ -37,6 +37,11 @@ export interface Request {
   locate?: (offset: number) => string | undefined;
   /** Counted as a state-changing write unless 'read'. Dumps are always reads. */
   access?: 'read' | 'write';
+  /**
+   * Writes the same bytes as `payload` at the writer's position. Bulk sends
+   * use it to encode straight into the datagram, with no buffer per message.
+   */
+  writePayload?: (w: Writer) => void;
 }
 
 /** Appends one framed message to `w`. */
@@ -50,6 +55,36 @@ export function frame(w: Writer, type: number, flags: number, seq: number, paylo
   w.u32(0);
   w.bytes(payload);
   w.align();
+}
+
+/**
+ * Appends one framed request to `w` (its payload written in place when the
+ * request can) and returns the message's offset, for `patchFrame`.
+ */
+export function frameRequest(w: Writer, req: Request, flags: number, seq: number): number {
+  if (!req.writePayload) {
+    const at = w.pos;
+    frame(w, req.type, flags, seq, req.payload);
+    return at;
+  }
+  w.align();
+  const at = w.pos;
+  w.ensure(NLMSG_HDRLEN);
+  w.u32(0);
+  w.u16(req.type);
+  w.u16(flags);
+  w.u32(seq);
+  w.u32(0);
+  req.writePayload(w);
+  w.patchU32(at, w.pos - at);
+  w.align();
+  return at;
+}
+
+/** Sets the sequence number and flags of the message framed at `at`. */
+export function patchFrame(w: Writer, at: number, flags: number, seq: number): void {
+  w.buf.writeUInt16LE(flags, at + 6);
+  w.patchU32(at + 8, seq);
 }
 
 /** Splits a received datagram into messages, validating every length. */
@@ -158,6 +193,8 @@ export interface MessageCodec<H, A> {
   readonly attrs: AttrSet<A>;
   /** Encodes the payload (without nlmsghdr). */
   encode(header: Partial<H>, attrs: A): Buffer;
+  /** Encodes the payload at the writer's position. */
+  encodeInto(w: Writer, header: Partial<H>, attrs: A): void;
   decode(payload: Buffer): { header: H; attrs: A };
   /** The attribute path at a byte offset of the payload, by re-encoding with tracking. */
   locate(header: Partial<H>, attrs: A, offset: number): string | undefined;
@@ -176,6 +213,10 @@ export function messageCodec<H, A>(header: Struct<H>, attrSet: AttrSet<A>): Mess
       header.encode(shared, h);
       attrSet.encode(shared, a);
       return shared.finish();
+    },
+    encodeInto(w, h, a) {
+      header.encode(w, h);
+      attrSet.encode(w, a);
     },
     decode(payload) {
       const h = header.decode(payload, 0);

@@ -15,6 +15,11 @@ export interface NativeSocket {
   readonly closed: boolean;
   /** Sends one datagram to the kernel; returns the bytes sent. */
   send(data: Buffer): number;
+  /**
+   * Sends one datagram from the libuv thread pool (the kernel handles the
+   * request inside the send); `data` must not change until `done` is called.
+   */
+  sendAsync(data: Buffer, done: (error: NativeError | null, sent?: number) => void): void;
   /** Reads queued datagrams without waiting; overruns and truncation appear as Error items. */
   receive(maxDatagrams?: number): Array<Buffer | NativeError>;
   setOption(level: number, name: number, value: number): void;
@@ -59,6 +64,18 @@ function packageRoot(): string {
 
 let loaded: { addon: Addon; path: string } | undefined;
 
+/**
+ * process.dlopen, as require() of a .node file ends in, without the module
+ * loader's resolution and caching on the way there (over a millisecond of
+ * cold JavaScript in a short-lived process). Node-API addons may be opened
+ * more than once in a process, so the ESM and CommonJS builds can both load it.
+ */
+function openAddon(path: string): Addon {
+  const module = { exports: {} };
+  process.dlopen(module, path);
+  return module.exports as Addon;
+}
+
 function load(): { addon: Addon; path: string } {
   if (!loaded) {
     // NETFWD_ADDON selects another build of the addon, e.g. one with AddressSanitizer.
@@ -73,7 +90,7 @@ function load(): { addon: Addon; path: string } {
         path = gypBuild.resolve(root);
       }
     }
-    loaded = { addon: requireHere(path) as Addon, path };
+    loaded = { addon: openAddon(path), path };
   }
   return loaded;
 }

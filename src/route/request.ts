@@ -1,13 +1,15 @@
 /**
- * A Request whose description and extended-ACK path lookup are computed only
- * when an error needs them: bulk sends build 100 000 of these, so nothing per
- * request is spent on the success path beyond the encoded bytes.
+ * A Request whose bytes, description and extended-ACK path lookup are made
+ * only when needed: bulk sends build 100 000 of these and write each straight
+ * into the datagram (`writePayload`), so the success path allocates nothing
+ * per request beyond this object.
  */
 import type { MessageCodec, Request } from '../netlink/message.js';
+import type { Writer } from '../netlink/writer.js';
 
 export class LazyRequest<H, A, S> implements Request {
-  readonly payload: Buffer;
   readonly access = 'write' as const;
+  private encoded: Buffer | undefined;
 
   constructor(
     private readonly codec: MessageCodec<H, A>,
@@ -17,8 +19,15 @@ export class LazyRequest<H, A, S> implements Request {
     private readonly attrs: A,
     private readonly subject: S,
     private readonly describer: (subject: S) => string,
-  ) {
-    this.payload = codec.encode(header, attrs);
+  ) {}
+
+  get payload(): Buffer {
+    this.encoded ??= this.codec.encode(this.header, this.attrs);
+    return this.encoded;
+  }
+
+  writePayload(w: Writer): void {
+    this.codec.encodeInto(w, this.header, this.attrs);
   }
 
   get describe(): string {

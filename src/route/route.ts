@@ -7,6 +7,7 @@ import { NetlinkError, ValidationError } from '../errors.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
+import type { Writer } from '../netlink/writer.js';
 import { type BulkItemFailure, type BulkReport, runBulk } from './bulk.js';
 import * as C from './constants.js';
 import { dumpDecoded } from './dump.js';
@@ -119,6 +120,8 @@ export interface RouteFilter {
 export const routeCodec = messageCodec(rtmsg, routeAttrs);
 /** Encodes with addresses as bytes (parsed once, in `prepare`). */
 const routeWireCodec = messageCodec(rtmsg, routeWireAttrs);
+/** struct rtmsg. */
+const RTMSG_SIZE = 12;
 
 interface RouteHeader {
   family: number;
@@ -221,7 +224,7 @@ export function validateRouteSpec(spec: RouteSpec, op: 'add' | 'remove' = 'add')
 export function routeAddRequest(spec: RouteSpec, oif?: number, replace = false): Request {
   const p = prepare(spec, 'add');
   if (oif !== undefined) p.attrs.oif = oif;
-  const flags = NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+  const flags = addFlags(replace);
   return new LazyRequest(routeWireCodec, C.RTM_NEWROUTE, flags, p.header, p.attrs, spec, replace ? describeReplace : describeAdd);
 }
 
@@ -231,6 +234,133 @@ export function routeRemoveRequest(spec: RouteSpec, oif?: number): Request {
   if (oif !== undefined) p.attrs.oif = oif;
   delete p.attrs.metrics;
   return new LazyRequest(routeWireCodec, C.RTM_DELROUTE, 0, p.header, p.attrs, spec, describeRemove);
+}
+
+/**
+ * A route message laid out once, for routes that differ from it only in the
+ * destination's address: the spec's other fields as they were, the resolved
+ * output interface, and where RTA_DST's bytes are.
+ */
+interface RouteTemplate {
+  bytes: Buffer;
+  dstAt: number;
+  family: number;
+  dstLen: number;
+  oif: number | undefined;
+  spec: Omit<RouteSpec, 'destination'>;
+  first: Request;
+}
+
+/** A request copied from a template with another destination address. */
+class TemplateRequest implements Request {
+  readonly access = 'write' as const;
+
+  constructor(
+    private readonly template: RouteTemplate,
+    private readonly dst: Uint8Array,
+    readonly type: number,
+    readonly flags: number,
+    private readonly spec: RouteSpec,
+    private readonly describer: (spec: RouteSpec) => string,
+  ) {}
+
+  get payload(): Buffer {
+    const b = Buffer.from(this.template.bytes);
+    b.set(this.dst, this.template.dstAt);
+    return b;
+  }
+
+  writePayload(w: Writer): void {
+    const at = w.pos + this.template.dstAt;
+    w.bytes(this.template.bytes);
+    const buf = w.buf;
+    const dst = this.dst;
+    for (let i = 0; i < dst.length; i++) buf[at + i] = dst[i]!;
+  }
+
+  get describe(): string {
+    return this.describer(this.spec);
+  }
+
+  /** The layout is the template's, so are the attribute paths. */
+  locate(offset: number): string | undefined {
+    return this.template.first.locate?.(offset);
+  }
+}
+
+/**
+ * Builds the requests of a bulk add or remove. A run of routes that differ
+ * only in their destination address (the usual bulk input: many prefixes,
+ * one table and next hop) is validated and laid out once: each later route
+ * has its destination parsed and checked as `prepare` would, and its message
+ * is the template's bytes with the address replaced.
+ */
+export class RouteRequestBuilder {
+  private template: RouteTemplate | undefined;
+
+  constructor(
+    private readonly op: 'add' | 'remove',
+    private readonly replace = false,
+  ) {}
+
+  build(spec: RouteSpec, oif: number | undefined): Request {
+    const t = this.template;
+    if (t !== undefined && typeof spec === 'object' && spec !== null && !Array.isArray(spec) && this.sameShape(spec, oif, t.spec, t.oif)) {
+      const p = prefixBytes(spec.destination, 'destination', spec.family);
+      if (p.length === t.dstLen && familyNumber(p.family) === t.family) {
+        if (this.op === 'add') {
+          return new TemplateRequest(t, p.bytes, C.RTM_NEWROUTE, addFlags(this.replace), spec, this.replace ? describeReplace : describeAdd);
+        }
+        return new TemplateRequest(t, p.bytes, C.RTM_DELROUTE, 0, spec, describeRemove);
+      }
+    }
+    const req = this.op === 'add' ? routeAddRequest(spec, oif, this.replace) : routeRemoveRequest(spec, oif);
+    this.template = makeTemplate(spec, oif, req);
+    return req;
+  }
+
+  private sameShape(a: RouteSpec, oif: number | undefined, b: Omit<RouteSpec, 'destination'>, tOif: number | undefined): boolean {
+    return (
+      oif === tOif &&
+      a.table === b.table &&
+      a.link === b.link &&
+      a.linkIndex === b.linkIndex &&
+      a.gateway === b.gateway &&
+      a.family === b.family &&
+      a.metric === b.metric &&
+      a.type === b.type &&
+      a.protocol === b.protocol &&
+      a.scope === b.scope &&
+      a.source === b.source &&
+      a.mtu === b.mtu &&
+      a.advmss === b.advmss &&
+      a.onlink === b.onlink &&
+      a.destination !== 'default'
+    );
+  }
+}
+
+function addFlags(replace: boolean): number {
+  return NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+}
+
+/** A template from a request just built (validated), when its destination is an RTA_DST. */
+function makeTemplate(spec: RouteSpec, oif: number | undefined, req: Request): RouteTemplate | undefined {
+  const bytes = req.payload;
+  const family = bytes[0]!;
+  const dstLen = bytes[1]!;
+  let at = RTMSG_SIZE;
+  while (at + 4 <= bytes.length) {
+    const len = bytes.readUInt16LE(at);
+    if (len < 4) return undefined;
+    if (bytes.readUInt16LE(at + 2) === C.RTA_DST) {
+      if (len - 4 !== (family === C.AF_INET ? 4 : 16)) return undefined;
+      const { destination: _, ...rest } = spec;
+      return { bytes, dstAt: at + 4, family, dstLen, oif, spec: rest, first: req };
+    }
+    at += (len + 3) & ~3;
+  }
+  return undefined;
 }
 
 export function routeDumpRequest(family: RouteFamily | undefined, filter: { table?: number; protocol?: number; type?: number; oif?: number } = {}): Request {
@@ -378,14 +508,15 @@ export class Routes {
    */
   async addMany(specs: Iterable<RouteSpec>, options: { replace?: boolean } = {}): Promise<BulkReport<RouteSpec>> {
     const names = await this.linkIndexes(specs);
-    const replace = options.replace === true;
-    return runBulk(this.conn, specs, (spec) => routeAddRequest(spec, resolveOif(spec, names), replace));
+    const builder = new RouteRequestBuilder('add', options.replace === true);
+    return runBulk(this.conn, specs, (spec) => builder.build(spec, resolveOif(spec, names)));
   }
 
   /** Removes many routes pipelined; failures (ESRCH for a missing one) are reported as by `addMany`. */
   async removeMany(specs: Iterable<RouteSpec>): Promise<BulkReport<RouteSpec>> {
     const names = await this.linkIndexes(specs);
-    return runBulk(this.conn, specs, (spec) => routeRemoveRequest(spec, resolveOif(spec, names)));
+    const builder = new RouteRequestBuilder('remove');
+    return runBulk(this.conn, specs, (spec) => builder.build(spec, resolveOif(spec, names)));
   }
 
   /** Name → index of every link, when any spec names a link (an array is checked; other iterables always). */

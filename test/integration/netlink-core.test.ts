@@ -3,17 +3,17 @@
  * its own namespace. Requests are built with minimal local schemas here; the
  * full rtnetlink layer has its own tests. Oracles: `ip -j`.
  */
-import { readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { Connection } from '../../src/netlink/connection.js';
 import { attrs } from '../../src/netlink/attributes.js';
-import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL } from '../../src/netlink/constants.js';
+import { NETLINK_CAP_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, SOL_NETLINK } from '../../src/netlink/constants.js';
 import { messageCodec } from '../../src/netlink/message.js';
 import { struct } from '../../src/netlink/struct.js';
 import { NetlinkError, ValidationError } from '../../src/errors.js';
 import { netns } from '../../src/netns/index.js';
-import { freshNetns, ipJson, kernelTest, run, uniqueNetnsName } from '../helpers/kernel.js';
+import { freshNetns, ipJson, kernelTest, run, toolPath, uniqueNetnsName } from '../helpers/kernel.js';
 
-const test = kernelTest(['ip']);
+const test = kernelTest(['ip', 'nft']);
 
 const RTM_NEWLINK = 16;
 const RTM_GETLINK = 18;
@@ -231,4 +231,81 @@ test('requests after close fail with a NetlinkError, not a crash', async (t) => 
   conn.close();
   conn.close();
   t.throws(() => conn.request(link.request(RTM_GETLINK, 0, {}, { ifname: 'lo' })), { instanceOf: NetlinkError, code: 'EBADF' });
+});
+
+// Minimal generic netlink and nfnetlink layouts (linux/genetlink.h, linux/netfilter/nfnetlink.h, nf_tables.h).
+const GENL_ID_CTRL = 0x10;
+const CTRL_CMD_GETFAMILY = 3;
+const genlmsghdr = struct('genlmsghdr', { cmd: 'u8', version: 'u8', reserved: 'u16' });
+const ctrl = messageCodec(genlmsghdr, attrs('ctrl', { familyId: { type: 1, kind: 'u16' }, familyName: { type: 2, kind: 'string' } }));
+const NFT_MSG_GETTABLE = (10 << 8) | 1; // NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE
+const NFT_MSG_NEWTABLE_REPLY = (10 << 8) | 0;
+const nfgenmsg = struct('nfgenmsg', { family: 'u8', version: 'u8', resId: 'be16' });
+const nftTable = messageCodec(nfgenmsg, attrs('table', { name: { type: 1, kind: 'string' } }));
+
+test('generic and netfilter connections opened in a namespace dump what is there', async (t) => {
+  const ns = freshNetns(t);
+  const genl = await Connection.open('generic', { netns: ns });
+  t.teardown(() => genl.close());
+  const families: string[] = [];
+  for await (const m of genl.dump(ctrl.request(GENL_ID_CTRL, NLM_F_DUMP, { cmd: CTRL_CMD_GETFAMILY, version: 1 }, {}, 'list families', 'read'))) {
+    if (m.type === GENL_ID_CTRL) families.push(ctrl.decode(m.data).attrs.familyName ?? '');
+  }
+  t.true(families.includes('nlctrl'), families.join(' '));
+
+  // A table made with nft inside the namespace, and none outside it on this socket.
+  run('ip', ['netns', 'exec', ns, toolPath('nft'), 'add table inet core_probe']);
+  const nf = await Connection.open('netfilter', { netns: ns });
+  t.teardown(() => nf.close());
+  const tables: string[] = [];
+  for await (const m of nf.dump(nftTable.request(NFT_MSG_GETTABLE, NLM_F_DUMP, { family: 0, version: 0, resId: 0 }, {}, 'list tables', 'read'))) {
+    if (m.type === NFT_MSG_NEWTABLE_REPLY) tables.push(nftTable.decode(m.data).attrs.name ?? '');
+  }
+  t.deepEqual(tables, ['core_probe']);
+});
+
+test('a reply longer than the receive buffer is reported as truncated, not cut silently', async (t) => {
+  const ns = freshNetns(t);
+  const conn = await Connection.open('route', { netns: ns });
+  t.teardown(() => conn.close());
+  // Without NETLINK_CAP_ACK the kernel echoes a failed request whole in its
+  // error; a 160 KiB request (an unknown family fails it) gets a reply
+  // longer than the socket's 128 KiB read buffer.
+  (conn as unknown as { sock: { setOption(l: number, n: number, v: number): void } }).sock.setOption(SOL_NETLINK, NETLINK_CAP_ACK, 0);
+  const payload = Buffer.alloc(160 * 1024);
+  payload[0] = 0xfe; // rtm_family: no such address family
+  const error = await t.throwsAsync(conn.request({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, payload, describe: 'add an oversized route' }), {
+    instanceOf: NetlinkError,
+  });
+  t.is(error!.code, 'EMSGSIZE');
+  t.regex(error!.message, /truncated/);
+  // The connection stays usable.
+  const replies = await conn.request(link.request(RTM_GETLINK, 0, {}, { ifname: 'lo' }, 'get lo', 'read'));
+  t.is(link.decode(replies[0]!.data).attrs.ifname, 'lo');
+});
+
+test('a bulk write in the kernel when the connection closes: the bulk fails with EBADF, the socket closes after the write', async (t) => {
+  const ns = freshNetns(t);
+  const conn = await Connection.open('route', { netns: ns });
+  const fd = (conn as unknown as { sock: { fd: number } }).sock.fd;
+  const inode = readlinkSync(`/proc/self/fd/${fd}`);
+  t.regex(inode, /^socket:/);
+  const dsts: string[] = [];
+  for (let i = 0; i < 20000; i++) dsts.push(`10.${(i >> 8) & 255}.${i & 255}.2`);
+  const bulk = conn.bulk(dsts.map(addBlackhole));
+  conn.close(); // the first write was handed to a pool thread before bulk() returned
+  const error = await t.throwsAsync(bulk, { instanceOf: NetlinkError });
+  t.is(error!.code, 'EBADF');
+  const open = readdirSync('/proc/self/fd').map((f) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${f}`);
+    } catch {
+      return '';
+    }
+  });
+  t.false(open.includes(inode), 'the socket was closed once the write returned');
+  // What reached the kernel before the close is there: a prefix of the input, nothing else.
+  const routes = ipJson<Array<{ dst: string }>>(ns, ['route', 'show', 'table', '5000']);
+  t.true(routes.length >= 1 && routes.length < 20000, `${routes.length} routes`);
+  t.deepEqual(routes.map((r) => r.dst).sort(), dsts.slice(0, routes.length).sort());
 });
