@@ -127,7 +127,8 @@ export function probeLines(s: ForwardStatus): string[] {
   const lines: string[] = ['  probe:'];
   for (const f of p.forwards) {
     const result = f.result === 'ok' ? `ok in ${f.ms} ms` : f.result === 'not probed' ? `not probed (${f.detail})` : `${f.result}${f.detail && f.result === 'error' ? ` (${f.detail})` : ''}${f.ms !== undefined ? ` after ${f.ms} ms` : ''}`;
-    lines.push(`    ${f.source} ${f.protocol} IPv${f.family} → ${f.target}: ${result}`);
+    const dnat = f.dnat === 'missing' ? '; DNAT MISSING in the kernel: connections from outside are not forwarded (see drift)' : f.dnat === 'installed' ? '; DNAT installed' : '';
+    lines.push(`    ${f.source} ${f.protocol} IPv${f.family} → ${f.target}: ${result}${dnat}`);
   }
   for (const e of p.egress) {
     const how = e.error ? `no route: ${e.error}` : `leaves by ${e.interface ?? '?'}${e.source ? ` from ${e.source}` : ''} (table ${e.table})${e.throughTunnel ? ', through the tunnel' : ', NOT through the tunnel'}`;

@@ -5,7 +5,10 @@
  *   forward's target — the backend's tunnel address and target port — through
  *   the tunnel, with a timeout: ok (and how long it took), refused, timeout or
  *   another error. UDP forwards have no handshake to observe and are listed as
- *   not probed.
+ *   not probed. A local connection does not pass the prerouting DNAT (only
+ *   packets arriving from outside do), so each forward also says whether the
+ *   kernel holds its DNAT: the map element taking its public ports to that
+ *   target, in netfwd's table with the rule as planned (`dnat`).
  * - Backend: which way the selected traffic leaves. The kernel is asked
  *   (RTM_GETROUTE, as `ip route get … uid U` / `mark M` does) for the route a
  *   packet of the selected uid or mark to an Internet address takes: the
@@ -45,6 +48,13 @@ export interface ForwardProbe {
   /** The backend's tunnel address and target port, e.g. '10.0.0.2:8080' or '[fd00::2]:8080'. */
   target: string;
   result: 'ok' | 'refused' | 'timeout' | 'error' | 'not probed';
+  /**
+   * Whether the kernel holds what takes the forward's public ports to this
+   * target: an element of the DNAT map, and netfwd's table with its
+   * prerouting rule as planned ('missing': connections from outside are not
+   * forwarded, whatever the connect says).
+   */
+  dnat?: 'installed' | 'missing';
   /** Time to the established connection (ok), or until the failure. */
   ms?: number;
   /** The error code, or why the forward was not probed. */
@@ -140,7 +150,10 @@ async function connectIn(netns: string | undefined, targets: Array<{ host: strin
 
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
-async function probeForwards(config: NormalizedConfig, timeoutMs: number): Promise<ForwardProbe[]> {
+/** Tells whether the forward (by its spec source) and family is in the kernel's DNAT map and rule. */
+export type DnatCheck = (source: string, family: IpFamily) => boolean;
+
+async function probeForwards(config: NormalizedConfig, timeoutMs: number, dnat?: DnatCheck): Promise<ForwardProbe[]> {
   if (config.role !== 'frontend') return [];
   const probes: ForwardProbe[] = [];
   const targets: Array<{ host: string; port: number; index: number }> = [];
@@ -149,6 +162,7 @@ async function probeForwards(config: NormalizedConfig, timeoutMs: number): Promi
       const host = fw.peerAddresses[f]!;
       const port = fw.targetPorts.from;
       const p: ForwardProbe = { source: fw.source, protocol: fw.protocol, family: f, target: hostPort(host, port), result: 'not probed' };
+      if (dnat) p.dnat = dnat(fw.source, f) ? 'installed' : 'missing';
       if (fw.protocol === 'udp') p.detail = 'UDP has no handshake to observe';
       else targets.push({ host, port, index: probes.length });
       probes.push(p);
@@ -293,10 +307,10 @@ async function probeEgressEcho(config: NormalizedConfig, target: { host: string;
 }
 
 /** Runs the probe for one spec (see the file comment). */
-export async function runProbe(k: Kernel, config: NormalizedConfig, options: ProbeOptions): Promise<ProbeReport> {
+export async function runProbe(k: Kernel, config: NormalizedConfig, options: ProbeOptions, dnat?: DnatCheck): Promise<ProbeReport> {
   const timeoutMs = options.probeTimeoutMs ?? 3000;
   const report: ProbeReport = {
-    forwards: await probeForwards(config, timeoutMs),
+    forwards: await probeForwards(config, timeoutMs, dnat),
     egress: await probeEgressRoutes(k, config),
   };
   if (options.probeEgress && config.role === 'backend') report.observed = await probeEgressEcho(config, options.probeEgress, timeoutMs);

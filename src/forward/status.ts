@@ -90,6 +90,37 @@ function counterOf(ruleset: NftRuleset | null, table: string, set: string, match
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+/** Sets a forward's DNAT element can be in, by family. */
+const dnatSets = (f: IpFamily) => [`dnat${f}`, `dnat${f}_range`, `dnat${f}_any`, `dnat${f}_any_range`];
+
+/** The forward's public ports (a port, or a range as the decoder gives it) in a map key. */
+function portsMatch(port: unknown, fw: { publicPorts: { from: number; to: number } }): boolean {
+  return typeof port === 'number' ? port >= fw.publicPorts.from && port <= fw.publicPorts.to : same(port, { range: [fw.publicPorts.from, fw.publicPorts.to] });
+}
+
+/**
+ * Whether the kernel DNATs the forward `source` (family `f`): a map element
+ * with its protocol and public ports that points at its backend address, and
+ * the nftables table there with its chains and rules as planned.
+ */
+function dnatInstalled(ruleset: NftRuleset | null, table: string, config: NormalizedConfig, source: string, f: IpFamily, drift: string[]): boolean {
+  if (config.role !== 'frontend' || !ruleset) return false;
+  // The table missing or not as planned (chains, rules); element drift is what the loop below looks at.
+  if (drift.some((line) => line.includes(`table inet ${table}`) && !/: elements [+-]\d/.test(line))) return false;
+  const fw = config.forwards.find((x) => x.source === source);
+  if (!fw) return false;
+  const peer = fw.peerAddresses[f];
+  for (const name of dnatSets(f)) {
+    const s = ruleset.sets.find((x) => x.table === table && x.name === name);
+    for (const el of s?.elements ?? []) {
+      const k = el.key as unknown[];
+      const d = Array.isArray(el.data) ? el.data[0] : el.data;
+      if (Array.isArray(k) && k[k.length - 2] === fw.protocol && portsMatch(k[k.length - 1], fw) && d === peer) return true;
+    }
+  }
+  return false;
+}
+
 export async function readStatus(k: Kernel, config: NormalizedConfig, options: ProbeOptions = {}): Promise<ForwardStatus> {
   const name = config.tunnel.interface;
   const table = nftTableName(name);
@@ -116,13 +147,11 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
         const peer = fw.peerAddresses[f]!;
         const proto = fw.protocol;
         let connections = 0;
-        for (const set of [`dnat${f}`, `dnat${f}_range`, `dnat${f}_any`, `dnat${f}_any_range`]) {
+        for (const set of dnatSets(f)) {
           connections += counterOf(nft.ruleset, table, set, (key, data) => {
             const k = key as unknown[];
-            const port = k[k.length - 1];
             const d = Array.isArray(data) ? data[0] : data;
-            const inRange = typeof port === 'number' ? port >= fw.publicPorts.from && port <= fw.publicPorts.to : same(port, { range: [fw.publicPorts.from, fw.publicPorts.to] });
-            return k[k.length - 2] === proto && inRange && d === peer;
+            return k[k.length - 2] === proto && portsMatch(k[k.length - 1], fw) && d === peer;
           }).packets;
         }
         const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] };
@@ -154,7 +183,7 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     // The kernel also removed every route through it: `apply` restores both.
     warnings.push(`the tunnel link ${name} is down${config.role === 'backend' && config.returnPath.mode !== 'snat' ? ': the selected traffic fails (leak guard)' : ''}; \`netfwd up\` brings it up and restores the routes the kernel removed with it`);
   }
-  const probe = options.probe || options.probeEgress ? await runProbe(k, config, options) : undefined;
+  const probe = options.probe || options.probeEgress ? await runProbe(k, config, options, (source, f) => dnatInstalled(nft.ruleset, table, config, source, f, drift)) : undefined;
   const t = nft.ruleset?.tables.find((x) => x.name === table);
   if (t && t.comment !== NFT_TABLE_COMMENT) warnings.push(`nftables table inet ${table} exists but was not made by netfwd`);
 

@@ -60,6 +60,7 @@ test('the probe connects through every TCP forward and shows where the backend\'
   t.like(byTarget['tcp [fd00::2]:8080'], { result: 'ok', family: 6 });
   t.like(byTarget['tcp 10.0.0.2:8099'], { result: 'refused' });
   t.like(byTarget['udp 10.0.0.2:5353'], { result: 'not probed' });
+  t.true(fs.probe.forwards.every((p: any) => p.dnat === 'installed'), 'every forward is in the DNAT map');
   t.deepEqual(fs.probe.egress, []);
 
   const text = await cli(['status', '-c', f.frontend, '--probe']);
@@ -99,6 +100,37 @@ test('with the backend\'s tunnel down the forward probe times out and the egress
   t.regex(be.probe.observed.detail, /UNREACH/);
   const fe = JSON.parse((await cli(['status', '-c', f.frontend, '--probe', '--json'])).stdout);
   t.like(fe.probe.forwards.find((p: any) => p.target === '10.0.0.2:8080'), { result: 'timeout' });
+});
+
+test('a forward whose DNAT map element is gone is shown as DNAT missing, the others as installed', async (t) => {
+  const e = env!;
+  const f = files(t, e);
+  const ns = e.lab.hosts.frontend.netns;
+  // The element of forwards[0] (tcp 80 → 10.0.0.2:8080) in netfwd's IPv4 DNAT map, found in nft's JSON.
+  const ruleset = JSON.parse(inNetns(ns, 'nft', ['-j', 'list', 'ruleset'])).nftables as any[];
+  let found: { table: string; set: string; key: string } | undefined;
+  for (const o of ruleset) {
+    const set = o.map ?? o.set;
+    if (!set || !String(set.name).startsWith('dnat4')) continue;
+    for (const el of set.elem ?? []) {
+      const [wrapped, data] = Array.isArray(el) ? el : [el, undefined];
+      const key = wrapped?.elem?.val ?? wrapped; // with a counter, the key is wrapped
+      const parts: unknown[] = key?.concat ?? [key];
+      const target = JSON.stringify(data);
+      if (parts.includes('tcp') && parts.includes(80) && target.includes('10.0.0.2') && target.includes('8080')) found = { table: set.table, set: set.name, key: parts.join(' . ') };
+    }
+  }
+  t.truthy(found, 'the element of tcp port 80 is in a dnat4 map');
+  inNetns(ns, 'nft', ['delete', 'element', 'inet', found!.table, found!.set, `{ ${found!.key} }`]);
+  t.teardown(() => e.frontend.apply().then(() => undefined));
+  const fe = await cli(['status', '-c', f.frontend, '--probe', '--json']);
+  const probe = JSON.parse(fe.stdout).probe;
+  t.like(probe.forwards.find((p: any) => p.source === 'forwards[0]' && p.family === 4), { dnat: 'missing', result: 'ok' });
+  t.like(probe.forwards.find((p: any) => p.source === 'forwards[0]' && p.family === 6), { dnat: 'installed' });
+  t.like(probe.forwards.find((p: any) => p.source === 'forwards[1]' && p.family === 4), { dnat: 'installed' });
+  const text = await cli(['status', '-c', f.frontend, '--probe']);
+  t.regex(text.stdout, /forwards\[0\] tcp IPv4 → 10\.0\.0\.2:8080: ok in [0-9.]+ ms; DNAT MISSING/);
+  t.regex(text.stdout, /forwards\[1\] tcp IPv4 → 10\.0\.0\.2:8099: refused[^;\n]*; DNAT installed/);
 });
 
 test('status without --probe has no probe', async (t) => {
