@@ -3,7 +3,8 @@
  * it applies, tells systemd it is ready (a real AF_UNIX datagram socket,
  * received by a small python3 receiver — not by netfwd's code), repairs drift
  * of its own objects made by the system tools (a deleted route, a deleted
- * nft table, the link set down), leaves foreign routes and tables alone, logs
+ * nft table, the link set down, a deleted policy rule, a deleted tunnel
+ * address), leaves foreign routes, tables, rules and addresses alone, logs
  * each repair as a JSON line, pings the watchdog, and on SIGTERM leaves the
  * configuration (the leak guard) in place — or removes it with --down-on-exit.
  * Every state is read back with ip -j, nft -j and wg show.
@@ -164,6 +165,19 @@ const nftRules = (ns: string, table: string) =>
   (JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'table', 'inet', table])) as { nftables: Array<{ rule?: unknown }> }).nftables.filter((x) => x.rule).length;
 const link = (s: Setup) => ipJson<Array<Record<string, any>>>(s.ns, ['-d', 'link', 'show', 'dev', s.ifname])[0]!;
 const repairs = (p: Proc) => p.json().filter((l) => l.event === 'repaired');
+type Rules = Array<Record<string, any>>;
+const rules = (ns: string, family: 4 | 6 = 4) => ipJson<Rules>(ns, [`-${family}`, 'rule', 'show']);
+/** The addresses of a link as `ip -j` prints them, one JSON text each, sorted (IPv6 lists a re-added address in another place). */
+const addrs = (ns: string, dev: string) =>
+  ipJson<Array<{ addr_info: unknown[] }>>(ns, ['addr', 'show', 'dev', dev])[0]!
+    .addr_info.map((a) => JSON.stringify(a))
+    .sort();
+/** Polls `read` until it deep-equals `want` (bounded); then asserts it, so a timeout shows the difference. */
+async function settlesTo<T>(t: ExecutionContext, what: string, read: () => T, want: T, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && JSON.stringify(read()) !== JSON.stringify(want)) await new Promise((r) => setTimeout(r, 100));
+  t.deepEqual(read(), want, what);
+}
 /** Lets the check that follows a repair (its own notifications: an empty plan) pass before the next drift. */
 const quiet = () => new Promise((r) => setTimeout(r, 1500));
 
@@ -186,7 +200,18 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   t.true(ready.split('\n').includes('STATUS=converged'), ready);
   t.true(ready.split('\n').includes(`MAINPID=${p.child.pid}`), ready);
 
-  // Foreign objects next to netfwd's: a route in table 5000 (protocol static), a table of someone else.
+  // Foreign objects next to netfwd's: a route in table 5000 (protocol static), a table of someone else,
+  // policy rules of other priorities (one even pointing at table 5000) and addresses on another link.
+  run('ip', ['-n', s.ns, '-4', 'rule', 'add', 'priority', '150', 'from', '203.0.113.0/24', 'lookup', '5000', 'proto', 'static']);
+  run('ip', ['-n', s.ns, '-6', 'rule', 'add', 'priority', '151', 'from', '2001:db8:9::/48', 'lookup', '6000']);
+  run('ip', ['-n', s.ns, 'addr', 'add', '198.51.100.7/32', 'dev', 'lo']);
+  run('ip', ['-n', s.ns, 'addr', 'add', '2001:db8:7::7/128', 'dev', 'lo']);
+  const foreignRule4 = rules(s.ns, 4).find((r) => r.priority === 150);
+  const foreignRule6 = rules(s.ns, 6).find((r) => r.priority === 151);
+  t.like(foreignRule4, { src: '203.0.113.0', srclen: 24, table: '5000', protocol: 'static' });
+  t.like(foreignRule6, { src: '2001:db8:9::', srclen: 48, table: '6000' });
+  const foreignAddrs = addrs(s.ns, 'lo');
+  t.is(foreignAddrs.filter((a) => a.includes('"198.51.100.7"') || a.includes('"2001:db8:7::7"')).length, 2, foreignAddrs.join('\n'));
   run('ip', ['-n', s.ns, 'route', 'add', '203.0.113.0/24', 'dev', s.ifname, 'table', '5000', 'proto', 'static']);
   run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', '-f', '-'], 'table inet foreign {\n chain c { type filter hook input priority 0; policy accept; counter; }\n}\n');
   run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', 'flush', 'chain', 'inet', 'foreign', 'c']);
@@ -229,6 +254,42 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   await quiet();
   t.is(repairs(p).length, settled);
 
+  // 4. Its policy rule deleted (uid mode: uidrange → table 5000, protocol 233) → put back exactly, the foreign rules untouched.
+  const rules4 = rules(s.ns, 4);
+  const rules6 = rules(s.ns, 6);
+  const own = rules4.filter((r) => r.protocol === '233');
+  t.is(own.length, 1, JSON.stringify(rules4));
+  const ownRule = own[0]!;
+  t.like(ownRule, { uid_start: 1000, uid_end: 1000, table: '5000' });
+  t.not(ownRule.priority, 150);
+  run('ip', ['-n', s.ns, '-4', 'rule', 'del', 'priority', String(ownRule.priority), 'uidrange', '1000-1000', 'lookup', '5000', 'proto', '233']);
+  const r5 = await p.waitFor('rule repair', () => repairs(p).slice(settled).find((r) => r.details.trigger.includes(`rule ${ownRule.priority} (IPv4) deleted`)));
+  t.true(r5.details.changes.includes(`+ rule ${ownRule.priority}: uidrange 1000-1000 lookup 5000`), JSON.stringify(r5));
+  t.is(r5.details.changes.length, 1, JSON.stringify(r5));
+  t.is(r5.level, 'warn');
+  await settlesTo(t, 'the IPv4 rules as before (netfwd\'s back, the foreign one unchanged)', () => rules(s.ns, 4), rules4);
+  t.deepEqual(rules(s.ns, 6), rules6, 'the IPv6 rules untouched');
+  await quiet();
+
+  // 5. Its tunnel address deleted (the kernel drops the route with that source) → put back, route too; the foreign addresses untouched.
+  const tunnelAddrs = addrs(s.ns, s.ifname);
+  t.true(tunnelAddrs.some((a) => a.includes('"10.0.0.2"')), tunnelAddrs.join('\n'));
+  const beforeAddr = repairs(p).length;
+  run('ip', ['-n', s.ns, 'addr', 'del', '10.0.0.2/24', 'dev', s.ifname]);
+  const r6 = await p.waitFor('address repair', () =>
+    repairs(p).slice(beforeAddr).find((r) => r.details.trigger.includes(`address 10.0.0.2/24 on ${s.ifname} deleted`)),
+  );
+  t.true(r6.details.changes.includes(`+ address 10.0.0.2/24 dev ${s.ifname}`), JSON.stringify(r6));
+  t.false(r6.details.changes.some((c: string) => c.startsWith('-')), `nothing removed: ${JSON.stringify(r6)}`);
+  await settlesTo(t, 'the tunnel addresses as before', () => addrs(s.ns, s.ifname), tunnelAddrs);
+  await p.waitFor('the tunnel route back', () => hasTunnelDefault(s) || undefined);
+  t.deepEqual(addrs(s.ns, 'lo'), foreignAddrs, 'the foreign addresses untouched');
+  t.deepEqual(rules(s.ns, 4), rules4, 'the rules untouched by the address repair');
+  t.deepEqual(rules(s.ns, 6), rules6);
+  const settled2 = repairs(p).length;
+  await quiet();
+  t.is(repairs(p).length, settled2, 'no more repairs after the rule and address repairs');
+
   // SIGHUP: the file is read again and applied (one more service port); a broken file is refused.
   const spec = JSON.parse(readFileSync(s.config, 'utf8'));
   spec.services.push({ protocol: 'tcp', port: 9736 });
@@ -255,6 +316,9 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   t.true(nftTables(s.ns).includes(`inet ${s.table}`));
   t.truthy(link(s));
   t.true(ipJson<Array<Record<string, any>>>(s.ns, ['rule', 'show']).some((r) => r.table === '5000' && r.protocol === '233'));
+  t.deepEqual(rules(s.ns, 4).find((r) => r.priority === 150), foreignRule4, 'the foreign rules are still there, unchanged');
+  t.deepEqual(rules(s.ns, 6).find((r) => r.priority === 151), foreignRule6);
+  t.deepEqual(addrs(s.ns, 'lo'), foreignAddrs, 'the foreign addresses are still there, unchanged');
 });
 
 test('--down-on-exit removes the configuration on SIGTERM; an abstract notification socket works', async (t) => {
