@@ -18,13 +18,14 @@ import { asFileReadError, chmodFix, type FileContent, type FileReader, formatMod
 import { type ValidateOptions, validateSpec } from './validate.js';
 
 /**
- * The yaml package, loaded on the first configuration read: importing it costs
- * ~45 ms, which every process that never reads a file (the library, `status
- * --netns`, `keygen`) would otherwise pay.
+ * The yaml package, loaded on the first configuration read or write: importing
+ * it costs ~45 ms, which every process that never reads a file (the library,
+ * `status --netns`, `keygen`, every CLI command but `import`'s writing) would
+ * otherwise pay.
  */
 type YamlModule = typeof import('yaml');
 let yamlModule: YamlModule | undefined;
-function yaml(): YamlModule {
+export function yaml(): YamlModule {
   yamlModule ??= createRequire(import.meta.url)('yaml') as YamlModule;
   return yamlModule;
 }

@@ -13,9 +13,8 @@
  * referred to stay references.
  */
 import { basename, dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
-import { Document } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { parseConfig } from '../forward/config-file.js';
+import { parseConfig, yaml as yamlPackage } from '../forward/config-file.js';
 import type { NormalizedConfig } from '../forward/config.js';
 import { type FileContent, readRegularFile } from '../forward/private-file.js';
 import { generatePrivateKey } from '../wireguard/keys.js';
@@ -115,7 +114,7 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
   for (const r of t.referencedKeyFiles) {
     if (!isAbsolute(r.path)) facts.notes.changed(r.origin, `private key file ${r.path}`, `a relative path: netfwd reads it relative to the configuration file's directory, wg relative to where wg-quick ran`);
   }
-  const body = new Document(ordered(t.spec)).toString({ lineWidth: 0, flowCollectionPadding: false });
+  const body = new (yamlPackage().Document)(ordered(t.spec)).toString({ lineWidth: 0, flowCollectionPadding: false });
   let config: NormalizedConfig;
   try {
     config = parseConfig(body, { fileName: 'the imported configuration', format: 'yaml', baseDir: outDir, readFile });
