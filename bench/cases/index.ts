@@ -6,7 +6,7 @@ import { nftAddOneCase, nftMapCase, nftRulesCase } from './nft.js';
 import { reconcileCase } from './reconcile.js';
 import { routesCase } from './routes.js';
 import { rulesCase } from './rules.js';
-import { wireguardCase } from './wireguard.js';
+import { wireguardCase, wireguardKernelCase } from './wireguard.js';
 
 export type Scale = 'full' | 'quick' | 'smoke';
 
@@ -19,6 +19,7 @@ export function allCases(scale: Scale): Array<BenchCase<any>> {
     nftRulesCase(pick([100, 1000, 10000], [100, 1000], [100])),
     nftAddOneCase(pick([10000], [10000], [100])),
     wireguardCase(pick([100, 1000, 10000], [100, 1000], [10])),
+    wireguardKernelCase(pick([100, 1000, 10000], [100, 1000], [10])),
     bringupCase(),
     reconcileCase(pick([10000], [1000], [10])),
     dataplaneConnectionsCase(pick(4000, 2000, 200)),

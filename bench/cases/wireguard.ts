@@ -2,6 +2,11 @@
  * WireGuard peers: N peers onto a wireguard-go interface (the kernel here has
  * no WireGuard), netfwd's WireGuard.configure vs `wg setconf` of the same
  * configuration. Every run starts from a fresh daemon with no peers.
+ *
+ * `wireguard-kernel`: the same onto a kernel WireGuard link (netfwd over
+ * generic netlink, wg setconf over generic netlink), where the kernel has
+ * WireGuard: in the kernel lane's guests (`npm run test:kernel -- --kernel
+ * 6.12 --bench 'wireguard-kernel --runs 5'`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -64,6 +69,72 @@ async function waitFor(path: string, ms: number): Promise<void> {
     if (Date.now() > until) throw new Error(`${path} did not appear within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+let kernelProbe: string | undefined | null = null;
+
+/** Why kernel WireGuard links cannot be made here, or undefined when they can (tried once, in a scratch namespace). */
+export function kernelWgMissing(): string | undefined {
+  if (kernelProbe !== null) return kernelProbe;
+  const missing = wgMissing();
+  if (missing) return (kernelProbe = missing);
+  const ns = scratchNetns();
+  try {
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'nfbprobe', 'type', 'wireguard'], { stdio: 'pipe' });
+    kernelProbe = undefined;
+  } catch {
+    kernelProbe = "this kernel has no WireGuard (run it in the kernel lane: npm run test:kernel -- --kernel 6.12 --bench 'wireguard-kernel')";
+  } finally {
+    removeNetns(ns);
+  }
+  return kernelProbe;
+}
+
+interface KernelCtx {
+  ns: string;
+  dir: string;
+  name: string;
+}
+
+export function wireguardKernelCase(sizes: number[]): BenchCase<KernelCtx> {
+  return {
+    id: 'wireguard-kernel',
+    title: 'WireGuard: N peers onto a kernel WireGuard link (generic netlink; replacing all, as wg setconf)',
+    unit: 'peer',
+    sizes,
+    async setup(size) {
+      const dir = mkdtempSync(join(tmpdir(), 'nfb-'));
+      const input = inputFor(size);
+      writeFileSync(join(dir, 'peers.json'), input.json, { mode: 0o600 });
+      writeFileSync(join(dir, 'wg.conf'), input.conf, { mode: 0o600 });
+      const ns = scratchNetns();
+      const name = `nfbk${randomBytes(4).toString('hex')}`;
+      execFileSync('ip', ['-n', ns, 'link', 'add', name, 'type', 'wireguard']);
+      return { ns, dir, name };
+    },
+    async teardown(ctx) {
+      removeNetns(ctx.ns);
+      rmSync(ctx.dir, { recursive: true, force: true });
+    },
+    contenders: [
+      {
+        name: 'netfwd configure',
+        timed: 'in its node process: WireGuard.open + configure over generic netlink (the JSON input is read before; import and start-up excluded); warmMs: the same configuration repeated in that process',
+        run: (ctx) => runSubject('netfwd-wg', [ctx.ns, ctx.name, join(ctx.dir, 'peers.json'), 'kernel'], ['warmMs']),
+        unavailable: kernelWgMissing,
+      },
+      {
+        name: 'wg setconf',
+        timed: 'the whole `nsenter --net=NS wg setconf NAME FILE` process',
+        unavailable: kernelWgMissing,
+        async run(ctx) {
+          const r = await measureProcess('nsenter', [`--net=/run/netns/${ctx.ns}`, 'wg', 'setconf', ctx.name, join(ctx.dir, 'wg.conf')]);
+          return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs };
+        },
+      },
+    ],
+    targets: [{ subject: 'netfwd configure', baseline: 'wg setconf', maxRatio: 1.0, sizes: sizes.filter((s) => s >= 10000), note: '10 000 peers ≤ 1.0× wg setconf' }],
+  };
 }
 
 export function wireguardCase(sizes: number[]): BenchCase<Ctx> {

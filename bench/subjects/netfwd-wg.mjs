@@ -1,5 +1,6 @@
 // netfwd: the N peers of a peers file (JSON, written by bench/cases/wireguard.ts)
-// onto a running wireguard-go interface through WireGuard.configure, replacing
+// onto a running wireguard-go interface (or, with a 4th argument 'kernel', a
+// kernel WireGuard link) through WireGuard.configure, replacing
 // everything as `wg setconf` does. Timed: WireGuard.open + configure; reading
 // the JSON file happens before (wg's parsing of its file is part of its time).
 import { readFileSync } from 'node:fs';
@@ -7,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { loadNetfwd, report, workDone } from './_load.mjs';
 
 const { WireGuard } = await loadNetfwd();
-const [ns, name, file] = process.argv.slice(2);
+const [ns, name, file, implementation = 'userspace'] = process.argv.slice(2);
 const input = JSON.parse(readFileSync(file, 'utf8'));
 const config = {
   privateKey: input.privateKey,
@@ -16,7 +17,7 @@ const config = {
   peers: input.peers.map((p) => ({ publicKey: p.publicKey, endpoint: p.endpoint, persistentKeepalive: p.persistentKeepalive, allowedIps: p.allowedIps, replaceAllowedIps: true })),
 };
 const t0 = performance.now();
-const wg = await WireGuard.open({ netns: ns, implementation: 'userspace', daemonLog: null });
+const wg = await WireGuard.open({ netns: ns, implementation, daemonLog: null });
 await wg.configure(name, config);
 const opMs = performance.now() - t0;
 workDone();

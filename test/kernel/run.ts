@@ -12,7 +12,10 @@
  * Options: --kernel ID (repeatable; default all), --suite wireguard|e2e|all
  * (default all; ignored when files are given), --match PATTERN (ava's),
  * --accel auto|kvm|tcg, --memory MiB, --parallel N, --timeout MINUTES (per VM),
- * --prepare (fetch and build only), --list. Environment: NETFWD_KERNEL_CACHE
+ * --prepare (fetch and build only), --list, --bench 'ARGS' (instead of tests,
+ * `bench/run.ts ARGS` in each guest, e.g. --bench 'wireguard-kernel': the
+ * kernel WireGuard benchmark; its tables are printed, its JSON lands in
+ * bench/results/). Environment: NETFWD_KERNEL_CACHE
  * (default /var/cache/netfwd-kernel-lane), NETFWD_KERNEL_KEEP_JOBS=1.
  *
  * Ends with "kernel lane: N passed, N failed, N skipped"; exits 1 when
@@ -63,6 +66,8 @@ interface Args {
   prepareOnly: boolean;
   list: boolean;
   ci: boolean;
+  /** Arguments of `npm run bench` to run in each guest instead of tests. */
+  bench?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -110,6 +115,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--ci':
         a.ci = true;
+        break;
+      case '--bench':
+        a.bench = v();
         break;
       default:
         if (arg.startsWith('-')) throw new Error(`unknown option ${arg}`);
@@ -190,6 +198,7 @@ async function main(): Promise<number> {
       ...ava,
     ];
   };
+  if (args.bench !== undefined) return runBench(kernels, accel, args);
   const results: Array<{ kernel: PreparedKernel; counts: Counts; ok: boolean; seconds: number }> = [];
   const queue = [...kernels];
   const parallel = args.parallel > 0 ? args.parallel : Math.max(1, Math.min(kernels.length, cpus().length));
@@ -236,6 +245,47 @@ async function main(): Promise<number> {
   console.log(`kernel lane: ${((Date.now() - t0) / 1000).toFixed(0)} s in all (${accel.toUpperCase()}, ${parallel} VM${parallel > 1 ? 's' : ''} at a time)`);
   console.log(`kernel lane: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
   return results.every((r) => r.ok) ? 0 : 1;
+}
+
+/**
+ * The benchmark suite in each guest, one after the other (timings of guests
+ * side by side would disturb each other). Under TCG the guest's code runs
+ * many times slower than the host's: compare ratios within a guest, never its
+ * milliseconds with the host's.
+ */
+async function runBench(kernels: PreparedKernel[], accel: Accel, args: Args): Promise<number> {
+  const benchArgs = args.bench!.split(/\s+/).filter(Boolean);
+  if (benchArgs.length && !benchArgs[0]!.startsWith('-')) benchArgs.unshift('--only');
+  let ok = true;
+  for (const kernel of kernels) {
+    const tag = `[${kernel.id}]`;
+    console.log(`${tag} booting ${kernel.release} under ${accel.toUpperCase()} for bench/run.ts ${benchArgs.join(' ')}`);
+    let partial = '';
+    const r = await runInVm({
+      kernel,
+      command: ['sh', '-c', 'modprobe wireguard && exec "$@"', 'lane', 'node_modules/.bin/tsx', 'bench/run.ts', ...benchArgs],
+      cwd: repo,
+      env: { NETFWD_WG_BACKEND: 'kernel' },
+      accel,
+      memoryMiB: args.memory,
+      timeoutMs: args.timeoutMin * 60_000,
+      onStdout: (chunk) => {
+        partial += chunk;
+        const lines = partial.split('\n');
+        partial = lines.pop()!;
+        for (const l of lines) console.log(`${tag} ${l}`);
+      },
+    });
+    if (partial) console.log(`${tag} ${partial}`);
+    const how = r.timedOut ? `killed after the ${args.timeoutMin}-minute timeout` : `exit ${r.status}`;
+    console.log(`${tag} bench: ${how}; ${r.seconds.toFixed(0)} s`);
+    if (r.status !== 0) {
+      ok = false;
+      if (r.stderr.trim()) console.log(`${tag} stderr (last lines):\n${tail(r.stderr, 60)}`);
+      console.log(`${tag} console (last lines):\n${tail(r.console, 40)}`);
+    }
+  }
+  return ok ? 0 : 1;
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
