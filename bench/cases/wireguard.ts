@@ -71,6 +71,28 @@ async function waitFor(path: string, ms: number): Promise<void> {
   }
 }
 
+/** A scratch directory with the peers of size N as netfwd's JSON and as wg's configuration file. */
+function inputFiles(size: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nfb-'));
+  const input = inputFor(size);
+  writeFileSync(join(dir, 'peers.json'), input.json, { mode: 0o600 });
+  writeFileSync(join(dir, 'wg.conf'), input.conf, { mode: 0o600 });
+  return dir;
+}
+
+/** The `wg setconf` contender, whole process, for either kind of interface. */
+function wgSetconf(unavailable: () => string | undefined): BenchCase<{ ns: string; dir: string; name: string }>['contenders'][number] {
+  return {
+    name: 'wg setconf',
+    timed: 'the whole `nsenter --net=NS wg setconf NAME FILE` process',
+    unavailable,
+    async run(ctx) {
+      const r = await measureProcess('nsenter', [`--net=/run/netns/${ctx.ns}`, 'wg', 'setconf', ctx.name, join(ctx.dir, 'wg.conf')]);
+      return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs };
+    },
+  };
+}
+
 let kernelProbe: string | undefined | null = null;
 
 /** Why kernel WireGuard links cannot be made here, or undefined when they can (tried once, in a scratch namespace). */
@@ -103,10 +125,7 @@ export function wireguardKernelCase(sizes: number[]): BenchCase<KernelCtx> {
     unit: 'peer',
     sizes,
     async setup(size) {
-      const dir = mkdtempSync(join(tmpdir(), 'nfb-'));
-      const input = inputFor(size);
-      writeFileSync(join(dir, 'peers.json'), input.json, { mode: 0o600 });
-      writeFileSync(join(dir, 'wg.conf'), input.conf, { mode: 0o600 });
+      const dir = inputFiles(size);
       const ns = scratchNetns();
       const name = `nfbk${randomBytes(4).toString('hex')}`;
       execFileSync('ip', ['-n', ns, 'link', 'add', name, 'type', 'wireguard']);
@@ -123,15 +142,7 @@ export function wireguardKernelCase(sizes: number[]): BenchCase<KernelCtx> {
         run: (ctx) => runSubject('netfwd-wg', [ctx.ns, ctx.name, join(ctx.dir, 'peers.json'), 'kernel'], ['warmMs']),
         unavailable: kernelWgMissing,
       },
-      {
-        name: 'wg setconf',
-        timed: 'the whole `nsenter --net=NS wg setconf NAME FILE` process',
-        unavailable: kernelWgMissing,
-        async run(ctx) {
-          const r = await measureProcess('nsenter', [`--net=/run/netns/${ctx.ns}`, 'wg', 'setconf', ctx.name, join(ctx.dir, 'wg.conf')]);
-          return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs };
-        },
-      },
+      wgSetconf(kernelWgMissing),
     ],
     targets: [{ subject: 'netfwd configure', baseline: 'wg setconf', maxRatio: 1.0, sizes: sizes.filter((s) => s >= 10000), note: '10 000 peers ≤ 1.0× wg setconf' }],
   };
@@ -144,10 +155,7 @@ export function wireguardCase(sizes: number[]): BenchCase<Ctx> {
     unit: 'peer',
     sizes,
     async setup(size) {
-      const dir = mkdtempSync(join(tmpdir(), 'nfb-'));
-      const input = inputFor(size);
-      writeFileSync(join(dir, 'peers.json'), input.json, { mode: 0o600 });
-      writeFileSync(join(dir, 'wg.conf'), input.conf, { mode: 0o600 });
+      const dir = inputFiles(size);
       const ns = scratchNetns();
       const name = `nfbw${randomBytes(4).toString('hex')}`;
       const daemon = spawn('ip', ['netns', 'exec', ns, 'wireguard-go', '-f', name], { stdio: 'ignore' });
@@ -167,15 +175,7 @@ export function wireguardCase(sizes: number[]): BenchCase<Ctx> {
         run: (ctx) => runSubject('netfwd-wg', [ctx.ns, ctx.name, join(ctx.dir, 'peers.json')], ['warmMs']),
         unavailable: wgMissing,
       },
-      {
-        name: 'wg setconf',
-        timed: 'the whole `nsenter --net=NS wg setconf NAME FILE` process',
-        unavailable: wgMissing,
-        async run(ctx) {
-          const r = await measureProcess('nsenter', [`--net=/run/netns/${ctx.ns}`, 'wg', 'setconf', ctx.name, join(ctx.dir, 'wg.conf')]);
-          return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs };
-        },
-      },
+      wgSetconf(wgMissing),
     ],
     targets: [{ subject: 'netfwd configure', baseline: 'wg setconf', maxRatio: 1.0, sizes: sizes.filter((s) => s >= 10000), note: '10 000 peers ≤ 1.0× wg setconf' }],
   };

@@ -208,7 +208,6 @@ async function main(): Promise<number> {
       const tag = `[${kernel.id}]`;
       const files = filesFor(kernel.id);
       console.log(`${tag} booting ${kernel.release} under ${accel.toUpperCase()} for ${files.join(' ')}`);
-      let partial = '';
       const r = await runInVm({
         kernel,
         command: guestCommand(files),
@@ -217,12 +216,7 @@ async function main(): Promise<number> {
         accel,
         memoryMiB: args.memory,
         timeoutMs: args.timeoutMin * 60_000,
-        onStdout: (chunk) => {
-          partial += chunk;
-          const lines = partial.split('\n');
-          partial = lines.pop()!;
-          for (const l of lines) if (/^(not )?ok \d+ |^# netfwd-lane/.test(l)) console.log(`${tag} ${l}`);
-        },
+        onStdout: echoLines(tag, (l) => /^(not )?ok \d+ |^# netfwd-lane/.test(l)).onStdout,
       });
       const counts = countTap(r.stdout);
       const modprobe = /# netfwd-lane: modprobe wireguard ok/.test(r.stdout);
@@ -247,6 +241,23 @@ async function main(): Promise<number> {
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
+/** A guest's stdout printed line by line (the lines `keep` selects), each with the kernel's tag. */
+function echoLines(tag: string, keep: (line: string) => boolean = () => true): { onStdout: (chunk: string) => void; flush: () => void } {
+  let partial = '';
+  return {
+    onStdout: (chunk) => {
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (keep(l)) console.log(`${tag} ${l}`);
+    },
+    flush: () => {
+      if (partial && keep(partial)) console.log(`${tag} ${partial}`);
+      partial = '';
+    },
+  };
+}
+
 /**
  * The benchmark suite in each guest, one after the other (timings of guests
  * side by side would disturb each other). Under TCG the guest's code runs
@@ -260,7 +271,7 @@ async function runBench(kernels: PreparedKernel[], accel: Accel, args: Args): Pr
   for (const kernel of kernels) {
     const tag = `[${kernel.id}]`;
     console.log(`${tag} booting ${kernel.release} under ${accel.toUpperCase()} for bench/run.ts ${benchArgs.join(' ')}`);
-    let partial = '';
+    const echo = echoLines(tag);
     const r = await runInVm({
       kernel,
       command: ['sh', '-c', 'modprobe wireguard && exec "$@"', 'lane', 'node_modules/.bin/tsx', 'bench/run.ts', ...benchArgs],
@@ -269,14 +280,9 @@ async function runBench(kernels: PreparedKernel[], accel: Accel, args: Args): Pr
       accel,
       memoryMiB: args.memory,
       timeoutMs: args.timeoutMin * 60_000,
-      onStdout: (chunk) => {
-        partial += chunk;
-        const lines = partial.split('\n');
-        partial = lines.pop()!;
-        for (const l of lines) console.log(`${tag} ${l}`);
-      },
+      onStdout: echo.onStdout,
     });
-    if (partial) console.log(`${tag} ${partial}`);
+    echo.flush();
     const how = r.timedOut ? `killed after the ${args.timeoutMin}-minute timeout` : `exit ${r.status}`;
     console.log(`${tag} bench: ${how}; ${r.seconds.toFixed(0)} s`);
     if (r.status !== 0) {
