@@ -2,7 +2,7 @@
  * `npm run bench`: every case side by side with the real tools, in one run,
  * printed as markdown tables of ratios and written as JSON under bench/results/.
  *
- *   npm run bench -- [--runs 5] [--quick | --smoke] [--only routes,rules]
+ *   npm run bench -- [--runs 5] [--quick | --smoke] [--only routes,rules] [--sizes 1000,10000]
  *
  * --quick: smaller sizes; --smoke: one run of the smallest sizes, to check that
  * every case works (its figures mean nothing and are not written).
@@ -99,6 +99,12 @@ function tool(cmd: string, args: string[]): string {
 async function main(): Promise<void> {
   snapshotBuild();
   const cases = allCases(scale).filter((c: BenchCase<unknown>) => !only || only.includes(c.id));
+  // --sizes 1000,10000: these sizes instead of the scale's, for every case run (e.g. one slow case in a VM).
+  const sizes = arg('sizes')?.split(',').map(Number);
+  if (sizes) {
+    if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--sizes takes positive integers, e.g. --sizes 1000,10000');
+    for (const c of cases) c.sizes = sizes;
+  }
   const results: CaseResult[] = [];
   const loadBefore = load();
   const loads: Record<string, string> = {};

@@ -22,9 +22,14 @@ await wg.configure(name, config);
 const opMs = performance.now() - t0;
 workDone();
 // The same configuration again in the same process, on a warm JIT (peers removed first, not timed).
-await wg.configure(name, { replacePeers: true, peers: [] });
-const t1 = performance.now();
-await wg.configure(name, config);
-const warmMs = performance.now() - t1;
+// Not on a kernel link: the kernel removes peers one RCU grace period each
+// (netif_napi_del), minutes for 10 000 in an emulated guest.
+let warmMs;
+if (implementation !== 'kernel') {
+  await wg.configure(name, { replacePeers: true, peers: [] });
+  const t1 = performance.now();
+  await wg.configure(name, config);
+  warmMs = performance.now() - t1;
+}
 wg.close();
-report({ opMs, warmMs });
+report({ opMs, ...(warmMs !== undefined ? { warmMs } : {}) });

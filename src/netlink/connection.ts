@@ -276,8 +276,14 @@ export class Connection {
 
   // ---------------------------------------------------------------- requests
 
-  /** Sends one request and resolves with its replies once the kernel acknowledges it. */
-  request(req: Request): Promise<NetlinkMessage[]> {
+  /**
+   * Sends one request and resolves with its replies once the kernel
+   * acknowledges it. With `offload`, the write goes out from the libuv thread
+   * pool (the kernel handles the request inside it): for a large request,
+   * whose handling takes the kernel long, the caller can prepare the next one
+   * meanwhile. The request's frame is its own buffer then.
+   */
+  request(req: Request, options: { offload?: boolean } = {}): Promise<NetlinkMessage[]> {
     this.ensureOpen();
     return new Promise<NetlinkMessage[]>((resolve, reject) => {
       const seq = this.allocSeq(1);
@@ -300,14 +306,23 @@ export class Connection {
         },
         fail: reject,
       });
-      try {
-        this.writer.reset();
-        frame(this.writer, req.type, req.flags | NLM_F_REQUEST | NLM_F_ACK, seq, req.payload);
-        this.count(req, 1);
-        this.sendBuffer(this.writer.buf.subarray(0, this.writer.pos));
-      } catch (err) {
+      const failed = (err: unknown) => {
         this.waiters.delete(seq);
         reject(wrapNative(err, req.describe ?? 'send netlink request'));
+      };
+      try {
+        const w = options.offload ? new Writer(NLMSG_HDRLEN + req.payload.length + 4) : this.writer;
+        w.reset();
+        frame(w, req.type, req.flags | NLM_F_REQUEST | NLM_F_ACK, seq, req.payload);
+        this.count(req, 1);
+        const datagram = w.buf.subarray(0, w.pos);
+        if (options.offload) {
+          this.sendBufferAsync(datagram).then(() => this.drain(), failed);
+          return;
+        }
+        this.sendBuffer(datagram);
+      } catch (err) {
+        failed(err);
         return;
       }
       this.drain();

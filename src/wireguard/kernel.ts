@@ -109,15 +109,26 @@ function allowedIpValue(p: Prefix, remove = false) {
  * fragment.
  */
 export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budget = DEFAULT_MESSAGE_BUDGET): SetMessage[] {
+  return [...setDeviceMessages(target, config, budget, true)];
+}
+
+/**
+ * The messages of `encodeSetDevice`, one at a time as each is complete (a
+ * caller can send one while the next is encoded). Without `withSpans` the
+ * messages carry no spans (`spans` is empty): building the attribute paths
+ * costs more than the bytes, and only an error needs them — encode again
+ * with spans then (the same input gives the same messages).
+ */
+export function* setDeviceMessages(target: DeviceTarget, config: ParsedConfig, budget = DEFAULT_MESSAGE_BUDGET, withSpans = true): Generator<SetMessage, void, undefined> {
   const limit = Math.min(Math.max(budget, 128 + PEER_HEAD_MAX + ALLOWED_IP_MAX + CLOSE_SLACK), MAX_BUDGET);
-  const out: SetMessage[] = [];
   let w = new Writer(Math.min(limit + 256, 64 * 1024));
-  let spans: Span[] = [];
+  let spans: Span[] | undefined;
   let peersNest = -1;
+  let done: SetMessage | undefined;
 
   const start = (first: boolean) => {
     w = new Writer(Math.min(limit + 256, 64 * 1024));
-    spans = [];
+    spans = withSpans ? [] : undefined;
     peersNest = -1;
     genlmsghdr.encode(w, { cmd: WG_CMD_SET_DEVICE, version: WG_GENL_VERSION });
     const device = first
@@ -134,29 +145,38 @@ export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budg
   const finish = () => {
     if (peersNest >= 0) {
       w.endAttr(peersNest);
-      spans.push({ start: peersNest, end: w.pos, path: 'peers' });
+      spans?.push({ start: peersNest, end: w.pos, path: 'peers' });
     }
-    out.push({ payload: w.finish(), spans });
+    done = { payload: w.finish(), spans: spans ?? [] };
   };
   const openPeers = () => {
     if (peersNest < 0) peersNest = w.beginAttr(WGDEVICE_A_PEERS | NLA_F_NESTED);
   };
   const room = (need: number) => w.pos + need + CLOSE_SLACK <= limit;
+  /** Closes the message in the making and starts the next (`done` holds the closed one). */
+  const next = () => {
+    finish();
+    start(false);
+  };
 
   start(true);
   for (const peer of config.peers) {
-    if (!room(PEER_HEAD_MAX + ALLOWED_IP_MAX)) {
-      finish();
-      start(false);
+    if (!room(PEER_HEAD_MAX + ALLOWED_IP_MAX)) next();
+    if (done) {
+      yield done;
+      done = undefined;
     }
     openPeers();
-    writePeer(peer);
+    // A peer longer than a message closes messages inside writePeer: they are yielded after it.
+    const closed: SetMessage[] = [];
+    writePeer(peer, closed);
+    yield* closed;
   }
   finish();
-  return out;
+  yield done!;
 
-  function writePeer(peer: ParsedPeer): void {
-    const path = `peers[${peer.index}]`;
+  function writePeer(peer: ParsedPeer, closed: SetMessage[]): void {
+    const path = spans ? `peers[${peer.index}]` : '';
     let flags = 0;
     if (peer.remove) flags |= WGPEER_F_REMOVE_ME;
     if (peer.replaceAllowedIps) flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
@@ -177,21 +197,22 @@ export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budg
       path,
     );
     // Removals first (as WGALLOWEDIP_F_REMOVE_ME entries), then additions.
-    const entries = [
-      ...peer.removeAllowedIps.map((prefix, j) => ({ prefix, remove: true, path: `${path}.removeAllowedIps[${j}]` })),
-      ...peer.allowedIps.map((prefix, j) => ({ prefix, remove: false, path: `${path}.allowedIps[${j}]` })),
-    ];
-    if (entries.length > 0) {
+    const removals = peer.removeAllowedIps.length;
+    const count = removals + peer.allowedIps.length;
+    if (count > 0) {
       let nest = w.beginAttr(WGPEER_A_ALLOWEDIPS | NLA_F_NESTED);
-      entries.forEach(({ prefix, remove, path: entryPath }) => {
+      for (let j = 0; j < count; j++) {
+        const remove = j < removals;
+        const prefix = remove ? peer.removeAllowedIps[j]! : peer.allowedIps[j - removals]!;
         if (!room(ALLOWED_IP_MAX)) {
           // Close this fragment and continue the peer in the next message.
           w.endAttr(nest);
-          spans.push({ start: nest, end: w.pos, path: `${path}.allowedIps` });
+          spans?.push({ start: nest, end: w.pos, path: `${path}.allowedIps` });
           w.endAttr(peerStart);
-          spans.push({ start: peerStart, end: w.pos, path });
-          finish();
-          start(false);
+          spans?.push({ start: peerStart, end: w.pos, path });
+          next();
+          closed.push(done!);
+          done = undefined;
           openPeers();
           peerStart = w.beginAttr(0 | NLA_F_NESTED);
           peerAttrs.encode(w, { publicKey: peer.publicKey, flags: peer.updateOnly ? WGPEER_F_UPDATE_ONLY : undefined }, spans, path);
@@ -200,13 +221,13 @@ export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budg
         const s = w.beginAttr(0 | NLA_F_NESTED);
         allowedIpAttrs.encode(w, allowedIpValue(prefix, remove));
         w.endAttr(s);
-        spans.push({ start: s, end: w.pos, path: entryPath });
-      });
+        spans?.push({ start: s, end: w.pos, path: remove ? `${path}.removeAllowedIps[${j}]` : `${path}.allowedIps[${j - removals}]` });
+      }
       w.endAttr(nest);
-      spans.push({ start: nest, end: w.pos, path: `${path}.allowedIps` });
+      spans?.push({ start: nest, end: w.pos, path: `${path}.allowedIps` });
     }
     w.endAttr(peerStart);
-    spans.push({ start: peerStart, end: w.pos, path });
+    spans?.push({ start: peerStart, end: w.pos, path });
   }
 }
 
@@ -288,19 +309,37 @@ export class KernelBackend {
   /** Sends the SET_DEVICE messages in order, stopping at the first refusal (as wg does). */
   async configure(name: string, config: ParsedConfig): Promise<number> {
     const type = await this.familyId();
-    const messages = encodeSetDevice({ ifname: name }, config, this.budget);
-    for (let i = 0; i < messages.length; i++) {
-      const { payload, spans } = messages[i]!;
-      const req: Request = {
-        type,
-        flags: 0,
-        payload,
-        describe: `configure WireGuard ${name}${messages.length > 1 ? ` (message ${i + 1} of ${messages.length})` : ''}`,
-        locate: (offset) => (offset < genlmsghdr.size ? 'genlmsghdr' : spanAt(spans, offset)?.path),
-      };
-      await this.conn.request(req);
+    const target = { ifname: name };
+    // Each message goes out from the thread pool while the next is encoded;
+    // the next is sent once the kernel has acknowledged the one before (in
+    // order; a refusal stops the rest).
+    let sent = 0;
+    let pending: Promise<unknown> | undefined;
+    try {
+      for (const { payload } of setDeviceMessages(target, config, this.budget, false)) {
+        if (pending) await pending;
+        const index = sent++;
+        const req: Request = {
+          type,
+          flags: 0,
+          payload,
+          describe: `configure WireGuard ${name}${index > 0 ? ` (message ${index + 1})` : ''}`,
+          // The attribute paths of an error, from the same message encoded again with them.
+          locate: (offset) => {
+            if (offset < genlmsghdr.size) return 'genlmsghdr';
+            let i = 0;
+            for (const m of setDeviceMessages(target, config, this.budget, true)) if (i++ === index) return spanAt(m.spans, offset)?.path;
+            return undefined;
+          },
+        };
+        pending = this.conn.request(req, { offload: true });
+        pending.catch(() => undefined); // seen at the await
+      }
+      if (pending) await pending;
+    } finally {
+      if (pending) await pending.catch(() => undefined);
     }
-    return messages.length;
+    return sent;
   }
 
   /**

@@ -23,6 +23,7 @@ import {
   encodeGetDevice,
   encodeSetDevice,
   mergeDump,
+  setDeviceMessages,
 } from '../../src/wireguard/kernel.js';
 import { toDevice } from '../../src/wireguard/state.js';
 
@@ -262,6 +263,25 @@ test('SET_DEVICE split: 1000 peers × 4 allowed IPs at the default budget', (t) 
   t.true(messages.length >= 4, `${messages.length} messages`);
   t.is(peers.size, 1000);
   for (const rec of peers.values()) t.is(rec.allowedIps.length, 4);
+});
+
+test('SET_DEVICE messages one at a time, without spans, are the same bytes as encodeSetDevice', (t) => {
+  // Peers continued across messages (long allowed-IP lists at a small budget), and the default budget.
+  for (const [config, budget] of [
+    [bigConfig(6, 25, (i) => ({ replaceAllowedIps: i % 2 === 0, updateOnly: i === 3 })), 512],
+    [bigConfig(300, 3), 4096],
+    [bigConfig(1000, 4), 32 * 1024],
+    [bigConfig(1, 0), 32 * 1024],
+  ] as const) {
+    const all = encodeSetDevice({ ifname: 'wg0' }, config, budget);
+    const lazy = [...setDeviceMessages({ ifname: 'wg0' }, config, budget, false)];
+    t.is(lazy.length, all.length);
+    lazy.forEach((m, i) => {
+      t.deepEqual(m.payload, all[i]!.payload, `message ${i + 1} of ${all.length}`);
+      t.deepEqual(m.spans, []);
+    });
+    t.true(all.every((m) => m.spans.length > 0), 'encodeSetDevice keeps its spans');
+  }
 });
 
 test('SET_DEVICE: a tiny budget is raised to what one peer needs', (t) => {
