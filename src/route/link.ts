@@ -6,7 +6,8 @@
  */
 import { NetlinkError, ValidationError } from '../errors.js';
 import type { Connection } from '../netlink/connection.js';
-import { NLA_TYPE_MASK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL } from '../netlink/constants.js';
+import { walkAttributes } from '../netlink/attributes.js';
+import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL } from '../netlink/constants.js';
 import { type Request, messageCodec } from '../netlink/message.js';
 import * as C from './constants.js';
 import { withNetnsFd } from './netns-fd.js';
@@ -412,9 +413,8 @@ export class Links {
     const out = new Map<number, string>();
     for await (const m of this.conn.dump(linkDumpRequest(), { key: linkKey })) {
       if (m.type !== C.RTM_NEWLINK) continue;
-      const index = m.data.length >= 16 ? m.data.readInt32LE(4) : undefined;
-      if (index === undefined) linkCodec.decode(m.data); // throws the decoder's typed error
-      else out.set(index, ifnameOf(m.data));
+      const name = ifnameOf(m.data);
+      out.set(m.data.readInt32LE(4), name);
     }
     return out;
   }
@@ -431,22 +431,15 @@ export class Links {
 /**
  * IFLA_IFNAME of an RTM_NEWLINK payload, found by walking the top-level
  * attributes only (names() needs nothing else; a full decode of every link
- * costs more than the dump). '' when absent; a malformed attribute list gets
- * the full decoder's typed error.
+ * costs more than the dump). '' when absent; malformed bytes are a DecodeError.
  */
 function ifnameOf(data: Buffer): string {
-  let off = 16; // ifinfomsg
-  while (off + 4 <= data.length) {
-    const len = data.readUInt16LE(off);
-    if (len < 4 || off + len > data.length) break;
-    if ((data.readUInt16LE(off + 2) & NLA_TYPE_MASK) === C.IFLA_IFNAME) {
-      let end = off + len;
-      while (end > off + 4 && data[end - 1] === 0) end--;
-      return data.toString('utf8', off + 4, end);
-    }
-    off += (len + 3) & ~3;
+  if (data.length < ifinfomsg.size) linkCodec.decode(data); // throws the decoder's typed error
+  for (const a of walkAttributes(data, ifinfomsg.size, data.length, 'link')) {
+    if (a.type !== C.IFLA_IFNAME) continue;
+    const nul = data.indexOf(0, a.at);
+    return data.toString('utf8', a.at, nul === -1 || nul > a.at + a.len ? a.at + a.len : nul);
   }
-  if (off < data.length) linkCodec.decode(data);
   return '';
 }
 
