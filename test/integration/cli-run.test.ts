@@ -51,8 +51,6 @@ interface LogLine {
 /** A long-running process whose stdout lines are collected; waitFor polls them. */
 class Proc {
   readonly lines: string[] = [];
-  /** When each line arrived (ms). */
-  readonly times: number[] = [];
   stderr = '';
   readonly exited: Promise<number | null>;
   constructor(readonly child: ChildProcess) {
@@ -62,7 +60,6 @@ class Proc {
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         this.lines.push(buf.slice(0, i));
-        this.times.push(Date.now());
         buf = buf.slice(i + 1);
       }
     });
@@ -88,13 +85,16 @@ class Proc {
 
 /** A notification socket bound by python3 (not netfwd): prints each datagram as a JSON string line. */
 const RECEIVER = `
-import socket, sys, json
+import socket, sys, json, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 addr = sys.argv[1]
 s.bind(('\\0' + addr[1:]) if addr.startswith('@') else addr)
 print(json.dumps('listening'), flush=True)
 while True:
-    print(json.dumps(s.recv(65536).decode()), flush=True)
+    data = s.recv(65536).decode()
+    # When it arrived, by the receiver's clock (stderr, one line each): the test process may read late.
+    print('%.3f' % (time.monotonic() * 1000), file=sys.stderr, flush=True)
+    print(json.dumps(data), flush=True)
 `;
 
 async function receiver(t: ExecutionContext, address: string): Promise<Proc> {
@@ -346,7 +346,12 @@ test('the watchdog is pinged at half of WATCHDOG_USEC', async (t) => {
   const wd = await p.waitFor('watchdog', () => p.json().find((l) => l.event === 'watchdog'));
   t.is(wd.details.intervalMs, 500);
   // Six pings arrive, 500 ms apart: never faster (a loaded machine may delay a timer, never add one).
-  const pingTimes = () => rx.lines.slice(1).flatMap((l, i) => (JSON.parse(l) === 'WATCHDOG=1' ? [rx.times[i + 1]!] : []));
+  // Times are the receiver's (when each datagram arrived), not when this process read its line.
+  const arrived = () => rx.stderr.split('\n').filter(Boolean).map(Number);
+  const pingTimes = () => {
+    const at = arrived();
+    return rx.lines.slice(1).flatMap((l, i) => (JSON.parse(l) === 'WATCHDOG=1' && at[i] !== undefined ? [at[i]!] : []));
+  };
   await rx.waitFor('six pings', () => pingTimes().length >= 6 || undefined, 20_000);
   const times = pingTimes().slice(0, 6);
   const span = times[5]! - times[0]!;
