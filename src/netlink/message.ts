@@ -44,15 +44,20 @@ export interface Request {
   writePayload?: (w: Writer) => void;
 }
 
-/** Appends one framed message to `w`. */
-export function frame(w: Writer, type: number, flags: number, seq: number, payload: Buffer): void {
-  const len = NLMSG_HDRLEN + payload.length;
-  w.ensure(len + 3);
+/** Writes an nlmsghdr of `len` bytes in all (port id 0: the kernel fills it in). */
+function header(w: Writer, len: number, type: number, flags: number, seq: number): void {
   w.u32(len);
   w.u16(type);
   w.u16(flags);
   w.u32(seq);
   w.u32(0);
+}
+
+/** Appends one framed message to `w`. */
+export function frame(w: Writer, type: number, flags: number, seq: number, payload: Buffer): void {
+  const len = NLMSG_HDRLEN + payload.length;
+  w.ensure(len + 3);
+  header(w, len, type, flags, seq);
   w.bytes(payload);
   w.align();
 }
@@ -70,11 +75,7 @@ export function frameRequest(w: Writer, req: Request, flags: number, seq: number
   w.align();
   const at = w.pos;
   w.ensure(NLMSG_HDRLEN);
-  w.u32(0);
-  w.u16(req.type);
-  w.u16(flags);
-  w.u32(seq);
-  w.u32(0);
+  header(w, 0, req.type, flags, seq); // the length once the payload is written
   req.writePayload(w);
   w.patchU32(at, w.pos - at);
   w.align();

@@ -5,6 +5,7 @@
  */
 import { NetlinkError, ValidationError } from '../errors.js';
 import type { Connection } from '../netlink/connection.js';
+import { walkAttributes } from '../netlink/attributes.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
 import type { Writer } from '../netlink/writer.js';
@@ -120,8 +121,6 @@ export interface RouteFilter {
 export const routeCodec = messageCodec(rtmsg, routeAttrs);
 /** Encodes with addresses as bytes (parsed once, in `prepare`). */
 const routeWireCodec = messageCodec(rtmsg, routeWireAttrs);
-/** struct rtmsg. */
-const RTMSG_SIZE = 12;
 
 interface RouteHeader {
   family: number;
@@ -349,16 +348,11 @@ function makeTemplate(spec: RouteSpec, oif: number | undefined, req: Request): R
   const bytes = req.payload;
   const family = bytes[0]!;
   const dstLen = bytes[1]!;
-  let at = RTMSG_SIZE;
-  while (at + 4 <= bytes.length) {
-    const len = bytes.readUInt16LE(at);
-    if (len < 4) return undefined;
-    if (bytes.readUInt16LE(at + 2) === C.RTA_DST) {
-      if (len - 4 !== (family === C.AF_INET ? 4 : 16)) return undefined;
-      const { destination: _, ...rest } = spec;
-      return { bytes, dstAt: at + 4, family, dstLen, oif, spec: rest, first: req };
-    }
-    at += (len + 3) & ~3;
+  for (const a of walkAttributes(bytes, rtmsg.size, bytes.length, 'route')) {
+    if (a.type !== C.RTA_DST) continue;
+    if (a.len !== (family === C.AF_INET ? 4 : 16)) return undefined;
+    const { destination: _, ...rest } = spec;
+    return { bytes, dstAt: a.at, family, dstLen, oif, spec: rest, first: req };
   }
   return undefined;
 }
