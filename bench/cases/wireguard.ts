@@ -9,10 +9,11 @@
  * 6.12 --bench 'wireguard-kernel --runs 5'`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generatePrivateKey } from '../../src/wireguard/keys.js';
 import type { BenchCase } from '../lib/harness.js';
 import { removeNetns, scratchNetns } from '../lib/harness.js';
 import { measureProcess } from '../lib/measure.js';
@@ -36,12 +37,14 @@ export function wgMissing(): string | undefined {
   return undefined;
 }
 
-/** A real X25519 key pair, base64 as wg prints it. */
+/**
+ * A real X25519 key pair, base64 as wg prints it. Not generateKeyPairSync +
+ * a JWK export: on Node 20.20 that deadlocks once a garbage collection during
+ * the export frees the key's generation job (seen at ~10 000 keys).
+ */
 export function keyPair(): { privateKey: string; publicKey: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const priv = privateKey.export({ format: 'jwk' }).d!;
-  const pub = publicKey.export({ format: 'jwk' }).x!;
-  return { privateKey: Buffer.from(priv, 'base64url').toString('base64'), publicKey: Buffer.from(pub, 'base64url').toString('base64') };
+  const priv = generatePrivateKey();
+  return { privateKey: priv.toBase64(), publicKey: priv.publicKey() };
 }
 
 const inputs = new Map<number, { json: string; conf: string }>();

@@ -5,18 +5,21 @@
  */
 import { DecodeError, NetlinkError } from '../errors.js';
 import { parsePrefix } from '../netlink/ip.js';
-import { formatPrefix, type ParsedConfig } from './config.js';
-import { formatEndpoint, parseEndpointLiteral } from './endpoint.js';
+import { type ParsedConfig, allowedIpTextsOf, endpointTextOf } from './config.js';
+import { parseEndpointLiteral } from './endpoint.js';
 import { type RawDevice, type RawPeer, emptyPeer } from './state.js';
 
 export const UAPI_GET = 'get=1\n\n';
 
 /**
  * The `set=1` request for a configuration (keys in hex), in chunks of about
- * `chunkSize` characters, so a large configuration can be streamed to the
- * daemon while the rest is still being written.
+ * `firstChunk` characters doubling up to `chunkSize`, so a large
+ * configuration is streamed to the daemon, which applies each line as it
+ * arrives, while the rest is still being written: the first chunk is small
+ * so the daemon starts early.
  */
-export function* uapiSetChunks(config: ParsedConfig, chunkSize = 256 * 1024): Generator<string> {
+export function* uapiSetChunks(config: ParsedConfig, chunkSize = 256 * 1024, firstChunk = 8 * 1024): Generator<string> {
+  let limit = Math.min(firstChunk, chunkSize);
   let out = 'set=1\n';
   if (config.privateKey) out += `private_key=${config.privateKey.toString('hex')}\n`;
   if (config.listenPort !== undefined) out += `listen_port=${config.listenPort}\n`;
@@ -29,14 +32,16 @@ export function* uapiSetChunks(config: ParsedConfig, chunkSize = 256 * 1024): Ge
     } else {
       if (p.updateOnly) out += 'update_only=true\n';
       if (p.presharedKey) out += `preshared_key=${p.presharedKey.toString('hex')}\n`;
-      if (p.endpoint) out += `endpoint=${formatEndpoint(p.endpoint)}\n`;
+      const endpoint = endpointTextOf(p);
+      if (endpoint !== undefined) out += `endpoint=${endpoint}\n`;
       if (p.persistentKeepalive !== undefined) out += `persistent_keepalive_interval=${p.persistentKeepalive}\n`;
       if (p.replaceAllowedIps) out += 'replace_allowed_ips=true\n';
-      for (const a of p.allowedIps) out += `allowed_ip=${formatPrefix(a)}\n`;
+      for (const a of allowedIpTextsOf(p)) out += `allowed_ip=${a}\n`;
     }
-    if (out.length >= chunkSize) {
+    if (out.length >= limit) {
       yield out;
       out = '';
+      limit = Math.min(limit * 2, chunkSize);
     }
   }
   yield out + '\n';

@@ -150,16 +150,36 @@ export function uapiExchange(path: string, request: string | Iterable<string>, o
       }
     });
     s.on('close', () => fail(new NetlinkError(104 /* ECONNRESET */, { operation: `${operation}: the daemon closed ${path} before replying` })));
+    // The first chunk of a streamed request is made while the connection is
+    // being accepted (making it sends nothing).
+    const it = typeof request === 'string' ? undefined : request[Symbol.iterator]();
+    let first: IteratorResult<string> | undefined;
+    try {
+      first = it?.next();
+    } catch (err) {
+      fail(err as Error);
+      return;
+    }
     s.once('connect', () => {
-      if (typeof request === 'string') {
-        s.write(request);
+      if (!it) {
+        s.write(request as string);
         return;
       }
       // Stream with backpressure: the daemon applies lines as they arrive.
-      const it = request[Symbol.iterator]();
       const pump = () => {
         while (!done) {
-          const next = it.next();
+          let next: IteratorResult<string>;
+          if (first) {
+            next = first;
+            first = undefined;
+          } else {
+            try {
+              next = it.next();
+            } catch (err) {
+              fail(err as Error);
+              return;
+            }
+          }
           if (next.done) return;
           if (!s.write(next.value)) {
             s.once('drain', pump);

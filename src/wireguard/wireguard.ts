@@ -108,20 +108,25 @@ export class WireGuard extends EventEmitter {
     return new NetlinkError(ENODEV, { operation: `${name}: ${why} in ${this.where()}` });
   }
 
-  /** What `name` is in this namespace, or undefined when it is no WireGuard interface here. */
-  private async classify(name: string): Promise<{ link: LinkInfo; implementation: WireGuardImplementation } | undefined> {
+  /**
+   * What `name` is in this namespace, or undefined when it is no WireGuard
+   * interface here. `probe: false` skips asking the daemon of a TUN link
+   * whether it answers, for a caller whose next step is a UAPI exchange,
+   * which reports a daemon that does not answer (ENODEV) itself.
+   */
+  private async classify(name: string, probe = true): Promise<{ link: LinkInfo; implementation: WireGuardImplementation } | undefined> {
     const link = await getLink(this.route, name);
     if (!link) return undefined;
     if (link.kind === 'wireguard') return this.implementation === 'userspace' ? undefined : { link, implementation: 'kernel' };
     if (this.implementation === 'kernel' || link.kind !== 'tun') return undefined;
     // A userspace device is a TUN link of this name here plus a daemon answering on its (global) socket.
-    if ((await probeSocket(socketPath(name))) === 'live') return { link, implementation: 'userspace' };
+    if (!probe || (await probeSocket(socketPath(name))) === 'live') return { link, implementation: 'userspace' };
     return undefined;
   }
 
-  private async device(name: string): Promise<{ link: LinkInfo; implementation: WireGuardImplementation }> {
+  private async device(name: string, probe = true): Promise<{ link: LinkInfo; implementation: WireGuardImplementation }> {
     validateInterfaceName(name);
-    const found = await this.classify(name);
+    const found = await this.classify(name, probe);
     if (!found) {
       const link = await getLink(this.route, name);
       throw this.notFound(name, link ? `the link exists but is not a ${this.implementation === 'auto' ? '' : `${this.implementation} `}WireGuard interface` : undefined);
@@ -222,8 +227,13 @@ export class WireGuard extends EventEmitter {
   async configure(name: string, config: WireGuardConfig): Promise<void> {
     this.ensureOpen();
     validateInterfaceName(name);
+    // The interface is looked up while the configuration is validated (its
+    // netlink request is on its way before the validation starts); a
+    // validation error still comes first, and nothing is sent before both.
+    const device = this.device(name, false);
+    device.catch(() => undefined);
     let parsed = await parseConfig(config);
-    const { implementation } = await this.device(name);
+    const { implementation } = await device;
     if (parsed.peers.some((p) => p.removeAllowedIps.length > 0)) parsed = await this.planRemovals(name, implementation, parsed);
     if (implementation === 'kernel') await (await this.kernelBackend()).configure(name, parsed);
     else await uapiSet(name, parsed);

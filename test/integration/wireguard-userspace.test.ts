@@ -58,6 +58,23 @@ daemonTest('create, list, get, up, remove', async (t) => {
   await notFoundScenario(t, wg);
 });
 
+daemonTest('a TUN link without a daemon is no WireGuard interface: configure and get are ENODEV, the link is left alone', async (t) => {
+  const ns = freshNetns(t);
+  const wg = await openWg(t, { netns: ns, implementation: 'userspace' });
+  const name = uniqueIfname();
+  run('ip', ['-n', ns, 'tuntap', 'add', 'mode', 'tun', 'name', name]);
+  t.false(existsSync(socketPath(name)));
+  // configure does not ask the daemon first: its UAPI exchange finds none.
+  const err = await t.throwsAsync(wg.configure(name, { listenPort: 51820, peers: [] }), { instanceOf: NetlinkError, code: 'ENODEV' });
+  t.regex(err!.message, /no userspace WireGuard daemon answers/);
+  await t.throwsAsync(wg.get(name), { instanceOf: NetlinkError, code: 'ENODEV' });
+  t.is(await wg.implementationOf(name), undefined);
+  // A bad configuration is still refused as such first.
+  await t.throwsAsync(wg.configure(name, { peers: [{ publicKey: 'nope', allowedIps: [] }] }), { instanceOf: ValidationError });
+  const [link] = ipJson(ns, ['-d', 'link', 'show', name]);
+  t.is(link.linkinfo.info_kind, 'tun', 'the TUN link is still there');
+});
+
 daemonTest('a name is global: the same name in another namespace is refused, and not listed there', async (t) => {
   const ns1 = freshNetns(t);
   const ns2 = freshNetns(t);
