@@ -210,7 +210,7 @@ const NO_PREFIXES = Object.freeze([]) as unknown as Prefix[];
  * instead of seven, which is most of what configure() did before its first
  * byte went out.
  */
-class CheckedPeer implements ParsedPeer {
+export class CheckedPeer implements ParsedPeer {
   index = FAST;
   readonly replaceAllowedIps: boolean;
   readonly remove: boolean;
@@ -267,6 +267,21 @@ class CheckedPeer implements ParsedPeer {
   /** The endpoint text: checked to be 'a.b.c.d:port' without leading zeros, the form formatEndpoint writes. */
   get endpointText(): string | undefined {
     return this.#endpoint;
+  }
+
+  /** The public key as checked: 44 characters of canonical base64. */
+  get publicKeyText(): string {
+    return this.#publicKey;
+  }
+
+  /** The preshared key as checked (null: remove it), undefined when not given. */
+  get presharedKeyText(): string | null | undefined {
+    return this.#presharedKey;
+  }
+
+  /** The allowed IPs as checked: 'a.b.c.d/len' each (host bits as given). */
+  get allowedIpText(): readonly string[] {
+    return this.#allowedIps;
   }
 
   /** The allowed IPs as formatPrefix writes them: the checked text when its host bits are clear already. */

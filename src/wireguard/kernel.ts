@@ -4,7 +4,7 @@
  * header documents; GET_DEVICE is a dump whose messages are merged.
  */
 import { DecodeError, NetlinkError } from '../errors.js';
-import { type Span, attrs, spanAt } from '../netlink/attributes.js';
+import { type Span, attrs, spanAt, walkAttributes } from '../netlink/attributes.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLA_F_NESTED } from '../netlink/constants.js';
 import { genlmsghdr, resolveFamily } from '../netlink/genl.js';
@@ -12,8 +12,9 @@ import type { Prefix } from '../netlink/ip.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
 import { struct } from '../netlink/struct.js';
 import { Writer } from '../netlink/writer.js';
-import type { ParsedConfig, ParsedPeer } from './config.js';
+import { CheckedPeer, type ParsedConfig, type ParsedPeer } from './config.js';
 import { decodeSockaddr, encodeSockaddr } from './endpoint.js';
+import { decimalAt, ipv4At } from './ipv4.js';
 import { type RawDevice, type RawPeer, emptyPeer } from './state.js';
 
 export const WG_GENL_NAME = 'wireguard';
@@ -159,6 +160,9 @@ export function* setDeviceMessages(target: DeviceTarget, config: ParsedConfig, b
     start(false);
   };
 
+  // Without spans, a peer the fast path checked is written as a copy of the
+  // first peer of its shape with its values patched in (peerTemplate).
+  const templates = withSpans ? undefined : new Map<string, PeerTemplate>();
   start(true);
   for (const peer of config.peers) {
     if (!room(PEER_HEAD_MAX + ALLOWED_IP_MAX)) next();
@@ -167,6 +171,7 @@ export function* setDeviceMessages(target: DeviceTarget, config: ParsedConfig, b
       done = undefined;
     }
     openPeers();
+    if (templates && peer instanceof CheckedPeer && !peer.remove && writeFromTemplate(peer, templates)) continue;
     // A peer longer than a message closes messages inside writePeer: they are yielded after it.
     const closed: SetMessage[] = [];
     writePeer(peer, closed);
@@ -175,27 +180,57 @@ export function* setDeviceMessages(target: DeviceTarget, config: ParsedConfig, b
   finish();
   yield done!;
 
+  /**
+   * Writes a checked peer as its shape's template with its values in place,
+   * when writePeer would write it whole: when no allowed IP of it reaches the
+   * point where writePeer would continue the peer in the next message.
+   * False (nothing written) otherwise.
+   */
+  function writeFromTemplate(peer: CheckedPeer, cache: Map<string, PeerTemplate>): boolean {
+    const flags = peerFlags(peer);
+    const ips = peer.allowedIpText;
+    const shape = `${flags}/${peer.presharedKeyText === undefined ? 0 : 1}${peer.endpointText === undefined ? 0 : 1}${peer.persistentKeepalive === undefined ? 0 : 1}/${ips.length}`;
+    let t = cache.get(shape);
+    if (!t) {
+      t = peerTemplate(peer, flags);
+      cache.set(shape, t);
+    }
+    if (t.lastIpAt >= 0 && !room(t.lastIpAt + ALLOWED_IP_MAX)) return false;
+    const at = w.pos;
+    w.bytes(t.bytes);
+    const buf = w.buf;
+    buf.write(peer.publicKeyText, at + t.key, 32, 'base64');
+    const psk = peer.presharedKeyText;
+    if (psk === null) buf.fill(0, at + t.psk, at + t.psk + 32);
+    else if (psk !== undefined) buf.write(psk, at + t.psk, 32, 'base64');
+    const endpoint = peer.endpointText;
+    if (endpoint !== undefined) {
+      const sep = endpoint.lastIndexOf(':');
+      const port = decimalAt(endpoint, sep + 1, endpoint.length, 65535);
+      const e = at + t.endpoint;
+      buf[e + 2] = port >>> 8; // sin_port, network order
+      buf[e + 3] = port & 0xff;
+      putBE32(buf, e + 4, ipv4At(endpoint, 0, sep)); // sin_addr
+    }
+    const keepalive = peer.persistentKeepalive;
+    if (keepalive !== undefined) {
+      buf[at + t.keepalive] = keepalive & 0xff; // u16, host order
+      buf[at + t.keepalive + 1] = keepalive >>> 8;
+    }
+    for (let j = 0; j < ips.length; j++) {
+      const text = ips[j]!;
+      const slash = text.indexOf('/');
+      putBE32(buf, at + t.ips[j]!.addr, ipv4At(text, 0, slash));
+      buf[at + t.ips[j]!.mask] = decimalAt(text, slash + 1, text.length, 32);
+    }
+    return true;
+  }
+
   function writePeer(peer: ParsedPeer, closed: SetMessage[]): void {
     const path = spans ? `peers[${peer.index}]` : '';
-    let flags = 0;
-    if (peer.remove) flags |= WGPEER_F_REMOVE_ME;
-    if (peer.replaceAllowedIps) flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
-    if (peer.updateOnly) flags |= WGPEER_F_UPDATE_ONLY;
+    const flags = peerFlags(peer);
     let peerStart = w.beginAttr(0 | NLA_F_NESTED);
-    peerAttrs.encode(
-      w,
-      peer.remove
-        ? { publicKey: peer.publicKey, flags }
-        : {
-            publicKey: peer.publicKey,
-            flags: flags || undefined,
-            presharedKey: peer.presharedKey,
-            endpoint: peer.endpoint ? encodeSockaddr(peer.endpoint) : undefined,
-            persistentKeepaliveInterval: peer.persistentKeepalive,
-          },
-      spans,
-      path,
-    );
+    writePeerHead(w, peer, flags, spans, path);
     // Removals first (as WGALLOWEDIP_F_REMOVE_ME entries), then additions.
     const removals = peer.removeAllowedIps.length;
     const count = removals + peer.allowedIps.length;
@@ -218,9 +253,7 @@ export function* setDeviceMessages(target: DeviceTarget, config: ParsedConfig, b
           peerAttrs.encode(w, { publicKey: peer.publicKey, flags: peer.updateOnly ? WGPEER_F_UPDATE_ONLY : undefined }, spans, path);
           nest = w.beginAttr(WGPEER_A_ALLOWEDIPS | NLA_F_NESTED);
         }
-        const s = w.beginAttr(0 | NLA_F_NESTED);
-        allowedIpAttrs.encode(w, allowedIpValue(prefix, remove));
-        w.endAttr(s);
+        const s = writeAllowedIp(w, prefix, remove);
         spans?.push({ start: s, end: w.pos, path: remove ? `${path}.removeAllowedIps[${j}]` : `${path}.allowedIps[${j - removals}]` });
       }
       w.endAttr(nest);
@@ -229,6 +262,105 @@ export function* setDeviceMessages(target: DeviceTarget, config: ParsedConfig, b
     w.endAttr(peerStart);
     spans?.push({ start: peerStart, end: w.pos, path });
   }
+}
+
+/** Byte stores: Buffer's writeUInt32BE is slow until the JIT has warmed up. */
+function putBE32(buf: Buffer, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+}
+
+function peerFlags(peer: ParsedPeer): number {
+  let flags = 0;
+  if (peer.remove) flags |= WGPEER_F_REMOVE_ME;
+  if (peer.replaceAllowedIps) flags |= WGPEER_F_REPLACE_ALLOWEDIPS;
+  if (peer.updateOnly) flags |= WGPEER_F_UPDATE_ONLY;
+  return flags;
+}
+
+/** A peer's attributes before its allowed IPs. */
+function writePeerHead(w: Writer, peer: ParsedPeer, flags: number, spans?: Span[], path = ''): void {
+  peerAttrs.encode(
+    w,
+    peer.remove
+      ? { publicKey: peer.publicKey, flags }
+      : {
+          publicKey: peer.publicKey,
+          flags: flags || undefined,
+          presharedKey: peer.presharedKey,
+          endpoint: peer.endpoint ? encodeSockaddr(peer.endpoint) : undefined,
+          persistentKeepaliveInterval: peer.persistentKeepalive,
+        },
+    spans,
+    path,
+  );
+}
+
+/** One allowed IP nest; returns where it starts. */
+function writeAllowedIp(w: Writer, prefix: Prefix, remove: boolean): number {
+  const s = w.beginAttr(0 | NLA_F_NESTED);
+  allowedIpAttrs.encode(w, allowedIpValue(prefix, remove));
+  w.endAttr(s);
+  return s;
+}
+
+/** A peer nest as writePeer lays it out whole, with the offsets of its values (relative to the nest). */
+interface PeerTemplate {
+  bytes: Buffer;
+  key: number;
+  psk: number;
+  /** The sockaddr_in. */
+  endpoint: number;
+  keepalive: number;
+  ips: Array<{ addr: number; mask: number }>;
+  /** Where the last allowed IP nest starts (-1 without allowed IPs): writePeer checks room there. */
+  lastIpAt: number;
+}
+
+const WGPEER_A_PUBLIC_KEY = peerAttrs.entries.find((e) => e.name === 'publicKey')!.spec.type;
+const WGPEER_A_PRESHARED_KEY = peerAttrs.entries.find((e) => e.name === 'presharedKey')!.spec.type;
+const WGPEER_A_ENDPOINT = peerAttrs.entries.find((e) => e.name === 'endpoint')!.spec.type;
+const WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL = peerAttrs.entries.find((e) => e.name === 'persistentKeepaliveInterval')!.spec.type;
+const WGALLOWEDIP_A_IPADDR = allowedIpAttrs.entries.find((e) => e.name === 'ipaddr')!.spec.type;
+const WGALLOWEDIP_A_CIDR_MASK = allowedIpAttrs.entries.find((e) => e.name === 'cidrMask')!.spec.type;
+
+/**
+ * The template of a checked peer's shape: the peer encoded by the schema as
+ * writePeer writes it, and where its values sit, found by walking it.
+ */
+function peerTemplate(peer: CheckedPeer, flags: number): PeerTemplate {
+  const t = new Writer(256);
+  const start = t.beginAttr(0 | NLA_F_NESTED);
+  writePeerHead(t, peer, flags);
+  const ips: Array<{ addr: number; mask: number }> = [];
+  let lastIpAt = -1;
+  if (peer.allowedIps.length > 0) {
+    const nest = t.beginAttr(WGPEER_A_ALLOWEDIPS | NLA_F_NESTED);
+    for (const prefix of peer.allowedIps) lastIpAt = writeAllowedIp(t, prefix, false);
+    t.endAttr(nest);
+  }
+  t.endAttr(start);
+  const bytes = t.finish();
+  const template: PeerTemplate = { bytes, key: -1, psk: -1, endpoint: -1, keepalive: -1, ips, lastIpAt };
+  for (const a of walkAttributes(bytes, 4, bytes.length, 'peer template')) {
+    if (a.type === WGPEER_A_PUBLIC_KEY) template.key = a.at;
+    else if (a.type === WGPEER_A_PRESHARED_KEY) template.psk = a.at;
+    else if (a.type === WGPEER_A_ENDPOINT) template.endpoint = a.at;
+    else if (a.type === WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL) template.keepalive = a.at;
+    else if (a.type === WGPEER_A_ALLOWEDIPS) {
+      for (const ip of walkAttributes(bytes, a.at, a.at + a.len, 'peer template')) {
+        const found = { addr: -1, mask: -1 };
+        for (const f of walkAttributes(bytes, ip.at, ip.at + ip.len, 'peer template')) {
+          if (f.type === WGALLOWEDIP_A_IPADDR) found.addr = f.at;
+          else if (f.type === WGALLOWEDIP_A_CIDR_MASK) found.mask = f.at;
+        }
+        ips.push(found);
+      }
+    }
+  }
+  return template;
 }
 
 /** The GET_DEVICE dump request payload. */

@@ -9,7 +9,7 @@ import { decodeSockaddr, encodeSockaddr, formatEndpoint, isResolved, parseEndpoi
 import { generatePrivateKey, publicKey } from '../../src/wireguard/keys.js';
 import type { WireGuardConfig, WireGuardPeerConfig } from '../../src/wireguard/types.js';
 import { encodeUapiSet } from '../../src/wireguard/uapi.js';
-import { encodeSetDevice } from '../../src/wireguard/kernel.js';
+import { encodeSetDevice, setDeviceMessages } from '../../src/wireguard/kernel.js';
 import { decimalAt, ipv4At, ipv4Bytes } from '../../src/wireguard/ipv4.js';
 import { parseIPv4 } from '../../src/netlink/ip.js';
 
@@ -288,4 +288,12 @@ test('a fast-path peer writes the same UAPI text and netlink bytes as the same p
   const target = { ifindex: 7 };
   const bytes = (peers: ParsedPeer[]) => Buffer.concat(encodeSetDevice(target, { ...config, peers }).map((m) => m.payload));
   t.true(bytes(fast).equals(bytes(slow)), 'SET_DEVICE payloads');
+  // Without spans, checked peers are copies of their shape's template: the same
+  // messages, also where small messages split peers (down to the smallest budget).
+  for (const budget of [32 * 1024, 4096, 1000, 0]) {
+    const messages = (peers: ParsedPeer[]) => [...setDeviceMessages(target, { ...config, peers }, budget, false)].map((m) => m.payload.toString('hex'));
+    const want = messages(slow);
+    t.deepEqual(messages(fast), want, `budget ${budget}`);
+    t.true(want.length > 1, `budget ${budget}: ${want.length} messages`);
+  }
 });
