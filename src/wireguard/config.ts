@@ -97,9 +97,11 @@ export function parseConfigSync(config: WireGuardConfig): { parsed: ParsedConfig
     const peer = fastPeer(p) ?? parsePeer(p, i, seen, pending);
     if (peer.index === FAST) {
       peer.index = i;
-      const earlier = seen.get(p.publicKey);
+      // The key as checked (a getter on the caller's object could answer differently twice).
+      const key = (peer as CheckedPeer).publicKeyText;
+      const earlier = seen.get(key);
       if (earlier !== undefined) throw new ValidationError(`peers[${i}].publicKey`, `the same peer as peers[${earlier}]`, 'each public key once');
-      seen.set(p.publicKey, i);
+      seen.set(key, i);
     }
     parsed.peers.push(peer);
   }
