@@ -28,7 +28,7 @@ export async function applySteps(steps: readonly Step[], hooks: ApplyHooks = {})
     const step = steps[i]!;
     try {
       await hooks.beforeStep?.(step, i + 1);
-      const undo = await step.apply();
+      const undo = await step.apply((recorded) => undos.push(recorded));
       if (undo) undos.push(undo);
       applied.push(formatChange(step));
       await hooks.afterStep?.(step, i + 1);

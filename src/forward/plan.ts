@@ -39,8 +39,14 @@ export interface Undo {
 
 /** A change together with the code that applies it. */
 export interface Step extends Change {
-  /** Applies the change; returns its undo, or undefined when there is nothing to undo. */
-  apply(): Promise<Undo | undefined>;
+  /**
+   * Applies the change; returns its undo, or undefined when there is nothing
+   * to undo. A step whose one call can fail part-way (a WireGuard
+   * configuration streamed over several messages or UAPI lines) gives its
+   * undo to `record` before that call instead, so a failure undoes its own
+   * partial change too.
+   */
+  apply(record: (undo: Undo) => void): Promise<Undo | undefined>;
 }
 
 /** The plan of one spec on one machine (or namespace). */

@@ -232,26 +232,32 @@ export function planWireGuard(k: Kernel, config: NormalizedConfig, state: Tunnel
       kind: 'wireguard',
       target: `wireguard ${name}`,
       detail: changes.join('; '),
-      async apply() {
+      async apply(record) {
+        // Recorded before the call: the daemon or the kernel applies a
+        // configuration line by line or message by message, so a refusal
+        // part-way (a listen port in use) leaves the part before it applied.
+        // The link's own undo removes a link that was not there before.
+        if (previous) {
+          record({
+            description: `restore wireguard ${name}`,
+            run: () =>
+              k.wg.configure(name, {
+                privateKey: previous.privateKey ?? null,
+                listenPort: previous.listenPort,
+                fwmark: previous.fwmark,
+                replacePeers: true,
+                peers: previous.peers.map((p) => ({
+                  publicKey: p.publicKey,
+                  presharedKey: p.presharedKey ?? null,
+                  ...(p.endpoint ? { endpoint: p.endpoint } : {}),
+                  persistentKeepalive: p.persistentKeepalive,
+                  allowedIps: p.allowedIps,
+                })),
+              }),
+          });
+        }
         await k.wg.configure(name, update);
-        if (!previous) return undefined; // the link's own undo removes it
-        return {
-          description: `restore wireguard ${name}`,
-          run: () =>
-            k.wg.configure(name, {
-              privateKey: previous.privateKey ?? null,
-              listenPort: previous.listenPort,
-              fwmark: previous.fwmark,
-              replacePeers: true,
-              peers: previous.peers.map((p) => ({
-                publicKey: p.publicKey,
-                presharedKey: p.presharedKey ?? null,
-                ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-                persistentKeepalive: p.persistentKeepalive,
-                allowedIps: p.allowedIps,
-              })),
-            }),
-        };
+        return undefined;
       },
     },
   ];

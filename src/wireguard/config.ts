@@ -201,7 +201,6 @@ function fastV4EndpointPort(text: string): number {
   return port > 0 ? port : -1;
 }
 
-
 const NO_PREFIXES = Object.freeze([]) as unknown as Prefix[];
 
 /**

@@ -13,7 +13,7 @@
  *     objects alone, and refuse objects of netfwd's names that it does not own.
  */
 import type { ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { ApplyError, ConfigError } from '../../src/errors.js';
 import { forwardService, OwnershipError, type ServiceForward } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec } from '../../src/forward/spec.js';
@@ -21,6 +21,7 @@ import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { WireGuard } from '../../src/wireguard/index.js';
 import { e2eSkipReason, inNetns, returnPathOf, snapshot, sysctlIn, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, kernelTest, toolPath } from '../helpers/kernel.js';
+import { wgDump } from '../fixtures/wireguard-scenarios.js';
 
 const base = kernelTest(['ip', 'wg', 'nft']);
 const test = e2eSkipReason() ? base.skip : base;
@@ -65,6 +66,16 @@ function state(ns: string): Record<string, unknown> {
   const { nft: _nft, ...rest } = snapshot(ns);
   return { ...rest, nft: inNetns(ns, 'nft', ['list', 'ruleset']) };
 }
+
+/** Holds UDP port argv[1] on both families (one dual-stack socket) until killed; prints a line once bound. */
+const PORT_HOLDER = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(('::', int(sys.argv[1])))
+print('bound', flush=True)
+time.sleep(600)
+`;
 
 const injectAt = (position: number) => ({
   beforeStep(_step: unknown, i: number) {
@@ -172,6 +183,34 @@ test('a real failure from the kernel (a foreign route in the way) restores the n
   t.is(err!.step, '+ route unreachable default table 5000 metric 4294967295');
   t.regex(err!.message, /failed: add route unreachable default table 5000 metric 4294967295: File exists \(EEXIST\); the previous state was restored$/);
   t.true(err!.restored);
+  t.deepEqual(state(ns), before);
+});
+
+test('a WireGuard configuration refused part-way (listen port in use) is undone too: the private key applied before the refusal is put back', async (t) => {
+  const ns = freshNetns(t, 'nfroll');
+  const ifname = `nf${uniqueTag()}f`;
+  const spec = frontend(ns, ifname, 2);
+  const fwd = forwardService(spec);
+  cleanup(t, fwd);
+  await fwd.apply();
+  const before = state(ns);
+  const wgBefore = wgDump(ns, ifname);
+  // A dual-stack UDP socket on 51821 in the namespace: the daemon cannot bind the new port.
+  const holder = spawn(toolPath('ip'), ['netns', 'exec', ns, 'python3', '-c', PORT_HOLDER, '51821'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout!.once('data', () => resolve());
+    holder.once('exit', (code) => reject(new Error(`the port holder exited (${code})`)));
+  });
+  // The same frontend with a new private key and the held port.
+  const next = frontend(ns, ifname, 2);
+  next.tunnel.listenPort = 51821;
+  const changed = forwardService(next);
+  const err = await t.throwsAsync(changed.apply(), { instanceOf: ApplyError });
+  t.regex(err!.step, /wireguard/);
+  t.true(err!.restored, err!.message);
+  // The daemon applied private_key, then refused listen_port: the undo recorded before the call put the key back.
+  t.deepEqual(wgDump(ns, ifname), wgBefore);
   t.deepEqual(state(ns), before);
 });
 
