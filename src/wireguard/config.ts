@@ -333,12 +333,12 @@ export function fastPeer(p: WireGuardPeerConfig): ParsedPeer | undefined {
   let ips: readonly string[] = NO_TEXTS;
   if (allowedIps !== undefined) {
     if (!Array.isArray(allowedIps)) return undefined;
-    for (let j = 0; j < allowedIps.length; j++) {
-      const text = allowedIps[j];
+    // A copy, checked: the caller's array may change before the peer is encoded.
+    if (allowedIps.length > 0) ips = allowedIps.length === 1 ? [allowedIps[0]!] : allowedIps.slice();
+    for (let j = 0; j < ips.length; j++) {
+      const text = ips[j];
       if (typeof text !== 'string' || !V4_PREFIX_TEXT.test(text)) return undefined;
     }
-    // A copy: the caller's array may change before the peer is encoded.
-    if (allowedIps.length > 0) ips = allowedIps.length === 1 ? [allowedIps[0]!] : allowedIps.slice();
   }
   if (remove === true && (ips.length > 0 || updateOnly === true)) return undefined;
   const psk = presharedKey as string | null | undefined;

@@ -297,3 +297,17 @@ test('a fast-path peer writes the same UAPI text and netlink bytes as the same p
     t.true(want.length > 1, `budget ${budget}: ${want.length} messages`);
   }
 });
+
+test('a checked peer keeps what was checked: changing the caller\'s objects afterwards changes nothing sent', (t) => {
+  const input = { publicKey: KEY, endpoint: '192.0.2.1:51820', allowedIps: ['10.0.0.0/24', '10.0.1.0/24'], persistentKeepalive: 25 };
+  const config = { peers: [input] };
+  const { parsed } = parseConfigSync(config);
+  const want = encodeUapiSet(parsed);
+  input.publicKey = 'not a key';
+  input.endpoint = 'nowhere';
+  input.allowedIps[0] = 'x';
+  input.allowedIps.push('10.9.9.0/24');
+  t.is(encodeUapiSet(parsed), want);
+  t.regex(want, /allowed_ip=10\.0\.0\.0\/24\nallowed_ip=10\.0\.1\.0\/24\n\n$/);
+  t.is(parsed.peers[0]!.publicKey.toString('base64'), KEY);
+});
