@@ -194,13 +194,6 @@ const V4 = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}`;
 export const V4_ENDPOINT_TEXT = new RegExp(`^${V4}:(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$`);
 export const V4_PREFIX_TEXT = new RegExp(`^${V4}/(?:3[0-2]|[12]?[0-9])$`);
 
-/** The port of 'a.b.c.d:port' (1–65535), or -1 when the text is not of that form. */
-function fastV4EndpointPort(text: string): number {
-  const sep = text.lastIndexOf(':');
-  const port = sep > 0 && ipv4At(text, 0, sep) >= 0 ? decimalAt(text, sep + 1, text.length, 65535) : -1;
-  return port > 0 ? port : -1;
-}
-
 const NO_PREFIXES = Object.freeze([]) as unknown as Prefix[];
 
 /**
@@ -256,9 +249,10 @@ export class CheckedPeer implements ParsedPeer {
 
   get endpoint(): Endpoint | undefined {
     if (this.#endpoint === undefined) return undefined;
+    // Checked by V4_ENDPOINT_TEXT: a dotted quad, ':', a port.
     const text = this.#endpoint;
-    const v4 = ipv4At(text, 0, text.lastIndexOf(':'));
-    return { family: 4, address: ipv4Bytes(v4), port: fastV4EndpointPort(text), scopeId: 0 };
+    const sep = text.lastIndexOf(':');
+    return { family: 4, address: ipv4Bytes(ipv4At(text, 0, sep)), port: decimalAt(text, sep + 1, text.length, 65535), scopeId: 0 };
   }
 
   get allowedIps(): Prefix[] {
