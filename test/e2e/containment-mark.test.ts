@@ -1,0 +1,7 @@
+/**
+ * Containment (issue 16) end to end in mode mark: the upstream attacker, the
+ * compromised backend and leaks by the home uplink — see test/helpers/containment.ts.
+ */
+import { defineContainmentTests } from '../helpers/containment.js';
+
+defineContainmentTests('mark');
