@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { validateSpec } from '../../src/forward/validate.js';
 import { desiredNftables } from '../../src/forward/nftables.js';
+import { LINK_LOCAL } from '../../src/forward/uplink.js';
 import { Nft, type NftElement } from '../../src/nft/index.js';
 import type { BenchCase, Contender, Measurement } from '../lib/harness.js';
 import { measureProcess } from '../lib/measure.js';
@@ -73,7 +74,8 @@ async function installRuleset(ns: string, n: number, variant: Variant): Promise<
   const keys = keyPair();
   const spec = frontendSpec(ns, 'wg0', n, keys.privateKey, keyPair().publicKey);
   spec.forwards = n === 1 ? [{ protocol: 'tcp', port: PORT, to: { peer: 'home' } }] : spec.forwards;
-  const d = desiredNftables(validateSpec(spec));
+  // No uplink and only the link-local ranges refused: the bench's traffic never touches the tunnel.
+  const d = desiredNftables(validateSpec(spec), { uplinks: [], refused: { 4: [LINK_LOCAL[4]], 6: [LINK_LOCAL[6]] } });
   const swap = (v: unknown): unknown => (v === '10.0.0.2' ? SERVER : Array.isArray(v) ? v.map(swap) : v);
   const nft = await Nft.open({ netns: ns });
   try {

@@ -130,6 +130,14 @@ export interface NormalizedFrontend {
   sourceNat: boolean;
   masquerade: boolean;
   mssClamp: boolean;
+  /** What the backends' own connections may reach through this frontend. */
+  egress: {
+    enabled: boolean;
+    /** Destinations refused by default that are allowed anyway (host addresses as /32, /128). */
+    allow: NetworkPrefix[];
+  };
+  /** Ports of this frontend the backends may reach through the tunnel. */
+  tunnelPorts: NormalizedPortEntry[];
 }
 
 export interface NormalizedBackendPeer {
@@ -152,6 +160,7 @@ interface RoutedReturnPath {
   table: number;
   priority: number;
   leakGuard: boolean;
+  /** Of either family: an exclusion of a family the tunnel lacks applies to that family's unreachable table. */
   exclude: NetworkPrefix[];
 }
 
@@ -159,6 +168,8 @@ export interface UidReturnPath extends RoutedReturnPath {
   mode: 'uid';
   /** Never empty, no two overlapping. */
   uids: NumberRange[];
+  /** Connection mark (and fwmark) of the connections that arrive through the tunnel. */
+  mark: number;
 }
 
 export interface MarkReturnPath extends RoutedReturnPath {
@@ -181,12 +192,14 @@ export interface SnatReturnPath {
 
 export type NormalizedReturnPath = UidReturnPath | MarkReturnPath | ConnmarkReturnPath | SnatReturnPath;
 
-export interface NormalizedService {
+export interface NormalizedPortEntry {
   protocol: TransportProtocol;
   ports: PortRange;
   /** e.g. 'services[0]'. */
   source: string;
 }
+
+export type NormalizedService = NormalizedPortEntry;
 
 export interface NormalizedBackend {
   role: 'backend';
@@ -196,6 +209,8 @@ export interface NormalizedBackend {
   tunnel: NormalizedBackendTunnel;
   returnPath: NormalizedReturnPath;
   services: NormalizedService[];
+  /** More ports open to the tunnel (besides the services). */
+  tunnelPorts: NormalizedPortEntry[];
 }
 
 export type NormalizedConfig = NormalizedFrontend | NormalizedBackend;

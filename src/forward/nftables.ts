@@ -26,11 +26,12 @@ import {
   nftExpr as e,
   nftStmtsText,
 } from '../nft/index.js';
-import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward } from './config.js';
+import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward, NormalizedPortEntry } from './config.js';
 import type { Kernel } from './context.js';
 import { NFT_TABLE_COMMENT, OwnershipError, nftTableName } from './ownership.js';
 import type { Step } from './plan.js';
 import { tunnelFwmark } from './tunnel.js';
+import { type UplinkFacts, readUplinkFacts } from './uplink.js';
 
 const FAMILY = 'inet' as const;
 
@@ -99,7 +100,12 @@ function publicAddresses(config: NormalizedFrontend, fw: NormalizedForward, f: I
   return config.public.addresses.length === 0 ? 'any' : list;
 }
 
-function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
+/** Elements of a `meta l4proto . th dport` interval set, from ports of the spec. */
+function portElements(entries: readonly NormalizedPortEntry[]): NftElement[] {
+  return entries.map((s) => ({ key: [s.protocol, s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] }] }));
+}
+
+function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): DesiredNftables {
   const table = nftTableName(config.tunnel.interface);
   const wg = config.tunnel.interface;
   const sets: NftSetSpec[] = [];
@@ -108,6 +114,10 @@ function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
   const prerouting: NftStmt[][] = [];
   const forward: NftStmt[][] = [];
   const postrouting: NftStmt[][] = [];
+  const input: NftStmt[][] = [];
+  const elements = frontendElements(config);
+  const intoTunnel: NftStmt[][] = [];
+  const egress: NftStmt[][] = [];
   for (const f of config.families) {
     const key = ['inet_proto', 'inet_service'];
     sets.push(
@@ -117,7 +127,11 @@ function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
       { ...base, name: `dnat${f}_any_range`, keyType: key, dataType: [addrType(f)], flags: ['interval'], counter: true },
       { ...base, name: `stats${f}`, keyType: [addrType(f), ...key], counter: true },
       { ...base, name: `stats${f}_range`, keyType: [addrType(f), ...key], flags: ['interval'], counter: true },
+      { ...base, name: `egress_allow${f}`, keyType: [addrType(f)], flags: ['interval'] },
+      { ...base, name: `egress_refused${f}`, keyType: [addrType(f)], flags: ['interval'] },
     );
+    elements.set(`egress_allow${f}`, config.egress.allow.filter((a) => a.family === f).map((a) => ({ key: a.cidr })));
+    elements.set(`egress_refused${f}`, facts.refused[f].map((cidr) => ({ key: cidr })));
     const withAddr = [ipKey(f).daddr, e.meta.l4proto, e.th.dport];
     const anyAddr = [e.meta.l4proto, e.th.dport];
     const local = e.fib('daddr', 'type').eq('local');
@@ -135,24 +149,55 @@ function desiredFrontend(config: NormalizedFrontend): DesiredNftables {
       [e.ct.status.any('dnat'), e.ct.direction.eq('original'), e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@stats${f}_range`)],
       [e.ct.status.any('dnat'), e.ct.direction.eq('reply'), e.concat(ipKey(f).saddr, e.meta.l4proto, e.th.sport).in(`@stats${f}_range`)],
     );
+    // A new connection enters the tunnel only as the DNAT of a listed forward: to
+    // a target and port the stats sets list (they hold exactly the forwards' targets).
+    const target = e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport);
+    intoTunnel.push(
+      [e.oifname.eq(wg), e.ct.status.any('dnat'), target.in(`@stats${f}`), e.accept()],
+      [e.oifname.eq(wg), e.ct.status.any('dnat'), target.in(`@stats${f}_range`), e.accept()],
+    );
+    egress.push([e.iifname.eq(wg), ipKey(f).daddr.in(`@egress_allow${f}`), e.accept()]);
     if (config.sourceNat) {
       const own = config.tunnel.addresses.find((a) => a.family === f)!;
       postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
     }
+    // The tunnel's own address answers only on the tunnel (and to this machine).
+    const own = config.tunnel.addresses.find((a) => a.family === f)!;
+    input.push([e.iifname.neq(wg), e.iifname.neq('lo'), ipKey(f).daddr.eq(own.address), e.drop()]);
   }
   if (config.mssClamp) {
     const clamp = [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)];
     forward.push([e.oifname.eq(wg), ...clamp], [e.iifname.eq(wg), ...clamp]);
   }
-  // With an uplink named, only what leaves by it is masqueraded (config reference: public.interface).
-  const outbound = config.public.interface ? e.oifname.eq(config.public.interface) : e.oifname.neq(wg);
-  if (config.masquerade) postrouting.push([e.iifname.eq(wg), outbound, e.masquerade()]);
+  // Containment (docs/security.md): into the tunnel only the forwards' DNATs and
+  // what belongs to connections already allowed; out of it, the backends' own
+  // connections only to the internet by an uplink.
+  const established = e.ct.state.any('established', 'related');
+  forward.push([e.oifname.eq(wg), established, e.accept()], ...intoTunnel, [e.oifname.eq(wg), e.drop()]);
+  forward.push([e.iifname.eq(wg), established, e.accept()], ...egress);
+  if (!config.egress.enabled) forward.push([e.iifname.eq(wg), e.drop()]);
+  sets.push({ ...base, name: 'uplinks', keyType: ['ifname'] });
+  elements.set('uplinks', facts.uplinks.map((name) => ({ key: name })));
+  forward.push([e.iifname.eq(wg), e.oifname.notIn('@uplinks'), e.drop()]);
+  for (const f of config.families) forward.push([e.iifname.eq(wg), ipKey(f).daddr.in(`@egress_refused${f}`), e.drop()]);
+  // This machine itself: from the tunnel only what belongs to its own connections and the tunnelPorts.
+  sets.push({ ...base, name: 'tunnel_ports', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] });
+  elements.set('tunnel_ports', portElements(config.tunnelPorts));
+  input.unshift(
+    [e.iifname.eq(wg), established, e.accept()],
+    ...config.tunnel.addresses.map((a) => [e.iifname.eq(wg), ipKey(a.family).daddr.eq(a.address), e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'), e.accept()]),
+    [e.iifname.eq(wg), e.meta.l4proto.eq('tcp'), e.reject('tcp reset')],
+    [e.iifname.eq(wg), e.drop()],
+  );
+  // Only what leaves by an uplink is masqueraded (the forward chain refused the rest).
+  if (config.masquerade) postrouting.push([e.iifname.eq(wg), e.oifname.in('@uplinks'), e.masquerade()]);
   const chains: DesiredChain[] = [
     { spec: { ...base, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' }, rules: prerouting },
     { spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'mangle', policy: 'accept' }, rules: forward },
+    { spec: { ...base, name: 'input', type: 'filter', hook: 'input', priority: 'filter', policy: 'accept' }, rules: input },
     { spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: postrouting },
   ];
-  return { table, sets, chains, elements: frontendElements(config) };
+  return { table, sets, chains, elements };
 }
 
 /**
@@ -173,79 +218,128 @@ function cgroupMatch(path: string): NftStmt {
   }
 }
 
+/**
+ * The connection mark of the connections that arrive through the tunnel, in
+ * the modes that route replies by it (undefined in mode snat, whose replies
+ * go to the frontend's tunnel address and so into the tunnel by themselves).
+ */
+export function arrivalMark(config: NormalizedBackend): number | undefined {
+  const rp = config.returnPath;
+  return rp.mode === 'snat' ? undefined : rp.mark;
+}
+
 function desiredBackend(config: NormalizedBackend): DesiredNftables {
   const table = nftTableName(config.tunnel.interface);
   const wg = config.tunnel.interface;
   const base = { family: FAMILY, table };
-  const sets: NftSetSpec[] = [{ ...base, name: 'services', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] }];
+  const sets: NftSetSpec[] = [
+    { ...base, name: 'services', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] },
+    { ...base, name: 'tunnel_ports', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] },
+  ];
   const elements = new Map<string, NftElement[]>();
-  elements.set(
-    'services',
-    config.services.map((s) => ({ key: [s.protocol, s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] }] })),
-  );
+  elements.set('services', portElements(config.services));
+  elements.set('tunnel_ports', portElements(config.tunnelPorts));
   const services = e.concat(e.meta.l4proto, e.th.dport).in('@services');
+  const rp = config.returnPath;
+  const mark = arrivalMark(config);
+  const fromTunnel: NftStmt[][] = [];
+  const guard: NftStmt[][] = [[e.oifname.eq(wg), e.return()], [e.oifname.eq('lo'), e.return()]];
+  if (mark === undefined) {
+    // Mode snat: everything from the tunnel comes from the frontend's tunnel
+    // address, so replies go into the tunnel by the tunnel's own route. Other
+    // sources would be answered by the main table: refused. Replies to the
+    // tunnel subnet never leave by another interface (the tunnel link down).
+    for (const a of config.tunnel.addresses) {
+      fromTunnel.push([e.iifname.eq(wg), ipKey(a.family).saddr.neq(a.network), e.drop()]);
+      guard.push([ipKey(a.family).daddr.eq(a.network), e.drop()]);
+    }
+    // An address family the tunnel lacks never comes from the frontend.
+    for (const f of [4, 6] as const) if (!config.families.includes(f)) fromTunnel.push([e.iifname.eq(wg), nfproto(f), e.drop()]);
+  } else {
+    // Every packet of a connection that arrived through the tunnel — the
+    // services' answers, the kernel's resets and ICMP errors — leaves by the
+    // tunnel or not at all.
+    guard.push([e.ct.mark.eq(mark), e.drop()]);
+  }
+  guard.push([e.concat(e.meta.l4proto, e.th.sport).in('@services'), e.drop()]);
   const chains: DesiredChain[] = [
     {
-      // The services answer only through the tunnel (and loopback).
+      // From the tunnel: replies of this machine's own connections, the services and tunnelPorts; nothing else.
+      // Elsewhere the services answer only on loopback.
       spec: { ...base, name: 'input', type: 'filter', hook: 'input', priority: 'filter', policy: 'accept' },
-      rules: [[e.iifname.eq(wg), e.return()], [e.iifname.eq('lo'), e.return()], [services, e.drop()]],
+      rules: [
+        [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
+        ...fromTunnel,
+        [e.iifname.eq(wg), services, e.accept()],
+        [e.iifname.eq(wg), e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'), e.accept()],
+        [e.iifname.eq(wg), e.drop()],
+        [e.iifname.eq('lo'), e.return()],
+        [services, e.drop()],
+      ],
     },
     {
-      // Leak guard for the services' own ports: nothing from them leaves by another
-      // interface, even when an application answers from the wrong address. In
-      // postrouting, because the output hook still sees the interface chosen
-      // before a mark re-routed the packet.
+      // Leak guard: the services' ports, and (routed modes) every packet of a
+      // connection that arrived through the tunnel, leave by no other
+      // interface, even when an application answers from the wrong address or
+      // the tunnel's route is gone. In postrouting, because the output hook
+      // still sees the interface chosen before a mark re-routed the packet.
       spec: { ...base, name: 'leakguard', type: 'filter', hook: 'postrouting', priority: 'filter', policy: 'accept' },
-      rules: [[e.oifname.eq(wg), e.return()], [e.oifname.eq('lo'), e.return()], [e.concat(e.meta.l4proto, e.th.sport).in('@services'), e.drop()]],
+      rules: guard,
     },
   ];
-  const rp = config.returnPath;
+  if (mark !== undefined) {
+    // Connections that arrive through the tunnel carry the mark: their replies
+    // (whoever makes them, the kernel included) are routed back by it.
+    chains.push({
+      spec: { ...base, name: 'prerouting', type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
+      rules: [[e.iifname.eq(wg), e.ct.state.any('new'), e.ct.mark.set(mark)]],
+    });
+  }
+  const restore: NftStmt[] | undefined = mark === undefined ? undefined : [e.ct.mark.eq(mark), e.meta.mark.set(e.ct.mark)];
   if (rp.mode === 'mark') {
     // The tunnel's own encrypted packets first: they carry the socket of the packet inside (see tunnelFwmark).
-    const rules: NftStmt[][] = [[e.meta.mark.eq(tunnelFwmark(config)), e.return()]];
+    const rules: NftStmt[][] = [[e.meta.mark.eq(tunnelFwmark(config)), e.return()], restore!];
     for (const u of rp.uids) rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
     if (rp.cgroup) rules.push([cgroupMatch(rp.cgroup), e.meta.mark.set(rp.mark)]);
-    if (rules.length > 1) chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
+    chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
     // A socket picks its source address before the mark re-routes it into the
     // tunnel: new connections leaving by the tunnel get the tunnel's address.
     const masq: NftStmt[][] = config.tunnel.addresses.map((a) => [e.oifname.eq(wg), ipKey(a.family).saddr.neq(a.address), e.masquerade()]);
     chains.push({ spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: masq });
-  } else if (rp.mode === 'connmark') {
-    chains.push(
-      {
-        spec: { ...base, name: 'prerouting', type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
-        rules: [[e.iifname.eq(wg), e.ct.state.any('new'), e.ct.mark.set(rp.mark)]],
-      },
-      {
-        spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' },
-        rules: [[e.ct.mark.eq(rp.mark), e.meta.mark.set(e.ct.mark)]],
-      },
-    );
+  } else if (restore) {
+    chains.push({ spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules: [restore] });
   }
   return { table, sets, chains, elements };
 }
 
-export function desiredNftables(config: NormalizedConfig): DesiredNftables {
-  return config.role === 'frontend' ? desiredFrontend(config) : desiredBackend(config);
+/** Facts of the kernel the desired table depends on (a frontend's uplinks and connected networks). */
+export type NftablesFacts = UplinkFacts | undefined;
+
+export function desiredNftables(config: NormalizedConfig, facts: NftablesFacts): DesiredNftables {
+  if (config.role === 'backend') return desiredBackend(config);
+  if (!facts) throw new Error('desiredNftables: a frontend needs its uplink facts (readNftables reads them)');
+  return desiredFrontend(config, facts);
 }
 
 // ------------------------------------------------------------------ compare
 
 export interface NftablesState {
   ruleset: NftRuleset | null;
+  facts: NftablesFacts;
 }
 
 export async function readNftables(k: Kernel, config: NormalizedConfig): Promise<NftablesState> {
   const table = nftTableName(config.tunnel.interface);
+  const facts = config.role === 'frontend' ? await readUplinkFacts(k, config) : undefined;
   let ruleset: NftRuleset;
   try {
     ruleset = await k.nft.list({ family: FAMILY, table });
   } catch (err) {
-    if (err instanceof NetlinkError && err.code === 'ENOENT') return { ruleset: null };
+    if (err instanceof NetlinkError && err.code === 'ENOENT') return { ruleset: null, facts };
     throw err;
   }
-  if (!ruleset.tables.some((t) => t.name === table && t.family === FAMILY)) return { ruleset: null };
-  return { ruleset };
+  if (!ruleset.tables.some((t) => t.name === table && t.family === FAMILY)) return { ruleset: null, facts };
+  return { ruleset, facts };
 }
 
 const elementKey = (el: NftElement) => JSON.stringify([el.key, el.data ?? null]);
@@ -328,7 +422,7 @@ function countElements(d: DesiredNftables): number {
 }
 
 export function planNftables(k: Kernel, config: NormalizedConfig, state: NftablesState): Step[] {
-  const d = desiredNftables(config);
+  const d = desiredNftables(config, state.facts);
   const r = state.ruleset;
   if (!r) {
     return [

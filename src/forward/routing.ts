@@ -106,8 +106,33 @@ function readdSpec(link: string, a: Address): AddressSpec {
 
 // --------------------------------------------------------------------- routes
 
+/**
+ * The address families a namespace has: IPv4 always, IPv6 unless the kernel
+ * was built or booted without it (no /proc/sys/net/ipv6).
+ */
+export function hostFamilies(netns: string | undefined): Array<4 | 6> {
+  try {
+    readSysctl(netns, 'net/ipv6/conf/all/disable_ipv6');
+    return [4, 6];
+  } catch {
+    return [4];
+  }
+}
+
+/**
+ * The families whose selected traffic table T routes: the tunnel's, and in
+ * modes uid and mark every other family the machine has too — its selected
+ * traffic must fail (table T holds only an unreachable default for it), never
+ * leave by the home gateway.
+ */
+function routedFamilies(config: NormalizedBackend, machine: readonly (4 | 6)[]): Array<4 | 6> {
+  const rp = config.returnPath;
+  if (rp.mode === 'uid' || rp.mode === 'mark') return [...new Set([...config.families, ...machine])].sort();
+  return config.families;
+}
+
 /** Routes of table T for a routed return path (none in snat mode or on a frontend). */
-export function desiredRoutes(config: NormalizedConfig): RouteSpec[] {
+export function desiredRoutes(config: NormalizedConfig, machine: readonly (4 | 6)[] = [4, 6]): RouteSpec[] {
   if (config.role !== 'backend' || config.returnPath.mode === 'snat') return [];
   const rp = config.returnPath;
   const link = config.tunnel.interface;
@@ -119,8 +144,13 @@ export function desiredRoutes(config: NormalizedConfig): RouteSpec[] {
       out.push({ destination: 'default', family: a.family, type: 'unreachable', metric: 0xffffffff, table: rp.table, protocol: NETFWD_PROTOCOL });
     }
   }
+  const families = routedFamilies(config, machine);
+  for (const family of families) {
+    // A family the tunnel lacks: nothing but the unreachable default, whatever leakGuard says.
+    if (!config.families.includes(family)) out.push({ destination: 'default', family, type: 'unreachable', metric: 0xffffffff, table: rp.table, protocol: NETFWD_PROTOCOL });
+  }
   for (const x of rp.exclude) {
-    if (config.families.includes(x.family)) out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
+    if (families.includes(x.family)) out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
   }
   return out;
 }
@@ -231,17 +261,25 @@ export function planRoutes(k: Kernel, desired: RouteSpec[], current: RouteEntry[
 
 // ---------------------------------------------------------------------- rules
 
-export function desiredRules(config: NormalizedConfig): RuleSpec[] {
+/**
+ * The rules that select table T. In every routed mode the connections that
+ * arrived through the tunnel carry a mark (nftables.ts) and `fwmark M` routes
+ * their replies back; mode uid adds its uid ranges, mode mark selects sockets
+ * by the same mark.
+ */
+export function desiredRules(config: NormalizedConfig, machine: readonly (4 | 6)[] = [4, 6]): RuleSpec[] {
   if (config.role !== 'backend') return [];
   const rp = (config as NormalizedBackend).returnPath;
   if (rp.mode === 'snat') return [];
   const out: RuleSpec[] = [];
-  for (const family of config.families) {
+  for (const family of routedFamilies(config, machine)) {
     const base = { priority: rp.priority, family, table: rp.table, protocol: NETFWD_PROTOCOL } as const;
+    out.push({ ...base, fwmark: rp.mark });
+    // The uid ranges one priority later: the marked connections' rule comes first (with several
+    // tunnels it must), and a rule added back by an undo goes to the end of its priority's rules,
+    // so rules that change independently do not share one.
     if (rp.mode === 'uid') {
-      for (const u of rp.uids) out.push({ ...base, uidRange: [u.from, u.to] });
-    } else {
-      out.push({ ...base, fwmark: rp.mark });
+      for (const u of rp.uids) out.push({ ...base, priority: rp.priority + 1, uidRange: [u.from, u.to] });
     }
   }
   return out;

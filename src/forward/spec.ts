@@ -163,6 +163,41 @@ export interface FrontendSpec {
   masquerade?: boolean;
   /** Clamp the TCP MSS of forwarded connections to the route MTU (the tunnel's is smaller). Default: true. */
   mssClamp?: boolean;
+  /**
+   * Where the backends' own connections may go through this frontend (modes
+   * uid and mark send the services' outgoing traffic this way). By default
+   * they reach the internet by the uplink and nothing else: not this machine
+   * (see tunnelPorts), not the networks its interfaces are connected to (the
+   * VPS's own link included), not link-local addresses (169.254.0.0/16, such
+   * as a cloud metadata service at 169.254.169.254; fe80::/10), not other
+   * backends. Default: `{ enabled: true, allow: [] }`.
+   */
+  egress?: EgressSpec;
+  /**
+   * Ports of this frontend itself that the backends may reach through the
+   * tunnel (on its tunnel addresses), e.g. a DNS resolver:
+   * `[{ protocol: udp, port: 53 }]`. Everything else a backend sends to this
+   * machine is refused (TCP with a reset, so a backend's check sees "refused"
+   * rather than a timeout). Default: none.
+   */
+  tunnelPorts?: PortEntrySpec[];
+}
+
+/** The backends' own traffic through the frontend (FrontendSpec.egress). */
+export interface EgressSpec {
+  /**
+   * Let the backends' own connections out by the uplink (masqueraded to the
+   * frontend's address when `masquerade` is on). Off: only `allow` is
+   * reachable. Default: true.
+   */
+  enabled?: boolean;
+  /**
+   * Destinations the backends may reach although they are refused by
+   * default (a network the frontend is connected to, a link-local service):
+   * CIDRs or single addresses of the tunnel's families, e.g.
+   * `["192.168.10.0/24"]`. Default: none.
+   */
+  allow?: string[];
 }
 
 // ---------------------------------------------------------------- backend
@@ -215,7 +250,12 @@ export interface RoutedReturnPathOptions {
    * (local). Default: 5000.
    */
   table?: number;
-  /** Priority of the `ip rule` that selects the table: 1..32765. Default: 100. */
+  /**
+   * Priority of the `ip rule` that selects the table for the connections that
+   * arrived through the tunnel (and in mode mark the marked sockets): 1..32765.
+   * Mode uid puts its uid ranges' rules at the next priority (so 1..32764
+   * there). Default: 100.
+   */
   priority?: number;
   /**
    * Put an unreachable default with the largest metric in the table, so that
@@ -233,12 +273,16 @@ export interface RoutedReturnPathOptions {
 
 /**
  * mode 'uid': every socket of these users routes through the tunnel
- * (`ip rule uidrange`). Simple and needs no nftables on the backend.
+ * (`ip rule uidrange`). Connections that arrive through the tunnel are
+ * answered through it too, whichever user's socket (or the kernel itself:
+ * resets, ICMP errors) answers: they carry a connection mark (`mark`).
  */
 export interface UidReturnPathSpec extends RoutedReturnPathOptions {
   mode: 'uid';
   /** The users whose traffic uses the tunnel (required, at least one): uids or ranges, e.g. `['1000-1001']`. */
   uids: UidSpec[];
+  /** The connection mark (and fwmark) of connections that arrived through the tunnel (1..4294967295). Default: the table number. */
+  mark?: number;
 }
 
 /**
@@ -282,13 +326,16 @@ export interface SnatReturnPathSpec {
 /** How replies (and, in modes uid and mark, the services' own traffic) get back into the tunnel. */
 export type ReturnPathSpec = UidReturnPathSpec | MarkReturnPathSpec | ConnmarkReturnPathSpec | SnatReturnPathSpec;
 
-/** A service on the backend that is reachable only through the tunnel (and loopback). */
-export interface ServiceSpec {
+/** A port (or range) of one or both transports. */
+export interface PortEntrySpec {
   /** 'tcp', 'udp', or 'tcp+udp'. */
   protocol: ProtocolSpec;
   /** Its port or range. */
   port: PortSpec;
 }
+
+/** A service on the backend that is reachable only through the tunnel (and loopback). */
+export type ServiceSpec = PortEntrySpec;
 
 /** The home side: dials the frontend and sends replies back through it. */
 export interface BackendSpec {
@@ -299,9 +346,17 @@ export interface BackendSpec {
   returnPath: ReturnPathSpec;
   /**
    * The services the frontend forwards to; they are closed to every interface
-   * but the tunnel and loopback. No two may overlap. May be empty.
+   * but the tunnel and loopback. From the tunnel, only these (and
+   * `tunnelPorts`) are open. No two may overlap. May be empty.
    */
   services: ServiceSpec[];
+  /**
+   * More ports of this machine that the tunnel may reach besides the
+   * services (e.g. SSH from the frontend). The frontend forwards nothing to
+   * them; they are open to whoever can send into the tunnel (the frontend).
+   * Default: none.
+   */
+  tunnelPorts?: PortEntrySpec[];
 }
 
 /** A whole spec: a frontend or a backend, told apart by `role`. */
@@ -320,4 +375,5 @@ export const DEFAULTS = {
   sourceNat: false,
   masquerade: true,
   mssClamp: true,
+  egress: true,
 } as const;

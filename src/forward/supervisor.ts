@@ -5,7 +5,8 @@
  * - Drift: rtnetlink (links, addresses, routes, rules) and nftables monitors in
  *   the spec's namespace. Only events about netfwd's own objects count — its
  *   tunnel link and its addresses, routes and rules with protocol 233, its nft
- *   table — and after a quiet moment (debounce) the spec is planned again and
+ *   table — and, on a frontend, what its egress containment is made of (any
+ *   address, the main table's default routes); after a quiet moment (debounce) the spec is planned again and
  *   the plan applied. The planner only ever reads and writes netfwd's objects,
  *   so a foreign change is never "repaired". Events caused by the repair
  *   itself lead to one more plan, which is empty (no writes).
@@ -214,9 +215,11 @@ export class Supervisor {
       case 'link':
         return e.link.name === name;
       case 'address':
-        return e.address.link === name;
+        // A frontend refuses its connected networks to the backends' traffic (uplink.ts): any address counts.
+        return e.address.link === name || this.config.role === 'frontend';
       case 'route':
-        return e.route.protocol === NETFWD_PROTOCOL;
+        // A frontend's uplinks are the interfaces of the main table's default routes (uplink.ts).
+        return e.route.protocol === NETFWD_PROTOCOL || (this.config.role === 'frontend' && this.config.public.interface === undefined && e.route.table === 254 && e.route.destination === 'default');
       case 'rule':
         return e.rule.protocol === NETFWD_PROTOCOL;
       case 'resync':

@@ -30,7 +30,7 @@ import type {
   NormalizedFrontendPeer,
   NormalizedFrontendTunnel,
   NormalizedReturnPath,
-  NormalizedService,
+  NormalizedPortEntry,
   TransportProtocol,
 } from './config.js';
 import { child, didYouMean, fail, isPlainObject, item, listWords, redactError, show, showPath, typeName } from './field.js';
@@ -213,7 +213,11 @@ function interfaceName(value: unknown, field: string): string {
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes === 0) fail(field, 'is empty', IFNAME_EXPECTED);
   if (bytes > IFNAME_MAX) fail(field, `${show(name)} is ${bytes} bytes long`, IFNAME_EXPECTED);
+  // The kernel's own rule (dev_valid_name) plus control characters, which it accepts but no
+  // tool prints safely, and the names of the sysctl directories every namespace has.
   if (name === '.' || name === '..' || /[\s/:\0]/.test(name)) fail(field, `${show(name)} is not a valid interface name`, IFNAME_EXPECTED);
+  if (/[\x00-\x1f\x7f]/.test(name)) fail(field, `${show(name)} contains a control character`, IFNAME_EXPECTED);
+  if (name === 'all' || name === 'default') fail(field, `${show(name)} is reserved: /proc/sys/net/*/conf/${name} configures every interface`, IFNAME_EXPECTED);
   return name;
 }
 
@@ -420,8 +424,9 @@ function tunnelCommon(ctx: Context, t: Record<string, unknown>, field: string, e
 
 // ------------------------------------------------------------------ frontend
 
-const FRONTEND_KEYS = ['role', 'netns', 'tunnel', 'public', 'forwards', 'sourceNat', 'masquerade', 'mssClamp'] as const;
-const BACKEND_KEYS = ['role', 'netns', 'tunnel', 'returnPath', 'services'] as const;
+const FRONTEND_KEYS = ['role', 'netns', 'tunnel', 'public', 'forwards', 'sourceNat', 'masquerade', 'mssClamp', 'egress', 'tunnelPorts'] as const;
+const BACKEND_KEYS = ['role', 'netns', 'tunnel', 'returnPath', 'services', 'tunnelPorts'] as const;
+const EGRESS_KEYS = ['enabled', 'allow'] as const;
 const FRONTEND_TUNNEL_KEYS = ['interface', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peers'] as const;
 const BACKEND_TUNNEL_KEYS = ['interface', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peer'] as const;
 const FRONTEND_PEER_KEYS = ['name', 'publicKey', 'presharedKey', 'presharedKeyFile', 'addresses'] as const;
@@ -481,6 +486,28 @@ function validateFrontend(ctx: Context, root: Record<string, unknown>): Normaliz
   const forwardsValue = required(root, 'forwards', '', 'a list of forwards (may be empty)');
   const forwards = frontendForwards(forwardsValue, 'forwards', { tunnel: addrs, peers, families, publicAddresses, listenPort });
 
+  const sourceNat = boolean(own(root, 'sourceNat'), 'sourceNat', DEFAULTS.sourceNat);
+  const masquerade = boolean(own(root, 'masquerade'), 'masquerade', DEFAULTS.masquerade);
+  const mssClamp = boolean(own(root, 'mssClamp'), 'mssClamp', DEFAULTS.mssClamp);
+
+  // egress
+  let egress: NormalizedFrontend['egress'] = { enabled: DEFAULTS.egress, allow: [] };
+  const egressValue = own(root, 'egress');
+  if (egressValue !== undefined) {
+    const eg = mapping(egressValue, 'egress', EGRESS_KEYS, 'a mapping with enabled and/or allow', {
+      deny: 'what is refused by default is fixed (this machine, its connected networks, link-local); list exceptions in allow',
+    });
+    egress = {
+      enabled: boolean(own(eg, 'enabled'), 'egress.enabled', DEFAULTS.egress),
+      allow: prefixList(own(eg, 'allow'), 'egress.allow', families, {
+        expected: 'CIDRs or addresses of the tunnel\'s families the backends may reach, e.g. ["192.168.10.0/24"]',
+        hosts: true,
+        what: 'allow',
+      }),
+    };
+  }
+  const tunnelPorts = portEntries(own(root, 'tunnelPorts') ?? [], 'tunnelPorts', undefined, 'ports of this frontend the backends may reach, e.g. [{ protocol: udp, port: 53 }]');
+
   return {
     role: 'frontend',
     netns,
@@ -488,9 +515,11 @@ function validateFrontend(ctx: Context, root: Record<string, unknown>): Normaliz
     tunnel,
     public: { addresses: publicAddresses, interface: publicInterface },
     forwards,
-    sourceNat: boolean(own(root, 'sourceNat'), 'sourceNat', DEFAULTS.sourceNat),
-    masquerade: boolean(own(root, 'masquerade'), 'masquerade', DEFAULTS.masquerade),
-    mssClamp: boolean(own(root, 'mssClamp'), 'mssClamp', DEFAULTS.mssClamp),
+    sourceNat,
+    masquerade,
+    mssClamp,
+    egress,
+    tunnelPorts,
   };
 }
 
@@ -716,6 +745,7 @@ function validateBackend(ctx: Context, root: Record<string, unknown>): Normalize
     sourceNat: `${frontendOnly}; on the backend use returnPath: { mode: snat }`,
     masquerade: frontendOnly,
     mssClamp: frontendOnly,
+    egress: `${frontendOnly}; a backend's own traffic is selected by returnPath`,
   });
   const netns = netnsName(own(root, 'netns'), 'netns');
 
@@ -767,8 +797,9 @@ function validateBackend(ctx: Context, root: Record<string, unknown>): Normalize
   const tunnel: NormalizedBackendTunnel = { ...base, listenPort, peer };
 
   const returnPath = validateReturnPath(required(root, 'returnPath', '', `a mapping with mode ${listWords(RETURN_PATH_MODES)}`), 'returnPath', families);
-  const services = backendServices(required(root, 'services', '', 'a list of services (may be empty)'), 'services', listenPort);
-  return { role: 'backend', netns, families, tunnel, returnPath, services };
+  const services = portEntries(required(root, 'services', '', 'a list of services (may be empty)'), 'services', listenPort, 'a list of services such as { protocol: tcp, port: 9735 } (may be empty)');
+  const tunnelPorts = portEntries(own(root, 'tunnelPorts') ?? [], 'tunnelPorts', listenPort, 'more ports open to the tunnel, e.g. [{ protocol: tcp, port: 22 }]');
+  return { role: 'backend', netns, families, tunnel, returnPath, services, tunnelPorts };
 }
 
 const ENDPOINT_EXPECTED =
@@ -830,7 +861,7 @@ function parseEndpoint(value: unknown, field: string): Endpoint {
 }
 
 const MODE_FIELDS: Record<ReturnPathMode, readonly string[]> = {
-  uid: ['uids', 'table', 'priority', 'leakGuard', 'exclude'],
+  uid: ['uids', 'mark', 'table', 'priority', 'leakGuard', 'exclude'],
   mark: ['uids', 'cgroup', 'mark', 'table', 'priority', 'leakGuard', 'exclude'],
   connmark: ['mark', 'table', 'priority', 'leakGuard', 'exclude'],
   snat: [],
@@ -839,7 +870,7 @@ const MODE_FIELDS: Record<ReturnPathMode, readonly string[]> = {
 const WHY_NOT: Record<string, (mode: ReturnPathMode) => string> = {
   uids: (m) => (m === 'connmark' ? 'connmark selects connections by their arrival through the tunnel, not by user' : 'the frontend SNATs; nothing is selected on the backend'),
   cgroup: (m) => (m === 'snat' ? 'the frontend SNATs; nothing is selected on the backend' : `mode ${m} does not select by cgroup`),
-  mark: () => 'only modes mark and connmark use a firewall mark',
+  mark: () => 'only the routed modes (uid, mark, connmark) use a firewall mark',
   table: () => 'the frontend SNATs and the backend needs no policy routing',
   priority: () => 'the frontend SNATs and the backend needs no policy routing',
   leakGuard: () => 'without policy routing there is no table to guard',
@@ -869,9 +900,16 @@ function validateReturnPath(value: unknown, field: string, families: IpFamily[])
   const tableValue = own(rp, 'table');
   const table = tableValue === undefined ? DEFAULTS.table : routingTable(tableValue, tableField);
   const priorityValue = own(rp, 'priority');
-  const priority = priorityValue === undefined ? DEFAULTS.priority : rulePriority(priorityValue, child(field, 'priority'));
+  const priority = priorityValue === undefined ? DEFAULTS.priority : rulePriority(priorityValue, child(field, 'priority'), mode === 'uid' ? 32764 : 32765);
   const leakGuard = boolean(own(rp, 'leakGuard'), child(field, 'leakGuard'), DEFAULTS.leakGuard);
-  const exclude = exclusions(own(rp, 'exclude'), child(field, 'exclude'), families);
+  // Modes uid and mark also route the families the tunnel lacks (into an unreachable table):
+  // exclusions of those families apply there.
+  const excludeFamilies: IpFamily[] = mode === 'connmark' ? families : [4, 6];
+  const exclude = prefixList(own(rp, 'exclude'), child(field, 'exclude'), excludeFamilies, {
+    expected: mode === 'connmark' ? "network CIDRs of the tunnel's families, e.g. [\"192.168.1.0/24\"]" : 'network CIDRs, e.g. ["192.168.1.0/24", "fd12:3456::/48"]',
+    hosts: false,
+    what: 'exclude',
+  });
   const routed = { table, priority, leakGuard, exclude };
 
   const uidsValue = own(rp, 'uids');
@@ -882,7 +920,7 @@ function validateReturnPath(value: unknown, field: string, families: IpFamily[])
 
   if (mode === 'uid') {
     if (uidsValue === undefined) fail(child(field, 'uids'), 'is required in mode uid', 'a list of uids or uid ranges whose traffic uses the tunnel, e.g. ["1000-1001"]');
-    return { mode, uids, ...routed };
+    return { mode, uids, mark: mark ?? table, ...routed };
   }
   if (mode === 'connmark') return { mode, mark: mark ?? table, ...routed };
   const cgroupValue = own(rp, 'cgroup');
@@ -910,10 +948,11 @@ function routingTable(value: unknown, field: string): number {
   return n;
 }
 
-function rulePriority(value: unknown, field: string): number {
-  const expected = 'a rule priority 1-32765, e.g. 100 (0 is the local table\'s rule, 32766 main\'s, 32767 default\'s)';
+function rulePriority(value: unknown, field: string, max: number): number {
+  const expected = `a rule priority 1-${max}, e.g. 100 (0 is the local table's rule, 32766 main's, 32767 default's${max < 32765 ? '; mode uid also uses the next priority, for its uid ranges' : ''})`;
   const n = integer(value, field, 0, U32_MAX, expected);
   if (n === 0 || n >= 32766) fail(field, n === 0 ? 'priority 0 is taken by the rule for the local table' : `priority ${n} is ${n === 32766 ? 'taken by the rule for the main table' : n === 32767 ? 'taken by the rule for the default table' : 'after the main table\'s rule, so it would never be reached'}`, expected);
+  if (n > max) fail(field, `priority ${n} leaves no room for the uid ranges' rule at ${n + 1}, before the main table's at 32766`, expected);
   return n;
 }
 
@@ -945,28 +984,45 @@ function cgroupPath(value: unknown, field: string): string {
   return path;
 }
 
-function exclusions(value: unknown, field: string, families: IpFamily[]): NetworkPrefix[] {
+/**
+ * A list of CIDRs of the given families (exclusions, egress exceptions): each
+ * a network address with its prefix length, or with `hosts` a plain address
+ * (taken as /32 or /128). Duplicates and prefixes inside another are refused:
+ * an nftables interval set cannot hold overlapping elements, and a route would
+ * never be reached.
+ */
+function prefixList(value: unknown, field: string, families: IpFamily[], o: { expected: string; hosts: boolean; what: 'exclude' | 'allow' }): NetworkPrefix[] {
   if (value === undefined) return [];
-  const expected = 'network CIDRs of the tunnel\'s families, e.g. ["192.168.1.0/24"]';
+  const expected = o.expected;
   const out: NetworkPrefix[] = [];
   list(value, field, expected).forEach((v, i) => {
     const f = item(field, i);
     const text = string(v, f, expected);
-    const p = prefix(text, f, expected);
-    if (p.length === 0) fail(f, `${show(text)} would exclude every destination`, `${expected}; to route nothing through the tunnel, leave the service out`);
+    let p: Prefix;
+    if (o.hosts && !text.includes('/')) {
+      const b = parseIP(text);
+      if (!b) fail(f, `${show(text)} is not an IP address or CIDR`, expected);
+      p = { family: familyOfBytes(b), address: b, length: allBits(familyOfBytes(b)) };
+    } else p = prefix(text, f, expected);
+    if (p.length === 0) {
+      if (o.what === 'exclude') fail(f, `${show(text)} would exclude every destination`, `${expected}; to route nothing through the tunnel, leave the service out`);
+      fail(f, `${show(text)} would allow every destination`, `${expected}; the internet is reachable by default (egress.enabled)`);
+    }
     const net = `${formatIP(networkAddress(p))}/${p.length}`;
     if (!isNetworkAddress(p)) fail(f, `${show(text)} has host bits set`, `the network address: ${net}`);
-    if (!families.includes(p.family)) fail(f, `is an IPv${p.family} range but the tunnel has no IPv${p.family} address`, `ranges of the tunnel's families (IPv${families.join(' and IPv')})`);
+    if (!families.includes(p.family)) fail(f, `is an IPv${p.family} range but the tunnel has no IPv${p.family} address`, `ranges of the families IPv${families.join(' and IPv')}`);
     const dup = out.findIndex((x) => x.cidr === net);
     if (dup !== -1) fail(f, `repeats ${item(field, dup)}`, 'each range once');
+    const outer = out.findIndex((x) => x.family === p.family && (x.prefixLength <= p.length ? inSubnet(parsePrefix(x.cidr, f), p.address) : inSubnet(p, parsePrefix(x.cidr, f).address)));
+    if (outer !== -1) fail(f, `${show(net)} overlaps ${item(field, outer)} (${out[outer]!.cidr})`, 'ranges that do not overlap: keep the larger one');
     out.push({ family: p.family, address: formatIP(p.address), prefixLength: p.length, cidr: net });
   });
   return out;
 }
 
-function backendServices(value: unknown, field: string, listenPort: number | undefined): NormalizedService[] {
-  const expected = 'a list of services such as { protocol: tcp, port: 9735 } (may be empty)';
-  const out: Array<NormalizedService & { order: number; range: PortRange }> = [];
+/** services, tunnelPorts: ports or ranges of TCP and/or UDP, no two of one protocol overlapping. */
+function portEntries(value: unknown, field: string, listenPort: number | undefined, expected: string): NormalizedPortEntry[] {
+  const out: Array<NormalizedPortEntry & { order: number; range: PortRange }> = [];
   list(value, field, expected).forEach((v, i) => {
     const sf = item(field, i);
     const s = mapping(v, sf, SERVICE_KEYS, 'a mapping with protocol and port', {

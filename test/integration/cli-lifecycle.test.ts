@@ -182,7 +182,7 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   const bns = json(inside.stdout);
   t.is(bns.netns, null);
   t.like(bns.tunnels[0], { interface: f.ifname.backend, role: 'backend', up: true });
-  t.deepEqual(bns.rules.sort(), ['100: uidrange 1000-1000 lookup 5000', '100: uidrange 1000-1000 lookup 5000 (IPv6)']);
+  t.deepEqual(bns.rules.sort(), ['100: fwmark 0x1388 lookup 5000', '100: fwmark 0x1388 lookup 5000 (IPv6)', '101: uidrange 1000-1000 lookup 5000', '101: uidrange 1000-1000 lookup 5000 (IPv6)']);
   t.is(bns.routes.length, 4);
   const text = await cli(['status', '--netns', lab.hosts.frontend.netns]);
   t.regex(text.stdout, /\n {2}forward tcp 203\.0\.113\.2:80 \(IPv4\) → 10\.0\.0\.2:8080: 1 connection\n/);

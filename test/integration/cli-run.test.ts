@@ -257,8 +257,9 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   // 4. Its policy rule deleted (uid mode: uidrange → table 5000, protocol 233) → put back exactly, the foreign rules untouched.
   const rules4 = rules(s.ns, 4);
   const rules6 = rules(s.ns, 6);
-  const own = rules4.filter((r) => r.protocol === '233');
+  const own = rules4.filter((r) => r.protocol === '233' && r.uid_start !== undefined);
   t.is(own.length, 1, JSON.stringify(rules4));
+  t.is(rules4.filter((r) => r.protocol === '233').length, 2, 'and the fwmark rule of the connections that arrived through the tunnel');
   const ownRule = own[0]!;
   t.like(ownRule, { uid_start: 1000, uid_end: 1000, table: '5000' });
   t.not(ownRule.priority, 150);

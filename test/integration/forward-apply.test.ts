@@ -263,7 +263,9 @@ test('with public.interface, masquerading applies only to packets leaving by tha
   cleanup(t, fwd);
   await fwd.apply();
   const text = inNetns(ns, 'nft', ['list', 'chain', 'inet', `netfwd-${ifname}`, 'postrouting']);
-  t.regex(text, new RegExp(`iifname "${ifname}" oifname "eth0" masquerade`));
+  t.regex(text, new RegExp(`iifname "${ifname}" oifname @uplinks masquerade`));
+  const uplinks = inNetns(ns, 'nft', ['list', 'set', 'inet', `netfwd-${ifname}`, 'uplinks']);
+  t.regex(uplinks, /elements = \{ "eth0" \}/, 'the uplinks set holds exactly public.interface');
   const pre = inNetns(ns, 'nft', ['list', 'chain', 'inet', `netfwd-${ifname}`, 'prerouting']);
   t.regex(pre, /iifname "eth0" .*dnat ip to/);
 });
@@ -299,7 +301,12 @@ test('status: present objects, drift after hand edits, and warnings (a foreign d
   t.deepEqual((await fe.status()).warnings.filter((w) => w.startsWith('net.ipv4')), []);
 
   const b = await be.status();
-  t.deepEqual(b.present.rules.sort(), ['100: uidrange 1000-1000 lookup 5000', '100: uidrange 1000-1000 lookup 5000 (IPv6)']);
+  t.deepEqual(b.present.rules.sort(), [
+    '100: fwmark 0x1388 lookup 5000',
+    '100: fwmark 0x1388 lookup 5000 (IPv6)',
+    '101: uidrange 1000-1000 lookup 5000',
+    '101: uidrange 1000-1000 lookup 5000 (IPv6)',
+  ]);
   t.is(b.present.routes.length, 4);
   t.deepEqual(b.warnings, ['no handshake with the frontend yet: check its endpoint and that its UDP port is reachable']);
   inNetns(bns, 'nft', ['-f', '-'], 'table inet fw {\n chain in {\n  type filter hook input priority 0; policy drop;\n }\n}\n');

@@ -117,6 +117,8 @@ test('a minimal IPv4-only frontend gets the defaults', (t) => {
   t.false(c.sourceNat);
   t.true(c.masquerade);
   t.true(c.mssClamp);
+  t.deepEqual(c.egress, { enabled: true, allow: [] }, 'the backends reach the internet and nothing else');
+  t.deepEqual(c.tunnelPorts, [], 'and no port of the frontend');
   t.deepEqual(c.forwards[0]!.families, [4]);
   t.deepEqual(c.forwards[0]!.peerAddresses, { 4: '10.0.0.2' });
 });
@@ -217,6 +219,7 @@ test('a dual-stack backend in mode uid normalises with every field', (t) => {
   t.deepEqual(c.returnPath, {
     mode: 'uid',
     uids: [{ from: 1000, to: 1001 }],
+    mark: 5000,
     table: 5000,
     priority: 100,
     leakGuard: true,
@@ -253,6 +256,7 @@ test('mode uid: defaults, several uids and ranges, exclusions of the tunnel fami
       { from: 2000, to: 2999 },
       { from: 4294967294, to: 4294967294 },
     ],
+    mark: 5000,
     table: 5000,
     priority: 100,
     leakGuard: true,
@@ -261,6 +265,40 @@ test('mode uid: defaults, several uids and ranges, exclusions of the tunnel fami
   t.deepEqual(c.tunnel.peer.endpoint, { family: 6, host: '2001:db8::1', port: 51820, text: '[2001:db8::1]:51820' });
   t.is(c.tunnel.peer.persistentKeepalive, 25);
   t.deepEqual(c.tunnel.peer.allowedIps, ['0.0.0.0/0', '::/0']);
+});
+
+test('mode uid: a mark of its own for the connections that arrive through the tunnel; exclusions of a family the tunnel lacks (its unreachable table)', (t) => {
+  const c = validateSpec(minimalBackend({ mode: 'uid', uids: [1000], mark: 0x2a, table: 7000, exclude: ['192.168.1.0/24', 'fd12:3456::/48'] }));
+  t.like(c.returnPath, { mode: 'uid', mark: 0x2a, table: 7000 });
+  t.deepEqual(
+    (c.returnPath as { exclude: Array<{ cidr: string }> }).exclude.map((x) => x.cidr),
+    ['192.168.1.0/24', 'fd12:3456::/48'],
+  );
+});
+
+test('tunnelPorts (both roles) and egress (frontend): defaults and normalised forms', (t) => {
+  const b = validateSpec({ ...minimalBackend({ mode: 'snat' }), tunnelPorts: [{ protocol: 'tcp+udp', port: '22-23' }] });
+  t.deepEqual(b.tunnelPorts, [
+    { protocol: 'tcp', ports: { from: 22, to: 23 }, source: 'tunnelPorts[0]' },
+    { protocol: 'udp', ports: { from: 22, to: 23 }, source: 'tunnelPorts[0]' },
+  ]);
+  t.deepEqual(validateSpec(minimalBackend({ mode: 'snat' })).tunnelPorts, []);
+  const f = validateSpec({
+    role: 'frontend',
+    tunnel: { interface: 'wg0', addresses: ['10.0.0.1/24', 'fd00::1/64'], listenPort: 51820, privateKey: KEYS.frontendPrivate, peers: [{ name: 'home', publicKey: KEYS.backendPublic, addresses: ['10.0.0.2'] }] },
+    forwards: [],
+    egress: { enabled: false, allow: ['192.168.10.0/24', '198.51.100.7', '2001:db8:5::/64'] },
+    tunnelPorts: [{ protocol: 'udp', port: 53 }],
+  });
+  t.deepEqual(f.egress, {
+    enabled: false,
+    allow: [
+      { family: 4, address: '192.168.10.0', prefixLength: 24, cidr: '192.168.10.0/24' },
+      { family: 4, address: '198.51.100.7', prefixLength: 32, cidr: '198.51.100.7/32' },
+      { family: 6, address: '2001:db8:5::', prefixLength: 64, cidr: '2001:db8:5::/64' },
+    ],
+  });
+  t.deepEqual(f.tunnelPorts, [{ protocol: 'udp', ports: { from: 53, to: 53 }, source: 'tunnelPorts[0]' }]);
 });
 
 test('mode mark: by uid, by cgroup, or by a mark the application sets', (t) => {

@@ -144,6 +144,7 @@ test('wg-quick PostUp ip rule/route and wg set private-key FILE make a backend i
   t.deepEqual(c.returnPath, {
     mode: 'uid',
     uids: [{ from: 1000, to: 1002 }],
+    mark: 5001,
     table: 5001,
     priority: 90,
     leakGuard: true,
@@ -249,7 +250,7 @@ test('NetworkManager keyfile: listen-port, fwmark, mtu, routes with options, rou
   t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.0.0.2/24', 'fd00::2/64']);
   t.is(c.tunnel.peer.persistentKeepalive, 15);
   t.truthy(c.tunnel.peer.presharedKey);
-  t.deepEqual(c.returnPath, { mode: 'uid', uids: [{ from: 1000, to: 1000 }], table: 5002, priority: 110, leakGuard: true, exclude: [{ family: 4, address: '192.168.1.0', prefixLength: 24, cidr: '192.168.1.0/24' }] });
+  t.deepEqual(c.returnPath, { mode: 'uid', uids: [{ from: 1000, to: 1000 }], mark: 5002, table: 5002, priority: 110, leakGuard: true, exclude: [{ family: 4, address: '192.168.1.0', prefixLength: 24, cidr: '192.168.1.0/24' }] });
   const f = 'wgback.nmconnection';
   t.regex(note(r, 5, f)!.reason, /connection setting/);
   t.regex(note(r, 9, f)!.reason, /no equivalent/);

@@ -92,7 +92,7 @@ test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → m
   t.is(c.tunnel.peer.endpoint.text, '142.250.179.110:12345');
   t.is(c.tunnel.peer.persistentKeepalive, 25);
   t.truthy(c.tunnel.peer.presharedKey);
-  t.deepEqual(c.returnPath, { mode: 'uid', uids: [{ from: 1000, to: 1001 }], table: 5000, priority: 100, leakGuard: true, exclude: [] });
+  t.deepEqual(c.returnPath, { mode: 'uid', uids: [{ from: 1000, to: 1001 }], mark: 5000, table: 5000, priority: 100, leakGuard: true, exclude: [] });
   t.deepEqual(
     c.services.map((s) => [s.protocol, s.ports.from, s.ports.to]),
     [['tcp', 9735, 9735]],
