@@ -52,6 +52,9 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     std::string ns_path;
     if (info.Length() > 1 && info[1].IsString()) ns_path = info[1].As<Napi::String>().Utf8Value();
 
+    // Allocated before the socket exists: a bad_alloc here leaks no descriptor
+    // (a constructor that throws runs no destructor).
+    buffer_.resize(kReceiveBufferSize);
     int fd = -1;
     ThreadResult result = RunInNetns(ns_path, [&](ThreadResult& r) {
       fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
@@ -60,7 +63,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         r.syscall = "socket";
       }
     });
-    if (result.err != 0) throw ErrnoError(env, result.err, result.syscall);
+    if (result.err != 0) throw ErrnoError(env, result.err, result.syscall, result.detail);
 
     sockaddr_nl local{};
     local.nl_family = AF_NETLINK;
@@ -77,9 +80,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     }
     fd_ = fd;
     port_id_ = local.nl_pid;
-    buffer_.resize(kReceiveBufferSize);
-    napi_add_env_cleanup_hook(env, &NetlinkSocket::CleanupHook, this);
-    cleanup_registered_ = true;
+    cleanup_registered_ = napi_add_env_cleanup_hook(env, &NetlinkSocket::CleanupHook, this) == napi_ok;
   }
 
   // A send running on the libuv thread pool. The socket stays alive (a
@@ -194,8 +195,13 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     }
     auto* work = new SendWork(this, info.This().As<Napi::Object>(), info[0].As<Napi::Buffer<uint8_t>>(),
                               info[1].As<Napi::Function>());
+    try {
+      work->Queue();
+    } catch (...) {
+      delete work;  // never queued: nothing else would free it
+      throw;
+    }
     pending_sends_++;
-    work->Queue();
     return env.Undefined();
   }
 
@@ -294,7 +300,9 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     on_readable_ = Napi::Persistent(info[0].As<Napi::Function>());
     if (poll_ == nullptr) {
       uv_loop_t* loop = nullptr;
-      napi_get_uv_event_loop(env, &loop);
+      if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+        throw Napi::Error::New(env, "startPolling: no event loop (napi_get_uv_event_loop failed)");
+      }
       poll_ = new uv_poll_t;
       int rc = uv_poll_init_socket(loop, poll_, fd_);
       if (rc != 0) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,8 +68,9 @@ Napi::Value CreateNetns(const Napi::CallbackInfo& info) {
     }
   });
   if (result.err != 0) {
+    // Also when no thread could be started: the placeholder must not stay.
     unlink(path.c_str());
-    throw ErrnoError(env, result.err, result.syscall);
+    throw ErrnoError(env, result.err, result.syscall, result.detail);
   }
   return env.Undefined();
 }
@@ -111,7 +113,7 @@ Napi::Value ReadFileInNetns(const Napi::CallbackInfo& info) {
     }
     close(fd);
   });
-  if (result.err != 0) throw ErrnoError(env, result.err, result.syscall);
+  if (result.err != 0) throw ErrnoError(env, result.err, result.syscall, result.detail);
   return Napi::String::New(env, content);
 }
 
@@ -129,29 +131,92 @@ Napi::Value WriteFileInNetns(const Napi::CallbackInfo& info) {
       r.syscall = "open " + file;
       return;
     }
-    ssize_t n;
-    do {
-      n = write(fd, data.data(), data.size());
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      r.err = errno;
-      r.syscall = "write " + file;
+    // write() may take less than it is given (a signal, a file size limit, a
+    // full disk): go on from where it stopped until everything is written.
+    const char* next = data.data();
+    size_t left = data.size();
+    while (left > 0) {
+      ssize_t n = write(fd, next, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        r.err = n < 0 ? errno : EIO;
+        r.syscall = "write " + file;
+        r.detail = std::to_string(data.size() - left) + " of " + std::to_string(data.size()) + " bytes written";
+        break;
+      }
+      next += n;
+      left -= static_cast<size_t>(n);
     }
-    close(fd);
+    // A file system may report a failed write only at close (NFS, quotas).
+    if (close(fd) != 0 && r.err == 0 && errno != EINTR) {
+      r.err = errno;
+      r.syscall = "close " + file;
+    }
   });
-  if (result.err != 0) throw ErrnoError(env, result.err, result.syscall);
+  if (result.err != 0) throw ErrnoError(env, result.err, result.syscall, result.detail);
   return env.Undefined();
 }
 
-// execInNetns(netnsPath: string, file: string, argv: string[], uid?: number, gid?: number): never
+// A uid or gid argument: undefined or null when not given, otherwise an
+// integer from 0 to 4294967294 ((uid_t)-1 means "no change" to the kernel).
+// Read as a double: Int32Value would wrap 2^31 and above to negative numbers.
+bool IdArg(const Napi::CallbackInfo& info, size_t index, const char* name, uint32_t* out) {
+  if (info.Length() <= index || info[index].IsUndefined() || info[index].IsNull()) return false;
+  Napi::Env env = info.Env();
+  if (!info[index].IsNumber()) throw Napi::TypeError::New(env, std::string(name) + " must be a number");
+  double value = info[index].As<Napi::Number>().DoubleValue();
+  if (!(value >= 0 && value <= 4294967294.0) || value != static_cast<double>(static_cast<uint32_t>(value))) {
+    throw Napi::RangeError::New(env, std::string(name) + " must be an integer from 0 to 4294967294");
+  }
+  *out = static_cast<uint32_t>(value);
+  return true;
+}
+
+// userPrimaryGroup(uid: number): number | null — the gid of the user's passwd
+// entry (through NSS, as getpwuid_r finds it), null when there is none.
+Napi::Value UserPrimaryGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t uid = 0;
+  if (!IdArg(info, 0, "uid", &uid)) throw Napi::TypeError::New(env, "userPrimaryGroup(uid: number)");
+  long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buffer(hint > 0 ? static_cast<size_t>(hint) : 16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  for (;;) {
+    int err = getpwuid_r(static_cast<uid_t>(uid), &entry, buffer.data(), buffer.size(), &found);
+    if (err == 0) break;
+    if (err == EINTR) continue;
+    if (err == ERANGE && buffer.size() < (1u << 24)) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    // getpwuid_r(3): these mean "not found" on some systems.
+    if (err == ENOENT || err == ESRCH) {
+      found = nullptr;
+      break;
+    }
+    throw ErrnoError(env, err, "getpwuid_r", "uid " + std::to_string(uid));
+  }
+  if (found == nullptr) return env.Null();
+  return Napi::Number::New(env, static_cast<double>(found->pw_gid));
+}
+
+// execInNetns(netnsPath: string, file: string, argv: string[], uid?: number | null, gid?: number | null): never
 // Replaces the calling process with `file`, run inside the namespace. Only for
 // a helper process started for that purpose, never for the host program.
+// A uid needs its gid: the caller decides the group (netns.exec looks up the
+// user's primary group), so that a process never keeps gid 0 by omission.
 Napi::Value ExecInNetns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const char* usage = "execInNetns(netnsPath: string, file: string, argv: string[])";
+  const char* usage = "execInNetns(netnsPath: string, file: string, argv: string[], uid?: number, gid?: number)";
   std::string ns = StringArg(info, 0, usage);
   std::string file = StringArg(info, 1, usage);
   if (info.Length() < 3 || !info[2].IsArray()) throw Napi::TypeError::New(env, usage);
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  bool has_uid = IdArg(info, 3, "uid", &uid);
+  bool has_gid = IdArg(info, 4, "gid", &gid);
+  if (has_uid && !has_gid) throw Napi::TypeError::New(env, "execInNetns: a uid needs a gid (the user's primary group)");
   Napi::Array list = info[2].As<Napi::Array>();
   std::vector<std::string> args;
   for (uint32_t i = 0; i < list.Length(); i++) args.push_back(list.Get(i).ToString().Utf8Value());
@@ -167,29 +232,31 @@ Napi::Value ExecInNetns(const Napi::CallbackInfo& info) {
     throw ErrnoError(env, err, "setns " + ns);
   }
   close(fd);
-  // Drop privileges only now: entering the namespace needed them.
-  int gid = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
-  int uid = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
-  if (gid >= 0 || uid >= 0) {
-    if (setgroups(0, nullptr) != 0) throw ErrnoError(env, errno, "setgroups");
+  // Drop privileges only now: entering the namespace needed them. The group
+  // list becomes exactly the gid: root's supplementary groups must not stay.
+  if (has_gid) {
+    gid_t group = static_cast<gid_t>(gid);
+    if (setgroups(1, &group) != 0) throw ErrnoError(env, errno, "setgroups", "gid " + std::to_string(gid));
+    if (setgid(group) != 0) throw ErrnoError(env, errno, "setgid", "gid " + std::to_string(gid));
   }
-  if (gid >= 0 && setgid(static_cast<gid_t>(gid)) != 0) throw ErrnoError(env, errno, "setgid");
-  if (uid >= 0 && setuid(static_cast<uid_t>(uid)) != 0) throw ErrnoError(env, errno, "setuid");
+  if (has_uid && setuid(static_cast<uid_t>(uid)) != 0) throw ErrnoError(env, errno, "setuid", "uid " + std::to_string(uid));
   // Give the command a clean start, as libuv does for the children it spawns:
   // Node marks its stdio close-on-exec and non-blocking, ignores SIGPIPE, and
-  // may block signals; none of that should leak into the command.
+  // may block signals; none of that should leak into the command. (A closed
+  // stdio descriptor fails F_GETFD and is left alone; signal() fails only for
+  // the numbers glibc reserves, which keep their state.)
   for (int stdio = 0; stdio <= 2; stdio++) {
     int fdflags = fcntl(stdio, F_GETFD);
-    if (fdflags >= 0) fcntl(stdio, F_SETFD, fdflags & ~FD_CLOEXEC);
+    if (fdflags >= 0 && fcntl(stdio, F_SETFD, fdflags & ~FD_CLOEXEC) != 0) throw ErrnoError(env, errno, "fcntl F_SETFD");
     int flflags = fcntl(stdio, F_GETFL);
-    if (flflags >= 0) fcntl(stdio, F_SETFL, flflags & ~O_NONBLOCK);
+    if (flflags >= 0 && fcntl(stdio, F_SETFL, flflags & ~O_NONBLOCK) != 0) throw ErrnoError(env, errno, "fcntl F_SETFL");
   }
   for (int sig = 1; sig < NSIG; sig++) {
     if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
   }
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) throw ErrnoError(env, errno, "sigprocmask");
   execvp(file.c_str(), argv.data());
   throw ErrnoError(env, errno, "execvp " + file);
 }
@@ -217,6 +284,7 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("removeNetns", Napi::Function::New<RemoveNetns>(env, "removeNetns"));
   exports.Set("readFileInNetns", Napi::Function::New<ReadFileInNetns>(env, "readFileInNetns"));
   exports.Set("writeFileInNetns", Napi::Function::New<WriteFileInNetns>(env, "writeFileInNetns"));
+  exports.Set("userPrimaryGroup", Napi::Function::New<UserPrimaryGroup>(env, "userPrimaryGroup"));
   exports.Set("execInNetns", Napi::Function::New<ExecInNetns>(env, "execInNetns"));
   exports.Set("enterNetnsOnThisThread", Napi::Function::New<EnterNetnsOnThisThread>(env, "enterNetnsOnThisThread"));
 }

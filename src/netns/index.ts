@@ -8,6 +8,7 @@ import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs';
 import { NetfwdError, NetlinkError, ValidationError } from '../errors.js';
 import { type NativeError, addon, addonPath } from '../netlink/native.js';
+import { resolveCredentials } from './credentials.js';
 import { NETNS_RUN_DIR, netnsPath, validateNetnsName } from './path.js';
 
 export { NETNS_RUN_DIR, netnsPath, validateNetnsName } from './path.js';
@@ -123,17 +124,26 @@ export const netns = {
   exec(name: string, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {
     const ns = netnsPath(name, 'name');
     if (typeof command !== 'string' || command.length === 0) throw new ValidationError('command', 'empty command');
+    // uid and gid: 0..4294967294; a uid alone runs with its primary group
+    // (and only that group); checked before anything starts.
+    const { uid, gid } = resolveCredentials(options);
     if (!isNamespaceFile(ns)) throw new NetfwdError(`network namespace ${name} does not exist`);
     // The helper enters the namespace as root, then takes on uid/gid (when
     // given) and becomes the command: setns needs privileges the uid lacks.
+    // An empty argument is "not given".
     const helper =
-      'const [,addonFile,ns,uid,gid,file,...argv]=process.argv;' +
-      'try{require(addonFile).execInNetns(ns,file,[file,...argv],Number(uid),Number(gid))}' +
+      'const [,addonFile,ns,uid,gid,file,...argv]=process.argv;const id=(s)=>s===""?undefined:Number(s);' +
+      'try{require(addonFile).execInNetns(ns,file,[file,...argv],id(uid),id(gid))}' +
       'catch(e){process.stderr.write("netfwd exec: "+e.message+"\\n");process.exit(127)}';
     const env = { ...(options.env ?? process.env) };
     // The helper must not inherit loaders meant for the parent (e.g. a TypeScript loader).
     delete env.NODE_OPTIONS;
-    const { uid, gid, ...rest } = options;
-    return spawn(process.execPath, ['-e', helper, addonPath(), ns, String(uid ?? -1), String(gid ?? -1), command, ...args], { ...rest, env, shell: false });
+    // uid and gid are the helper's to apply, after setns: not spawn's.
+    const { uid: _uid, gid: _gid, ...rest } = options;
+    return spawn(process.execPath, ['-e', helper, addonPath(), ns, uid === undefined ? '' : String(uid), gid === undefined ? '' : String(gid), command, ...args], {
+      ...rest,
+      env,
+      shell: false,
+    });
   },
 };
