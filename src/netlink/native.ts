@@ -44,7 +44,10 @@ export interface Addon {
   removeNetns(path: string): void;
   readFileInNetns(netnsPath: string, file: string): string;
   writeFileInNetns(netnsPath: string, file: string, data: string): void;
-  execInNetns(netnsPath: string, file: string, argv: string[], uid?: number, gid?: number): never;
+  /** uid/gid 0..4294967294, null for "not given"; a uid needs a gid (src/netns/credentials.ts supplies the primary group). */
+  execInNetns(netnsPath: string, file: string, argv: string[], uid: number | null, gid: number | null): never;
+  /** The primary group of `uid` from its passwd entry (getpwuid_r), or null when it has none. */
+  userPrimaryGroup(uid: number): number | null;
   enterNetnsOnThisThread(netnsPath: string): void;
   /** Sends one datagram to an AF_UNIX SOCK_DGRAM socket (an abstract name when `address` starts with a NUL byte); returns the bytes sent. */
   sendUnixDatagram(address: Buffer, data: Buffer): number;

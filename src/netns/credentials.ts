@@ -5,7 +5,7 @@
  * 0..4294967294 would silently leave the process root.
  */
 import { ValidationError } from '../errors.js';
-import { type Addon, addon } from '../netlink/native.js';
+import { addon } from '../netlink/native.js';
 
 /** The largest uid or gid: 2^32 - 2 ((uid_t)-1 is "not given" to setuid/setgid). */
 export const MAX_ID = 0xfffffffe;
@@ -28,14 +28,9 @@ export function validateId(value: unknown, field: string): number | undefined {
   return value;
 }
 
-/** The addon's passwd lookup (src/netlink/native.ts's Addon does not declare it yet). */
-interface UserLookup {
-  userPrimaryGroup(uid: number): number | null;
-}
-
 /** The primary group of `uid` from its passwd entry (NSS, as getpwuid_r sees it), or undefined when it has none. */
 export function primaryGroupOf(uid: number): number | undefined {
-  const gid = (addon() as Addon & UserLookup).userPrimaryGroup(uid);
+  const gid = addon().userPrimaryGroup(uid);
   return gid === null ? undefined : gid;
 }
 

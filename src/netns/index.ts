@@ -119,7 +119,9 @@ export const netns = {
    * enters the namespace and then becomes the command (execvp), so the
    * returned ChildProcess is the command itself. Used for daemons (a
    * userspace WireGuard) and the services of the lab; never to configure the
-   * kernel.
+   * kernel. `options.uid`/`gid` are 0..4294967294 (ValidationError otherwise,
+   * before anything starts); a uid alone runs with its primary group, and
+   * only that group.
    */
   exec(name: string, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {
     const ns = netnsPath(name, 'name');
