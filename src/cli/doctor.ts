@@ -4,7 +4,7 @@
  * then the spec's own namespace is inspected read-only.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { NetlinkError } from '../errors.js';
 import { Connection } from '../netlink/connection.js';
@@ -14,7 +14,7 @@ import { Nft, nftExpr as e } from '../nft/index.js';
 import { Route } from '../route/index.js';
 import type { NormalizedConfig } from '../forward/config.js';
 import { ServiceForward } from '../forward/index.js';
-import { chmodFix, isAccessibleByOthers } from '../forward/private-file.js';
+import { describeFile, type FileKind, fileProblems, formatMode } from '../forward/private-file.js';
 import { readSysctl } from '../forward/sysctl.js';
 
 export interface DoctorCheck {
@@ -56,17 +56,22 @@ export async function runDoctor(config: NormalizedConfig, files: { config: strin
   const root = process.getuid?.() === 0;
   add('privileges', root, root ? 'running as root' : 'netfwd needs root (CAP_NET_ADMIN) to change the network configuration');
 
-  // A configuration that only names key files may be readable by others (config reference, "Permissions").
+  // Who may change the files decides what root applies; a configuration that only names key files
+  // may be readable by others (config reference, "Permissions").
   const inlineSecrets =
     config.tunnel.privateKeyFile === undefined ||
     (config.role === 'frontend' ? config.tunnel.peers.some((p) => p.presharedKey && !p.presharedKeyFile) : !!config.tunnel.peer.presharedKey && !config.tunnel.peer.presharedKeyFile);
   for (const f of [files.config, ...files.keys]) {
-    const holdsSecret = f !== files.config || inlineSecrets;
+    const kind: FileKind = f !== files.config ? 'key' : inlineSecrets ? 'config-with-key' : 'config';
     try {
-      const mode = statSync(f).mode;
-      const bad = holdsSecret && isAccessibleByOthers(mode);
-      const text = `mode ${(mode & 0o777).toString(8).padStart(4, '0')}`;
-      add(`permissions of ${f}`, !bad, bad ? `${text}: ${chmodFix(f)}` : holdsSecret ? text : `${text} (it names key files and holds no key itself)`);
+      const info = describeFile(f);
+      const problems = fileProblems(f, info, kind);
+      const mode = `mode ${formatMode(info.mode)}`;
+      if (problems.length > 0) {
+        add(`permissions of ${f}`, false, `${mode}: ${problems.map((p) => p.fix).join(' and ')} — it ${problems.map((p) => p.problem).join('; it ')}`);
+      } else {
+        add(`permissions of ${f}`, true, `${mode}, owned by ${info.uid === 0 ? 'root' : `uid ${info.uid}`}${kind === 'config' ? ' (it names key files and holds no key itself)' : ''}`);
+      }
     } catch (err) {
       add(`permissions of ${f}`, false, (err as Error).message);
     }

@@ -8,7 +8,7 @@ export const EXIT = {
   USAGE: 2,
   /** The configuration is invalid (nothing was touched). */
   CONFIG: 3,
-  /** Refused for safety: key or config file readable by others, or not root. */
+  /** Refused for safety: a config or key file others could change (or read, holding a key), or not root. */
   REFUSED: 4,
   /** doctor found problems, or a demo check failed. */
   CHECKS: 5,

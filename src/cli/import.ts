@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { NetfwdError } from '../errors.js';
 import { CONFIG_FILE_MAX_BYTES, loadConfigFile } from '../forward/config-file.js';
 import { formatNote, ImportError, importConfig, type ImportInput } from '../import/index.js';
-import { asFileReadError, readRegularFile } from '../forward/private-file.js';
+import { asFileReadError, describeFile, type FileProblem, fileProblems, readRegularFile } from '../forward/private-file.js';
 import { generatePrivateKey } from '../wireguard/keys.js';
 import { EXIT } from './exit-codes.js';
 
@@ -138,6 +138,16 @@ export function runImport(argv: string[], io: ImportIo): number {
   if (changed.length) {
     io.err(`translated differently (${changed.length}):`);
     for (const n of changed) io.err(`  ${formatNote(n)}`);
+  }
+  // netfwd up runs as root and refuses files that someone else could change: say so now, with the fix.
+  for (const path of [...result.keyFiles.map((k) => k.path), ...(output ? [output] : [])]) {
+    let problems: FileProblem[];
+    try {
+      problems = fileProblems(path, describeFile(path), path === output ? 'config' : 'key', [0]);
+    } catch {
+      continue;
+    }
+    if (problems.length > 0) io.err(`note: netfwd (as root) will refuse ${path}: it ${problems.map((p) => p.problem).join('; it ')}; run ${problems.map((p) => p.fix).join(' and ')}`);
   }
   return EXIT.OK;
 }

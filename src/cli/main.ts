@@ -15,6 +15,7 @@ import { runDoctor } from './doctor.js';
 import { runImport } from './import.js';
 import { probeLines, runCommand } from './run.js';
 import { EXIT, EXIT_TEXT } from './exit-codes.js';
+import { isUnsafeFileError } from '../forward/private-file.js';
 
 const require = createRequire(import.meta.url);
 function version(): string {
@@ -55,8 +56,9 @@ Usage:
   netfwd --version | help
 
 Options:
-  -c, --config FILE   YAML or JSON configuration (see docs/config-reference.md); it and the key
-                      files it names must not be readable by group or others (chmod 600)
+  -c, --config FILE   YAML or JSON configuration (see docs/config-reference.md); it, the key files
+                      it names and their directories must belong to root and not be writable by
+                      group or others; key files must not be readable by them either (chmod 600)
   --netns NAME        status without -c: look in this network namespace
   --implementation kernel|userspace|auto   WireGuard implementation (default auto)
   --userspace-command CMD                  userspace WireGuard (default wireguard-go)
@@ -160,7 +162,10 @@ function configPath(options: Options): string {
   return options.config;
 }
 
-/** Loads the configuration; refuses files holding secrets that group or others may read (doctor reports them instead). */
+/**
+ * Loads the configuration; refuses files that others could change, and files holding secrets that
+ * group or others may read (doctor reports them instead).
+ */
 function load(options: Options, enforcePermissions = true): NormalizedConfig {
   return loadConfigFile(configPath(options), { enforcePermissions });
 }
@@ -374,8 +379,8 @@ function exitCodeOf(e: unknown): number {
   if (e && typeof e === 'object' && 'exit' in e && typeof (e as { exit: unknown }).exit === 'number') return (e as { exit: number }).exit;
   if (e instanceof UsageError) return EXIT.USAGE;
   if (e instanceof ConfigError || e instanceof ValidationError) {
-    // A secret file others may read: what would be valid is "a file only its owner can read: run chmod 600 …".
-    return /only its owner can read/.test(e.expected ?? '') ? EXIT.REFUSED : EXIT.CONFIG;
+    // A file others may change (or, holding a key, read): refused for safety, not invalid.
+    return isUnsafeFileError(e) ? EXIT.REFUSED : EXIT.CONFIG;
   }
   if (e instanceof ApplyError) return e.restored ? (e.cause instanceof ConflictError ? EXIT.CONFLICT : EXIT.FAILED) : EXIT.INCOMPLETE;
   if (e instanceof ConflictError) return EXIT.CONFLICT;

@@ -10,11 +10,11 @@
  */
 import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { createRequire } from 'node:module';
-import type { Document, Node } from 'yaml';
+import type { Document, DocumentOptions, Node, ParseOptions, SchemaOptions } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { NormalizedConfig } from './config.js';
 import { child, configError, fail, isPlainObject, item, looksLikeKeyMaterial, showPath, splitFieldPath } from './field.js';
-import { asFileReadError, chmodFix, type FileContent, type FileReader, formatMode, isAccessibleByOthers, readRegularFile } from './private-file.js';
+import { asFileReadError, type FileContent, type FileReader, fileProblems, readRegularFile, unsafeFileText } from './private-file.js';
 import { type ValidateOptions, validateSpec } from './validate.js';
 
 /**
@@ -34,9 +34,14 @@ export type ConfigFormat = 'yaml' | 'json';
 
 export interface LoadConfigOptions {
   /**
-   * Refuse a configuration file that holds a key inline, and key files, when
-   * the group or others may access them; the message gives the `chmod 600`
-   * fix. The CLI sets it. Default: false.
+   * Refuse files that someone other than root (or the user running netfwd)
+   * could change, since what they say is applied as root: a configuration
+   * file or key file that the group or others may write, or that belongs to
+   * another user, or that is in a directory another user owns or that group
+   * or others may write to without the sticky bit. Refuse as well a key file,
+   * or a configuration file holding a key inline, that the group or others
+   * may read. The message names the file and gives the fix (`chown root …`,
+   * `chmod go-w …`, `chmod 600 …`). The CLI sets it. Default: false.
    */
   enforcePermissions?: boolean;
   /** Reads the configuration file and key files (tests, virtual file systems). Default: the real file system. */
@@ -59,13 +64,22 @@ export const CONFIG_FILE_MAX_BYTES = 16 * 1024 * 1024;
 const MAX_ALIAS_COUNT = 1000;
 
 /**
+ * The deepest nesting of lists and mappings a configuration file may have. The
+ * spec needs 5 (tunnel.peers[0].allowedIPs[0]); the yaml parser needs time,
+ * memory and stack in proportion to the depth, and overflows its stack in the
+ * hundreds.
+ */
+export const CONFIG_MAX_DEPTH = 64;
+
+/**
  * Reads, parses and validates a configuration file. Relative key-file paths
  * are resolved against the file's directory. Throws ConfigError for anything
  * wrong with the file or the spec in it.
  */
 export function loadConfigFile(path: string, options: LoadConfigOptions = {}): NormalizedConfig {
   const abs = resolvePath(path);
-  const read = options.readFile ?? ((p: string) => readRegularFile(p, CONFIG_FILE_MAX_BYTES));
+  const enforce = options.enforcePermissions === true;
+  const read = options.readFile ?? ((p: string) => readRegularFile(p, CONFIG_FILE_MAX_BYTES, { directories: enforce }));
   let content: FileContent;
   try {
     content = read(abs);
@@ -74,21 +88,23 @@ export function loadConfigFile(path: string, options: LoadConfigOptions = {}): N
   }
   const text = typeof content.data === 'string' ? content.data : content.data.toString('utf8');
   const format = options.format ?? formatOf(abs, text);
-  const parsed = parseSource(text, abs, format);
 
-  if (options.enforcePermissions === true && isAccessibleByOthers(content.mode)) {
+  // Who may change the file decides what root applies: that comes first, before its text is looked at.
+  const unsafe = enforce ? fileProblems(abs, content, 'config') : [];
+  let parsed: Parsed;
+  try {
+    parsed = parseSource(text, abs, format);
+  } catch (e) {
+    if (unsafe.length > 0) throw relabel(unsafeConfigError(abs, '', unsafe, 'config'), abs);
+    throw e;
+  }
+  if (enforce) {
     const secrets = inlineSecretFields(parsed.value);
-    if (secrets.length > 0) {
-      const e = configError(
-        secrets[0]!,
-        `${showPath(abs)} holds a secret key inline but group or others may access it (mode ${formatMode(content.mode)})`,
-        `a file only its owner can read: run ${showPath(abs) === 'the file' ? 'chmod 600 FILE' : chmodFix(abs)}, or move the key into a key file`,
-      );
-      throw located(e, parsed);
-    }
+    const problems = secrets.length > 0 ? fileProblems(abs, content, 'config-with-key') : unsafe;
+    if (problems.length > 0) throw located(unsafeConfigError(abs, secrets[0] ?? '', problems, secrets.length > 0 ? 'config-with-key' : 'config'), parsed);
   }
 
-  const validateOptions: ValidateOptions = { baseDir: dirname(abs), enforceKeyFilePermissions: options.enforcePermissions === true };
+  const validateOptions: ValidateOptions = { baseDir: dirname(abs), enforceKeyFilePermissions: enforce };
   if (options.readFile) validateOptions.readFile = options.readFile;
   try {
     return validateSpec(parsed.value, validateOptions);
@@ -96,6 +112,12 @@ export function loadConfigFile(path: string, options: LoadConfigOptions = {}): N
     if (e instanceof ConfigError) throw located(e, parsed);
     throw e;
   }
+}
+
+/** The ConfigError for a configuration file that is not safe to trust (see LoadConfigOptions.enforcePermissions). */
+function unsafeConfigError(abs: string, field: string, problems: Parameters<typeof unsafeFileText>[1], kind: 'config' | 'config-with-key'): ConfigError {
+  const { message, expected } = unsafeFileText(field === '' ? 'the configuration file' : showPath(abs), problems, kind);
+  return configError(field, message, expected);
 }
 
 /**
@@ -156,7 +178,7 @@ const YAML_PROBLEMS: Readonly<Record<string, string>> = {
   MULTIPLE_DOCS: 'the file holds more than one YAML document; a configuration is one document',
   MULTIPLE_TAGS: 'a node has more than one tag',
   NON_STRING_KEY: 'a key is not a string',
-  RESOURCE_EXHAUSTION: 'too many alias expansions',
+  RESOURCE_EXHAUSTION: 'the input is nested too deeply to parse',
   TAB_AS_INDENT: 'tabs are not allowed as indentation; indent with spaces',
   TAG_RESOLVE_FAILED: 'a value does not fit its tag, or the tag is unknown',
   UNEXPECTED_TOKEN: 'unexpected text',
@@ -165,11 +187,17 @@ const PARSER_DETAIL = new Set(['MISSING_CHAR', 'BAD_INDENT', 'BLOCK_IN_FLOW']);
 
 function parseSource(rawText: string, name: string, format: ConfigFormat): Parsed {
   const text = rawText.replace(/^\uFEFF/, '');
+  const kind = format === 'json' ? 'JSON' : 'YAML';
   let doc: Document.Parsed;
   try {
     // logLevel 'error': the parser would otherwise print warnings (with slices of the text) on stderr.
-    doc = yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: true, strict: true, logLevel: 'error', schema: format === 'json' ? 'json' : 'core' });
-  } catch {
+    doc = parseDocumentWithin(text, CONFIG_MAX_DEPTH, { prettyErrors: false, uniqueKeys: true, strict: true, logLevel: 'error', schema: format === 'json' ? 'json' : 'core' });
+  } catch (e) {
+    if (e instanceof TooDeep) {
+      const where = position(text, e.offset);
+      const error = configError('', `invalid ${kind}: nested deeper than ${CONFIG_MAX_DEPTH} levels (lists and mappings inside each other)`, `at most ${CONFIG_MAX_DEPTH} levels; a configuration needs 5`);
+      throw relabel(error, `${name}:${where.line}:${where.col}`);
+    }
     fail('', `${name}: the ${format === 'json' ? 'JSON' : 'YAML'} cannot be parsed (nested too deeply?)`, `a valid ${format === 'json' ? 'JSON' : 'YAML'} file`);
   }
   const first = doc.errors[0] ?? doc.warnings[0];
@@ -180,7 +208,6 @@ function parseSource(rawText: string, name: string, format: ConfigFormat): Parse
     if (PARSER_DETAIL.has(first.code) && first.message.length <= 160 && !looksLikeKeyMaterial(first.message)) problem += `: ${first.message}`;
     const field = first.code === 'DUPLICATE_KEY' ? fieldAt(doc, offset) : '';
     const where = position(text, offset);
-    const kind = format === 'json' ? 'JSON' : 'YAML';
     const e = configError(field, field === '' ? `invalid ${kind}: ${problem}` : problem, field === '' ? `valid ${kind}` : 'each field once');
     throw relabel(e, `${name}:${where.line}:${where.col}`);
   }
@@ -196,6 +223,169 @@ function parseSource(rawText: string, name: string, format: ConfigFormat): Parse
     fail('', `${name}: the file expands too many aliases`, `at most ${MAX_ALIAS_COUNT} alias expansions`);
   }
   return { value: value ?? null, doc, text, name };
+}
+
+/**
+ * Counts how deep the text nests lists and mappings, one lexer token at a
+ * time, building nothing: `next(token)` returns the offset of a collection
+ * that opens deeper than `max` levels, else undefined. Flow collections (`[`,
+ * `{`, all of JSON) count one level each. A block collection counts one level
+ * for the column it opens at: a `-` or `?`, or a key followed by `:`, further
+ * right than the enclosing block collection (a list at the column of its
+ * mapping's keys counts too); a line that starts further left closes the
+ * collections right of it. Block scalars' text and comments are not looked
+ * at. On valid YAML the count is the depth of the data, or one more.
+ */
+function depthCounter(max: number): (token: string) => number | undefined {
+  const block: Array<{ col: number; seq: boolean }> = [];
+  let flow = 0;
+  let offset = 0;
+  let col = 0;
+  let lineStart = true; // the next token that is a node starts its line
+  let nodeCol: number | undefined; // the column of the node being read on this line (a key, when a ':' follows)
+  let scalarNext = false; // the token after the lexer's scalar marker is a scalar's source
+  let blockScalar = false; // … and after a block scalar header, that scalar is the header's text
+  const startLine = (c: number): void => {
+    if (!lineStart || flow > 0) return;
+    while (block.length > 0 && block[block.length - 1]!.col > c) block.pop();
+    lineStart = false;
+  };
+  const node = (c: number): void => {
+    startLine(c);
+    nodeCol ??= c;
+  };
+  /** Opens a block collection at column c unless one of its kind is open there; true when that is too deep. */
+  const openBlock = (c: number, seq: boolean): boolean => {
+    let top = block[block.length - 1];
+    // A list at the column of its mapping's keys ends where the next key starts.
+    if (!seq && top && top.col === c && top.seq && block.length > 1 && block[block.length - 2]!.col === c) {
+      block.pop();
+      top = block[block.length - 1];
+    }
+    if (top && top.col === c && top.seq === seq) return false;
+    if (top && top.col > c) return false; // not valid YAML; the parser says why
+    block.push({ col: c, seq });
+    return block.length + flow > max;
+  };
+  return (token) => {
+    // The lexer's control tokens have no width in the text.
+    if (token === '\x02' || token === '\x18') return undefined;
+    if (token === '\x1f') {
+      scalarNext = true;
+      return undefined;
+    }
+    const start = offset;
+    const startCol = col;
+    offset += token.length;
+    const nl = token.lastIndexOf('\n');
+    col = nl === -1 ? col + token.length : token.length - nl - 1;
+    if (scalarNext) {
+      scalarNext = false;
+      if (blockScalar) blockScalar = false;
+      else node(startCol);
+      return undefined;
+    }
+    switch (token) {
+      case '':
+      case '\n':
+      case '\r\n':
+        if (flow === 0) lineStart = true;
+        nodeCol = undefined;
+        return undefined;
+      case '---':
+      case '...':
+        block.length = 0;
+        flow = 0;
+        nodeCol = undefined;
+        return undefined;
+      case '[':
+      case '{':
+        node(startCol);
+        nodeCol = undefined;
+        return ++flow + block.length > max ? start : undefined;
+      case ']':
+      case '}':
+        if (flow > 0) flow--;
+        return undefined;
+      case ',':
+        nodeCol = undefined;
+        return undefined;
+      case '-':
+      case '?':
+        nodeCol = undefined;
+        if (flow > 0) return undefined;
+        startLine(startCol);
+        return openBlock(startCol, token === '-') ? start : undefined;
+      case ':': {
+        const keyCol = nodeCol;
+        nodeCol = undefined;
+        if (flow > 0) return undefined;
+        if (keyCol === undefined) startLine(startCol);
+        return openBlock(keyCol ?? startCol, false) ? start - (startCol - (keyCol ?? startCol)) : undefined;
+      }
+    }
+    switch (token[0]) {
+      case ' ':
+      case '\t':
+      case '#':
+      case '%':
+      case '\uFEFF':
+        return undefined;
+      case '|':
+      case '>':
+        blockScalar = true;
+        node(startCol);
+        return undefined;
+      default:
+        // quoted scalars, aliases, anchors, tags
+        node(startCol);
+        return undefined;
+    }
+  };
+}
+
+/** The offset where `text` nests lists and mappings deeper than `max` levels (see depthCounter), or undefined. */
+export function nestedTooDeep(text: string, max: number): number | undefined {
+  const next = depthCounter(max);
+  for (const token of new (yaml().Lexer)().lex(text)) {
+    const at = next(token);
+    if (at !== undefined) return at;
+  }
+  return undefined;
+}
+
+/** Thrown out of the parser's token stream when the text nests too deeply. */
+class TooDeep {
+  constructor(readonly offset: number) {}
+}
+
+/**
+ * yaml's parseDocument, with the nesting depth counted on the lexer's tokens
+ * as they go to the parser: a file nested a million levels deep is refused at
+ * level max + 1, in milliseconds, where the parser would take seconds and a
+ * gigabyte and then overflow its stack. Throws TooDeep.
+ */
+function parseDocumentWithin(text: string, max: number, options: ParseOptions & DocumentOptions & SchemaOptions): Document.Parsed {
+  const { Composer, Lexer, Parser, YAMLParseError } = yaml();
+  const parser = new Parser();
+  const depth = depthCounter(max);
+  function* tokens() {
+    for (const lexeme of new Lexer().lex(text)) {
+      const at = depth(lexeme);
+      if (at !== undefined) throw new TooDeep(at);
+      yield* parser.next(lexeme);
+    }
+    yield* parser.end();
+  }
+  let doc: Document.Parsed | undefined;
+  for (const d of new Composer(options).compose(tokens(), true, text.length)) {
+    if (!doc) doc = d;
+    else {
+      doc.errors.push(new YAMLParseError([d.range[0], d.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents'));
+      break;
+    }
+  }
+  return doc!;
 }
 
 /** The first mapping key that is a collection or an alias (the spec only has plain field names). */

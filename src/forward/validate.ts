@@ -36,7 +36,7 @@ import type {
 import { child, didYouMean, fail, isPlainObject, item, listWords, redactError, show, showPath, typeName } from './field.js';
 import { decodeKey, isZeroKey, keyProblem, publicKeyOf } from './key.js';
 import { findOverlap, formatRange, type NumberRange, parsePorts, parseRange, type PortRange, rangeSize } from './ports.js';
-import { asFileReadError, chmodFix, type FileContent, type FileReader, formatMode, isAccessibleByOthers, readRegularFile } from './private-file.js';
+import { asFileReadError, type FileContent, type FileReader, fileProblems, readRegularFile, unsafeFileText } from './private-file.js';
 import { Secret } from './secret.js';
 import { type BackendSpec, DEFAULTS, type FrontendSpec, RETURN_PATH_MODES, type ReturnPathMode } from './spec.js';
 
@@ -49,8 +49,13 @@ export interface ValidateOptions {
   baseDir?: string;
   /**
    * Refuse key files that the group or others may access (any of mode
-   * 0077), with the `chmod 600` fix in the message. The CLI sets it; library
-   * callers may keep their keys however they like. Default: false.
+   * 0077), that belong to a user other than root or the one running netfwd,
+   * or that are in a directory another user owns or that group or others may
+   * write to without the sticky bit (they could replace the key). The
+   * message gives the fix (`chmod 600 …`, `chown root …`, `chmod go-w …`).
+   * The CLI sets it; library callers may keep their keys however they like.
+   * Owner and directories are checked when the reader reports them (the
+   * default reader does). Default: false.
    */
   enforceKeyFilePermissions?: boolean;
   /**
@@ -94,7 +99,7 @@ export function validateSpec(input: unknown, options: ValidateOptions = {}): Nor
   const ctx: Context = {
     baseDir: options.baseDir ?? process.cwd(),
     enforce: options.enforceKeyFilePermissions === true,
-    read: options.readFile ?? ((path) => readRegularFile(path, KEY_FILE_MAX_BYTES)),
+    read: options.readFile ?? ((path) => readRegularFile(path, KEY_FILE_MAX_BYTES, { directories: options.enforceKeyFilePermissions === true })),
     secrets: secretsOf(input),
   };
   try {
@@ -384,9 +389,10 @@ function keySource(ctx: Context, obj: Record<string, unknown>, field: string, in
   } catch (e) {
     fail(f, `cannot read ${showPath(abs)}: ${asFileReadError(e).reason}`, fileExpected);
   }
-  if (ctx.enforce && isAccessibleByOthers(content.mode)) {
-    const fix = showPath(abs) === 'the file' ? 'chmod 600 FILE' : chmodFix(abs);
-    fail(f, `${showPath(abs)} holds a secret key but group or others may access it (mode ${formatMode(content.mode)})`, `a file only its owner can read: run ${fix}`);
+  const unsafe = ctx.enforce ? fileProblems(abs, content, 'key') : [];
+  if (unsafe.length > 0) {
+    const { message, expected } = unsafeFileText(showPath(abs), unsafe, 'key');
+    fail(f, message, expected);
   }
   const raw = typeof content.data === 'string' ? content.data : content.data.toString('utf8');
   const text = raw.trim();
