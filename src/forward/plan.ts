@@ -9,9 +9,10 @@ export type ChangeAction = 'create' | 'update' | 'delete';
 /**
  * The kinds of objects netfwd manages, in apply order — except that addresses
  * the spec no longer has are deleted after the routes and rules, so that no
- * route ever names a missing source address.
+ * route ever names a missing source address. A claim (claims.ts) is recorded
+ * first and given up last.
  */
-export const CHANGE_KINDS = ['link', 'wireguard', 'address', 'route', 'rule', 'nftables', 'sysctl'] as const;
+export const CHANGE_KINDS = ['claim', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables', 'sysctl'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 /** One change of a plan, as a plain value. */

@@ -168,25 +168,15 @@ const metricKey = (family: number | undefined, metric: number | undefined) => {
 const routeKey = (r: { family?: number; destination: string; table?: unknown; type?: string; metric?: number; link?: string; source?: string }) =>
   `${r.family ?? ''}|${r.table}|${r.destination}|${r.type ?? 'unicast'}|${metricKey(r.family, r.metric)}|${r.type === undefined || r.type === 'unicast' ? (r.link ?? '') : ''}|${r.source ?? ''}`;
 
-function ownedTable(config: NormalizedConfig): number | undefined {
-  if (config.role !== 'backend' || config.returnPath.mode === 'snat') return undefined;
-  return config.returnPath.table;
-}
-
-/** netfwd's routes in the spec's table (both families). */
-export async function readRoutes(k: Kernel, config: NormalizedConfig): Promise<RouteEntry[]> {
-  const table = ownedTable(config) ?? storedTable(config);
-  if (table === undefined) return [];
+/** netfwd's routes in the tables this configuration owns (claims.ts: ownedTables), both families. */
+export async function readRoutes(k: Kernel, tables: readonly number[]): Promise<RouteEntry[]> {
   const out: RouteEntry[] = [];
-  for (const family of [4, 6] as const) {
-    for await (const r of k.rt.routes.list({ table, family, protocol: NETFWD_PROTOCOL })) out.push(r);
+  for (const table of tables) {
+    for (const family of [4, 6] as const) {
+      for await (const r of k.rt.routes.list({ table, family, protocol: NETFWD_PROTOCOL })) out.push(r);
+    }
   }
   return out;
-}
-
-/** In snat mode the spec names no table; a table the backend used before is cleaned up as 5000. */
-function storedTable(config: NormalizedConfig): number | undefined {
-  return config.role === 'backend' ? 5000 : undefined;
 }
 
 function normaliseListed(r: RouteEntry): RouteSpec & { family: 4 | 6 } {
@@ -288,11 +278,11 @@ export function desiredRules(config: NormalizedConfig, machine: readonly (4 | 6)
 const ruleKey = (r: { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number }) =>
   `${r.family}|${r.priority}|${r.table}|${r.uidRange ? r.uidRange.join('-') : ''}|${r.fwmark ?? ''}`;
 
-export async function readRules(k: Kernel, config: NormalizedConfig): Promise<Rule[]> {
-  const table = ownedTable(config) ?? storedTable(config);
-  if (table === undefined) return [];
+/** netfwd's rules (protocol 233) that look up a table this configuration owns. */
+export async function readRules(k: Kernel, tables: readonly number[]): Promise<Rule[]> {
+  if (tables.length === 0) return [];
   const rules = await k.rt.rules.list({ protocol: NETFWD_PROTOCOL });
-  return rules.filter((r) => r.table === table);
+  return rules.filter((r) => typeof r.table === 'number' && tables.includes(r.table));
 }
 
 export function planRules(k: Kernel, desired: RuleSpec[], current: Rule[]): Step[] {

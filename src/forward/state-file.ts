@@ -1,12 +1,16 @@
 /**
  * What netfwd must remember between `up` and `down` that the kernel cannot
- * hold for it: the values of global sysctls before netfwd changed them, and a
- * WireGuard link it is creating but has not tagged with its alias yet. Kept
- * under /run (cleared at boot, as sysctls and links are), one file per
- * namespace and tunnel, written atomically.
+ * hold for it: the values of global sysctls before netfwd changed them, a
+ * WireGuard link it is creating but has not tagged with its alias yet, and
+ * what the configuration claims (its routing table, rule priorities and
+ * marks, the global sysctls it needs), by which several configurations in one
+ * namespace keep out of each other's way. Kept under /run (cleared at boot, as
+ * sysctls and links are), one file per namespace and tunnel, written
+ * atomically.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { NetfwdError } from '../errors.js';
 
 export const STATE_DIR = process.env.NETFWD_STATE_DIR ?? '/run/netfwd/state';
 
@@ -20,6 +24,37 @@ export interface ForwardState {
    * untagged link that this entry lets the next `up` or `down` recognise.
    */
   creatingLink?: { interface: string };
+  /** What this configuration uses and no other netfwd configuration of the namespace may (claims.ts). */
+  claim?: Claim;
+}
+
+/** The shared resources a configuration uses (written by `up`, removed by `down`). */
+export interface Claim {
+  role: 'frontend' | 'backend';
+  /** The routing table of a routed return path. */
+  table?: number;
+  /** The priorities of its policy rules. */
+  priorities?: number[];
+  /** Marks its rules route by (fwmarks, connection marks). */
+  marks?: number[];
+  /** The fwmark of its tunnel's own encrypted packets (mode mark). */
+  tunnelMarks?: number[];
+  /** Global sysctls it needs at the value netfwd sets (`down` of another configuration leaves them). */
+  sysctls: string[];
+}
+
+/** The state file cannot be read as netfwd wrote it: netfwd refuses to guess what to restore. */
+export class StateFileError extends NetfwdError {
+  override name = 'StateFileError';
+  readonly path: string;
+  constructor(path: string, problem: string) {
+    super(
+      `netfwd's state file ${path} ${problem}: it records what \`down\` must put back (sysctl values from before \`up\`) and what this configuration claims, ` +
+        `so netfwd will not guess. Look at it; if it cannot be repaired, remove it (the sysctls it recorded are then left as they are: check net.ipv4.ip_forward, ` +
+        `net.ipv6.conf.all.forwarding and net.ipv4.conf.all.send_redirects by hand) and run the command again`,
+    );
+    this.path = path;
+  }
 }
 
 /**
@@ -41,23 +76,124 @@ function statePath(netns: string | undefined, tunnel: string): string {
   return join(STATE_DIR, ns, `${tunnel}.json`);
 }
 
-export function readState(netns: string | undefined, tunnel: string): ForwardState {
-  try {
-    const parsed = JSON.parse(readFileSync(statePath(netns, tunnel), 'utf8')) as Partial<ForwardState> & { namespace?: string };
-    if (parsed.namespace !== undefined && parsed.namespace !== namespaceId(netns)) return { sysctls: {} };
-    const creating = parsed.creatingLink;
-    return {
-      sysctls: parsed.sysctls ?? {},
-      ...(creating && typeof creating.interface === 'string' ? { creatingLink: { interface: creating.interface } } : {}),
-    };
-  } catch {
-    return { sysctls: {} };
+function isNumberList(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff);
+}
+
+/** Checks the parsed content; a problem is thrown as StateFileError. */
+function checked(path: string, parsed: unknown): ForwardState & { namespace?: string } {
+  const bad: (what: string) => never = (what) => {
+    throw new StateFileError(path, `is not valid (${what})`);
+  };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) bad('not a JSON object');
+  const p = parsed as Record<string, unknown>;
+  if (p.namespace !== undefined && typeof p.namespace !== 'string') bad('namespace is not a string');
+  const sysctls = p.sysctls ?? {};
+  if (typeof sysctls !== 'object' || sysctls === null || Array.isArray(sysctls)) bad('sysctls is not an object');
+  for (const [key, v] of Object.entries(sysctls as Record<string, unknown>)) {
+    const e = v as { before?: unknown; set?: unknown } | null;
+    if (typeof e !== 'object' || e === null || typeof e.before !== 'string' || typeof e.set !== 'string') bad(`sysctls.${key} is not { before, set }`);
   }
+  const out: ForwardState & { namespace?: string } = { sysctls: sysctls as ForwardState['sysctls'] };
+  if (typeof p.namespace === 'string') out.namespace = p.namespace;
+  if (p.creatingLink !== undefined) {
+    const c = p.creatingLink as { interface?: unknown } | null;
+    if (typeof c !== 'object' || c === null || typeof c.interface !== 'string') bad('creatingLink is not { interface }');
+    out.creatingLink = { interface: c.interface as string };
+  }
+  if (p.claim !== undefined) {
+    const c = p.claim as Record<string, unknown> | null;
+    if (typeof c !== 'object' || c === null) bad('claim is not an object');
+    const claim = c as Record<string, unknown>;
+    if (claim.role !== 'frontend' && claim.role !== 'backend') bad('claim.role');
+    if (claim.table !== undefined && !isNumberList([claim.table])) bad('claim.table');
+    for (const k of ['priorities', 'marks', 'tunnelMarks'] as const) if (claim[k] !== undefined && !isNumberList(claim[k])) bad(`claim.${k}`);
+    if (!Array.isArray(claim.sysctls) || !claim.sysctls.every((x) => typeof x === 'string')) bad('claim.sysctls');
+    out.claim = claim as unknown as Claim;
+  }
+  return out;
+}
+
+/** Files a writer left behind when it died between writing and renaming (`NAME.json.PID.tmp` of a process that is gone). */
+function removeStaleTemporaries(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /\.json\.(\d+)\.tmp$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive || pid === process.pid) rmSync(join(dir, name), { force: true });
+  }
+}
+
+/** Reads and checks a state file; undefined when there is none (or it belongs to a namespace that no longer exists). */
+function readStateFile(path: string, netns: string | undefined): ForwardState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StateFileError(path, `cannot be read (${(err as Error).message})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new StateFileError(path, `is not valid JSON (${(err as Error).message})`);
+  }
+  const state = checked(path, parsed);
+  // A namespace removed without `down` leaves its file behind: a later namespace of the same name does not inherit it.
+  if (state.namespace !== undefined && state.namespace !== namespaceId(netns)) return undefined;
+  delete state.namespace;
+  return state;
+}
+
+/**
+ * The state of one tunnel's configuration. A file that is not what netfwd
+ * writes is a StateFileError (never taken as empty: the values to restore
+ * would be lost silently).
+ */
+export function readState(netns: string | undefined, tunnel: string): ForwardState {
+  return readStateFile(statePath(netns, tunnel), netns) ?? { sysctls: {} };
+}
+
+/** Every other configuration's state in the namespace: tunnel name → state. Stale temporaries are removed on the way. */
+export function otherStates(netns: string | undefined, tunnel: string): Map<string, ForwardState> {
+  const dir = dirname(statePath(netns, tunnel));
+  removeStaleTemporaries(dir);
+  const out = new Map<string, ForwardState>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names.sort()) {
+    if (!name.endsWith('.json') || name === `${tunnel}.json`) continue;
+    const state = readStateFile(join(dir, name), netns);
+    if (state) out.set(name.slice(0, -'.json'.length), state);
+  }
+  return out;
+}
+
+/** The path of a tunnel's state file (for messages). */
+export function stateFilePath(netns: string | undefined, tunnel: string): string {
+  return statePath(netns, tunnel);
 }
 
 export function writeState(netns: string | undefined, tunnel: string, state: ForwardState): void {
   const path = statePath(netns, tunnel);
-  if (Object.keys(state.sysctls).length === 0 && !state.creatingLink) {
+  if (Object.keys(state.sysctls).length === 0 && !state.creatingLink && !state.claim) {
     rmSync(path, { force: true });
     // The namespace's directory goes with its last file: namespaces come and go (tests make thousands).
     try {

@@ -9,7 +9,9 @@ import { ConfigError } from '../errors.js';
 import type { NftRuleset } from '../nft/index.js';
 import type { IpFamily, NormalizedConfig, TransportProtocol } from './config.js';
 import type { Kernel } from './context.js';
+import { otherClaims, ownedTables } from './claims.js';
 import { readNftables } from './nftables.js';
+import { readState } from './state-file.js';
 import { NFT_TABLE_COMMENT, nftTableName } from './ownership.js';
 import { planUp } from './planner.js';
 import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
@@ -124,6 +126,7 @@ function dnatInstalled(ruleset: NftRuleset | null, table: string, config: Normal
 export async function readStatus(k: Kernel, config: NormalizedConfig, options: ProbeOptions = {}): Promise<ForwardStatus> {
   const name = config.tunnel.interface;
   const table = nftTableName(name);
+  const tables = ownedTables(config, readState(k.netns, name).claim, otherClaims(k.netns, name));
   const tunnel = await readTunnel(k, name);
   const nft = await readNftables(k, config);
   const now = Date.now();
@@ -204,8 +207,8 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     present: {
       link: tunnel.link !== null,
       addresses: tunnel.link ? (await readAddresses(k, name)).map((a) => a.address) : [],
-      routes: (await readRoutes(k, config)).map((r) => `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`),
-      rules: (await readRules(k, config)).map((r) => `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`),
+      routes: (await readRoutes(k, tables)).map((r) => `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`),
+      rules: (await readRules(k, tables)).map((r) => `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`),
       nftTable: t ? `inet ${table}` : null,
     },
     drift,

@@ -5,7 +5,7 @@
  */
 import type { NormalizedConfig } from './config.js';
 import type { Step } from './plan.js';
-import { type ForwardState, readState, writeState } from './state-file.js';
+import { type Claim, type ForwardState, readState, writeState } from './state-file.js';
 import { readSysctl, writeSysctl } from './sysctl.js';
 
 export interface DesiredSysctl {
@@ -122,8 +122,13 @@ export function planSysctls(
   return steps;
 }
 
-/** Teardown: global sysctls go back to their earlier value unless someone changed them since. */
-export function planSysctlRestore(netns: string | undefined, tunnel: string): Step[] {
+/**
+ * Teardown: global sysctls go back to their earlier value unless someone
+ * changed them since — or another netfwd configuration of the namespace still
+ * needs them (`others`, their claims): then the record of the earlier value
+ * passes to that configuration, whose `down` restores it.
+ */
+export function planSysctlRestore(netns: string | undefined, tunnel: string, others: ReadonlyMap<string, Claim> = new Map()): Step[] {
   const state: ForwardState = readState(netns, tunnel);
   const steps: Step[] = [];
   for (const [key, { before, set }] of Object.entries(state.sysctls)) {
@@ -135,6 +140,11 @@ export function planSysctlRestore(netns: string | undefined, tunnel: string): St
     }
     if (now !== set) {
       steps.push(forget(netns, tunnel, key, `sysctl ${key}`, `left at ${now ?? '(unset)'}: changed since netfwd set it`));
+      continue;
+    }
+    const heir = [...others].find(([, c]) => c.sysctls.includes(key))?.[0];
+    if (heir !== undefined) {
+      steps.push(handOver(netns, tunnel, heir, key));
       continue;
     }
     steps.push({
@@ -183,6 +193,43 @@ function forget(netns: string | undefined, tunnel: string, key: string, target: 
             },
           }
         : undefined;
+    },
+  };
+}
+
+/** Passes the record of a global sysctl to another configuration that still needs the value. */
+function handOver(netns: string | undefined, tunnel: string, heir: string, key: string): Step {
+  return {
+    action: 'update',
+    kind: 'sysctl',
+    target: `sysctl ${key}`,
+    detail: `left as it is: the netfwd configuration of ${heir} still needs it (its down restores it)`,
+    async apply() {
+      const mine = readState(netns, tunnel);
+      const entry = mine.sysctls[key];
+      if (!entry) return undefined;
+      const theirs = readState(netns, heir);
+      // The first value seen wins: a record the heir made itself is from before ours was undone, i.e. older.
+      const hadOwn = theirs.sysctls[key] !== undefined;
+      if (!hadOwn) {
+        theirs.sysctls[key] = entry;
+        writeState(netns, heir, theirs);
+      }
+      delete mine.sysctls[key];
+      writeState(netns, tunnel, mine);
+      return {
+        description: `take back the record of sysctl ${key}`,
+        async run() {
+          const again = readState(netns, tunnel);
+          again.sysctls[key] = entry;
+          writeState(netns, tunnel, again);
+          if (!hadOwn) {
+            const back = readState(netns, heir);
+            delete back.sysctls[key];
+            writeState(netns, heir, back);
+          }
+        },
+      };
     },
   };
 }

@@ -191,8 +191,8 @@ test('traffic flows with netfwd run on both ends, and again after a power cut an
   const front2 = startRun(e, e.files.frontend);
   await front2.ready;
   await checkTraffic(t, e);
-  // uid rule per family; per family the tunnel default and the leak guard.
-  t.deepEqual(netfwdState(be, beIf), { link: true, table: true, rules: 2, routes: 4 });
+  // Per family the fwmark rule of the connections that arrived through the tunnel and the uid rule; the tunnel default and the leak guard.
+  t.deepEqual(netfwdState(be, beIf), { link: true, table: true, rules: 4, routes: 4 });
   t.is(inNetns(fe, 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1');
   // The applied event of each run lists what it had to make from nothing.
   const applied = (r: Run) => JSON.parse(r.lines.find((l) => l.includes('"event":"applied"'))!) as { details: { changes: string[] } };

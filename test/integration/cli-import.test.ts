@@ -196,7 +196,7 @@ labTest('seed 000 imported and applied: the DNAT of 9735 and the uidrange rule a
   const bns = lab.hosts.backend.netns;
   const rules = JSON.parse(inNetns(bns, 'ip', ['-j', 'rule', 'show'])) as Array<Record<string, unknown>>;
   t.true(
-    rules.some((r) => r.priority === 100 && r.uid_start === 1000 && r.uid_end === 1001 && r.table === '5000'),
+    rules.some((r) => r.priority === 101 && r.uid_start === 1000 && r.uid_end === 1001 && r.table === '5000'),
     JSON.stringify(rules),
   );
   const routes = JSON.parse(inNetns(bns, 'ip', ['-j', 'route', 'show', 'table', '5000'])) as Array<Record<string, unknown>>;

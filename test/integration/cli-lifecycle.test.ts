@@ -106,13 +106,14 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   // plan: text and JSON.
   const plan = await cli(['plan', '-c', f.frontend]);
   t.is(plan.code, EXIT.OK, plan.stderr);
-  // First the sysctl the kernel's WireGuard changes as the tunnel comes up (recorded before it), then the link.
-  t.regex(plan.stdout, new RegExp(`^~ sysctl net\\.ipv4\\.conf\\.all\\.send_redirects: 1 → 0 \\([^\\n]*\\)\\n\\+ link ${f.ifname.frontend}: wireguard, up\\n`));
-  t.regex(plan.stdout, /\+ nftables table inet netfwd-\S+: 3 chains, 12 sets and maps, \d+ elements/);
+  // First the claim (what this configuration uses), then the sysctl the kernel's WireGuard changes as the tunnel
+  // comes up (recorded before it), then the link.
+  t.regex(plan.stdout, new RegExp(`^\\+ claim of ${f.ifname.frontend}: needs [^\\n]*\\n~ sysctl net\\.ipv4\\.conf\\.all\\.send_redirects: 1 → 0 \\([^\\n]*\\)\\n\\+ link ${f.ifname.frontend}: wireguard, up\\n`));
+  t.regex(plan.stdout, /\+ nftables table inet netfwd-\S+: 4 chains, 18 sets and maps, \d+ elements/);
   const planJson = json(( await cli(['plan', '-c', f.backend, '--json'])).stdout);
   t.is(planJson.role, 'backend');
   t.is(planJson.netns, lab.hosts.backend.netns);
-  t.deepEqual([...new Set(planJson.changes.map((c: { kind: string }) => c.kind))], ['sysctl', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables']);
+  t.deepEqual([...new Set(planJson.changes.map((c: { kind: string }) => c.kind))], ['claim', 'sysctl', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables']);
   for (const c of planJson.changes) t.is(typeof c.text, 'string');
   t.deepEqual(planJson.warnings, []);
   noSecrets(plan);

@@ -136,8 +136,8 @@ test('a failure at any step of a first apply restores the namespace and the Appl
   t.true(lines.length >= 10, lines.join('\n'));
   t.deepEqual(
     [...new Set(plan.changes.map((c) => c.kind))],
-    ['sysctl', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables'],
-    'every kind of step is exercised (the sysctl the link changes comes first, the others last)',
+    ['claim', 'sysctl', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables'],
+    'every kind of step is exercised (the claim first, then the sysctl the link changes, the others last)',
   );
   for (let p = 1; p <= lines.length; p++) {
     const err = await t.throwsAsync(fwd.apply({ hooks: injectAt(p) }), { instanceOf: ApplyError });
@@ -241,8 +241,9 @@ test('all.send_redirects is turned off before the tunnel exists, recorded, and p
   const fwd = forwardService(frontend(ns, ifname, 1));
   cleanup(t, fwd);
   const lines = (await fwd.plan()).lines();
-  t.true(lines[0]!.startsWith(`~ sysctl ${key}: 1 → 0`), lines.join('\n'));
-  t.true(lines[1]!.startsWith(`+ link ${ifname}`), 'then the link');
+  t.true(lines[0]!.startsWith(`+ claim of ${ifname}: needs ${key}`), lines.join('\n'));
+  t.true(lines[1]!.startsWith(`~ sysctl ${key}: 1 → 0`), lines.join('\n'));
+  t.true(lines[2]!.startsWith(`+ link ${ifname}`), 'then the link');
   await fwd.apply();
   t.is(sysctlIn(ns, key), '0');
   t.true((await fwd.plan()).empty);
