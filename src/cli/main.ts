@@ -40,8 +40,10 @@ Usage:
                                       through each forward, and the route (or the address seen by
                                       HOST:PORT) of the backend's selected traffic
   netfwd run -c FILE [--json] [--down-on-exit] [--reresolve-after SECONDS] [--recheck SECONDS]
+             [--max-repairs N] [--repair-window SECONDS]
                                       apply, then keep it converged (repairs drift, re-resolves a
-                                      host name endpoint); systemd Type=notify
+                                      host name endpoint; at most N repairs (5) per window (60 s),
+                                      then it names who keeps changing it); systemd Type=notify
   netfwd status [--netns NAME] [--json]
                                       without -c: everything netfwd owns in this (or that) namespace
   netfwd doctor -c FILE [--json]      check this machine for the configuration
@@ -87,6 +89,8 @@ interface Options {
   downOnExit: boolean;
   reresolveAfter?: string;
   recheck?: string;
+  maxRepairs?: string;
+  repairWindow?: string;
   verbose: boolean;
 }
 
@@ -109,6 +113,8 @@ function parse(argv: string[]): { command: string; options: Options } {
       'down-on-exit': { type: 'boolean', default: false },
       'reresolve-after': { type: 'string' },
       recheck: { type: 'string' },
+      'max-repairs': { type: 'string' },
+      'repair-window': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       version: { type: 'boolean', short: 'V', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -134,6 +140,8 @@ function parse(argv: string[]): { command: string; options: Options } {
       downOnExit: values['down-on-exit'] ?? false,
       reresolveAfter: values['reresolve-after'],
       recheck: values.recheck,
+      maxRepairs: values['max-repairs'],
+      repairWindow: values['repair-window'],
       verbose: values.verbose ?? false,
     },
   };
@@ -215,6 +223,13 @@ function probeTarget(text: string | undefined): { host: string; port: number } |
   const port = m ? Number(m[3]) : 0;
   if (!m || port < 1 || port > 65535) throw new UsageError(`--probe-egress ${JSON.stringify(text)}: expected IPv4:PORT or [IPv6]:PORT of a service that answers with the address it sees`);
   return { host: (m[1] ?? m[2])!, port };
+}
+
+function count(option: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || n < min || n > max) throw new UsageError(`--${option} takes a whole number ${min}-${max}`);
+  return n;
 }
 
 function seconds(option: string, text: string | undefined, min: number): number | undefined {
@@ -327,6 +342,8 @@ async function main(argv: string[]): Promise<number> {
         downOnExit: options.downOnExit,
         reresolveAfter: seconds('reresolve-after', options.reresolveAfter, 1),
         recheck: seconds('recheck', options.recheck, 0),
+        maxRepairs: count('max-repairs', options.maxRepairs, 1, 1000),
+        repairWindow: seconds('repair-window', options.repairWindow, 1),
         verbose: options.verbose,
         implementation: implementationOf(options),
         ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),

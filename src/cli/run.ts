@@ -23,6 +23,9 @@ export interface RunOptions {
   reresolveAfter?: number;
   /** Seconds between periodic checks (0: only on events). */
   recheck?: number;
+  /** At most this many repairs per `repairWindow` seconds (then 'repairs-throttled'). */
+  maxRepairs?: number;
+  repairWindow?: number;
   /** Print debug events too ('checked', 'endpoint-unchanged'). */
   verbose: boolean;
   implementation: 'auto' | 'kernel' | 'userspace';
@@ -62,6 +65,8 @@ export async function runCommand(load: () => NormalizedConfig, o: RunOptions, ou
     ...(o.userspaceCommand ? { userspaceCommand: o.userspaceCommand } : {}),
     ...(o.reresolveAfter !== undefined ? { reresolveAfterSeconds: o.reresolveAfter } : {}),
     ...(o.recheck !== undefined ? { recheckMs: o.recheck * 1000 } : {}),
+    ...(o.maxRepairs !== undefined ? { maxRepairs: o.maxRepairs } : {}),
+    ...(o.repairWindow !== undefined ? { repairWindowMs: o.repairWindow * 1000 } : {}),
     log,
     status: (text) => notifier?.notify({ STATUS: text }),
   });

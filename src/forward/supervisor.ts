@@ -24,6 +24,7 @@
  * `log`; `status` is called with a one-line summary for systemd's STATUS=.
  */
 import { ConfigError } from '../errors.js';
+import { isOwnPort } from '../netlink/connection.js';
 import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
 import { Route, type RouteEvent, type RouteMonitor } from '../route/index.js';
 import type { NormalizedConfig } from './config.js';
@@ -32,6 +33,7 @@ import { NETFWD_PROTOCOL, nftTableName } from './ownership.js';
 import { type ResolveOptions, hostnameEndpoint, isUnresolved, resolveEndpoint } from './resolve.js';
 import { ServiceForward, type ServiceForwardOptions } from './service-forward.js';
 import { OwnershipError } from './tunnel.js';
+import { describeProcess, describeSender } from './who.js';
 
 export type SupervisorLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -58,6 +60,14 @@ export interface SupervisorOptions extends ServiceForwardOptions, ResolveOptions
   retryMaxMs?: number;
   /** A peer counts as up while its last handshake is younger than this. Default 180 s (WireGuard's reject-after time). */
   peerUpSeconds?: number;
+  /**
+   * At most this many repairs within `repairWindowMs`: past it, the
+   * supervisor stops repairing until the window has room again and says who
+   * keeps changing its objects (event 'repairs-throttled'), instead of
+   * fighting another program. Default 5 in 60 000 ms.
+   */
+  maxRepairs?: number;
+  repairWindowMs?: number;
   /** Receives every event. */
   log?: (event: SupervisorEvent) => void;
   /** Receives a one-line summary whenever it changes (systemd STATUS=). */
@@ -80,6 +90,8 @@ const DEFAULTS = {
   retryMs: 2_000,
   retryMaxMs: 60_000,
   peerUpSeconds: 180,
+  maxRepairs: 5,
+  repairWindowMs: 60_000,
 };
 
 function describeRouteEvent(e: RouteEvent): string {
@@ -121,10 +133,17 @@ export class Supervisor {
   private peerUp = new Map<string, boolean>();
   private lastResolve = 0;
   private lastStatus = '';
+  /** Who made the changes the pending plan reacts to: rtnetlink sender ports and nftables committers (not this process). */
+  private parties: Array<{ port: number } | { pid: number; process?: string }> = [];
+  /** When the recent repairs happened (ms), for the repair bound. */
+  private repairTimes: number[] = [];
+  private throttled = false;
+  /** The next converge applies a new configuration (start, reload): not a repair, never throttled. */
+  private mustApply = true;
   /** Resolves after the first successful apply. */
   readonly ready: Promise<void>;
   /** Counters, for status lines and tests. */
-  readonly stats = { applies: 0, repairs: 0, failures: 0, resolutions: 0, endpointChanges: 0 };
+  readonly stats = { applies: 0, repairs: 0, failures: 0, resolutions: 0, endpointChanges: 0, throttled: 0 };
 
   constructor(config: NormalizedConfig, options: SupervisorOptions = {}) {
     this.config = config;
@@ -137,6 +156,8 @@ export class Supervisor {
       retryMs: options.retryMs ?? DEFAULTS.retryMs,
       retryMaxMs: options.retryMaxMs ?? DEFAULTS.retryMaxMs,
       peerUpSeconds: options.peerUpSeconds ?? DEFAULTS.peerUpSeconds,
+      maxRepairs: options.maxRepairs ?? DEFAULTS.maxRepairs,
+      repairWindowMs: options.repairWindowMs ?? DEFAULTS.repairWindowMs,
     };
     this.retryDelay = this.o.retryMs;
     this.ready = new Promise((resolve, reject) => {
@@ -184,6 +205,7 @@ export class Supervisor {
     }
     this.config = config;
     this.resolved = undefined;
+    this.mustApply = true;
     this.emit('info', 'reloaded', {});
     this.schedule('configuration reloaded', 0);
   }
@@ -235,7 +257,11 @@ export class Supervisor {
 
   private async consumeRoute(m: RouteMonitor): Promise<void> {
     try {
-      for await (const e of m) if (this.relevantRoute(e)) this.schedule(describeRouteEvent(e));
+      for await (const e of m) {
+        if (!this.relevantRoute(e)) continue;
+        if (e.kind !== 'resync' && e.sender !== undefined && !isOwnPort(e.sender)) this.noteParty({ port: e.sender });
+        this.schedule(describeRouteEvent(e));
+      }
     } catch (err) {
       if (!this.stopped) this.emit('error', 'monitor-failed', { monitor: 'rtnetlink', error: (err as Error).message });
     }
@@ -251,7 +277,10 @@ export class Supervisor {
     try {
       for await (const e of m) {
         if (e.kind === 'generation') {
-          if (e.pid !== process.pid) for (const p of pending) this.schedule(p);
+          if (e.pid !== process.pid && pending.length) {
+            if (e.pid !== undefined) this.noteParty({ pid: e.pid, ...(e.process !== undefined ? { process: e.process } : {}) });
+            for (const p of pending) this.schedule(p);
+          }
           pending = [];
           continue;
         }
@@ -268,6 +297,17 @@ export class Supervisor {
     } catch (err) {
       if (!this.stopped) this.emit('error', 'monitor-failed', { monitor: 'nftables', error: (err as Error).message });
     }
+  }
+
+  private noteParty(p: { port: number } | { pid: number; process?: string }): void {
+    const key = JSON.stringify(p);
+    if (this.parties.length < 20 && !this.parties.some((x) => JSON.stringify(x) === key)) this.parties.push(p);
+  }
+
+  /** The parties as text (resolved now: a socket may be gone by the time the repair runs). */
+  private describeParties(parties: typeof this.parties): string[] {
+    const names = parties.map((p) => ('port' in p ? describeSender(this.config.netns, p.port) : describeProcess(p.pid, p.process)));
+    return [...new Set(names)];
   }
 
   /** Plans again after the debounce (or `delay`), remembering why. */
@@ -317,9 +357,41 @@ export class Supervisor {
     clearTimeout(this.retry);
     const triggers = this.triggers;
     this.triggers = [];
+    const parties = this.parties;
+    this.parties = [];
+    const forced = this.mustApply;
+    this.mustApply = false;
     try {
       const config = await this.resolvedConfig(false);
       if (config.role === 'backend' && isUnresolved(config.tunnel.peer.endpoint)) throw new Error('endpoint not resolved');
+      const now = Date.now();
+      this.repairTimes = this.repairTimes.filter((t) => now - t < this.o.repairWindowMs);
+      if (this.converged && !forced && this.repairTimes.length >= this.o.maxRepairs) {
+        // Bounded: somebody keeps changing netfwd's objects. Look, but do not fight.
+        const plan = await new ServiceForward(config, this.options).plan();
+        if (plan.empty) {
+          this.emit('debug', 'checked', { trigger: triggers });
+          return;
+        }
+        const resumeInMs = this.repairTimes[0]! + this.o.repairWindowMs - now;
+        if (!this.throttled) {
+          this.throttled = true;
+          this.stats.throttled++;
+          const by = this.describeParties(parties);
+          this.emit('warn', 'repairs-throttled', {
+            trigger: triggers,
+            by,
+            repairs: this.repairTimes.length,
+            windowSeconds: Math.round(this.o.repairWindowMs / 1000),
+            changes: plan.lines(),
+            resumeInMs,
+          });
+          this.setStatus(`not repairing for ${Math.ceil(resumeInMs / 1000)} s: ${this.repairTimes.length} repairs in ${Math.round(this.o.repairWindowMs / 1000)} s, changed by ${by.join(', ') || 'someone else'}`.slice(0, 200));
+        }
+        this.parties = [...parties, ...this.parties];
+        if (!this.stopped) this.retry = setTimeout(() => this.schedule('repair bound reached: checking again', 0), Math.max(resumeInMs, 0) + 10);
+        return;
+      }
       const result = await new ServiceForward(config, this.options).apply();
       this.stats.applies++;
       // The notifications of what this apply wrote arrive meanwhile: they are not why the next
@@ -333,13 +405,17 @@ export class Supervisor {
         this.readyResolve();
       } else if (lines.length > 0) {
         this.stats.repairs++;
-        this.emit('warn', 'repaired', { trigger: triggers, changes: lines, netlinkWrites: result.netlinkWrites });
+        if (!forced) this.repairTimes.push(Date.now());
+        this.throttled = false;
+        this.emit('warn', 'repaired', { trigger: triggers, by: this.describeParties(parties), changes: lines, netlinkWrites: result.netlinkWrites });
       } else {
         this.emit('debug', 'checked', { trigger: triggers });
       }
       this.setStatus(`converged${this.stats.repairs ? `, ${this.stats.repairs} repair${this.stats.repairs === 1 ? '' : 's'}` : ''}`);
     } catch (err) {
       this.stats.failures++;
+      // A new configuration that failed to apply is still new at the retry.
+      if (forced) this.mustApply = true;
       const e = err as Error & { field?: string };
       const fatal = this.options.fatal ?? ((x: Error) => x instanceof OwnershipError);
       if (!this.converged && fatal(e)) {

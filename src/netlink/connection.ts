@@ -154,6 +154,18 @@ const QUEUE_LOW = 1024;
 /** Totals over every connection of this process (e.g. to count writes of an apply). */
 export const netlinkTotals: ConnectionStats = newStats();
 
+/** The ports of the connections this process opened lately (notifications name the requesting port). */
+const recentPorts: number[] = [];
+const RECENT_PORTS = 256;
+
+/**
+ * True when `port` (a notification's nlmsg_pid) is one of the last 256
+ * netlink ports this process opened: the change was this process's own.
+ */
+export function isOwnPort(port: number): boolean {
+  return port !== 0 && recentPorts.includes(port >>> 0);
+}
+
 function wrapNative(err: unknown, operation: string): Error {
   const e = err as NativeError;
   if (e && typeof e.errno === 'number') return new NetlinkError(e.errno, { operation });
@@ -219,6 +231,8 @@ export class Connection {
     }
     const conn = new Connection(protocol, sock, path);
     try {
+      recentPorts.push(sock.portId >>> 0);
+      if (recentPorts.length > RECENT_PORTS) recentPorts.shift();
       sock.setOption(SOL_NETLINK, NETLINK_EXT_ACK, 1);
       sock.setOption(SOL_NETLINK, NETLINK_CAP_ACK, 1);
       if (protocol === 'route') sock.setOption(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);

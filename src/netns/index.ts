@@ -5,7 +5,7 @@
  * changes namespace.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { NetfwdError, NetlinkError, ValidationError } from '../errors.js';
 import { type NativeError, addon, addonPath } from '../netlink/native.js';
 import { resolveCredentials } from './credentials.js';
@@ -98,6 +98,17 @@ export const netns = {
       }
     }
     return out;
+  },
+
+  /**
+   * Reads a file of /proc/net as the namespace sees it (e.g. 'netlink': the
+   * namespace's netlink sockets), or the caller's own with `name` undefined.
+   */
+  procNet(name: string | undefined, file: string): string {
+    if (!/^[a-z0-9_]+(?:\/[a-z0-9_]+)?$/.test(file)) throw new ValidationError('file', `${JSON.stringify(file)} is not a /proc/net file name`, 'e.g. "netlink" or "ipv6_route"');
+    if (name === undefined) return readFileSync(`/proc/thread-self/net/${file}`, 'utf8');
+    const ns = netnsPath(name, 'name');
+    return nativeCall(`read /proc/net/${file} in ${name}`, () => addon().readFileInNetns(ns, `/proc/thread-self/net/${file}`));
   },
 
   /**

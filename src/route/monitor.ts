@@ -19,11 +19,16 @@ const KINDS: readonly MonitorKind[] = ['link', 'address', 'route', 'rule'];
 /** 'new' covers both creation and change (the kernel sends RTM_NEW* for both). */
 export type MonitorAction = 'new' | 'del';
 
+/**
+ * `sender` of an event is the netlink port (nlmsg_pid) of the socket whose
+ * request made the change, as the kernel reports it: 0 when the kernel made it
+ * on its own (a link going down takes its routes with it).
+ */
 export type RouteEvent =
-  | { kind: 'link'; action: MonitorAction; link: Link }
-  | { kind: 'address'; action: MonitorAction; address: Address }
-  | { kind: 'route'; action: MonitorAction; route: RouteEntry }
-  | { kind: 'rule'; action: MonitorAction; rule: Rule }
+  | { kind: 'link'; action: MonitorAction; link: Link; sender?: number }
+  | { kind: 'address'; action: MonitorAction; address: Address; sender?: number }
+  | { kind: 'route'; action: MonitorAction; route: RouteEntry; sender?: number }
+  | { kind: 'rule'; action: MonitorAction; rule: Rule; sender?: number }
   /** Notifications were lost or could not be read: dump the state again. */
   | { kind: 'resync'; reason: string };
 
@@ -68,25 +73,25 @@ export function notificationEvent(msg: NetlinkMessage, kinds: ReadonlySet<Monito
       const link = decodeLink(msg.data, names);
       if (msg.type === C.RTM_NEWLINK) names.set(link.index, link.name);
       else names.delete(link.index);
-      return kinds.has('link') ? { kind: 'link', action: msg.type === C.RTM_NEWLINK ? 'new' : 'del', link } : undefined;
+      return kinds.has('link') ? { kind: 'link', action: msg.type === C.RTM_NEWLINK ? 'new' : 'del', link, sender: msg.pid } : undefined;
     }
     case C.RTM_NEWADDR:
     case C.RTM_DELADDR: {
       if (!kinds.has('address')) return undefined;
       const address = decodeAddress(msg.data, names);
-      return address && { kind: 'address', action: msg.type === C.RTM_NEWADDR ? 'new' : 'del', address };
+      return address && { kind: 'address', action: msg.type === C.RTM_NEWADDR ? 'new' : 'del', address, sender: msg.pid };
     }
     case C.RTM_NEWROUTE:
     case C.RTM_DELROUTE: {
       if (!kinds.has('route')) return undefined;
       const route = decodeRoute(msg.data, names);
-      return route && { kind: 'route', action: msg.type === C.RTM_NEWROUTE ? 'new' : 'del', route };
+      return route && { kind: 'route', action: msg.type === C.RTM_NEWROUTE ? 'new' : 'del', route, sender: msg.pid };
     }
     case C.RTM_NEWRULE:
     case C.RTM_DELRULE: {
       if (!kinds.has('rule')) return undefined;
       const rule = decodeRule(msg.data);
-      return rule && { kind: 'rule', action: msg.type === C.RTM_NEWRULE ? 'new' : 'del', rule };
+      return rule && { kind: 'rule', action: msg.type === C.RTM_NEWRULE ? 'new' : 'del', rule, sender: msg.pid };
     }
     default:
       return undefined;

@@ -3,7 +3,7 @@
  * the way an operator or a systemd unit runs it. A missing build is an error
  * that says how to make it — never a skip.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -69,4 +69,46 @@ export function writeFile(path: string, text: string, mode: number): string {
   // writeFileSync applies the umask (and keeps the mode of an existing file); chmod makes it exact.
   chmodSync(path, mode);
   return path;
+}
+
+export interface LogLine {
+  ts: string;
+  level: string;
+  event: string;
+  details: Record<string, any>;
+}
+
+/** A long-running process whose stdout lines are collected; waitFor polls them. */
+export class Proc {
+  readonly lines: string[] = [];
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  constructor(readonly child: ChildProcess) {
+    let buf = '';
+    child.stdout!.on('data', (d) => {
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+    child.stderr!.on('data', (d) => (this.stderr += d));
+    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  }
+  json(): LogLine[] {
+    return this.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  }
+  async waitFor<T>(what: string, find: () => T | undefined, ms = 20_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = find();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; output:\n${this.lines.join('\n')}\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
 }

@@ -10,12 +10,12 @@
  * Every state is read back with ip -j, nft -j and wg show.
  */
 import ava, { type ExecutionContext } from 'ava';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
-import { CLI, cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
+import { CLI, Proc, cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 
@@ -39,48 +39,6 @@ if (!skip) {
     if (missing) t.fail(missing);
     else t.pass();
   });
-}
-
-interface LogLine {
-  ts: string;
-  level: string;
-  event: string;
-  details: Record<string, any>;
-}
-
-/** A long-running process whose stdout lines are collected; waitFor polls them. */
-class Proc {
-  readonly lines: string[] = [];
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  constructor(readonly child: ChildProcess) {
-    let buf = '';
-    child.stdout!.on('data', (d) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        this.lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
-    child.stderr!.on('data', (d) => (this.stderr += d));
-    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
-  }
-  json(): LogLine[] {
-    return this.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
-  }
-  async waitFor<T>(what: string, find: () => T | undefined, ms = 20_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = find();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; output:\n${this.lines.join('\n')}\n${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  kill(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-  }
 }
 
 /** A notification socket bound by python3 (not netfwd): prints each datagram as a JSON string line. */
