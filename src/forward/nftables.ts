@@ -100,6 +100,12 @@ function publicAddresses(config: NormalizedFrontend, fw: NormalizedForward, f: I
   return config.public.addresses.length === 0 ? 'any' : list;
 }
 
+/** A prefix as an interval set lists it: a single address without its /32 or /128. */
+function prefixKey(cidr: string): string {
+  const [address, length] = cidr.split('/') as [string, string];
+  return Number(length) === (address.includes(':') ? 128 : 32) ? address : cidr;
+}
+
 /** Elements of a `meta l4proto . th dport` interval set, from ports of the spec. */
 function portElements(entries: readonly NormalizedPortEntry[]): NftElement[] {
   return entries.map((s) => ({ key: [s.protocol, s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] }] }));
@@ -130,8 +136,8 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
       { ...base, name: `egress_allow${f}`, keyType: [addrType(f)], flags: ['interval'] },
       { ...base, name: `egress_refused${f}`, keyType: [addrType(f)], flags: ['interval'] },
     );
-    elements.set(`egress_allow${f}`, config.egress.allow.filter((a) => a.family === f).map((a) => ({ key: a.cidr })));
-    elements.set(`egress_refused${f}`, facts.refused[f].map((cidr) => ({ key: cidr })));
+    elements.set(`egress_allow${f}`, config.egress.allow.filter((a) => a.family === f).map((a) => ({ key: prefixKey(a.cidr) })));
+    elements.set(`egress_refused${f}`, facts.refused[f].map((cidr) => ({ key: prefixKey(cidr) })));
     const withAddr = [ipKey(f).daddr, e.meta.l4proto, e.th.dport];
     const anyAddr = [e.meta.l4proto, e.th.dport];
     const local = e.fib('daddr', 'type').eq('local');

@@ -49,7 +49,7 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   const late = sysctls.filter((s) => !s.beforeLink);
   // Global sysctls exist without the link; the tunnel's own appear with it.
   steps.push(...planSysctls(k.netns, name, late, readSysctls(k.netns, late.filter((s) => s.global || tunnel.link !== null))));
-  return new Plan(config.role, config.netns, steps, await planWarnings(k, config));
+  return new Plan(config.role, config.netns, steps, await planWarnings(k, config, nft.facts));
 }
 
 /** The steps that remove everything netfwd owns for this spec. */

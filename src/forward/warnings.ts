@@ -9,6 +9,7 @@ import type { NormalizedConfig } from './config.js';
 import type { Kernel } from './context.js';
 import { nftTableName } from './ownership.js';
 import { readSysctl } from './sysctl.js';
+import type { UplinkFacts } from './uplink.js';
 
 /** Base chains of other tables on `hook` with policy drop. */
 function foreignDropChains(ruleset: NftRuleset, own: string, hook: string, what: string): string[] {
@@ -22,14 +23,20 @@ export function forwardingKey(family: 4 | 6): string {
   return family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
 }
 
-/** The warnings for `config` in the namespace `k` works in. */
-export async function planWarnings(k: Kernel, config: NormalizedConfig): Promise<string[]> {
+/** The warnings for `config` in the namespace `k` works in (`facts`: a frontend's uplinks, as the plan read them). */
+export async function planWarnings(k: Kernel, config: NormalizedConfig, facts?: UplinkFacts): Promise<string[]> {
   const own = nftTableName(config.tunnel.interface);
   const ruleset = await k.nft.list();
   const warnings: string[] = [];
   if (config.role === 'frontend') {
     warnings.push(...foreignDropChains(ruleset, own, 'forward', 'the traffic netfwd forwards'));
     warnings.push(...foreignDropChains(ruleset, own, 'input', `the tunnel's WireGuard packets (udp port ${config.tunnel.listenPort}) and with them every forward`));
+    if (config.egress.enabled && facts && facts.uplinks.length === 0) {
+      warnings.push(
+        'no default route in the main table: the backends\' own traffic has no uplink and is refused until there is one ' +
+          '(`netfwd run` follows the routes; otherwise run `netfwd up` again), or name the uplink in public.interface',
+      );
+    }
     for (const f of config.families) {
       const key = forwardingKey(f);
       try {

@@ -284,7 +284,8 @@ test('status: present objects, drift after hand edits, and warnings (a foreign d
 
   const clean = await fe.status();
   t.deepEqual(clean.drift, []);
-  t.deepEqual(clean.warnings, []);
+  // The scratch namespace has no default route: the backends' own traffic has no uplink.
+  t.deepEqual(clean.warnings.map((w) => w.split(':')[0]), ['no default route in the main table']);
   t.deepEqual(clean.present, { link: true, addresses: ['10.0.0.1/24', 'fd00::1/64'], routes: [], rules: [], nftTable: `inet netfwd-${fifname}` });
   t.is(clean.tunnel.privateKey, '(hidden)');
   t.is(clean.tunnel.listenPort, 51820);
@@ -382,6 +383,8 @@ test('plan on a fresh namespace reads the global sysctls (only the tunnel\'s own
   ]);
   t.deepEqual(plan.warnings, [
     "table inet fw chain in (hook input, policy drop) may drop the tunnel's WireGuard packets (udp port 51820) and with them every forward; add an accept rule for it there",
+    // A fresh namespace has no default route.
+    "no default route in the main table: the backends' own traffic has no uplink and is refused until there is one (`netfwd run` follows the routes; otherwise run `netfwd up` again), or name the uplink in public.interface",
     'net.ipv4.ip_forward is off: the kernel does not forward; `netfwd up` turns it on',
   ]);
   t.deepEqual(plan.toJSON().warnings, plan.warnings);
