@@ -46,6 +46,7 @@ import {
   type Specs,
   buildSpecs,
   e2eSuite,
+  inNetns,
   readCounters,
   serve,
   uniqueTag,
@@ -442,6 +443,8 @@ const P = {
   otherUnlisted: 8083,
   /** Forwarded TCP (public 86), not listed, listener of uid 1000: the backend's tunnelPorts opens it. */
   extra: 2224,
+  /** Streams "tick N" as uid 1001, not listed: forwarded (public 87) and opened by tunnelPorts only in leak test (e). */
+  stream2: 2225,
   /** Not forwarded anywhere: the attackers' target on the backend and on the frontend (uid 1001). */
   attackTcp: 2222,
   attackUdp: 2223,
@@ -934,6 +937,54 @@ export function defineContainmentTests(mode: Mode): void {
       t.deepEqual(nonZero(readWatch(e.router), leakNames), {}, 'packets of forwarded or selected connections, seen on the home uplink');
     } finally {
       await Promise.all(streams.map((s) => s.stop()));
+    }
+  });
+
+  // After (d): the link comes back up. A stream to a port the backend opens with tunnelPorts — not a
+  // listed service, so the service-port rule of the leak guard does not know it — run by the unselected
+  // uid, and (routed modes) no unreachable route (leakGuard: false): only the postrouting guard of the
+  // connections that arrived through the tunnel (their ct mark; in mode snat the tunnel subnet as
+  // destination) stands between its packets and the home uplink when the link goes down.
+  test(`${mode}: leak — (e) a stream to a tunnelPorts port (not a listed service) of uid ${OTHER_UID}${mode === 'snat' ? '' : ', leakGuard: false'}, the tunnel link goes down: the postrouting guard alone keeps its packets off the home uplink (IPv4, IPv6)`, async (t) => {
+    const e = env();
+    const backend = ns('backend');
+    const port = P.stream2;
+    ip(backend, ['link', 'set', e.homeTunnel, 'up']);
+    const stream = await serve(e, 'backend', { name: 'extra', uid: OTHER_UID, tcp: [], tcpStream: [port], udp: [] });
+    const fspec = e.specs.frontend;
+    const frontend = forwardService(withFrontend(fspec, { forwards: [...fspec.forwards, { protocol: 'tcp', port: 87, to: { peer: 'home', port } }] }), { implementation: wgBackend() });
+    const bspec = e.specs.backends[0]!;
+    const rp = mode === 'snat' ? bspec.returnPath : ({ ...bspec.returnPath, leakGuard: false } as typeof bspec.returnPath);
+    const backendVariant = forwardService(withBackend(bspec, { returnPath: rp, tunnelPorts: [{ protocol: 'tcp', port }] }), { implementation: wgBackend() });
+    inNetns(backend, 'nft', ['-f', '-'], `table inet cz_e {\n chain o {\n  type filter hook output priority -300; policy accept;\n  tcp sport ${port} counter\n }\n}\n`);
+    const sent = () => (JSON.parse(inNetns(backend, 'nft', ['-j', 'list', 'table', 'inet', 'cz_e'])) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> }).nftables.find((x) => x.rule)!.rule!.expr.find((x) => x.counter)!.counter!.packets;
+    try {
+      await frontend.apply();
+      await backendVariant.apply();
+      if (mode !== 'snat') {
+        const unreachable = (f: string) => (JSON.parse(ip(backend, [f, '-j', 'route', 'show', 'table', '5000'])) as Array<{ type?: string }>).filter((r) => r.type === 'unreachable');
+        t.deepEqual([...unreachable('-4'), ...unreachable('-6')], [], 'no leak guard route in table 5000');
+      }
+      await e.handshakes();
+      const streams = [e.lab.start('client', streamClient, { host: F.ipv4, port: 87 }), e.lab.start('client', streamClient, { host: F.ipv6, port: 87 })];
+      try {
+        t.deepEqual(await Promise.all(streams.map((x) => x.result)), ['tick 1', 'tick 1'], 'both streams are established');
+        resetWatch(e.router);
+        const before = sent();
+        ip(backend, ['link', 'set', e.homeTunnel, 'down']);
+        for (let i = 0; i < 30 && sent() < before + 6; i++) await delay(100);
+        await delay(500);
+        t.true(sent() >= before + 4, `the stream kept sending with the link down (${sent() - before} packets reached its output hook)`);
+        t.deepEqual(nonZero(readWatch(e.router), [LEAK.client4, LEAK.client6, LEAK.tunnel4, LEAK.tunnel6]), {}, 'packets of the stream, seen on the home uplink');
+      } finally {
+        await Promise.all(streams.map((x) => x.stop()));
+      }
+    } finally {
+      stream.stop();
+      inNetns(backend, 'nft', ['delete', 'table', 'inet', 'cz_e']);
+      ip(backend, ['link', 'set', e.homeTunnel, 'up']);
+      await e.frontend.apply();
+      await e.backends[0]!.apply();
     }
   });
 }
