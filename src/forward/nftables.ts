@@ -163,12 +163,9 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
       [e.oifname.eq(wg), e.ct.status.any('dnat'), target.in(`@stats${f}_range`), e.accept()],
     );
     egress.push([e.iifname.eq(wg), ipKey(f).daddr.in(`@egress_allow${f}`), e.accept()]);
-    if (config.sourceNat) {
-      const own = config.tunnel.addresses.find((a) => a.family === f)!;
-      postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
-    }
-    // The tunnel's own address answers only on the tunnel (and to this machine).
     const own = config.tunnel.addresses.find((a) => a.family === f)!;
+    if (config.sourceNat) postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
+    // The tunnel's own address answers only on the tunnel (and to this machine).
     input.push([e.iifname.neq(wg), e.iifname.neq('lo'), ipKey(f).daddr.eq(own.address), e.drop()]);
   }
   if (config.mssClamp) {

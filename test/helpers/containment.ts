@@ -27,29 +27,28 @@
  */
 import type { ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { forwardService, type ServiceForward } from '../../src/forward/index.js';
+import { forwardService } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec, ServiceSpec } from '../../src/forward/spec.js';
-import { Lab, type LabHostName } from '../../src/lab/index.js';
+import type { LabHostName } from '../../src/lab/index.js';
 import { endProcessesIn } from '../../src/lab/topology.js';
 import { netns } from '../../src/netns/index.js';
 import { type NetnsTask, runInNetns, startInNetns } from '../../src/netns/run-in-netns.js';
 import {
   type BackendPlan,
   type Env,
+  type EnvOptions,
   LAB_ADDRESSES,
   type Mode,
   OTHER_UID,
   OUTSIDE_PORT,
   type RunningService,
   SERVICE_UID,
-  type SpecOptions,
-  type Specs,
-  buildSpecs,
   e2eSuite,
   inNetns,
   readCounters,
   serve,
-  uniqueTag,
+  startEnv,
+  streamClient,
   wgBackend,
   whoami,
 } from './e2e.js';
@@ -167,12 +166,6 @@ export function routeGet(ns: string, args: string[]): { route?: Record<string, u
   return { route: parsed[0] ?? {} };
 }
 
-/** Kind of a link as `ip -d` reports it ('wireguard' for the kernel's, 'tun' for wireguard-go). */
-export function linkKind(ns: string, link: string): string {
-  const j = JSON.parse(ip(ns, ['-j', '-d', 'link', 'show', link])) as Array<{ linkinfo?: { info_kind?: string } }>;
-  return j[0]?.linkinfo?.info_kind ?? '(none)';
-}
-
 // ------------------------------------------------------------------ counters
 
 export interface WatchCounter {
@@ -231,89 +224,12 @@ export function nonZero(c: Record<string, number>, names?: string[]): Record<str
 
 // ---------------------------------------------------------------------- env
 
-export interface ContainmentEnv extends Env {
-  /** Run by close() before netfwd's down and the lab's removal, last registered first. */
-  cleanups: Array<() => void | Promise<void>>;
-  /** The kind of the tunnel links ('tun': wireguard-go; 'wireguard': the kernel's). */
-  wgKind: string;
-}
+/** The end-to-end environment (test/helpers/e2e.ts), under the name this suite has used. */
+export type ContainmentEnv = Env;
 
-export interface ContainmentEnvOptions extends SpecOptions {
-  labBackends?: 1 | 2;
-  /** Changes the specs before anything is applied (e.g. an IPv4-only frontend tunnel). */
-  patch?: (s: Specs) => void;
-}
-
-/**
- * test/helpers/e2e.ts's startEnv with two additions: the specs can be patched
- * before they are applied, and cleanups (extra namespaces) run at close().
- */
-export async function startContainmentEnv(o: ContainmentEnvOptions): Promise<ContainmentEnv> {
-  const tag = uniqueTag();
-  const lab = await Lab.create({ prefix: `nfcz-${tag}`, backends: o.labBackends ?? (o.backends.length as 1 | 2) });
-  const services: RunningService[] = [];
-  const cleanups: Array<() => void | Promise<void>> = [];
-  let frontend: ServiceForward | undefined;
-  const backends: ServiceForward[] = [];
-  const close = async () => {
-    for (const s of services) s.stop();
-    const errors: unknown[] = [];
-    for (const c of [...cleanups].reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    for (const f of [...backends, frontend]) {
-      try {
-        await f?.down();
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    await lab.destroy();
-    if (errors.length) throw errors[0];
-  };
-  try {
-    const specs = buildSpecs(lab, tag, o);
-    o.patch?.(specs);
-    const implementation = wgBackend();
-    frontend = forwardService(specs.frontend, { implementation });
-    for (const b of specs.backends) backends.push(forwardService(b, { implementation }));
-    await frontend.apply();
-    for (const b of backends) await b.apply();
-    const kinds = [specs.frontend, ...specs.backends].map((s) => linkKind(s.netns!, s.tunnel.interface));
-    if (implementation !== 'auto') {
-      const want = implementation === 'kernel' ? 'wireguard' : 'tun';
-      if (kinds.some((k) => k !== want)) throw new Error(`NETFWD_WG_BACKEND=${implementation}, but the tunnel links are of kinds ${kinds.join(', ')}`);
-    }
-    const env: ContainmentEnv = {
-      lab,
-      tag,
-      specs,
-      frontend,
-      backends,
-      services,
-      cleanups,
-      wgKind: [...new Set(kinds)].join(', '),
-      async handshakes() {
-        for (const b of backends) {
-          for (let i = 0; ; i++) {
-            const s = await b.status();
-            if (s.tunnel.peers[0]?.lastHandshake) break;
-            if (i >= 300) throw new Error(`no WireGuard handshake on ${s.interface} after ${i} tries`);
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-      },
-      close,
-    };
-    return env;
-  } catch (err) {
-    await close().catch(() => undefined);
-    throw err;
-  }
+/** startEnv with the suite's own namespace prefix. */
+export function startContainmentEnv(o: EnvOptions): Promise<ContainmentEnv> {
+  return startEnv({ prefix: 'nfcz', ...o });
 }
 
 /** Which WireGuard ran, for t.log. */
@@ -404,20 +320,6 @@ export function detourIntoTunnel(ns: string, tunnel: string, targets: string[]):
 
 // -------------------------------------------------------------- stream client
 
-/** Connects and resolves at the first line received; the connection stays open until the task is stopped (portable). */
-export async function streamClient(arg: { host: string; port: number }): Promise<string> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const c = net.connect(arg.port, arg.host);
-    let data = '';
-    c.on('data', (d) => {
-      data += d;
-      const i = data.indexOf('\n');
-      if (i >= 0) resolve(data.slice(0, i));
-    });
-    c.on('error', (err: NodeJS.ErrnoException) => resolve(`(error ${err.code})`));
-  });
-}
 
 // =================================================================== the suite
 
@@ -590,6 +492,7 @@ export function defineContainmentTests(mode: Mode): void {
         arrived('tcp', P.otherListed),
         arrived('tcp', P.otherUnlisted),
         arrived('tcp', P.extra),
+        arrived('tcp', P.svc),
         // Arrivals of the attackers' packets: the frontend's filter must keep them out of the tunnel...
         arrived('tcp', P.attackTcp),
         arrived('udp', P.attackUdp),
@@ -894,6 +797,30 @@ export function defineContainmentTests(mode: Mode): void {
     });
 
   const pub = (port: number, proto: 'tcp' | 'udp') => [{ proto, host: F.ipv4, port, timeoutMs: 1500 }, { proto, host: F.ipv6, port, timeoutMs: 1500 }] as ProbeTarget[];
+
+  if (mode === 'snat') {
+    // A backend in mode snat routes nothing by the tunnel: a connection whose source is not the
+    // frontend's tunnel address would be answered by the main table. A frontend that does not SNAT
+    // (misconfigured, or compromised) gets its clients' connections dropped at the backend.
+    test('snat: a frontend that does not SNAT (sourceNat off) — the clients\' connections are dropped at the backend, nothing is answered by the home uplink (IPv4, IPv6)', async (t) => {
+      const e = env();
+      const variant = forwardService(withFrontend(e.specs.frontend, { sourceNat: false }), { implementation: wgBackend() });
+      try {
+        await variant.apply();
+        resetWatch(e.router);
+        resetWatch(e.backendWatch);
+        const seen = e.home.seen().length;
+        const targets = pub(80, 'tcp').concat(pub(P.udp, 'udp'));
+        allFailed(t, targets, await probe(ns('client'), targets), 'from the client');
+        const c = readWatch(e.backendWatch);
+        t.true(c[`arrived from the tunnel: tcp ${P.svc}`]! >= 2, `the frontend forwarded them with the clients' addresses (arrived: ${c[`arrived from the tunnel: tcp ${P.svc}`]})`);
+        t.deepEqual(e.home.seen().slice(seen), [], 'the service saw nothing');
+        t.deepEqual(nonZero(readWatch(e.router), leakNames), {}, 'nothing of them on the home uplink');
+      } finally {
+        await e.frontend.apply();
+      }
+    });
+  }
 
   leakTest(`(a) UDP to a forwarded, listed port whose service is not running (${P.udpDown}: ICMP port unreachable) (IPv4, IPv6)`, pub(P.udpDown, 'udp'), [
     { name: `arrived from the tunnel: udp ${P.udpDown}`, atLeast: 2 },

@@ -22,6 +22,7 @@ import {
   readCounters,
   serve,
   startEnv,
+  streamClient,
   tcpAsk,
   udpAsk,
   uplinkOfUid,
@@ -247,19 +248,4 @@ export function defineModeTests(mode: Mode): void {
       await client.stop();
     });
   }
-}
-
-/** Connects and resolves at the first line received; the connection stays open until the task is stopped (portable). */
-async function streamClient(arg: { host: string; port: number }): Promise<string> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const c = net.connect(arg.port, arg.host);
-    let data = '';
-    c.on('data', (d) => {
-      data += d;
-      const i = data.indexOf('\n');
-      if (i >= 0) resolve(data.slice(0, i));
-    });
-    c.on('error', (err: NodeJS.ErrnoException) => resolve(`(error ${err.code})`));
-  });
 }

@@ -449,6 +449,10 @@ export interface Env {
   frontend: ServiceForward;
   backends: ServiceForward[];
   services: RunningService[];
+  /** Run by close() before netfwd's down and the lab's removal, last registered first (e.g. extra namespaces). */
+  cleanups: Array<() => void | Promise<void>>;
+  /** The kind of the tunnel links as `ip -d` reports them ('tun': wireguard-go; 'wireguard': the kernel's); empty with noApply. */
+  wgKind: string;
   /** Waits until every backend has a handshake with the frontend (through status()). */
   handshakes(): Promise<void>;
   close(): Promise<void>;
@@ -459,18 +463,36 @@ export interface EnvOptions extends SpecOptions {
   labBackends?: 1 | 2;
   /** Do not apply the specs (the test applies them). */
   noApply?: boolean;
+  /** Changes the specs before anything is applied (e.g. an IPv4-only frontend tunnel). */
+  patch?: (s: Specs) => void;
+  /** Namespace prefix of the lab (default "nfe2e"). */
+  prefix?: string;
+}
+
+/** Kind of a link as `ip -d` reports it ('wireguard' for the kernel's, 'tun' for wireguard-go). */
+export function linkKind(ns: string, link: string): string {
+  const out = execFileSync(toolPath('ip'), ['-n', ns, '-j', '-d', 'link', 'show', link], { encoding: 'utf8' });
+  return (JSON.parse(out) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind ?? '(none)';
 }
 
 /** Builds a lab, applies the frontend and the backends; close() brings everything down and removes the lab. */
 export async function startEnv(o: EnvOptions): Promise<Env> {
   const tag = uniqueTag();
-  const lab = await Lab.create({ prefix: `nfe2e-${tag}`, backends: o.labBackends ?? (o.backends.length as 1 | 2) });
+  const lab = await Lab.create({ prefix: `${o.prefix ?? 'nfe2e'}-${tag}`, backends: o.labBackends ?? (o.backends.length as 1 | 2) });
   const services: RunningService[] = [];
+  const cleanups: Array<() => void | Promise<void>> = [];
   let frontend: ServiceForward | undefined;
   const backends: ServiceForward[] = [];
   const close = async () => {
     for (const s of services) s.stop();
     const errors: unknown[] = [];
+    for (const c of [...cleanups].reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        errors.push(err);
+      }
+    }
     for (const f of [...backends, frontend]) {
       try {
         await f?.down();
@@ -483,20 +505,20 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
   };
   try {
     const specs = buildSpecs(lab, tag, o);
+    o.patch?.(specs);
     const implementation = wgBackend();
     frontend = forwardService(specs.frontend, { implementation });
     for (const b of specs.backends) backends.push(forwardService(b, { implementation }));
+    let wgKind = '';
     if (!o.noApply) {
       await frontend.apply();
       for (const b of backends) await b.apply();
+      // Checked with ip, not with netfwd: the tunnels really are of the forced kind.
+      const kinds = [specs.frontend, ...specs.backends].map((spec) => linkKind(spec.netns!, spec.tunnel.interface));
+      wgKind = [...new Set(kinds)].join(', ');
       if (implementation !== 'auto') {
-        // Checked with ip, not with netfwd: the tunnels really are of the forced kind.
         const want = implementation === 'kernel' ? 'wireguard' : 'tun';
-        for (const spec of [specs.frontend, ...specs.backends]) {
-          const out = execFileSync(toolPath('ip'), ['-n', spec.netns!, '-d', '-j', 'link', 'show', spec.tunnel.interface], { encoding: 'utf8' });
-          const kind = (JSON.parse(out) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind;
-          if (kind !== want) throw new Error(`NETFWD_WG_BACKEND=${implementation}, but ${spec.tunnel.interface} in ${spec.netns} is of kind ${kind}`);
-        }
+        if (kinds.some((k) => k !== want)) throw new Error(`NETFWD_WG_BACKEND=${implementation}, but the tunnel links are of kinds ${kinds.join(', ')}`);
       }
     }
     const env: Env = {
@@ -506,6 +528,8 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
       frontend,
       backends,
       services,
+      cleanups,
+      wgKind,
       async handshakes() {
         for (const b of backends) {
           for (let i = 0; ; i++) {
@@ -523,6 +547,21 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
     await close().catch(() => undefined);
     throw err;
   }
+}
+
+/** Connects and resolves at the first line received; the connection stays open until the task is stopped (portable). */
+export async function streamClient(arg: { host: string; port: number }): Promise<string> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const c = net.connect(arg.port, arg.host);
+    let data = '';
+    c.on('data', (d) => {
+      data += d;
+      const i = data.indexOf('\n');
+      if (i >= 0) resolve(data.slice(0, i));
+    });
+    c.on('error', (err: NodeJS.ErrnoException) => resolve(`(error ${err.code})`));
+  });
 }
 
 /** Starts a service and registers it for close(). */
