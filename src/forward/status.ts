@@ -171,9 +171,11 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     drift = plan.lines();
     warnings.push(...plan.warnings);
   } catch (err) {
-    // The cgroup of mode mark does not exist (the service is stopped): `up` needs it, status does not.
-    if (!(err instanceof ConfigError && err.field === 'returnPath.cgroup')) throw err;
-    drift = ['? (unknown: netfwd up cannot plan until the cgroup exists)'];
+    // The spec was valid when it was made: a ConfigError of the plan is about this machine — the
+    // cgroup of mode mark does not exist (the service is stopped), or another configuration claims
+    // the table, a priority or the mark. `up` refuses; status says so and still answers.
+    if (!(err instanceof ConfigError)) throw err;
+    drift = [err.field === 'returnPath.cgroup' ? '? (unknown: netfwd up cannot plan until the cgroup exists)' : `? (unknown: netfwd up refuses: ${err.field})`];
     warnings.push(...(await planWarnings(k, config)), err.message);
   }
   if (config.role === 'backend') {

@@ -163,6 +163,10 @@ test('a table, rule priority or mark another configuration claims is refused bef
     t.regex(err!.message, message);
     t.true(err!.message.includes(aName) && err!.message.includes(stateFilePath(ns, aName)), err!.message);
     t.deepEqual(snapshot(), before, `nothing changed (${field})`);
+    // status (and doctor, which reports its warnings as failed checks) still answers, and says why up refuses.
+    const st = await b.status();
+    t.deepEqual(st.drift, [`? (unknown: netfwd up refuses: ${field})`]);
+    t.true(st.warnings.some((w) => message.test(w)), st.warnings.join('\n'));
   }
   const ok = forwardService(backend(ns, `nf${uniqueTag()}b`, 1, { mode: 'connmark', table: 6000, priority: 200 }));
   cleanup(t, ok);
