@@ -49,7 +49,7 @@ const hex = (n: number) => `0x${n.toString(16)}`;
  * other uses. A ConfigError naming the field, the other configuration and its
  * state file.
  */
-export function checkClaim(netns: string | undefined, config: NormalizedConfig, claim: Claim, others: ReadonlyMap<string, Claim>): void {
+export function checkClaim(netns: string | undefined, claim: Claim, others: ReadonlyMap<string, Claim>): void {
   for (const [name, other] of others) {
     const whose = `the netfwd configuration of tunnel ${name} in this namespace (${stateFilePath(netns, name)})`;
     const fix = `run \`netfwd down\` for it first, or choose another value`;
@@ -74,7 +74,6 @@ export function checkClaim(netns: string | undefined, config: NormalizedConfig, 
         `a mark no other netfwd configuration uses (returnPath.mark, which defaults to the table number); or ${fix}`,
       );
     }
-    void config;
   }
 }
 

@@ -26,7 +26,7 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   const others = otherClaims(k.netns, name);
   const previous = readState(k.netns, name).claim;
   const claim = desiredClaim(config);
-  checkClaim(k.netns, config, claim, others);
+  checkClaim(k.netns, claim, others);
   await checkUnclaimedRules(k, claim, others, previous);
   const tables = ownedTables(config, previous, others);
   const tunnel = await readTunnel(k, name);
