@@ -11,7 +11,7 @@
  */
 import { ConfigError } from '../errors.js';
 import type { NormalizedConfig } from './config.js';
-import type { Kernel } from './context.js';
+import type { Rule } from '../route/index.js';
 import { arrivalMark } from './nftables.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';
@@ -78,15 +78,14 @@ export function checkClaim(netns: string | undefined, claim: Claim, others: Read
 }
 
 /**
- * Rules netfwd made (protocol 233) at one of the claimed priorities for a
- * table no configuration of the namespace claims: a configuration whose state
- * is lost (or an older netfwd's). Its table and rules cannot be told from
- * ours, so the priority is refused too.
+ * Rules netfwd made (protocol 233, `rules`) at one of the claimed priorities
+ * for a table no configuration of the namespace claims: a configuration whose
+ * state is lost (or an older netfwd's). Its table and rules cannot be told
+ * from ours, so the priority is refused too.
  */
-export async function checkUnclaimedRules(k: Kernel, claim: Claim, others: ReadonlyMap<string, Claim>, previous: Claim | undefined): Promise<void> {
+export function checkUnclaimedRules(rules: readonly Rule[], claim: Claim, others: ReadonlyMap<string, Claim>, previous: Claim | undefined): void {
   if (!claim.priorities?.length) return;
   const tables = new Set<number>([claim.table!, ...(previous?.table !== undefined ? [previous.table] : []), ...[...others.values()].flatMap((c) => (c.table !== undefined ? [c.table] : []))]);
-  const rules = await k.rt.rules.list({ protocol: NETFWD_PROTOCOL });
   const stray = rules.find((r) => r.priority !== undefined && claim.priorities!.includes(r.priority) && typeof r.table === 'number' && !tables.has(r.table));
   if (stray) {
     throw new ConfigError(

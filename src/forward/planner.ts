@@ -13,7 +13,7 @@ import type { NormalizedConfig } from './config.js';
 import type { Kernel } from './context.js';
 import { planNftables, planNftablesRemoval, readNftables } from './nftables.js';
 import { Plan, type Step } from './plan.js';
-import { desiredRoutes, desiredRules, hostFamilies, planAddresses, planRoutes, planRules, readAddresses, readRoutes, readRules } from './routing.js';
+import { desiredRoutes, desiredRules, hostFamilies, planAddresses, planRoutes, planRules, readAddresses, readNetfwdRules, readRoutes, readRules, rulesOfTables } from './routing.js';
 import { desiredSysctls, planSysctlRestore, planSysctls, readSysctls } from './sysctls.js';
 import { readState } from './state-file.js';
 import { planLink, planTunnelRemoval, planWireGuard, readTunnel } from './tunnel.js';
@@ -27,8 +27,9 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   const previous = readState(k.netns, name).claim;
   const claim = desiredClaim(config);
   checkClaim(k.netns, claim, others);
-  await checkUnclaimedRules(k, claim, others, previous);
   const tables = ownedTables(config, previous, others);
+  const rules = await readNetfwdRules(k, tables.length > 0 || !!claim.priorities?.length);
+  checkUnclaimedRules(rules, claim, others, previous);
   const tunnel = await readTunnel(k, name);
   const steps: Step[] = [];
   steps.push(...planClaim(k.netns, name, claim, previous));
@@ -42,7 +43,7 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   steps.push(...addresses.adds);
   const machine = hostFamilies(k.netns);
   steps.push(...planRoutes(k, desiredRoutes(config, machine), await readRoutes(k, tables)));
-  steps.push(...planRules(k, desiredRules(config, machine), await readRules(k, tables)));
+  steps.push(...planRules(k, desiredRules(config, machine), rulesOfTables(rules, tables)));
   steps.push(...addresses.deletes);
   const nft = await readNftables(k, config);
   steps.push(...planNftables(k, config, nft));

@@ -278,11 +278,19 @@ export function desiredRules(config: NormalizedConfig, machine: readonly (4 | 6)
 const ruleKey = (r: { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number }) =>
   `${r.family}|${r.priority}|${r.table}|${r.uidRange ? r.uidRange.join('-') : ''}|${r.fwmark ?? ''}`;
 
+/** netfwd's rules (protocol 233): all of them, or none when `needed` is false (a configuration without tables or priorities). */
+export async function readNetfwdRules(k: Kernel, needed = true): Promise<Rule[]> {
+  return needed ? k.rt.rules.list({ protocol: NETFWD_PROTOCOL }) : [];
+}
+
+/** Those of `rules` that look up a table this configuration owns. */
+export function rulesOfTables(rules: readonly Rule[], tables: readonly number[]): Rule[] {
+  return rules.filter((r) => typeof r.table === 'number' && tables.includes(r.table));
+}
+
 /** netfwd's rules (protocol 233) that look up a table this configuration owns. */
 export async function readRules(k: Kernel, tables: readonly number[]): Promise<Rule[]> {
-  if (tables.length === 0) return [];
-  const rules = await k.rt.rules.list({ protocol: NETFWD_PROTOCOL });
-  return rules.filter((r) => typeof r.table === 'number' && tables.includes(r.table));
+  return rulesOfTables(await readNetfwdRules(k, tables.length > 0), tables);
 }
 
 export function planRules(k: Kernel, desired: RuleSpec[], current: Rule[]): Step[] {

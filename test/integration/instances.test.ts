@@ -60,6 +60,9 @@ function homeNetns(t: ExecutionContext): string {
   const ns = freshNetns(t, 'nfinst');
   const ip = (...args: string[]) => execFileSync(toolPath('ip'), ['-n', ns, ...args]);
   ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
+  // No link-local addresses: they arrive asynchronously and would change the snapshots by themselves.
+  ip('link', 'set', 'eth0', 'addrgenmode', 'none');
+  ip('link', 'set', 'eth0p', 'addrgenmode', 'none');
   ip('link', 'set', 'eth0', 'up');
   ip('link', 'set', 'eth0p', 'up');
   ip('addr', 'add', '192.0.2.2/24', 'dev', 'eth0');
