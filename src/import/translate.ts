@@ -544,8 +544,22 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
   for (const r of chosen) ctx.used.add(r);
   out.table = table;
   const priority = chosen.find((r) => r.priority !== undefined)?.priority;
-  if (priority !== undefined && priority >= 1 && priority <= 32765) out.priority = priority;
-  else notes.changed(chosen[0]!.origin, ipRuleText(chosen[0]!), `${priority === undefined ? 'no priority given' : `priority ${priority} is outside 1-32765`}: netfwd uses priority 100`);
+  // Mode uid puts the uid ranges one priority after the rule for the connections that arrived through the tunnel.
+  const maxPriority = out.mode === 'uid' ? 32764 : 32765;
+  if (priority !== undefined && priority >= 1 && priority <= maxPriority) {
+    out.priority = priority;
+    if (out.mode === 'uid') {
+      notes.changed(chosen[0]!.origin, ipRuleText(chosen[0]!), `netfwd's rule for the connections that arrive through the tunnel (fwmark ${out.mark ?? table}) takes priority ${priority}, and the uid ranges follow at ${priority + 1}`);
+    }
+  } else {
+    const used = priority !== undefined && priority === 32765 && out.mode === 'uid' ? 32764 : 100;
+    if (used !== 100) out.priority = used;
+    notes.changed(
+      chosen[0]!.origin,
+      ipRuleText(chosen[0]!),
+      `${priority === undefined ? 'no priority given' : used !== 100 ? `priority ${priority} leaves no room for the uid ranges' rule before the main table's (32766)` : `priority ${priority} is outside 1-${maxPriority}`}: netfwd uses priority ${used}${out.mode === 'uid' ? ` (the uid ranges at ${used + 1})` : ''}`,
+    );
+  }
 
   // Table T's routes: the default into the tunnel, exclusions, the leak guard.
   const exclude: string[] = [];
@@ -619,7 +633,11 @@ function noteRule(ctx: Ctx, r: IptRule, role: Role): void {
     return;
   }
   if (r.table === 'filter' && (chain === 'INPUT' || chain === 'OUTPUT')) {
-    notes.notTranslated(r.origin, text, `netfwd does not filter ${chain === 'INPUT' ? 'traffic to' : 'traffic from'} this machine${role === 'backend' && chain === 'INPUT' ? ' (it closes the services\' ports on every interface but the tunnel)' : ''}; keep this rule in your firewall if you need it`);
+    notes.notTranslated(
+      r.origin,
+      text,
+      `netfwd filters only what it opens (${chain === 'INPUT' ? (role === 'backend' ? 'from the tunnel only the services and tunnelPorts; the services on no other interface' : 'from the tunnel only tunnelPorts on the tunnel addresses') : 'nothing of this machine\'s own outgoing traffic'}), not the rest of ${chain === 'INPUT' ? 'the traffic to' : 'the traffic from'} this machine; keep this rule in your firewall if you need it`,
+    );
     return;
   }
   if (r.table === 'filter' && chain === 'FORWARD') {

@@ -70,7 +70,7 @@ test('seed 000, frontend: NetworkManager keyfile + /etc/sysconfig/iptables → D
   // Untranslatable lines are listed with file:line, and as comments at the top of the YAML.
   const iptables = `${dir}/iptables`;
   t.regex(notesAt(r, iptables, 26)[0]!.reason, /CHECKSUM/);
-  t.regex(notesAt(r, iptables, 42)[0]!.reason, /does not filter traffic to this machine/);
+  t.regex(notesAt(r, iptables, 42)[0]!.reason, /filters only what it opens .*not the rest of the traffic to this machine/);
   t.regex(notesAt(r, iptables, 62)[0]!.reason, /between peers/);
   t.regex(notesAt(r, iptables, 11)[0]!.reason, /exception/);
   t.true(r.yaml.startsWith('# Imported by `netfwd import`'));
@@ -100,7 +100,7 @@ test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → m
   );
   // route1 (default via 10.0.0.1 table 5000) is what netfwd's table 5000 does: not listed.
   t.deepEqual(notesAt(r, `${dir}/wg0.nmconnection`, 25), []);
-  t.regex(notesAt(r, `${dir}/iptables`, 9)[0]!.reason, /does not filter/);
+  t.regex(notesAt(r, `${dir}/iptables`, 9)[0]!.reason, /filters only what it opens/);
 });
 
 test('seed 001, router: wg-quick + rules with -t nat lines → DNAT 8000, sourceNat (SNAT to the tunnel address), /32 widened', (t) => {
