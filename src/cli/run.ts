@@ -114,12 +114,13 @@ export async function runCommand(load: () => NormalizedConfig, o: RunOptions, ou
       if (!stopping) event('info', 'ready', { notify: notifier ? notifier.socket : null });
     },
     (err: Error) => {
-      // Retrying cannot help (a name taken by something netfwd does not own): exit as `up` would.
+      // Retrying cannot help (a name taken by something netfwd does not own, a table another
+      // configuration claims, an unreadable state file): exit as `up` would.
       stopping = true;
       clearInterval(watchdog);
       notifier?.notify({ STATUS: `failed: ${err.message}`.slice(0, 200) });
       process.stderr.write(`netfwd: ${err.message}\n`);
-      finish(err instanceof OwnershipError ? EXIT.OWNERSHIP : EXIT.FAILED);
+      finish(err instanceof OwnershipError ? EXIT.OWNERSHIP : err instanceof ConfigError ? EXIT.CONFIG : EXIT.FAILED);
     },
   );
   return done;

@@ -10,7 +10,7 @@
  * touches only the tables its own claim (or, without one, its spec) names.
  */
 import { ConfigError } from '../errors.js';
-import type { NormalizedConfig } from './config.js';
+import type { NormalizedConfig, NormalizedPortEntry } from './config.js';
 import type { Rule } from '../route/index.js';
 import { arrivalMark } from './nftables.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
@@ -25,10 +25,12 @@ export function desiredClaim(config: NormalizedConfig): Claim {
     .filter((s) => s.global)
     .map((s) => s.key);
   if (config.role === 'frontend') return { role: 'frontend', sysctls };
+  const text = (p: NormalizedPortEntry) => `${p.protocol} ${p.ports.from}-${p.ports.to}`;
+  const ports = { services: config.services.map(text), tunnelPorts: config.tunnelPorts.map(text) };
   const rp = config.returnPath;
-  if (rp.mode === 'snat') return { role: 'backend', sysctls };
+  if (rp.mode === 'snat') return { role: 'backend', sysctls, ports };
   const priorities = rp.mode === 'uid' ? [rp.priority, rp.priority + 1] : [rp.priority];
-  const claim: Claim = { role: 'backend', table: rp.table, priorities, marks: [arrivalMark(config)!], sysctls };
+  const claim: Claim = { role: 'backend', table: rp.table, priorities, marks: [arrivalMark(config)!], sysctls, ports };
   const wgMark = tunnelFwmark(config);
   if (wgMark !== 0) claim.tunnelMarks = [wgMark];
   return claim;
@@ -42,6 +44,16 @@ export function otherClaims(netns: string | undefined, tunnel: string): Map<stri
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** Whether two claimed port texts ("tcp 80-81") share a protocol and a port. */
+function overlaps(a: string, b: string): boolean {
+  const [pa, ra] = a.split(' ') as [string, string];
+  const [pb, rb] = b.split(' ') as [string, string];
+  if (pa !== pb) return false;
+  const [fa, ta] = ra.split('-').map(Number) as [number, number];
+  const [fb, tb] = rb.split('-').map(Number) as [number, number];
+  return fa <= tb && fb <= ta;
+}
 
 /**
  * Refuses a claim that collides with another configuration's: the same
@@ -63,6 +75,23 @@ export function checkClaim(netns: string | undefined, claim: Claim, others: Read
         `rule priority ${prio} is used by ${whose}: rules of one priority are tried in the order they were added, so one configuration's rules would take the other's traffic`,
         `a priority no other netfwd configuration uses (it has ${(other.priorities ?? []).join(' and ')}); or ${fix}`,
       );
+    }
+    // A service of one is dropped by the other's input and leak guard chains (they close the
+    // services on every interface but their own tunnel); a tunnelPort only by the other's services.
+    const mine = claim.ports;
+    const others = other.ports;
+    if (mine && others) {
+      const clash = (a: readonly string[], b: readonly string[]) => a.findIndex((x) => b.some((y) => overlaps(x, y)));
+      const s = clash(mine.services, [...others.services, ...others.tunnelPorts]);
+      const t = s === -1 ? clash(mine.tunnelPorts, others.services) : -1;
+      if (s !== -1 || t !== -1) {
+        const [list, i] = s !== -1 ? (['services', s] as const) : (['tunnelPorts', t] as const);
+        throw new ConfigError(
+          `${list}[${i}]`,
+          `${mine[list][i]} is also a port of ${whose}: each configuration closes its services to every interface but its own tunnel, so the other one's traffic to it would be dropped`,
+          `ports no other netfwd configuration lists (one service published through two frontends is not supported yet); or ${fix}`,
+        );
+      }
     }
     const mark = (claim.marks ?? []).find((m) => (other.marks ?? []).includes(m) || (other.tunnelMarks ?? []).includes(m));
     const theirs = (other.marks ?? []).find((m) => (claim.tunnelMarks ?? []).includes(m));

@@ -124,6 +124,7 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
   const elements = frontendElements(config);
   const intoTunnel: NftStmt[][] = [];
   const egress: NftStmt[][] = [];
+  const tunnelNets: NftStmt[][] = [];
   for (const f of config.families) {
     const key = ['inet_proto', 'inet_service'];
     sets.push(
@@ -167,6 +168,8 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
     if (config.sourceNat) postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
     // The tunnel's own address answers only on the tunnel (and to this machine).
     input.push([e.iifname.neq(wg), e.iifname.neq('lo'), ipKey(f).daddr.eq(own.address), e.drop()]);
+    // What is for the tunnel leaves by no other interface (its link down: the default route would take it).
+    tunnelNets.push([e.oifname.neq(wg), ipKey(f).daddr.eq(own.network), e.drop()]);
   }
   if (config.mssClamp) {
     const clamp = [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)];
@@ -176,7 +179,7 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
   // what belongs to connections already allowed; out of it, the backends' own
   // connections only to the internet by an uplink.
   const established = e.ct.state.any('established', 'related');
-  forward.push([e.oifname.eq(wg), established, e.accept()], ...intoTunnel, [e.oifname.eq(wg), e.drop()]);
+  forward.push(...tunnelNets, [e.oifname.eq(wg), established, e.accept()], ...intoTunnel, [e.oifname.eq(wg), e.drop()]);
   forward.push([e.iifname.eq(wg), established, e.accept()], ...egress);
   if (!config.egress.enabled) forward.push([e.iifname.eq(wg), e.drop()]);
   sets.push({ ...base, name: 'uplinks', keyType: ['ifname'] });
@@ -278,6 +281,17 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
         [e.iifname.eq(wg), e.drop()],
         [e.iifname.eq('lo'), e.return()],
         [services, e.drop()],
+      ],
+    },
+    {
+      // Nothing from the tunnel is forwarded (to the home LAN, say) but replies and the
+      // connections this machine itself DNATs from a listed service's port (a container's
+      // published port).
+      spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' },
+      rules: [
+        [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
+        [e.iifname.eq(wg), e.ct.status.any('dnat'), e.concat(e.meta.l4proto, e.ct.original['proto-dst']).in('@services'), e.accept()],
+        [e.iifname.eq(wg), e.drop()],
       ],
     },
     {

@@ -41,6 +41,8 @@ export interface Claim {
   tunnelMarks?: number[];
   /** Global sysctls it needs at the value netfwd sets (`down` of another configuration leaves them). */
   sysctls: string[];
+  /** A backend's services and tunnelPorts, "tcp 9735-9735": another configuration's input and leak guard chains would drop them. */
+  ports?: { services: string[]; tunnelPorts: string[] };
 }
 
 /** The state file cannot be read as netfwd wrote it: netfwd refuses to guess what to restore. */
@@ -109,6 +111,11 @@ function checked(path: string, parsed: unknown): ForwardState & { namespace?: st
     if (claim.table !== undefined && !isNumberList([claim.table])) bad('claim.table');
     for (const k of ['priorities', 'marks', 'tunnelMarks'] as const) if (claim[k] !== undefined && !isNumberList(claim[k])) bad(`claim.${k}`);
     if (!Array.isArray(claim.sysctls) || !claim.sysctls.every((x) => typeof x === 'string')) bad('claim.sysctls');
+    if (claim.ports !== undefined) {
+      const ports = claim.ports as Record<string, unknown> | null;
+      const list = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string' && /^(tcp|udp) \d+-\d+$/.test(x));
+      if (typeof ports !== 'object' || ports === null || !list(ports.services) || !list(ports.tunnelPorts)) bad('claim.ports');
+    }
     out.claim = claim as unknown as Claim;
   }
   return out;

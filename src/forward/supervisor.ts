@@ -32,6 +32,7 @@ import { type Kernel, openKernelIn } from './context.js';
 import { NETFWD_PROTOCOL, nftTableName } from './ownership.js';
 import { type ResolveOptions, hostnameEndpoint, isUnresolved, resolveEndpoint } from './resolve.js';
 import { ServiceForward, type ServiceForwardOptions } from './service-forward.js';
+import { StateFileError } from './state-file.js';
 import { OwnershipError } from './tunnel.js';
 import { describeProcess, describeSender } from './who.js';
 
@@ -74,13 +75,21 @@ export interface SupervisorOptions extends ServiceForwardOptions, ResolveOptions
   status?: (text: string) => void;
   /**
    * Errors of the first apply that retrying cannot fix (default: a link of
-   * the tunnel's name that netfwd does not own). The supervisor then stops
-   * and `ready` rejects with the error.
+   * the tunnel's name that netfwd does not own, a table, priority, mark or
+   * port another configuration claims, a state file netfwd cannot read — but
+   * not a cgroup that does not exist yet, which a service start fixes). The
+   * supervisor then stops and `ready` rejects with the error.
    */
   fatal?: (err: Error) => boolean;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
+
+/** The default of SupervisorOptions.fatal. */
+function isFatal(err: Error): boolean {
+  if (err instanceof OwnershipError || err instanceof StateFileError) return true;
+  return err instanceof ConfigError && err.field !== 'returnPath.cgroup';
+}
 
 const DEFAULTS = {
   debounceMs: 300,
@@ -417,7 +426,7 @@ export class Supervisor {
       // A new configuration that failed to apply is still new at the retry.
       if (forced) this.mustApply = true;
       const e = err as Error & { field?: string };
-      const fatal = this.options.fatal ?? ((x: Error) => x instanceof OwnershipError);
+      const fatal = this.options.fatal ?? isFatal;
       if (!this.converged && fatal(e)) {
         this.emit('error', 'apply-failed', { trigger: triggers, error: e.message, errorName: e.name, fatal: true });
         this.readyReject(e);

@@ -958,7 +958,7 @@ function rulePriority(value: unknown, field: string, max: number): number {
   const expected = `a rule priority 1-${max}, e.g. 100 (0 is the local table's rule, 32766 main's, 32767 default's${max < 32765 ? '; mode uid also uses the next priority, for its uid ranges' : ''})`;
   const n = integer(value, field, 0, U32_MAX, expected);
   if (n === 0 || n >= 32766) fail(field, n === 0 ? 'priority 0 is taken by the rule for the local table' : `priority ${n} is ${n === 32766 ? 'taken by the rule for the main table' : n === 32767 ? 'taken by the rule for the default table' : 'after the main table\'s rule, so it would never be reached'}`, expected);
-  if (n > max) fail(field, `priority ${n} leaves no room for the uid ranges' rule at ${n + 1}, before the main table's at 32766`, expected);
+  if (n > max) fail(field, `priority ${n} leaves no room for the uid ranges' rule at ${n + 1}: 32766 is the main table's rule`, expected);
   return n;
 }
 
@@ -1049,7 +1049,7 @@ function portEntries(value: unknown, field: string, listenPort: number | undefin
     const overlap = findOverlap(out.filter((s) => s.protocol === protocol));
     if (overlap) {
       const [a, b] = overlap;
-      fail(`${b.source}.port`, `${protocol.toUpperCase()} ${formatRange(b.ports)} overlaps ${a.source} (${protocol} ${formatRange(a.ports)})`, 'each port in one service only');
+      fail(`${b.source}.port`, `${protocol.toUpperCase()} ${formatRange(b.ports)} overlaps ${a.source} (${protocol} ${formatRange(a.ports)})`, `each port in one entry of ${field} only`);
     }
   }
   return out.map(({ protocol, ports, source }) => ({ protocol, ports, source }));

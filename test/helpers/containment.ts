@@ -48,6 +48,7 @@ import {
   readCounters,
   serve,
   startEnv,
+  sysctlIn,
   streamClient,
   wgBackend,
   whoami,
@@ -240,23 +241,42 @@ export function wgDescription(e: ContainmentEnv): string {
 
 // ------------------------------------------------------- the VPS's other network
 
+/** A network behind a lab host: the host's side of a veth and the one host on it (which runs a whoami). */
+export interface ExtraNetwork {
+  /** The lab host's address on it. */
+  router: { ipv4: string; ipv6: string };
+  host: { ipv4: string; ipv6: string };
+  cidr4: string;
+  cidr6: string;
+  /** The lab host's interface toward it. */
+  link: string;
+}
+
 /** A host on another network of the frontend ("vps-private"). */
 export const PRIVATE = {
-  frontend: { ipv4: '198.51.100.241', ipv6: '2001:db8:5::1' },
+  router: { ipv4: '198.51.100.241', ipv6: '2001:db8:5::1' },
   host: { ipv4: '198.51.100.242', ipv6: '2001:db8:5::2' },
   cidr4: '198.51.100.240/28',
   cidr6: '2001:db8:5::/64',
-  /** The frontend's interface toward it. */
   link: 'to-private',
-} as const;
+} as const satisfies ExtraNetwork;
+
+/** A host on the home LAN behind the backend ("home-lan"): what a compromised frontend would like to reach, or a container. */
+export const HOME_LAN = {
+  router: { ipv4: '198.51.100.225', ipv6: '2001:db8:6::1' },
+  host: { ipv4: '198.51.100.226', ipv6: '2001:db8:6::2' },
+  cidr4: '198.51.100.224/28',
+  cidr6: '2001:db8:6::/64',
+  link: 'to-lan',
+} as const satisfies ExtraNetwork;
 
 /**
- * Builds "vps-private" (a namespace of its own, named after the lab) behind a
- * veth from the frontend, with a whoami on OUTSIDE_PORT; removed at close().
+ * Builds a namespace (named after the lab and `suffix`) behind the lab host
+ * `on`, joined by a veth, with a whoami on OUTSIDE_PORT; removed by close().
  */
-export async function addPrivateNetwork(e: ContainmentEnv): Promise<string> {
-  const name = `${e.lab.prefix}-vps-private`;
-  const fe = e.lab.hosts.frontend.netns;
+export async function addNetwork(e: ContainmentEnv, on: LabHostName, suffix: string, n: ExtraNetwork): Promise<string> {
+  const name = `${e.lab.prefix}-${suffix}`;
+  const near = e.lab.host(on).netns;
   let whoamiTask: NetnsTask<number> | undefined;
   e.cleanups.push(async () => {
     await whoamiTask?.stop();
@@ -266,16 +286,16 @@ export async function addPrivateNetwork(e: ContainmentEnv): Promise<string> {
   netns.create(name);
   netns.sysctl(name, 'net.ipv6.conf.all.accept_dad', 0);
   netns.sysctl(name, 'net.ipv6.conf.default.accept_dad', 0);
-  ip(fe, ['link', 'add', PRIVATE.link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
-  ip(fe, ['addr', 'add', `${PRIVATE.frontend.ipv4}/28`, 'dev', PRIVATE.link]);
-  ip(fe, ['addr', 'add', `${PRIVATE.frontend.ipv6}/64`, 'dev', PRIVATE.link, 'nodad']);
-  ip(fe, ['link', 'set', PRIVATE.link, 'up']);
+  ip(near, ['link', 'add', n.link, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
+  ip(near, ['addr', 'add', `${n.router.ipv4}/28`, 'dev', n.link]);
+  ip(near, ['addr', 'add', `${n.router.ipv6}/64`, 'dev', n.link, 'nodad']);
+  ip(near, ['link', 'set', n.link, 'up']);
   ip(name, ['link', 'set', 'lo', 'up']);
   ip(name, ['link', 'set', 'eth0', 'up']);
-  ip(name, ['addr', 'add', `${PRIVATE.host.ipv4}/28`, 'dev', 'eth0']);
-  ip(name, ['addr', 'add', `${PRIVATE.host.ipv6}/64`, 'dev', 'eth0', 'nodad']);
-  ip(name, ['route', 'add', 'default', 'via', PRIVATE.frontend.ipv4]);
-  ip(name, ['-6', 'route', 'add', 'default', 'via', PRIVATE.frontend.ipv6]);
+  ip(name, ['addr', 'add', `${n.host.ipv4}/28`, 'dev', 'eth0']);
+  ip(name, ['addr', 'add', `${n.host.ipv6}/64`, 'dev', 'eth0', 'nodad']);
+  ip(name, ['route', 'add', 'default', 'via', n.router.ipv4]);
+  ip(name, ['-6', 'route', 'add', 'default', 'via', n.router.ipv6]);
   whoamiTask = startInNetns(name, whoami, OUTSIDE_PORT);
   await whoamiTask.result;
   return name;
@@ -347,6 +367,8 @@ const P = {
   extra: 2224,
   /** Streams "tick N" as uid 1001, not listed: forwarded (public 87) and opened by tunnelPorts only in leak test (e). */
   stream2: 2225,
+  /** Listed in one test only, DNATed by the backend itself to the home LAN host (a container's published port; public 88). */
+  container: 8090,
   /** Not forwarded anywhere: the attackers' target on the backend and on the frontend (uid 1001). */
   attackTcp: 2222,
   attackUdp: 2223,
@@ -391,6 +413,8 @@ const ARRIVED = {
 
 /** The router's counters of what the frontend forwards to it (destination side of the compromised backend's attempts). */
 const FROM_VPS = {
+  tunnel4: 'from the VPS: to the tunnel subnet (IPv4)',
+  tunnel6: 'from the VPS: to the tunnel subnet (IPv6)',
   routerLink4: "from the VPS: to the router's VPS-link address (IPv4)",
   routerLink6: "from the VPS: to the router's VPS-link address (IPv6)",
   outside4: 'from the VPS: to the outside host (IPv4)',
@@ -404,6 +428,7 @@ const FE_OTHER_ADDRESS = {
   v6: "new from the tunnel, delivered to another of the frontend's addresses (IPv6)",
 } as const;
 const PRIVATE_ARRIVED = `arrived from the frontend: tcp ${OUTSIDE_PORT}`;
+const LAN_ARRIVED = `arrived from the backend: tcp ${OUTSIDE_PORT}`;
 
 /** The router's counters on its link to the backend (the home uplink as the router sees it). */
 const LEAK = {
@@ -427,6 +452,8 @@ interface SuiteEnv extends ContainmentEnv {
   frontendWatch: Watch;
   /** On the host of the frontend's other network. */
   privateWatch: Watch;
+  /** On the host of the home LAN behind the backend. */
+  lanWatch: Watch;
   homeTunnel: string;
   officeTunnel: string;
   frontendTunnel: string;
@@ -464,8 +491,10 @@ export function defineContainmentTests(mode: Mode): void {
       const homeTunnel = e.specs.backends[0]!.tunnel.interface;
       const officeTunnel = e.specs.backends[1]!.tunnel.interface;
       const frontendTunnel = e.specs.frontend.tunnel.interface;
-      const privateNs = await addPrivateNetwork(e);
+      const privateNs = await addNetwork(e, 'frontend', 'vps-private', PRIVATE);
       const privateWatch = installWatch(privateNs, WATCH, [{ name: PRIVATE_ARRIVED, match: `iifname "eth0" tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' }]);
+      const lanNs = await addNetwork(e, 'backend', 'home-lan', HOME_LAN);
+      const lanWatch = installWatch(lanNs, WATCH, [{ name: LAN_ARRIVED, match: `iifname "eth0" tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' }]);
       // The upstream attacker: the router on the VPS's link routes the tunnel subnets to the VPS.
       const internet = e.lab.hosts.internet.netns;
       ip(internet, ['route', 'add', '10.0.0.0/24', 'via', F.ipv4]);
@@ -477,6 +506,8 @@ export function defineContainmentTests(mode: Mode): void {
         { name: LEAK.tunnel4, match: 'iifname "to-backend" ip saddr 10.0.0.0/16', hook: 'prerouting' },
         { name: LEAK.tunnel6, match: 'iifname "to-backend" ip6 saddr fd00::/48', hook: 'prerouting' },
         { name: LEAK.outside, match: `iifname "to-backend" tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
+        { name: FROM_VPS.tunnel4, match: `iifname "to-frontend" ip daddr 10.0.0.0/16`, hook: 'prerouting' },
+        { name: FROM_VPS.tunnel6, match: `iifname "to-frontend" ip6 daddr fd00::/48`, hook: 'prerouting' },
         { name: FROM_VPS.routerLink4, match: `iifname "to-frontend" ip daddr ${R.ipv4} tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
         { name: FROM_VPS.routerLink6, match: `iifname "to-frontend" ip6 daddr ${R.ipv6} tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
         { name: FROM_VPS.outside4, match: `iifname "to-frontend" ip daddr ${LAB_ADDRESSES.outside.ipv4} tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
@@ -493,6 +524,7 @@ export function defineContainmentTests(mode: Mode): void {
         arrived('tcp', P.otherUnlisted),
         arrived('tcp', P.extra),
         arrived('tcp', P.svc),
+        arrived('tcp', P.container),
         // Arrivals of the attackers' packets: the frontend's filter must keep them out of the tunnel...
         arrived('tcp', P.attackTcp),
         arrived('udp', P.attackUdp),
@@ -526,7 +558,7 @@ export function defineContainmentTests(mode: Mode): void {
       const vps = await serve(e, 'frontend', { name: 'vps', uid: OTHER_UID, tcp: [P.attackTcp], udp: [{ port: P.attackUdp, bind: '::' }] });
       await e.lab.start('internet', whoami, OUTSIDE_PORT).result;
       await e.handshakes();
-      return { ...e, mode, home, other, vps, router, backendWatch, frontendWatch, privateWatch, homeTunnel, officeTunnel, frontendTunnel };
+      return { ...e, mode, home, other, vps, router, backendWatch, frontendWatch, privateWatch, lanWatch, homeTunnel, officeTunnel, frontendTunnel };
     } catch (err) {
       await e.close().catch(() => undefined);
       throw err;
@@ -655,7 +687,7 @@ export function defineContainmentTests(mode: Mode): void {
   test(`${mode}: compromised backend — a host on another network of the frontend (${PRIVATE.host.ipv4}, ${PRIVATE.host.ipv6}) is unreachable through the tunnel`, async (t) => {
     // Control: the host is up; the frontend itself reaches it.
     const e = env();
-    t.deepEqual(await probe(ns('frontend'), [tcp(PRIVATE.host.ipv4, OUTSIDE_PORT), tcp(PRIVATE.host.ipv6, OUTSIDE_PORT)]), both(PRIVATE.frontend));
+    t.deepEqual(await probe(ns('frontend'), [tcp(PRIVATE.host.ipv4, OUTSIDE_PORT), tcp(PRIVATE.host.ipv6, OUTSIDE_PORT)]), both(PRIVATE.router));
     resetWatch(e.privateWatch);
     const targets = [tcp(PRIVATE.host.ipv4, OUTSIDE_PORT), tcp(PRIVATE.host.ipv6, OUTSIDE_PORT)];
     allFailed(t, targets, await detoured(t, both(PRIVATE.host), () => probe(ns('backend'), targets)), 'from the backend');
@@ -773,6 +805,73 @@ export function defineContainmentTests(mode: Mode): void {
       const r = await probe(ns('client'), [tcp(F.ipv4, 86, { timeoutMs: 5000 }), tcp(F.ipv6, 86, { timeoutMs: 5000 })]);
       t.deepEqual(r, [`home ${c4} ${P.extra}`, `home ${c6} ${P.extra}`]);
     } finally {
+      await e.backends[0]!.apply();
+    }
+  });
+
+  test(`${mode}: compromised frontend — with the home machine forwarding (ip_forward on), root on the VPS who routes the home LAN into the tunnel (and adds it to the peer's allowed IPs) reaches no host on it (IPv4, IPv6)`, async (t) => {
+    const e = env();
+    const fe = ns('frontend');
+    const backend = ns('backend');
+    const homePublic = e.specs.frontend.tunnel.peers.find((p) => p.name === 'home')!.publicKey;
+    const allowed = `${TUN.home.ipv4}/32,${TUN.home.ipv6}/128,${HOME_LAN.cidr4},${HOME_LAN.cidr6}`;
+    const before = [sysctlIn(backend, 'net.ipv4.ip_forward'), sysctlIn(backend, 'net.ipv6.conf.all.forwarding')];
+    try {
+      sysctlIn(backend, 'net.ipv4.ip_forward', '1');
+      sysctlIn(backend, 'net.ipv6.conf.all.forwarding', '1');
+      inNetns(fe, 'wg', ['set', e.frontendTunnel, 'peer', homePublic, 'allowed-ips', allowed]);
+      ip(fe, ['route', 'add', HOME_LAN.cidr4, 'dev', e.frontendTunnel]);
+      ip(fe, ['-6', 'route', 'add', HOME_LAN.cidr6, 'dev', e.frontendTunnel]);
+      resetWatch(e.lanWatch);
+      const targets = [tcp(HOME_LAN.host.ipv4, OUTSIDE_PORT), tcp(HOME_LAN.host.ipv6, OUTSIDE_PORT)];
+      allFailed(t, targets, await probe(fe, targets), 'from root on the VPS');
+      t.is(readWatch(e.lanWatch)[LAN_ARRIVED], 0, 'the backend forwarded nothing of it to the home LAN');
+      // The control: the home LAN host answers the backend itself.
+      t.deepEqual(await probe(backend, targets), both(HOME_LAN.router));
+    } finally {
+      ip(fe, ['route', 'del', HOME_LAN.cidr4, 'dev', e.frontendTunnel]);
+      ip(fe, ['-6', 'route', 'del', HOME_LAN.cidr6, 'dev', e.frontendTunnel]);
+      sysctlIn(backend, 'net.ipv4.ip_forward', before[0]!);
+      sysctlIn(backend, 'net.ipv6.conf.all.forwarding', before[1]!);
+      await e.frontend.apply();
+    }
+  });
+
+  test(`${mode}: a listed service the backend DNATs on to a container (a published port, public 88 → ${P.container} → home LAN host :${OUTSIDE_PORT}) ${mode === 'snat' ? 'is forwarded and answered through the tunnel' : 'fails closed: nothing of it on the home uplink (routing it back is not supported yet in the routed modes)'} (IPv4, IPv6)`, async (t) => {
+    const e = env();
+    const backend = ns('backend');
+    const fspec = e.specs.frontend;
+    const bspec = e.specs.backends[0]!;
+    const frontend = forwardService(withFrontend(fspec, { forwards: [...fspec.forwards, { protocol: 'tcp', port: 88, to: { peer: 'home', port: P.container } }] }), { implementation: wgBackend() });
+    const backendVariant = forwardService(withBackend(bspec, { services: [...bspec.services, { protocol: 'tcp', port: P.container }] }), { implementation: wgBackend() });
+    const before = [sysctlIn(backend, 'net.ipv4.ip_forward'), sysctlIn(backend, 'net.ipv6.conf.all.forwarding')];
+    // What Docker does for a published port: DNAT in prerouting, forwarding on.
+    inNetns(backend, 'nft', ['-f', '-'], `table inet cz_docker {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n  tcp dport ${P.container} dnat ip to ${HOME_LAN.host.ipv4}:${OUTSIDE_PORT}\n  tcp dport ${P.container} dnat ip6 to [${HOME_LAN.host.ipv6}]:${OUTSIDE_PORT}\n }\n}\n`);
+    try {
+      sysctlIn(backend, 'net.ipv4.ip_forward', '1');
+      sysctlIn(backend, 'net.ipv6.conf.all.forwarding', '1');
+      await frontend.apply();
+      await backendVariant.apply();
+      resetWatch(e.router);
+      resetWatch(e.lanWatch);
+      resetWatch(e.backendWatch);
+      const targets = [tcp(F.ipv4, 88, { timeoutMs: 3000 }), tcp(F.ipv6, 88, { timeoutMs: 3000 })];
+      const r = await probe(ns('client'), targets);
+      t.true(readWatch(e.backendWatch)[`arrived from the tunnel: tcp ${P.container}`]! >= 2, 'the frontend forwarded the connections to the backend');
+      if (mode === 'snat') {
+        t.true(readWatch(e.lanWatch)[LAN_ARRIVED]! >= 2, `the backend forwarded them to the container (${readWatch(e.lanWatch)[LAN_ARRIVED]})`);
+        t.deepEqual(r, both(TUN.frontend), 'the container answered, and saw the frontend\'s tunnel address');
+      } else {
+        // Its replies would be forwarded packets, which the route-type output chain never re-routes: the
+        // leak guard drops what a connection that arrived through the tunnel sends by another interface.
+        allFailed(t, targets, r, 'from the client');
+      }
+      t.deepEqual(nonZero(readWatch(e.router), [LEAK.client4, LEAK.client6, LEAK.tunnel4, LEAK.tunnel6]), {}, 'nothing of it on the home uplink');
+    } finally {
+      inNetns(backend, 'nft', ['delete', 'table', 'inet', 'cz_docker']);
+      sysctlIn(backend, 'net.ipv4.ip_forward', before[0]!);
+      sysctlIn(backend, 'net.ipv6.conf.all.forwarding', before[1]!);
+      await e.frontend.apply();
       await e.backends[0]!.apply();
     }
   });
@@ -912,6 +1011,24 @@ export function defineContainmentTests(mode: Mode): void {
       ip(backend, ['link', 'set', e.homeTunnel, 'up']);
       await e.frontend.apply();
       await e.backends[0]!.apply();
+    }
+  });
+
+  // Last of all: the frontend's tunnel link down.
+  test(`${mode}: frontend — its tunnel link down, a client's connection DNATed to the backend leaves by no other interface (the VPS's default route would take it) (IPv4, IPv6)`, async (t) => {
+    const e = env();
+    const fe = ns('frontend');
+    try {
+      ip(fe, ['link', 'set', e.frontendTunnel, 'down']);
+      resetWatch(e.router);
+      const targets = [tcp(F.ipv4, 80, { timeoutMs: 1500 }), tcp(F.ipv6, 80, { timeoutMs: 1500 })];
+      allFailed(t, targets, await probe(ns('client'), targets), 'from the client');
+      const c = readWatch(e.router);
+      t.is(c[FROM_VPS.tunnel4], 0, 'nothing for 10.0.0.0/16 left the VPS by its uplink');
+      t.is(c[FROM_VPS.tunnel6], 0, 'nothing for fd00::/48 left the VPS by its uplink');
+    } finally {
+      ip(fe, ['link', 'set', e.frontendTunnel, 'up']);
+      await e.frontend.apply();
     }
   });
 }

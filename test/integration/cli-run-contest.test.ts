@@ -123,3 +123,16 @@ test('a policy rule deleted again and again through one `ip -batch` process: the
   t.true((throttled.details.by as string[]).some((who) => who === `pid ${ip.pid} (ip)`), JSON.stringify(throttled.details.by));
   t.is(events(p, 'repaired').length, 2);
 });
+
+test('a supervisor whose table another configuration claims exits 3 at once (retrying cannot help), naming it', async (t) => {
+  const ns = freshNetns(t, 'nfcont');
+  const aName = `nfa${uniqueTag()}`;
+  const a = startRun(t, config(t, ns, aName, 0, { mode: 'uid', uids: ['1000'] }));
+  await a.waitFor('A ready', () => events(a, 'applied')[0]);
+  const b = startRun(t, config(t, ns, `nfb${uniqueTag()}`, 1, { mode: 'connmark' }));
+  const code = await Promise.race([b.exited, sleep(15_000).then(() => 'still running')]);
+  t.is(code, 3, b.stderr);
+  t.regex(b.stderr, new RegExp(`table 5000 is used by the netfwd configuration of tunnel ${aName}`));
+  t.true(b.json().some((l) => l.event === 'apply-failed' && l.details.fatal === true));
+  t.deepEqual(events(a, 'repaired'), [], 'and A was left alone');
+});

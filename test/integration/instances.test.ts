@@ -171,6 +171,12 @@ test('a table, rule priority or mark another configuration claims is refused bef
     t.deepEqual(st.drift, [`? (unknown: netfwd up refuses: ${field})`]);
     t.true(st.warnings.some((w) => message.test(w)), st.warnings.join('\n'));
   }
+  // A service port of A: each configuration closes its services to every interface but its own tunnel.
+  const sameService = forwardService({ ...backend(ns, `nf${uniqueTag()}b`, 1, { mode: 'snat' }), services: [{ protocol: 'tcp+udp', port: '8000-8100' }] });
+  const err = await t.throwsAsync(sameService.apply(), { instanceOf: ConfigError });
+  t.is((err as ConfigError).field, 'services[0]');
+  t.regex(err!.message, new RegExp(`tcp 8000-8100 is also a port of the netfwd configuration of tunnel ${aName}`));
+  t.deepEqual(snapshot(), before);
   const ok = forwardService(backend(ns, `nf${uniqueTag()}b`, 1, { mode: 'connmark', table: 6000, priority: 200 }));
   cleanup(t, ok);
   await ok.apply();
