@@ -71,6 +71,13 @@ export function writeFile(path: string, text: string, mode: number): string {
   return path;
 }
 
+/**
+ * How much slower processes start and run here: under AddressSanitizer
+ * (scripts/asan-check.sh preloads libasan with full malloc stacks) a node
+ * process takes ~10 s just to start, so waits for a child scale with it.
+ */
+export const SLOWDOWN = /libasan/.test(process.env.LD_PRELOAD ?? '') ? 6 : 1;
+
 export interface LogLine {
   ts: string;
   level: string;
@@ -100,7 +107,7 @@ export class Proc {
     return this.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
   }
   async waitFor<T>(what: string, find: () => T | undefined, ms = 20_000): Promise<T> {
-    const end = Date.now() + ms;
+    const end = Date.now() + ms * SLOWDOWN;
     for (;;) {
       const v = find();
       if (v !== undefined && v !== false) return v;

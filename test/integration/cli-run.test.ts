@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
-import { CLI, Proc, cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
+import { CLI, Proc, SLOWDOWN, cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 
@@ -132,12 +132,12 @@ const addrs = (ns: string, dev: string) =>
     .sort();
 /** Polls `read` until it deep-equals `want` (bounded); then asserts it, so a timeout shows the difference. */
 async function settlesTo<T>(t: ExecutionContext, what: string, read: () => T, want: T, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
+  const end = Date.now() + ms * SLOWDOWN;
   while (Date.now() < end && JSON.stringify(read()) !== JSON.stringify(want)) await new Promise((r) => setTimeout(r, 100));
   t.deepEqual(read(), want, what);
 }
 /** Lets the check that follows a repair (its own notifications: an empty plan) pass before the next drift. */
-const quiet = () => new Promise((r) => setTimeout(r, 1500));
+const quiet = () => new Promise((r) => setTimeout(r, 1500 * SLOWDOWN));
 
 test('run applies, notifies READY, repairs drift of its own objects only, logs each repair, and leaves the configuration on SIGTERM', async (t) => {
   const s = backendConfig(t);
