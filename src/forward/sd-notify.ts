@@ -11,7 +11,7 @@
  * sd_watchdog_enabled(3) advises half the interval.
  */
 import { NetfwdError } from '../errors.js';
-import { addon } from '../netlink/native.js';
+import { addon } from '../native.js';
 
 export interface Notifier {
   /** Sends the assignments (e.g. { READY: 1, STATUS: 'converged' }); false when it could not be sent. */

@@ -38,7 +38,7 @@ import {
   SO_SNDBUFFORCE,
 } from './constants.js';
 import { type AckPayload, type NetlinkMessage, type Request, frame, frameRequest, parseAck, parseDatagram, parseDone, patchFrame } from './message.js';
-import { type NativeError, type NativeSocket, addon } from './native.js';
+import { type NativeError, type NativeSocket, addon } from '../native.js';
 import { nfgenmsg } from './nfnetlink.js';
 import { Writer } from './writer.js';
 

@@ -5,7 +5,7 @@
  * 0..4294967294 would silently leave the process root.
  */
 import { ValidationError } from '../errors.js';
-import { addon } from '../netlink/native.js';
+import { addon } from '../native.js';
 
 /** The largest uid or gid: 2^32 - 2 ((uid_t)-1 is "not given" to setuid/setgid). */
 export const MAX_ID = 0xfffffffe;

@@ -7,7 +7,7 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { NetfwdError, NetlinkError, ValidationError } from '../errors.js';
-import { type NativeError, addon, addonPath } from '../netlink/native.js';
+import { type NativeError, addon, addonPath } from '../native.js';
 import { resolveCredentials } from './credentials.js';
 import { NETNS_RUN_DIR, netnsPath, validateNetnsName } from './path.js';
 

@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { NetfwdError } from '../errors.js';
-import { addonPath } from '../netlink/native.js';
+import { addonPath } from '../native.js';
 import { netnsPath } from './path.js';
 
 const WORKER_SOURCE = `

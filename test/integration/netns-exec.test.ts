@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { NetfwdError, NetlinkError, ValidationError } from '../../src/errors.js';
-import { addonPath } from '../../src/netlink/native.js';
+import { addonPath } from '../../src/native.js';
 import { NETNS_RUN_DIR, netns } from '../../src/netns/index.js';
 import { freshNetns, kernelTest, run, toolPath, uniqueNetnsName } from '../helpers/kernel.js';
 

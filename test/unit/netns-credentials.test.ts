@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ValidationError } from '../../src/errors.js';
-import { addonPath } from '../../src/netlink/native.js';
+import { addonPath } from '../../src/native.js';
 import { MAX_ID, primaryGroupOf, resolveCredentials, validateId } from '../../src/netns/credentials.js';
 import { netns } from '../../src/netns/index.js';
 
