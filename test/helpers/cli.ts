@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
 
@@ -118,4 +119,35 @@ export class Proc {
   kill(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
+}
+
+/**
+ * A backend configuration file (JSON, 0600) in a new temporary directory, with
+ * its private key file beside it: tunnel `ifname` in `ns`, addresses
+ * 10.0.SUBNET.2/24 and fd00:0:0:SUBNET::2/64, a peer that is never there.
+ */
+export function backendConfigFile(
+  t: ExecutionContext,
+  o: { ns: string; ifname: string; subnet?: number; returnPath?: Record<string, unknown>; services?: Array<{ protocol: string; port: number | string }> },
+): { config: string; dir: string } {
+  const subnet = o.subnet ?? 0;
+  const dir = tempDir(t);
+  writeFile(join(dir, 'backend.key'), `${generatePrivateKey().toBase64()}\n`, 0o600);
+  const config = writeFile(
+    join(dir, 'backend.json'),
+    JSON.stringify({
+      role: 'backend',
+      netns: o.ns,
+      tunnel: {
+        interface: o.ifname,
+        addresses: [`10.0.${subnet}.2/24`, subnet === 0 ? 'fd00::2/64' : `fd00:0:0:${subnet}::2/64`],
+        privateKeyFile: 'backend.key',
+        peer: { publicKey: publicKey(generatePrivateKey()), endpoint: `192.0.2.${1 + 10 * subnet}:51820` },
+      },
+      returnPath: o.returnPath ?? { mode: 'uid', uids: ['1000'] },
+      services: o.services ?? [{ protocol: 'tcp', port: 9735 + subnet }],
+    }),
+    0o600,
+  );
+  return { config, dir };
 }

@@ -9,9 +9,7 @@
  */
 import ava, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
-import { CLI, Proc, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
+import { CLI, Proc, backendConfigFile, missingBuild } from '../helpers/cli.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 
@@ -28,24 +26,7 @@ if (!skip) {
 }
 
 function config(t: ExecutionContext, ns: string, ifname: string, subnet: number, returnPath: Record<string, unknown>): string {
-  const dir = tempDir(t);
-  writeFile(join(dir, 'key'), `${generatePrivateKey().toBase64()}\n`, 0o600);
-  return writeFile(
-    join(dir, 'backend.json'),
-    JSON.stringify({
-      role: 'backend',
-      netns: ns,
-      tunnel: {
-        interface: ifname,
-        addresses: [`10.0.${subnet}.2/24`, `fd00:0:0:${subnet}::2/64`],
-        privateKeyFile: 'key',
-        peer: { publicKey: publicKey(generatePrivateKey()), endpoint: `192.0.2.${10 + subnet}:51820` },
-      },
-      returnPath,
-      services: [{ protocol: 'tcp', port: 9735 + subnet }],
-    }),
-    0o600,
-  );
+  return backendConfigFile(t, { ns, ifname, subnet, returnPath }).config;
 }
 
 function startRun(t: ExecutionContext, file: string, args: string[] = []): Proc {

@@ -14,8 +14,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
-import { CLI, Proc, SLOWDOWN, cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
+import { CLI, Proc, SLOWDOWN, backendConfigFile, cli, missingBuild, writeFile } from '../helpers/cli.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 
@@ -73,27 +72,8 @@ interface Setup {
 
 function backendConfig(t: ExecutionContext): Setup {
   const ns = freshNetns(t, 'nfrun');
-  const dir = tempDir(t);
-  const tag = uniqueTag();
-  const ifname = `nfr${tag}`;
-  const key = generatePrivateKey().toBase64();
-  writeFile(join(dir, 'backend.key'), `${key}\n`, 0o600);
-  const config = writeFile(
-    join(dir, 'backend.json'),
-    JSON.stringify({
-      role: 'backend',
-      netns: ns,
-      tunnel: {
-        interface: ifname,
-        addresses: ['10.0.0.2/24', 'fd00::2/64'],
-        privateKeyFile: 'backend.key',
-        peer: { publicKey: publicKey(generatePrivateKey()), endpoint: '192.0.2.1:51820' },
-      },
-      returnPath: { mode: 'uid', uids: ['1000'] },
-      services: [{ protocol: 'tcp', port: 9735 }],
-    }),
-    0o600,
-  );
+  const ifname = `nfr${uniqueTag()}`;
+  const { config, dir } = backendConfigFile(t, { ns, ifname });
   // The link is removed with the namespace; a userspace daemon is ended by freshNetns' teardown.
   return { ns, ifname, table: `netfwd-${ifname}`, config, dir };
 }
