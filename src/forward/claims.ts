@@ -15,7 +15,7 @@ import type { Rule } from '../route/index.js';
 import { arrivalMark } from './nftables.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';
-import { type Claim, otherStates, readState, stateFilePath, writeState } from './state-file.js';
+import { type Claim, otherStates, readState, setClaim, stateFilePath } from './state-file.js';
 import { desiredSysctls } from './sysctls.js';
 import { tunnelFwmark } from './tunnel.js';
 
@@ -145,19 +145,9 @@ export function planClaim(netns: string | undefined, tunnel: string, claim: Clai
       target: `claim of ${tunnel}`,
       detail: describe(claim),
       async apply() {
-        const state = readState(netns, tunnel);
-        const before = state.claim;
-        state.claim = claim;
-        writeState(netns, tunnel, state);
-        return {
-          description: `restore the claim of ${tunnel}`,
-          async run() {
-            const again = readState(netns, tunnel);
-            if (before) again.claim = before;
-            else delete again.claim;
-            writeState(netns, tunnel, again);
-          },
-        };
+        const before = readState(netns, tunnel).claim;
+        setClaim(netns, tunnel, claim);
+        return { description: `restore the claim of ${tunnel}`, run: async () => setClaim(netns, tunnel, before) };
       },
     },
   ];
@@ -173,17 +163,8 @@ export function planClaimRemoval(netns: string | undefined, tunnel: string): Ste
       kind: 'claim',
       target: `claim of ${tunnel}`,
       async apply() {
-        const state = readState(netns, tunnel);
-        delete state.claim;
-        writeState(netns, tunnel, state);
-        return {
-          description: `claim ${tunnel}'s resources again`,
-          async run() {
-            const again = readState(netns, tunnel);
-            again.claim = previous;
-            writeState(netns, tunnel, again);
-          },
-        };
+        setClaim(netns, tunnel, undefined);
+        return { description: `claim ${tunnel}'s resources again`, run: async () => setClaim(netns, tunnel, previous) };
       },
     },
   ];

@@ -216,19 +216,41 @@ export function writeState(netns: string | undefined, tunnel: string, state: For
   renameSync(tmp, path);
 }
 
+/** Reads a tunnel's state, lets `change` modify it, and writes it back — unless `change` returns false. */
+export function updateState(netns: string | undefined, tunnel: string, change: (state: ForwardState) => void | false): void {
+  const state = readState(netns, tunnel);
+  if (change(state) !== false) writeState(netns, tunnel, state);
+}
+
+/** Sets (or with undefined removes) the record of one global sysctl. */
+export function setSysctlRecord(netns: string | undefined, tunnel: string, key: string, entry: ForwardState['sysctls'][string] | undefined): void {
+  updateState(netns, tunnel, (state) => {
+    if (entry) state.sysctls[key] = entry;
+    else delete state.sysctls[key];
+  });
+}
+
+/** Sets (or with undefined removes) the claim. */
+export function setClaim(netns: string | undefined, tunnel: string, claim: Claim | undefined): void {
+  updateState(netns, tunnel, (state) => {
+    if (claim) state.claim = claim;
+    else delete state.claim;
+  });
+}
+
 /** Records that netfwd is creating the tunnel link `name` in `netns` (before the kernel creates it). */
 export function recordLinkCreation(netns: string | undefined, name: string): void {
-  const state = readState(netns, name);
-  state.creatingLink = { interface: name };
-  writeState(netns, name, state);
+  updateState(netns, name, (state) => {
+    state.creatingLink = { interface: name };
+  });
 }
 
 /** Forgets a recorded link creation (the link is tagged, or gone). */
 export function clearLinkCreation(netns: string | undefined, name: string): void {
-  const state = readState(netns, name);
-  if (!state.creatingLink) return;
-  delete state.creatingLink;
-  writeState(netns, name, state);
+  updateState(netns, name, (state) => {
+    if (!state.creatingLink) return false;
+    delete state.creatingLink;
+  });
 }
 
 /** True when netfwd recorded creating link `name` in this very namespace and did not finish tagging it. */

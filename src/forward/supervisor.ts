@@ -26,7 +26,7 @@
 import { ConfigError } from '../errors.js';
 import { isOwnPort } from '../netlink/connection.js';
 import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
-import { Route, type RouteEvent, type RouteMonitor } from '../route/index.js';
+import { RT_TABLE_MAIN, Route, type RouteEvent, type RouteMonitor } from '../route/index.js';
 import type { NormalizedConfig } from './config.js';
 import { type Kernel, openKernelIn } from './context.js';
 import { NETFWD_PROTOCOL, nftTableName } from './ownership.js';
@@ -250,7 +250,7 @@ export class Supervisor {
         return e.address.link === name || this.config.role === 'frontend';
       case 'route':
         // A frontend's uplinks are the interfaces of the main table's default routes (uplink.ts).
-        return e.route.protocol === NETFWD_PROTOCOL || (this.config.role === 'frontend' && this.config.public.interface === undefined && e.route.table === 254 && e.route.destination === 'default');
+        return e.route.protocol === NETFWD_PROTOCOL || (this.config.role === 'frontend' && this.config.public.interface === undefined && e.route.table === RT_TABLE_MAIN && e.route.destination === 'default');
       case 'rule':
         return e.rule.protocol === NETFWD_PROTOCOL;
       case 'resync':

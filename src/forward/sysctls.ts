@@ -5,7 +5,7 @@
  */
 import type { NormalizedConfig } from './config.js';
 import type { Step } from './plan.js';
-import { type Claim, type ForwardState, readState, writeState } from './state-file.js';
+import { type Claim, type ForwardState, readState, setSysctlRecord, updateState } from './state-file.js';
 import { readSysctl, writeSysctl } from './sysctl.js';
 
 export interface DesiredSysctl {
@@ -95,10 +95,10 @@ export function planSysctls(
         const recorded = s.global ? readState(netns, tunnel).sysctls[s.key] : undefined;
         writeSysctl(netns, s.key, s.value);
         if (s.global) {
-          const state = readState(netns, tunnel);
-          // Keep the very first value seen: repeated ups must not forget what it was.
-          state.sysctls[s.key] ??= { before: was, set: s.value };
-          writeState(netns, tunnel, state);
+          updateState(netns, tunnel, (state) => {
+            // Keep the very first value seen: repeated ups must not forget what it was.
+            state.sysctls[s.key] ??= { before: was, set: s.value };
+          });
         }
         return {
           description: `restore sysctl ${s.key}`,
@@ -108,12 +108,7 @@ export function planSysctls(
             // apply's, which won a race for it and relies on the value and the record: both stay.
             if (s.beforeLink && !linkExisted && linkPresent(netns, tunnel)) return;
             writeSysctl(netns, s.key, was);
-            if (s.global) {
-              const state = readState(netns, tunnel);
-              if (recorded) state.sysctls[s.key] = recorded;
-              else delete state.sysctls[s.key];
-              writeState(netns, tunnel, state);
-            }
+            if (s.global) setSysctlRecord(netns, tunnel, s.key, recorded);
           },
         };
       },
@@ -154,16 +149,12 @@ export function planSysctlRestore(netns: string | undefined, tunnel: string, oth
       detail: `${set} → ${before} (restored)`,
       async apply() {
         writeSysctl(netns, key, before);
-        const st = readState(netns, tunnel);
-        delete st.sysctls[key];
-        writeState(netns, tunnel, st);
+        setSysctlRecord(netns, tunnel, key, undefined);
         return {
           description: `set sysctl ${key} to ${set} again`,
           async run() {
             writeSysctl(netns, key, set);
-            const again = readState(netns, tunnel);
-            again.sysctls[key] = { before, set };
-            writeState(netns, tunnel, again);
+            setSysctlRecord(netns, tunnel, key, { before, set });
           },
         };
       },
@@ -179,20 +170,9 @@ function forget(netns: string | undefined, tunnel: string, key: string, target: 
     target,
     detail,
     async apply() {
-      const st = readState(netns, tunnel);
-      const entry = st.sysctls[key];
-      delete st.sysctls[key];
-      writeState(netns, tunnel, st);
-      return entry
-        ? {
-            description: `remember sysctl ${key} again`,
-            async run() {
-              const again = readState(netns, tunnel);
-              again.sysctls[key] = entry;
-              writeState(netns, tunnel, again);
-            },
-          }
-        : undefined;
+      const entry = readState(netns, tunnel).sysctls[key];
+      setSysctlRecord(netns, tunnel, key, undefined);
+      return entry ? { description: `remember sysctl ${key} again`, run: async () => setSysctlRecord(netns, tunnel, key, entry) } : undefined;
     },
   };
 }
@@ -205,29 +185,17 @@ function handOver(netns: string | undefined, tunnel: string, heir: string, key: 
     target: `sysctl ${key}`,
     detail: `left as it is: the netfwd configuration of ${heir} still needs it (its down restores it)`,
     async apply() {
-      const mine = readState(netns, tunnel);
-      const entry = mine.sysctls[key];
+      const entry = readState(netns, tunnel).sysctls[key];
       if (!entry) return undefined;
-      const theirs = readState(netns, heir);
       // The first value seen wins: a record the heir made itself is from before ours was undone, i.e. older.
-      const hadOwn = theirs.sysctls[key] !== undefined;
-      if (!hadOwn) {
-        theirs.sysctls[key] = entry;
-        writeState(netns, heir, theirs);
-      }
-      delete mine.sysctls[key];
-      writeState(netns, tunnel, mine);
+      const hadOwn = readState(netns, heir).sysctls[key] !== undefined;
+      if (!hadOwn) setSysctlRecord(netns, heir, key, entry);
+      setSysctlRecord(netns, tunnel, key, undefined);
       return {
         description: `take back the record of sysctl ${key}`,
         async run() {
-          const again = readState(netns, tunnel);
-          again.sysctls[key] = entry;
-          writeState(netns, tunnel, again);
-          if (!hadOwn) {
-            const back = readState(netns, heir);
-            delete back.sysctls[key];
-            writeState(netns, heir, back);
-          }
+          setSysctlRecord(netns, tunnel, key, entry);
+          if (!hadOwn) setSysctlRecord(netns, heir, key, undefined);
         },
       };
     },

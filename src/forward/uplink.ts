@@ -5,12 +5,10 @@
  * which plans again when the main table's default routes or the addresses
  * change) follows the machine.
  */
-import { formatIP, networkAddress, parseIP } from '../netlink/ip.js';
+import { formatIP, networkAddress, parseIP, parsePrefix } from '../netlink/ip.js';
+import { RT_TABLE_MAIN } from '../route/index.js';
 import type { IpFamily, NormalizedFrontend } from './config.js';
 import type { Kernel } from './context.js';
-
-/** The main routing table's number. */
-const MAIN_TABLE = 254;
 
 export interface UplinkFacts {
   /**
@@ -37,7 +35,7 @@ export async function readUplinkFacts(k: Kernel, config: NormalizedFrontend): Pr
   else {
     const names = new Set<string>();
     for (const family of [4, 6] as const) {
-      for await (const r of k.rt.routes.list({ table: MAIN_TABLE, family })) {
+      for await (const r of k.rt.routes.list({ table: RT_TABLE_MAIN, family })) {
         if (r.destination === 'default' && r.type === 'unicast' && r.link !== undefined && r.link !== tunnel) names.add(r.link);
       }
     }
@@ -62,14 +60,11 @@ export async function readUplinkFacts(k: Kernel, config: NormalizedFrontend): Pr
  * no overlapping elements; two prefixes either nest or are disjoint), sorted.
  */
 export function outermost(cidrs: readonly string[]): string[] {
-  const parsed = [...new Set(cidrs)].map((c) => {
-    const [addr, len] = c.split('/') as [string, string];
-    return { text: c, bytes: parseIP(addr)!, length: Number(len) };
-  });
-  parsed.sort((a, b) => a.length - b.length);
+  const parsed = [...new Set(cidrs)].map((text) => ({ text, prefix: parsePrefix(text, 'cidr') }));
+  parsed.sort((a, b) => a.prefix.length - b.prefix.length);
   const kept: typeof parsed = [];
   for (const p of parsed) {
-    const inside = kept.some((o) => o.bytes.length === p.bytes.length && networkAddress({ family: o.bytes.length === 4 ? 4 : 6, address: p.bytes, length: o.length }).equals(o.bytes));
+    const inside = kept.some((o) => o.prefix.family === p.prefix.family && networkAddress({ ...o.prefix, address: p.prefix.address }).equals(networkAddress(o.prefix)));
     if (!inside) kept.push(p);
   }
   return kept.map((p) => p.text).sort();
