@@ -182,7 +182,7 @@ test('root-owned 0600 files are accepted, in a 0700 directory and directly in /t
 });
 
 test('import says when netfwd will refuse what it wrote (a directory others may write to), with the fix', async (t) => {
-  const seed = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/import/000_1113abd6507bb01a');
+  const seed = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/import/seed-000-networkmanager-iptables');
   const dir = tempDir(t);
   chmodSync(dir, 0o777);
   const out = join(dir, 'frontend.yaml');

@@ -24,7 +24,7 @@ import { LAB_ADDRESSES, e2eSkipReason, inNetns, uniqueTag } from '../helpers/e2e
 import { kernelTest } from '../helpers/kernel.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/import');
-const SEED = join(FIXTURES, '000_1113abd6507bb01a');
+const SEED = join(FIXTURES, 'seed-000-networkmanager-iptables');
 const SECRETS = ['mH7ne9DOC4jCESHYjzsc91qDSVXhOLY3oPiADurPMHc=', 'yKWZSjXoOaoEHF+wBmZVU+bIs9KGF49dD7pxxvghwH8=', 'rzZQ8bvdD1W1wPzHKFWO5k1D/ddsGT9lYQPp05Cvdn0='];
 
 ava.before('the CLI is built', (t) => {
@@ -122,7 +122,7 @@ ava('a key file the sources name but this machine lacks stays a reference; the i
   const keyPath = join(dir, 'elsewhere', 'privatekey');
   const conf = writeFile(
     join(dir, 'wg0.conf'),
-    readFileSync(join(FIXTURES, '002_bdf550005b70963c/vps-postup/wg0.conf'), 'utf8')
+    readFileSync(join(FIXTURES, 'seed-002-wg-quick-vps/vps-postup/wg0.conf'), 'utf8')
       .replace('<publickey of RPi>', publicKey(generatePrivateKey()))
       .replace('<publickey of peer 2>', publicKey(generatePrivateKey()))
       .replace('/etc/wireguard/privatekey', keyPath),
@@ -219,7 +219,7 @@ labTest('seed 002 as one wg-quick file (PostUp iptables lines, wg set private-ke
   // The seed's placeholders filled in, its key file and uplink (ens3) replaced by the lab's, the interface named uniquely.
   const conf = writeFile(
     join(dir, `${name}.conf`),
-    readFileSync(join(FIXTURES, '002_bdf550005b70963c/vps-postup/wg0.conf'), 'utf8')
+    readFileSync(join(FIXTURES, 'seed-002-wg-quick-vps/vps-postup/wg0.conf'), 'utf8')
       .replace('<publickey of RPi>', rpi)
       .replace('<publickey of peer 2>', publicKey(generatePrivateKey()))
       .replace('/etc/wireguard/privatekey', join(dir, 'privatekey'))

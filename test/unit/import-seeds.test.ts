@@ -43,7 +43,7 @@ function reload(r: ImportResult): NormalizedConfig {
 const notesAt = (r: ImportResult, file: string, line: number) => r.notes.filter((n) => n.file === file && n.line === line);
 
 test('seed 000, frontend: NetworkManager keyfile + /etc/sysconfig/iptables → DNAT 9735 to the peer, masquerade', (t) => {
-  const dir = '000_1113abd6507bb01a/frontend';
+  const dir = 'seed-000-networkmanager-iptables/frontend';
   const r = importFixtures([`${dir}/wg0.nmconnection`, `${dir}/iptables`]);
   t.is(r.role, 'frontend');
   t.regex(r.roleReason, /DNAT to a WireGuard peer at .*iptables:8/);
@@ -80,7 +80,7 @@ test('seed 000, frontend: NetworkManager keyfile + /etc/sysconfig/iptables → D
 });
 
 test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → mode uid, uids 1000-1001, table 5000, priority 100', (t) => {
-  const dir = '000_1113abd6507bb01a/backend';
+  const dir = 'seed-000-networkmanager-iptables/backend';
   const r = importFixtures([`${dir}/wg0.nmconnection`, `${dir}/iptables`]);
   t.is(r.role, 'backend');
   t.regex(r.roleReason, /table 5000 at .*wg0\.nmconnection:26/);
@@ -104,7 +104,7 @@ test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → m
 });
 
 test('seed 001, router: wg-quick + rules with -t nat lines → DNAT 8000, sourceNat (SNAT to the tunnel address), /32 widened', (t) => {
-  const dir = '001_3b8575f485a55f57/router';
+  const dir = 'seed-001-wg-quick-router/router';
   const r = importFixtures([`${dir}/wg0.conf`, `${dir}/firewall.rules`]);
   t.is(r.role, 'frontend');
   const c = reload(r) as NormalizedFrontend;
@@ -125,7 +125,7 @@ test('seed 001, router: wg-quick + rules with -t nat lines → DNAT 8000, source
 });
 
 test('seed 001, host: wg-quick backend without policy routing → mode snat, /32 widened to the AllowedIPs subnet', (t) => {
-  const dir = '001_3b8575f485a55f57/host';
+  const dir = 'seed-001-wg-quick-router/host';
   const r = importFixtures([`${dir}/wg0.conf`, `${dir}/firewall.rules`]);
   t.is(r.role, 'backend');
   t.regex(r.roleReason, /Endpoint/);
@@ -159,7 +159,7 @@ function fillKeys(): { edit: (text: string) => string; vps: string; rpi: string 
 
 test('seed 002, VPS: wg-quick + iptables commands → 80 → 8080 on ens3, sourceNat, two peers', (t) => {
   const keys = fillKeys();
-  const dir = '002_bdf550005b70963c/vps';
+  const dir = 'seed-002-wg-quick-vps/vps';
   const r = importFixtures([`${dir}/wg0.conf`, `${dir}/iptables.sh`], keys.edit);
   t.is(r.role, 'frontend');
   const c = reload(r) as NormalizedFrontend;
@@ -179,7 +179,7 @@ test('seed 002, VPS: wg-quick + iptables commands → 80 → 8080 on ens3, sourc
 
 test('seed 002, VPS as one wg-quick file: PostUp iptables lines, %i, PostDown, and the key in the file wg set names', (t) => {
   const keys = fillKeys();
-  const file = '002_bdf550005b70963c/vps-postup/wg0.conf';
+  const file = 'seed-002-wg-quick-vps/vps-postup/wg0.conf';
   const r = importFixtures([file], keys.edit);
   t.is(r.role, 'frontend');
   t.is((r.spec.tunnel as { privateKeyFile: string }).privateKeyFile, '/etc/wireguard/privatekey', 'the reference is kept');
@@ -195,7 +195,7 @@ test('seed 002, VPS as one wg-quick file: PostUp iptables lines, %i, PostDown, a
 
 test('seed 002, RPi: wg-quick backend → endpoint, keepalive, snat', (t) => {
   const keys = fillKeys();
-  const r = importFixtures(['002_bdf550005b70963c/rpi/wg0.conf'], keys.edit);
+  const r = importFixtures(['seed-002-wg-quick-vps/rpi/wg0.conf'], keys.edit);
   t.is(r.role, 'backend');
   const c = reload(r) as NormalizedBackend;
   t.is(c.tunnel.peer.endpoint.text, '203.0.113.42:42069');
@@ -206,14 +206,14 @@ test('seed 002, RPi: wg-quick backend → endpoint, keepalive, snat', (t) => {
 });
 
 test('seed 002 as published: the placeholder keys are typed errors with file:line that do not quote the value', (t) => {
-  const e = t.throws(() => importFixtures(['002_bdf550005b70963c/vps/wg0.conf']), { instanceOf: ImportError });
-  t.regex(e!.message, /^002_bdf550005b70963c\/vps\/wg0\.conf:7: the peer's PublicKey is not a WireGuard key/);
+  const e = t.throws(() => importFixtures(['seed-002-wg-quick-vps/vps/wg0.conf']), { instanceOf: ImportError });
+  t.regex(e!.message, /^seed-002-wg-quick-vps\/vps\/wg0\.conf:7: the peer's PublicKey is not a WireGuard key/);
   t.false(e!.message.includes('publickey of RPi'));
   t.is(e!.line, 7);
 });
 
 test('seed 003 (OpenVPN): its scripts alone are not a netfwd setup; with a WireGuard tunnel the fwmark/CONNMARK tagging becomes mode connmark', (t) => {
-  const dir = '003_d46d454cde0dac80';
+  const dir = 'seed-003-openvpn-dscp';
   const e = t.throws(() => importFixtures([`${dir}/remote-server/firewall.sh`, `${dir}/remote-server/route.sh`]), { instanceOf: ImportError });
   t.regex(e!.message, /no WireGuard configuration among the inputs.*OpenVPN/);
 
