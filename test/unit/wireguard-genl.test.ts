@@ -15,16 +15,9 @@ import { walkAttributes } from '../../src/netlink/attributes.js';
 import { NLA_F_NESTED } from '../../src/netlink/constants.js';
 import { parseDatagram } from '../../src/netlink/message.js';
 import { parseConfigSync, type ParsedConfig } from '../../src/wireguard/config.js';
-import {
-  WGDEVICE_F_REPLACE_PEERS,
-  WGPEER_F_REPLACE_ALLOWEDIPS,
-  WGPEER_F_UPDATE_ONLY,
-  deviceMessage,
-  encodeGetDevice,
-  encodeSetDevice,
-  mergeDump,
-  setDeviceMessages,
-} from '../../src/wireguard/kernel.js';
+import { encodeSetDevice, setDeviceMessages } from '../../src/wireguard/kernel/configure.js';
+import { WGDEVICE_F_REPLACE_PEERS, WGPEER_F_REPLACE_ALLOWEDIPS, WGPEER_F_UPDATE_ONLY, deviceMessage, encodeGetDevice } from '../../src/wireguard/kernel/family.js';
+import { mergeDump } from '../../src/wireguard/kernel/parse.js';
 import { toDevice } from '../../src/wireguard/state.js';
 
 // ---- an independent TLV writer: struct nlattr { u16 nla_len; u16 nla_type; }, 4-byte alignment
