@@ -25,9 +25,9 @@ import { decodeLink, linkCodec } from '../src/route/link.js';
 import { notificationEvent } from '../src/route/monitor.js';
 import { decodeRoute, routeCodec } from '../src/route/route.js';
 import { decodeRule, ruleCodec } from '../src/route/rule.js';
-import { mergeDump } from '../src/wireguard/kernel.js';
+import { mergeDump } from '../src/wireguard/kernel/parse.js';
 import { toDevice } from '../src/wireguard/state.js';
-import { checkUapiReply, parseUapiGet } from '../src/wireguard/uapi.js';
+import { checkUapiReply, parseUapiGet } from '../src/wireguard/userspace/parse.js';
 
 export interface FuzzTarget {
   name: string;

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generatePrivateKey } from '../../src/wireguard/keys.js';
+import { generatePrivateKey } from '../../src/wireguard/curve25519.js';
 import type { BenchCase } from '../lib/harness.js';
 import { removeNetns, scratchNetns } from '../lib/harness.js';
 import { measureProcess } from '../lib/measure.js';

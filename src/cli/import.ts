@@ -15,7 +15,7 @@ import { NetfwdError } from '../errors.js';
 import { CONFIG_FILE_MAX_BYTES, loadConfigFile } from '../forward/config-file.js';
 import { formatNote, ImportError, importConfig, type ImportInput } from '../import/index.js';
 import { asFileReadError, describeFile, type FileProblem, fileProblems, readRegularFile } from '../forward/private-file.js';
-import { generatePrivateKey } from '../wireguard/keys.js';
+import { generatePrivateKey } from '../wireguard/curve25519.js';
 import { EXIT } from './exit-codes.js';
 
 export const IMPORT_USAGE = 'netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]';

@@ -17,7 +17,7 @@ import { ConfigError } from '../errors.js';
 import { parseConfig, yaml as yamlPackage } from '../forward/config-file.js';
 import type { NormalizedConfig } from '../forward/config.js';
 import { type FileContent, readRegularFile } from '../forward/private-file.js';
-import { generatePrivateKey } from '../wireguard/keys.js';
+import { generatePrivateKey } from '../wireguard/curve25519.js';
 import { readRulesFile } from './commands.js';
 import { emptyFacts } from './facts.js';
 import { readKeyfile } from './nm-keyfile.js';

@@ -5,7 +5,7 @@
  * known to be done by netfwd itself ("covered"), or noted with the reason it
  * was not translated.
  */
-import { decodeKey } from '../wireguard/keys.js';
+import { decodeKey } from '../wireguard/curve25519.js';
 import { type Cidr, commonLength, contains, isDefault, isHost, networkText, parseCidr } from './cidr.js';
 import type { Facts, KeyRef, PeerFacts, TunnelFacts } from './facts.js';
 import type { IpRoute, IpRule } from './iproute.js';

@@ -5,9 +5,9 @@
  */
 import { ValidationError } from '../errors.js';
 import { type Prefix, formatIP, networkAddress, parsePrefix } from '../netlink/ip.js';
+import { WG_KEY_LEN, WireGuardSecret, decodeKey } from './curve25519.js';
 import { type Endpoint, type UnresolvedEndpoint, formatEndpoint, isResolved, parseEndpoint, resolveEndpoint } from './endpoint.js';
 import { decimalAt, ipv4At, ipv4Bytes } from './ipv4.js';
-import { WG_KEY_LEN, WireGuardSecret, decodeKey } from './keys.js';
 import type { WireGuardConfig, WireGuardPeerConfig } from './types.js';
 
 export interface ParsedPeer {

@@ -4,8 +4,8 @@
  * default); keys through node:crypto.
  */
 export { WireGuard } from './wireguard.js';
-export { WireGuardSecret, generatePrivateKey, generatePresharedKey, publicKey } from './keys.js';
-export { WireGuardDaemonError } from './userspace.js';
+export { WireGuardSecret, generatePrivateKey, generatePresharedKey, publicKey } from './curve25519.js';
+export { WireGuardDaemonError } from './userspace/daemon.js';
 export { normalizeAllowedIp } from './config.js';
 export type {
   CreateOptions as WireGuardCreateOptions,

@@ -4,8 +4,8 @@
  */
 import type { Prefix } from '../netlink/ip.js';
 import { formatPrefix } from './config.js';
+import { WireGuardSecret, encodeKey } from './curve25519.js';
 import { type Endpoint, formatEndpoint } from './endpoint.js';
-import { WireGuardSecret, encodeKey } from './keys.js';
 import type { WireGuardDevice, WireGuardImplementation, WireGuardPeer } from './types.js';
 
 export interface RawPeer {

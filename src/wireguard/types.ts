@@ -1,5 +1,5 @@
 /** The public shapes of the WireGuard API, shared by both backends. */
-import type { WireGuardSecret } from './keys.js';
+import type { WireGuardSecret } from './curve25519.js';
 
 export type WireGuardImplementation = 'kernel' | 'userspace';
 

@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
 import { STATE_DIR } from '../../src/forward/state-file.js';
-import { socketPath } from '../../src/wireguard/userspace.js';
+import { socketPath } from '../../src/wireguard/userspace/socket.js';
 import {
   LAB_ADDRESSES,
   type Mode,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { DemoReport } from '../../src/demo/run-demo.js';
 import { netns } from '../../src/netns/index.js';
-import { socketPath } from '../../src/wireguard/userspace.js';
+import { socketPath } from '../../src/wireguard/userspace/socket.js';
 import { cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { e2eSkipReason } from '../helpers/e2e.js';
 import { kernelTest, toolPath } from '../helpers/kernel.js';

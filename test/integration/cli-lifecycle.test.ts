@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { Lab } from '../../src/lab/index.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
-import { socketPath } from '../../src/wireguard/userspace.js';
+import { socketPath } from '../../src/wireguard/userspace/socket.js';
 import { cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { LAB_ADDRESSES, e2eSkipReason, inNetns, startService, tcpAsk, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, kernelTest } from '../helpers/kernel.js';

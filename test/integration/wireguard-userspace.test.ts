@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NetlinkError, ValidationError } from '../../src/errors.js';
 import { WireGuard, WireGuardDaemonError, type WireGuardDaemonExit } from '../../src/wireguard/index.js';
-import { probeSocket, socketPath } from '../../src/wireguard/userspace.js';
+import { probeSocket, socketPath } from '../../src/wireguard/userspace/socket.js';
 import { ipLinkNames, notFoundScenario, openWg, uniqueIfname, wgDump } from '../fixtures/wireguard-scenarios.js';
 import { freshNetns, ipJson, kernelSkipReason, kernelTest, run } from '../helpers/kernel.js';
 

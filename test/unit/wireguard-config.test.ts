@@ -5,11 +5,12 @@
 import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
 import { type ParsedPeer, V4_ENDPOINT_TEXT, V4_PREFIX_TEXT, fastPeer, normalizeAllowedIp, parseConfig, parseConfigSync, parsePeer, validateInterfaceName } from '../../src/wireguard/config.js';
-import { decodeSockaddr, encodeSockaddr, formatEndpoint, isResolved, parseEndpoint } from '../../src/wireguard/endpoint.js';
-import { generatePrivateKey, publicKey } from '../../src/wireguard/keys.js';
+import { formatEndpoint, isResolved, parseEndpoint } from '../../src/wireguard/endpoint.js';
+import { generatePrivateKey, publicKey } from '../../src/wireguard/curve25519.js';
 import type { WireGuardConfig, WireGuardPeerConfig } from '../../src/wireguard/types.js';
-import { encodeUapiSet } from '../../src/wireguard/uapi.js';
-import { encodeSetDevice, setDeviceMessages } from '../../src/wireguard/kernel.js';
+import { encodeUapiSet } from '../../src/wireguard/userspace/configure.js';
+import { encodeSetDevice, setDeviceMessages } from '../../src/wireguard/kernel/configure.js';
+import { decodeSockaddr, encodeSockaddr } from '../../src/wireguard/kernel/sockaddr.js';
 import { decimalAt, ipv4At, ipv4Bytes } from '../../src/wireguard/ipv4.js';
 import { parseIPv4 } from '../../src/netlink/ip.js';
 

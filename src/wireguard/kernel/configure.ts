@@ -1,81 +1,33 @@
 /**
- * The kernel backend: generic netlink family "wireguard", version 1
- * (linux/wireguard.h). SET_DEVICE is split over several messages as the
- * header documents; GET_DEVICE is a dump whose messages are merged.
+ * SET_DEVICE of the kernel backend: a configuration as messages of the
+ * "wireguard" family, split over several messages as linux/wireguard.h
+ * documents, with a fast path that writes checked peers from templates.
  */
-import { DecodeError, NetlinkError } from '../errors.js';
-import { type Span, attrs, spanAt, walkAttributes } from '../netlink/attributes.js';
-import type { Connection } from '../netlink/connection.js';
-import { NLA_F_NESTED } from '../netlink/constants.js';
-import { genlmsghdr, resolveFamily } from '../netlink/genl.js';
-import type { Prefix } from '../netlink/ip.js';
-import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
-import { struct } from '../netlink/struct.js';
-import { Writer } from '../netlink/writer.js';
-import { CheckedPeer, type ParsedConfig, type ParsedPeer } from './config.js';
-import { decodeSockaddr, encodeSockaddr } from './endpoint.js';
-import { decimalAt, ipv4At } from './ipv4.js';
-import { type RawDevice, type RawPeer, emptyPeer } from './state.js';
-
-export const WG_GENL_NAME = 'wireguard';
-export const WG_GENL_VERSION = 1;
-export const WG_CMD_GET_DEVICE = 0;
-export const WG_CMD_SET_DEVICE = 1;
-export const WGDEVICE_F_REPLACE_PEERS = 1;
-export const WGPEER_F_REMOVE_ME = 1;
-export const WGPEER_F_REPLACE_ALLOWEDIPS = 2;
-export const WGPEER_F_UPDATE_ONLY = 4;
-/** Linux 6.16 and later: the allowed IP is removed from the peer instead of added. */
-export const WGALLOWEDIP_F_REMOVE_ME = 1;
-
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
-const AF_INET = 2;
-const AF_INET6 = 10;
-
-/** struct __kernel_timespec */
-const kernelTimespec = struct('__kernel_timespec', { sec: 'u64', nsec: 'u64' });
-
-export const allowedIpAttrs = attrs('wgallowedip', {
-  family: { type: 1, kind: 'u16' }, // WGALLOWEDIP_A_FAMILY
-  ipaddr: { type: 2, kind: 'binary' }, // WGALLOWEDIP_A_IPADDR: in_addr / in6_addr
-  cidrMask: { type: 3, kind: 'u8' }, // WGALLOWEDIP_A_CIDR_MASK
-  flags: { type: 4, kind: 'u32' }, // WGALLOWEDIP_A_FLAGS (Linux 6.16+)
-});
-
-// Declared in the order wireguard-tools writes the attributes, so a SET message
-// is byte for byte what `wg setconf` sends (test/fixtures/wireguard-genl-wg-set.hex).
-export const peerAttrs = attrs('wgpeer', {
-  publicKey: { type: 1, kind: 'binary' },
-  presharedKey: { type: 2, kind: 'binary' },
-  endpoint: { type: 4, kind: 'binary' }, // sockaddr_in / sockaddr_in6
-  persistentKeepaliveInterval: { type: 5, kind: 'u16' },
-  flags: { type: 3, kind: 'u32' },
-  lastHandshakeTime: { type: 6, kind: 'struct', struct: kernelTimespec },
-  rxBytes: { type: 7, kind: 'u64' },
-  txBytes: { type: 8, kind: 'u64' },
-  allowedIps: { type: 9, kind: 'array', element: allowedIpAttrs, elementType: 0 },
-  protocolVersion: { type: 10, kind: 'u32' },
-});
-
-export const deviceAttrs = attrs('wgdevice', {
-  ifindex: { type: 1, kind: 'u32' },
-  ifname: { type: 2, kind: 'string' },
-  privateKey: { type: 3, kind: 'binary' },
-  publicKey: { type: 4, kind: 'binary' },
-  listenPort: { type: 6, kind: 'u16' },
-  fwmark: { type: 7, kind: 'u32' },
-  flags: { type: 5, kind: 'u32' },
-  peers: { type: 8, kind: 'array', element: peerAttrs, elementType: 0 },
-});
-
-export const deviceMessage = messageCodec(genlmsghdr, deviceAttrs);
-
-const WGDEVICE_A_PEERS = 8;
-const WGPEER_A_ALLOWEDIPS = 9;
-
-/** Identifies the device in every message (one, not both, of ifindex and ifname). */
-export type DeviceTarget = { ifname: string } | { ifindex: number };
+import { type Span, walkAttributes } from '../../netlink/attributes.js';
+import { NLA_F_NESTED } from '../../netlink/constants.js';
+import { genlmsghdr } from '../../netlink/genl.js';
+import type { Prefix } from '../../netlink/ip.js';
+import { Writer } from '../../netlink/writer.js';
+import { CheckedPeer, type ParsedConfig, type ParsedPeer } from '../config.js';
+import { decimalAt, ipv4At } from '../ipv4.js';
+import {
+  AF_INET,
+  AF_INET6,
+  type DeviceTarget,
+  WGALLOWEDIP_F_REMOVE_ME,
+  WGDEVICE_A_PEERS,
+  WGDEVICE_F_REPLACE_PEERS,
+  WGPEER_A_ALLOWEDIPS,
+  WGPEER_F_REMOVE_ME,
+  WGPEER_F_REPLACE_ALLOWEDIPS,
+  WGPEER_F_UPDATE_ONLY,
+  WG_CMD_SET_DEVICE,
+  WG_GENL_VERSION,
+  allowedIpAttrs,
+  deviceAttrs,
+  peerAttrs,
+} from './family.js';
+import { encodeSockaddr } from './sockaddr.js';
 
 /**
  * Largest SET_DEVICE payload (genlmsghdr and attributes, without nlmsghdr).
@@ -361,159 +313,4 @@ function peerTemplate(peer: CheckedPeer, flags: number): PeerTemplate {
     }
   }
   return template;
-}
-
-/** The GET_DEVICE dump request payload. */
-export function encodeGetDevice(target: DeviceTarget): Buffer {
-  return deviceMessage.encode({ cmd: WG_CMD_GET_DEVICE, version: WG_GENL_VERSION }, target);
-}
-
-function toPrefix(a: { family?: number; ipaddr?: Buffer; cidrMask?: number }, path: string): Prefix {
-  const family = a.family === AF_INET ? 4 : a.family === AF_INET6 ? 6 : undefined;
-  if (!family) throw new DecodeError(`allowed IP of unknown family ${a.family}`, path);
-  const size = family === 4 ? 4 : 16;
-  if (!a.ipaddr || a.ipaddr.length < size) throw new DecodeError(`allowed IP address of ${a.ipaddr?.length ?? 0} bytes for IPv${family}`, path);
-  const length = a.cidrMask ?? -1;
-  if (length < 0 || length > size * 8) throw new DecodeError(`CIDR mask ${length} for IPv${family}`, path);
-  return { family, address: a.ipaddr.subarray(0, size), length };
-}
-
-function key(b: Buffer, path: string): Buffer {
-  if (b.length !== 32) throw new DecodeError(`${b.length}-byte key, WireGuard keys have 32`, path);
-  return b;
-}
-
-/**
- * Merges the messages of a GET_DEVICE dump: the device attributes come from
- * whichever message carries them, peers are coalesced by public key (a peer
- * split over messages repeats its key and continues its allowed IPs).
- */
-export function mergeDump(payloads: readonly Buffer[]): RawDevice & { ifindex?: number; ifname?: string } {
-  const device: RawDevice & { ifindex?: number; ifname?: string } = { listenPort: 0, fwmark: 0, peers: [] };
-  const byKey = new Map<string, RawPeer>();
-  payloads.forEach((payload, m) => {
-    const { attrs: a } = deviceMessage.decode(payload);
-    if (a.ifindex !== undefined) device.ifindex = a.ifindex;
-    if (a.ifname !== undefined) device.ifname = a.ifname;
-    if (a.privateKey !== undefined) device.privateKey = key(a.privateKey, `message[${m}].privateKey`);
-    if (a.publicKey !== undefined) device.publicKey = key(a.publicKey, `message[${m}].publicKey`);
-    if (a.listenPort !== undefined) device.listenPort = a.listenPort;
-    if (a.fwmark !== undefined) device.fwmark = a.fwmark;
-    (a.peers ?? []).forEach((p, i) => {
-      const path = `message[${m}].peers[${i}]`;
-      if (!p.publicKey || p.publicKey.length !== 32) throw new DecodeError(`peer without a 32-byte public key`, path);
-      const hex = p.publicKey.toString('hex');
-      let peer = byKey.get(hex);
-      if (!peer) {
-        peer = emptyPeer(p.publicKey);
-        byKey.set(hex, peer);
-        device.peers.push(peer);
-      }
-      if (p.presharedKey !== undefined) peer.presharedKey = key(p.presharedKey, `${path}.presharedKey`);
-      if (p.endpoint !== undefined) peer.endpoint = decodeSockaddr(p.endpoint, `${path}.endpoint`);
-      if (p.persistentKeepaliveInterval !== undefined) peer.persistentKeepalive = p.persistentKeepaliveInterval;
-      if (p.lastHandshakeTime !== undefined) {
-        peer.handshakeSec = p.lastHandshakeTime.sec;
-        peer.handshakeNsec = p.lastHandshakeTime.nsec;
-      }
-      if (p.rxBytes !== undefined) peer.rxBytes = p.rxBytes;
-      if (p.txBytes !== undefined) peer.txBytes = p.txBytes;
-      if (p.protocolVersion !== undefined) peer.protocolVersion = p.protocolVersion;
-      (p.allowedIps ?? []).forEach((aip, j) => peer!.allowedIps.push(toPrefix(aip, `${path}.allowedIps[${j}]`)));
-    });
-  });
-  return device;
-}
-
-/** Talks to the kernel over one generic netlink connection (in the device's namespace). */
-export class KernelBackend {
-  private removal?: { supported: boolean; why: string };
-
-  constructor(
-    private readonly conn: Connection,
-    private readonly budget = DEFAULT_MESSAGE_BUDGET,
-  ) {}
-
-  private async familyId(): Promise<number> {
-    return (await resolveFamily(this.conn, WG_GENL_NAME)).id;
-  }
-
-  /** Sends the SET_DEVICE messages in order, stopping at the first refusal (as wg does). */
-  async configure(name: string, config: ParsedConfig): Promise<number> {
-    const type = await this.familyId();
-    const target = { ifname: name };
-    // Each message goes out from the thread pool while the next is encoded;
-    // the next is sent once the kernel has acknowledged the one before (in
-    // order; a refusal stops the rest).
-    let sent = 0;
-    let pending: Promise<unknown> | undefined;
-    try {
-      for (const { payload } of setDeviceMessages(target, config, this.budget, false)) {
-        if (pending) await pending;
-        const index = sent++;
-        const req: Request = {
-          type,
-          flags: 0,
-          payload,
-          describe: `configure WireGuard ${name}${index > 0 ? ` (message ${index + 1})` : ''}`,
-          // The attribute paths of an error, from the same message encoded again with them.
-          locate: (offset) => {
-            if (offset < genlmsghdr.size) return 'genlmsghdr';
-            let i = 0;
-            for (const m of setDeviceMessages(target, config, this.budget, true)) if (i++ === index) return spanAt(m.spans, offset)?.path;
-            return undefined;
-          },
-        };
-        pending = this.conn.request(req, { offload: true });
-        pending.catch(() => undefined); // seen at the await
-      }
-      if (pending) await pending;
-    } finally {
-      if (pending) await pending.catch(() => undefined);
-    }
-    return sent;
-  }
-
-  /**
-   * Whether this kernel removes allowed IPs flagged WGALLOWEDIP_F_REMOVE_ME
-   * (Linux 6.16+). Older kernels reject the unknown attribute (strict
-   * parsing) or, were one to ignore it, would add the prefix instead: the
-   * probe removes `prefix`, which `peer` holds now, in a message of its own
-   * (UPDATE_ONLY, nothing else), so on a kernel without the flag nothing
-   * changes either way, and reading the peer back tells which kernel this is.
-   * The answer is kept for this connection.
-   */
-  async allowedIpRemoval(name: string, peer: Buffer, prefix: Prefix): Promise<{ supported: boolean; why: string }> {
-    if (this.removal) return this.removal;
-    const type = await this.familyId();
-    const [message] = encodeSetDevice(
-      { ifname: name },
-      { replacePeers: false, peers: [{ index: 0, publicKey: peer, allowedIps: [], removeAllowedIps: [prefix], replaceAllowedIps: false, remove: false, updateOnly: true }] },
-      this.budget,
-    );
-    try {
-      await this.conn.request({ type, flags: 0, payload: message!.payload, describe: `probe allowed-IP removal on WireGuard ${name}` });
-    } catch (err) {
-      if (!(err instanceof NetlinkError)) throw err;
-      if (err.errno !== EINVAL && err.errno !== EOPNOTSUPP) throw err;
-      return (this.removal = { supported: false, why: `the kernel refused WGALLOWEDIP_A_FLAGS (${err.code}${err.extack ? `: ${err.extack}` : ''})` });
-    }
-    const after = (await this.get(name)).peers.find((p) => p.publicKey.equals(peer));
-    const still = after?.allowedIps.some((a) => a.family === prefix.family && a.length === prefix.length && a.address.equals(prefix.address));
-    return (this.removal = still
-      ? { supported: false, why: 'the kernel ignored WGALLOWEDIP_F_REMOVE_ME' }
-      : { supported: true, why: 'the kernel removes allowed IPs flagged WGALLOWEDIP_F_REMOVE_ME' });
-  }
-
-  async get(name: string): Promise<RawDevice> {
-    const type = await this.familyId();
-    const messages: NetlinkMessage[] = await this.conn.dumpAll({
-      type,
-      flags: 0,
-      payload: encodeGetDevice({ ifname: name }),
-      describe: `read WireGuard ${name}`,
-      access: 'read',
-    });
-    return mergeDump(messages.filter((m) => m.type === type).map((m) => m.data));
-  }
 }

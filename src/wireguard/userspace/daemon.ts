@@ -1,27 +1,17 @@
 /**
- * The userspace backend: a daemon (wireguard-go by default) started inside the
- * namespace so its TUN link lands there, configured over its UAPI socket
- * /var/run/wireguard/NAME.sock. That directory is global (not per
- * namespace), so an interface counts as being in a namespace only when its
- * link exists there, and names must be unique across namespaces.
+ * The userspace daemon (wireguard-go by default): started inside the
+ * namespace so its TUN link lands there, watched until its UAPI socket
+ * answers, and awaited when its link is deleted.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConflictError, NetfwdError, NetlinkError } from '../errors.js';
-import { netns } from '../netns/index.js';
-import { netnsPath } from '../netns/path.js';
-import type { ParsedConfig } from './config.js';
-import type { RawDevice } from './state.js';
-import { UAPI_GET, checkUapiReply, parseUapiGet, uapiSetChunks } from './uapi.js';
+import { ConflictError, NetfwdError } from '../../errors.js';
+import { netns } from '../../netns/index.js';
+import { netnsPath } from '../../netns/path.js';
+import { probeSocket, removeStaleSocket, socketPath } from './socket.js';
 
-export const UAPI_DIR = '/var/run/wireguard';
 export const DEFAULT_LOG_DIR = '/run/netfwd/wireguard';
-
-export function socketPath(name: string): string {
-  return `${UAPI_DIR}/${name}.sock`;
-}
 
 /** The daemon exited (or never started) before its UAPI socket appeared. */
 export class WireGuardDaemonError extends NetfwdError {
@@ -40,26 +30,6 @@ export class WireGuardDaemonError extends NetfwdError {
     this.signal = details.signal ?? null;
     this.output = details.output ?? '';
   }
-}
-
-export type SocketState = 'live' | 'stale' | 'absent';
-
-/** Whether a daemon answers on the socket: a file nobody listens on is stale. */
-export function probeSocket(path: string): Promise<SocketState> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve('live');
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      s.destroy();
-      if (err.code === 'ECONNREFUSED') resolve('stale');
-      else if (err.code === 'ENOENT') resolve('absent');
-      else if (err.code === 'ENOTSOCK') resolve('stale');
-      else reject(new NetlinkError(err.errno ? Math.abs(err.errno) : 5, { operation: `connect to ${path}` }));
-    });
-  });
 }
 
 /**
@@ -103,103 +73,6 @@ function statSafe(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Removes a socket file no daemon listens on; true when it did. */
-export async function removeStaleSocket(path: string): Promise<boolean> {
-  if ((await probeSocket(path)) !== 'stale') return false;
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  return true;
-}
-
-/** One request/reply exchange on a UAPI socket (a connection per exchange, as wg does). */
-export function uapiExchange(path: string, request: string | Iterable<string>, operation: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let last: Buffer | undefined;
-    let prev: Buffer | undefined;
-    let done = false;
-    const s = connect(path);
-    const fail = (err: Error) => {
-      if (done) return;
-      done = true;
-      s.destroy();
-      reject(err);
-    };
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        fail(new NetlinkError(19 /* ENODEV */, { operation: `${operation}: no userspace WireGuard daemon answers on ${path}` }));
-      } else fail(new NetlinkError(err.errno ? Math.abs(err.errno) : 5, { operation: `${operation} (${path})` }));
-    });
-    s.on('data', (d: Buffer) => {
-      chunks.push(d);
-      prev = last;
-      last = d;
-      // A reply ends with a blank line: "\n\n" possibly split across chunks.
-      const n = d.length;
-      const ended = (n >= 2 && d[n - 1] === 10 && d[n - 2] === 10) || (n === 1 && d[0] === 10 && prev !== undefined && prev[prev.length - 1] === 10);
-      if (ended && !done) {
-        done = true;
-        s.end();
-        s.destroy();
-        resolve(Buffer.concat(chunks).toString('utf8'));
-      }
-    });
-    s.on('close', () => fail(new NetlinkError(104 /* ECONNRESET */, { operation: `${operation}: the daemon closed ${path} before replying` })));
-    // The first chunk of a streamed request is made while the connection is
-    // being accepted (making it sends nothing).
-    const it = typeof request === 'string' ? undefined : request[Symbol.iterator]();
-    let first: IteratorResult<string> | undefined;
-    try {
-      first = it?.next();
-    } catch (err) {
-      fail(err as Error);
-      return;
-    }
-    s.once('connect', () => {
-      if (!it) {
-        s.write(request as string);
-        return;
-      }
-      // Stream with backpressure: the daemon applies lines as they arrive.
-      const pump = () => {
-        while (!done) {
-          let next: IteratorResult<string>;
-          if (first) {
-            next = first;
-            first = undefined;
-          } else {
-            try {
-              next = it.next();
-            } catch (err) {
-              fail(err as Error);
-              return;
-            }
-          }
-          if (next.done) return;
-          if (!s.write(next.value)) {
-            s.once('drain', pump);
-            return;
-          }
-        }
-      };
-      pump();
-    });
-  });
-}
-
-export async function uapiGet(name: string): Promise<RawDevice> {
-  const op = `read WireGuard ${name} (userspace)`;
-  return parseUapiGet(await uapiExchange(socketPath(name), UAPI_GET, op), op);
-}
-
-export async function uapiSet(name: string, config: ParsedConfig): Promise<void> {
-  const op = `configure WireGuard ${name} (userspace)`;
-  checkUapiReply(await uapiExchange(socketPath(name), uapiSetChunks(config), op), op);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -361,4 +234,22 @@ export async function waitSocketGone(path: string, timeout: number): Promise<voi
     }
     await sleep(delay);
   }
+}
+
+/**
+ * Waits for a child to exit, at most `timeout` ms. The timer stays referenced:
+ * the daemon itself is unref'd, and an await with nothing referenced would let
+ * the process end in the middle of it.
+ */
+export function waitExit(child: ChildProcess, timeout: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, timeout);
+    function done() {
+      clearTimeout(timer);
+      child.off('exit', done);
+      resolve();
+    }
+    child.once('exit', done);
+  });
 }

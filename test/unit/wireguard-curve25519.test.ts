@@ -6,7 +6,7 @@ import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { format, inspect } from 'node:util';
 import { ValidationError } from '../../src/errors.js';
-import { WireGuardSecret, decodeKey, generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/keys.js';
+import { WireGuardSecret, decodeKey, generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/curve25519.js';
 
 const hasWg = spawnSync('wg', ['--version'], { stdio: 'ignore' }).error === undefined;
 const wgTest = hasWg ? test : test.skip;

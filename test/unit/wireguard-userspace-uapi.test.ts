@@ -10,9 +10,10 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { DecodeError, NetlinkError } from '../../src/errors.js';
 import { parseConfigSync } from '../../src/wireguard/config.js';
-import { publicKey } from '../../src/wireguard/keys.js';
+import { publicKey } from '../../src/wireguard/curve25519.js';
 import { toDevice } from '../../src/wireguard/state.js';
-import { checkUapiReply, encodeUapiSet, parseUapiGet, uapiErrno, uapiSetChunks } from '../../src/wireguard/uapi.js';
+import { encodeUapiSet, uapiSetChunks } from '../../src/wireguard/userspace/configure.js';
+import { checkUapiReply, parseUapiGet, uapiErrno } from '../../src/wireguard/userspace/parse.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const b64 = (h: string) => Buffer.from(h, 'hex').toString('base64');
