@@ -8,10 +8,10 @@
 import test from 'ava';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError } from '../../src/errors.js';
-import { parseConfig } from '../../src/forward/config-file.js';
-import { Secret } from '../../src/forward/secret.js';
-import type { BackendSpec } from '../../src/forward/spec.js';
-import { validateSpec, type ValidateOptions } from '../../src/forward/validate.js';
+import { parseConfig } from '../../src/forward/spec/config-file.js';
+import { Secret } from '../../src/forward/spec/secret.js';
+import type { BackendSpec } from '../../src/forward/spec/spec.js';
+import { validateSpec, type ValidateOptions } from '../../src/forward/spec/validate/index.js';
 import { backendSpec, frontendSpec, KEYS, SECRET_KEYS } from '../fixtures/invalid-specs/base.js';
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 3000);

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/errors.js';
 import { netlinkTotals } from '../../src/netlink/connection.js';
-import { loadConfigFile } from '../../src/forward/config-file.js';
-import { splitFieldPath } from '../../src/forward/field.js';
-import { validateSpec, type ValidateOptions } from '../../src/forward/validate.js';
+import { loadConfigFile } from '../../src/forward/spec/config-file.js';
+import { splitFieldPath } from '../../src/forward/spec/field.js';
+import { validateSpec, type ValidateOptions } from '../../src/forward/spec/validate/index.js';
 import { backendSpec, frontendSpec, KEYS, SECRET_KEYS } from '../fixtures/invalid-specs/base.js';
 import { DELETE, SPEC_CASES, type SpecCase } from '../fixtures/invalid-specs/cases.js';
 

@@ -5,10 +5,10 @@
  * kernel side is tested in test/integration/cli-run-resolve.test.ts).
  */
 import test from 'ava';
-import type { NormalizedBackend } from '../../src/forward/config.js';
-import { ResolveError, type Resolver, hostnameEndpoint, isUnresolved, resolveEndpoints } from '../../src/forward/resolve.js';
-import type { BackendSpec } from '../../src/forward/spec.js';
-import { validateSpec } from '../../src/forward/validate.js';
+import type { NormalizedBackend } from '../../src/forward/spec/normalized-config.js';
+import { ResolveError, type Resolver, hostnameEndpoint, isUnresolved, resolveEndpoints } from '../../src/forward/plan/resolve.js';
+import type { BackendSpec } from '../../src/forward/spec/spec.js';
+import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { backendSpec } from '../fixtures/invalid-specs/base.js';
 
 function spec(endpoint: string, endpointFamily?: 4 | 6): NormalizedBackend {

@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { format, inspect } from 'node:util';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError } from '../../src/errors.js';
-import { loadConfigFile, parseConfig } from '../../src/forward/config-file.js';
-import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../../src/forward/config.js';
-import { publicKeyOf } from '../../src/forward/key.js';
-import { Secret } from '../../src/forward/secret.js';
-import type { BackendSpec, FrontendSpec } from '../../src/forward/spec.js';
-import { validateSpec } from '../../src/forward/validate.js';
+import { loadConfigFile, parseConfig } from '../../src/forward/spec/config-file.js';
+import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../../src/forward/spec/normalized-config.js';
+import { publicKeyOf } from '../../src/forward/spec/key-text.js';
+import { Secret } from '../../src/forward/spec/secret.js';
+import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
+import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { backendSpec, frontendSpec, KEYS, SECRET_KEYS } from '../fixtures/invalid-specs/base.js';
 
 function withTempDir<T>(fn: (dir: string) => T): T {

@@ -19,14 +19,14 @@
  */
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
-import { NetlinkError } from '../errors.js';
-import { attrs } from '../netlink/attributes.js';
-import { messageCodec } from '../netlink/message.js';
-import { runInNetns } from '../netns/run-in-netns.js';
-import { netns as netnsApi } from '../netns/index.js';
-import { rtmsg } from '../route/schemas.js';
-import type { IpFamily, NormalizedConfig } from './config.js';
-import type { Kernel } from './context.js';
+import { NetlinkError } from '../../errors.js';
+import { attrs } from '../../netlink/attributes.js';
+import { messageCodec } from '../../netlink/message.js';
+import { runInNetns } from '../../netns/run-in-netns.js';
+import { netns as netnsApi } from '../../netns/index.js';
+import { rtmsg } from '../../route/schemas.js';
+import type { IpFamily, NormalizedConfig } from '../spec/normalized-config.js';
+import type { Kernel } from '../plan/context.js';
 
 export interface ProbeOptions {
   /** Run the end-to-end probe (default false: it costs up to `probeTimeoutMs` per forward). */

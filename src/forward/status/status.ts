@@ -5,19 +5,19 @@ export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeRepo
  * counters, which of netfwd's objects are present, drift from the spec and
  * warnings about things that would break forwarding.
  */
-import { ConfigError } from '../errors.js';
-import type { NftRuleset } from '../nft/index.js';
-import type { IpFamily, NormalizedConfig, TransportProtocol } from './config.js';
-import type { Kernel } from './context.js';
-import { otherClaims, ownedTables } from './claims.js';
-import { readNftables } from './nftables.js';
-import { readState } from './state-file.js';
-import { NFT_TABLE_COMMENT, nftTableName } from './ownership.js';
-import { planUp } from './planner.js';
+import { ConfigError } from '../../errors.js';
+import type { NftRuleset } from '../../nft/index.js';
+import type { IpFamily, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
+import type { Kernel } from '../plan/context.js';
+import { otherClaims, ownedTables } from '../plan/claims.js';
+import { readNftables } from '../plan/nftables.js';
+import { readState } from '../plan/state-file.js';
+import { NFT_TABLE_COMMENT, nftTableName } from '../plan/ownership.js';
+import { planUp } from '../plan/planner.js';
 import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
-import { readAddresses, readRoutes, readRules } from './routing.js';
-import { readTunnel } from './tunnel.js';
-import { planWarnings } from './warnings.js';
+import { readAddresses, readRoutes, readRules } from '../plan/routing.js';
+import { readTunnel } from '../plan/tunnel.js';
+import { planWarnings } from '../plan/warnings.js';
 
 export interface PeerStatus {
   /** The peer's name in the spec ('frontend' on a backend); undefined for a peer the spec does not name. */

@@ -3,8 +3,8 @@
  * protocol number, links carry an alias, the nftables table has netfwd's name
  * and comment. Nothing else is ever modified.
  */
-import { NetfwdError } from '../errors.js';
-import { NETFWD_PROTOCOL } from '../route/index.js';
+import { NetfwdError } from '../../errors.js';
+import { NETFWD_PROTOCOL } from '../../route/index.js';
 
 export { NETFWD_PROTOCOL };
 

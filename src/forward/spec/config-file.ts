@@ -11,11 +11,11 @@
 import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Document, DocumentOptions, Node, ParseOptions, SchemaOptions } from 'yaml';
-import { ConfigError } from '../errors.js';
-import type { NormalizedConfig } from './config.js';
+import { ConfigError } from '../../errors.js';
+import type { NormalizedConfig } from './normalized-config.js';
 import { child, configError, fail, isPlainObject, item, looksLikeKeyMaterial, showPath, splitFieldPath } from './field.js';
 import { asFileReadError, type FileContent, type FileReader, fileProblems, readRegularFile, unsafeFileText } from './private-file.js';
-import { type ValidateOptions, validateSpec } from './validate.js';
+import { type ValidateOptions, validateSpec } from './validate/index.js';
 
 /**
  * The yaml package, loaded on the first configuration read or write: importing

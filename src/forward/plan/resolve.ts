@@ -7,8 +7,8 @@
  */
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { NetfwdError } from '../errors.js';
-import type { Endpoint, IpFamily, NormalizedConfig } from './config.js';
+import { NetfwdError } from '../../errors.js';
+import type { Endpoint, IpFamily, NormalizedConfig } from '../spec/normalized-config.js';
 
 /**
  * Addresses of `hostname`, best first. `family` 4 or 6 asks for that family

@@ -2,10 +2,10 @@
  * The kernel handles one plan, apply, status or down works with: rtnetlink,
  * nftables and WireGuard, all in the spec's namespace.
  */
-import { Nft } from '../nft/index.js';
-import { Route } from '../route/index.js';
-import { WireGuard, type WireGuardOptions } from '../wireguard/index.js';
-import type { NormalizedConfig } from './config.js';
+import { Nft } from '../../nft/index.js';
+import { Route } from '../../route/index.js';
+import { WireGuard, type WireGuardOptions } from '../../wireguard/index.js';
+import type { NormalizedConfig } from '../spec/normalized-config.js';
 
 export interface ForwardOptions {
   /** WireGuard implementation: 'auto' (default: the kernel's when it has WireGuard), 'kernel' or 'userspace'. */

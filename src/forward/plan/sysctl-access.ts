@@ -3,7 +3,7 @@
  * primitives), or of the caller's own namespace when the spec has none.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { netns as namespaces, sysctlPath } from '../netns/index.js';
+import { netns as namespaces, sysctlPath } from '../../netns/index.js';
 
 export function readSysctl(netns: string | undefined, key: string): string {
   if (netns !== undefined) return namespaces.sysctl(netns, key);

@@ -3,10 +3,10 @@
  * link; global ones (forwarding) are recorded before netfwd changes them and
  * restored by `down` when nobody changed them since.
  */
-import type { NormalizedConfig } from './config.js';
+import type { NormalizedConfig } from '../spec/normalized-config.js';
 import type { Step } from './plan.js';
 import { type Claim, type ForwardState, readState, setSysctlRecord, updateState } from './state-file.js';
-import { readSysctl, writeSysctl } from './sysctl.js';
+import { readSysctl, writeSysctl } from './sysctl-access.js';
 
 export interface DesiredSysctl {
   key: string;

@@ -3,7 +3,7 @@
  * 44 characters `wg genkey` prints. Problems are described without ever
  * quoting the text, since it may be a private key.
  */
-import { WireGuardSecret } from '../wireguard/keys.js';
+import { WireGuardSecret } from '../../wireguard/keys.js';
 
 export const KEY_BYTES = 32;
 

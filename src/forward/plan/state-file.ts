@@ -10,7 +10,7 @@
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { NetfwdError } from '../errors.js';
+import { NetfwdError } from '../../errors.js';
 
 export const STATE_DIR = process.env.NETFWD_STATE_DIR ?? '/run/netfwd/state';
 

@@ -5,9 +5,9 @@
  * which plans again when the main table's default routes or the addresses
  * change) follows the machine.
  */
-import { formatIP, networkAddress, parseIP, parsePrefix } from '../netlink/ip.js';
-import { RT_TABLE_MAIN } from '../route/index.js';
-import type { IpFamily, NormalizedFrontend } from './config.js';
+import { formatIP, networkAddress, parseIP, parsePrefix } from '../../netlink/ip.js';
+import { RT_TABLE_MAIN } from '../../route/index.js';
+import type { IpFamily, NormalizedFrontend } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 
 export interface UplinkFacts {

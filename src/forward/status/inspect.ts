@@ -5,10 +5,10 @@
  * protocol number — with the tunnels' peers and the forwards read back from
  * the DNAT maps. Read only.
  */
-import type { NftRuleset } from '../nft/index.js';
-import type { IpFamily, TransportProtocol } from './config.js';
-import { type ForwardOptions, type Kernel, openKernelIn } from './context.js';
-import { NETFWD_PROTOCOL, NFT_TABLE_COMMENT, isOwnedAlias, nftTableName } from './ownership.js';
+import type { NftRuleset } from '../../nft/index.js';
+import type { IpFamily, TransportProtocol } from '../spec/normalized-config.js';
+import { type ForwardOptions, type Kernel, openKernelIn } from '../plan/context.js';
+import { NETFWD_PROTOCOL, NFT_TABLE_COMMENT, isOwnedAlias, nftTableName } from '../plan/ownership.js';
 import type { PeerStatus } from './status.js';
 
 export interface InspectedForward {

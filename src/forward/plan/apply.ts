@@ -3,7 +3,7 @@
  * step fails, the undos run in reverse order and an ApplyError says which
  * step failed and whether the previous state was restored.
  */
-import { ApplyError } from '../errors.js';
+import { ApplyError } from '../../errors.js';
 import { type Step, type Undo, formatChange } from './plan.js';
 
 export interface ApplyHooks {

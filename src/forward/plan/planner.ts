@@ -9,7 +9,7 @@
  * plan runs nor while a rollback runs it backwards.
  */
 import { checkClaim, checkUnclaimedRules, desiredClaim, otherClaims, ownedTables, planClaim, planClaimRemoval } from './claims.js';
-import type { NormalizedConfig } from './config.js';
+import type { NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 import { planNftables, planNftablesRemoval, readNftables } from './nftables.js';
 import { Plan, type Step } from './plan.js';

@@ -9,9 +9,9 @@
  * mark another one claims is refused before anything changes, and `down`
  * touches only the tables its own claim (or, without one, its spec) names.
  */
-import { ConfigError } from '../errors.js';
-import type { NormalizedConfig, NormalizedPortEntry } from './config.js';
-import type { Rule } from '../route/index.js';
+import { ConfigError } from '../../errors.js';
+import type { NormalizedConfig, NormalizedPortEntry } from '../spec/normalized-config.js';
+import type { Rule } from '../../route/index.js';
 import { arrivalMark } from './nftables.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';

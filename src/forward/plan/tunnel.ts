@@ -2,15 +2,13 @@
  * The tunnel: the WireGuard link (created by netfwd, tagged with its alias)
  * and its configuration (key, port, peers), planned as the smallest change.
  */
-import type { Link } from '../route/index.js';
-import { normalizeAllowedIp, type WireGuardDevice, type WireGuardPeerConfig } from '../wireguard/index.js';
-import type { NormalizedConfig } from './config.js';
+import type { Link } from '../../route/index.js';
+import { normalizeAllowedIp, type WireGuardDevice, type WireGuardPeerConfig } from '../../wireguard/index.js';
+import type { NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 import { OwnershipError, isOwnedAlias, linkAlias } from './ownership.js';
 import type { Step } from './plan.js';
 import { clearLinkCreation, linkCreationPending, recordLinkCreation } from './state-file.js';
-
-export { OwnershipError };
 
 export interface DesiredPeer {
   label: string;

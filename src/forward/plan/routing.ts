@@ -4,12 +4,12 @@
  * select it. Routes and rules carry netfwd's protocol number; only those (in
  * table T) are read, changed or removed.
  */
-import type { Address, AddressSpec, RouteEntry, RouteSpec, Rule, RuleSpec } from '../route/index.js';
-import type { NormalizedBackend, NormalizedConfig } from './config.js';
+import type { Address, AddressSpec, RouteEntry, RouteSpec, Rule, RuleSpec } from '../../route/index.js';
+import type { NormalizedBackend, NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';
-import { readSysctl, writeSysctl } from './sysctl.js';
+import { readSysctl, writeSysctl } from './sysctl-access.js';
 
 // ------------------------------------------------------------------ addresses
 

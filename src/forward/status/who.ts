@@ -9,7 +9,7 @@
  * name.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { netns as namespaces } from '../netns/index.js';
+import { netns as namespaces } from '../../netns/index.js';
 
 /** NETLINK_ROUTE in /proc/net/netlink's "Eth" column. */
 const NETLINK_ROUTE = 0;

@@ -11,9 +11,9 @@
  * documents them, then the checks that relate several fields.
  */
 import { resolve as resolvePath } from 'node:path';
-import { ConfigError, ValidationError } from '../errors.js';
-import { formatIP, isNetworkAddress, networkAddress, parseIP, parseIPv4, parseIPv6, parsePrefix, type Prefix } from '../netlink/ip.js';
-import { validateNetnsName } from '../netns/path.js';
+import { ConfigError, ValidationError } from '../../../errors.js';
+import { formatIP, isNetworkAddress, networkAddress, parseIP, parseIPv4, parseIPv6, parsePrefix, type Prefix } from '../../../netlink/ip.js';
+import { validateNetnsName } from '../../../netns/path.js';
 import type {
   AddressByFamily,
   Endpoint,
@@ -32,13 +32,13 @@ import type {
   NormalizedReturnPath,
   NormalizedPortEntry,
   TransportProtocol,
-} from './config.js';
-import { child, didYouMean, fail, isPlainObject, item, listWords, redactError, show, showPath, typeName } from './field.js';
-import { decodeKey, isZeroKey, keyProblem, publicKeyOf } from './key.js';
-import { findOverlap, formatRange, type NumberRange, parsePorts, parseRange, type PortRange, rangeSize } from './ports.js';
-import { asFileReadError, type FileContent, type FileReader, fileProblems, readRegularFile, unsafeFileText } from './private-file.js';
-import { Secret } from './secret.js';
-import { type BackendSpec, DEFAULTS, type FrontendSpec, RETURN_PATH_MODES, type ReturnPathMode } from './spec.js';
+} from '../normalized-config.js';
+import { child, didYouMean, fail, isPlainObject, item, listWords, redactError, show, showPath, typeName } from '../field.js';
+import { decodeKey, isZeroKey, keyProblem, publicKeyOf } from '../key-text.js';
+import { findOverlap, formatRange, type NumberRange, parsePorts, parseRange, type PortRange, rangeSize } from '../ports.js';
+import { asFileReadError, type FileContent, type FileReader, fileProblems, readRegularFile, unsafeFileText } from '../private-file.js';
+import { Secret } from '../secret.js';
+import { type BackendSpec, DEFAULTS, type FrontendSpec, RETURN_PATH_MODES, type ReturnPathMode } from '../spec.js';
 
 export interface ValidateOptions {
   /**
@@ -853,7 +853,7 @@ function parseEndpoint(value: unknown, field: string): Endpoint {
     if (!bracketed && /[A-Za-z]/.test(hostText)) {
       const problem = hostnameProblem(hostText);
       if (problem) fail(field, `${show(hostText)} ${problem}`, ENDPOINT_EXPECTED);
-      // Resolved when the spec is applied (src/forward/resolve.ts); until then host and text name it.
+      // Resolved when the spec is applied (src/forward/plan/resolve.ts); until then host and text name it.
       const hostname = hostText.toLowerCase().replace(/\.$/, '');
       return { family: 4, host: hostname, port, text: `${hostname}:${port}`, hostname };
     }

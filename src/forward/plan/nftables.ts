@@ -15,7 +15,7 @@
  * in mark/connmark mode the packets of the selected traffic get the mark that
  * the policy rule routes into the tunnel.
  */
-import { ConfigError, NetlinkError, ValidationError } from '../errors.js';
+import { ConfigError, NetlinkError, ValidationError } from '../../errors.js';
 import {
   type NftChainSpec,
   type NftElement,
@@ -25,8 +25,8 @@ import {
   type NftTransaction,
   nftExpr as e,
   nftStmtsText,
-} from '../nft/index.js';
-import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward, NormalizedPortEntry } from './config.js';
+} from '../../nft/index.js';
+import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward, NormalizedPortEntry } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 import { NFT_TABLE_COMMENT, OwnershipError, nftTableName } from './ownership.js';
 import type { Step } from './plan.js';

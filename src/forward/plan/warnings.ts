@@ -4,11 +4,11 @@
  * passes, and forwarding turned off. Computed once per plan; `plan` prints
  * them and `status` (and `doctor`) report them.
  */
-import type { NftRuleset } from '../nft/index.js';
-import type { NormalizedConfig } from './config.js';
+import type { NftRuleset } from '../../nft/index.js';
+import type { NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 import { nftTableName } from './ownership.js';
-import { readSysctl } from './sysctl.js';
+import { readSysctl } from './sysctl-access.js';
 import type { UplinkFacts } from './uplink.js';
 
 /** Base chains of other tables on `hook` with policy drop. */

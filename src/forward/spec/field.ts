@@ -4,7 +4,7 @@
  * like key material: a key pasted into the wrong field must not end up in a
  * log because validation quoted it back.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../errors.js';
 
 /**
  * A ConfigError for `field`. ValidationError composes `field: problem`; for
