@@ -12,7 +12,7 @@
 import { ConfigError } from '../../errors.js';
 import type { NormalizedConfig, NormalizedPortEntry } from '../spec/normalized-config.js';
 import type { Rule } from '../../route/index.js';
-import { arrivalMark } from './nftables.js';
+import { arrivalMark } from './nftables-desired.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';
 import { type Claim, otherStates, readState, setClaim, stateFilePath } from './state-file.js';
