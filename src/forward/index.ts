@@ -55,7 +55,8 @@ export type {
   UidReturnPath,
 } from './spec/normalized-config.js';
 export { validateSpec, type ValidateOptions } from './spec/validate/index.js';
-export { loadConfigFile, parseConfig, formatOf as configFormatOf, CONFIG_FILE_MAX_BYTES, type ConfigFormat, type LoadConfigOptions, type ParseConfigOptions } from './spec/config-file.js';
+export { loadConfigFile, parseConfig, CONFIG_FILE_MAX_BYTES, type LoadConfigOptions, type ParseConfigOptions } from './spec/config-file.js';
+export { formatOf as configFormatOf, type ConfigFormat } from './spec/config-text.js';
 export { Secret } from './spec/secret.js';
 export { chmodFix, isAccessibleByOthers, type FileContent as SecretFileContent, type FileReader as SecretFileReader } from './spec/private-file.js';
 export { forwardService, ServiceForward, type ApplyResult, type ServiceForwardOptions } from './service-forward.js';

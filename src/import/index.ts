@@ -14,7 +14,8 @@
  */
 import { basename, dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { parseConfig, yaml as yamlPackage } from '../forward/spec/config-file.js';
+import { parseConfig } from '../forward/spec/config-file.js';
+import { yaml as yamlPackage } from '../forward/spec/config-text.js';
 import type { NormalizedConfig } from '../forward/spec/normalized-config.js';
 import { type FileContent, readRegularFile } from '../forward/spec/private-file.js';
 import { generatePrivateKey } from '../wireguard/keys.js';

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ConfigError } from '../../src/errors.js';
-import { CONFIG_MAX_DEPTH, loadConfigFile, nestedTooDeep, parseConfig } from '../../src/forward/spec/config-file.js';
+import { loadConfigFile, parseConfig } from '../../src/forward/spec/config-file.js';
+import { CONFIG_MAX_DEPTH, nestedTooDeep } from '../../src/forward/spec/config-text.js';
 
 const MILLION = 1_000_000;
 const DEPTH_MESSAGE = new RegExp(`nested deeper than ${CONFIG_MAX_DEPTH} levels`);
