@@ -1,6 +1,14 @@
 /**
- * ServiceForward: the spec, its validation into a NormalizedConfig, and the
- * configuration file loader.
+ * ServiceForward, the declarative layer, in the order a spec flows through it:
+ * - spec/    what a caller writes (spec.ts), its validation (validate/) into a
+ *            NormalizedConfig (normalized-config.ts), the configuration file
+ *            and the key files root reads;
+ * - plan/    the kernel handles, what netfwd owns, the desired state read
+ *            against the kernel into a Plan of steps, applied with undo;
+ * - status/  what is there: the status of a spec, inspect without one, the
+ *            probe, who changed netfwd's objects.
+ * On top: service-forward.ts (forwardService), supervisor.ts (`netfwd run`)
+ * and sd-notify.ts (its systemd notifications).
  */
 export type {
   BackendPeerSpec,

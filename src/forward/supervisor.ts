@@ -245,10 +245,10 @@ export class Supervisor {
       case 'link':
         return e.link.name === name;
       case 'address':
-        // A frontend refuses its connected networks to the backends' traffic (uplink.ts): any address counts.
+        // A frontend refuses its connected networks to the backends' traffic (plan/uplink.ts): any address counts.
         return e.address.link === name || this.config.role === 'frontend';
       case 'route':
-        // A frontend's uplinks are the interfaces of the main table's default routes (uplink.ts).
+        // A frontend's uplinks are the interfaces of the main table's default routes (plan/uplink.ts).
         return e.route.protocol === NETFWD_PROTOCOL || (this.config.role === 'frontend' && this.config.public.interface === undefined && e.route.table === RT_TABLE_MAIN && e.route.destination === 'default');
       case 'rule':
         return e.rule.protocol === NETFWD_PROTOCOL;

@@ -253,7 +253,7 @@ export function planRoutes(k: Kernel, desired: RouteSpec[], current: RouteEntry[
 
 /**
  * The rules that select table T. In every routed mode the connections that
- * arrived through the tunnel carry a mark (nftables.ts) and `fwmark M` routes
+ * arrived through the tunnel carry a mark (nftables-desired.ts) and `fwmark M` routes
  * their replies back; mode uid adds its uid ranges, mode mark selects sockets
  * by the same mark.
  */

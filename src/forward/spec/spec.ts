@@ -1,7 +1,7 @@
 /**
  * The ServiceForward spec: what a caller writes, in TypeScript or in the
  * CLI's YAML/JSON file (the same shape). `validateSpec` checks it and turns it
- * into a NormalizedConfig (see config.ts); docs/config-reference.md is the
+ * into a NormalizedConfig (see normalized-config.ts); docs/config-reference.md is the
  * operator's version of this file.
  *
  * Conventions: addresses and CIDRs are strings; a port is a number or the
