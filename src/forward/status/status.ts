@@ -1,10 +1,9 @@
-export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeReport } from './probe.js';
-
 /**
  * Status of one spec: the tunnel (handshake age, bytes, endpoint), per-forward
  * counters, which of netfwd's objects are present, drift from the spec and
  * warnings about things that would break forwarding.
  */
+export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeReport } from './probe.js';
 import { ConfigError } from '../../errors.js';
 import type { NftRuleset } from '../../nft/index.js';
 import type { IpFamily, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
