@@ -9,8 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError, DecodeError, NetlinkError } from '../src/errors.js';
-import { parseConfig } from '../src/forward/config-file.js';
-import type { FileContent } from '../src/forward/private-file.js';
+import { parseConfig } from '../src/forward/spec/config-file.js';
+import type { FileContent } from '../src/forward/spec/private-file.js';
 import { parseAck, parseDatagram, parseDone, type NetlinkMessage } from '../src/netlink/message.js';
 import { decodeChain, decodeCounterObject, decodeElementsMessage, decodeRule as decodeNftRule, decodeSet, decodeTable } from '../src/nft/decode.js';
 import { DATATYPES } from '../src/nft/datatype.js';

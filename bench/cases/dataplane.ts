@@ -11,9 +11,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { validateSpec } from '../../src/forward/validate.js';
-import { desiredNftables } from '../../src/forward/nftables.js';
-import { LINK_LOCAL } from '../../src/forward/uplink.js';
+import { validateSpec } from '../../src/forward/spec/validate/index.js';
+import { desiredNftables } from '../../src/forward/plan/nftables-desired.js';
+import { LINK_LOCAL } from '../../src/forward/plan/uplink.js';
 import { Nft, type NftElement } from '../../src/nft/index.js';
 import type { BenchCase, Contender, Measurement } from '../lib/harness.js';
 import { measureProcess } from '../lib/measure.js';

@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forwardService } from '../../src/forward/index.js';
-import type { FrontendSpec } from '../../src/forward/spec.js';
+import type { FrontendSpec } from '../../src/forward/spec/spec.js';
 import type { BenchCase } from '../lib/harness.js';
 import { removeNetns, scratchNetns } from '../lib/harness.js';
 import { measureProcess } from '../lib/measure.js';

@@ -12,10 +12,10 @@ import { resolveFamily } from '../netlink/genl.js';
 import { netns } from '../netns/index.js';
 import { Nft, nftExpr as e } from '../nft/index.js';
 import { Route } from '../route/index.js';
-import type { NormalizedConfig } from '../forward/config.js';
+import type { NormalizedConfig } from '../forward/spec/normalized-config.js';
 import { ServiceForward } from '../forward/index.js';
-import { describeFile, type FileKind, fileProblems, formatMode } from '../forward/private-file.js';
-import { readSysctl } from '../forward/sysctl.js';
+import { describeFile, type FileKind, fileProblems, formatMode } from '../forward/spec/private-file.js';
+import { readSysctl } from '../forward/plan/sysctl-access.js';
 
 export interface DoctorCheck {
   name: string;

@@ -12,9 +12,9 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NetfwdError } from '../errors.js';
-import { CONFIG_FILE_MAX_BYTES, loadConfigFile } from '../forward/config-file.js';
+import { CONFIG_FILE_MAX_BYTES, loadConfigFile } from '../forward/spec/config-file.js';
 import { formatNote, ImportError, importConfig, type ImportInput } from '../import/index.js';
-import { asFileReadError, describeFile, type FileProblem, fileProblems, readRegularFile } from '../forward/private-file.js';
+import { asFileReadError, describeFile, type FileProblem, fileProblems, readRegularFile } from '../forward/spec/private-file.js';
 import { generatePrivateKey } from '../wireguard/curve25519.js';
 import { EXIT } from './exit-codes.js';
 

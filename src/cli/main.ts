@@ -8,14 +8,14 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
 import { type NormalizedConfig, ServiceForward, loadConfigFile, type ForwardStatus, inspectNamespace, type NamespaceStatus } from '../forward/index.js';
-import { OwnershipError } from '../forward/tunnel.js';
+import { OwnershipError } from '../forward/plan/ownership.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { DEMO_MODES, type DemoMode, runDemo } from '../demo/run-demo.js';
 import { runDoctor } from './doctor.js';
 import { runImport } from './import.js';
 import { probeLines, runCommand } from './run.js';
 import { EXIT, EXIT_TEXT } from './exit-codes.js';
-import { isUnsafeFileError } from '../forward/private-file.js';
+import { isUnsafeFileError } from '../forward/spec/private-file.js';
 
 const require = createRequire(import.meta.url);
 function version(): string {

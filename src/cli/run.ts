@@ -10,7 +10,7 @@
  * Also: the text of `status --probe`.
  */
 import { ConfigError } from '../errors.js';
-import { OwnershipError } from '../forward/tunnel.js';
+import { OwnershipError } from '../forward/plan/ownership.js';
 import { EXIT } from './exit-codes.js';
 import type { ForwardStatus, NormalizedConfig } from '../forward/index.js';
 import { type Notifier, systemdNotifier } from '../forward/sd-notify.js';

@@ -16,7 +16,7 @@ import { LAB_ADDRESSES, Lab, type NetnsTask, tcpAsk, udpAsk, whoami } from '../l
 import { Nft, nftExpr as e } from '../nft/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { forwardService, type ServiceForward } from '../forward/index.js';
-import type { BackendSpec, FrontendSpec } from '../forward/spec.js';
+import type { BackendSpec, FrontendSpec } from '../forward/spec/spec.js';
 
 export type DemoMode = 'uid' | 'mark' | 'connmark' | 'snat';
 export const DEMO_MODES: readonly DemoMode[] = ['uid', 'mark', 'connmark', 'snat'];

@@ -27,14 +27,13 @@ import { ConfigError } from '../errors.js';
 import { isOwnPort } from '../netlink/connection.js';
 import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
 import { RT_TABLE_MAIN, Route, type RouteEvent, type RouteMonitor } from '../route/index.js';
-import type { NormalizedConfig } from './config.js';
-import { type Kernel, openKernelIn } from './context.js';
-import { NETFWD_PROTOCOL, nftTableName } from './ownership.js';
-import { type ResolveOptions, hostnameEndpoint, isUnresolved, resolveEndpoint } from './resolve.js';
+import type { NormalizedConfig } from './spec/normalized-config.js';
+import { type Kernel, openKernelIn } from './plan/context.js';
+import { NETFWD_PROTOCOL, OwnershipError, nftTableName } from './plan/ownership.js';
+import { type ResolveOptions, hostnameEndpoint, isUnresolved, resolveEndpoint } from './plan/resolve.js';
 import { ServiceForward, type ServiceForwardOptions } from './service-forward.js';
-import { StateFileError } from './state-file.js';
-import { OwnershipError } from './tunnel.js';
-import { describeProcess, describeSender } from './who.js';
+import { StateFileError } from './plan/state-file.js';
+import { describeProcess, describeSender } from './status/who.js';
 
 export type SupervisorLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -246,10 +245,10 @@ export class Supervisor {
       case 'link':
         return e.link.name === name;
       case 'address':
-        // A frontend refuses its connected networks to the backends' traffic (uplink.ts): any address counts.
+        // A frontend refuses its connected networks to the backends' traffic (plan/uplink.ts): any address counts.
         return e.address.link === name || this.config.role === 'frontend';
       case 'route':
-        // A frontend's uplinks are the interfaces of the main table's default routes (uplink.ts).
+        // A frontend's uplinks are the interfaces of the main table's default routes (plan/uplink.ts).
         return e.route.protocol === NETFWD_PROTOCOL || (this.config.role === 'frontend' && this.config.public.interface === undefined && e.route.table === RT_TABLE_MAIN && e.route.destination === 'default');
       case 'rule':
         return e.rule.protocol === NETFWD_PROTOCOL;

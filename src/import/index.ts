@@ -14,9 +14,10 @@
  */
 import { basename, dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { parseConfig, yaml as yamlPackage } from '../forward/config-file.js';
-import type { NormalizedConfig } from '../forward/config.js';
-import { type FileContent, readRegularFile } from '../forward/private-file.js';
+import { parseConfig } from '../forward/spec/config-file.js';
+import { yaml as yamlPackage } from '../forward/spec/config-text.js';
+import type { NormalizedConfig } from '../forward/spec/normalized-config.js';
+import { type FileContent, readRegularFile } from '../forward/spec/private-file.js';
 import { generatePrivateKey } from '../wireguard/curve25519.js';
 import { readRulesFile } from './commands.js';
 import { emptyFacts } from './facts.js';

@@ -12,7 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
-import { STATE_DIR } from '../../src/forward/state-file.js';
+import { STATE_DIR } from '../../src/forward/plan/state-file.js';
 import { socketPath } from '../../src/wireguard/userspace/socket.js';
 import {
   LAB_ADDRESSES,

@@ -8,7 +8,7 @@
  * backend is switched to mark mode and the guard is checked there too.
  */
 import { forwardService } from '../../src/forward/index.js';
-import type { BackendSpec } from '../../src/forward/spec.js';
+import type { BackendSpec } from '../../src/forward/spec/spec.js';
 import {
   type Env,
   LAB_ADDRESSES,

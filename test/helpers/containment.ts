@@ -28,7 +28,7 @@
 import type { ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { forwardService } from '../../src/forward/index.js';
-import type { BackendSpec, ForwardSpec, FrontendSpec, ServiceSpec } from '../../src/forward/spec.js';
+import type { BackendSpec, ForwardSpec, FrontendSpec, ServiceSpec } from '../../src/forward/spec/spec.js';
 import type { LabHostName } from '../../src/lab/index.js';
 import { endProcessesIn } from '../../src/lab/topology.js';
 import { netns } from '../../src/netns/index.js';

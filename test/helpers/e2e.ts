@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { LAB_ADDRESSES, Lab, type LabHostName } from '../../src/lab/index.js';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
-import type { BackendSpec, ForwardSpec, FrontendSpec, ReturnPathSpec, ServiceSpec } from '../../src/forward/spec.js';
+import type { BackendSpec, ForwardSpec, FrontendSpec, ReturnPathSpec, ServiceSpec } from '../../src/forward/spec/spec.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { kernelSkipReason, toolPath } from './kernel.js';
 

@@ -10,10 +10,10 @@
 import type { ExecutionContext } from 'ava';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { forwardService } from '../../src/forward/index.js';
-import { ResolveError, type Resolver } from '../../src/forward/resolve.js';
-import type { BackendSpec } from '../../src/forward/spec.js';
+import { ResolveError, type Resolver } from '../../src/forward/plan/resolve.js';
+import type { BackendSpec } from '../../src/forward/spec/spec.js';
 import { Supervisor, type SupervisorEvent } from '../../src/forward/supervisor.js';
-import { validateSpec } from '../../src/forward/validate.js';
+import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 

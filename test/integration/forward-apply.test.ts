@@ -16,7 +16,7 @@ import type { ExecutionContext } from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { ApplyError, ConfigError } from '../../src/errors.js';
 import { forwardService, OwnershipError, type ServiceForward } from '../../src/forward/index.js';
-import type { BackendSpec, ForwardSpec, FrontendSpec } from '../../src/forward/spec.js';
+import type { BackendSpec, ForwardSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { WireGuard } from '../../src/wireguard/index.js';
 import { e2eSkipReason, inNetns, returnPathOf, snapshot, sysctlIn, uniqueTag } from '../helpers/e2e.js';

@@ -13,7 +13,7 @@
 import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
-import type { FrontendSpec } from '../../src/forward/spec.js';
+import type { FrontendSpec } from '../../src/forward/spec/spec.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { e2eSkipReason, inNetns, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, kernelTest, toolPath } from '../helpers/kernel.js';

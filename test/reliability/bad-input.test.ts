@@ -14,10 +14,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/errors.js';
-import { loadConfigFile } from '../../src/forward/config-file.js';
-import { splitFieldPath } from '../../src/forward/field.js';
+import { loadConfigFile } from '../../src/forward/spec/config-file.js';
+import { splitFieldPath } from '../../src/forward/spec/field.js';
 import { forwardService } from '../../src/forward/index.js';
-import type { ServiceForwardSpec } from '../../src/forward/spec.js';
+import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
 import { netlinkTotals } from '../../src/netlink/connection.js';
 import { netns } from '../../src/netns/index.js';
 import { backendSpec as corpusBackend, frontendSpec as corpusFrontend } from '../fixtures/invalid-specs/base.js';

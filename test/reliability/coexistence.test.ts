@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forwardService } from '../../src/forward/index.js';
-import type { ServiceForwardSpec } from '../../src/forward/spec.js';
+import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
 import { netns } from '../../src/netns/index.js';
 import { NETFWD_PROTOCOL } from '../../src/route/index.js';
 import { kernelTest, run, uniqueNetnsName } from '../helpers/kernel.js';

@@ -14,7 +14,7 @@ import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { ApplyError, ConflictError } from '../../src/errors.js';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
-import type { FrontendSpec } from '../../src/forward/spec.js';
+import type { FrontendSpec } from '../../src/forward/spec/spec.js';
 import { netns } from '../../src/netns/index.js';
 import { Route } from '../../src/route/index.js';
 import { kernelTest, run, toolPath, uniqueNetnsName } from '../helpers/kernel.js';

@@ -16,10 +16,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netns } from '../../src/netns/index.js';
-import type { ServiceForwardSpec } from '../../src/forward/spec.js';
+import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
 import { kernelTest, toolPath, uniqueNetnsName } from '../helpers/kernel.js';
 import { forwardService } from '../../src/forward/index.js';
-import { recordLinkCreation } from '../../src/forward/state-file.js';
+import { recordLinkCreation } from '../../src/forward/plan/state-file.js';
 import { WireGuard } from '../../src/wireguard/index.js';
 import { backendSpec, count, duplicateObjects, figure, frontendSpec, keyPair, removeNetns, stopDaemon, uniqueInterface } from './helpers.js';
 

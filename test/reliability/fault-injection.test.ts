@@ -15,7 +15,7 @@
 import type { ExecutionContext } from 'ava';
 import { ApplyError } from '../../src/errors.js';
 import { forwardService } from '../../src/forward/index.js';
-import type { ServiceForwardSpec } from '../../src/forward/spec.js';
+import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
 import { netns } from '../../src/netns/index.js';
 import { kernelTest, run, uniqueNetnsName } from '../helpers/kernel.js';
 import { backendSpec, frontendSpec, keyPair, removeNetns, snapshot, snapshotDiff, uniqueInterface } from './helpers.js';

@@ -11,7 +11,7 @@ import type { ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import type { BackendSpec, FrontendSpec } from '../../src/forward/spec.js';
+import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { netns } from '../../src/netns/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { run, toolPath } from '../helpers/kernel.js';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import type { DemoReport } from '../../src/demo/run-demo.js';
 import { forwardService } from '../../src/forward/index.js';
-import type { ServiceForwardSpec } from '../../src/forward/spec.js';
+import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
 import { netns } from '../../src/netns/index.js';
 import { endProcessesIn } from '../../src/lab/topology.js';
 import { cli as cliAsync } from '../helpers/cli.js';

@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { ConfigError } from '../../src/errors.js';
-import type { NormalizedBackend, NormalizedFrontend } from '../../src/forward/config.js';
+import type { NormalizedBackend, NormalizedFrontend } from '../../src/forward/spec/normalized-config.js';
 import { ImportError, type ImportResult, importConfig, inputFormat } from '../../src/import/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 

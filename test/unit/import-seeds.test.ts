@@ -10,8 +10,8 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../../src/forward/config-file.js';
-import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../../src/forward/config.js';
+import { parseConfig } from '../../src/forward/spec/config-file.js';
+import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../../src/forward/spec/normalized-config.js';
 import { ImportError, type ImportResult, importConfig } from '../../src/import/index.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 

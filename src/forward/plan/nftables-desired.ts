@@ -1,0 +1,329 @@
+/**
+ * The nftables table a spec asks for (desiredNftables): one inet table per tunnel, owned by netfwd.
+ *
+ * Frontend — forwards are elements of maps, so the per-packet and the update
+ * cost do not grow with their number:
+ *   dnat{4,6}            ip daddr . l4proto . dport → peer . port   (exact ports)
+ *   dnat{4,6}_range      ip daddr . l4proto . dport-range → peer    (ranges, ports kept)
+ *   dnat{4,6}_any[_range]  the same without the address, for any local address (fib)
+ *   stats{4,6}[_range]   peer . l4proto . port → per-forward packets and bytes, both directions
+ *                        (a hash set for single ports, whose lookup does not grow with the
+ *                        number of forwards; an interval set only for port ranges)
+ * plus masquerade of the backends' own traffic, SNAT in snat mode, MSS clamping.
+ *
+ * Backend — the services are reachable only through the tunnel (and lo), and
+ * in mark/connmark mode the packets of the selected traffic get the mark that
+ * the policy rule routes into the tunnel.
+ */
+import { ConfigError, ValidationError } from '../../errors.js';
+import { type NftChainSpec, type NftElement, type NftSetSpec, type NftStmt, nftExpr as e } from '../../nft/index.js';
+import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward, NormalizedPortEntry } from '../spec/normalized-config.js';
+import { nftTableName } from './ownership.js';
+import { tunnelFwmark } from './tunnel.js';
+import type { UplinkFacts } from './uplink.js';
+
+/** netfwd's tables are inet: IPv4 and IPv6 together. */
+export const FAMILY = 'inet' as const;
+
+interface DesiredChain {
+  spec: NftChainSpec;
+  rules: NftStmt[][];
+}
+
+export interface DesiredNftables {
+  table: string;
+  sets: NftSetSpec[];
+  chains: DesiredChain[];
+  /** Elements per set name. */
+  elements: Map<string, NftElement[]>;
+}
+
+const ipKey = (f: IpFamily) => (f === 4 ? e.ip : e.ip6);
+const addrType = (f: IpFamily) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
+const natFamily = (f: IpFamily) => (f === 4 ? 'ip' : 'ip6');
+const nfproto = (f: IpFamily) => e.meta.nfproto.eq(f === 4 ? 'ipv4' : 'ipv6');
+
+/** One DNAT element (and its stats element) per public address, family and port mapping. */
+function frontendElements(config: NormalizedFrontend): Map<string, NftElement[]> {
+  const out = new Map<string, NftElement[]>();
+  const push = (set: string, el: NftElement) => {
+    const list = out.get(set) ?? [];
+    list.push(el);
+    out.set(set, list);
+  };
+  const statsSeen = new Set<string>();
+  for (const fw of config.forwards) {
+    for (const f of fw.families) {
+      const peer = fw.peerAddresses[f]!;
+      const addresses = publicAddresses(config, fw, f);
+      const { from, to } = fw.publicPorts;
+      const shift = fw.targetPorts.from - from;
+      const single = from === to;
+      const keepPorts = shift === 0 && !single;
+      const ports: Array<{ key: number | { range: [number, number] }; target?: number }> = keepPorts
+        ? [{ key: { range: [from, to] } }]
+        : Array.from({ length: to - from + 1 }, (_, i) => ({ key: from + i, target: from + i + shift }));
+      const suffix = keepPorts ? '_range' : '';
+      for (const p of ports) {
+        if (addresses === 'any') {
+          push(`dnat${f}_any${suffix}`, keepPorts ? { key: [fw.protocol, p.key], data: peer } : { key: [fw.protocol, p.key], data: [peer, p.target!] });
+        } else {
+          for (const a of addresses) {
+            push(`dnat${f}${suffix}`, keepPorts ? { key: [a, fw.protocol, p.key], data: peer } : { key: [a, fw.protocol, p.key], data: [peer, p.target!] });
+          }
+        }
+      }
+      const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] as [number, number] };
+      const statsKey = `${f}|${peer}|${fw.protocol}|${fw.targetPorts.from}-${fw.targetPorts.to}`;
+      if (!statsSeen.has(statsKey)) {
+        statsSeen.add(statsKey);
+        push(typeof target === 'number' ? `stats${f}` : `stats${f}_range`, { key: [peer, fw.protocol, target] });
+      }
+    }
+  }
+  return out;
+}
+
+function publicAddresses(config: NormalizedFrontend, fw: NormalizedForward, f: IpFamily): string[] | 'any' {
+  if (fw.publicAddress) return fw.publicAddress.family === f ? [fw.publicAddress.address] : [];
+  const list = config.public.addresses.filter((a) => a.family === f).map((a) => a.address);
+  return config.public.addresses.length === 0 ? 'any' : list;
+}
+
+/** A prefix as an interval set lists it: a single address without its /32 or /128. */
+function prefixKey(cidr: string): string {
+  const [address, length] = cidr.split('/') as [string, string];
+  return Number(length) === (address.includes(':') ? 128 : 32) ? address : cidr;
+}
+
+/** Elements of a `meta l4proto . th dport` interval set, from ports of the spec. */
+function portElements(entries: readonly NormalizedPortEntry[]): NftElement[] {
+  return entries.map((s) => ({ key: [s.protocol, s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] }] }));
+}
+
+function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): DesiredNftables {
+  const table = nftTableName(config.tunnel.interface);
+  const wg = config.tunnel.interface;
+  const sets: NftSetSpec[] = [];
+  const base = { family: FAMILY, table };
+  const inbound = config.public.interface ? e.iifname.eq(config.public.interface) : e.iifname.neq(wg);
+  const prerouting: NftStmt[][] = [];
+  const forward: NftStmt[][] = [];
+  const postrouting: NftStmt[][] = [];
+  const input: NftStmt[][] = [];
+  const elements = frontendElements(config);
+  const intoTunnel: NftStmt[][] = [];
+  const egress: NftStmt[][] = [];
+  const tunnelNets: NftStmt[][] = [];
+  for (const f of config.families) {
+    const key = ['inet_proto', 'inet_service'];
+    sets.push(
+      { ...base, name: `dnat${f}`, keyType: [addrType(f), ...key], dataType: [addrType(f), 'inet_service'], counter: true },
+      { ...base, name: `dnat${f}_range`, keyType: [addrType(f), ...key], dataType: [addrType(f)], flags: ['interval'], counter: true },
+      { ...base, name: `dnat${f}_any`, keyType: key, dataType: [addrType(f), 'inet_service'], counter: true },
+      { ...base, name: `dnat${f}_any_range`, keyType: key, dataType: [addrType(f)], flags: ['interval'], counter: true },
+      { ...base, name: `stats${f}`, keyType: [addrType(f), ...key], counter: true },
+      { ...base, name: `stats${f}_range`, keyType: [addrType(f), ...key], flags: ['interval'], counter: true },
+      { ...base, name: `egress_allow${f}`, keyType: [addrType(f)], flags: ['interval'] },
+      { ...base, name: `egress_refused${f}`, keyType: [addrType(f)], flags: ['interval'] },
+    );
+    elements.set(`egress_allow${f}`, config.egress.allow.filter((a) => a.family === f).map((a) => ({ key: prefixKey(a.cidr) })));
+    elements.set(`egress_refused${f}`, facts.refused[f].map((cidr) => ({ key: prefixKey(cidr) })));
+    const withAddr = [ipKey(f).daddr, e.meta.l4proto, e.th.dport];
+    const anyAddr = [e.meta.l4proto, e.th.dport];
+    const local = e.fib('daddr', 'type').eq('local');
+    prerouting.push(
+      // (`ip daddr` implies `meta nfproto ipv4`: nft adds and hides that dependency.)
+      [inbound, e.dnat({ family: natFamily(f), map: { key: withAddr, map: `@dnat${f}`, withPort: true } })],
+      [inbound, e.dnat({ family: natFamily(f), map: { key: withAddr, map: `@dnat${f}_range` } })],
+      [inbound, nfproto(f), local, e.dnat({ family: natFamily(f), map: { key: anyAddr, map: `@dnat${f}_any`, withPort: true } })],
+      [inbound, nfproto(f), local, e.dnat({ family: natFamily(f), map: { key: anyAddr, map: `@dnat${f}_any_range` } })],
+    );
+    // Per-forward traffic in both directions, counted in the stats elements.
+    forward.push(
+      [e.ct.status.any('dnat'), e.ct.direction.eq('original'), e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@stats${f}`)],
+      [e.ct.status.any('dnat'), e.ct.direction.eq('reply'), e.concat(ipKey(f).saddr, e.meta.l4proto, e.th.sport).in(`@stats${f}`)],
+      [e.ct.status.any('dnat'), e.ct.direction.eq('original'), e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@stats${f}_range`)],
+      [e.ct.status.any('dnat'), e.ct.direction.eq('reply'), e.concat(ipKey(f).saddr, e.meta.l4proto, e.th.sport).in(`@stats${f}_range`)],
+    );
+    // A new connection enters the tunnel only as the DNAT of a listed forward: to
+    // a target and port the stats sets list (they hold exactly the forwards' targets).
+    const target = e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport);
+    intoTunnel.push(
+      [e.oifname.eq(wg), e.ct.status.any('dnat'), target.in(`@stats${f}`), e.accept()],
+      [e.oifname.eq(wg), e.ct.status.any('dnat'), target.in(`@stats${f}_range`), e.accept()],
+    );
+    egress.push([e.iifname.eq(wg), ipKey(f).daddr.in(`@egress_allow${f}`), e.accept()]);
+    const own = config.tunnel.addresses.find((a) => a.family === f)!;
+    if (config.sourceNat) postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
+    // The tunnel's own address answers only on the tunnel (and to this machine).
+    input.push([e.iifname.neq(wg), e.iifname.neq('lo'), ipKey(f).daddr.eq(own.address), e.drop()]);
+    // What is for the tunnel leaves by no other interface (its link down: the default route would take it).
+    tunnelNets.push([e.oifname.neq(wg), ipKey(f).daddr.eq(own.network), e.drop()]);
+  }
+  if (config.mssClamp) {
+    const clamp = [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)];
+    forward.push([e.oifname.eq(wg), ...clamp], [e.iifname.eq(wg), ...clamp]);
+  }
+  // Containment (docs/security.md): into the tunnel only the forwards' DNATs and
+  // what belongs to connections already allowed; out of it, the backends' own
+  // connections only to the internet by an uplink.
+  const established = e.ct.state.any('established', 'related');
+  forward.push(...tunnelNets, [e.oifname.eq(wg), established, e.accept()], ...intoTunnel, [e.oifname.eq(wg), e.drop()]);
+  forward.push([e.iifname.eq(wg), established, e.accept()], ...egress);
+  if (!config.egress.enabled) forward.push([e.iifname.eq(wg), e.drop()]);
+  sets.push({ ...base, name: 'uplinks', keyType: ['ifname'] });
+  elements.set('uplinks', facts.uplinks.map((name) => ({ key: name })));
+  forward.push([e.iifname.eq(wg), e.oifname.notIn('@uplinks'), e.drop()]);
+  for (const f of config.families) forward.push([e.iifname.eq(wg), ipKey(f).daddr.in(`@egress_refused${f}`), e.drop()]);
+  // This machine itself: from the tunnel only what belongs to its own connections and the tunnelPorts.
+  sets.push({ ...base, name: 'tunnel_ports', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] });
+  elements.set('tunnel_ports', portElements(config.tunnelPorts));
+  input.unshift(
+    [e.iifname.eq(wg), established, e.accept()],
+    ...config.tunnel.addresses.map((a) => [e.iifname.eq(wg), ipKey(a.family).daddr.eq(a.address), e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'), e.accept()]),
+    [e.iifname.eq(wg), e.meta.l4proto.eq('tcp'), e.reject('tcp reset')],
+    [e.iifname.eq(wg), e.drop()],
+  );
+  // Only what leaves by an uplink is masqueraded (the forward chain refused the rest).
+  if (config.masquerade) postrouting.push([e.iifname.eq(wg), e.oifname.in('@uplinks'), e.masquerade()]);
+  const chains: DesiredChain[] = [
+    { spec: { ...base, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' }, rules: prerouting },
+    { spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'mangle', policy: 'accept' }, rules: forward },
+    { spec: { ...base, name: 'input', type: 'filter', hook: 'input', priority: 'filter', policy: 'accept' }, rules: input },
+    { spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: postrouting },
+  ];
+  return { table, sets, chains, elements };
+}
+
+/**
+ * `socket cgroupv2 level N "PATH"`. The kernel matches the cgroup's id, which
+ * is looked up now: the cgroup must exist, and a service restarted later
+ * gets a new cgroup (a new id) that only the next `up` picks up.
+ */
+function cgroupMatch(path: string): NftStmt {
+  try {
+    return e.socket.cgroupv2(path.split('/').length).eq(path);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    throw new ConfigError(
+      'returnPath.cgroup',
+      `cgroup ${JSON.stringify(path)} does not exist under /sys/fs/cgroup: netfwd matches the cgroup's id, so the cgroup must exist when netfwd up runs`,
+      'the cgroup of a running service: start the service first, then run netfwd up',
+    );
+  }
+}
+
+/**
+ * The connection mark of the connections that arrive through the tunnel, in
+ * the modes that route replies by it (undefined in mode snat, whose replies
+ * go to the frontend's tunnel address and so into the tunnel by themselves).
+ */
+export function arrivalMark(config: NormalizedBackend): number | undefined {
+  const rp = config.returnPath;
+  return rp.mode === 'snat' ? undefined : rp.mark;
+}
+
+function desiredBackend(config: NormalizedBackend): DesiredNftables {
+  const table = nftTableName(config.tunnel.interface);
+  const wg = config.tunnel.interface;
+  const base = { family: FAMILY, table };
+  const sets: NftSetSpec[] = [
+    { ...base, name: 'services', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] },
+    { ...base, name: 'tunnel_ports', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] },
+  ];
+  const elements = new Map<string, NftElement[]>();
+  elements.set('services', portElements(config.services));
+  elements.set('tunnel_ports', portElements(config.tunnelPorts));
+  const services = e.concat(e.meta.l4proto, e.th.dport).in('@services');
+  const rp = config.returnPath;
+  const mark = arrivalMark(config);
+  const fromTunnel: NftStmt[][] = [];
+  const guard: NftStmt[][] = [[e.oifname.eq(wg), e.return()], [e.oifname.eq('lo'), e.return()]];
+  if (mark === undefined) {
+    // Mode snat: everything from the tunnel comes from the frontend's tunnel
+    // address, so replies go into the tunnel by the tunnel's own route. Other
+    // sources would be answered by the main table: refused. Replies to the
+    // tunnel subnet never leave by another interface (the tunnel link down).
+    for (const a of config.tunnel.addresses) {
+      fromTunnel.push([e.iifname.eq(wg), ipKey(a.family).saddr.neq(a.network), e.drop()]);
+      guard.push([ipKey(a.family).daddr.eq(a.network), e.drop()]);
+    }
+    // An address family the tunnel lacks never comes from the frontend.
+    for (const f of [4, 6] as const) if (!config.families.includes(f)) fromTunnel.push([e.iifname.eq(wg), nfproto(f), e.drop()]);
+  } else {
+    // Every packet of a connection that arrived through the tunnel — the
+    // services' answers, the kernel's resets and ICMP errors — leaves by the
+    // tunnel or not at all.
+    guard.push([e.ct.mark.eq(mark), e.drop()]);
+  }
+  guard.push([e.concat(e.meta.l4proto, e.th.sport).in('@services'), e.drop()]);
+  const chains: DesiredChain[] = [
+    {
+      // From the tunnel: replies of this machine's own connections, the services and tunnelPorts; nothing else.
+      // Elsewhere the services answer only on loopback.
+      spec: { ...base, name: 'input', type: 'filter', hook: 'input', priority: 'filter', policy: 'accept' },
+      rules: [
+        [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
+        ...fromTunnel,
+        [e.iifname.eq(wg), services, e.accept()],
+        [e.iifname.eq(wg), e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'), e.accept()],
+        [e.iifname.eq(wg), e.drop()],
+        [e.iifname.eq('lo'), e.return()],
+        [services, e.drop()],
+      ],
+    },
+    {
+      // Nothing from the tunnel is forwarded (to the home LAN, say) but replies and the
+      // connections this machine itself DNATs from a listed service's port (a container's
+      // published port).
+      spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' },
+      rules: [
+        [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
+        [e.iifname.eq(wg), e.ct.status.any('dnat'), e.concat(e.meta.l4proto, e.ct.original['proto-dst']).in('@services'), e.accept()],
+        [e.iifname.eq(wg), e.drop()],
+      ],
+    },
+    {
+      // Leak guard: the services' ports, and (routed modes) every packet of a
+      // connection that arrived through the tunnel, leave by no other
+      // interface, even when an application answers from the wrong address or
+      // the tunnel's route is gone. In postrouting, because the output hook
+      // still sees the interface chosen before a mark re-routed the packet.
+      spec: { ...base, name: 'leakguard', type: 'filter', hook: 'postrouting', priority: 'filter', policy: 'accept' },
+      rules: guard,
+    },
+  ];
+  if (mark !== undefined) {
+    // Connections that arrive through the tunnel carry the mark: their replies
+    // (whoever makes them, the kernel included) are routed back by it.
+    chains.push({
+      spec: { ...base, name: 'prerouting', type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
+      rules: [[e.iifname.eq(wg), e.ct.state.any('new'), e.ct.mark.set(mark)]],
+    });
+  }
+  const restore: NftStmt[] | undefined = mark === undefined ? undefined : [e.ct.mark.eq(mark), e.meta.mark.set(e.ct.mark)];
+  if (rp.mode === 'mark') {
+    // The tunnel's own encrypted packets first: they carry the socket of the packet inside (see tunnelFwmark).
+    const rules: NftStmt[][] = [[e.meta.mark.eq(tunnelFwmark(config)), e.return()], restore!];
+    for (const u of rp.uids) rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
+    if (rp.cgroup) rules.push([cgroupMatch(rp.cgroup), e.meta.mark.set(rp.mark)]);
+    chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
+    // A socket picks its source address before the mark re-routes it into the
+    // tunnel: new connections leaving by the tunnel get the tunnel's address.
+    const masq: NftStmt[][] = config.tunnel.addresses.map((a) => [e.oifname.eq(wg), ipKey(a.family).saddr.neq(a.address), e.masquerade()]);
+    chains.push({ spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: masq });
+  } else if (restore) {
+    chains.push({ spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules: [restore] });
+  }
+  return { table, sets, chains, elements };
+}
+
+/** Facts of the kernel the desired table depends on (a frontend's uplinks and connected networks). */
+export type NftablesFacts = UplinkFacts | undefined;
+
+export function desiredNftables(config: NormalizedConfig, facts: NftablesFacts): DesiredNftables {
+  if (config.role === 'backend') return desiredBackend(config);
+  if (!facts) throw new Error('desiredNftables: a frontend needs its uplink facts (readNftables reads them)');
+  return desiredFrontend(config, facts);
+}

@@ -1,0 +1,52 @@
+/**
+ * Warnings about what would break forwarding and is not netfwd's to change:
+ * other tables' base chains that drop by default on a hook netfwd's traffic
+ * passes, and forwarding turned off. Computed once per plan; `plan` prints
+ * them and `status` (and `doctor`) report them.
+ */
+import type { NftRuleset } from '../../nft/index.js';
+import type { NormalizedConfig } from '../spec/normalized-config.js';
+import type { Kernel } from './context.js';
+import { nftTableName } from './ownership.js';
+import { readSysctl } from './sysctl-access.js';
+import type { UplinkFacts } from './uplink.js';
+
+/** Base chains of other tables on `hook` with policy drop. */
+function foreignDropChains(ruleset: NftRuleset, own: string, hook: string, what: string): string[] {
+  return ruleset.chains
+    .filter((c) => !(c.family === 'inet' && c.table === own) && c.hook === hook && c.policy === 'drop')
+    .map((c) => `table ${c.family} ${c.table} chain ${c.name} (hook ${c.hook}, policy drop) may drop ${what}; add an accept rule for it there`);
+}
+
+/** The global forwarding sysctl of a family. */
+export function forwardingKey(family: 4 | 6): string {
+  return family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
+}
+
+/** The warnings for `config` in the namespace `k` works in (`facts`: a frontend's uplinks, as the plan read them). */
+export async function planWarnings(k: Kernel, config: NormalizedConfig, facts?: UplinkFacts): Promise<string[]> {
+  const own = nftTableName(config.tunnel.interface);
+  const ruleset = await k.nft.list();
+  const warnings: string[] = [];
+  if (config.role === 'frontend') {
+    warnings.push(...foreignDropChains(ruleset, own, 'forward', 'the traffic netfwd forwards'));
+    warnings.push(...foreignDropChains(ruleset, own, 'input', `the tunnel's WireGuard packets (udp port ${config.tunnel.listenPort}) and with them every forward`));
+    if (config.egress.enabled && facts && facts.uplinks.length === 0) {
+      warnings.push(
+        'no default route in the main table: the backends\' own traffic has no uplink and is refused until there is one ' +
+          '(`netfwd run` follows the routes; otherwise run `netfwd up` again), or name the uplink in public.interface',
+      );
+    }
+    for (const f of config.families) {
+      const key = forwardingKey(f);
+      try {
+        if (readSysctl(k.netns, key) !== '1') warnings.push(`${key} is off: the kernel does not forward; \`netfwd up\` turns it on`);
+      } catch {
+        /* unreadable: nothing to say */
+      }
+    }
+  } else {
+    warnings.push(...foreignDropChains(ruleset, own, 'input', 'the traffic netfwd delivers to the services'));
+  }
+  return warnings;
+}

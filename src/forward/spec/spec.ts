@@ -1,0 +1,379 @@
+/**
+ * The ServiceForward spec: what a caller writes, in TypeScript or in the
+ * CLI's YAML/JSON file (the same shape). `validateSpec` checks it and turns it
+ * into a NormalizedConfig (see normalized-config.ts); docs/config-reference.md is the
+ * operator's version of this file.
+ *
+ * Conventions: addresses and CIDRs are strings; a port is a number or the
+ * text "FROM-TO" (inclusive); a key is the base64 text `wg genkey` prints
+ * (44 characters ending in '='). Unknown fields are errors.
+ */
+import type { Secret } from './secret.js';
+
+/** A port (1..65535), the same as text, or an inclusive range "FROM-TO" such as "8000-8100". */
+export type PortSpec = number | `${number}` | `${number}-${number}`;
+
+/** Which transport a forward or service is for; 'tcp+udp' means both (one entry each after normalisation). */
+export type ProtocolSpec = 'tcp' | 'udp' | 'tcp+udp';
+
+/** A WireGuard key: base64 text of 32 bytes, or a Secret holding that text. */
+export type KeyText = string | Secret;
+
+/**
+ * The machine's own WireGuard private key: inline, or from a file (exactly one
+ * of the two). A relative file path is resolved against the configuration
+ * file's directory (the current directory when the spec comes from code).
+ * The file holds the key as `wg genkey` writes it (white space around it is
+ * ignored). The CLI refuses key files that group or others may access.
+ */
+export type PrivateKeySource =
+  | {
+      /** The private key itself (base64). Prefer privateKeyFile in configuration files. */
+      privateKey: KeyText;
+      privateKeyFile?: undefined;
+    }
+  | {
+      /** Path of a file holding the private key (mode 0600). */
+      privateKeyFile: string;
+      privateKey?: undefined;
+    };
+
+/**
+ * An optional preshared key shared by the two ends of one tunnel (`wg genpsk`):
+ * inline or from a file, not both. Default: none.
+ */
+export type PresharedKeySource =
+  | {
+      /** The preshared key itself (base64). */
+      presharedKey?: KeyText;
+      presharedKeyFile?: undefined;
+    }
+  | {
+      /** Path of a file holding the preshared key (mode 0600). */
+      presharedKeyFile: string;
+      presharedKey?: undefined;
+    };
+
+// ---------------------------------------------------------------- frontend
+
+/** One backend allowed to connect to a frontend. */
+export type FrontendPeerSpec = {
+  /**
+   * The name forwards use to point at this peer: 1..32 characters from
+   * letters, digits, '.', '_' and '-', starting with a letter or digit; unique.
+   */
+  name: string;
+  /** The backend's public key (`wg pubkey`); unique among the peers. */
+  publicKey: string;
+  /**
+   * The backend's tunnel addresses: one or two host addresses (at most one per
+   * family), each inside the frontend's tunnel subnet of that family, e.g.
+   * `['10.0.0.2', 'fd00::2']` (a `/32` or `/128` suffix is accepted). These are
+   * the DNAT targets and the peer's allowed IPs.
+   */
+  addresses: string[];
+} & PresharedKeySource;
+
+/** The frontend's WireGuard interface. */
+export type FrontendTunnelSpec = {
+  /** Interface name: 1..15 bytes, no '/', ':' or white space; e.g. 'wg0'. */
+  interface: string;
+  /**
+   * The frontend's own tunnel addresses with their prefix length: one IPv4
+   * and/or one IPv6, e.g. `['10.0.0.1/24', 'fd00::1/64']`. The prefix is the
+   * tunnel subnet that the peers' addresses must lie in. The families given
+   * here are the families netfwd sets up.
+   */
+  addresses: string[];
+  /** UDP port WireGuard listens on (1..65535); the backends' `endpoint` port. */
+  listenPort: number;
+  /** The backends (at least one). */
+  peers: FrontendPeerSpec[];
+} & PrivateKeySource;
+
+/** Where the public traffic arrives on the frontend. */
+export interface PublicSpec {
+  /**
+   * The frontend's public addresses that forwards listen on (DNAT matches these
+   * destination addresses). Plain IP addresses, one or more, each of a family
+   * the tunnel has. Default: any local address of the family — every address
+   * the frontend owns, including ones added later.
+   */
+  addresses?: string[];
+  /**
+   * The uplink interface. When given, DNAT only matches packets arriving on it
+   * and masquerading only applies to packets leaving by it. Default: any
+   * interface except the tunnel.
+   */
+  interface?: string;
+}
+
+/** Where a forward sends its connections. */
+export interface ForwardTargetSpec {
+  /** The `name` of one of `tunnel.peers`. */
+  peer: string;
+  /**
+   * The port on the backend; a range must be as long as the public range and
+   * maps port by port (80-81 → 8080-8081). Default: the public port(s).
+   */
+  port?: PortSpec;
+}
+
+/** One public port (or range) DNATed to a backend. */
+export interface ForwardSpec {
+  /** 'tcp', 'udp', or 'tcp+udp' for both. */
+  protocol: ProtocolSpec;
+  /** The public port or range, e.g. 9735 or "60000-60100". */
+  port: PortSpec;
+  /**
+   * Only this public address (one of `public.addresses` when that list is
+   * given). Default: all public addresses of the families both the public
+   * side and the peer have.
+   */
+  address?: string;
+  /** The backend and port to send to. */
+  to: ForwardTargetSpec;
+}
+
+/** The VPS side: receives public connections and DNATs them over the tunnel. */
+export interface FrontendSpec {
+  role: 'frontend';
+  /** Network namespace name (as `ip netns` names them) to configure instead of the current one. */
+  netns?: string;
+  tunnel: FrontendTunnelSpec;
+  /** The public side. Default: `{}` (any address, any interface). */
+  public?: PublicSpec;
+  /**
+   * The forwarded ports. No two forwards of one protocol may share a public
+   * port on the same public address. May be empty.
+   */
+  forwards: ForwardSpec[];
+  /**
+   * Also SNAT forwarded connections to the frontend's tunnel address, so the
+   * backend needs no policy routing (pair with a backend in mode 'snat'). The
+   * backend then sees the frontend's tunnel address instead of the client's.
+   * Default: false.
+   */
+  sourceNat?: boolean;
+  /**
+   * Masquerade traffic from the tunnel subnet that leaves by another
+   * interface: the backends' own outgoing connections leave with the
+   * frontend's public address. Default: true.
+   */
+  masquerade?: boolean;
+  /** Clamp the TCP MSS of forwarded connections to the route MTU (the tunnel's is smaller). Default: true. */
+  mssClamp?: boolean;
+  /**
+   * Where the backends' own connections may go through this frontend (modes
+   * uid and mark send the services' outgoing traffic this way). By default
+   * they reach the internet by the uplink and nothing else: not this machine
+   * (see tunnelPorts), not the networks its interfaces are connected to (the
+   * VPS's own link included), not link-local addresses (169.254.0.0/16, such
+   * as a cloud metadata service at 169.254.169.254; fe80::/10), not other
+   * backends. Default: `{ enabled: true, allow: [] }`.
+   */
+  egress?: EgressSpec;
+  /**
+   * Ports of this frontend itself that the backends may reach through the
+   * tunnel (on its tunnel addresses), e.g. a DNS resolver:
+   * `[{ protocol: udp, port: 53 }]`. Everything else a backend sends to this
+   * machine is refused (TCP with a reset, so a backend's check sees "refused"
+   * rather than a timeout). Default: none.
+   */
+  tunnelPorts?: PortEntrySpec[];
+}
+
+/** The backends' own traffic through the frontend (FrontendSpec.egress). */
+export interface EgressSpec {
+  /**
+   * Let the backends' own connections out by the uplink (masqueraded to the
+   * frontend's address when `masquerade` is on). Off: only `allow` is
+   * reachable. Default: true.
+   */
+  enabled?: boolean;
+  /**
+   * Destinations the backends may reach although they are refused by
+   * default (a network the frontend is connected to, a link-local service):
+   * CIDRs or single addresses of the tunnel's families, e.g.
+   * `["192.168.10.0/24"]`. Default: none.
+   */
+  allow?: string[];
+}
+
+// ---------------------------------------------------------------- backend
+
+/** The frontend, as the backend's only WireGuard peer. */
+export type BackendPeerSpec = {
+  /** The frontend's public key (`wg pubkey`). */
+  publicKey: string;
+  /**
+   * The frontend's public address and WireGuard port: "203.0.113.1:51820",
+   * "[2001:db8::1]:51820", or a host name, "vpn.example.org:51820". A name is
+   * resolved each time the spec is applied, and `netfwd run` resolves it again
+   * when the last handshake is older than its threshold (135 s by default).
+   */
+  endpoint: string;
+  /** For an endpoint given as a host name: resolve it to an IPv4 (4) or IPv6 (6) address. Default: the resolver's first answer. */
+  endpointFamily?: 4 | 6;
+  /**
+   * Seconds between keepalive packets (0..65535, 0 = off). A backend is
+   * usually behind NAT, and the frontend can only reach it while the NAT
+   * mapping lives. Default: 25.
+   */
+  persistentKeepalive?: number;
+} & PresharedKeySource;
+
+/** The backend's WireGuard interface. */
+export type BackendTunnelSpec = {
+  /** Interface name: 1..15 bytes, no '/', ':' or white space; e.g. 'wg0'. */
+  interface: string;
+  /**
+   * The backend's own tunnel addresses with prefix length: one IPv4 and/or one
+   * IPv6, e.g. `['10.0.0.2/24', 'fd00::2/64']`. They must equal the addresses
+   * the frontend lists for this peer.
+   */
+  addresses: string[];
+  /** UDP port to listen on (1..65535). Default: a random port (the backend dials out). */
+  listenPort?: number;
+  /** The frontend. */
+  peer: BackendPeerSpec;
+} & PrivateKeySource;
+
+/** A uid (0..4294967294) or an inclusive range "FROM-TO" such as "1000-1001". */
+export type UidSpec = number | `${number}` | `${number}-${number}`;
+
+/** Options shared by the routed modes (uid, mark, connmark). */
+export interface RoutedReturnPathOptions {
+  /**
+   * Routing table holding the default route into the tunnel: 1..4294967295
+   * except the reserved 252 (compat), 253 (default), 254 (main) and 255
+   * (local). Default: 5000.
+   */
+  table?: number;
+  /**
+   * Priority of the `ip rule` that selects the table for the connections that
+   * arrived through the tunnel (and in mode mark the marked sockets): 1..32765.
+   * Mode uid puts its uid ranges' rules at the next priority (so 1..32764
+   * there). Default: 100.
+   */
+  priority?: number;
+  /**
+   * Put an unreachable default with the largest metric in the table, so that
+   * selected traffic fails rather than leaving by the home gateway when the
+   * tunnel is down. Default: true.
+   */
+  leakGuard?: boolean;
+  /**
+   * Destinations the selected traffic reaches directly instead of through the
+   * tunnel (LAN ranges, a local bitcoind): network CIDRs of the tunnel's
+   * families, e.g. `['192.168.1.0/24']`. Default: none.
+   */
+  exclude?: string[];
+}
+
+/**
+ * mode 'uid': every socket of these users routes through the tunnel
+ * (`ip rule uidrange`). Connections that arrive through the tunnel are
+ * answered through it too, whichever user's socket (or the kernel itself:
+ * resets, ICMP errors) answers: they carry a connection mark (`mark`).
+ */
+export interface UidReturnPathSpec extends RoutedReturnPathOptions {
+  mode: 'uid';
+  /** The users whose traffic uses the tunnel (required, at least one): uids or ranges, e.g. `['1000-1001']`. */
+  uids: UidSpec[];
+  /** The connection mark (and fwmark) of connections that arrived through the tunnel (1..4294967295). Default: the table number. */
+  mark?: number;
+}
+
+/**
+ * mode 'mark': packets are marked in an nftables `route` chain and
+ * `ip rule fwmark` routes them. They are selected by socket uid (`uids`), by
+ * cgroup v2 (`cgroup`, the cgroup and everything below it), or — when neither
+ * is given — by the application setting the mark itself (SO_MARK), in which
+ * case `mark` is required.
+ */
+export interface MarkReturnPathSpec extends RoutedReturnPathOptions {
+  mode: 'mark';
+  /** Select sockets of these users. */
+  uids?: UidSpec[];
+  /** Select sockets in this cgroup v2 path (relative to the cgroup2 mount), e.g. 'system.slice/lnd.service'. */
+  cgroup?: string;
+  /** The fwmark (1..4294967295). Default: the table number. Required when neither uids nor cgroup is given. */
+  mark?: number;
+}
+
+/**
+ * mode 'connmark': connections that arrive through the tunnel are marked and
+ * their replies routed back into it; nothing else of the machine changes
+ * (the services' own outgoing connections keep the normal gateway).
+ */
+export interface ConnmarkReturnPathSpec extends RoutedReturnPathOptions {
+  mode: 'connmark';
+  /** The connection mark and fwmark (1..4294967295). Default: the table number. */
+  mark?: number;
+}
+
+/**
+ * mode 'snat': the frontend SNATs forwarded connections to its tunnel address
+ * (set `sourceNat: true` there), so replies return through the tunnel without
+ * policy routing. The backend sees the frontend's tunnel address, not the
+ * client's. No other option applies.
+ */
+export interface SnatReturnPathSpec {
+  mode: 'snat';
+}
+
+/** How replies (and, in modes uid and mark, the services' own traffic) get back into the tunnel. */
+export type ReturnPathSpec = UidReturnPathSpec | MarkReturnPathSpec | ConnmarkReturnPathSpec | SnatReturnPathSpec;
+
+/** A port (or range) of one or both transports. */
+export interface PortEntrySpec {
+  /** 'tcp', 'udp', or 'tcp+udp'. */
+  protocol: ProtocolSpec;
+  /** Its port or range. */
+  port: PortSpec;
+}
+
+/** A service on the backend that is reachable only through the tunnel (and loopback). */
+export type ServiceSpec = PortEntrySpec;
+
+/** The home side: dials the frontend and sends replies back through it. */
+export interface BackendSpec {
+  role: 'backend';
+  /** Network namespace name (as `ip netns` names them) to configure instead of the current one. */
+  netns?: string;
+  tunnel: BackendTunnelSpec;
+  returnPath: ReturnPathSpec;
+  /**
+   * The services the frontend forwards to; they are closed to every interface
+   * but the tunnel and loopback. From the tunnel, only these (and
+   * `tunnelPorts`) are open. No two may overlap. May be empty.
+   */
+  services: ServiceSpec[];
+  /**
+   * More ports of this machine that the tunnel may reach besides the
+   * services (e.g. SSH from the frontend). The frontend forwards nothing to
+   * them; they are open to whoever can send into the tunnel (the frontend).
+   * Default: none.
+   */
+  tunnelPorts?: PortEntrySpec[];
+}
+
+/** A whole spec: a frontend or a backend, told apart by `role`. */
+export type ServiceForwardSpec = FrontendSpec | BackendSpec;
+
+/** The return-path modes. */
+export const RETURN_PATH_MODES = ['uid', 'mark', 'connmark', 'snat'] as const;
+export type ReturnPathMode = (typeof RETURN_PATH_MODES)[number];
+
+/** Defaults applied by validateSpec. */
+export const DEFAULTS = {
+  table: 5000,
+  priority: 100,
+  leakGuard: true,
+  persistentKeepalive: 25,
+  sourceNat: false,
+  masquerade: true,
+  mssClamp: true,
+  egress: true,
+} as const;

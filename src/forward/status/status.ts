@@ -1,0 +1,219 @@
+/**
+ * Status of one spec: the tunnel (handshake age, bytes, endpoint), per-forward
+ * counters, which of netfwd's objects are present, drift from the spec and
+ * warnings about things that would break forwarding.
+ */
+export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeReport } from './probe.js';
+import { ConfigError } from '../../errors.js';
+import type { NftRuleset } from '../../nft/index.js';
+import type { IpFamily, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
+import type { Kernel } from '../plan/context.js';
+import { otherClaims, ownedTables } from '../plan/claims.js';
+import { readNftables } from '../plan/nftables.js';
+import { readState } from '../plan/state-file.js';
+import { NFT_TABLE_COMMENT, nftTableName } from '../plan/ownership.js';
+import { planUp } from '../plan/planner.js';
+import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
+import { readAddresses, readRoutes, readRules } from '../plan/routing.js';
+import { readTunnel } from '../plan/tunnel.js';
+import { planWarnings } from '../plan/warnings.js';
+
+export interface PeerStatus {
+  /** The peer's name in the spec ('frontend' on a backend); undefined for a peer the spec does not name. */
+  name?: string;
+  publicKey: string;
+  endpoint: string | null;
+  lastHandshake: Date | null;
+  /** Seconds since the last handshake, or null before the first one. */
+  handshakeAge: number | null;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface ForwardCounter {
+  /** Where it came from in the spec, e.g. 'forwards[0]'. */
+  source: string;
+  protocol: TransportProtocol;
+  family: IpFamily;
+  /** e.g. '80' or '9000-9010'. */
+  publicPorts: string;
+  peer: string;
+  /** New connections DNATed. */
+  connections: number;
+  /** Packets and bytes of the forwarded connections, both directions. */
+  packets: number;
+  bytes: number;
+}
+
+export interface ForwardStatus {
+  role: 'frontend' | 'backend';
+  netns: string | null;
+  interface: string;
+  tunnel: {
+    present: boolean;
+    implementation: 'kernel' | 'userspace' | null;
+    up: boolean;
+    publicKey: string | null;
+    listenPort: number | null;
+    /** The private key is never part of a status: it shows as "(hidden)". */
+    privateKey: '(hidden)' | null;
+    peers: PeerStatus[];
+  };
+  forwards: ForwardCounter[];
+  present: {
+    link: boolean;
+    addresses: string[];
+    routes: string[];
+    rules: string[];
+    nftTable: string | null;
+  };
+  /** The changes `apply` would make; empty when the kernel matches the spec. */
+  drift: string[];
+  warnings: string[];
+  /** The end-to-end probe, when asked for (`status({ probe: true })`, `netfwd status --probe`). */
+  probe?: ProbeReport;
+}
+
+const portsText = (p: { from: number; to: number }) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`);
+
+function counterOf(ruleset: NftRuleset | null, table: string, set: string, match: (key: unknown, data: unknown) => boolean): { packets: number; bytes: number } {
+  const s = ruleset?.sets.find((x) => x.table === table && x.name === set);
+  let packets = 0;
+  let bytes = 0;
+  for (const el of s?.elements ?? []) {
+    if (el.counter && match(el.key, el.data)) {
+      packets += el.counter.packets;
+      bytes += el.counter.bytes;
+    }
+  }
+  return { packets, bytes };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Sets a forward's DNAT element can be in, by family. */
+const dnatSets = (f: IpFamily) => [`dnat${f}`, `dnat${f}_range`, `dnat${f}_any`, `dnat${f}_any_range`];
+
+/** The forward's public ports (a port, or a range as the decoder gives it) in a map key. */
+function portsMatch(port: unknown, fw: { publicPorts: { from: number; to: number } }): boolean {
+  return typeof port === 'number' ? port >= fw.publicPorts.from && port <= fw.publicPorts.to : same(port, { range: [fw.publicPorts.from, fw.publicPorts.to] });
+}
+
+/**
+ * Whether the kernel DNATs the forward `source` (family `f`): a map element
+ * with its protocol and public ports that points at its backend address, and
+ * the nftables table there with its chains and rules as planned.
+ */
+function dnatInstalled(ruleset: NftRuleset | null, table: string, config: NormalizedConfig, source: string, f: IpFamily, drift: string[]): boolean {
+  if (config.role !== 'frontend' || !ruleset) return false;
+  // The table missing or not as planned (chains, rules); element drift is what the loop below looks at.
+  if (drift.some((line) => line.includes(`table inet ${table}`) && !/: elements [+-]\d/.test(line))) return false;
+  const fw = config.forwards.find((x) => x.source === source);
+  if (!fw) return false;
+  const peer = fw.peerAddresses[f];
+  for (const name of dnatSets(f)) {
+    const s = ruleset.sets.find((x) => x.table === table && x.name === name);
+    for (const el of s?.elements ?? []) {
+      const k = el.key as unknown[];
+      const d = Array.isArray(el.data) ? el.data[0] : el.data;
+      if (Array.isArray(k) && k[k.length - 2] === fw.protocol && portsMatch(k[k.length - 1], fw) && d === peer) return true;
+    }
+  }
+  return false;
+}
+
+export async function readStatus(k: Kernel, config: NormalizedConfig, options: ProbeOptions = {}): Promise<ForwardStatus> {
+  const name = config.tunnel.interface;
+  const table = nftTableName(name);
+  const tables = ownedTables(config, readState(k.netns, name).claim, otherClaims(k.netns, name));
+  const tunnel = await readTunnel(k, name);
+  const nft = await readNftables(k, config);
+  const now = Date.now();
+  const peerNames = new Map<string, string>(
+    config.role === 'frontend' ? config.tunnel.peers.map((p) => [p.publicKey, p.name]) : [[config.tunnel.peer.publicKey, 'frontend']],
+  );
+  const peers: PeerStatus[] = (tunnel.device?.peers ?? []).map((p) => ({
+    ...(peerNames.has(p.publicKey) ? { name: peerNames.get(p.publicKey)! } : {}),
+    publicKey: p.publicKey,
+    endpoint: p.endpoint,
+    lastHandshake: p.lastHandshake,
+    handshakeAge: p.lastHandshake ? Math.max(0, Math.round((now - p.lastHandshake.getTime()) / 1000)) : null,
+    rxBytes: p.rxBytes,
+    txBytes: p.txBytes,
+  }));
+
+  const forwards: ForwardCounter[] = [];
+  if (config.role === 'frontend') {
+    for (const fw of config.forwards) {
+      for (const f of fw.families) {
+        const peer = fw.peerAddresses[f]!;
+        const proto = fw.protocol;
+        let connections = 0;
+        for (const set of dnatSets(f)) {
+          connections += counterOf(nft.ruleset, table, set, (key, data) => {
+            const k = key as unknown[];
+            const d = Array.isArray(data) ? data[0] : data;
+            return k[k.length - 2] === proto && portsMatch(k[k.length - 1], fw) && d === peer;
+          }).packets;
+        }
+        const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] };
+        const traffic = counterOf(nft.ruleset, table, typeof target === 'number' ? `stats${f}` : `stats${f}_range`, (key) => same(key, [peer, proto, target]));
+        forwards.push({ source: fw.source, protocol: proto, family: f, publicPorts: portsText(fw.publicPorts), peer: fw.peer, connections, ...traffic });
+      }
+    }
+  }
+
+  const warnings: string[] = [];
+  let drift: string[];
+  try {
+    const plan = await planUp(k, config);
+    drift = plan.lines();
+    warnings.push(...plan.warnings);
+  } catch (err) {
+    // The spec was valid when it was made: a ConfigError of the plan is about this machine — the
+    // cgroup of mode mark does not exist (the service is stopped), or another configuration claims
+    // the table, a priority or the mark. `up` refuses; status says so and still answers.
+    if (!(err instanceof ConfigError)) throw err;
+    drift = [err.field === 'returnPath.cgroup' ? '? (unknown: netfwd up cannot plan until the cgroup exists)' : `? (unknown: netfwd up refuses: ${err.field})`];
+    warnings.push(...(await planWarnings(k, config)), err.message);
+  }
+  if (config.role === 'backend') {
+    const hs = peers[0]?.handshakeAge;
+    if (tunnel.device && (hs === null || hs === undefined || hs > 180)) {
+      warnings.push(hs == null ? 'no handshake with the frontend yet: check its endpoint and that its UDP port is reachable' : `last handshake ${hs} s ago: the tunnel may be down`);
+    }
+  }
+  if (tunnel.link && !tunnel.link.up) {
+    // The kernel also removed every route through it: `apply` restores both.
+    warnings.push(`the tunnel link ${name} is down${config.role === 'backend' && config.returnPath.mode !== 'snat' ? ': the selected traffic fails (leak guard)' : ''}; \`netfwd up\` brings it up and restores the routes the kernel removed with it`);
+  }
+  const probe = options.probe || options.probeEgress ? await runProbe(k, config, options, (source, f) => dnatInstalled(nft.ruleset, table, config, source, f, drift)) : undefined;
+  const t = nft.ruleset?.tables.find((x) => x.name === table);
+  if (t && t.comment !== NFT_TABLE_COMMENT) warnings.push(`nftables table inet ${table} exists but was not made by netfwd`);
+
+  return {
+    role: config.role,
+    netns: config.netns ?? null,
+    interface: name,
+    tunnel: {
+      present: tunnel.device !== null,
+      implementation: tunnel.device?.implementation ?? null,
+      up: tunnel.link?.up ?? false,
+      publicKey: tunnel.device?.publicKey ?? null,
+      listenPort: tunnel.device?.listenPort ?? null,
+      privateKey: tunnel.device?.publicKey ? '(hidden)' : null,
+      peers,
+    },
+    forwards,
+    present: {
+      link: tunnel.link !== null,
+      addresses: tunnel.link ? (await readAddresses(k, name)).map((a) => a.address) : [],
+      routes: (await readRoutes(k, tables)).map((r) => `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`),
+      rules: (await readRules(k, tables)).map((r) => `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`),
+      nftTable: t ? `inet ${table}` : null,
+    },
+    drift,
+    warnings,
+    ...(probe ? { probe } : {}),
+  };
+}
