@@ -5,10 +5,10 @@
 import { ValidationError } from '../errors.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
+import { dumpDecoded } from '../netlink/dump.js';
 import { formatIP } from '../netlink/ip.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
 import * as C from './constants.js';
-import { dumpDecoded } from './dump.js';
 import type { Links } from './link.js';
 import { addressAttrs, ifaddrmsg } from './schemas.js';
 import { type RouteScope, scopeName, scopeNumber } from './scope.js';

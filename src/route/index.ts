@@ -57,7 +57,7 @@ export {
   type RulePortRange,
 } from './rule.js';
 export { type RouteEvent, type RouteMonitor, type MonitorKind, type MonitorAction, type MonitorOptions } from './monitor.js';
-export { type BulkReport, type BulkItemFailure } from './bulk.js';
+export { type BulkReport, type BulkItemFailure } from '../netlink/bulk.js';
 export { protocolName, protocolNumber, type RouteProtocol } from './protocols.js';
 export { scopeName, scopeNumber, type RouteScope } from './scope.js';
 export { type RouteFamily, type TableId } from './validation.js';

@@ -4,18 +4,18 @@
  * stream a dump, and pipelined bulk adds and removes.
  */
 import { NetlinkError, ValidationError } from '../errors.js';
-import type { Connection } from '../netlink/connection.js';
 import { walkAttributes } from '../netlink/attributes.js';
+import { type BulkItemFailure, type BulkReport, runBulk } from '../netlink/bulk.js';
+import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
+import { dumpDecoded } from '../netlink/dump.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
+import { LazyRequest } from '../netlink/request.js';
 import type { Writer } from '../netlink/writer.js';
-import { type BulkItemFailure, type BulkReport, runBulk } from './bulk.js';
 import * as C from './constants.js';
-import { dumpDecoded } from './dump.js';
 import type { Links } from './link.js';
 import { type RouteProtocol, protocolNumber } from './protocols.js';
 import { addressBytes, prefixBytes } from './prefix.js';
-import { LazyRequest } from './request.js';
 import { type RouteAttrs, routeAttrs, routeWireAttrs, rtmsg } from './schemas.js';
 import { type RouteScope, scopeName, scopeNumber } from './scope.js';
 import {
