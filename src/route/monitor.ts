@@ -8,11 +8,11 @@ import { ValidationError } from '../errors.js';
 import { Connection } from '../netlink/connection.js';
 import type { NetlinkMessage } from '../netlink/message.js';
 import { eventMonitor } from '../netlink/monitor.js';
-import { type Address, decodeAddress } from './address.js';
+import { type Address, decodeAddress } from './addresses.js';
 import * as C from './constants.js';
-import { type Link, type Links, decodeLink } from './link.js';
-import { type RouteEntry, decodeRoute } from './route.js';
-import { type Rule, decodeRule } from './rule.js';
+import { type Link, type Links, decodeLink } from './links.js';
+import { type RouteEntry, decodeRoute } from './route-message.js';
+import { type Rule, decodeRule } from './rules.js';
 
 export type MonitorKind = 'link' | 'address' | 'route' | 'rule';
 const KINDS: readonly MonitorKind[] = ['link', 'address', 'route', 'rule'];

@@ -9,7 +9,7 @@ import { dumpDecoded } from '../netlink/dump.js';
 import { formatIP } from '../netlink/ip.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
 import * as C from './constants.js';
-import type { Links } from './link.js';
+import type { Links } from './links.js';
 import { addressAttrs, ifaddrmsg } from './schemas.js';
 import { type RouteScope, scopeName, scopeNumber } from './scope.js';
 import { addressBytes, prefixBytes } from './prefix.js';
