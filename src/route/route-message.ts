@@ -335,8 +335,9 @@ export function routeGetRequest(query: RouteQuery, iif?: number, oif?: number): 
     srcLen,
     flags: to.family === 4 ? C.RTM_F_LOOKUP_TABLE : 0,
   };
-  const describe = `route get ${query.to}${query.from ? ` from ${query.from}` : ''}${query.iif ? ` iif ${query.iif}` : ''}${query.oif ? ` oif ${query.oif}` : ''}${query.mark !== undefined ? ` mark ${query.mark}` : ''}${query.uid !== undefined ? ` uid ${query.uid}` : ''}`;
-  return routeWireCodec.request(C.RTM_GETROUTE, 0, header, attrs, describe, 'read');
+  const words = [`route get ${query.to}`];
+  for (const k of ['from', 'iif', 'oif', 'mark', 'uid'] as const) if (query[k] !== undefined) words.push(`${k} ${query[k]}`);
+  return routeWireCodec.request(C.RTM_GETROUTE, 0, header, attrs, words.join(' '), 'read');
 }
 
 /**
