@@ -17,19 +17,14 @@ export {
 } from './message.js';
 export {
   Connection,
-  netlinkTotals,
-  type BulkFailure,
-  type BulkOptions,
-  type BulkResult,
   type ConnectionOptions,
-  type ConnectionStats,
-  type DumpOptions,
-  type MonitorItem,
   type Protocol,
-  type Resync,
   type TransactionOptions,
   type TransactionResult,
 } from './connection.js';
+export { netlinkTotals, type ConnectionStats, type MonitorItem, type Resync } from './exchange.js';
+export { type DumpOptions } from './dump.js';
+export { type BulkFailure, type BulkOptions, type BulkResult } from './bulk.js';
 export { genlmsghdr, resolveFamily, type GenlFamily } from './genl.js';
 export { nfgenmsg, nfnlType } from './nfnetlink.js';
 export * as ip from './ip.js';

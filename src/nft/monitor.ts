@@ -12,8 +12,9 @@
  */
 import { DecodeError } from '../errors.js';
 import { walkAttributes } from '../netlink/attributes.js';
-import { Connection, type MonitorItem } from '../netlink/connection.js';
+import { Connection } from '../netlink/connection.js';
 import type { NetlinkMessage } from '../netlink/message.js';
+import { eventMonitor } from '../netlink/monitor.js';
 import { nfgenmsg } from '../netlink/nfnetlink.js';
 import {
   FAMILY_NAMES,
@@ -132,49 +133,9 @@ export function nftNotificationEvent(msg: NetlinkMessage): NftMonitorEvent | und
  */
 export function openNftMonitor(options: NftMonitorOptions = {}): NftMonitor {
   const conn = Connection.openSync('netfilter', { netns: options.netns, groups: [NFNLGRP_NFTABLES], receiveBufferSize: options.receiveBufferSize });
-  const items = conn.monitor();
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    conn.close();
-  };
-  const monitor: NftMonitor = {
-    connection: conn,
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    async next(): Promise<IteratorResult<NftMonitorEvent>> {
-      for (;;) {
-        if (closed) return { value: undefined, done: true };
-        let item: IteratorResult<MonitorItem>;
-        try {
-          item = await items.next();
-        } catch (err) {
-          // Closing the connection fails what is pending: that is the end, not an error.
-          if (closed) return { value: undefined, done: true };
-          throw err;
-        }
-        if (item.done) {
-          close();
-          return { value: undefined, done: true };
-        }
-        const value = item.value;
-        if ('resync' in value) return { value: { kind: 'resync', reason: value.reason }, done: false };
-        try {
-          const event = nftNotificationEvent(value);
-          if (event) return { value: event, done: false };
-        } catch (err) {
-          if (!(err instanceof DecodeError)) throw err;
-          return { value: { kind: 'resync', reason: `undecodable nftables notification (type ${value.type}): ${err.message}` }, done: false };
-        }
-      }
-    },
-    async return(): Promise<IteratorResult<NftMonitorEvent>> {
-      close();
-      return { value: undefined, done: true };
-    },
-    close,
-  };
-  return monitor;
+  return eventMonitor<NftMonitorEvent, Connection>(conn, {
+    decode: nftNotificationEvent,
+    resync: (reason) => ({ kind: 'resync', reason }),
+    noun: 'nftables notification',
+  });
 }

@@ -5,6 +5,7 @@
  */
 import { DumpInterruptedError, NetlinkError } from '../errors.js';
 import { Connection } from '../netlink/connection.js';
+import './batch.js'; // the nfnetlink batch behind Connection.transaction()
 import type { NetlinkMessage, Request } from '../netlink/message.js';
 import { nfgenmsg } from '../netlink/nfnetlink.js';
 import { FAMILIES, type NftFamily, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWTABLE } from './constants.js';

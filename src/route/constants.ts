@@ -130,6 +130,7 @@ export const RTA_VIA = 18;
 export const RTA_PREF = 20;
 export const RTA_EXPIRES = 23;
 export const RTA_NH_ID = 30;
+export const RTA_UID = 25;
 
 export const RTAX_LOCK = 1;
 export const RTAX_MTU = 2;
@@ -172,6 +173,8 @@ export const RT_TABLE_MAIN = 254;
 export const RT_TABLE_LOCAL = 255;
 
 export const RTM_F_CLONED = 0x200;
+/** RTM_GETROUTE: report the table the route was found in (IPv4 reports main otherwise). */
+export const RTM_F_LOOKUP_TABLE = 0x1000;
 
 // Rule attributes (fib_rules.h)
 export const FRA_DST = 1;

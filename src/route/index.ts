@@ -1,5 +1,5 @@
 /** rtnetlink: links, addresses, routes and rules of a network namespace. */
-export { Route, type RouteOptions } from './handle.js';
+export { Route, type RouteOptions } from './route.js';
 export {
   Links,
   LINK_KINDS,
@@ -20,7 +20,7 @@ export {
   type MacvlanLinkSpec,
   type MacvlanMode,
   type OperState,
-} from './link.js';
+} from './links.js';
 export {
   Addresses,
   decodeAddress,
@@ -31,9 +31,9 @@ export {
   type AddressSpec,
   type AddressKey,
   type AddressFilter,
-} from './address.js';
+} from './addresses.js';
+export { Routes } from './routes.js';
 export {
-  Routes,
   RTNH_F_ONLINK,
   decodeRoute,
   routeAddRequest,
@@ -43,7 +43,8 @@ export {
   type RouteSpec,
   type RouteFilter,
   type RouteType,
-} from './route.js';
+  type RouteQuery,
+} from './route-message.js';
 export {
   Rules,
   decodeRule,
@@ -55,9 +56,9 @@ export {
   type RuleFilter,
   type RuleAction,
   type RulePortRange,
-} from './rule.js';
+} from './rules.js';
 export { type RouteEvent, type RouteMonitor, type MonitorKind, type MonitorAction, type MonitorOptions } from './monitor.js';
-export { type BulkReport, type BulkItemFailure } from './bulk.js';
+export { type BulkReport, type BulkItemFailure } from '../netlink/bulk.js';
 export { protocolName, protocolNumber, type RouteProtocol } from './protocols.js';
 export { scopeName, scopeNumber, type RouteScope } from './scope.js';
 export { type RouteFamily, type TableId } from './validation.js';

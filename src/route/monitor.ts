@@ -4,14 +4,15 @@
  * notifications (ENOBUFS) a `resync` event says the state must be read again,
  * so a lost event is never silent.
  */
-import { DecodeError, ValidationError } from '../errors.js';
-import { Connection, type MonitorItem } from '../netlink/connection.js';
+import { ValidationError } from '../errors.js';
+import { Connection } from '../netlink/connection.js';
 import type { NetlinkMessage } from '../netlink/message.js';
-import { type Address, decodeAddress } from './address.js';
+import { eventMonitor } from '../netlink/monitor.js';
+import { type Address, decodeAddress } from './addresses.js';
 import * as C from './constants.js';
-import { type Link, type Links, decodeLink } from './link.js';
-import { type RouteEntry, decodeRoute } from './route.js';
-import { type Rule, decodeRule } from './rule.js';
+import { type Link, type Links, decodeLink } from './links.js';
+import { type RouteEntry, decodeRoute } from './route-message.js';
+import { type Rule, decodeRule } from './rules.js';
 
 export type MonitorKind = 'link' | 'address' | 'route' | 'rule';
 const KINDS: readonly MonitorKind[] = ['link', 'address', 'route', 'rule'];
@@ -108,59 +109,17 @@ export function openMonitor(netns: string | undefined, kindList: readonly Monito
   const groups = new Set<number>(GROUPS.link);
   for (const k of kinds) for (const g of GROUPS[k]) groups.add(g);
   const conn = Connection.openSync('route', { netns, groups: [...groups], receiveBufferSize: options.receiveBufferSize });
-  const items = conn.monitor();
   let names: Map<number, string> | undefined;
-  let closed = false;
-
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    conn.close();
-    onClose?.();
-  };
-
-  const monitor: RouteMonitor = {
-    connection: conn,
-    [Symbol.asyncIterator]() {
-      return this;
+  return eventMonitor<RouteEvent, Connection>(conn, {
+    prepare: async () => {
+      names ??= await links.names();
     },
-    async next(): Promise<IteratorResult<RouteEvent>> {
-      for (;;) {
-        if (closed) return { value: undefined, done: true };
-        if (!names) {
-          try {
-            names = await links.names();
-          } catch (err) {
-            if (closed) return { value: undefined, done: true };
-            throw err;
-          }
-        }
-        let item: IteratorResult<MonitorItem>;
-        item = await items.next();
-        if (item.done) {
-          close();
-          return { value: undefined, done: true };
-        }
-        const value = item.value;
-        if ('resync' in value) {
-          names = undefined; // link notifications may be lost too
-          return { value: { kind: 'resync', reason: value.reason }, done: false };
-        }
-        try {
-          const event = notificationEvent(value, kinds, names);
-          if (event) return { value: event, done: false };
-        } catch (err) {
-          if (!(err instanceof DecodeError)) throw err;
-          names = undefined;
-          return { value: { kind: 'resync', reason: `undecodable notification (type ${value.type}): ${err.message}` }, done: false };
-        }
-      }
+    decode: (msg) => notificationEvent(msg, kinds, names!),
+    resync: (reason) => ({ kind: 'resync', reason }),
+    onResync: () => {
+      names = undefined; // link notifications may be lost too
     },
-    async return(): Promise<IteratorResult<RouteEvent>> {
-      close();
-      return { value: undefined, done: true };
-    },
-    close,
-  };
-  return monitor;
+    noun: 'notification',
+    onClose,
+  });
 }

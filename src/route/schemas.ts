@@ -163,6 +163,7 @@ const routeFields = {
   multipath: { type: C.RTA_MULTIPATH, kind: 'binary' },
   via: { type: C.RTA_VIA, kind: 'binary' },
   nhId: { type: C.RTA_NH_ID, kind: 'u32' },
+  uid: { type: C.RTA_UID, kind: 'u32' },
 } as const;
 export const routeAttrs = attrs('route', routeFields);
 /** routeAttrs with dst, src, gateway and prefsrc as bytes, for encoding. */

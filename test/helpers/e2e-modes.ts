@@ -5,7 +5,7 @@
  * backend, and checks from the client, the outside host and counters on the
  * backend's uplink.
  */
-import { netlinkTotals } from '../../src/netlink/connection.js';
+import { netlinkTotals } from '../../src/netlink/exchange.js';
 import {
   type Counter,
   type Env,

@@ -271,7 +271,7 @@ test('a reply longer than the receive buffer is reported as truncated, not cut s
   // Without NETLINK_CAP_ACK the kernel echoes a failed request whole in its
   // error; a 160 KiB request (an unknown family fails it) gets a reply
   // longer than the socket's 128 KiB read buffer.
-  (conn as unknown as { sock: { setOption(l: number, n: number, v: number): void } }).sock.setOption(SOL_NETLINK, NETLINK_CAP_ACK, 0);
+  conn.exchange.sock.setOption(SOL_NETLINK, NETLINK_CAP_ACK, 0);
   const payload = Buffer.alloc(160 * 1024);
   payload[0] = 0xfe; // rtm_family: no such address family
   const error = await t.throwsAsync(conn.request({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, payload, describe: 'add an oversized route' }), {
@@ -287,7 +287,7 @@ test('a reply longer than the receive buffer is reported as truncated, not cut s
 test('a bulk write in the kernel when the connection closes: the bulk fails with EBADF, the socket closes after the write', async (t) => {
   const ns = freshNetns(t);
   const conn = await Connection.open('route', { netns: ns });
-  const fd = (conn as unknown as { sock: { fd: number } }).sock.fd;
+  const fd = conn.exchange.sock.fd;
   const inode = readlinkSync(`/proc/self/fd/${fd}`);
   t.regex(inode, /^socket:/);
   const dsts: string[] = [];

@@ -271,3 +271,60 @@ test('100 000 routes: bulk add, then a dump that streams instead of collecting',
   const left = execFileSync('ip', ['-n', ns, 'route', 'show', 'table', '5000'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   t.is(left.trim().split('\n').length, N - 10);
 });
+
+/** A route lookup's answer in the shape of `ip -j route get` output. */
+function asIpGet(r: RouteEntry) {
+  const host = r.family === 4 ? '/32' : '/128';
+  const out: Record<string, unknown> = { dst: r.destination.endsWith(host) ? r.destination.slice(0, -host.length) : r.destination };
+  if (r.gateway) out.gateway = r.gateway;
+  if (r.link) out.dev = r.link;
+  if (r.source) out.prefsrc = r.source;
+  return out;
+}
+function ipGetView(j: any) {
+  const out: Record<string, unknown> = { dst: j.dst };
+  if (j.gateway) out.gateway = j.gateway;
+  if (j.dev) out.dev = j.dev;
+  if (j.prefsrc) out.prefsrc = j.prefsrc;
+  return out;
+}
+
+test('get: the route lookup answers as ip route get does (destination, from, oif, mark and uid rules, both families)', async (t) => {
+  const { ns, rt } = await setup(t);
+  await rt.links.add({ name: 'vC', kind: 'veth', peer: { name: 'vD' }, up: true });
+  await rt.links.set('vD', { up: true });
+  await rt.addresses.add({ link: 'vC', address: '203.0.113.1/24' });
+  await rt.routes.add({ destination: 'default', gateway: '192.0.2.254' });
+  await rt.routes.add({ destination: '2001:db8:ffff::/48', gateway: '2001:db8::fe' });
+  await rt.routes.add({ destination: 'default', gateway: '203.0.113.254', table: 100 });
+  await rt.rules.add({ priority: 100, fwmark: 0x2a, table: 100 });
+  await rt.rules.add({ priority: 101, uidRange: [1000, 1000], table: 100 });
+  const cases: Array<{ query: Parameters<typeof rt.routes.get>[0]; ip: string[]; table: number }> = [
+    { query: { to: '198.51.100.7' }, ip: ['198.51.100.7'], table: 254 },
+    { query: { to: '192.0.2.9' }, ip: ['192.0.2.9'], table: 254 },
+    { query: { to: '198.51.100.7', from: '192.0.2.1' }, ip: ['198.51.100.7', 'from', '192.0.2.1'], table: 254 },
+    // No route leaves through vC: the kernel sends the packet out of it on the link, from no table.
+    { query: { to: '198.51.100.7', oif: 'vC' }, ip: ['198.51.100.7', 'oif', 'vC'], table: 0 },
+    { query: { to: '198.51.100.7', mark: 0x2a }, ip: ['198.51.100.7', 'mark', '0x2a'], table: 100 },
+    { query: { to: '198.51.100.7', uid: 1000 }, ip: ['198.51.100.7', 'uid', '1000'], table: 100 },
+    { query: { to: '198.51.100.7', uid: 1001 }, ip: ['198.51.100.7', 'uid', '1001'], table: 254 },
+    { query: { to: '2001:db8:ffff::1' }, ip: ['2001:db8:ffff::1'], table: 254 },
+    { query: { to: '2001:db8::9' }, ip: ['2001:db8::9'], table: 254 },
+  ];
+  for (const c of cases) {
+    const got = await rt.routes.get(c.query);
+    const [ip] = ipJson<any[]>(ns, ['route', 'get', ...c.ip]);
+    t.deepEqual(asIpGet(got), ipGetView(ip), `route get ${c.ip.join(' ')}`);
+    t.is(got.table, c.table, `table of route get ${c.ip.join(' ')}`);
+  }
+  // No route: the kernel's error, as ip reports it.
+  await rt.routes.remove({ destination: 'default', gateway: '192.0.2.254' });
+  const error = await t.throwsAsync(rt.routes.get({ to: '198.51.100.7' }), { instanceOf: NetlinkError });
+  t.is(error!.code, 'ENETUNREACH');
+  t.throws(() => execFileSync('ip', ['-n', ns, 'route', 'get', '198.51.100.7'], { stdio: 'pipe' }), { message: /unreachable/i });
+  // Bad input is refused before anything is sent.
+  await t.throwsAsync(rt.routes.get({ to: '198.51.100.0/24' }), { instanceOf: ValidationError });
+  await t.throwsAsync(rt.routes.get({ to: '198.51.100.7', from: '2001:db8::1' }), { instanceOf: ValidationError });
+  const noLink = await t.throwsAsync(rt.routes.get({ to: '198.51.100.7', oif: 'nope0' }), { instanceOf: NetlinkError });
+  t.is(noLink!.code, 'ENODEV');
+});

@@ -18,7 +18,7 @@ import { loadConfigFile } from '../../src/forward/spec/config-file.js';
 import { splitFieldPath } from '../../src/forward/spec/field.js';
 import { forwardService } from '../../src/forward/index.js';
 import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
-import { netlinkTotals } from '../../src/netlink/connection.js';
+import { netlinkTotals } from '../../src/netlink/exchange.js';
 import { netns } from '../../src/netns/index.js';
 import { backendSpec as corpusBackend, frontendSpec as corpusFrontend } from '../fixtures/invalid-specs/base.js';
 import { DELETE, SPEC_CASES, type SpecCase } from '../fixtures/invalid-specs/cases.js';

@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/errors.js';
-import { netlinkTotals } from '../../src/netlink/connection.js';
+import { netlinkTotals } from '../../src/netlink/exchange.js';
 import { loadConfigFile } from '../../src/forward/spec/config-file.js';
 import { splitFieldPath } from '../../src/forward/spec/field.js';
 import { validateSpec, type ValidateOptions } from '../../src/forward/spec/validate/index.js';

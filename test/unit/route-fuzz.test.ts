@@ -8,12 +8,12 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { DecodeError } from '../../src/errors.js';
 import { parseDatagram } from '../../src/netlink/message.js';
-import { decodeAddress } from '../../src/route/address.js';
+import { decodeAddress } from '../../src/route/addresses.js';
 import * as C from '../../src/route/constants.js';
-import { decodeLink } from '../../src/route/link.js';
+import { decodeLink } from '../../src/route/links.js';
 import { notificationEvent } from '../../src/route/monitor.js';
-import { decodeRoute } from '../../src/route/route.js';
-import { decodeRule } from '../../src/route/rule.js';
+import { decodeRoute } from '../../src/route/route-message.js';
+import { decodeRule } from '../../src/route/rules.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/route-golden.json', import.meta.url), 'utf8')) as {
   replies: Array<{ datagrams: string[] }>;

@@ -15,11 +15,11 @@ import { readFileSync } from 'node:fs';
 import { NLM_F_ACK, NLM_F_REQUEST } from '../../src/netlink/constants.js';
 import { type Request, frame, parseDatagram } from '../../src/netlink/message.js';
 import { Writer } from '../../src/netlink/writer.js';
-import { addressAddRequest, addressRemoveRequest, decodeAddress } from '../../src/route/address.js';
+import { addressAddRequest, addressRemoveRequest, decodeAddress } from '../../src/route/addresses.js';
 import * as C from '../../src/route/constants.js';
-import { decodeLink, linkAddRequest, linkRemoveRequest, linkSetRequest } from '../../src/route/link.js';
-import { decodeRoute, routeAddRequest, routeRemoveRequest } from '../../src/route/route.js';
-import { decodeRule, ruleAddRequest, ruleRemoveRequest } from '../../src/route/rule.js';
+import { decodeLink, linkAddRequest, linkRemoveRequest, linkSetRequest } from '../../src/route/links.js';
+import { decodeRoute, routeAddRequest, routeRemoveRequest } from '../../src/route/route-message.js';
+import { decodeRule, ruleAddRequest, ruleRemoveRequest } from '../../src/route/rules.js';
 import { protocolName } from '../../src/route/protocols.js';
 
 interface Golden {

@@ -7,12 +7,13 @@
 import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
 import type { Connection } from '../../src/netlink/connection.js';
-import { Addresses, addressAddRequest, decodeAddress, validateAddressSpec } from '../../src/route/address.js';
-import { Links, decodeLink, linkAddRequest, linkSetRequest, validateLinkChange, validateLinkSpec, type LinkSpec } from '../../src/route/link.js';
+import { Addresses, addressAddRequest, decodeAddress, validateAddressSpec } from '../../src/route/addresses.js';
+import { Links, decodeLink, linkAddRequest, linkSetRequest, validateLinkChange, validateLinkSpec, type LinkSpec } from '../../src/route/links.js';
 import { checkMonitorKinds } from '../../src/route/monitor.js';
 import { parseRtProtos, protocolName, protocolNumber } from '../../src/route/protocols.js';
-import { Routes, decodeRoute, routeAddRequest, routeRemoveRequest, validateRouteSpec, type RouteSpec } from '../../src/route/route.js';
-import { Rules, decodeRule, ruleAddRequest, validateRuleSpec, type RuleSpec } from '../../src/route/rule.js';
+import { decodeRoute, routeAddRequest, routeRemoveRequest, validateRouteSpec, type RouteSpec } from '../../src/route/route-message.js';
+import { Routes } from '../../src/route/routes.js';
+import { Rules, decodeRule, ruleAddRequest, validateRuleSpec, type RuleSpec } from '../../src/route/rules.js';
 import { NETFWD_PROTOCOL } from '../../src/route/constants.js';
 
 /** A connection that must never be used. */

@@ -8,7 +8,8 @@ import test from 'ava';
 import { NetfwdError, ValidationError } from '../../src/errors.js';
 import { type Request, frame, frameRequest, patchFrame } from '../../src/netlink/message.js';
 import { Writer } from '../../src/netlink/writer.js';
-import { RouteRequestBuilder, routeAddRequest, routeRemoveRequest, type RouteSpec } from '../../src/route/route.js';
+import { RouteRequestBuilder } from '../../src/route/route-builder.js';
+import { routeAddRequest, routeRemoveRequest, type RouteSpec } from '../../src/route/route-message.js';
 
 /** Varied inputs: runs of one shape, shape changes, both families, prefixes of other lengths, bad ones. */
 function specs(): Array<[RouteSpec, number | undefined]> {

@@ -5,11 +5,11 @@
 import { ValidationError } from '../errors.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
+import { dumpDecoded } from '../netlink/dump.js';
 import { formatIP } from '../netlink/ip.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
 import * as C from './constants.js';
-import { dumpDecoded } from './dump.js';
-import type { Links } from './link.js';
+import type { Links } from './links.js';
 import { addressAttrs, ifaddrmsg } from './schemas.js';
 import { type RouteScope, scopeName, scopeNumber } from './scope.js';
 import { addressBytes, prefixBytes } from './prefix.js';

@@ -4,15 +4,15 @@
  * interfaces, protocol and ports; tables above 255 through FRA_TABLE.
  */
 import { ValidationError } from '../errors.js';
+import { type BulkReport, runBulk } from '../netlink/bulk.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL } from '../netlink/constants.js';
+import { dumpDecoded } from '../netlink/dump.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
-import { type BulkReport, runBulk } from './bulk.js';
+import { LazyRequest } from '../netlink/request.js';
 import * as C from './constants.js';
-import { dumpDecoded } from './dump.js';
 import { type RouteProtocol, protocolNumber } from './protocols.js';
 import { prefixBytes } from './prefix.js';
-import { LazyRequest } from './request.js';
 import { fibRuleHdr, ruleAttrs, ruleWireAttrs } from './schemas.js';
 import {
   type RouteFamily,
