@@ -22,7 +22,9 @@ import { type SetView, delinearize } from './delinearize.js';
 import { NFT_OBJECT_COUNTER } from './expr/counter.js';
 import { decodeExprs } from './expr/index.js';
 import { chainAttrs, counterObjAttrs, objAttrs, ruleAttrs, setAttrs, setElemListAttrs, tableAttrs } from './schema.js';
-import { type ElemRecord, decodeElemRecords, recordsToElements, setComment, setFlagNames, typesFromKernel } from './sets.js';
+import { setComment, setFlagNames, typesFromKernel } from './sets/declaration.js';
+import { recordsToElements } from './sets/elements.js';
+import { type ElemRecord, decodeElemRecords } from './sets/records.js';
 import type { NftChain, NftCounterObject, NftRule, NftSet, NftTable } from './types.js';
 import { readCommentUdata } from './udata.js';
 

@@ -44,7 +44,7 @@ import {
 } from './constants.js';
 import { encodeExprs, exprFieldName, type NftExpr } from './expr/index.js';
 import { nestBegin, nestEnd, stringAttr } from './expr/common.js';
-import type { PreparedElements } from './sets.js';
+import type { PreparedElements } from './sets/prepared.js';
 import { chainMsg, genMsg, objMsg, setMsg, tableMsg } from './schema.js';
 import type { chainAttrs, setAttrs, tableAttrs, objAttrs } from './schema.js';
 

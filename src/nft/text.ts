@@ -4,12 +4,11 @@
  * this module holds the shared pieces and the rule/ruleset level.
  */
 import { type NftFamily, BRIDGE_PRIORITIES, PRIORITIES } from './constants.js';
-import { STMT_TEXT } from './statements.js';
-import { type TextCtx, durationText, setSourceText } from './text-util.js';
+import { durationText, setSourceText } from './element-text.js';
+import type { TextCtx } from './stmt/context.js';
+import { STMT_TEXT } from './stmt/registry.js';
 import type { NftStmt, NftChain, NftRule, NftRuleset, NftSet } from './types.js';
 import { DATATYPES, datatypeByName } from './datatype.js';
-
-export * from './text-util.js';
 
 /** The text of one statement. */
 export function stmtText(s: NftStmt, ctx: TextCtx): string {

@@ -42,7 +42,9 @@ import {
   newTable,
 } from './messages.js';
 import { counterObjAttrs } from './schema.js';
-import { type ElementMode, type PreparedElements, inlineSetUdata, namedSetUdata, prepareElements, resolveTypes, setFlagBits, typesLen } from './sets.js';
+import { inlineSetUdata, namedSetUdata, resolveTypes, setFlagBits, typesLen } from './sets/declaration.js';
+import type { ElementMode } from './sets/elements.js';
+import { type PreparedElements, prepareElements } from './sets/prepared.js';
 import { ruleText } from './text.js';
 import type { NftChainSpec, NftCounterSpec, NftElement, NftRuleSpec, NftSetSource, NftSetSpec, NftStmt, NftTableSpec } from './types.js';
 import { checkComment, commentUdata } from './udata.js';

@@ -14,8 +14,10 @@ import { type NftExpr, decodeExprs, encodeExprs, exprDebug } from '../../src/nft
 import { linearize } from '../../src/nft/linearize.js';
 import { locateInRule, msgType } from '../../src/nft/messages.js';
 import { nftExpr as x } from '../../src/nft/builder.js';
-import { elementRecords, prepareElements, recordsToElements } from '../../src/nft/sets.js';
-import { durationText, nftRuleText, priorityText, ruleText } from '../../src/nft/text.js';
+import { elementRecords, recordsToElements } from '../../src/nft/sets/elements.js';
+import { prepareElements } from '../../src/nft/sets/prepared.js';
+import { durationText } from '../../src/nft/element-text.js';
+import { nftRuleText, priorityText, ruleText } from '../../src/nft/text.js';
 import { NftTransaction, parsePriority } from '../../src/nft/transaction.js';
 import type { NftStmt } from '../../src/nft/types.js';
 import { Writer } from '../../src/netlink/writer.js';
