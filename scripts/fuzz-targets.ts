@@ -18,7 +18,7 @@ import { delinearize } from '../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../src/nft/expr/index.js';
 import { recordsToElements } from '../src/nft/sets/elements.js';
 import { decodeElemRecords } from '../src/nft/sets/records.js';
-import { nftRuleText } from '../src/nft/text.js';
+import { nftRuleText } from '../src/nft/ruleset-text.js';
 import { udataDecode } from '../src/nft/udata.js';
 import { decodeAddress } from '../src/route/address.js';
 import * as RT from '../src/route/constants.js';

@@ -40,7 +40,7 @@ import type {
   NftVerdict,
   NftVerdictStmt,
   NftVmapStmt,
-} from './types.js';
+} from './model.js';
 import { canonicalValue, isRange } from './values.js';
 import { DATATYPES } from './datatype.js';
 

@@ -12,7 +12,7 @@ import { type InlineSetRequest, type LinearizeOptions, linearize } from './linea
 import { DelinCtx, type DelinResult, type DelinearizeOptions, establish, initialProto } from './stmt/context.js';
 import type { ProtoCtx } from './selectors/key.js';
 import { DELINEARIZERS } from './stmt/registry.js';
-import type { NftStmt } from './types.js';
+import type { NftStmt } from './model.js';
 
 export { DelinCtx, type DelinResult, type DelinearizeOptions, type KeyReg, type RegVal, type SetView } from './stmt/context.js';
 

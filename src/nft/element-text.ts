@@ -1,6 +1,6 @@
 /** nft's text of set elements, inline sets and named set references (`{ a, b }`, `{ k : v }`, `@name`), and of durations. */
 import type { NftDatatype } from './datatype.js';
-import type { NftElement, NftSetSource, NftValue, NftVerdict } from './types.js';
+import type { NftElement, NftSetSource, NftValue, NftVerdict } from './model.js';
 import { valueText } from './values.js';
 import { verdictText } from './verdict.js';
 

@@ -8,7 +8,7 @@ import { ValidationError } from '../errors.js';
 import type { NftExpr } from './expr/index.js';
 import { LinCtx, type LinearizeOptions, establish } from './stmt/context.js';
 import { STMT_LINEARIZERS } from './stmt/registry.js';
-import type { NftStmt } from './types.js';
+import type { NftStmt } from './model.js';
 
 export { LinCtx, initialProto, type InlineSetRequest, type LinearizeOptions, type SetShape } from './stmt/context.js';
 

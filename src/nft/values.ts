@@ -5,7 +5,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { type NftAtom, type NftDatatype, HOST_LE, pad4 } from './datatype.js';
-import type { NftRange, NftSetSource, NftValue, NftValuePart } from './types.js';
+import type { NftRange, NftSetSource, NftValue, NftValuePart } from './model.js';
 
 /** One value part as bytes: `from === to` for a single value. */
 export interface PartBytes {

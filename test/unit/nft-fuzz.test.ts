@@ -13,7 +13,7 @@ import { delinearize } from '../../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../../src/nft/expr/index.js';
 import { recordsToElements } from '../../src/nft/sets/elements.js';
 import { decodeElemRecords } from '../../src/nft/sets/records.js';
-import { nftRuleText } from '../../src/nft/text.js';
+import { nftRuleText } from '../../src/nft/ruleset-text.js';
 import { udataDecode } from '../../src/nft/udata.js';
 import { DATATYPES } from '../../src/nft/datatype.js';
 

@@ -5,7 +5,7 @@
 import { ValidationError } from '../../errors.js';
 import type { NftFamily } from '../constants.js';
 import type { NftExpr } from '../expr/index.js';
-import type { NftKeyExpr } from '../types.js';
+import type { NftKeyExpr } from '../model.js';
 import { ctKeys } from './ct.js';
 import { exthdrKeys } from './exthdr.js';
 import { fibKeys } from './fib.js';

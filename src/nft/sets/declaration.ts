@@ -15,7 +15,7 @@ import {
 import { type NftDatatype, datatypeById, datatypeByName, pad4, splitTypeId } from '../datatype.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { concatTypeofUdata, typeofUdata } from '../selectors/typeof.js';
-import type { NftSetType } from '../types.js';
+import type { NftSetType } from '../model.js';
 import { type UdataEntry, readUdataString, udataDecode, udataEncode, udataString, udataU32 } from '../udata.js';
 
 /** Resolves nft type names (`ipv4_addr`, or several for a concatenation). */

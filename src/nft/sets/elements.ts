@@ -8,7 +8,7 @@ import { ValidationError } from '../../errors.js';
 import { NFT_SET_ELEM_INTERVAL_END, NFT_SET_INTERVAL, NFT_SET_TIMEOUT, UDATA_COMMENT, UDATA_SET_ELEM_FLAGS } from '../constants.js';
 import type { NftDatatype } from '../datatype.js';
 import type { SetShape } from '../stmt/context.js';
-import type { NftElement, NftValuePart, NftVerdict } from '../types.js';
+import type { NftElement, NftValuePart, NftVerdict } from '../model.js';
 import { type UdataEntry, readUdataString, udataDecode, udataEncode, udataString, udataU32 } from '../udata.js';
 import { concatBytes, formatPart, fromBig, increment, parsePart, splitConcat, toBig, valueParts } from '../values.js';
 import { verdictFromKernel, verdictToKernel } from '../verdict.js';

@@ -10,7 +10,7 @@ import { NFT_SET_INTERVAL } from '../constants.js';
 import { HOST_LE, type NftDatatype, pad4 } from '../datatype.js';
 import { dataAttrs, nestBegin, nestEnd } from '../expr/common.js';
 import type { SetShape } from '../stmt/context.js';
-import type { NftElement } from '../types.js';
+import type { NftElement } from '../model.js';
 import { isAtom, parsePart, valueParts } from '../values.js';
 import { type ElementMode, dataBytes, elemUdata, elementRecords, timeoutOf } from './elements.js';
 import { NFTA_SET_ELEM, writeData, writeElemInner } from './records.js';

@@ -12,7 +12,7 @@ import { regSlot, regSpan, slotReg } from '../expr/common.js';
 import type { LookupExpr, NftExpr } from '../expr/index.js';
 import { type KeyDef, type ProtoCtx, needsHton } from '../selectors/key.js';
 import { findKey, keyDef, recognizeKey } from '../selectors/registry.js';
-import type { NftElement, NftKeyExpr, NftSetSource, NftStmt } from '../types.js';
+import type { NftElement, NftKeyExpr, NftSetSource, NftStmt } from '../model.js';
 import { isSetSource } from '../values.js';
 
 // ---------------------------------------------------------------- linearize: statements → expressions

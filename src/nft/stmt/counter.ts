@@ -2,7 +2,7 @@
 import { ValidationError } from '../../errors.js';
 import { NFT_OBJECT_COUNTER } from '../expr/counter.js';
 import type { CounterExpr, ObjrefExpr } from '../expr/index.js';
-import type { NftCounterStmt } from '../types.js';
+import type { NftCounterStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx } from './context.js';
 
 /** Counters are u64 on the wire; the API uses numbers (exact to 2^53). */

@@ -2,7 +2,7 @@
 import { ValidationError } from '../../errors.js';
 import { LIMIT_UNITS } from '../expr/limit.js';
 import type { LimitExpr } from '../expr/index.js';
-import type { NftLimitPer, NftLimitStmt } from '../types.js';
+import type { NftLimitPer, NftLimitStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx } from './context.js';
 
 export function linearizeLimit(s: NftLimitStmt, ctx: LinCtx): void {

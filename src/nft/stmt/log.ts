@@ -2,7 +2,7 @@
 import { ValidationError } from '../../errors.js';
 import { LOG_FLAGS, LOG_FLAGS_ALL, LOG_LEVELS } from '../expr/log.js';
 import type { LogExpr } from '../expr/index.js';
-import type { NftLogFlag, NftLogLevel, NftLogStmt } from '../types.js';
+import type { NftLogFlag, NftLogLevel, NftLogStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx } from './context.js';
 
 const DEFAULT_LEVEL = 4; // warn

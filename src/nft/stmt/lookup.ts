@@ -9,7 +9,7 @@ import type { NftDatatype } from '../datatype.js';
 import type { LookupExpr } from '../expr/index.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { keyText } from '../selectors/registry.js';
-import type { NftMatchStmt, NftSetSource, NftVmapStmt } from '../types.js';
+import type { NftMatchStmt, NftSetSource, NftVmapStmt } from '../model.js';
 import { parsePart, valueParts } from '../values.js';
 import type { DelinCtx, DelinResult, LinCtx, SetShape } from './context.js';
 

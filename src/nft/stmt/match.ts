@@ -12,7 +12,7 @@ import type { CmpOpName } from '../expr/common.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { keyDefsOf } from '../selectors/registry.js';
 import { setSourceText } from '../element-text.js';
-import type { NftMatchOp, NftMatchStmt, NftValuePart } from '../types.js';
+import type { NftMatchOp, NftMatchStmt, NftValuePart } from '../model.js';
 import { concatBytes, formatPart, fromBig, isSetSource, parsePart, splitConcat, toBig, valueParts, valueText } from '../values.js';
 import type { DelinCtx, DelinResult, KeyReg, LinCtx, TextCtx } from './context.js';
 import { linearizeSetMatch } from './lookup.js';

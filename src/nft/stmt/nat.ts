@@ -15,7 +15,7 @@ import { setSourceText } from '../element-text.js';
 import { regSlot, regSpan, slotReg } from '../expr/common.js';
 import type { MasqExpr, NatExpr, RedirExpr } from '../expr/index.js';
 import { keyDefsOf } from '../selectors/registry.js';
-import type { NftMasqueradeStmt, NftNatFlag, NftNatStmt, NftRange, NftRedirectStmt } from '../types.js';
+import type { NftMasqueradeStmt, NftNatFlag, NftNatStmt, NftRange, NftRedirectStmt } from '../model.js';
 import { isRange, parsePart } from '../values.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { linearizeMapLookup } from './lookup.js';

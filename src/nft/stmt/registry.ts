@@ -5,7 +5,7 @@
  * per statement.
  */
 import { type NftExpr, type PayloadExpr, exprDebug } from '../expr/index.js';
-import type { NftRawStmt, NftStmt } from '../types.js';
+import type { NftRawStmt, NftStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { counterText, delinearizeCounter, delinearizeObjref, linearizeCounter } from './counter.js';
 import { delinearizeLimit, limitText, linearizeLimit } from './limit.js';

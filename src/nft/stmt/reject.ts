@@ -2,7 +2,7 @@
 import { ValidationError } from '../../errors.js';
 import { DATATYPES, type NftDatatype } from '../datatype.js';
 import type { RejectExpr } from '../expr/index.js';
-import type { NftRejectStmt, NftRejectWith } from '../types.js';
+import type { NftRejectStmt, NftRejectWith } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 
 const ICMP_UNREACH = 0;

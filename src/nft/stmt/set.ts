@@ -12,7 +12,7 @@ import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { metaSetKey } from '../selectors/meta.js';
 import { keyDefsOf } from '../selectors/registry.js';
 import { byteorderSize } from '../expr/byteorder.js';
-import type { NftSetStmt } from '../types.js';
+import type { NftSetStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { linearizeMapLookup } from './lookup.js';
 

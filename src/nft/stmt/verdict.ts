@@ -1,6 +1,6 @@
 /** verdict: accept, drop, jump, goto, ... (an immediate into the verdict register); reading back immediates. */
 import type { ImmediateExpr } from '../expr/index.js';
-import type { NftVerdictStmt } from '../types.js';
+import type { NftVerdictStmt } from '../model.js';
 import { verdictFromKernel, verdictText, verdictToKernel } from '../verdict.js';
 import type { DelinCtx, DelinResult, LinCtx } from './context.js';
 

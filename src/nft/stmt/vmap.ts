@@ -1,7 +1,7 @@
 /** vmap: a verdict map (`tcp dport vmap { 22 : accept }`); read back by stmt/lookup.ts. */
 import { setSourceText } from '../element-text.js';
 import { keyDefsOf } from '../selectors/registry.js';
-import type { NftVmapStmt } from '../types.js';
+import type { NftVmapStmt } from '../model.js';
 import type { LinCtx, TextCtx } from './context.js';
 import { linearizeMapLookup } from './lookup.js';
 

@@ -1,6 +1,6 @@
 /** xt: iptables-nft's compat match and target expressions, kept as they are. */
 import type { XtExpr } from '../expr/index.js';
-import type { NftXtStmt } from '../types.js';
+import type { NftXtStmt } from '../model.js';
 import type { DelinResult, LinCtx } from './context.js';
 
 export function linearizeXt(s: NftXtStmt, ctx: LinCtx): void {
