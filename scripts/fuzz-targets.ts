@@ -16,8 +16,9 @@ import { decodeChain, decodeCounterObject, decodeElementsMessage, decodeRule as 
 import { DATATYPES } from '../src/nft/datatype.js';
 import { delinearize } from '../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../src/nft/expr/index.js';
-import { decodeElemRecords, recordsToElements } from '../src/nft/sets.js';
-import { nftRuleText } from '../src/nft/text.js';
+import { recordsToElements } from '../src/nft/sets/elements.js';
+import { decodeElemRecords } from '../src/nft/sets/records.js';
+import { nftRuleText } from '../src/nft/ruleset-text.js';
 import { udataDecode } from '../src/nft/udata.js';
 import { decodeAddress } from '../src/route/addresses.js';
 import * as RT from '../src/route/constants.js';

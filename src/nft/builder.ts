@@ -8,9 +8,10 @@
  */
 import { ValidationError } from '../errors.js';
 import { LOG_LEVELS } from './expr/log.js';
-import { canonicalMatchValue } from './expr/cmp.js';
-import { type KeyDef, keyDef } from './keys.js';
-import { sortElements } from './sets.js';
+import { canonicalMatchValue } from './stmt/match.js';
+import type { KeyDef } from './selectors/key.js';
+import { keyDef } from './selectors/registry.js';
+import { sortElements } from './sets/elements.js';
 import type {
   NftAtom,
   NftCounterStmt,
@@ -39,7 +40,7 @@ import type {
   NftVerdict,
   NftVerdictStmt,
   NftVmapStmt,
-} from './types.js';
+} from './model.js';
 import { canonicalValue, isRange } from './values.js';
 import { DATATYPES } from './datatype.js';
 

@@ -4,11 +4,27 @@
  * NFTA_SET_KEY_TYPE), and how values are parsed from the API and printed as nft
  * prints them.
  */
-import { type Dirent, readdirSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { ValidationError } from '../errors.js';
 import { formatIP, parseIPv4, parseIPv6 } from '../netlink/ip.js';
 import type { Writer } from '../netlink/writer.js';
+import { cgroupIdOf, cgroupPathOf } from './cgroup.js';
+import {
+  CT_STATE,
+  CT_STATUS,
+  ETHER_TYPES,
+  FIB_ADDRTYPES,
+  ICMPV6_CODES,
+  ICMPV6_TYPES,
+  ICMPX_CODES,
+  ICMP_CODES,
+  ICMP_TYPES,
+  INET_PROTOCOLS,
+  PKT_TYPES,
+  TCP_FLAGS,
+} from './datatype-symbols.js';
+
+export { setCgroupResolver } from './cgroup.js';
 
 /** One value of a data type as the API shows it: numbers for integers, strings for addresses, names and flag lists. */
 export type NftAtom = string | number | bigint;
@@ -225,7 +241,6 @@ function fastIPv4Into(s: string, out: Buffer, at: number): boolean {
   return true;
 }
 
-
 function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
   const family = len === 4 ? 'IPv4' : 'IPv6';
   return {
@@ -285,123 +300,6 @@ const ifnameType: NftDatatype = {
   },
 };
 
-// ---------------------------------------------------------------- symbol tables
-
-export const INET_PROTOCOLS: Record<string, number> = {
-  icmp: 1,
-  igmp: 2,
-  ipencap: 4,
-  tcp: 6,
-  egp: 8,
-  pup: 12,
-  udp: 17,
-  idp: 22,
-  dccp: 33,
-  ipv6: 41,
-  'ipv6-route': 43,
-  'ipv6-frag': 44,
-  rsvp: 46,
-  gre: 47,
-  esp: 50,
-  ah: 51,
-  'ipv6-icmp': 58,
-  'ipv6-nonxt': 59,
-  'ipv6-opts': 60,
-  ospf: 89,
-  pim: 103,
-  vrrp: 112,
-  l2tp: 115,
-  sctp: 132,
-  udplite: 136,
-  mpls: 137,
-  // accepted when parsing, printed as ipv6-icmp (as /etc/protocols names it)
-  icmpv6: 58,
-};
-
-const CT_STATE = { invalid: 1, established: 2, related: 4, new: 8, untracked: 64 };
-const CT_STATUS = {
-  expected: 1,
-  'seen-reply': 2,
-  assured: 4,
-  confirmed: 8,
-  snat: 16,
-  dnat: 32,
-  dying: 512,
-};
-const TCP_FLAGS = { fin: 1, syn: 2, rst: 4, psh: 8, ack: 16, urg: 32, ecn: 64, cwr: 128 };
-const ICMP_TYPES = {
-  'echo-reply': 0,
-  'destination-unreachable': 3,
-  'source-quench': 4,
-  redirect: 5,
-  'echo-request': 8,
-  'router-advertisement': 9,
-  'router-solicitation': 10,
-  'time-exceeded': 11,
-  'parameter-problem': 12,
-  'timestamp-request': 13,
-  'timestamp-reply': 14,
-  'info-request': 15,
-  'info-reply': 16,
-  'address-mask-request': 17,
-  'address-mask-reply': 18,
-};
-const ICMPV6_TYPES = {
-  'destination-unreachable': 1,
-  'packet-too-big': 2,
-  'time-exceeded': 3,
-  'parameter-problem': 4,
-  'echo-request': 128,
-  'echo-reply': 129,
-  'mld-listener-query': 130,
-  'mld-listener-report': 131,
-  'mld-listener-done': 132,
-  'nd-router-solicit': 133,
-  'nd-router-advert': 134,
-  'nd-neighbor-solicit': 135,
-  'nd-neighbor-advert': 136,
-  'nd-redirect': 137,
-  'router-renumbering': 138,
-  'ind-neighbor-solicit': 141,
-  'ind-neighbor-advert': 142,
-  'mld2-listener-report': 143,
-};
-export const ICMP_CODES = {
-  'net-unreachable': 0,
-  'host-unreachable': 1,
-  'prot-unreachable': 2,
-  'port-unreachable': 3,
-  'frag-needed': 4,
-  'net-prohibited': 9,
-  'host-prohibited': 10,
-  'admin-prohibited': 13,
-};
-export const ICMPV6_CODES = {
-  'no-route': 0,
-  'admin-prohibited': 1,
-  'addr-unreachable': 3,
-  'port-unreachable': 4,
-  'policy-fail': 5,
-  'reject-route': 6,
-};
-export const ICMPX_CODES = { 'no-route': 0, 'port-unreachable': 1, 'host-unreachable': 2, 'admin-prohibited': 3 };
-const FIB_ADDRTYPES = {
-  unspec: 0,
-  unicast: 1,
-  local: 2,
-  broadcast: 3,
-  anycast: 4,
-  multicast: 5,
-  blackhole: 6,
-  unreachable: 7,
-  prohibit: 8,
-  throw: 9,
-  nat: 10,
-  xresolve: 11,
-};
-const ETHER_TYPES = { ip: 0x0800, arp: 0x0806, ip6: 0x86dd, vlan: 0x8100, '8021ad': 0x88a8 };
-const PKT_TYPES = { host: 0, broadcast: 1, multicast: 2, other: 3 };
-
 // ---------------------------------------------------------------- cgroups
 
 /** cgroupv2 ids are inode numbers of directories under /sys/fs/cgroup; nft prints the path when it finds one. */
@@ -424,66 +322,6 @@ const cgroupv2Type: NftDatatype = {
     return typeof v === 'string' ? JSON.stringify(v) : v.toString();
   },
 };
-
-type CgroupResolver = { idOf(path: string): bigint | undefined; pathOf(id: bigint): string | undefined };
-let cgroupResolver: CgroupResolver | undefined;
-/** Replaces the cgroup path resolver (tests; hosts that mount cgroup2 elsewhere). */
-export function setCgroupResolver(r: CgroupResolver | undefined): void {
-  cgroupResolver = r;
-}
-function cgroupIdOf(path: string): bigint | undefined {
-  return (cgroupResolver ?? defaultCgroups()).idOf(path);
-}
-function cgroupPathOf(id: bigint): string | undefined {
-  return (cgroupResolver ?? defaultCgroups()).pathOf(id);
-}
-let defaults: CgroupResolver | undefined;
-function defaultCgroups(): CgroupResolver {
-  if (defaults) return defaults;
-  const root = '/sys/fs/cgroup';
-  const byId = new Map<bigint, string>();
-  let scanned = false;
-  const scan = () => {
-    if (scanned) return;
-    scanned = true;
-    const walk = (dir: string, rel: string, depth: number) => {
-      if (depth > 8 || byId.size > 20000) return;
-      let entries: Dirent[];
-      try {
-        entries = readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        if (!e.isDirectory()) continue;
-        const p = `${dir}/${e.name}`;
-        const r = rel ? `${rel}/${e.name}` : e.name;
-        try {
-          const ino = statSync(p, { bigint: true }).ino;
-          if (!byId.has(ino)) byId.set(ino, r);
-        } catch {
-          continue;
-        }
-        walk(p, r, depth + 1);
-      }
-    };
-    walk(root, '', 0);
-  };
-  defaults = {
-    idOf(path) {
-      try {
-        return statSync(`${root}/${path.replace(/^\/+/, '')}`, { bigint: true }).ino;
-      } catch {
-        return undefined;
-      }
-    },
-    pathOf(id) {
-      scan();
-      return byId.get(id);
-    },
-  };
-  return defaults;
-}
 
 // ---------------------------------------------------------------- the table
 

@@ -21,9 +21,11 @@ import {
 import { type SetView, delinearize } from './delinearize.js';
 import { NFT_OBJECT_COUNTER } from './expr/counter.js';
 import { decodeExprs } from './expr/index.js';
-import { chainAttrs, counterObjAttrs, objAttrs, ruleAttrs, setAttrs, setElemListAttrs, tableAttrs } from './schema.js';
-import { type ElemRecord, decodeElemRecords, recordsToElements, setComment, setFlagNames, typesFromKernel } from './sets.js';
-import type { NftChain, NftCounterObject, NftRule, NftSet, NftTable } from './types.js';
+import { chainAttrs, counterObjAttrs, objAttrs, ruleAttrs, setAttrs, setElemListAttrs, tableAttrs } from './message-attrs.js';
+import { setComment, setFlagNames, typesFromKernel } from './sets/declaration.js';
+import { recordsToElements } from './sets/elements.js';
+import { type ElemRecord, decodeElemRecords } from './sets/records.js';
+import type { NftChain, NftCounterObject, NftRule, NftSet, NftTable } from './model.js';
 import { readCommentUdata } from './udata.js';
 
 function familyOf(msg: NetlinkMessage): NftFamily {

@@ -7,113 +7,14 @@
  * Anything not understood is kept as a raw statement of its expressions, so
  * listing foreign rules never fails and writing them back is lossless.
  */
-import { regSlot } from './expr/common.js';
-import type { LookupExpr, NftExpr } from './expr/index.js';
-import { type KeyDef, type ProtoCtx, recognizeKey } from './keys.js';
-import { type InlineSetRequest, type LinearizeOptions, type SetShape, initialProto, linearize } from './linearize.js';
-import { DELINEARIZERS, establish } from './statements.js';
-import type { NftFamily } from './constants.js';
-import type { NftElement, NftKeyExpr, NftSetSource, NftStmt } from './types.js';
+import type { NftExpr } from './expr/index.js';
+import { type InlineSetRequest, type LinearizeOptions, linearize } from './linearize.js';
+import { DelinCtx, type DelinResult, type DelinearizeOptions, establish, initialProto } from './stmt/context.js';
+import type { ProtoCtx } from './selectors/key.js';
+import { DELINEARIZERS } from './stmt/registry.js';
+import type { NftStmt } from './model.js';
 
-/** A set as the decoder sees it: shape, and for anonymous sets the elements to inline. */
-export interface SetView extends SetShape {
-  anonymous: boolean;
-  elements?: readonly NftElement[];
-}
-
-export interface DelinearizeOptions {
-  family: NftFamily;
-  set?: (name: string) => SetView | undefined;
-}
-
-export type RegVal =
-  | { kind: 'key'; def: KeyDef; len: number; hton?: boolean; mask?: Buffer; xor?: Buffer }
-  | { kind: 'imm'; data: Buffer }
-  | { kind: 'map'; key: NftKeyExpr; defs: KeyDef[]; map: NftSetSource; shape?: SetView; dataLen?: number };
-
-export type KeyReg = Extract<RegVal, { kind: 'key' }>;
-
-/** What a handler reports: the registers changed, a statement is complete, or the expression is not understood. */
-export type DelinResult = 'reg' | 'fail' | NftStmt;
-
-export class DelinCtx implements ProtoCtx {
-  readonly family: NftFamily;
-  l4?: number;
-  nfproto?: number;
-  readonly stmts: NftStmt[] = [];
-  readonly regs = new Map<number, RegVal>();
-  /** Index of the expression being handled; a handler may consume more with take(). */
-  i = 0;
-
-  constructor(
-    readonly exprs: readonly NftExpr[],
-    readonly opts: DelinearizeOptions,
-  ) {
-    this.family = opts.family;
-    Object.assign(this, initialProto(opts.family));
-  }
-
-  reg(r: number | undefined): RegVal | undefined {
-    return r === undefined ? undefined : this.regs.get(regSlot(r));
-  }
-
-  setReg(r: number, v: RegVal): boolean {
-    const slot = regSlot(r);
-    if (slot < 0) return false;
-    this.regs.set(slot, v);
-    return true;
-  }
-
-  /** The next expression, without consuming it. */
-  peek(): NftExpr | undefined {
-    return this.exprs[this.i + 1];
-  }
-
-  /** Consumes the next expression (part of the current statement). */
-  take(): void {
-    this.i++;
-  }
-
-  /**
-   * Key registers from `r` on: one key, or a concatenation filling `total`
-   * bytes (fields padded to 4). Undefined when the registers do not hold
-   * plain keys.
-   */
-  keysAt(r: number, total?: number): KeyReg[] | undefined {
-    let slot = regSlot(r);
-    if (slot < 0) return undefined;
-    const out: KeyReg[] = [];
-    let bytes = 0;
-    for (;;) {
-      const v = this.regs.get(slot);
-      if (!v || v.kind !== 'key') break;
-      out.push(v);
-      const span = Math.ceil(v.len / 4);
-      bytes += span * 4;
-      slot += span;
-      if (total === undefined || bytes >= total) break;
-    }
-    if (out.length === 0) return undefined;
-    if (total !== undefined) {
-      const exact = out.length === 1 ? out[0]!.len === total || bytes === total : bytes === total;
-      if (!exact) return undefined;
-    }
-    return out;
-  }
-
-  /** The set a lookup refers to, as a statement source. */
-  source(e: LookupExpr): { map: NftSetSource; shape?: SetView } {
-    const shape = this.opts.set?.(e.set);
-    if (shape?.anonymous && shape.elements) return { map: { elements: [...shape.elements] }, shape };
-    return { map: { set: e.set }, shape };
-  }
-
-  recognize(e: NftExpr): ReturnType<typeof recognizeKey> {
-    return recognizeKey(e, this);
-  }
-}
-
-export { keyText } from './delinearize-util.js';
+export { DelinCtx, type DelinResult, type DelinearizeOptions, type KeyReg, type RegVal, type SetView } from './stmt/context.js';
 
 /** Decodes a rule's expressions into statements. */
 export function delinearize(exprs: readonly NftExpr[], opts: DelinearizeOptions): NftStmt[] {

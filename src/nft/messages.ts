@@ -44,9 +44,9 @@ import {
 } from './constants.js';
 import { encodeExprs, exprFieldName, type NftExpr } from './expr/index.js';
 import { nestBegin, nestEnd, stringAttr } from './expr/common.js';
-import type { PreparedElements } from './sets.js';
-import { chainMsg, genMsg, objMsg, setMsg, tableMsg } from './schema.js';
-import type { chainAttrs, setAttrs, tableAttrs, objAttrs } from './schema.js';
+import type { PreparedElements } from './sets/prepared.js';
+import { chainMsg, genMsg, objMsg, setMsg, tableMsg } from './message-attrs.js';
+import type { chainAttrs, setAttrs, tableAttrs, objAttrs } from './message-attrs.js';
 
 export const msgType = (m: number): number => nfnlType(NFNL_SUBSYS_NFTABLES, m);
 const hdr = (family: NftFamily | 0) => ({ family: family === 0 ? 0 : FAMILIES[family], version: 0, resId: 0 });

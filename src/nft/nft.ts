@@ -20,9 +20,9 @@ import {
   decodeTable,
 } from './decode.js';
 import { dumpChains, dumpElements, dumpObjs, dumpRules, dumpSets, dumpTables, getGen, getSet, msgType } from './messages.js';
-import { chainAttrs, genAttrs, ruleAttrs, setAttrs, tableAttrs } from './schema.js';
+import { chainAttrs, genAttrs, ruleAttrs, setAttrs, tableAttrs } from './message-attrs.js';
 import { type KnownSet, type NftOp, NftTransaction } from './transaction.js';
-import type { NftRuleset, NftSet } from './types.js';
+import type { NftRuleset, NftSet } from './model.js';
 
 export interface NftOpenOptions {
   /** Namespace name under /run/netns, or a path. Default: the caller's. */

@@ -1,3 +1,4 @@
+// Over 500 lines: left whole in issue 17 while the nfnetlink batch moves beside it (nft/batch.ts); the TxCall classes can move out after.
 /**
  * A transaction: the calls made on `tx` inside `nft.transaction(tx => ...)`
  * become one nfnetlink batch, committed atomically. Input is checked when a
@@ -41,10 +42,12 @@ import {
   newSet,
   newTable,
 } from './messages.js';
-import { counterObjAttrs } from './schema.js';
-import { type ElementMode, type PreparedElements, inlineSetUdata, namedSetUdata, prepareElements, resolveTypes, setFlagBits, typesLen } from './sets.js';
-import { ruleText } from './text.js';
-import type { NftChainSpec, NftCounterSpec, NftElement, NftRuleSpec, NftSetSource, NftSetSpec, NftStmt, NftTableSpec } from './types.js';
+import { counterObjAttrs } from './message-attrs.js';
+import { inlineSetUdata, namedSetUdata, resolveTypes, setFlagBits, typesLen } from './sets/declaration.js';
+import type { ElementMode } from './sets/elements.js';
+import { type PreparedElements, prepareElements } from './sets/prepared.js';
+import { ruleText } from './ruleset-text.js';
+import type { NftChainSpec, NftCounterSpec, NftElement, NftRuleSpec, NftSetSource, NftSetSpec, NftStmt, NftTableSpec } from './model.js';
 import { checkComment, commentUdata } from './udata.js';
 
 /** What a call on `tx` returns. */

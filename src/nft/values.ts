@@ -5,7 +5,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { type NftAtom, type NftDatatype, HOST_LE, pad4 } from './datatype.js';
-import type { NftRange, NftValue, NftValuePart } from './types.js';
+import type { NftRange, NftSetSource, NftValue, NftValuePart } from './model.js';
 
 /** One value part as bytes: `from === to` for a single value. */
 export interface PartBytes {
@@ -17,6 +17,11 @@ export interface PartBytes {
 
 export const isRange = (v: unknown): v is NftRange =>
   typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && Array.isArray((v as NftRange).range) && (v as NftRange).range.length === 2;
+
+/** A set source (`{ set }` or `{ elements }`) rather than a value. */
+export function isSetSource(v: unknown): v is NftSetSource {
+  return typeof v === 'object' && v !== null && !isRange(v) && !Array.isArray(v) && ('set' in v || 'elements' in v);
+}
 
 export function isAtom(v: unknown): v is NftAtom {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint';

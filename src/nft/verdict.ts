@@ -1,7 +1,7 @@
 /** Verdicts: names to the kernel's codes and back (`accept`, `drop`, `jump chain`, ...). */
 import { ValidationError } from '../errors.js';
 import { NF_ACCEPT, NF_DROP, NF_QUEUE, NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_RETURN } from './constants.js';
-import type { NftVerdict, NftVerdictCode } from './types.js';
+import type { NftVerdict, NftVerdictCode } from './model.js';
 
 const CODES: Record<NftVerdictCode, number> = {
   accept: NF_ACCEPT,

@@ -9,7 +9,7 @@
  */
 import { statSync } from 'node:fs';
 import { Nft } from '../../src/nft/nft.js';
-import { nftRuleText } from '../../src/nft/text.js';
+import { nftRuleText } from '../../src/nft/ruleset-text.js';
 import { CASES, type GoldenVars } from '../fixtures/nft-cases.js';
 import { nftIn, nftJson } from '../fixtures/nft-oracle.js';
 import { freshNetns, kernelTest } from '../helpers/kernel.js';

@@ -4,7 +4,7 @@
  * expressions). nft.list() reads them without failing: modeled statements
  * render as nft prints them, the rest as typed opaque values with text.
  */
-import { nftRuleText } from '../../src/nft/text.js';
+import { nftRuleText } from '../../src/nft/ruleset-text.js';
 import { Nft } from '../../src/nft/nft.js';
 import { FOREIGN } from '../fixtures/nft-cases.js';
 import { iptablesIn, nftIn } from '../fixtures/nft-oracle.js';

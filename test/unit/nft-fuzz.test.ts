@@ -11,8 +11,9 @@ import type { NetlinkMessage } from '../../src/netlink/message.js';
 import { decodeChain, decodeCounterObject, decodeElementsMessage, decodeRule, decodeSet, decodeTable } from '../../src/nft/decode.js';
 import { delinearize } from '../../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../../src/nft/expr/index.js';
-import { decodeElemRecords, recordsToElements } from '../../src/nft/sets.js';
-import { nftRuleText } from '../../src/nft/text.js';
+import { recordsToElements } from '../../src/nft/sets/elements.js';
+import { decodeElemRecords } from '../../src/nft/sets/records.js';
+import { nftRuleText } from '../../src/nft/ruleset-text.js';
 import { udataDecode } from '../../src/nft/udata.js';
 import { DATATYPES } from '../../src/nft/datatype.js';
 

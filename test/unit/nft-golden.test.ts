@@ -20,9 +20,9 @@ import { attachElements, decodeChain, decodeElementsMessage, decodeRule, decodeS
 import type { SetView } from '../../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../../src/nft/expr/index.js';
 import { linearize } from '../../src/nft/linearize.js';
-import { nftRuleText, nftRulesetText } from '../../src/nft/text.js';
+import { nftRuleText, nftRulesetText } from '../../src/nft/ruleset-text.js';
 import { NftTransaction } from '../../src/nft/transaction.js';
-import type { NftRule, NftSet } from '../../src/nft/types.js';
+import type { NftRule, NftSet } from '../../src/nft/model.js';
 import { CASES, type GoldenVars } from '../fixtures/nft-cases.js';
 
 interface Golden {

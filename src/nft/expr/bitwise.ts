@@ -1,7 +1,6 @@
 /** bitwise: `reg = (reg & mask) ^ xor` (prefixes, flag tests, masked marks), or shifts. */
 import { attrs } from '../../netlink/attributes.js';
 import { dataAttrs, defineExpr, need, words } from './common.js';
-import type { DelinCtx, DelinResult } from '../delinearize.js';
 
 export interface BitwiseExpr {
   name: 'bitwise';
@@ -53,38 +52,3 @@ export const bitwiseCodec = defineExpr<BitwiseExpr, typeof schema._values & {}>(
     return `bitwise reg ${e.dreg} = ( reg ${e.sreg} & ${words(e.mask ?? Buffer.alloc(0))} ) ^ ${words(e.xor ?? Buffer.alloc(0))}`;
   },
 );
-
-/** True when `mask` is `bits` one-bits followed by zeros. */
-export function prefixBits(mask: Buffer): number | undefined {
-  let bits = 0;
-  let i = 0;
-  for (; i < mask.length && mask[i] === 0xff; i++) bits += 8;
-  if (i < mask.length) {
-    const m = mask[i]!;
-    let n = 0;
-    while (n < 8 && (m & (0x80 >> n)) !== 0) n++;
-    if (((0xff << (8 - n)) & 0xff) !== m) return undefined;
-    bits += n;
-    for (i++; i < mask.length; i++) if (mask[i] !== 0) return undefined;
-  }
-  return bits;
-}
-
-/** A mask of `bits` leading one-bits over `len` bytes. */
-export function prefixMask(bits: number, len: number): Buffer {
-  const m = Buffer.alloc(len);
-  for (let b = 0; b < bits; b++) m[b >> 3]! |= 0x80 >> (b & 7);
-  return m;
-}
-
-// ---------------------------------------------------------------- statements
-
-/** bitwise on a loaded key: remembered for the cmp that follows (flags, prefixes, masks). */
-export function delinearizeBitwise(e: BitwiseExpr, ctx: DelinCtx): DelinResult {
-  const k = ctx.reg(e.sreg);
-  if (!k || k.kind !== 'key' || e.sreg !== e.dreg || (e.op !== undefined && e.op !== 0) || !e.mask || k.mask || k.hton) return 'fail';
-  if (e.len !== k.len || e.mask.length !== e.len) return 'fail';
-  k.mask = e.mask;
-  k.xor = e.xor;
-  return 'reg';
-}

@@ -2,7 +2,6 @@
 import { attrs } from '../../netlink/attributes.js';
 import { DecodeError } from '../../errors.js';
 import { defineExpr, need } from './common.js';
-import type { DelinCtx, DelinResult } from '../delinearize.js';
 
 export interface ByteorderExpr {
   name: 'byteorder';
@@ -36,15 +35,4 @@ export const byteorderCodec = defineExpr<ByteorderExpr, typeof schema._values & 
 /** The element size nft gives a conversion of `len` bytes. */
 export function byteorderSize(len: number): number {
   return len <= 2 ? 2 : len <= 4 ? 4 : 8;
-}
-
-// ---------------------------------------------------------------- statements
-
-/** byteorder hton on a loaded key: the key is compared in network order (ranges, intervals). */
-export function delinearizeByteorder(e: ByteorderExpr, ctx: DelinCtx): DelinResult {
-  const k = ctx.reg(e.sreg);
-  if (!k || k.kind !== 'key' || e.sreg !== e.dreg || e.op !== 'hton' || k.mask || k.hton) return 'fail';
-  if (e.len !== k.len || e.size !== byteorderSize(k.len)) return 'fail';
-  k.hton = true;
-  return 'reg';
 }

@@ -1,9 +1,6 @@
 /** match, target: iptables-nft's compat expressions (an xtables extension and its binary info). */
 import { attrs } from '../../netlink/attributes.js';
 import { defineExpr, need } from './common.js';
-import type { DelinResult } from '../delinearize.js';
-import type { LinCtx } from '../linearize.js';
-import type { NftXtStmt } from '../types.js';
 
 export interface XtExpr {
   name: 'match' | 'target';
@@ -30,16 +27,3 @@ function codec(name: 'match' | 'target') {
 
 export const matchCodec = codec('match');
 export const targetCodec = codec('target');
-
-// ---------------------------------------------------------------- statements
-
-export function linearizeXt(s: NftXtStmt, ctx: LinCtx): void {
-  ctx.emit({ name: s.kind, xtName: s.name, rev: s.rev, info: s.info });
-}
-
-export function delinearizeXt(e: XtExpr): DelinResult {
-  return { type: 'xt', kind: e.name, name: e.xtName, rev: e.rev, info: e.info };
-}
-
-/** nft prints what it cannot translate as `xt match NAME` / `xt target NAME`. */
-export const xtText = (s: NftXtStmt): string => `xt ${s.kind} ${s.name}`;

@@ -2,10 +2,6 @@
 import { attrs } from '../../netlink/attributes.js';
 import { DecodeError } from '../../errors.js';
 import { VERDICT_NAMES, be32Attr, dataAttr, dataAttrs, defineExpr, need, words } from './common.js';
-import type { DelinCtx, DelinResult } from '../delinearize.js';
-import type { LinCtx } from '../linearize.js';
-import type { NftVerdictStmt } from '../types.js';
-import { verdictFromKernel, verdictText, verdictToKernel } from '../verdict.js';
 
 export interface ImmediateExpr {
   name: 'immediate';
@@ -51,24 +47,3 @@ export const immediateCodec = defineExpr<ImmediateExpr, typeof schema._values & 
     } else dataAttr(w, 2, e.data);
   },
 );
-
-// ---------------------------------------------------------------- statements
-
-export function linearizeVerdict(s: NftVerdictStmt, ctx: LinCtx): void {
-  ctx.emit({ name: 'immediate', dreg: 0, verdict: verdictToKernel(s, ctx.field) });
-}
-
-export function verdictStmtText(s: NftVerdictStmt): string {
-  return verdictText(s);
-}
-
-/** immediate: a verdict statement, or a constant for the statement that follows. */
-export function delinearizeImmediate(e: ImmediateExpr, ctx: DelinCtx): DelinResult {
-  if (e.dreg === 0) {
-    const v = e.verdict && verdictFromKernel(e.verdict);
-    if (!v) return 'fail';
-    return { type: 'verdict', ...v };
-  }
-  if (!e.data) return 'fail';
-  return ctx.setReg(e.dreg, { kind: 'imm', data: e.data }) ? 'reg' : 'fail';
-}

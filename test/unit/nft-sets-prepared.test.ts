@@ -8,8 +8,9 @@
 import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
 import type { SetShape } from '../../src/nft/linearize.js';
-import { prepareElements, resolveTypes, useFixedLayouts } from '../../src/nft/sets.js';
-import type { NftElement, NftSetType } from '../../src/nft/types.js';
+import { resolveTypes } from '../../src/nft/sets/declaration.js';
+import { prepareElements, useFixedLayouts } from '../../src/nft/sets/prepared.js';
+import type { NftElement, NftSetType } from '../../src/nft/model.js';
 
 function shape(keyType: NftSetType, dataType?: NftSetType | 'verdict'): SetShape {
   const keyTypes = resolveTypes(keyType, 'keyType');

@@ -1,15 +1,14 @@
 /**
  * Statements → nft text, as `nft list ruleset` prints them (for plans,
- * status and diffs). Each statement type renders in its expression file;
- * this module holds the shared pieces and the rule/ruleset level.
+ * status and diffs). Each statement type renders in its file under stmt/;
+ * this module holds the rule, chain, set and ruleset level.
  */
 import { type NftFamily, BRIDGE_PRIORITIES, PRIORITIES } from './constants.js';
-import { STMT_TEXT } from './statements.js';
-import { type TextCtx, durationText, setSourceText } from './text-util.js';
-import type { NftStmt, NftChain, NftRule, NftRuleset, NftSet } from './types.js';
+import { durationText, setSourceText } from './element-text.js';
+import type { TextCtx } from './stmt/context.js';
+import { STMT_TEXT } from './stmt/registry.js';
+import type { NftStmt, NftChain, NftRule, NftRuleset, NftSet } from './model.js';
 import { DATATYPES, datatypeByName } from './datatype.js';
-
-export * from './text-util.js';
 
 /** The text of one statement. */
 export function stmtText(s: NftStmt, ctx: TextCtx): string {

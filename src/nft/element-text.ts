@@ -1,22 +1,8 @@
-/** Text helpers shared by the statement renderers (keys, values, sets, durations). */
+/** nft's text of set elements, inline sets and named set references (`{ a, b }`, `{ k : v }`, `@name`), and of durations. */
 import type { NftDatatype } from './datatype.js';
-import { type KeyDef, keyDef } from './keys.js';
-import type { NftFamily } from './constants.js';
-import type { NftElement, NftKeyExpr, NftSetSource, NftValue, NftVerdict } from './types.js';
-import { isRange, valueText } from './values.js';
+import type { NftElement, NftSetSource, NftValue, NftVerdict } from './model.js';
+import { valueText } from './values.js';
 import { verdictText } from './verdict.js';
-
-export interface TextCtx {
-  family: NftFamily;
-}
-
-export function keyDefsOf(k: NftKeyExpr, family: NftFamily): KeyDef[] {
-  return (Array.isArray(k) ? k : [k]).map((t, i) => keyDef(t, family, `key[${i}]`));
-}
-
-export function keyExprText(k: NftKeyExpr): string {
-  return Array.isArray(k) ? k.join(' . ') : (k as string);
-}
 
 const isVerdict = (v: unknown): v is NftVerdict => typeof v === 'object' && v !== null && typeof (v as NftVerdict).verdict === 'string';
 
@@ -36,10 +22,6 @@ function elementText(el: NftElement, keyTypes: readonly NftDatatype[], dataTypes
 export function setSourceText(src: NftSetSource, keyTypes: readonly NftDatatype[], dataTypes?: readonly NftDatatype[]): string {
   if ('set' in src) return `@${src.set}`;
   return `{ ${src.elements.map((e) => elementText(e, keyTypes, dataTypes)).join(', ')} }`;
-}
-
-export function isSetSource(v: unknown): v is NftSetSource {
-  return typeof v === 'object' && v !== null && !isRange(v) && !Array.isArray(v) && ('set' in v || 'elements' in v);
 }
 
 /** nft's duration text: `1h`, `10s`, `1d2h`, `500ms`. */
@@ -63,4 +45,3 @@ export function durationText(ms: number): string {
   }
   return out;
 }
-
