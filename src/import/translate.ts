@@ -5,7 +5,7 @@
  * known to be done by netfwd itself ("covered"), or noted with the reason it
  * was not translated.
  */
-import { decodeKey } from '../wireguard/keys.js';
+import { type EndpointOptions, parseEndpoint, parseKey } from '../grammar/index.js';
 import { type Cidr, commonLength, contains, isDefault, isHost, networkText, parseCidr } from './cidr.js';
 import type { Facts, KeyRef, PeerFacts, TunnelFacts } from './facts.js';
 import type { IpRoute, IpRule } from './iproute.js';
@@ -43,9 +43,7 @@ const where = (o: Origin) => (o.line > 0 ? `${o.file}:${o.line}` : o.file);
 
 function keyText(ref: KeyRef, what: string): string {
   if (ref.kind !== 'inline') return '';
-  try {
-    decodeKey(ref.key, what);
-  } catch {
+  if (!parseKey(ref.key).ok) {
     // Never quote the value: it may be a real key with a typo.
     throw new ImportError(ref.origin, `${what} is not a WireGuard key (a placeholder such as <privatekey>, or a typo?)`, '32 bytes in base64, 44 characters ending in "=", as wg genkey prints');
   }
@@ -58,18 +56,27 @@ function cidrOf(text: string, origin: Origin, what: string): Cidr {
   return c;
 }
 
-/** "203.0.113.1:51820", "[2001:db8::1]:51820", "vpn.example.org:51820" → parts. */
-function endpointOf(text: string, origin: Origin): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!m) throw new ImportError(origin, `Endpoint "${text.slice(0, 60)}" is not HOST:PORT`, 'an address and port such as 203.0.113.1:51820 or [2001:db8::1]:51820');
-  const c = parseCidr(m[1]!);
-  // A host name is kept: netfwd resolves it when it applies the configuration.
-  if ((!c || c.explicit) && !/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(m[1]!)) {
-    throw new ImportError(origin, `Endpoint host "${m[1]!.slice(0, 60)}" is neither an IP address nor a host name`, "the frontend's address or DNS name, e.g. 203.0.113.1:51820");
+/**
+ * What the importer has always taken as an Endpoint (it only checks it: the
+ * text goes into the spec as written, and netfwd's own validator has the last
+ * word): any leading zeros in the port, zone ids, an IP address or a host
+ * name in brackets, host names with numeric labels.
+ */
+const ENDPOINT: EndpointOptions = { portDigits: Infinity, zone: 'any', brackets: 'any', hostnames: { dotInLength: true } };
+
+/** Checks "203.0.113.1:51820", "[2001:db8::1]:51820", "vpn.example.org:51820" (a host name is kept: netfwd resolves it when it applies the configuration). */
+function checkEndpoint(text: string, origin: Origin): void {
+  if (parseEndpoint(text, ENDPOINT).ok) return;
+  // Which message: the parts as the importer has always split them, the host judged before the port.
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  const m = bracketed ?? /^([^:]+):(\d+)$/.exec(text);
+  if (m) {
+    if (!parseEndpoint(`${bracketed ? `[${m[1]}]` : m[1]}:1`, ENDPOINT).ok) {
+      throw new ImportError(origin, `Endpoint host "${m[1]!.slice(0, 60)}" is neither an IP address nor a host name`, "the frontend's address or DNS name, e.g. 203.0.113.1:51820");
+    }
+    throw new ImportError(origin, `Endpoint port ${m[2]} is out of range`, 'a port from 1 to 65535');
   }
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) throw new ImportError(origin, `Endpoint port ${m[2]} is out of range`, 'a port from 1 to 65535');
-  return { host: m[1]!, port };
+  throw new ImportError(origin, `Endpoint "${text.slice(0, 60)}" is not HOST:PORT`, 'an address and port such as 203.0.113.1:51820 or [2001:db8::1]:51820');
 }
 
 /** `A`, `A:P`, `A:P-Q`, `[A]:P` of --to-destination. */
@@ -443,7 +450,7 @@ function backend(ctx: Ctx, tunnelSpec: Record<string, unknown>): Record<string, 
   const [peer, ...extra] = tunnel.peers;
   for (const p of extra) notes.notTranslated(p.origin, 'peer', 'a netfwd backend has exactly one peer, the frontend; only the first peer is imported');
   if (!peer!.endpoint) throw new ImportError(peer!.origin, 'the frontend peer has no Endpoint', "Endpoint = the frontend's address and port, e.g. 203.0.113.1:51820");
-  endpointOf(peer!.endpoint.value, peer!.endpoint.origin);
+  checkEndpoint(peer!.endpoint.value, peer!.endpoint.origin);
 
   // Widen a /32 address to the subnet the peer's AllowedIPs give the tunnel.
   const allowed = peer!.allowedIps.map((a) => ({ c: cidrOf(a.value, a.origin, 'AllowedIPs'), a }));
