@@ -5,7 +5,7 @@
  * and which host names.
  */
 import { decimalAt } from './decimal.js';
-import { formatIp, type IpFamily, ipv4At, ipv4Bytes, parseIp, type ZoneRule } from './ip.js';
+import { formatIp, IPV4_SOURCE, type IpFamily, ipv4At, ipv4Bytes, parseIp, type ZoneRule } from './ip.js';
 import { fail, ok, type Parsed } from './result.js';
 
 export interface HostnameOptions {
@@ -77,6 +77,9 @@ export function parseHostname(text: unknown, options: HostnameOptions = {}): Par
   if (numeric === 'letter' && (!/[A-Za-z]/.test(name) || /^[0-9]+$/.test(labels[labels.length - 1]!))) return fail('numeric', 'is neither an IP address nor a host name');
   return ok(options.canonical ? name.toLowerCase() : text);
 }
+
+/** Exactly the 'a.b.c.d:port' texts parseEndpoint accepts with a canonical port (1 to 65535), in one native regular expression. */
+export const IPV4_ENDPOINT_TEXT = new RegExp(`^${IPV4_SOURCE}:(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$`);
 
 /** Parses an endpoint (see EndpointOptions). */
 export function parseEndpoint(text: unknown, options: EndpointOptions = {}): Parsed<EndpointValue> {

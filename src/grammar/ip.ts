@@ -61,6 +61,19 @@ export function ipv4At(text: string, start = 0, end = text.length): number {
   return i === end ? value : -1;
 }
 
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+
+/**
+ * What ipv4At accepts, as the source of a regular expression (no anchors).
+ * Checking many texts with one native regular expression is several times
+ * faster than the character loops on a cold start, which the WireGuard fast
+ * path of 10 000 peers relies on.
+ */
+export const IPV4_SOURCE = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}`;
+
+/** Exactly the dotted quads parseIp accepts. */
+export const IPV4_TEXT = new RegExp(`^${IPV4_SOURCE}$`);
+
 /** A 32-bit address value as 4 bytes. */
 export function ipv4Bytes(value: number): Buffer {
   const b = Buffer.allocUnsafe(4);

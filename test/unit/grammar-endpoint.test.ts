@@ -1,5 +1,5 @@
 import test from 'ava';
-import { type EndpointOptions, formatEndpoint, isIpEndpoint, parseEndpoint, parseHostname } from '../../src/grammar/endpoint.js';
+import { type EndpointOptions, formatEndpoint, IPV4_ENDPOINT_TEXT, isIpEndpoint, parseEndpoint, parseHostname } from '../../src/grammar/endpoint.js';
 import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
 
 /** The result as text: the formatted endpoint, or !code. */
@@ -137,6 +137,17 @@ test('property: mutated endpoints either fail or re-format to an endpoint that p
       const again = parseEndpoint(formatEndpoint(p.value), options);
       if (!again.ok || formatEndpoint(again.value) !== formatEndpoint(p.value)) return t.fail(`${JSON.stringify(s)} with ${JSON.stringify(options)}`);
     }
+  }
+  t.pass();
+});
+
+test('IPV4_ENDPOINT_TEXT accepts exactly the IPv4 endpoints parseEndpoint takes with a canonical port', (t) => {
+  const r = rng(0xa07);
+  const seeds = ['192.0.2.1:51820', '1.2.3.4:1', '255.255.255.255:65535', '10.0.0.1:65529', '8.8.8.8:9999'];
+  for (let i = 0; i < 20000; i++) {
+    const s = mutate(r, seeds[r(seeds.length)]!, '0123456789.:x', ['0', '65535', '65536', '6553', ':', '.']);
+    const p = parseEndpoint(s, { hostnames: false });
+    if (IPV4_ENDPOINT_TEXT.test(s) !== (p.ok && isIpEndpoint(p.value) && p.value.family === 4)) return t.fail(JSON.stringify(s));
   }
   t.pass();
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isIP } from 'node:net';
-import { familyOf, formatIp, formatIPv4, formatIPv6, ipv4At, ipv4Bytes, parseIp, parseIPv4, parseIPv6, writeIPv4 } from '../../src/grammar/ip.js';
+import { familyOf, formatIp, formatIPv4, formatIPv6, IPV4_TEXT, ipv4At, ipv4Bytes, parseIp, parseIPv4, parseIPv6, writeIPv4 } from '../../src/grammar/ip.js';
 import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
 
 const hex = (text: string, options?: Parameters<typeof parseIp>[1]) => {
@@ -128,6 +128,16 @@ test('property: mutated text is accepted exactly when node:net isIP accepts it (
     const strict = parseIp(text);
     if (strict.ok && (text.includes('%') || !parseIp(formatIp(strict.value.bytes)).ok)) return t.fail(JSON.stringify(text));
     if (any.ok && !(parseIp(formatIp(any.value.bytes)) as { value: { bytes: Buffer } }).value.bytes.equals(any.value.bytes)) return t.fail(JSON.stringify(text));
+  }
+  t.pass();
+});
+
+test('IPV4_TEXT accepts exactly what parseIp takes as IPv4', (t) => {
+  const r = rng(0x8e3);
+  const seeds = ['1.2.3.4', '255.255.255.255', '0.0.0.0', '10.20.30.40', '199.249.250.251'];
+  for (let i = 0; i < 20000; i++) {
+    const s = mutate(r, seeds[r(seeds.length)]!, '0123456789.x ', ['0', '00', '25', '255', '256', '.']);
+    if (IPV4_TEXT.test(s) !== parseIPv4(s).ok) return t.fail(JSON.stringify(s));
   }
   t.pass();
 });

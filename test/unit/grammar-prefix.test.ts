@@ -1,6 +1,6 @@
 import test from 'ava';
 import { formatIp } from '../../src/grammar/ip.js';
-import { commonLength, formatPrefix, inPrefix, isAllOnesHost, isNetworkAddress, networkAddress, parsePrefix, type Prefix, prefixContains, type PrefixOptions } from '../../src/grammar/prefix.js';
+import { commonLength, formatPrefix, inPrefix, IPV4_PREFIX_TEXT, isAllOnesHost, isNetworkAddress, networkAddress, parsePrefix, type Prefix, prefixContains, type PrefixOptions } from '../../src/grammar/prefix.js';
 import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
 
 const text = (input: unknown, options?: PrefixOptions) => {
@@ -107,6 +107,16 @@ test('property: mutated prefixes either fail or re-format to what parses the sam
     if (!p.ok) continue;
     const again = parsePrefix(formatPrefix(p.value));
     if (!again.ok || !again.value.address.equals(p.value.address) || again.value.length !== p.value.length) return t.fail(JSON.stringify(s));
+  }
+  t.pass();
+});
+
+test("IPV4_PREFIX_TEXT accepts exactly what parsePrefix takes with { family: 4, bare: 'refuse' }", (t) => {
+  const r = rng(0x9f1);
+  const seeds = ['10.0.0.0/8', '192.168.1.1/24', '0.0.0.0/0', '255.255.255.255/32', '1.2.3.4/19'];
+  for (let i = 0; i < 20000; i++) {
+    const s = mutate(r, seeds[r(seeds.length)]!, '0123456789./x', ['0', '/3', '/33', '/0', '255', '256']);
+    if (IPV4_PREFIX_TEXT.test(s) !== parsePrefix(s, { family: 4, bare: 'refuse' }).ok) return t.fail(JSON.stringify(s));
   }
   t.pass();
 });
