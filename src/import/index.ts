@@ -23,11 +23,11 @@ import { readRulesFile } from './commands.js';
 import { emptyFacts } from './facts.js';
 import { readKeyfile } from './nm-keyfile.js';
 import { ImportError, type ImportNote } from './source.js';
-import { type PlannedKeyFile, type Role, translate } from './translate.js';
+import { type PlannedKeyFile, type Role, translate } from './translate/index.js';
 import { readWgQuick } from './wg-quick.js';
 
 export { ImportError, type ImportNote } from './source.js';
-export type { PlannedKeyFile, Role as ImportRole } from './translate.js';
+export type { PlannedKeyFile, Role as ImportRole } from './translate/index.js';
 
 export interface ImportInput {
   /** The path (used for the interface name of a wg-quick file and in notes). */

@@ -4,7 +4,7 @@
  * made of is interpreted; other valid selectors are kept in `other` so the
  * translator can report the command as not translated.
  */
-import { isIP } from 'node:net';
+import { parseIp, parsePrefix } from '../grammar/index.js';
 import { ImportError, type Origin } from './source.js';
 
 export interface IpRule {
@@ -58,10 +58,8 @@ function table(text: string | undefined, origin: Origin): number {
 function prefix(text: string | undefined, what: string, origin: Origin): string {
   if (text === undefined) throw new ImportError(origin, `${what} needs an address`, 'a complete ip command');
   if (text === 'all' || text === 'default' || text === 'any') return 'default';
-  const [addr, len, extra] = text.split('/');
-  const family = isIP(addr ?? '');
-  const max = family === 4 ? 32 : 128;
-  if (family === 0 || extra !== undefined || (len !== undefined && (!/^\d+$/.test(len) || Number(len) > max))) {
+  // As `ip` and node:net's isIP take them: zone ids, leading zeros in the length.
+  if (!parsePrefix(text, { zone: 'any', lengthDigits: Infinity }).ok) {
     throw new ImportError(origin, `${what} "${text.slice(0, 50)}" is not an address or prefix`, 'an IP address or CIDR');
   }
   return text;
@@ -185,7 +183,7 @@ export function parseIpRoute(args: readonly string[], origin: Origin, family: 4 
       case 'via': {
         let v = args[++i];
         if (v === 'inet' || v === 'inet6') v = args[++i];
-        if (v === undefined || isIP(v) === 0) throw new ImportError(origin, `via "${(v ?? '').slice(0, 50)}" is not an address`, 'an IP address');
+        if (v === undefined || !parseIp(v, { zone: 'any' }).ok) throw new ImportError(origin, `via "${(v ?? '').slice(0, 50)}" is not an address`, 'an IP address');
         route.via = v;
         break;
       }

@@ -7,7 +7,7 @@
  * directive and say why.
  */
 import { ConfigError } from '../errors.js';
-import { looksLikeKeyMaterial } from '../forward/spec/field.js';
+import { looksLikeKeyMaterial } from '../grammar/index.js';
 
 /** A place in an input file; `line` is 1-based. */
 export interface Origin {

@@ -7,12 +7,11 @@
  * with `%i` replaced by the interface name.
  */
 import { basename } from 'node:path';
+import { parseIfname } from '../grammar/index.js';
 import { readCommandLine } from './commands.js';
 import type { Facts, PeerFacts, TunnelFacts } from './facts.js';
 import { parseIni } from './ini.js';
 import { ImportError } from './source.js';
-
-const WG_QUICK_NAME = /^[a-zA-Z0-9_=+.-]{1,15}$/;
 
 function splitList(value: string): string[] {
   return value
@@ -31,7 +30,7 @@ export function readWgQuick(text: string, file: string, path: string, facts: Fac
   const sections = parseIni(text, { dialect: 'wg-quick', file });
   const tunnel: TunnelFacts = { format: 'wg-quick', file, addresses: [], peers: [] };
   const stem = basename(path).replace(/\.conf$/, '');
-  if (WG_QUICK_NAME.test(stem)) tunnel.name = { value: stem, origin: { file, line: 0 } };
+  if (parseIfname(stem, { rule: 'wg-quick' }).ok) tunnel.name = { value: stem, origin: { file, line: 0 } };
   const iface = tunnel.name?.value ?? 'wg0';
   const interfaces = sections.filter((s) => s.name.toLowerCase() === 'interface');
   if (interfaces.length !== 1) {

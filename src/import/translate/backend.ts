@@ -1,0 +1,192 @@
+/**
+ * A backend's spec: its tunnel with the frontend as its one peer, the return
+ * path made of the uid or fwmark routing rules, the marks the mangle table
+ * sets and the routes of their table, and the services the INPUT chain
+ * accepts on the tunnel.
+ */
+import { contains, isDefault, isHost, networkText, parseCidr } from '../cidr.js';
+import type { IpRule } from '../iproute.js';
+import { type IptRule, portOf, ruleText } from '../iptables.js';
+import { ImportError } from '../source.js';
+import { checkEndpoint, cidrOf, type Ctx, pskFile, RESERVED_TABLES } from './context.js';
+import { ipRouteText, ipRuleText } from './leftovers.js';
+
+export function backend(ctx: Ctx, tunnelSpec: Record<string, unknown>): Record<string, unknown> {
+  const { tunnel, facts } = ctx;
+  const notes = facts.notes;
+  if (tunnel.peers.length === 0) throw new ImportError({ file: tunnel.file, line: 0 }, 'a backend without a peer', 'one [Peer]: the frontend');
+  const [peer, ...extra] = tunnel.peers;
+  for (const p of extra) notes.notTranslated(p.origin, 'peer', 'a netfwd backend has exactly one peer, the frontend; only the first peer is imported');
+  if (!peer!.endpoint) throw new ImportError(peer!.origin, 'the frontend peer has no Endpoint', "Endpoint = the frontend's address and port, e.g. 203.0.113.1:51820");
+  checkEndpoint(peer!.endpoint.value, peer!.endpoint.origin);
+
+  // Widen a /32 address to the subnet the peer's AllowedIPs give the tunnel.
+  const allowed = peer!.allowedIps.map((a) => ({ c: cidrOf(a.value, a.origin, 'AllowedIPs'), a }));
+  ctx.own = ctx.own.map((mine) => {
+    if (!isHost(mine)) return mine;
+    const net = allowed.find((x) => x.c.family === mine.family && !isDefault(x.c) && !isHost(x.c) && contains({ ...x.c }, mine));
+    if (!net) return mine;
+    const origin = tunnel.addresses.find((a) => parseCidr(a.value)?.value === mine.value)?.origin ?? { file: tunnel.file, line: 0 };
+    notes.changed(origin, `Address ${mine.address}/${mine.length}`, `written as ${mine.address}/${net.c.length}: the tunnel subnet of AllowedIPs ${net.a.value}`);
+    return { ...mine, length: net.c.length, explicit: true };
+  });
+  tunnelSpec.addresses = ctx.own.map((c) => `${c.address}/${c.length}`);
+  if (tunnel.listenPort && tunnel.listenPort.value !== 0) tunnelSpec.listenPort = tunnel.listenPort.value;
+  const nonDefault = allowed.filter((x) => !isDefault(x.c));
+  if (nonDefault.length > 0) notes.changed(nonDefault[0]!.a.origin, `AllowedIPs ${nonDefault.map((x) => x.a.value).join(', ')}`, 'netfwd allows every address from the frontend (0.0.0.0/0, ::/0) and routes into the tunnel only what the return path selects');
+  const peerSpec: Record<string, unknown> = { publicKey: peer!.publicKey!.value, endpoint: peer!.endpoint.value, ...pskFile(ctx, peer!.presharedKey, '') };
+  if (peer!.keepalive) peerSpec.persistentKeepalive = peer!.keepalive.value;
+  else notes.changed(peer!.origin, 'PersistentKeepalive', 'not set in the source; netfwd\'s default for a backend is 25 seconds');
+  tunnelSpec.peer = peerSpec;
+
+  const returnPath = returnPathOf(ctx, allowed.some((x) => isDefault(x.c)));
+  const services = servicesOf(ctx);
+  return { tunnel: tunnelSpec, returnPath, services };
+}
+
+function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown> {
+  const { facts, tunnel } = ctx;
+  const notes = facts.notes;
+  const candidates = facts.ipRules.filter((r) => r.table !== undefined && !RESERVED_TABLES.has(r.table) && (r.uidrange || r.fwmark));
+  if (candidates.length === 0) {
+    notes.changed({ file: tunnel.file, line: 0 }, 'return path', 'no uidrange or fwmark routing rule in the sources: returnPath mode snat (the frontend must have sourceNat: true, as a frontend that SNATs into the tunnel does)');
+    if (allowsDefault && tunnel.table?.value !== 'off') {
+      notes.changed(tunnel.table?.origin ?? { file: tunnel.file, line: 0 }, 'AllowedIPs 0.0.0.0/0', 'wg-quick would route all traffic through the tunnel; netfwd routes nothing into it in mode snat');
+    }
+    return { mode: 'snat' };
+  }
+  const table = candidates[0]!.table!;
+  const rules = candidates.filter((r) => r.table === table);
+  const usable = rules.filter((r) => {
+    const problem = r.not ? 'a negated rule ("not")' : r.to && r.to !== 'default' && !isDefault(parseCidr(r.to)!) ? `a destination selector (to ${r.to})` : r.from && r.from !== 'default' && !isDefault(parseCidr(r.from)!) ? `a source selector (from ${r.from})` : r.other.length ? r.other.join(' ') : undefined;
+    if (problem) {
+      notes.notTranslated(r.origin, ipRuleText(r), `${problem}: netfwd's rules select by uid or mark only`);
+      ctx.used.add(r);
+      return false;
+    }
+    return true;
+  });
+  const uidRules = usable.filter((r) => r.uidrange);
+  const markRules = usable.filter((r) => r.fwmark);
+  const mark = markRules[0]?.fwmark?.mark;
+  const mangle = facts.iptables.filter((r) => r.table === 'mangle' && (r.op === 'append' || r.op === 'insert'));
+  const setsMark = (r: IptRule) => {
+    const v = r.targetOptions.get('--set-mark') ?? r.targetOptions.get('--set-xmark');
+    return v === undefined ? undefined : Number(v.split('/')[0]);
+  };
+  const connmarkSetters = mangle.filter((r) => r.target === 'CONNMARK' && mark !== undefined && setsMark(r) === mark);
+  const markSetters = mangle.filter((r) => r.target === 'MARK' && mark !== undefined && setsMark(r) === mark);
+  const out: Record<string, unknown> = {};
+  let chosen: IpRule[] = [];
+  if (markRules.length > 0 && connmarkSetters.length > 0) {
+    out.mode = 'connmark';
+    out.mark = mark;
+    chosen = markRules;
+    for (const r of connmarkSetters) {
+      ctx.used.add(r);
+      const selector = [r.dscp ? `-m dscp --dscp ${r.dscp.value}` : '', ...r.other, r.inInterface && r.inInterface.value !== ctx.iface ? `-i ${r.inInterface.value}` : ''].filter((x) => x !== '').join(' ');
+      if (selector) notes.changed(r.origin, ruleText(r), `netfwd marks the connections that arrive on the tunnel (${ctx.iface}), not by ${selector}`);
+    }
+    for (const r of mangle) if (r.target === 'CONNMARK' && r.targetOptions.has('--restore-mark')) ctx.used.add(r);
+  } else if (markRules.length > 0) {
+    out.mode = 'mark';
+    const uids: string[] = [];
+    for (const r of markSetters) {
+      if (r.uidOwner && !r.uidOwner.negated && /^\d+(-\d+)?$/.test(r.uidOwner.value)) {
+        uids.push(r.uidOwner.value);
+        ctx.used.add(r);
+      } else notes.notTranslated(r.origin, ruleText(r), 'marks by something other than the socket\'s uid; netfwd\'s mark mode selects by uid, cgroup or the application\'s own SO_MARK');
+    }
+    if (uids.length) out.uids = uids;
+    out.mark = mark;
+    chosen = markRules;
+  } else {
+    out.mode = 'uid';
+    const uids: string[] = [];
+    for (const r of uidRules) {
+      const { from, to } = r.uidrange!;
+      if (from === 0) {
+        notes.notTranslated(r.origin, ipRuleText(r), 'includes uid 0 (root), whose packets include the tunnel\'s own: netfwd refuses it');
+        ctx.used.add(r);
+        continue;
+      }
+      uids.push(from === to ? String(from) : `${from}-${to}`);
+    }
+    if (uids.length === 0) throw new ImportError(uidRules[0]!.origin, 'no usable uid range', 'a uidrange without uid 0');
+    out.uids = [...new Set(uids)];
+    chosen = uidRules.filter((r) => !ctx.used.has(r));
+  }
+  for (const r of chosen) ctx.used.add(r);
+  out.table = table;
+  const priority = chosen.find((r) => r.priority !== undefined)?.priority;
+  // Mode uid puts the uid ranges one priority after the rule for the connections that arrived through the tunnel.
+  const maxPriority = out.mode === 'uid' ? 32764 : 32765;
+  if (priority !== undefined && priority >= 1 && priority <= maxPriority) {
+    out.priority = priority;
+    if (out.mode === 'uid') {
+      notes.changed(chosen[0]!.origin, ipRuleText(chosen[0]!), `netfwd's rule for the connections that arrive through the tunnel (fwmark ${out.mark ?? table}) takes priority ${priority}, and the uid ranges follow at ${priority + 1}`);
+    }
+  } else {
+    const used = priority !== undefined && priority === 32765 && out.mode === 'uid' ? 32764 : 100;
+    if (used !== 100) out.priority = used;
+    notes.changed(
+      chosen[0]!.origin,
+      ipRuleText(chosen[0]!),
+      `${priority === undefined ? 'no priority given' : used !== 100 ? `priority ${priority} leaves no room for the uid ranges' rule before the main table's (32766)` : `priority ${priority} is outside 1-${maxPriority}`}: netfwd uses priority ${used}${out.mode === 'uid' ? ` (the uid ranges at ${used + 1})` : ''}`,
+    );
+  }
+
+  // Table T's routes: the default into the tunnel, exclusions, the leak guard.
+  const exclude: string[] = [];
+  let intoTunnel = tunnel.table?.value === table && allowsDefault;
+  if (intoTunnel) ctx.used.add(tunnel.table!);
+  for (const r of facts.ipRoutes.filter((x) => x.table === table)) {
+    ctx.used.add(r);
+    const dest = r.destination === undefined || r.destination === 'default' ? undefined : parseCidr(r.destination);
+    const isDefaultRoute = dest === undefined || isDefault(dest);
+    const viaTunnel = r.dev === ctx.iface || (r.via !== undefined && ctx.own.some((c) => contains({ ...c }, parseCidr(r.via!)!)));
+    if (['unreachable', 'blackhole', 'prohibit'].includes(r.type) && isDefaultRoute) continue; // the leak guard (leakGuard: true)
+    if (r.type === 'throw' && dest && !isDefaultRoute) {
+      exclude.push(networkText(dest));
+      continue;
+    }
+    if (isDefaultRoute && r.type === 'unicast') {
+      if (viaTunnel) intoTunnel = true;
+      else notes.changed(r.origin, ipRouteText(r), `netfwd routes table ${table} into the tunnel (default dev ${ctx.iface}), not ${r.via ? `via ${r.via}` : `dev ${r.dev}`}`);
+      continue;
+    }
+    if (dest && viaTunnel) continue; // the route to the frontend's tunnel address: the tunnel's own subnet route
+    if (dest && r.type === 'unicast') {
+      exclude.push(networkText(dest));
+      notes.changed(r.origin, ipRouteText(r), `an exclusion: netfwd writes a throw route, so ${networkText(dest)} is looked up in the main table`);
+      continue;
+    }
+    notes.notTranslated(r.origin, ipRouteText(r), `a ${r.type} route netfwd does not set up`);
+  }
+  if (!intoTunnel) notes.changed(chosen[0]!.origin, `table ${table}`, `netfwd's table ${table} sends the selected traffic into the tunnel (the source had no default route through ${ctx.iface} there)`);
+  if (exclude.length) out.exclude = [...new Set(exclude)];
+  return out;
+}
+
+function servicesOf(ctx: Ctx): Array<Record<string, unknown>> {
+  const services: Array<Record<string, unknown>> = [];
+  const seen = new Set<string>();
+  for (const r of ctx.facts.iptables) {
+    if (r.table !== 'filter' || ctx.chains(r) !== 'INPUT' || r.target !== 'ACCEPT' || r.op === 'policy') continue;
+    if (r.inInterface?.value !== ctx.iface || r.inInterface.negated) continue;
+    const proto = r.protocol;
+    const ports = r.dports && !r.dports.negated ? r.dports.value.split(',') : r.dport && !r.dport.negated ? [r.dport.value] : undefined;
+    if (!proto || proto.negated || !['tcp', 'udp'].includes(proto.value) || !ports || r.source || r.destination) continue;
+    for (const p of ports) {
+      const port = portOf(p.trim(), r.origin);
+      if (seen.has(`${proto.value} ${port}`)) continue;
+      seen.add(`${proto.value} ${port}`);
+      services.push({ protocol: proto.value, port: /^\d+$/.test(port) ? Number(port) : port });
+    }
+    ctx.used.add(r);
+  }
+  if (services.length === 0) {
+    ctx.facts.notes.changed({ file: ctx.tunnel.file, line: 0 }, 'services', `no INPUT rule accepts a port on ${ctx.iface}: services is empty; list the ports the frontend forwards to`);
+  }
+  return services;
+}
