@@ -49,8 +49,11 @@ const siblings = ['route', 'nft', 'wireguard'].map((name) => ({
 const inner = [
   ['^src/grammar/', '^src/(?!grammar/)'],
   ['^src/nft/expr/', '^src/nft/(?!expr/)'],
-  ['^src/nft/selectors/', '^src/nft/(stmt/|linearize|delinearize)'],
-  ['^src/nft/stmt/', '^src/nft/(linearize|delinearize)\\.ts$'],
+  ['^src/nft/selectors/', '^src/nft/(stmt/|linearize|delinearize|builder|transaction|batch|nft\\.ts)'],
+  ['^src/nft/stmt/', '^src/nft/(linearize|delinearize|builder|transaction|batch|nft)\\.ts$'],
+  ['^src/nft/sets/', '^src/nft/(stmt/(?!context)|linearize|delinearize|builder|transaction|batch|nft\\.ts)'],
+  // the fake socket is for tests only
+  ['^src/(?!netlink/testing\\.ts$)', '^src/netlink/testing\\.ts$'],
   ['^src/forward/spec/', '^src/forward/(?!spec/)'],
   ['^src/forward/plan/', '^src/forward/(status/|service-forward|supervisor)'],
   ['^src/forward/status/', '^src/forward/(service-forward|supervisor)'],
