@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
+import { parseEndpoint } from '../grammar/index.js';
 import { type NormalizedConfig, ServiceForward, loadConfigFile, type ForwardStatus, inspectNamespace, type NamespaceStatus } from '../forward/index.js';
 import { OwnershipError } from '../forward/plan/ownership.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
@@ -219,10 +220,12 @@ function printStatus(s: ForwardStatus): void {
 /** HOST:PORT or [IPv6]:PORT of --probe-egress. */
 function probeTarget(text: string | undefined): { host: string; port: number } | undefined {
   if (text === undefined) return undefined;
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : 0;
-  if (!m || port < 1 || port > 65535) throw new UsageError(`--probe-egress ${JSON.stringify(text)}: expected IPv4:PORT or [IPv6]:PORT of a service that answers with the address it sees`);
-  return { host: (m[1] ?? m[2])!, port };
+  // IP literals only (brackets around either family), ports of up to 5 digits.
+  const r = parseEndpoint(text, { portDigits: 5, brackets: 'any', hostnames: false });
+  if (!r.ok) throw new UsageError(`--probe-egress ${JSON.stringify(text)}: expected IPv4:PORT or [IPv6]:PORT of a service that answers with the address it sees`);
+  // The host as written (the probe's report shows it).
+  const host = text.startsWith('[') ? text.slice(1, text.indexOf(']')) : text.slice(0, text.lastIndexOf(':'));
+  return { host, port: r.value.port };
 }
 
 function count(option: string, text: string | undefined, min: number, max: number): number | undefined {

@@ -1,5 +1,5 @@
 /** Addresses and prefixes as the importer needs them: parse, contain, widen. The grammar is src/grammar's. */
-import { bitsOf, commonLength as sharedBits, formatPrefix, type IpFamily, networkAddress, parsePrefix, prefixContains } from '../grammar/index.js';
+import { bitsOf, commonLength as sharedBits, fail, formatPrefix, type IpFamily, networkAddress, ok, type Parsed, parsePrefix, type PrefixOptions, prefixContains } from '../grammar/index.js';
 
 export interface Cidr {
   family: IpFamily;
@@ -15,19 +15,31 @@ export interface Cidr {
 }
 
 /**
- * Parses "10.0.0.1/24", "fd00::1", "0.0.0.0/0" (white space around it is
- * ignored; zone ids and lengths of up to three digits with leading zeros are
- * taken, as node:net's isIP and the importer always took them); undefined
- * when it is neither.
+ * The one prefix syntax of every importer (wg-quick, NetworkManager keyfiles,
+ * ip commands): lengths of up to three digits, leading zeros taken ("/024",
+ * as the importer always took them); no zone ids, which netfwd does not take
+ * either (they would only fail later, in the spec's validation).
  */
-export function parseCidr(text: string): Cidr | undefined {
+export const PREFIX_SYNTAX: PrefixOptions = { lengthDigits: 3 };
+
+/** Parses "10.0.0.1/24", "fd00::1", "0.0.0.0/0" (white space around it is ignored), or says why it is neither. */
+export function readCidr(text: string): Parsed<Cidr> {
   const trimmed = text.trim();
-  const p = parsePrefix(trimmed, { zone: 'any', lengthDigits: 3 });
-  if (!p.ok) return undefined;
+  const p = parsePrefix(trimmed, PREFIX_SYNTAX);
+  if (!p.ok) return p.code === 'zone' ? fail('zone', ZONE_PROBLEM) : p;
   const slash = trimmed.indexOf('/');
   const { family, address: bytes, length } = p.value;
-  return { family, address: slash === -1 ? trimmed : trimmed.slice(0, slash), bytes, value: BigInt(`0x${bytes.toString('hex')}`), length, explicit: slash !== -1 };
+  return ok({ family, address: slash === -1 ? trimmed : trimmed.slice(0, slash), bytes, value: BigInt(`0x${bytes.toString('hex')}`), length, explicit: slash !== -1 });
 }
+
+/** readCidr's value, or undefined when the text is neither an address nor a prefix. */
+export function parseCidr(text: string): Cidr | undefined {
+  const c = readCidr(text);
+  return c.ok ? c.value : undefined;
+}
+
+/** Why a zone id is refused, after the quoted text. */
+export const ZONE_PROBLEM = 'has a zone id (%…), which netfwd does not take';
 
 export const bits = bitsOf;
 

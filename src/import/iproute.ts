@@ -5,6 +5,7 @@
  * translator can report the command as not translated.
  */
 import { parseIp, parsePrefix } from '../grammar/index.js';
+import { PREFIX_SYNTAX } from './cidr.js';
 import { ImportError, type Origin } from './source.js';
 
 export interface IpRule {
@@ -58,8 +59,8 @@ function table(text: string | undefined, origin: Origin): number {
 function prefix(text: string | undefined, what: string, origin: Origin): string {
   if (text === undefined) throw new ImportError(origin, `${what} needs an address`, 'a complete ip command');
   if (text === 'all' || text === 'default' || text === 'any') return 'default';
-  // As `ip` and node:net's isIP take them: zone ids, leading zeros in the length.
-  if (!parsePrefix(text, { zone: 'any', lengthDigits: Infinity }).ok) {
+  // The importer's one prefix syntax: what passes here, the translator parses again.
+  if (!parsePrefix(text, PREFIX_SYNTAX).ok) {
     throw new ImportError(origin, `${what} "${text.slice(0, 50)}" is not an address or prefix`, 'an IP address or CIDR');
   }
   return text;
@@ -183,7 +184,7 @@ export function parseIpRoute(args: readonly string[], origin: Origin, family: 4 
       case 'via': {
         let v = args[++i];
         if (v === 'inet' || v === 'inet6') v = args[++i];
-        if (v === undefined || !parseIp(v, { zone: 'any' }).ok) throw new ImportError(origin, `via "${(v ?? '').slice(0, 50)}" is not an address`, 'an IP address');
+        if (v === undefined || !parseIp(v).ok) throw new ImportError(origin, `via "${(v ?? '').slice(0, 50)}" is not an address`, 'an IP address');
         route.via = v;
         break;
       }

@@ -7,6 +7,7 @@
  * routeN_options=table=N, routing-ruleN, route-table, method.
  */
 import { parseIp } from '../grammar/index.js';
+import { parseCidr } from './cidr.js';
 import type { Facts, PeerFacts, TunnelFacts } from './facts.js';
 import { type IniEntry, keyfileList, parseIni } from './ini.js';
 import { type IpRoute, parseIpRule } from './iproute.js';
@@ -132,11 +133,11 @@ export function readKeyfile(text: string, file: string, facts: Facts): void {
 function nmRoute(entry: IniEntry, options: IniEntry | undefined, family: 4 | 6, defaultTable: number | undefined, file: string): IpRoute {
   const origin = { file, line: entry.line };
   const [dest, gateway, metric] = entry.value.split(',').map((x) => x.trim());
-  const [addr, len] = (dest ?? '').split('/');
-  if (!parseIp(addr, { zone: 'any' }).ok || (len !== undefined && !/^\d+$/.test(len))) throw new ImportError(origin, `route "${entry.value.slice(0, 50)}" does not start with a destination prefix`, 'routeN=DEST/PREFIX,GATEWAY,METRIC');
+  // The prefix as a whole: one '/', a length in range (NetworkManager's own parser refuses the rest).
+  if (dest === undefined || parseCidr(dest) === undefined) throw new ImportError(origin, `route "${entry.value.slice(0, 50)}" does not start with a destination prefix`, 'routeN=DEST/PREFIX,GATEWAY,METRIC');
   const route: IpRoute = { origin, family, action: 'add', type: 'unicast', destination: dest!, other: [] };
   if (gateway !== undefined && gateway !== '' && gateway !== '0.0.0.0' && gateway !== '::') {
-    if (!parseIp(gateway, { zone: 'any' }).ok) throw new ImportError(origin, `route gateway "${gateway.slice(0, 50)}" is not an address`, 'routeN=DEST/PREFIX,GATEWAY,METRIC');
+    if (!parseIp(gateway).ok) throw new ImportError(origin, `route gateway "${gateway.slice(0, 50)}" is not an address`, 'routeN=DEST/PREFIX,GATEWAY,METRIC');
     route.via = gateway;
   }
   if (metric !== undefined && metric !== '') route.metric = integer(metric, 'route metric', origin, 0, 0xffffffff);

@@ -6,8 +6,9 @@
  * getaddrinfo with /etc/hosts and the configured DNS servers).
  */
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList } from 'node:net';
 import { NetfwdError } from '../../errors.js';
+import { parseIp } from '../../grammar/index.js';
 import type { Endpoint, IpFamily, NormalizedConfig } from '../spec/normalized-config.js';
 
 /**
@@ -63,25 +64,26 @@ export async function resolveEndpoint(endpoint: Endpoint, config: NormalizedConf
     const code = (err as { code?: string }).code;
     throw new ResolveError(field, hostname, code ?? (err instanceof Error ? err.message : String(err)), { cause: err });
   }
-  const usable: string[] = [];
+  const usable: Array<{ address: string; family: IpFamily }> = [];
   const problems: string[] = [];
   for (const a of answers) {
-    const family = isIP(a);
-    if (family !== 4 && family !== 6) {
+    // What node:net's isIP takes (zone ids included): the resolver's answers are its texts.
+    const ip = parseIp(a, { zone: 'any' });
+    if (!ip.ok) {
       problems.push(`${JSON.stringify(a)} is not an IP address`);
       continue;
     }
+    const family = ip.value.family;
     if (endpoint.preferFamily !== undefined && family !== endpoint.preferFamily) continue;
     const problem = addressProblem(a, family, config);
     if (problem) problems.push(problem);
-    else usable.push(a);
+    else usable.push({ address: a, family });
   }
   if (usable.length === 0) {
     const wanted = endpoint.preferFamily ? `no IPv${endpoint.preferFamily} address` : 'no address';
     throw new ResolveError(field, hostname, problems.length ? `${wanted} usable (${problems.join('; ')})` : wanted);
   }
-  const host = usable[0]!;
-  const family = isIP(host) as IpFamily;
+  const { address: host, family } = usable[0]!;
   // Canonical text, as WireGuard writes endpoints back (compressed IPv6, lower case).
   const canonical = family === 6 ? new URL(`http://[${host}]/`).hostname.slice(1, -1) : host;
   return { ...endpoint, family, host: canonical, text: withPort(family, canonical, endpoint.port) };
@@ -101,7 +103,7 @@ function addressProblem(address: string, family: 4 | 6, config: NormalizedConfig
   const type = family === 4 ? 'ipv4' : 'ipv6';
   if (special.check(address, type)) return `${address} is not a host address (unspecified, loopback or multicast)`;
   for (const a of config.tunnel.addresses) {
-    if (isIP(a.address) !== family) continue;
+    if (a.family !== family) continue;
     const tunnel = new BlockList();
     tunnel.addSubnet(a.network.split("/")[0]!, a.prefixLength, type);
     if (tunnel.check(address, type)) return `${address} is inside the tunnel subnet ${a.cidr}`;
@@ -111,7 +113,7 @@ function addressProblem(address: string, family: 4 | 6, config: NormalizedConfig
 
 /** True when the endpoint is a host name not resolved yet (resolveEndpoints has not run on this config). */
 export function isUnresolved(endpoint: Endpoint): boolean {
-  return endpoint.hostname !== undefined && isIP(endpoint.host) === 0;
+  return endpoint.hostname !== undefined && !parseIp(endpoint.host, { zone: 'any' }).ok;
 }
 
 /**

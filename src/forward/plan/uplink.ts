@@ -5,7 +5,7 @@
  * which plans again when the main table's default routes or the addresses
  * change) follows the machine.
  */
-import { formatIP, networkAddress, parseIP, parsePrefix } from '../../netlink/ip.js';
+import { formatIp, networkAddress, parseIp, parsePrefix, type Prefix, prefixContains } from '../../grammar/index.js';
 import { RT_TABLE_MAIN } from '../../route/index.js';
 import type { IpFamily, NormalizedFrontend } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
@@ -46,11 +46,11 @@ export async function readUplinkFacts(k: Kernel, config: NormalizedFrontend): Pr
   // interface, which the forward chain already refuses (it is not an uplink).
   for (const a of await k.rt.addresses.list()) {
     if (a.link === undefined || !uplinks.includes(a.link)) continue;
-    const bytes = parseIP(a.peer?.split('/')[0] ?? a.local);
-    if (!bytes) continue;
-    const family: IpFamily = bytes.length === 4 ? 4 : 6;
+    const ip = parseIp(a.peer?.split('/')[0] ?? a.local);
+    if (!ip.ok) continue;
+    const { family, bytes } = ip.value;
     const net = networkAddress({ family, address: bytes, length: a.prefixLength });
-    refused[family].push(`${formatIP(net)}/${a.prefixLength}`);
+    refused[family].push(`${formatIp(net)}/${a.prefixLength}`);
   }
   return { uplinks, refused: { 4: outermost(refused[4]), 6: outermost(refused[6]) } };
 }
@@ -60,12 +60,19 @@ export async function readUplinkFacts(k: Kernel, config: NormalizedFrontend): Pr
  * no overlapping elements; two prefixes either nest or are disjoint), sorted.
  */
 export function outermost(cidrs: readonly string[]): string[] {
-  const parsed = [...new Set(cidrs)].map((text) => ({ text, prefix: parsePrefix(text, 'cidr') }));
+  const parsed = [...new Set(cidrs)].map((text) => ({ text, prefix: cidrOf(text) }));
   parsed.sort((a, b) => a.prefix.length - b.prefix.length);
   const kept: typeof parsed = [];
   for (const p of parsed) {
-    const inside = kept.some((o) => o.prefix.family === p.prefix.family && networkAddress({ ...o.prefix, address: p.prefix.address }).equals(networkAddress(o.prefix)));
+    const inside = kept.some((o) => prefixContains(o.prefix, p.prefix));
     if (!inside) kept.push(p);
   }
   return kept.map((p) => p.text).sort();
+}
+
+/** A prefix this module wrote itself, parsed back. */
+function cidrOf(text: string): Prefix {
+  const r = parsePrefix(text);
+  if (!r.ok) throw new Error(`internal error: prefix ${JSON.stringify(text)} ${r.problem}`);
+  return r.value;
 }

@@ -13,7 +13,8 @@ import { extname } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Document, DocumentOptions, Node, ParseOptions, SchemaOptions } from 'yaml';
 import { ConfigError } from '../../errors.js';
-import { child, configError, fail, item, looksLikeKeyMaterial, splitFieldPath } from './field.js';
+import { looksLikeKeyMaterial } from '../../grammar/index.js';
+import { child, configError, fail, item, splitFieldPath } from './field.js';
 
 /**
  * The yaml package, loaded on the first configuration read or write: importing

@@ -5,6 +5,7 @@
  * log because validation quoted it back.
  */
 import { ConfigError } from '../../errors.js';
+import { looksLikeKeyMaterial } from '../../grammar/index.js';
 
 /**
  * A ConfigError for `field`. ValidationError composes `field: problem`; for
@@ -82,23 +83,6 @@ function findClosingBracket(path: string, open: number): number {
     else if (c === ']') return i;
   }
   return path.length;
-}
-
-/**
- * Text that could be (part of) a WireGuard key: a long run of base64 or hex
- * characters. A real key is 43 such characters plus '='.
- */
-const KEY_LIKE = /[A-Za-z0-9+/]{32,}/;
-
-/**
- * True when `text` holds something that might be key material: a long base64
- * run, or a string that is mostly base64 characters and about key-sized or
- * longer (a key with a character changed or cut off).
- */
-export function looksLikeKeyMaterial(text: string): boolean {
-  if (KEY_LIKE.test(text)) return true;
-  const alphabet = text.match(/[A-Za-z0-9+/=]/g)?.length ?? 0;
-  return alphabet >= 32 && alphabet >= 0.85 * text.length;
 }
 
 const SHOW_MAX = 64;

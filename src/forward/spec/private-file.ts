@@ -7,7 +7,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { errnoMessage, errnoNumber } from '../../errors.js';
-import { looksLikeKeyMaterial } from './field.js';
+import { looksLikeKeyMaterial } from '../../grammar/index.js';
 
 /** What a reader returns: the file's bytes, its permission bits and (when known) its owner and directories. */
 export interface FileContent {

@@ -1,24 +1,19 @@
 /**
- * A value that must never be printed: WireGuard private and preshared keys.
- *
- * Every way a value turns into text — String(), template literals, `+`,
- * JSON.stringify, util.inspect / console.log — gives "(hidden)". The value
- * lives in an ECMAScript private field, so it is not an own property either
- * (Object.keys, spread, structuredClone and assert's diffs do not see it).
- * The only way to read it is the explicit `reveal()`.
+ * A value that must never be printed: WireGuard private and preshared keys,
+ * held as their base64 text. The never-print behaviour is the grammar's
+ * Redacted (src/grammar/secret.ts); the only way to read the value is the
+ * explicit `reveal()`.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { HIDDEN, Redacted, secretEquals } from '../../grammar/index.js';
 
-/** What a Secret prints as, everywhere. */
-export const HIDDEN = '(hidden)';
+export { HIDDEN };
 
-const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
-
-export class Secret {
+export class Secret extends Redacted {
   readonly #value: string;
 
   /** Wraps `value` (for keys: the canonical base64 text). */
   constructor(value: string) {
+    super();
     if (typeof value !== 'string') throw new TypeError('a Secret holds a string');
     this.#value = value;
     Object.freeze(this);
@@ -37,28 +32,10 @@ export class Secret {
   /** Compares two secrets in constant time. */
   equals(other: Secret): boolean {
     if (!(other instanceof Secret)) return false;
-    const a = Buffer.from(this.#value);
-    const b = Buffer.from(other.#value);
-    return a.length === b.length && timingSafeEqual(a, b);
+    return secretEquals(Buffer.from(this.#value), Buffer.from(other.#value));
   }
 
-  toString(): string {
-    return HIDDEN;
-  }
-
-  toJSON(): string {
-    return HIDDEN;
-  }
-
-  [Symbol.toPrimitive](): string {
-    return HIDDEN;
-  }
-
-  [inspectCustom](): string {
-    return HIDDEN;
-  }
-
-  get [Symbol.toStringTag](): string {
+  override get [Symbol.toStringTag](): string {
     return 'Secret';
   }
 }

@@ -57,15 +57,20 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
   }
   const table = candidates[0]!.table!;
   const rules = candidates.filter((r) => r.table === table);
+  let refused: string | undefined;
   const usable = rules.filter((r) => {
-    const problem = r.not ? 'a negated rule ("not")' : r.to && r.to !== 'default' && !isDefault(parseCidr(r.to)!) ? `a destination selector (to ${r.to})` : r.from && r.from !== 'default' && !isDefault(parseCidr(r.from)!) ? `a source selector (from ${r.from})` : r.other.length ? r.other.join(' ') : undefined;
+    const problem = r.not ? 'a negated rule ("not")' : r.to && !isDefaultSelector(r.to) ? `a destination selector (to ${r.to})` : r.from && !isDefaultSelector(r.from) ? `a source selector (from ${r.from})` : r.other.length ? r.other.join(' ') : undefined;
     if (problem) {
       notes.notTranslated(r.origin, ipRuleText(r), `${problem}: netfwd's rules select by uid or mark only`);
       ctx.used.add(r);
+      refused ??= problem;
       return false;
     }
     return true;
   });
+  if (usable.length === 0) {
+    throw new ImportError(rules[0]!.origin, `no routing rule into table ${table} netfwd can translate (${refused})`, "a rule that selects by uidrange or fwmark only, as netfwd's return path does");
+  }
   const uidRules = usable.filter((r) => r.uidrange);
   const markRules = usable.filter((r) => r.fwmark);
   const mark = markRules[0]?.fwmark?.mark;
@@ -143,6 +148,11 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
   for (const r of facts.ipRoutes.filter((x) => x.table === table)) {
     ctx.used.add(r);
     const dest = r.destination === undefined || r.destination === 'default' ? undefined : parseCidr(r.destination);
+    if (r.destination !== undefined && r.destination !== 'default' && dest === undefined) {
+      // The readers check destinations with the same syntax; should one slip through, it is not a default route.
+      notes.notTranslated(r.origin, ipRouteText(r), `a destination netfwd cannot read (${r.destination.slice(0, 50)})`);
+      continue;
+    }
     const isDefaultRoute = dest === undefined || isDefault(dest);
     const viaTunnel = r.dev === ctx.iface || (r.via !== undefined && ctx.own.some((c) => contains({ ...c }, parseCidr(r.via!)!)));
     if (['unreachable', 'blackhole', 'prohibit'].includes(r.type) && isDefaultRoute) continue; // the leak guard (leakGuard: true)
@@ -189,4 +199,11 @@ function servicesOf(ctx: Ctx): Array<Record<string, unknown>> {
     ctx.facts.notes.changed({ file: ctx.tunnel.file, line: 0 }, 'services', `no INPUT rule accepts a port on ${ctx.iface}: services is empty; list the ports the frontend forwards to`);
   }
   return services;
+}
+
+/** Whether an ip rule's `to`/`from` selects everything ("default", a /0); anything else, even text the importer cannot read, is a selector netfwd does not translate. */
+function isDefaultSelector(text: string): boolean {
+  if (text === 'default') return true;
+  const c = parseCidr(text);
+  return c !== undefined && isDefault(c);
 }

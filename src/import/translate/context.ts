@@ -4,7 +4,7 @@
  * addresses, endpoints, DNAT targets), each an ImportError at its line.
  */
 import { type EndpointOptions, parseEndpoint, parseKey } from '../../grammar/index.js';
-import { type Cidr, contains, parseCidr } from '../cidr.js';
+import { type Cidr, contains, parseCidr, readCidr, ZONE_PROBLEM } from '../cidr.js';
 import type { Facts, KeyRef, TunnelFacts } from '../facts.js';
 import { type IptRule, portOf } from '../iptables.js';
 import { ImportError, type Origin } from '../source.js';
@@ -31,22 +31,25 @@ export function keyText(ref: KeyRef, what: string): string {
 }
 
 export function cidrOf(text: string, origin: Origin, what: string): Cidr {
-  const c = parseCidr(text);
-  if (!c) throw new ImportError(origin, `${what} "${text.slice(0, 50)}" is not an IP address or CIDR`, 'an address such as 10.0.0.1/24 or fd00::1/64');
-  return c;
+  const c = readCidr(text);
+  if (!c.ok) throw new ImportError(origin, `${what} "${text.slice(0, 50)}" ${c.code === 'zone' ? c.problem : 'is not an IP address or CIDR'}`, 'an address such as 10.0.0.1/24 or fd00::1/64');
+  return c.value;
 }
 
 /**
  * What the importer has always taken as an Endpoint (it only checks it: the
  * text goes into the spec as written, and netfwd's own validator has the last
- * word): any leading zeros in the port, zone ids, an IP address or a host
- * name in brackets, host names with numeric labels.
+ * word): any leading zeros in the port, an IP address or a host name in
+ * brackets, host names with numeric labels. No zone ids: netfwd does not
+ * take them.
  */
-const ENDPOINT: EndpointOptions = { portDigits: Infinity, zone: 'any', brackets: 'any', hostnames: { dotInLength: true } };
+const ENDPOINT: EndpointOptions = { portDigits: Infinity, brackets: 'any', hostnames: { dotInLength: true } };
 
 /** Checks "203.0.113.1:51820", "[2001:db8::1]:51820", "vpn.example.org:51820" (a host name is kept: netfwd resolves it when it applies the configuration). */
 export function checkEndpoint(text: string, origin: Origin): void {
-  if (parseEndpoint(text, ENDPOINT).ok) return;
+  const e = parseEndpoint(text, ENDPOINT);
+  if (e.ok) return;
+  if (e.code === 'zone') throw new ImportError(origin, `Endpoint "${text.slice(0, 60)}" ${ZONE_PROBLEM}`, 'the frontend\'s address without a zone id, e.g. [2001:db8::1]:51820');
   // Which message: the parts as the importer has always split them, the host judged before the port.
   const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(text);
   const m = bracketed ?? /^([^:]+):(\d+)$/.exec(text);

@@ -3,14 +3,10 @@
  * of an endpoint), the tunnel's own addresses with their subnets, and lists
  * of network prefixes (exclusions, egress exceptions).
  */
-import { ValidationError } from '../../../errors.js';
-import { formatIP, isNetworkAddress, networkAddress, parseIP, parsePrefix, type Prefix } from '../../../netlink/ip.js';
+import { bitsOf, formatIp, inPrefix, isAllOnesHost, isNetworkAddress, networkAddress, parseIp, parsePrefix, type Prefix } from '../../../grammar/index.js';
 import type { HostAddress, InterfaceAddress, IpFamily, NetworkPrefix } from '../normalized-config.js';
 import { fail, item, show } from '../field.js';
 import { list, string } from './shapes.js';
-
-export const familyOfBytes = (b: Buffer): IpFamily => (b.length === 4 ? 4 : 6);
-export const allBits = (f: IpFamily): number => (f === 4 ? 32 : 128);
 
 /** Why an address cannot be a host's address (on an interface, as a peer, as a public address, as an endpoint). */
 export function hostAddressProblem(b: Buffer): string | undefined {
@@ -28,42 +24,26 @@ export function hostAddressProblem(b: Buffer): string | undefined {
   return undefined;
 }
 
-/** True when every host bit of the prefix is set (the IPv4 broadcast address of the subnet). */
-export function isAllOnesHost(p: Prefix): boolean {
-  for (let bit = p.length; bit < p.address.length * 8; bit++) {
-    if (!((p.address[bit >> 3]! >> (7 - (bit & 7))) & 1)) return false;
-  }
-  return true;
-}
-
-/** True when `addr` lies in the subnet of `p` (same family). */
-export function inSubnet(p: Prefix, addr: Buffer): boolean {
-  if (addr.length !== p.address.length) return false;
-  return networkAddress({ family: p.family, address: addr, length: p.length }).equals(networkAddress(p));
-}
-
-/** parsePrefix, with the message rebuilt so that it quotes the input only through show(). */
+/** parsePrefix, with the message saying which part is wrong and quoting the input only through show(). */
 function prefix(text: string, field: string, expected: string): Prefix {
-  try {
-    return parsePrefix(text, field);
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    const slash = text.indexOf('/');
-    const addressPart = slash === -1 ? text : text.slice(0, slash);
-    if (!parseIP(addressPart)) fail(field, `${show(text)} is not a CIDR: ${show(addressPart)} is not an IP address`, expected);
-    fail(field, `${show(text)} has an invalid prefix length`, `${expected}; the length is 0-32 for IPv4 and 0-128 for IPv6`);
-  }
+  const r = parsePrefix(text);
+  if (r.ok) return r.value;
+  const slash = text.indexOf('/');
+  const addressPart = slash === -1 ? text : text.slice(0, slash);
+  if (!parseIp(addressPart).ok) fail(field, `${show(text)} is not a CIDR: ${show(addressPart)} is not an IP address`, expected);
+  fail(field, `${show(text)} has an invalid prefix length`, `${expected}; the length is 0-32 for IPv4 and 0-128 for IPv6`);
 }
 
 /** A plain IP address (no prefix), checked to be usable as a host's address. */
 export function ipAddress(value: unknown, field: string, expected: string): HostAddress & { bytes: Buffer } {
   const text = string(value, field, expected);
   if (text.includes('/')) fail(field, `${show(text)} is a prefix; an address is needed`, expected);
-  const bytes = parseIP(text);
-  if (!bytes) fail(field, `${show(text)} is not an IP address`, expected);
+  const ip = parseIp(text);
+  if (!ip.ok) fail(field, `${show(text)} is not an IP address`, expected);
+  const bytes = ip.value.bytes;
   const problem = hostAddressProblem(bytes);
   if (problem) fail(field, `${show(text)} ${problem}`, expected);
-  return { family: familyOfBytes(bytes), address: formatIP(bytes), bytes };
+  return { family: ip.value.family, address: formatIp(bytes), bytes };
 }
 
 export interface TunnelAddress {
@@ -83,16 +63,16 @@ export function tunnelAddresses(value: unknown, field: string, example: string):
     const p = prefix(text, f, expected);
     const problem = hostAddressProblem(p.address);
     if (problem) fail(f, `${show(text)} ${problem}`, expected);
-    const max = allBits(p.family);
+    const max = bitsOf(p.family);
     if (p.length === 0) fail(f, `${show(text)} has prefix length 0`, expected);
     if (p.length <= max - 2) {
-      const net = `${formatIP(networkAddress(p))}/${p.length}`;
+      const net = `${formatIp(networkAddress(p))}/${p.length}`;
       if (isNetworkAddress(p)) fail(f, `${show(text)} is the network address of ${net}`, `this machine's own address in the subnet, e.g. ${example}`);
       if (p.family === 4 && isAllOnesHost(p)) fail(f, `${show(text)} is the broadcast address of ${net}`, `this machine's own address in the subnet, e.g. ${example}`);
     }
     const other = out.find((a) => a.prefix.family === p.family);
     if (other) fail(f, `is a second IPv${p.family} address`, `one address per family (the tunnel takes one IPv4 and one IPv6 address)`);
-    const address = formatIP(p.address);
+    const address = formatIp(p.address);
     out.push({
       prefix: p,
       normalized: {
@@ -100,7 +80,7 @@ export function tunnelAddresses(value: unknown, field: string, example: string):
         address,
         prefixLength: p.length,
         cidr: `${address}/${p.length}`,
-        network: `${formatIP(networkAddress(p))}/${p.length}`,
+        network: `${formatIp(networkAddress(p))}/${p.length}`,
       },
     });
   });
@@ -123,22 +103,29 @@ export function prefixList(value: unknown, field: string, families: IpFamily[], 
     const text = string(v, f, expected);
     let p: Prefix;
     if (o.hosts && !text.includes('/')) {
-      const b = parseIP(text);
-      if (!b) fail(f, `${show(text)} is not an IP address or CIDR`, expected);
-      p = { family: familyOfBytes(b), address: b, length: allBits(familyOfBytes(b)) };
+      const ip = parseIp(text);
+      if (!ip.ok) fail(f, `${show(text)} is not an IP address or CIDR`, expected);
+      p = { family: ip.value.family, address: ip.value.bytes, length: bitsOf(ip.value.family) };
     } else p = prefix(text, f, expected);
     if (p.length === 0) {
       if (o.what === 'exclude') fail(f, `${show(text)} would exclude every destination`, `${expected}; to route nothing through the tunnel, leave the service out`);
       fail(f, `${show(text)} would allow every destination`, `${expected}; the internet is reachable by default (egress.enabled)`);
     }
-    const net = `${formatIP(networkAddress(p))}/${p.length}`;
+    const net = `${formatIp(networkAddress(p))}/${p.length}`;
     if (!isNetworkAddress(p)) fail(f, `${show(text)} has host bits set`, `the network address: ${net}`);
     if (!families.includes(p.family)) fail(f, `is an IPv${p.family} range but the tunnel has no IPv${p.family} address`, `ranges of the families IPv${families.join(' and IPv')}`);
     const dup = out.findIndex((x) => x.cidr === net);
     if (dup !== -1) fail(f, `repeats ${item(field, dup)}`, 'each range once');
-    const outer = out.findIndex((x) => x.family === p.family && (x.prefixLength <= p.length ? inSubnet(parsePrefix(x.cidr, f), p.address) : inSubnet(p, parsePrefix(x.cidr, f).address)));
+    const outer = out.findIndex((x) => x.family === p.family && (x.prefixLength <= p.length ? inPrefix(cidr(x.cidr), p.address) : inPrefix(p, cidr(x.cidr).address)));
     if (outer !== -1) fail(f, `${show(net)} overlaps ${item(field, outer)} (${out[outer]!.cidr})`, 'ranges that do not overlap: keep the larger one');
-    out.push({ family: p.family, address: formatIP(p.address), prefixLength: p.length, cidr: net });
+    out.push({ family: p.family, address: formatIp(p.address), prefixLength: p.length, cidr: net });
   });
   return out;
+}
+
+/** A prefix this module wrote itself (a normalised cidr), parsed back. */
+function cidr(text: string): Prefix {
+  const r = parsePrefix(text);
+  if (!r.ok) throw new Error(`internal error: ${JSON.stringify(text)} ${r.problem}`);
+  return r.value;
 }

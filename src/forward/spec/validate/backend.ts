@@ -3,11 +3,10 @@
  * endpoint it dials), the return path (return-path.ts), services and
  * tunnelPorts.
  */
-import { parseIP } from '../../../netlink/ip.js';
+import { inPrefix, parseIp } from '../../../grammar/index.js';
 import type { NormalizedBackend, NormalizedBackendPeer, NormalizedBackendTunnel } from '../normalized-config.js';
 import { child, fail, listWords, show } from '../field.js';
 import { DEFAULTS, RETURN_PATH_MODES } from '../spec.js';
-import { inSubnet } from './addresses.js';
 import { ENDPOINT_EXPECTED, parseEndpoint } from './endpoint.js';
 import { KEY_EXPECTED, type Context, keySource, publicKey, withPresharedKey } from './key-sources.js';
 import { portEntries } from './port-entries.js';
@@ -63,7 +62,8 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
     endpoint.family = familyValue;
     endpoint.preferFamily = familyValue;
   }
-  const insideTunnel = endpoint.hostname === undefined ? addrs.find((a) => a.prefix.family === endpoint.family && inSubnet(a.prefix, parseIP(endpoint.host)!)) : undefined;
+  const endpointIp = endpoint.hostname === undefined ? parseIp(endpoint.host) : undefined;
+  const insideTunnel = endpointIp?.ok ? addrs.find((a) => a.prefix.family === endpoint.family && inPrefix(a.prefix, endpointIp.value.bytes)) : undefined;
   if (insideTunnel) fail(endpointField, `${show(endpoint.host)} is inside the tunnel subnet ${insideTunnel.normalized.network}`, "the frontend's public address and listenPort, e.g. 203.0.113.1:51820");
   const keepaliveValue = own(p, 'persistentKeepalive');
   const persistentKeepalive =

@@ -6,7 +6,8 @@
 import type { AddressByFamily, HostAddress, IpFamily, NormalizedForward, NormalizedFrontendPeer } from '../normalized-config.js';
 import { child, didYouMean, fail, item, listWords, show } from '../field.js';
 import { findOverlap, formatRange, parsePorts, type PortRange, rangeSize } from '../ports.js';
-import { inSubnet, ipAddress, type TunnelAddress } from './addresses.js';
+import { inPrefix } from '../../../grammar/index.js';
+import { ipAddress, type TunnelAddress } from './addresses.js';
 import { list, mapping, own, PROTOCOL_EXPECTED, protocols, required, string } from './shapes.js';
 
 const FORWARD_KEYS = ['protocol', 'port', 'address', 'to'] as const;
@@ -46,7 +47,7 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
       const a = ipAddress(addressValue, addressField, expectedAddr);
       if (fc.publicAddresses.length > 0 && !fc.publicAddresses.some((x) => x.address === a.address)) fail(addressField, `${show(a.address)} is not in public.addresses`, expectedAddr);
       if (!fc.families.includes(a.family)) fail(addressField, `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`, `an address of the tunnel's families`);
-      const inside = fc.tunnel.find((t) => inSubnet(t.prefix, a.bytes));
+      const inside = fc.tunnel.find((t) => inPrefix(t.prefix, a.bytes));
       if (inside) fail(addressField, `${show(a.address)} is inside the tunnel subnet ${inside.normalized.network}`, expectedAddr);
       publicAddress = { family: a.family, address: a.address };
     }

@@ -2,11 +2,11 @@
  * A frontend spec: its tunnel and peers (the backends), public addresses and
  * interface, forwards (forwards.ts), NAT options, egress and tunnelPorts.
  */
-import { isNetworkAddress, parseIP, type Prefix } from '../../../netlink/ip.js';
+import { bitsOf, inPrefix, isAllOnesHost, isNetworkAddress, parseIp, type Prefix } from '../../../grammar/index.js';
 import type { AddressByFamily, HostAddress, NormalizedFrontend, NormalizedFrontendPeer, NormalizedFrontendTunnel } from '../normalized-config.js';
 import { child, fail, item, show } from '../field.js';
 import { DEFAULTS } from '../spec.js';
-import { allBits, familyOfBytes, inSubnet, ipAddress, isAllOnesHost, prefixList, type TunnelAddress } from './addresses.js';
+import { ipAddress, prefixList, type TunnelAddress } from './addresses.js';
 import { frontendForwards } from './forwards.js';
 import { type Context, KEY_EXPECTED, keySource, publicKey, withPresharedKey } from './key-sources.js';
 import { portEntries } from './port-entries.js';
@@ -53,7 +53,7 @@ export function validateFrontend(ctx: Context, root: Record<string, unknown>): N
         if (!families.includes(a.family)) fail(f, `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`, `addresses of the tunnel's families (IPv${families.join(' and IPv')}), or an IPv${a.family} address in tunnel.addresses`);
         const dup = publicAddresses.findIndex((x) => x.address === a.address);
         if (dup !== -1) fail(f, `repeats public.addresses[${dup}]`, 'each address once');
-        const inside = addrs.find((x) => inSubnet(x.prefix, a.bytes));
+        const inside = addrs.find((x) => inPrefix(x.prefix, a.bytes));
         if (inside) fail(f, `${show(a.address)} is inside the tunnel subnet ${inside.normalized.network}`, 'a public address of the frontend');
         publicAddresses.push({ family: a.family, address: a.address });
       });
@@ -152,7 +152,7 @@ function frontendPeers(ctx: Context, value: unknown, field: string, tunnel: Tunn
       publicKey: pk,
       addresses,
       addressByFamily,
-      allowedIps: addresses.map((a) => `${a.address}/${allBits(a.family)}`),
+      allowedIps: addresses.map((a) => `${a.address}/${bitsOf(a.family)}`),
       source: pf,
     };
     withPresharedKey(peer, psk);
@@ -170,16 +170,16 @@ function peerAddress(value: unknown, field: string, tunnel: TunnelAddress[]): Ho
   if (slash !== -1) {
     addrText = text.slice(0, slash);
     const len = text.slice(slash + 1);
-    const b = parseIP(addrText);
-    if (!b) fail(field, `${show(addrText)} is not an IP address`, expected);
-    if (len !== String(allBits(familyOfBytes(b)))) fail(field, `${show(text)} is not a single host`, `a host address, e.g. "10.0.0.2", "10.0.0.2/32" or "fd00::2/128"`);
+    const ip = parseIp(addrText);
+    if (!ip.ok) fail(field, `${show(addrText)} is not an IP address`, expected);
+    if (len !== String(bitsOf(ip.value.family))) fail(field, `${show(text)} is not a single host`, `a host address, e.g. "10.0.0.2", "10.0.0.2/32" or "fd00::2/128"`);
   }
   const a = ipAddress(addrText, field, expected);
   const mine = tunnel.find((t) => t.prefix.family === a.family);
   if (!mine) fail(field, `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`, `an address of the tunnel's families, or add an IPv${a.family} address to tunnel.addresses`);
-  if (!inSubnet(mine.prefix, a.bytes)) fail(field, `${show(a.address)} is outside the tunnel subnet ${mine.normalized.network}`, `an address in ${mine.normalized.network}`);
+  if (!inPrefix(mine.prefix, a.bytes)) fail(field, `${show(a.address)} is outside the tunnel subnet ${mine.normalized.network}`, `an address in ${mine.normalized.network}`);
   if (a.bytes.equals(mine.prefix.address)) fail(field, `${show(a.address)} is this machine's own tunnel address`, `another address in ${mine.normalized.network}`);
-  const max = allBits(a.family);
+  const max = bitsOf(a.family);
   if (mine.prefix.length <= max - 2) {
     const host: Prefix = { family: a.family, address: a.bytes, length: mine.prefix.length };
     if (isNetworkAddress(host)) fail(field, `${show(a.address)} is the network address of ${mine.normalized.network}`, `a host address in ${mine.normalized.network}`);

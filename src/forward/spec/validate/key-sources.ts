@@ -5,8 +5,8 @@
  * that no error message can carry it.
  */
 import { resolve as resolvePath } from 'node:path';
+import { isZeroKey, parseKey } from '../../../grammar/index.js';
 import { child, fail, showPath } from '../field.js';
-import { decodeKey, isZeroKey, keyProblem } from '../key-text.js';
 import { asFileReadError, type FileContent, type FileReader, fileProblems, unsafeFileText } from '../private-file.js';
 import { Secret } from '../secret.js';
 import { own, string } from './shapes.js';
@@ -32,9 +32,9 @@ function inlineKey(value: unknown, field: string, allowSecret: boolean): { text:
   let text: string;
   if (allowSecret && value instanceof Secret) text = value.reveal();
   else text = string(value, field, KEY_EXPECTED);
-  const bytes = decodeKey(text);
-  if (!bytes) fail(field, keyProblem(text), KEY_EXPECTED);
-  return { text, bytes };
+  const key = parseKey(text);
+  if (!key.ok) fail(field, key.problem, KEY_EXPECTED);
+  return { text, bytes: key.value };
 }
 
 /**
@@ -78,8 +78,9 @@ export function keySource(ctx: Context, obj: Record<string, unknown>, field: str
   const raw = typeof content.data === 'string' ? content.data : content.data.toString('utf8');
   const text = raw.trim();
   if (text.length > 0) ctx.secrets.push(text);
-  const bytes = decodeKey(text);
-  if (!bytes) fail(f, `${showPath(abs)} does not hold a WireGuard key: its content ${keyProblem(text)}`, KEY_EXPECTED);
+  const key = parseKey(text);
+  if (!key.ok) fail(f, `${showPath(abs)} does not hold a WireGuard key: its content ${key.problem}`, KEY_EXPECTED);
+  const bytes = key.value;
   if (isZeroKey(bytes)) fail(f, `the key in ${showPath(abs)} ${zeroProblem}`, KEY_EXPECTED);
   return { secret: new Secret(text), bytes, file: abs };
 }

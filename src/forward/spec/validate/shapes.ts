@@ -5,11 +5,10 @@
  * its field.
  */
 import { ValidationError } from '../../../errors.js';
+import { IFNAME_MAX, parseIfname } from '../../../grammar/index.js';
 import { validateNetnsName } from '../../../netns/path.js';
 import type { TransportProtocol } from '../normalized-config.js';
 import { child, didYouMean, fail, isPlainObject, listWords, show, typeName } from '../field.js';
-
-const IFNAME_MAX = 15;
 
 export const IFNAME_EXPECTED = `an interface name of 1 to ${IFNAME_MAX} bytes without "/", ":" or white space, e.g. "wg0"`;
 export const PROTOCOL_EXPECTED = `"tcp", "udp" or "tcp+udp"`;
@@ -81,15 +80,14 @@ export function protocols(value: unknown, field: string): TransportProtocol[] {
 
 export function interfaceName(value: unknown, field: string): string {
   const name = string(value, field, IFNAME_EXPECTED);
-  const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes === 0) fail(field, 'is empty', IFNAME_EXPECTED);
-  if (bytes > IFNAME_MAX) fail(field, `${show(name)} is ${bytes} bytes long`, IFNAME_EXPECTED);
   // The kernel's own rule (dev_valid_name) plus control characters, which it accepts but no
   // tool prints safely, and the names of the sysctl directories every namespace has.
-  if (name === '.' || name === '..' || /[\s/:\0]/.test(name)) fail(field, `${show(name)} is not a valid interface name`, IFNAME_EXPECTED);
-  if (/[\x00-\x1f\x7f]/.test(name)) fail(field, `${show(name)} contains a control character`, IFNAME_EXPECTED);
-  if (name === 'all' || name === 'default') fail(field, `${show(name)} is reserved: /proc/sys/net/*/conf/${name} configures every interface`, IFNAME_EXPECTED);
-  return name;
+  const r = parseIfname(name, { refuseControl: true, refuseReserved: true });
+  if (r.ok) return name;
+  if (r.code === 'empty') fail(field, 'is empty', IFNAME_EXPECTED);
+  if (r.code === 'length') fail(field, `${show(name)} is ${Buffer.byteLength(name, 'utf8')} bytes long`, IFNAME_EXPECTED);
+  if (r.code === 'syntax') fail(field, `${show(name)} is not a valid interface name`, IFNAME_EXPECTED);
+  fail(field, `${show(name)} ${r.problem}`, IFNAME_EXPECTED);
 }
 
 export function netnsName(value: unknown, field: string): string | undefined {
