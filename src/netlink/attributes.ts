@@ -4,7 +4,7 @@
  */
 import { DecodeError, ValidationError } from '../errors.js';
 import { NLA_F_NESTED, NLA_TYPE_MASK } from './constants.js';
-import { formatIP, parseIP } from './ip.js';
+import { formatIp, parseIp } from '../grammar/index.js';
 import type { Struct } from './struct.js';
 import { Writer } from './writer.js';
 
@@ -155,9 +155,9 @@ function encodeScalar(w: Writer, kind: ScalarKind, v: unknown, path: string): vo
       w.bytes(v);
       return;
     case 'ip': {
-      const bytes = typeof v === 'string' ? parseIP(v) : undefined;
-      if (!bytes) badValue(path, 'an IP address', v);
-      w.bytes(bytes);
+      const ip = parseIp(v);
+      if (!ip.ok) badValue(path, 'an IP address', v);
+      w.bytes(ip.value.bytes);
       return;
     }
     case 'flag':
@@ -203,7 +203,7 @@ function decodeScalar(kind: ScalarKind, buf: Buffer, at: number, len: number, pa
       return Buffer.from(buf.subarray(at, at + len));
     case 'ip':
       if (len !== 4 && len !== 16) throw new DecodeError(`${len}-byte payload is not an IP address`, path);
-      return formatIP(buf, at, len);
+      return formatIp(buf, at, len);
     case 'flag':
       return true;
   }

@@ -6,7 +6,7 @@ import { ValidationError } from '../errors.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
 import { dumpDecoded } from '../netlink/dump.js';
-import { formatIP } from '../netlink/ip.js';
+import { formatIp } from '../grammar/index.js';
 import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
 import * as C from './constants.js';
 import type { Links } from './links.js';
@@ -105,10 +105,10 @@ function parseAddressFields(spec: { address: unknown; peer?: unknown }): ParsedA
   let peer: string | undefined;
   if (spec.peer !== undefined) {
     const q = prefixBytes(spec.peer, 'peer', family, true);
-    peer = formatIP(q.bytes);
+    peer = formatIp(q.bytes);
     if (typeof spec.peer === 'string' && spec.peer.includes('/')) prefixLength = q.length;
   }
-  return { family, local: formatIP(p.bytes), prefixLength, peer };
+  return { family, local: formatIp(p.bytes), prefixLength, peer };
 }
 
 /** Validates an address spec; throws a ValidationError before anything is sent. */

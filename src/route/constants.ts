@@ -211,9 +211,6 @@ export const FR_ACT_BLACKHOLE = 6;
 export const FR_ACT_UNREACHABLE = 7;
 export const FR_ACT_PROHIBIT = 8;
 
-/** IFNAMSIZ - 1: the longest interface name, in bytes. */
-export const IFNAME_MAX = 15;
-
 /**
  * The route and rule protocol number netfwd tags its own objects with, so it
  * only ever removes what it created. 233 is unassigned in rtnetlink.h and in

@@ -4,7 +4,8 @@
  * is sent to the kernel.
  */
 import { ValidationError } from '../errors.js';
-import { IFNAME_MAX, RT_TABLE_COMPAT, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, RT_TABLE_UNSPEC } from './constants.js';
+import { IFNAME_MAX, parseIfname } from '../grammar/index.js';
+import { RT_TABLE_COMPAT, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, RT_TABLE_UNSPEC } from './constants.js';
 
 /** 4 or 6; never called Family, which src/netlink exports. */
 export type RouteFamily = 4 | 6;
@@ -20,19 +21,18 @@ export function checkFamily(value: unknown, field: string): RouteFamily | undefi
   throw new ValidationError(field, `invalid address family ${JSON.stringify(value)}`, '4 or 6');
 }
 
-/** An interface name as the kernel's dev_valid_name accepts it. */
+/** An interface name as the kernel's dev_valid_name accepts it (the grammar's parseIfname). */
 export function checkIfname(name: unknown, field: string): string {
-  if (typeof name !== 'string' || name.length === 0) {
+  const p = parseIfname(name);
+  if (p.ok) return p.value;
+  if (p.code === 'type' || p.code === 'empty') {
     throw new ValidationError(field, 'an interface name must be a non-empty string', `1 to ${IFNAME_MAX} bytes, such as "wg0"`);
   }
-  const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes > IFNAME_MAX) {
+  if (p.code === 'length') {
+    const bytes = Buffer.byteLength(name as string, 'utf8');
     throw new ValidationError(field, `interface name ${JSON.stringify(name)} is ${bytes} bytes long`, `at most ${IFNAME_MAX} bytes`);
   }
-  if (name === '.' || name === '..' || /[\s/:\0]/.test(name)) {
-    throw new ValidationError(field, `invalid interface name ${JSON.stringify(name)}`, 'no whitespace, "/", ":" or NUL, not "." or ".."');
-  }
-  return name;
+  throw new ValidationError(field, `invalid interface name ${JSON.stringify(name)}`, 'no whitespace, "/", ":" or NUL, not "." or ".."');
 }
 
 export function checkUint(value: unknown, field: string, max: number, min = 0): number {

@@ -10,7 +10,7 @@
  *   kernel holds its DNAT: the map element taking its public ports to that
  *   target, in netfwd's table with the rule as planned (`dnat`).
  * - Backend: which way the selected traffic leaves. The kernel is asked
- *   (RTM_GETROUTE, as `ip route get … uid U` / `mark M` does) for the route a
+ *   (`rt.routes.get`, as `ip route get … uid U` / `mark M` does) for the route a
  *   packet of the selected uid or mark to an Internet address takes: the
  *   interface, the source address and the table. Optionally (`egress`), a real
  *   connection is made as the selected uid to a service that answers with the
@@ -20,11 +20,8 @@
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import { NetlinkError } from '../../errors.js';
-import { attrs } from '../../netlink/attributes.js';
-import { messageCodec } from '../../netlink/message.js';
 import { runInNetns } from '../../netns/run-in-netns.js';
 import { netns as netnsApi } from '../../netns/index.js';
-import { rtmsg } from '../../route/schemas.js';
 import type { IpFamily, NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from '../plan/context.js';
 
@@ -180,27 +177,6 @@ async function probeForwards(config: NormalizedConfig, timeoutMs: number, dnat?:
 
 // ------------------------------------------------------------ route lookup
 
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_PREFSRC = 7;
-const RTA_MARK = 16;
-const RTA_TABLE = 15;
-const RTA_UID = 25;
-const RTM_GETROUTE = 26;
-
-/** RTM_GETROUTE as `ip route get` sends it: a destination, and the uid or mark of the flow. */
-const routeGet = messageCodec(
-  rtmsg,
-  attrs('route_get', {
-    dst: { type: RTA_DST, kind: 'ip' },
-    oif: { type: RTA_OIF, kind: 'u32' },
-    prefsrc: { type: RTA_PREFSRC, kind: 'ip' },
-    table: { type: RTA_TABLE, kind: 'u32' },
-    mark: { type: RTA_MARK, kind: 'u32' },
-    uid: { type: RTA_UID, kind: 'u32' },
-  }),
-);
-
 /** Documentation addresses standing for "the Internet": only routes are looked up, nothing is sent. */
 const INTERNET: Record<IpFamily, string> = { 4: '198.51.100.254', 6: '2001:db8:ffff::1' };
 
@@ -218,23 +194,14 @@ function selectorOf(config: NormalizedConfig): { uid?: number; mark?: number; te
   }
 }
 
-/** The route the kernel picks for a packet to `destination` with this uid or mark (RTM_GETROUTE). */
-export async function lookupRoute(k: Kernel, family: IpFamily, destination: string, selector: { uid?: number; mark?: number }): Promise<{ interface?: string; source?: string; table?: number }> {
-  // RTM_F_LOOKUP_TABLE: report the table the route was found in (IPv4 reports main otherwise; IPv6
-  // reports the real table and, with strict checking, refuses the flag).
-  const header = { family: family === 4 ? 2 : 10, dstLen: family === 4 ? 32 : 128, srcLen: 0, tos: 0, table: 0, protocol: 0, scope: 0, type: 0, flags: family === 4 ? 0x1000 : 0 };
-  const a: Record<string, unknown> = { dst: destination };
-  if (selector.uid !== undefined) a.uid = selector.uid;
-  if (selector.mark !== undefined) a.mark = selector.mark;
-  const replies = await k.rt.connection.request(routeGet.request(RTM_GETROUTE, 0, header, a as never, `route get ${destination}`, 'read'));
-  const msg = replies.find((m) => m.type === 24 /* RTM_NEWROUTE */);
-  if (!msg) return {};
-  const { header: h, attrs: r } = routeGet.decode(msg.data);
-  const names = await k.rt.links.names();
+/** The route the kernel picks for a packet to `destination` with this uid or mark (`rt.routes.get`, RTM_GETROUTE). */
+export async function lookupRoute(k: Kernel, destination: string, selector: { uid?: number; mark?: number }): Promise<{ interface?: string; source?: string; table?: number }> {
+  const r = await k.rt.routes.get({ to: destination, uid: selector.uid, mark: selector.mark });
+  const link = r.link ?? (r.linkIndex !== undefined ? `#${r.linkIndex}` : undefined);
   return {
-    ...(r.oif !== undefined ? { interface: names.get(r.oif) ?? `#${r.oif}` } : {}),
-    ...(r.prefsrc !== undefined ? { source: r.prefsrc as string } : {}),
-    table: (r.table as number | undefined) ?? h.table,
+    ...(link !== undefined ? { interface: link } : {}),
+    ...(r.source !== undefined ? { source: r.source } : {}),
+    table: r.table,
   };
 }
 
@@ -245,7 +212,7 @@ async function probeEgressRoutes(k: Kernel, config: NormalizedConfig): Promise<E
   for (const family of config.families) {
     const e: EgressRoute = { family, destination: INTERNET[family], selector: sel.text, throughTunnel: false };
     try {
-      const r = await lookupRoute(k, family, INTERNET[family], sel);
+      const r = await lookupRoute(k, INTERNET[family], sel);
       Object.assign(e, r);
       e.throughTunnel = r.interface === config.tunnel.interface;
     } catch (err) {
