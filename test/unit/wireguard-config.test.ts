@@ -4,14 +4,14 @@
  */
 import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
-import { type ParsedPeer, V4_ENDPOINT_TEXT, V4_PREFIX_TEXT, fastPeer, normalizeAllowedIp, parseConfig, parseConfigSync, parsePeer, validateInterfaceName } from '../../src/wireguard/config.js';
+import { type ParsedPeer, fastPeer, normalizeAllowedIp, parseConfig, parseConfigSync, parsePeer, validateInterfaceName } from '../../src/wireguard/config.js';
 import { formatEndpoint, isResolved, parseEndpoint } from '../../src/wireguard/endpoint.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/curve25519.js';
 import type { WireGuardConfig, WireGuardPeerConfig } from '../../src/wireguard/types.js';
 import { encodeUapiSet } from '../../src/wireguard/userspace/configure.js';
 import { encodeSetDevice, setDeviceMessages } from '../../src/wireguard/kernel/configure.js';
 import { decodeSockaddr, encodeSockaddr } from '../../src/wireguard/kernel/sockaddr.js';
-import { decimalAt, ipv4At, ipv4Bytes } from '../../src/wireguard/ipv4.js';
+import { IPV4_ENDPOINT_TEXT as V4_ENDPOINT_TEXT, IPV4_PREFIX_TEXT as V4_PREFIX_TEXT, decimalAt, ipv4At, ipv4Bytes } from '../../src/grammar/index.js';
 import { parseIPv4 } from '../../src/netlink/ip.js';
 
 const KEY = publicKey(generatePrivateKey());

@@ -3,13 +3,13 @@
  * "wireguard" family, split over several messages as linux/wireguard.h
  * documents, with a fast path that writes checked peers from templates.
  */
+import { decimalAt, ipv4At } from '../../grammar/index.js';
 import { type Span, walkAttributes } from '../../netlink/attributes.js';
 import { NLA_F_NESTED } from '../../netlink/constants.js';
 import { genlmsghdr } from '../../netlink/genl.js';
 import type { Prefix } from '../../netlink/ip.js';
 import { Writer } from '../../netlink/writer.js';
 import { CheckedPeer, type ParsedConfig, type ParsedPeer } from '../config.js';
-import { decimalAt, ipv4At } from '../ipv4.js';
 import {
   AF_INET,
   AF_INET6,

@@ -4,6 +4,7 @@
  * line ends a request and a reply ends with `errno=N` and a blank line.
  */
 import { DecodeError, NetlinkError } from '../../errors.js';
+import { parseKey } from '../../grammar/index.js';
 import { parsePrefix } from '../../netlink/ip.js';
 import { parseEndpointLiteral } from '../endpoint.js';
 import { type RawDevice, type RawPeer, emptyPeer } from '../state.js';
@@ -12,8 +13,9 @@ import { type RawDevice, type RawPeer, emptyPeer } from '../state.js';
 export const UAPI_GET = 'get=1\n\n';
 
 function hexKey(value: string, path: string): Buffer {
-  if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new DecodeError(`not a 32-byte hex key`, path);
-  return Buffer.from(value, 'hex');
+  const r = parseKey(value, 'hex');
+  if (!r.ok) throw new DecodeError(`not a 32-byte hex key`, path);
+  return r.value;
 }
 
 function uint(value: string, path: string, max: number): number {
