@@ -45,7 +45,7 @@ export interface NftDatatype {
   readonly bitmask?: boolean;
   /** Addresses: accept and print prefixes. */
   readonly prefixable?: boolean;
-  /** Addresses: parses `address/length` (host bits kept); throws ValidationError naming `field`. */
+  /** @internal Addresses: parses `address/length` (host bits kept); throws ValidationError naming `field`. */
   prefix?(text: string, field: string): Prefix;
   /** Parses one API value into `len` bytes; throws ValidationError naming `field`. */
   parse(value: unknown, field: string): Buffer;
