@@ -85,14 +85,41 @@ export function ipv4Bytes(value: number): Buffer {
   return b;
 }
 
-/** Writes the dotted quad `text` into `out` at `at`; false (and nothing written) when it is not one. */
+/**
+ * Writes the dotted quad `text` into `out` at `at`; false (and nothing
+ * written) when it is not one. Accepts exactly what ipv4At accepts, in one
+ * pass with the octets in small integers: on a cold JIT this is about twice
+ * as fast as going through ipv4At's 32-bit value (which is a heap number
+ * above 2^31 until the code is optimised), and nftables set elements write
+ * tens of thousands of addresses in a fresh process.
+ */
 export function writeIPv4(text: string, out: Uint8Array, at: number): boolean {
-  const v = ipv4At(text);
-  if (v < 0) return false;
-  out[at] = v >>> 24;
-  out[at + 1] = (v >>> 16) & 0xff;
-  out[at + 2] = (v >>> 8) & 0xff;
-  out[at + 3] = v & 0xff;
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch >= 48 && ch <= 57) {
+      if (digits > 0 && n === 0) return false; // a leading zero
+      n = n * 10 + (ch - 48);
+      if (++digits > 3 || n > 255) return false;
+    } else if (ch === 46 /* . */ && digits > 0 && part < 3) {
+      if (part === 0) a = n;
+      else if (part === 1) b = n;
+      else c = n;
+      part++;
+      n = 0;
+      digits = 0;
+    } else return false;
+  }
+  if (part !== 3 || digits === 0) return false;
+  out[at] = a;
+  out[at + 1] = b;
+  out[at + 2] = c;
+  out[at + 3] = n;
   return true;
 }
 

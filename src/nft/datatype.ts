@@ -6,7 +6,7 @@
  */
 import { endianness } from 'node:os';
 import { ValidationError } from '../errors.js';
-import { formatIP, parseIPv4, parseIPv6 } from '../netlink/ip.js';
+import { formatIp, parseIfname, parseIPv6, parsePrefix, type Prefix, writeIPv4 } from '../grammar/index.js';
 import type { Writer } from '../netlink/writer.js';
 import { cgroupIdOf, cgroupPathOf } from './cgroup.js';
 import {
@@ -45,6 +45,8 @@ export interface NftDatatype {
   readonly bitmask?: boolean;
   /** Addresses: accept and print prefixes. */
   readonly prefixable?: boolean;
+  /** @internal Addresses: parses `address/length` (host bits kept); throws ValidationError naming `field`. */
+  prefix?(text: string, field: string): Prefix;
   /** Parses one API value into `len` bytes; throws ValidationError naming `field`. */
   parse(value: unknown, field: string): Buffer;
   /** The API value of `len` bytes. */
@@ -213,36 +215,21 @@ function intType(o: IntOptions): NftDatatype {
 
 // ---------------------------------------------------------------- addresses
 
-/** Dotted quad without allocations beyond the result; undefined when irregular (the strict parser decides). */
-export function fastIPv4(s: string): Buffer | undefined {
-  const out = Buffer.allocUnsafe(4);
-  return fastIPv4Into(s, out, 0) ? out : undefined;
-}
-
-/** Parses a dotted quad into `out` at `at`; false when irregular. */
-function fastIPv4Into(s: string, out: Buffer, at: number): boolean {
-  let part = 0;
-  let n = 0;
-  let digits = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits > 0 && n === 0) return false; // leading zero
-      n = n * 10 + (c - 48);
-      if (++digits > 3 || n > 255) return false;
-    } else if (c === 46 && digits > 0 && part < 3) {
-      out[at + part++] = n;
-      n = 0;
-      digits = 0;
-    } else return false;
+/** The address of `len` bytes (src/grammar's dotted quads; IPv6 without zone id), or undefined. */
+function addressBytes(value: unknown, len: 4 | 16): Buffer | undefined {
+  if (typeof value !== 'string') return undefined;
+  if (len === 4) {
+    // Straight into one buffer, without a result object: rules and set elements parse many.
+    const b = Buffer.allocUnsafe(4);
+    return writeIPv4(value, b, 0) ? b : undefined;
   }
-  if (part !== 3 || digits === 0) return false;
-  out[at + 3] = n;
-  return true;
+  const r = parseIPv6(value);
+  return r.ok ? r.value : undefined;
 }
 
 function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
   const family = len === 4 ? 'IPv4' : 'IPv6';
+  const addressError = (value: unknown, field: string) => new ValidationError(field, `invalid ${family} address ${JSON.stringify(String(value))}`, `an ${family} address`);
   return {
     name,
     id,
@@ -250,25 +237,32 @@ function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
     byteorder: 'big',
     prefixable: true,
     parse(value, field) {
-      const b = typeof value === 'string' ? (len === 4 ? (fastIPv4(value) ?? parseIPv4(value)) : parseIPv6(value)) : undefined;
-      if (!b) throw new ValidationError(field, `invalid ${family} address ${JSON.stringify(String(value))}`, `an ${family} address`);
+      const b = addressBytes(value, len);
+      if (!b) throw addressError(value, field);
       return b;
     },
-    value: (bytes) => formatIP(bytes, 0, len),
-    text: (bytes) => formatIP(bytes, 0, len),
+    prefix(text, field) {
+      const p = parsePrefix(text, { family: len === 4 ? 4 : 6 });
+      if (p.ok) return p.value;
+      const slash = text.indexOf('/');
+      if (p.code === 'length') throw new ValidationError(field, `invalid prefix length ${JSON.stringify(text.slice(slash + 1))}`, `0 to ${len * 8}`);
+      throw addressError(slash === -1 ? text : text.slice(0, slash), field);
+    },
+    value: (bytes) => formatIp(bytes, 0, len),
+    text: (bytes) => formatIp(bytes, 0, len),
     write(value, w) {
       if (typeof value !== 'string') return false;
       if (len === 16) {
-        const b = parseIPv6(value);
-        if (!b) return false;
+        const r = parseIPv6(value);
+        if (!r.ok) return false;
         if (w.pos + 16 > w.buf.length) w.ensure(16);
-        for (let i = 0; i < 16; i++) w.buf[w.pos + i] = b[i]!;
+        w.buf.set(r.value, w.pos);
         w.pos += 16;
         return true;
       }
-      // Parsed straight into the message (nothing is kept when it is not an address).
+      // Parsed straight into the message (nothing is written when it is not an address).
       if (w.pos + 4 > w.buf.length) w.ensure(4);
-      if (!fastIPv4Into(value, w.buf, w.pos)) return false;
+      if (!writeIPv4(value, w.buf, w.pos)) return false;
       w.pos += 4;
       return true;
     },
@@ -284,11 +278,10 @@ const ifnameType: NftDatatype = {
   len: 16,
   byteorder: 'host',
   parse(value, field) {
-    if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > 15) {
-      throw new ValidationError(field, `invalid interface name ${JSON.stringify(String(value))}`, 'a name of 1 to 15 bytes, or a prefix followed by *');
-    }
+    const name = parseIfname(value, { rule: 'bytes' });
+    if (!name.ok) throw new ValidationError(field, `invalid interface name ${JSON.stringify(String(value))}`, 'a name of 1 to 15 bytes, or a prefix followed by *');
     const out = Buffer.alloc(16);
-    out.write(value);
+    out.write(name.value);
     return out;
   },
   value(bytes) {

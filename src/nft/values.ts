@@ -27,8 +27,9 @@ export function isAtom(v: unknown): v is NftAtom {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint';
 }
 
+/** The first and last address of the prefix; `addr` becomes the first (it is the parser's fresh buffer). */
 function prefixBounds(addr: Buffer, bits: number): { from: Buffer; to: Buffer } {
-  const from = Buffer.from(addr);
+  const from = addr;
   const to = Buffer.from(addr);
   for (let b = bits; b < addr.length * 8; b++) {
     from[b >> 3]! &= ~(0x80 >> (b & 7));
@@ -45,16 +46,10 @@ export function parsePart(type: NftDatatype, part: unknown, field: string): Part
     if (compareBig(type, from, to) > 0) throw new ValidationError(field, 'range start is above its end', 'a range whose first value is not above the second');
     return { from, to };
   }
-  if (type.prefixable && typeof part === 'string' && part.includes('/')) {
-    const [addr, len] = part.split('/') as [string, string];
-    const bytes = type.parse(addr, field);
-    const max = bytes.length * 8;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(len) || Number(len) > max) {
-      throw new ValidationError(field, `invalid prefix length ${JSON.stringify(len)}`, `0 to ${max}`);
-    }
-    const bits = Number(len);
-    const { from, to } = prefixBounds(bytes, bits);
-    return bits === max ? { from, to } : { from, to, prefix: bits };
+  if (type.prefix && typeof part === 'string' && part.includes('/')) {
+    const p = type.prefix(part, field);
+    const { from, to } = prefixBounds(p.address, p.length);
+    return p.length === p.address.length * 8 ? { from, to } : { from, to, prefix: p.length };
   }
   if (!isAtom(part)) throw new ValidationError(field, `invalid value ${JSON.stringify(part)}`, `a value of type ${type.name}`);
   const b = type.parse(part, field);
@@ -102,9 +97,9 @@ export function formatPart(type: NftDatatype, from: Buffer, to: Buffer): NftValu
 /** nft's text of one part. */
 export function partText(type: NftDatatype, part: NftValuePart): string {
   if (isRange(part)) return `${type.text(type.parse(part.range[0], 'value'))}-${type.text(type.parse(part.range[1], 'value'))}`;
-  if (type.prefixable && typeof part === 'string' && part.includes('/')) {
-    const [addr, len] = part.split('/') as [string, string];
-    return `${type.text(type.parse(addr, 'value'))}/${len}`;
+  if (type.prefix && typeof part === 'string' && part.includes('/')) {
+    const p = type.prefix(part, 'value');
+    return `${type.text(p.address)}/${p.length}`;
   }
   return type.text(type.parse(part, 'value'));
 }

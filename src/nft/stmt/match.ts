@@ -5,6 +5,7 @@
  * register holds before them.
  */
 import { ValidationError } from '../../errors.js';
+import { parseIfname } from '../../grammar/index.js';
 import { DATATYPES, type NftDatatype } from '../datatype.js';
 import type { BitwiseExpr, ByteorderExpr, CmpExpr, RangeExpr } from '../expr/index.js';
 import { byteorderSize } from '../expr/byteorder.js';
@@ -77,12 +78,12 @@ export function linearizeMatch(s: NftMatchStmt, ctx: LinCtx): void {
     return;
   }
   if (isWildcard(t, value)) {
-    const stem = Buffer.from(value.slice(0, -1));
-    if (stem.length === 0 || stem.length > 15 || (s.op !== 'eq' && s.op !== 'neq')) {
+    const stem = value.slice(0, -1);
+    if (!parseIfname(stem, { rule: 'bytes' }).ok || (s.op !== 'eq' && s.op !== 'neq')) {
       throw new ValidationError(`${f}.value`, `invalid interface wildcard ${JSON.stringify(value)}`, 'a prefix of 1 to 15 bytes followed by *, compared with eq or neq');
     }
     ctx.load(defs, false);
-    ctx.emit(cmp(s.op, stem));
+    ctx.emit(cmp(s.op, Buffer.from(stem)));
     return;
   }
   const b = parsePart(t, value, `${f}.value`);
