@@ -26,81 +26,18 @@
 import { ConfigError } from '../errors.js';
 import { isOwnPort } from '../netlink/connection.js';
 import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
-import { RT_TABLE_MAIN, Route, type RouteEvent, type RouteMonitor } from '../route/index.js';
-import type { NormalizedConfig } from './spec/normalized-config.js';
+import { Route, type RouteEvent, type RouteMonitor, RT_TABLE_MAIN } from '../route/index.js';
 import { type Kernel, openKernelIn } from './plan/context.js';
-import { NETFWD_PROTOCOL, OwnershipError, nftTableName } from './plan/ownership.js';
-import { type ResolveOptions, hostnameEndpoint, isUnresolved, resolveEndpoint } from './plan/resolve.js';
-import { ServiceForward, type ServiceForwardOptions } from './service-forward.js';
-import { StateFileError } from './plan/state-file.js';
+import { NETFWD_PROTOCOL, nftTableName } from './plan/ownership.js';
+import { hostnameEndpoint, isUnresolved, resolveEndpoint } from './plan/resolve.js';
+import { ServiceForward } from './service-forward.js';
+import type { NormalizedConfig } from './spec/normalized-config.js';
 import { describeProcess, describeSender } from './status/who.js';
+import { DEFAULTS, isFatal, type SupervisorEvent, type SupervisorLevel, type SupervisorOptions } from './supervisor-options.js';
 
-export type SupervisorLevel = 'debug' | 'info' | 'warn' | 'error';
-
-export interface SupervisorEvent {
-  /** ISO 8601 time. */
-  ts: string;
-  level: SupervisorLevel;
-  /** e.g. 'applied', 'repaired', 'apply-failed', 'peer-up', 'endpoint-changed' (docs/cli.md lists them). */
-  event: string;
-  details: Record<string, unknown>;
-}
-
-export interface SupervisorOptions extends ServiceForwardOptions, ResolveOptions {
-  /** Quiet time after the last relevant event before planning again. Default 300 ms. */
-  debounceMs?: number;
-  /** Plan again this often even without events (WireGuard configuration has no notifications). Default 30 000 ms; 0 turns it off. */
-  recheckMs?: number;
-  /** How often handshakes are read. Default 10 000 ms. */
-  handshakeCheckMs?: number;
-  /** Resolve a host name endpoint again when the last handshake is older than this. Default 135 s. */
-  reresolveAfterSeconds?: number;
-  /** First delay before retrying a failed apply; doubles up to `retryMaxMs`. Default 2000 ms. */
-  retryMs?: number;
-  retryMaxMs?: number;
-  /** A peer counts as up while its last handshake is younger than this. Default 180 s (WireGuard's reject-after time). */
-  peerUpSeconds?: number;
-  /**
-   * At most this many repairs within `repairWindowMs`: past it, the
-   * supervisor stops repairing until the window has room again and says who
-   * keeps changing its objects (event 'repairs-throttled'), instead of
-   * fighting another program. Default 5 in 60 000 ms.
-   */
-  maxRepairs?: number;
-  repairWindowMs?: number;
-  /** Receives every event. */
-  log?: (event: SupervisorEvent) => void;
-  /** Receives a one-line summary whenever it changes (systemd STATUS=). */
-  status?: (text: string) => void;
-  /**
-   * Errors of the first apply that retrying cannot fix (default: a link of
-   * the tunnel's name that netfwd does not own, a table, priority, mark or
-   * port another configuration claims, a state file netfwd cannot read — but
-   * not a cgroup that does not exist yet, which a service start fixes). The
-   * supervisor then stops and `ready` rejects with the error.
-   */
-  fatal?: (err: Error) => boolean;
-}
+export type { SupervisorEvent, SupervisorLevel, SupervisorOptions } from './supervisor-options.js';
 
 type Timer = ReturnType<typeof setTimeout>;
-
-/** The default of SupervisorOptions.fatal. */
-function isFatal(err: Error): boolean {
-  if (err instanceof OwnershipError || err instanceof StateFileError) return true;
-  return err instanceof ConfigError && err.field !== 'returnPath.cgroup';
-}
-
-const DEFAULTS = {
-  debounceMs: 300,
-  recheckMs: 30_000,
-  handshakeCheckMs: 10_000,
-  reresolveAfterSeconds: 135,
-  retryMs: 2_000,
-  retryMaxMs: 60_000,
-  peerUpSeconds: 180,
-  maxRepairs: 5,
-  repairWindowMs: 60_000,
-};
 
 function describeRouteEvent(e: RouteEvent): string {
   switch (e.kind) {
@@ -207,7 +144,11 @@ export class Supervisor {
 
   /** Takes a new configuration (SIGHUP): applies it as a repair would. */
   reload(config: NormalizedConfig): void {
-    if (config.tunnel.interface !== this.config.tunnel.interface || config.netns !== this.config.netns || config.role !== this.config.role) {
+    if (
+      config.tunnel.interface !== this.config.tunnel.interface ||
+      config.netns !== this.config.netns ||
+      config.role !== this.config.role
+    ) {
       this.emit('error', 'reload-refused', { reason: 'the interface, namespace or role changed: stop netfwd run (and netfwd down) first' });
       return;
     }
@@ -249,7 +190,13 @@ export class Supervisor {
         return e.address.link === name || this.config.role === 'frontend';
       case 'route':
         // A frontend's uplinks are the interfaces of the main table's default routes (plan/uplink.ts).
-        return e.route.protocol === NETFWD_PROTOCOL || (this.config.role === 'frontend' && this.config.public.interface === undefined && e.route.table === RT_TABLE_MAIN && e.route.destination === 'default');
+        return (
+          e.route.protocol === NETFWD_PROTOCOL ||
+          (this.config.role === 'frontend' &&
+            this.config.public.interface === undefined &&
+            e.route.table === RT_TABLE_MAIN &&
+            e.route.destination === 'default')
+        );
       case 'rule':
         return e.rule.protocol === NETFWD_PROTOCOL;
       case 'resync':
@@ -298,7 +245,10 @@ export class Supervisor {
           continue;
         }
         if (!this.relevantNft(e)) continue;
-        const what = e.kind === 'table' ? `nftables table ${e.family} ${e.table}` : `nftables ${e.kind}${e.name ? ` ${e.name}` : ''} of table ${e.table}`;
+        const what =
+          e.kind === 'table'
+            ? `nftables table ${e.family} ${e.table}`
+            : `nftables ${e.kind}${e.name ? ` ${e.name}` : ''} of table ${e.table}`;
         const text = `${what} ${e.action === 'del' ? 'deleted' : 'changed'}`;
         if (!pending.includes(text) && pending.length < 20) pending.push(text);
       }
@@ -394,10 +344,16 @@ export class Supervisor {
             changes: plan.lines(),
             resumeInMs,
           });
-          this.setStatus(`not repairing for ${Math.ceil(resumeInMs / 1000)} s: ${this.repairTimes.length} repairs in ${Math.round(this.o.repairWindowMs / 1000)} s, changed by ${by.join(', ') || 'someone else'}`.slice(0, 200));
+          this.setStatus(
+            `not repairing for ${Math.ceil(resumeInMs / 1000)} s: ${this.repairTimes.length} repairs in ${Math.round(this.o.repairWindowMs / 1000)} s, changed by ${by.join(', ') || 'someone else'}`.slice(
+              0,
+              200,
+            ),
+          );
         }
         this.parties = [...parties, ...this.parties];
-        if (!this.stopped) this.retry = setTimeout(() => this.schedule('repair bound reached: checking again', 0), Math.max(resumeInMs, 0) + 10);
+        if (!this.stopped)
+          this.retry = setTimeout(() => this.schedule('repair bound reached: checking again', 0), Math.max(resumeInMs, 0) + 10);
         return;
       }
       const result = await new ServiceForward(config, this.options).apply();
@@ -415,7 +371,12 @@ export class Supervisor {
         this.stats.repairs++;
         if (!forced) this.repairTimes.push(Date.now());
         this.throttled = false;
-        this.emit('warn', 'repaired', { trigger: triggers, by: this.describeParties(parties), changes: lines, netlinkWrites: result.netlinkWrites });
+        this.emit('warn', 'repaired', {
+          trigger: triggers,
+          by: this.describeParties(parties),
+          changes: lines,
+          netlinkWrites: result.netlinkWrites,
+        });
       } else {
         this.emit('debug', 'checked', { trigger: triggers });
       }
@@ -462,7 +423,9 @@ export class Supervisor {
     }
     const now = Date.now();
     const names = new Map<string, string>(
-      this.config.role === 'frontend' ? this.config.tunnel.peers.map((p) => [p.publicKey, p.name]) : [[this.config.tunnel.peer.publicKey, 'frontend']],
+      this.config.role === 'frontend'
+        ? this.config.tunnel.peers.map((p) => [p.publicKey, p.name])
+        : [[this.config.tunnel.peer.publicKey, 'frontend']],
     );
     let staleOwnPeer = false;
     for (const p of peers) {
@@ -470,7 +433,11 @@ export class Supervisor {
       const up = age !== null && age < this.o.peerUpSeconds;
       const was = this.peerUp.get(p.publicKey);
       if (was !== up && (was !== undefined || up)) {
-        this.emit(up ? 'info' : 'warn', up ? 'peer-up' : 'peer-down', { peer: names.get(p.publicKey) ?? p.publicKey, handshakeAgeSeconds: age, endpoint: p.endpoint });
+        this.emit(up ? 'info' : 'warn', up ? 'peer-up' : 'peer-down', {
+          peer: names.get(p.publicKey) ?? p.publicKey,
+          handshakeAgeSeconds: age,
+          endpoint: p.endpoint,
+        });
       }
       this.peerUp.set(p.publicKey, up);
       if (this.config.role === 'backend' && p.publicKey === this.config.tunnel.peer.publicKey) {
@@ -484,11 +451,20 @@ export class Supervisor {
     const before = this.resolved;
     try {
       const fresh = await this.resolvedConfig(true);
-      if (before !== undefined && fresh.role === 'backend' && before.role === 'backend' && fresh.tunnel.peer.endpoint.text !== before.tunnel.peer.endpoint.text) {
+      if (
+        before !== undefined &&
+        fresh.role === 'backend' &&
+        before.role === 'backend' &&
+        fresh.tunnel.peer.endpoint.text !== before.tunnel.peer.endpoint.text
+      ) {
         this.schedule(`endpoint ${endpoint.hostname} resolved to a new address`, 0);
       }
     } catch (err) {
-      this.emit('warn', 'resolve-failed', { hostname: endpoint.hostname, error: (err as Error).message, keeping: before?.role === 'backend' ? before.tunnel.peer.endpoint.text : null });
+      this.emit('warn', 'resolve-failed', {
+        hostname: endpoint.hostname,
+        error: (err as Error).message,
+        keeping: before?.role === 'backend' ? before.tunnel.peer.endpoint.text : null,
+      });
     }
   }
 }
