@@ -11,10 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { allCases, type Scale } from './cases/index.js';
 import { type BenchCase, type CaseResult, runCase } from './lib/harness.js';
 import { snapshotBuild } from './lib/netfwd.js';
 import { benchDir } from './lib/peers.js';
-import { type Scale, allCases } from './cases/index.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,11 +42,17 @@ if (process.getuid?.() !== 0) {
 const fmt = (ms: number) => (Number.isFinite(ms) ? (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)) : '–');
 const fmtMb = (kb: number) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : '–');
 const fmtUs = (us: number) => (Number.isFinite(us) ? (us >= 100 ? us.toFixed(0) : us.toFixed(2)) : '–');
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 function extraText(extra: Record<string, { median: number; max: number }>): string {
   return Object.entries(extra)
-    .map(([k, v]) => `${k} ${Number.isInteger(v.median) ? v.median : v.median.toFixed(1)}${v.max !== v.median && Number.isFinite(v.max) ? ` (max ${Number.isInteger(v.max) ? v.max : v.max.toFixed(1)})` : ''}`)
+    .map(
+      ([k, v]) =>
+        `${k} ${Number.isInteger(v.median) ? v.median : v.median.toFixed(1)}${v.max !== v.median && Number.isFinite(v.max) ? ` (max ${Number.isInteger(v.max) ? v.max : v.max.toFixed(1)})` : ''}`,
+    )
     .join(', ');
 }
 
@@ -90,7 +96,9 @@ function table(results: CaseResult[]): string {
 
 function tool(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0]!;
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim()
+      .split('\n')[0]!;
   } catch {
     return 'missing';
   }

@@ -28,7 +28,9 @@ const names = values.target?.length ? values.target : TARGETS.map((t) => t.name)
 const jobs = Number(values.jobs ?? Math.max(1, Math.min(availableParallelism(), names.length)));
 const hangMs = Number(values['hang-ms']);
 
-console.log(`fuzzing ${names.join(', ')}: ${count} inputs each, seed ${seed} (--seed ${seed} replays), ${jobs} at a time, hang after ${hangMs} ms`);
+console.log(
+  `fuzzing ${names.join(', ')}: ${count} inputs each, seed ${seed} (--seed ${seed} replays), ${jobs} at a time, hang after ${hangMs} ms`,
+);
 const t0 = Date.now();
 const queue = [...names];
 const results: RunStats[] = [];
@@ -48,7 +50,8 @@ await Promise.all(
         },
       });
       results.push(stats);
-      for (const f of stats.findings) console.log(`  ${name}: ${f.kind} at input ${f.index}, saved as ${saveRegression(f)}\n    ${f.error.split('\n')[0]}`);
+      for (const f of stats.findings)
+        console.log(`  ${name}: ${f.kind} at input ${f.index}, saved as ${saveRegression(f)}\n    ${f.error.split('\n')[0]}`);
       console.log(`  ${name}: done in ${(stats.ms / 1000).toFixed(1)} s`);
     }
   }),
@@ -62,5 +65,7 @@ for (const r of results.sort((a, b) => a.target.localeCompare(b.target))) {
   );
 }
 const findings = results.reduce((n, r) => n + r.findings.length, 0);
-console.log(`total: ${results.length} decoders, ${results.reduce((n, r) => n + r.inputs, 0)} inputs, ${findings} findings, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(
+  `total: ${results.length} decoders, ${results.reduce((n, r) => n + r.inputs, 0)} inputs, ${findings} findings, ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);
 process.exitCode = findings > 0 ? 1 : 0;

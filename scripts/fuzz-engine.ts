@@ -89,7 +89,56 @@ function mutateBytes(r: Rand, seeds: Buffer[], base: Buffer): Buffer {
   return out;
 }
 
-const TEXT_NOISE = ['', ' ', '\t', '\n', '\r\n', '=', ':', '- ', '{', '}', '[', ']', ',', '"', "'", '#', '&a ', '*a', '!!str ', '!!binary ', '|', '>', '%', '@', '`', '?', '---\n', '...\n', '\\', '\u0000', '\uFEFF', 'é', '\u2028', '-1', '0', '1e400', '0x10', '99999999999999999999', 'null', '~', 'true', '<<: *a', 'errno=', 'public_key=', 'allowed_ip=', '/', '::', '[::1]:'];
+const TEXT_NOISE = [
+  '',
+  ' ',
+  '\t',
+  '\n',
+  '\r\n',
+  '=',
+  ':',
+  '- ',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  '"',
+  "'",
+  '#',
+  '&a ',
+  '*a',
+  '!!str ',
+  '!!binary ',
+  '|',
+  '>',
+  '%',
+  '@',
+  '`',
+  '?',
+  '---\n',
+  '...\n',
+  '\\',
+  '\u0000',
+  '\uFEFF',
+  'é',
+  '\u2028',
+  '-1',
+  '0',
+  '1e400',
+  '0x10',
+  '99999999999999999999',
+  'null',
+  '~',
+  'true',
+  '<<: *a',
+  'errno=',
+  'public_key=',
+  'allowed_ip=',
+  '/',
+  '::',
+  '[::1]:',
+];
 
 function mutateText(r: Rand, seeds: string[], base: string): string {
   let s = base;
@@ -189,9 +238,15 @@ export interface RunStats {
 export function saveRegression(f: Finding): string {
   mkdirSync(REGRESSIONS_DIR, { recursive: true });
   const data = typeof f.input === 'string' ? { text: f.input } : { hex: f.input.toString('hex') };
-  const id = createHash('sha256').update(typeof f.input === 'string' ? f.input : f.input).digest('hex').slice(0, 12);
+  const id = createHash('sha256')
+    .update(typeof f.input === 'string' ? f.input : f.input)
+    .digest('hex')
+    .slice(0, 12);
   const file = new URL(`${f.target}-${f.kind}-${id}.json`, REGRESSIONS_DIR);
-  writeFileSync(file, `${JSON.stringify({ target: f.target, kind: f.kind, found: `seed ${f.seed} input ${f.index}`, error: f.error.split('\n').slice(0, 6).join('\n'), ...data }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ target: f.target, kind: f.kind, found: `seed ${f.seed} input ${f.index}`, error: f.error.split('\n').slice(0, 6).join('\n'), ...data }, null, 2)}\n`,
+  );
   return file.pathname;
 }
 
@@ -239,32 +294,42 @@ export async function runTarget(name: string, options: RunOptions): Promise<RunS
       let last = -1;
       let since = Date.now();
       const created = Date.now();
-      const timer = setInterval(() => {
-        // Loading the worker (tsx compiling the decoders) is not the decoder hanging: the clock
-        // starts once the worker says it has loaded; a worker that never loads is an error of its own.
-        if (Atomics.load(shared, 1) === 0) {
-          since = Date.now();
-          if (since - created > LOAD_LIMIT_MS) {
+      const timer = setInterval(
+        () => {
+          // Loading the worker (tsx compiling the decoders) is not the decoder hanging: the clock
+          // starts once the worker says it has loaded; a worker that never loads is an error of its own.
+          if (Atomics.load(shared, 1) === 0) {
+            since = Date.now();
+            if (since - created > LOAD_LIMIT_MS) {
+              clearInterval(timer);
+              void worker.terminate();
+              resolve({ crashed: `the worker did not load within ${LOAD_LIMIT_MS / 1000} s` });
+            }
+            return;
+          }
+          const now = Atomics.load(shared, 0);
+          if (now !== last) {
+            last = now;
+            since = Date.now();
+            options.progress?.(now);
+          } else if (Date.now() - since > hangMs) {
             clearInterval(timer);
             void worker.terminate();
-            resolve({ crashed: `the worker did not load within ${LOAD_LIMIT_MS / 1000} s` });
+            resolve({ hangAt: now });
           }
-          return;
-        }
-        const now = Atomics.load(shared, 0);
-        if (now !== last) {
-          last = now;
-          since = Date.now();
-          options.progress?.(now);
-        } else if (Date.now() - since > hangMs) {
-          clearInterval(timer);
-          void worker.terminate();
-          resolve({ hangAt: now });
-        }
-      }, Math.min(1000, hangMs / 4));
+        },
+        Math.min(1000, hangMs / 4),
+      );
       worker.on('message', (m: WorkerReport) => {
         if (m.type === 'finding') {
-          stats.findings.push({ target: name, kind: 'exception', seed: options.seed, index: m.index!, error: m.error!, input: inputAt(p, options.seed, m.index!) });
+          stats.findings.push({
+            target: name,
+            kind: 'exception',
+            seed: options.seed,
+            index: m.index!,
+            error: m.error!,
+            input: inputAt(p, options.seed, m.index!),
+          });
         } else if (m.type === 'done') {
           stats.decoded += m.decoded!;
           stats.refused += m.refused!;
@@ -280,13 +345,27 @@ export async function runTarget(name: string, options: RunOptions): Promise<RunS
       });
     });
     if (outcome.hangAt !== undefined) {
-      stats.findings.push({ target: name, kind: 'hang', seed: options.seed, index: outcome.hangAt, error: `no progress for ${hangMs} ms`, input: inputAt(p, options.seed, outcome.hangAt) });
+      stats.findings.push({
+        target: name,
+        kind: 'hang',
+        seed: options.seed,
+        index: outcome.hangAt,
+        error: `no progress for ${hangMs} ms`,
+        input: inputAt(p, options.seed, outcome.hangAt),
+      });
       from = outcome.hangAt + 1;
     } else if (outcome.crashed !== undefined) {
       const at = Atomics.load(shared, 0);
       // shared[1] is set once the worker has loaded: a worker that never started is not a finding.
       if (Atomics.load(shared, 1) === 0) throw new Error(`the fuzz worker for ${name} did not start: ${outcome.crashed}`);
-      stats.findings.push({ target: name, kind: 'exception', seed: options.seed, index: at, error: `the worker died: ${outcome.crashed}`, input: inputAt(p, options.seed, at) });
+      stats.findings.push({
+        target: name,
+        kind: 'exception',
+        seed: options.seed,
+        index: at,
+        error: `the worker died: ${outcome.crashed}`,
+        input: inputAt(p, options.seed, at),
+      });
       from = at + 1;
     } else from = options.count;
   }

@@ -11,14 +11,21 @@ import { stringify as toYaml } from 'yaml';
 import { ConfigError, DecodeError, NetlinkError } from '../src/errors.js';
 import { parseConfig } from '../src/forward/spec/config-file.js';
 import type { FileContent } from '../src/forward/spec/private-file.js';
-import { parseAck, parseDatagram, parseDone, type NetlinkMessage } from '../src/netlink/message.js';
-import { decodeChain, decodeCounterObject, decodeElementsMessage, decodeRule as decodeNftRule, decodeSet, decodeTable } from '../src/nft/decode.js';
+import { type NetlinkMessage, parseAck, parseDatagram, parseDone } from '../src/netlink/message.js';
 import { DATATYPES } from '../src/nft/datatype.js';
+import {
+  decodeChain,
+  decodeCounterObject,
+  decodeElementsMessage,
+  decodeRule as decodeNftRule,
+  decodeSet,
+  decodeTable,
+} from '../src/nft/decode.js';
 import { delinearize } from '../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../src/nft/expr/index.js';
+import { nftRuleText } from '../src/nft/ruleset-text.js';
 import { recordsToElements } from '../src/nft/sets/elements.js';
 import { decodeElemRecords } from '../src/nft/sets/records.js';
-import { nftRuleText } from '../src/nft/ruleset-text.js';
 import { udataDecode } from '../src/nft/udata.js';
 import { decodeAddress } from '../src/route/addresses.js';
 import * as RT from '../src/route/constants.js';
@@ -52,7 +59,9 @@ interface RouteGolden {
 }
 let routeDatagrams: Buffer[] | undefined;
 function routeGolden(): Buffer[] {
-  routeDatagrams ??= (JSON.parse(readFileSync(fixture('route-golden.json'), 'utf8')) as RouteGolden).replies.flatMap((r) => r.datagrams.map((d) => Buffer.from(d, 'hex')));
+  routeDatagrams ??= (JSON.parse(readFileSync(fixture('route-golden.json'), 'utf8')) as RouteGolden).replies.flatMap((r) =>
+    r.datagrams.map((d) => Buffer.from(d, 'hex')),
+  );
   return routeDatagrams;
 }
 
@@ -151,7 +160,10 @@ function nft(input: Buffer): void {
     case 12: {
       const e = decodeElementsMessage(m);
       recordsToElements({ name: 's', keyTypes: [DATATYPES.ipv4_addr], keyLens: [4], flags: 4 }, e.records);
-      recordsToElements({ name: 's', keyTypes: [DATATYPES.ipv4_addr, DATATYPES.inet_service], keyLens: [4, 2], flags: 0x8c, dataTypes: 'verdict' }, e.records);
+      recordsToElements(
+        { name: 's', keyTypes: [DATATYPES.ipv4_addr, DATATYPES.inet_service], keyLens: [4, 2], flags: 0x8c, dataTypes: 'verdict' },
+        e.records,
+      );
       break;
     }
     case 18:
@@ -292,14 +304,24 @@ export const TARGETS: FuzzTarget[] = [
   {
     name: 'wireguard-genl',
     kind: 'bytes',
-    seeds: () => [...hexLines('wireguard-genl-dump.hex'), ...hexLines('wireguard-genl-dump-kernel.hex')].flatMap((d) => parseDatagram(d).filter((m) => m.type >= 16).map((m) => Buffer.from(m.data))),
+    seeds: () =>
+      [...hexLines('wireguard-genl-dump.hex'), ...hexLines('wireguard-genl-dump-kernel.hex')].flatMap((d) =>
+        parseDatagram(d)
+          .filter((m) => m.type >= 16)
+          .map((m) => Buffer.from(m.data)),
+      ),
     run: (i) => wireguardGenl(i as Buffer),
     allowed: decodeError,
   },
   {
     name: 'uapi',
     kind: 'text',
-    seeds: () => [readFileSync(fixture('wireguard-uapi-get.txt'), 'utf8'), 'errno=0\n\n', 'errno=-22\n\n', 'listen_port=51820\nerrno=0\n\n'],
+    seeds: () => [
+      readFileSync(fixture('wireguard-uapi-get.txt'), 'utf8'),
+      'errno=0\n\n',
+      'errno=-22\n\n',
+      'listen_port=51820\nerrno=0\n\n',
+    ],
     run: uapi,
     // errno=N from the daemon is a NetlinkError on purpose.
     allowed: (e) => e instanceof DecodeError || e instanceof NetlinkError,

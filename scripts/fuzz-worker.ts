@@ -19,7 +19,12 @@ for (let i = from; i < to; i++) {
     decoded++;
   } catch (err) {
     if (p.target.allowed(err)) refused++;
-    else parentPort!.postMessage({ type: 'finding', index: i, error: err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err) });
+    else
+      parentPort!.postMessage({
+        type: 'finding',
+        index: i,
+        error: err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err),
+      });
   }
 }
 Atomics.store(shared, 0, to);

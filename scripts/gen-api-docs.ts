@@ -31,7 +31,17 @@ const ENTRIES: Entry[] = [
 ];
 
 /** Groups are printed in layer order (bottom up), then alphabetically. */
-const GROUP_ORDER = ['src/errors.ts', 'src/errno.ts', 'src/netns/', 'src/netlink/', 'src/route/', 'src/nft/', 'src/wireguard/', 'src/forward/', 'src/lab/'];
+const GROUP_ORDER = [
+  'src/errors.ts',
+  'src/errno.ts',
+  'src/netns/',
+  'src/netlink/',
+  'src/route/',
+  'src/nft/',
+  'src/wireguard/',
+  'src/forward/',
+  'src/lab/',
+];
 
 // ------------------------------------------------------------------ program
 
@@ -191,7 +201,10 @@ function fileHeader(sf: ts.SourceFile): string {
     .map((l) => l.replace(/^\s*\* ?/, ''))
     .join('\n')
     .trim();
-  return text.split(/\n\s*\n/)[0]!.replace(/\s*\n\s*/g, ' ').replace(/,? e\.g\.$/, '.');
+  return text
+    .split(/\n\s*\n/)[0]!
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/,? e\.g\.$/, '.');
 }
 
 function firstSentence(text: string): string {
@@ -233,7 +246,8 @@ function memberDocs(node: ts.Node, sf: ts.SourceFile): string[] {
     if (ts.isPropertySignature(n) || ts.isMethodSignature(n)) {
       const name = `${prefix}${n.name.getText(sf)}`;
       const doc = docOf(n);
-      if (doc && !isInternal(n)) out.push(`- \`${name}\`${ts.isMethodSignature(n) ? '()' : ''}: ${doc.replace(/\n\s*\n/g, ' ').replace(/\n/g, ' ')}`);
+      if (doc && !isInternal(n))
+        out.push(`- \`${name}\`${ts.isMethodSignature(n) ? '()' : ''}: ${doc.replace(/\n\s*\n/g, ' ').replace(/\n/g, ' ')}`);
       if (ts.isPropertySignature(n) && n.type) ts.forEachChild(n.type, (c) => visit(c, `${name}.`));
       return;
     }
@@ -275,7 +289,10 @@ function renderItem(checker: ts.TypeChecker, item: Item, specifier: string, pref
     }
     case 'class': {
       const decl = firstDecl as ts.ClassDeclaration;
-      const heading = sf.text.slice(decl.getStart(sf), decl.members.pos).replace(/\{\s*$/, '').trim();
+      const heading = sf.text
+        .slice(decl.getStart(sf), decl.members.pos)
+        .replace(/\{\s*$/, '')
+        .trim();
       const doc = docOf(decl);
       const members = decl.members.filter(isPublicMember);
       const lines = members.map((m) => `  ${signatureText(m, sf).replace(/\n/g, '\n  ')}`);
@@ -320,12 +337,24 @@ function renderItem(checker: ts.TypeChecker, item: Item, specifier: string, pref
         text = `${keyword} ${decl.name.getText(sf)}: {\n${lines.map((l) => `  ${l.replace(/\n/g, '\n  ')}`).join('\n')}\n};`;
         for (const p of init.properties) {
           const doc = docOf(p);
-          if (doc) objectMembers.push(`- \`${p.name?.getText(sf) ?? ''}${ts.isMethodDeclaration(p) ? '()' : ''}\`: ${doc.replace(/\n\s*\n/g, ' ').replace(/\n/g, ' ')}`);
+          if (doc)
+            objectMembers.push(
+              `- \`${p.name?.getText(sf) ?? ''}${ts.isMethodDeclaration(p) ? '()' : ''}\`: ${doc.replace(/\n\s*\n/g, ' ').replace(/\n/g, ' ')}`,
+            );
         }
-      } else if (decl.initializer && decl.initializer.getText(sf).length <= 600 && !ts.isArrowFunction(decl.initializer) && !ts.isFunctionExpression(decl.initializer)) {
+      } else if (
+        decl.initializer &&
+        decl.initializer.getText(sf).length <= 600 &&
+        !ts.isArrowFunction(decl.initializer) &&
+        !ts.isFunctionExpression(decl.initializer)
+      ) {
         text = `${keyword} ${decl.name.getText(sf)} = ${decl.initializer.getText(sf)};`;
       } else {
-        const type = checker.typeToString(checker.getTypeAtLocation(decl.name), decl, ts.TypeFormatFlags.NoTruncation | ts.TypeFormatFlags.MultilineObjectLiterals);
+        const type = checker.typeToString(
+          checker.getTypeAtLocation(decl.name),
+          decl,
+          ts.TypeFormatFlags.NoTruncation | ts.TypeFormatFlags.MultilineObjectLiterals,
+        );
         text = `${keyword} ${decl.name.getText(sf)}: ${type.length > 1500 ? checker.typeToString(checker.getTypeAtLocation(decl.name), decl) : type};`;
       }
       out.push(code(text));
@@ -336,8 +365,11 @@ function renderItem(checker: ts.TypeChecker, item: Item, specifier: string, pref
     }
     case 'namespace': {
       const members = item.members ?? [];
-      out.push(`A namespace of ${members.length} exports from \`${relative(ROOT, item.sourceFile.fileName)}\`${fileHeader(item.sourceFile) ? `: ${fileHeader(item.sourceFile)}` : ''}`);
-      for (const m of [...members].sort((a, b) => a.position - b.position)) out.push(renderItem(checker, m, specifier, `${shown}.`).replace(/^(<a [^>]*><\/a>\n)### /, '$1#### '));
+      out.push(
+        `A namespace of ${members.length} exports from \`${relative(ROOT, item.sourceFile.fileName)}\`${fileHeader(item.sourceFile) ? `: ${fileHeader(item.sourceFile)}` : ''}`,
+      );
+      for (const m of [...members].sort((a, b) => a.position - b.position))
+        out.push(renderItem(checker, m, specifier, `${shown}.`).replace(/^(<a [^>]*><\/a>\n)### /, '$1#### '));
       break;
     }
   }

@@ -150,9 +150,10 @@ export class ApplyError extends NetfwdError {
   readonly rollbackErrors: readonly Error[];
   constructor(step: string, position: number, total: number, cause: unknown, rollbackErrors: readonly Error[]) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    const state = rollbackErrors.length === 0
-      ? 'the previous state was restored'
-      : `rollback incomplete (${rollbackErrors.length} undo step(s) failed: ${rollbackErrors.map((e) => e.message).join('; ')}); run \`netfwd up\` again or \`netfwd down\` to converge`;
+    const state =
+      rollbackErrors.length === 0
+        ? 'the previous state was restored'
+        : `rollback incomplete (${rollbackErrors.length} undo step(s) failed: ${rollbackErrors.map((e) => e.message).join('; ')}); run \`netfwd up\` again or \`netfwd down\` to converge`;
     super(`step ${position}/${total} "${step}" failed: ${why}; ${state}`, { cause });
     this.step = step;
     this.position = position;

@@ -95,7 +95,13 @@ export function bringupCase(): BenchCase<Ctx> {
       });
       write('recipe.sh', recipe);
       // The part both contenders share: starting the two wireguard-go daemons.
-      write('daemons.sh', recipe.split('\n').filter((l) => l.startsWith('#!') || l.startsWith('set ') || l.startsWith('export ') || / wireguard-go /.test(l)).join('\n') + '\n');
+      write(
+        'daemons.sh',
+        recipe
+          .split('\n')
+          .filter((l) => l.startsWith('#!') || l.startsWith('set ') || l.startsWith('export ') || / wireguard-go /.test(l))
+          .join('\n') + '\n',
+      );
       return { lab, dir, names, recipe, steps: recipeSteps(recipe) };
     },
     async teardown(ctx) {
@@ -106,7 +112,8 @@ export function bringupCase(): BenchCase<Ctx> {
     contenders: [
       {
         name: 'netfwd in-process',
-        timed: 'in one node process: forwardService(frontend).apply() then forwardService(backend).apply() (import and start-up excluded; see whole-process column)',
+        timed:
+          'in one node process: forwardService(frontend).apply() then forwardService(backend).apply() (import and start-up excluded; see whole-process column)',
         unavailable: wgMissing,
         run: (ctx) => runSubject('netfwd-up', [join(ctx.dir, 'frontend.json'), join(ctx.dir, 'backend.json')], ['writes']),
       },
@@ -118,7 +125,9 @@ export function bringupCase(): BenchCase<Ctx> {
           let ms = 0;
           let rss = 0;
           for (const f of ['frontend.json', 'backend.json']) {
-            const r = await measureProcess(process.execPath, [cliPath(), 'up', '-c', join(ctx.dir, f), '--implementation', 'userspace'], { env: netfwdEnv() });
+            const r = await measureProcess(process.execPath, [cliPath(), 'up', '-c', join(ctx.dir, f), '--implementation', 'userspace'], {
+              env: netfwdEnv(),
+            });
             ms += r.wallMs;
             rss = Math.max(rss, r.rssKb);
           }
@@ -136,7 +145,7 @@ export function bringupCase(): BenchCase<Ctx> {
       },
       {
         name: 'floor: 2 × wireguard-go start',
-        timed: 'a bash script running only the recipe\'s two `wireguard-go NAME` lines: what every contender spends on the daemons',
+        timed: "a bash script running only the recipe's two `wireguard-go NAME` lines: what every contender spends on the daemons",
         unavailable: wgMissing,
         async run(ctx) {
           const r = await measureProcess('/bin/bash', [join(ctx.dir, 'daemons.sh')]);

@@ -11,9 +11,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { desiredNftables } from '../../src/forward/plan/nftables-desired.js';
 import { LINK_LOCAL } from '../../src/forward/plan/uplink.js';
+import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { Nft, type NftElement } from '../../src/nft/index.js';
 import type { BenchCase, Contender, Measurement } from '../lib/harness.js';
 import { measureProcess } from '../lib/measure.js';
@@ -54,7 +54,13 @@ function topology(): Ctx {
   ipIn(ctx.frontend, ['address', 'add', '192.0.2.1/24', 'dev', 'eth1']);
   ipIn(ctx.client, ['address', 'add', '198.51.100.2/24', 'dev', 'eth0']);
   ipIn(ctx.server, ['address', 'add', `${SERVER}/24`, 'dev', 'eth0']);
-  for (const [ns, dev] of [[ctx.frontend, 'eth0'], [ctx.frontend, 'eth1'], [ctx.client, 'eth0'], [ctx.server, 'eth0']] as const) ipIn(ns, ['link', 'set', dev, 'up']);
+  for (const [ns, dev] of [
+    [ctx.frontend, 'eth0'],
+    [ctx.frontend, 'eth1'],
+    [ctx.client, 'eth0'],
+    [ctx.server, 'eth0'],
+  ] as const)
+    ipIn(ns, ['link', 'set', dev, 'up']);
   ipIn(ctx.client, ['route', 'add', 'default', 'via', '198.51.100.1']);
   ipIn(ctx.server, ['route', 'add', 'default', 'via', '192.0.2.1']);
   execFileSync('ip', ['netns', 'exec', ctx.frontend, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
@@ -82,7 +88,10 @@ async function installRuleset(ns: string, n: number, variant: Variant): Promise<
     await nft.transaction((tx) => {
       tx.addTable({ family: 'inet', name: d.table });
       for (const s of d.sets) {
-        const elements = (d.elements.get(s.name) ?? []).map((el) => ({ key: swap(el.key), ...(el.data !== undefined ? { data: swap(el.data) } : {}) }));
+        const elements = (d.elements.get(s.name) ?? []).map((el) => ({
+          key: swap(el.key),
+          ...(el.data !== undefined ? { data: swap(el.data) } : {}),
+        }));
         const flags = variant === 'hash-stats' && s.name.startsWith('stats') ? (s.flags ?? []).filter((f) => f !== 'interval') : s.flags;
         tx.addSet({ ...s, flags, ...(elements.length ? { elements: elements as NftElement[] } : {}) });
       }
@@ -100,7 +109,11 @@ async function installRuleset(ns: string, n: number, variant: Variant): Promise<
 }
 
 async function startServer(ctx: Ctx, mode: 'conn' | 'sink'): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ctx.server, process.execPath, join(benchDir, 'subjects/traffic-server.mjs'), mode, String(PORT)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', ctx.server, process.execPath, join(benchDir, 'subjects/traffic-server.mjs'), mode, String(PORT)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   ctx.serverProcess = child;
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
@@ -118,9 +131,17 @@ function dataplaneCase(kind: 'conn' | 'tput', amount: number): BenchCase<Ctx> {
     async run(ctx): Promise<Measurement> {
       await installRuleset(ctx.frontend, forwards, variant);
       const args = kind === 'conn' ? ['conn', PUBLIC, String(PORT), String(amount), '32'] : ['tput', PUBLIC, String(PORT), String(amount)];
-      const r = await measureProcess('ip', ['netns', 'exec', ctx.client, process.execPath, join(benchDir, 'subjects/traffic-client.mjs'), ...args]);
+      const r = await measureProcess('ip', [
+        'netns',
+        'exec',
+        ctx.client,
+        process.execPath,
+        join(benchDir, 'subjects/traffic-client.mjs'),
+        ...args,
+      ]);
       const rep = r.report!;
-      const extra: Record<string, number> = kind === 'conn' ? { connectionsPerSecond: rep.perSecond! } : { megabytesPerSecond: rep.megabytesPerSecond! };
+      const extra: Record<string, number> =
+        kind === 'conn' ? { connectionsPerSecond: rep.perSecond! } : { megabytesPerSecond: rep.megabytesPerSecond! };
       return { ms: rep.opMs!, rssKb: r.rssKb, processMs: r.wallMs, extra };
     },
   });

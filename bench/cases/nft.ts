@@ -3,10 +3,11 @@
  * the same map, N dnat rules (one per forward) vs `nft -f` of those rules,
  * and one more forward added to an N-element map.
  */
+
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import type { BenchCase } from '../lib/harness.js';
 import { removeNetns, scratchNetns } from '../lib/harness.js';
 import { measureProcess } from '../lib/measure.js';
@@ -37,7 +38,8 @@ export function mapRuleset(n: number): string {
 
 export function rulesRuleset(n: number): string {
   const lines = ['table inet nfb {', ' chain prerouting { type nat hook prerouting priority dstnat; policy accept; }', '}'];
-  for (let i = 0; i < n; i++) lines.push(`add rule inet nfb prerouting ip daddr ${addr(i)} tcp dport ${port(i)} dnat ip to ${peer(i)}:${target(i)}`);
+  for (let i = 0; i < n; i++)
+    lines.push(`add rule inet nfb prerouting ip daddr ${addr(i)} tcp dport ${port(i)} dnat ip to ${peer(i)}:${target(i)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -45,7 +47,10 @@ function nftCase(kind: 'map' | 'rules', sizes: number[]): BenchCase<Ctx> {
   const text = kind === 'map' ? mapRuleset : rulesRuleset;
   return {
     id: kind === 'map' ? 'nft-map' : 'nft-rules',
-    title: kind === 'map' ? 'nftables: N forwards as elements of the DNAT map (one transaction)' : 'nftables: N forwards as one dnat rule each (one transaction)',
+    title:
+      kind === 'map'
+        ? 'nftables: N forwards as elements of the DNAT map (one transaction)'
+        : 'nftables: N forwards as one dnat rule each (one transaction)',
     unit: 'forward',
     sizes,
     async setup(size) {
@@ -60,7 +65,8 @@ function nftCase(kind: 'map' | 'rules', sizes: number[]): BenchCase<Ctx> {
     contenders: [
       {
         name: `netfwd ${kind === 'map' ? 'map transaction' : 'rules transaction'}`,
-        timed: 'in its node process: Nft.open + nft.transaction (the input objects are built before; import and start-up excluded); warmMs: the same transaction repeated in that process',
+        timed:
+          'in its node process: Nft.open + nft.transaction (the input objects are built before; import and start-up excluded); warmMs: the same transaction repeated in that process',
         run: (ctx, size) => runSubject('netfwd-nft', [kind, ctx.ns, String(size)], ['warmMs', 'batchMessages', 'datagrams']),
       },
       {
@@ -74,8 +80,24 @@ function nftCase(kind: 'map' | 'rules', sizes: number[]): BenchCase<Ctx> {
     ],
     targets:
       kind === 'map'
-        ? [{ subject: 'netfwd map transaction', baseline: 'nft -f', maxRatio: 0.5, sizes: sizes.filter((s) => s >= 10000), note: 'the 10 000-forward map ≤ 0.5× nft -f' }]
-        : [{ subject: 'netfwd rules transaction', baseline: 'nft -f', maxRatio: 1.0, sizes: sizes.filter((s) => s >= 10000), note: '10 000 one-rule-each ≤ 1.0× nft -f' }],
+        ? [
+            {
+              subject: 'netfwd map transaction',
+              baseline: 'nft -f',
+              maxRatio: 0.5,
+              sizes: sizes.filter((s) => s >= 10000),
+              note: 'the 10 000-forward map ≤ 0.5× nft -f',
+            },
+          ]
+        : [
+            {
+              subject: 'netfwd rules transaction',
+              baseline: 'nft -f',
+              maxRatio: 1.0,
+              sizes: sizes.filter((s) => s >= 10000),
+              note: '10 000 one-rule-each ≤ 1.0× nft -f',
+            },
+          ],
   };
 }
 
@@ -103,14 +125,23 @@ export function nftAddOneCase(sizes: number[]): BenchCase<Ctx> {
     contenders: [
       {
         name: 'netfwd addElements',
-        timed: 'in its node process: Nft.open + a transaction adding one element (it first reads the set\'s key types: one GETSET)',
+        timed: "in its node process: Nft.open + a transaction adding one element (it first reads the set's key types: one GETSET)",
         run: (ctx) => runSubject('netfwd-nft', ['add-one', ctx.ns], ['batchMessages', 'messages', 'writes', 'datagrams']),
       },
       {
         name: 'nft add element',
         timed: 'the whole `nft add element` process',
         async run(ctx) {
-          const r = await measureProcess('nsenter', [`--net=/run/netns/${ctx.ns}`, 'nft', 'add', 'element', 'inet', 'nfb', 'dnat4', '{ 198.51.100.1 . udp . 53 : 10.0.0.9 . 53 }']);
+          const r = await measureProcess('nsenter', [
+            `--net=/run/netns/${ctx.ns}`,
+            'nft',
+            'add',
+            'element',
+            'inet',
+            'nfb',
+            'dnat4',
+            '{ 198.51.100.1 . udp . 53 : 10.0.0.9 . 53 }',
+          ]);
           return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs };
         },
       },

@@ -28,7 +28,13 @@ export function frontendSpec(ns: string, name: string, n: number, privateKey: st
   return {
     role: 'frontend',
     netns: ns,
-    tunnel: { interface: name, addresses: ['10.0.0.1/24'], listenPort: 51820, privateKey, peers: [{ name: 'home', publicKey: peerKey, addresses: ['10.0.0.2'] }] },
+    tunnel: {
+      interface: name,
+      addresses: ['10.0.0.1/24'],
+      listenPort: 51820,
+      privateKey,
+      peers: [{ name: 'home', publicKey: peerKey, addresses: ['10.0.0.2'] }],
+    },
     public: { addresses: ['203.0.113.2'] },
     forwards: Array.from({ length: n }, (_, i) => ({ protocol: 'tcp' as const, port: 1024 + i, to: { peer: 'home' } })),
   };
@@ -56,7 +62,12 @@ export function reconcileCase(sizes: number[]): BenchCase<Ctx> {
       writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec), { mode: 0o600 });
       writeFileSync(join(dir, 'plus-one.json'), JSON.stringify(plusOne), { mode: 0o600 });
       await forwardService(spec, { implementation: 'userspace' }).apply();
-      const table = execFileSync('nsenter', [`--net=/run/netns/${ns}`, 'nft', 'list', 'tables'], { encoding: 'utf8' }).trim().split('\n').pop()!.split(' ').pop()!;
+      const table = execFileSync('nsenter', [`--net=/run/netns/${ns}`, 'nft', 'list', 'tables'], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .pop()!
+        .split(' ')
+        .pop()!;
       return { ns, dir, name, table };
     },
     async teardown(ctx) {
@@ -67,7 +78,8 @@ export function reconcileCase(sizes: number[]): BenchCase<Ctx> {
     contenders: [
       {
         name: 'netfwd apply, no change',
-        timed: 'in its node process: forwardService(spec).apply() — dump links, addresses, nft table with its elements, wg peers; diff; no writes',
+        timed:
+          'in its node process: forwardService(spec).apply() — dump links, addresses, nft table with its elements, wg peers; diff; no writes',
         unavailable: wgMissing,
         run: (ctx) => runSubject('netfwd-reconcile', ['apply', join(ctx.dir, 'spec.json')], ['writes', 'changes']),
       },
@@ -76,7 +88,11 @@ export function reconcileCase(sizes: number[]): BenchCase<Ctx> {
         timed: 'the whole `netfwd up -c FILE --json` process',
         unavailable: wgMissing,
         async run(ctx) {
-          const r = await measureProcess(process.execPath, [cliPath(), 'up', '-c', join(ctx.dir, 'spec.json'), '--implementation', 'userspace', '--json'], { env: netfwdEnv() });
+          const r = await measureProcess(
+            process.execPath,
+            [cliPath(), 'up', '-c', join(ctx.dir, 'spec.json'), '--implementation', 'userspace', '--json'],
+            { env: netfwdEnv() },
+          );
           const out = parseCliJson(r.stdout) as { netlinkWrites: number };
           return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs, extra: { writes: out.netlinkWrites } };
         },
@@ -85,7 +101,12 @@ export function reconcileCase(sizes: number[]): BenchCase<Ctx> {
         name: 'netfwd apply, +1 forward',
         timed: 'in its node process: apply() of the spec with one forward more (restored afterwards, not timed)',
         unavailable: wgMissing,
-        run: (ctx) => runSubject('netfwd-reconcile', ['apply-one', join(ctx.dir, 'spec.json'), join(ctx.dir, 'plus-one.json')], ['writes', 'restoreWrites']),
+        run: (ctx) =>
+          runSubject(
+            'netfwd-reconcile',
+            ['apply-one', join(ctx.dir, 'spec.json'), join(ctx.dir, 'plus-one.json')],
+            ['writes', 'restoreWrites'],
+          ),
       },
       {
         name: 'netfwd status',
@@ -98,7 +119,11 @@ export function reconcileCase(sizes: number[]): BenchCase<Ctx> {
         timed: 'the whole `netfwd status -c FILE --json` process',
         unavailable: wgMissing,
         async run(ctx) {
-          const r = await measureProcess(process.execPath, [cliPath(), 'status', '-c', join(ctx.dir, 'spec.json'), '--implementation', 'userspace', '--json'], { env: netfwdEnv() });
+          const r = await measureProcess(
+            process.execPath,
+            [cliPath(), 'status', '-c', join(ctx.dir, 'spec.json'), '--implementation', 'userspace', '--json'],
+            { env: netfwdEnv() },
+          );
           return { ms: r.wallMs, rssKb: r.rssKb, processMs: r.wallMs };
         },
       },
@@ -116,7 +141,11 @@ export function reconcileCase(sizes: number[]): BenchCase<Ctx> {
     targets: [
       { subject: 'netfwd apply, no change', extra: { key: 'writes', max: 0 }, note: 'reconcile with nothing to change sends zero writes' },
       { subject: 'netfwd up, no change (process)', extra: { key: 'writes', max: 0 }, note: 'the CLI too' },
-      { subject: 'netfwd apply, +1 forward', extra: { key: 'writes', max: 2 }, note: 'one forward more: O(1) writes (its DNAT element and its stats element)' },
+      {
+        subject: 'netfwd apply, +1 forward',
+        extra: { key: 'writes', max: 2 },
+        note: 'one forward more: O(1) writes (its DNAT element and its stats element)',
+      },
     ],
   };
 }

@@ -35,7 +35,8 @@ export function routesCase(sizes: number[]): BenchCase<Ctx> {
     contenders: [
       {
         name: 'netfwd addMany',
-        timed: 'in its node process: Route.open + routes.addMany (package import and node start-up excluded; see whole-process column); warmMs: the same work repeated in that process',
+        timed:
+          'in its node process: Route.open + routes.addMany (package import and node start-up excluded; see whole-process column); warmMs: the same work repeated in that process',
         run: (ctx, size) => runSubject('netfwd-routes', [ctx.ns, String(size)], ['warmMs', 'datagrams']),
       },
       {
@@ -61,9 +62,13 @@ export function routesCase(sizes: number[]): BenchCase<Ctx> {
         timed: 'in its node process: createRtNetlink() + newRoute() 64 in flight (require excluded)',
         unavailable: npmNetlinkProblem,
         async run(ctx, size) {
-          const r = await measureProcess('ip', ['netns', 'exec', ctx.ns, process.execPath, join(benchDir, 'subjects/npm-netlink-routes.cjs'), String(size)], {
-            env: { ...process.env, NETLINK_PEER: npmNetlinkPath()! },
-          });
+          const r = await measureProcess(
+            'ip',
+            ['netns', 'exec', ctx.ns, process.execPath, join(benchDir, 'subjects/npm-netlink-routes.cjs'), String(size)],
+            {
+              env: { ...process.env, NETLINK_PEER: npmNetlinkPath()! },
+            },
+          );
           return { ms: r.report!.opMs!, rssKb: r.rssKb, processMs: r.wallMs };
         },
       },

@@ -32,7 +32,8 @@ export function rulesCase(sizes: number[]): BenchCase<Ctx> {
     contenders: [
       {
         name: 'netfwd addMany',
-        timed: 'in its node process: Route.open + rules.addMany (import and start-up excluded; see whole-process column); warmMs: the same work repeated in that process',
+        timed:
+          'in its node process: Route.open + rules.addMany (import and start-up excluded; see whole-process column); warmMs: the same work repeated in that process',
         run: (ctx, size) => runSubject('netfwd-rules', [ctx.ns, String(size)], ['warmMs', 'datagrams']),
       },
       {

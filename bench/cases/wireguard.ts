@@ -60,7 +60,8 @@ function inputFor(n: number): { json: string; conf: string } {
     allowedIps: [`10.${(i >> 8) & 255}.${i & 255}.0/30`],
   }));
   let conf = `[Interface]\nPrivateKey = ${own.privateKey}\nListenPort = 51820\n`;
-  for (const p of peers) conf += `\n[Peer]\nPublicKey = ${p.publicKey}\nEndpoint = ${p.endpoint}\nPersistentKeepalive = 25\nAllowedIPs = ${p.allowedIps.join(', ')}\n`;
+  for (const p of peers)
+    conf += `\n[Peer]\nPublicKey = ${p.publicKey}\nEndpoint = ${p.endpoint}\nPersistentKeepalive = 25\nAllowedIPs = ${p.allowedIps.join(', ')}\n`;
   got = { json: JSON.stringify({ privateKey: own.privateKey, listenPort: 51820, peers }), conf };
   inputs.set(n, got);
   return got;
@@ -108,7 +109,8 @@ export function kernelWgMissing(): string | undefined {
     execFileSync('ip', ['-n', ns, 'link', 'add', 'nfbprobe', 'type', 'wireguard'], { stdio: 'pipe' });
     kernelProbe = undefined;
   } catch {
-    kernelProbe = "this kernel has no WireGuard (run it in the kernel lane: npm run test:kernel -- --kernel 6.12 --bench 'wireguard-kernel')";
+    kernelProbe =
+      "this kernel has no WireGuard (run it in the kernel lane: npm run test:kernel -- --kernel 6.12 --bench 'wireguard-kernel')";
   } finally {
     removeNetns(ns);
   }
@@ -141,13 +143,22 @@ export function wireguardKernelCase(sizes: number[]): BenchCase<KernelCtx> {
     contenders: [
       {
         name: 'netfwd configure',
-        timed: 'in its node process: WireGuard.open + configure over generic netlink (the JSON input is read before; import and start-up excluded; no warm repetition: the kernel removes peers one RCU grace period each)',
+        timed:
+          'in its node process: WireGuard.open + configure over generic netlink (the JSON input is read before; import and start-up excluded; no warm repetition: the kernel removes peers one RCU grace period each)',
         run: (ctx) => runSubject('netfwd-wg', [ctx.ns, ctx.name, join(ctx.dir, 'peers.json'), 'kernel']),
         unavailable: kernelWgMissing,
       },
       wgSetconf(kernelWgMissing),
     ],
-    targets: [{ subject: 'netfwd configure', baseline: 'wg setconf', maxRatio: 1.0, sizes: sizes.filter((s) => s >= 10000), note: '10 000 peers ≤ 1.0× wg setconf' }],
+    targets: [
+      {
+        subject: 'netfwd configure',
+        baseline: 'wg setconf',
+        maxRatio: 1.0,
+        sizes: sizes.filter((s) => s >= 10000),
+        note: '10 000 peers ≤ 1.0× wg setconf',
+      },
+    ],
   };
 }
 
@@ -174,12 +185,21 @@ export function wireguardCase(sizes: number[]): BenchCase<Ctx> {
     contenders: [
       {
         name: 'netfwd configure',
-        timed: 'in its node process: WireGuard.open + configure over the UAPI socket (the JSON input is read before; import and start-up excluded); warmMs: the same configuration repeated in that process',
+        timed:
+          'in its node process: WireGuard.open + configure over the UAPI socket (the JSON input is read before; import and start-up excluded); warmMs: the same configuration repeated in that process',
         run: (ctx) => runSubject('netfwd-wg', [ctx.ns, ctx.name, join(ctx.dir, 'peers.json')], ['warmMs']),
         unavailable: wgMissing,
       },
       wgSetconf(wgMissing),
     ],
-    targets: [{ subject: 'netfwd configure', baseline: 'wg setconf', maxRatio: 1.0, sizes: sizes.filter((s) => s >= 10000), note: '10 000 peers ≤ 1.0× wg setconf' }],
+    targets: [
+      {
+        subject: 'netfwd configure',
+        baseline: 'wg setconf',
+        maxRatio: 1.0,
+        sizes: sizes.filter((s) => s >= 10000),
+        note: '10 000 peers ≤ 1.0× wg setconf',
+      },
+    ],
   };
 }

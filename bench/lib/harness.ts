@@ -91,7 +91,17 @@ export interface CaseResult {
 }
 
 function empty<Ctx>(k: Contender<Ctx>, size: number, why: { skipped?: string; error?: string }): ContenderResult {
-  return { contender: k.name, timed: k.timed, size, ms: summarize([]), perObjectUs: NaN, rssKb: summarize([]), processMs: summarize([]), extra: {}, ...why };
+  return {
+    contender: k.name,
+    timed: k.timed,
+    size,
+    ms: summarize([]),
+    perObjectUs: NaN,
+    rssKb: summarize([]),
+    processMs: summarize([]),
+    extra: {},
+    ...why,
+  };
 }
 
 export async function runCase<Ctx>(c: BenchCase<Ctx>, runs: number, log: (s: string) => void): Promise<CaseResult> {

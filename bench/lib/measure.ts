@@ -23,7 +23,11 @@ export interface RunResult {
 const wrapper = join(new URL('.', import.meta.url).pathname, 'runwait.py');
 
 /** Runs `cmd args`; rejects with its stderr when it fails. */
-export function measureProcess(cmd: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+export function measureProcess(
+  cmd: string,
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/python3', [wrapper, cmd, ...args], {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],

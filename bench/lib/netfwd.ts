@@ -5,7 +5,7 @@
  * tree during a long run cannot change what is measured half-way.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Measurement } from './harness.js';
 import { measureProcess } from './measure.js';
@@ -66,7 +66,8 @@ export const cliPath = () => join(snapshotBuild(), 'dist', 'cli.js');
  */
 export async function runSubject(name: string, args: string[], extraKeys: string[] = []): Promise<Measurement> {
   const r = await measureProcess(process.execPath, [join(benchDir, 'subjects', `${name}.mjs`), ...args], { env: netfwdEnv() });
-  if (!r.report || typeof r.report.opMs !== 'number') throw new Error(`subject ${name} reported nothing: ${r.stdout.slice(-500)} ${r.stderr.slice(-500)}`);
+  if (!r.report || typeof r.report.opMs !== 'number')
+    throw new Error(`subject ${name} reported nothing: ${r.stdout.slice(-500)} ${r.stderr.slice(-500)}`);
   const extra: Record<string, number> = {};
   for (const k of extraKeys) if (typeof r.report[k] === 'number') extra[k] = r.report[k]!;
   // The whole process up to the end of the timed work: a warm repetition after it is not counted.

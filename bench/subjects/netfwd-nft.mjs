@@ -19,23 +19,40 @@ let work;
 if (mode === 'map') {
   const elements = [];
   for (let i = 0; i < count; i++) elements.push({ key: [addr(i), 'tcp', 10000 + (i % 50000)], data: [peer(i), 20000 + (i % 30000)] });
-  const rule = [x.iifname.neq('wg0'), x.dnat({ family: 'ip', map: { key: [x.ip.daddr, x.meta.l4proto, x.th.dport], map: '@dnat4', withPort: true } })];
+  const rule = [
+    x.iifname.neq('wg0'),
+    x.dnat({ family: 'ip', map: { key: [x.ip.daddr, x.meta.l4proto, x.th.dport], map: '@dnat4', withPort: true } }),
+  ];
   work = (tx) => {
     tx.addTable({ family: 'inet', name: T });
-    tx.addSet({ family: 'inet', table: T, name: 'dnat4', keyType: ['ipv4_addr', 'inet_proto', 'inet_service'], dataType: ['ipv4_addr', 'inet_service'], counter: true, elements });
+    tx.addSet({
+      family: 'inet',
+      table: T,
+      name: 'dnat4',
+      keyType: ['ipv4_addr', 'inet_proto', 'inet_service'],
+      dataType: ['ipv4_addr', 'inet_service'],
+      counter: true,
+      elements,
+    });
     tx.addChain({ family: 'inet', table: T, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' });
     tx.addRule({ family: 'inet', table: T, chain: 'prerouting', expr: rule });
   };
 } else if (mode === 'rules') {
   const rules = [];
-  for (let i = 0; i < count; i++) rules.push([x.ip.daddr.eq(addr(i)), x.tcp.dport.eq(10000 + (i % 50000)), x.dnat({ family: 'ip', addr: peer(i), port: 20000 + (i % 30000) })]);
+  for (let i = 0; i < count; i++)
+    rules.push([
+      x.ip.daddr.eq(addr(i)),
+      x.tcp.dport.eq(10000 + (i % 50000)),
+      x.dnat({ family: 'ip', addr: peer(i), port: 20000 + (i % 30000) }),
+    ]);
   work = (tx) => {
     tx.addTable({ family: 'inet', name: T });
     tx.addChain({ family: 'inet', table: T, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' });
     for (const expr of rules) tx.addRule({ family: 'inet', table: T, chain: 'prerouting', expr });
   };
 } else if (mode === 'add-one') {
-  work = (tx) => tx.addElements({ family: 'inet', table: T, set: 'dnat4', elements: [{ key: ['198.51.100.1', 'udp', 53], data: ['10.0.0.9', 53] }] });
+  work = (tx) =>
+    tx.addElements({ family: 'inet', table: T, set: 'dnat4', elements: [{ key: ['198.51.100.1', 'udp', 53], data: ['10.0.0.9', 53] }] });
 } else throw new Error(`unknown mode ${mode}`);
 
 const t0 = performance.now();
@@ -43,7 +60,12 @@ const nft = await Nft.open({ netns: ns });
 const res = await nft.transaction(work);
 const opMs = performance.now() - t0;
 workDone();
-const totals = { batchMessages: res.messages, messages: netlinkTotals.messages, writes: netlinkTotals.writes, datagrams: netlinkTotals.datagramsSent };
+const totals = {
+  batchMessages: res.messages,
+  messages: netlinkTotals.messages,
+  writes: netlinkTotals.writes,
+  datagrams: netlinkTotals.datagramsSent,
+};
 let warmMs;
 if (mode !== 'add-one') {
   // The same transaction again in the same process, on a warm JIT (the table deleted first, not timed).

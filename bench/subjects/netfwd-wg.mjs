@@ -14,7 +14,13 @@ const config = {
   privateKey: input.privateKey,
   listenPort: input.listenPort,
   replacePeers: true,
-  peers: input.peers.map((p) => ({ publicKey: p.publicKey, endpoint: p.endpoint, persistentKeepalive: p.persistentKeepalive, allowedIps: p.allowedIps, replaceAllowedIps: true })),
+  peers: input.peers.map((p) => ({
+    publicKey: p.publicKey,
+    endpoint: p.endpoint,
+    persistentKeepalive: p.persistentKeepalive,
+    allowedIps: p.allowedIps,
+    replaceAllowedIps: true,
+  })),
 };
 const t0 = performance.now();
 const wg = await WireGuard.open({ netns: ns, implementation, daemonLog: null });

@@ -9,7 +9,9 @@ const count = Number(process.argv[2]);
   const pending = [];
   for (let i = 0; i < count; i++) {
     const dst = Buffer.from([10, (i >> 16) & 255, (i >> 8) & 255, i & 255]);
-    pending.push(sock.newRoute({ family: 2, dstLen: 32, table: 0, protocol: 4, scope: 0, type: 1 }, { dst, oif: 1, table: 5000 }, { flags: 0x600 }));
+    pending.push(
+      sock.newRoute({ family: 2, dstLen: 32, table: 0, protocol: 4, scope: 0, type: 1 }, { dst, oif: 1, table: 5000 }, { flags: 0x600 }),
+    );
     if (pending.length >= 64) await Promise.all(pending.splice(0));
   }
   await Promise.all(pending);

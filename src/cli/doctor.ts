@@ -7,15 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { NetlinkError } from '../errors.js';
+import { ServiceForward } from '../forward/index.js';
+import { readSysctl } from '../forward/plan/sysctl-access.js';
+import type { NormalizedConfig } from '../forward/spec/normalized-config.js';
+import { describeFile, type FileKind, fileProblems, formatMode } from '../forward/spec/private-file.js';
 import { Connection } from '../netlink/connection.js';
 import { resolveFamily } from '../netlink/genl.js';
 import { netns } from '../netns/index.js';
-import { Nft, nftExpr as e } from '../nft/index.js';
+import { nftExpr as e, Nft } from '../nft/index.js';
 import { Route } from '../route/index.js';
-import type { NormalizedConfig } from '../forward/spec/normalized-config.js';
-import { ServiceForward } from '../forward/index.js';
-import { describeFile, type FileKind, fileProblems, formatMode } from '../forward/spec/private-file.js';
-import { readSysctl } from '../forward/plan/sysctl-access.js';
 
 export interface DoctorCheck {
   name: string;
@@ -49,9 +49,14 @@ async function inScratchNamespace<T>(fn: (ns: string) => Promise<T>): Promise<T>
   }
 }
 
-export async function runDoctor(config: NormalizedConfig, files: { config: string; keys: string[] }, userspaceCommand = 'wireguard-go'): Promise<DoctorCheck[]> {
+export async function runDoctor(
+  config: NormalizedConfig,
+  files: { config: string; keys: string[] },
+  userspaceCommand = 'wireguard-go',
+): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
-  const add = (name: string, ok: boolean, detail: string, warning = false) => checks.push({ name, ok, detail, ...(warning ? { warning } : {}) });
+  const add = (name: string, ok: boolean, detail: string, warning = false) =>
+    checks.push({ name, ok, detail, ...(warning ? { warning } : {}) });
 
   const root = process.getuid?.() === 0;
   add('privileges', root, root ? 'running as root' : 'netfwd needs root (CAP_NET_ADMIN) to change the network configuration');
@@ -60,7 +65,9 @@ export async function runDoctor(config: NormalizedConfig, files: { config: strin
   // may be readable by others (config reference, "Permissions").
   const inlineSecrets =
     config.tunnel.privateKeyFile === undefined ||
-    (config.role === 'frontend' ? config.tunnel.peers.some((p) => p.presharedKey && !p.presharedKeyFile) : !!config.tunnel.peer.presharedKey && !config.tunnel.peer.presharedKeyFile);
+    (config.role === 'frontend'
+      ? config.tunnel.peers.some((p) => p.presharedKey && !p.presharedKeyFile)
+      : !!config.tunnel.peer.presharedKey && !config.tunnel.peer.presharedKeyFile);
   for (const f of [files.config, ...files.keys]) {
     const kind: FileKind = f !== files.config ? 'key' : inlineSecrets ? 'config-with-key' : 'config';
     try {
@@ -68,9 +75,17 @@ export async function runDoctor(config: NormalizedConfig, files: { config: strin
       const problems = fileProblems(f, info, kind);
       const mode = `mode ${formatMode(info.mode)}`;
       if (problems.length > 0) {
-        add(`permissions of ${f}`, false, `${mode}: ${problems.map((p) => p.fix).join(' and ')} — it ${problems.map((p) => p.problem).join('; it ')}`);
+        add(
+          `permissions of ${f}`,
+          false,
+          `${mode}: ${problems.map((p) => p.fix).join(' and ')} — it ${problems.map((p) => p.problem).join('; it ')}`,
+        );
       } else {
-        add(`permissions of ${f}`, true, `${mode}, owned by ${info.uid === 0 ? 'root' : `uid ${info.uid}`}${kind === 'config' ? ' (it names key files and holds no key itself)' : ''}`);
+        add(
+          `permissions of ${f}`,
+          true,
+          `${mode}, owned by ${info.uid === 0 ? 'root' : `uid ${info.uid}`}${kind === 'config' ? ' (it names key files and holds no key itself)' : ''}`,
+        );
       }
     } catch (err) {
       add(`permissions of ${f}`, false, (err as Error).message);
@@ -84,11 +99,32 @@ export async function runDoctor(config: NormalizedConfig, files: { config: strin
     try {
       await nft.transaction((tx) => {
         tx.addTable({ family: 'inet', name: 'probe' });
-        tx.addSet({ family: 'inet', table: 'probe', name: 'm', keyType: ['ipv4_addr', 'inet_proto', 'inet_service'], dataType: ['ipv4_addr'], flags: ['interval'], counter: true });
+        tx.addSet({
+          family: 'inet',
+          table: 'probe',
+          name: 'm',
+          keyType: ['ipv4_addr', 'inet_proto', 'inet_service'],
+          dataType: ['ipv4_addr'],
+          flags: ['interval'],
+          counter: true,
+        });
         tx.addChain({ family: 'inet', table: 'probe', name: 'pre', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' });
-        tx.addRule({ family: 'inet', table: 'probe', chain: 'pre', expr: [e.fib('daddr', 'type').eq('local'), e.dnat({ family: 'ip', map: { key: [e.ip.daddr, e.meta.l4proto, e.th.dport], map: '@m' } })] });
+        tx.addRule({
+          family: 'inet',
+          table: 'probe',
+          chain: 'pre',
+          expr: [
+            e.fib('daddr', 'type').eq('local'),
+            e.dnat({ family: 'ip', map: { key: [e.ip.daddr, e.meta.l4proto, e.th.dport], map: '@m' } }),
+          ],
+        });
         tx.addChain({ family: 'inet', table: 'probe', name: 'fwd', type: 'filter', hook: 'forward', priority: 'mangle', policy: 'accept' });
-        tx.addRule({ family: 'inet', table: 'probe', chain: 'fwd', expr: [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)] });
+        tx.addRule({
+          family: 'inet',
+          table: 'probe',
+          chain: 'fwd',
+          expr: [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)],
+        });
         tx.addChain({ family: 'inet', table: 'probe', name: 'out', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' });
         tx.addRule({ family: 'inet', table: 'probe', chain: 'out', expr: [e.ct.mark.eq(1), e.meta.mark.set(e.ct.mark)] });
       });
@@ -137,7 +173,13 @@ export async function runDoctor(config: NormalizedConfig, files: { config: strin
   if (config.role === 'frontend' && config.families.includes(6)) add(...(await routerAdvertisements(config)));
   const status = await new ServiceForward(config).status();
   for (const w of status.warnings) add('ruleset and settings', false, w, true);
-  add('state', true, status.drift.length === 0 ? 'the kernel matches the configuration' : `${status.drift.length} change(s) pending: run \`netfwd plan\` to see them`);
+  add(
+    'state',
+    true,
+    status.drift.length === 0
+      ? 'the kernel matches the configuration'
+      : `${status.drift.length} change(s) pending: run \`netfwd plan\` to see them`,
+  );
   return checks;
 }
 

@@ -13,8 +13,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NetfwdError } from '../errors.js';
 import { CONFIG_FILE_MAX_BYTES, loadConfigFile } from '../forward/spec/config-file.js';
-import { formatNote, ImportError, importConfig, type ImportInput } from '../import/index.js';
 import { asFileReadError, describeFile, type FileProblem, fileProblems, readRegularFile } from '../forward/spec/private-file.js';
+import { formatNote, ImportError, type ImportInput, importConfig } from '../import/index.js';
 import { generatePrivateKey } from '../wireguard/curve25519.js';
 import { EXIT } from './exit-codes.js';
 
@@ -43,7 +43,9 @@ export function runImport(argv: string[], io: ImportIo): number {
     },
   });
   if (values.help) {
-    io.out(`usage: ${IMPORT_USAGE}\n\nReads wg-quick .conf files, NetworkManager keyfiles, iptables-save files and scripts of\niptables/ip/wg commands, and writes the equivalent netfwd configuration; what could not be\ntranslated is listed on stderr and as comments in the output. See docs/import.md.`);
+    io.out(
+      `usage: ${IMPORT_USAGE}\n\nReads wg-quick .conf files, NetworkManager keyfiles, iptables-save files and scripts of\niptables/ip/wg commands, and writes the equivalent netfwd configuration; what could not be\ntranslated is listed on stderr and as comments in the output. See docs/import.md.`,
+    );
     return EXIT.OK;
   }
   if (positionals.length === 0) throw usage('import needs at least one input file');
@@ -56,7 +58,11 @@ export function runImport(argv: string[], io: ImportIo): number {
       const content = readRegularFile(path, INPUT_MAX_BYTES);
       return { path, text: typeof content.data === 'string' ? content.data : content.data.toString('utf8') };
     } catch (e) {
-      throw new ImportError(path, `cannot read the file: ${asFileReadError(e).reason}`, 'a readable wg-quick .conf, NetworkManager keyfile or iptables file');
+      throw new ImportError(
+        path,
+        `cannot read the file: ${asFileReadError(e).reason}`,
+        'a readable wg-quick .conf, NetworkManager keyfile or iptables file',
+      );
     }
   });
   const result = importConfig(inputs, { ...(role ? { role } : {}), ...(output ? { output } : {}) });
@@ -147,7 +153,10 @@ export function runImport(argv: string[], io: ImportIo): number {
     } catch {
       continue;
     }
-    if (problems.length > 0) io.err(`note: netfwd (as root) will refuse ${path}: it ${problems.map((p) => p.problem).join('; it ')}; run ${problems.map((p) => p.fix).join(' and ')}`);
+    if (problems.length > 0)
+      io.err(
+        `note: netfwd (as root) will refuse ${path}: it ${problems.map((p) => p.problem).join('; it ')}; run ${problems.map((p) => p.fix).join(' and ')}`,
+      );
   }
   return EXIT.OK;
 }

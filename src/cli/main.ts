@@ -1,22 +1,29 @@
 #!/usr/bin/env node
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 /**
  * The `netfwd` command: one command per machine sets up (or removes) its end
  * of VPN NAT service forwarding from a configuration file.
  */
 import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
-import { parseEndpoint } from '../grammar/index.js';
-import { type NormalizedConfig, ServiceForward, loadConfigFile, type ForwardStatus, inspectNamespace, type NamespaceStatus } from '../forward/index.js';
-import { OwnershipError } from '../forward/plan/ownership.js';
-import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { DEMO_MODES, type DemoMode, runDemo } from '../demo/run-demo.js';
+import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
+import {
+  type ForwardStatus,
+  inspectNamespace,
+  loadConfigFile,
+  type NamespaceStatus,
+  type NormalizedConfig,
+  ServiceForward,
+} from '../forward/index.js';
+import { OwnershipError } from '../forward/plan/ownership.js';
+import { isUnsafeFileError } from '../forward/spec/private-file.js';
+import { parseEndpoint } from '../grammar/index.js';
+import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { runDoctor } from './doctor.js';
+import { EXIT, EXIT_TEXT } from './exit-codes.js';
 import { runImport } from './import.js';
 import { probeLines, runCommand } from './run.js';
-import { EXIT, EXIT_TEXT } from './exit-codes.js';
-import { isUnsafeFileError } from '../forward/spec/private-file.js';
 
 const require = createRequire(import.meta.url);
 function version(): string {
@@ -162,7 +169,9 @@ const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`)
 
 function requireRoot(): void {
   if (process.getuid?.() !== 0) {
-    throw Object.assign(new NetfwdError('netfwd changes the network configuration and needs root (CAP_NET_ADMIN): run it with sudo'), { exit: EXIT.REFUSED });
+    throw Object.assign(new NetfwdError('netfwd changes the network configuration and needs root (CAP_NET_ADMIN): run it with sudo'), {
+      exit: EXIT.REFUSED,
+    });
   }
 }
 
@@ -197,13 +206,19 @@ function forward(config: NormalizedConfig, options: Options): ServiceForward {
 function printStatus(s: ForwardStatus): void {
   out(`${s.role} ${s.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);
   const t = s.tunnel;
-  out(`  tunnel: ${t.present ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'absent'}`);
+  out(
+    `  tunnel: ${t.present ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'absent'}`,
+  );
   for (const p of t.peers) {
     const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;
-    out(`  peer ${p.name ?? '(not in the configuration)'} ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`);
+    out(
+      `  peer ${p.name ?? '(not in the configuration)'} ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`,
+    );
   }
   for (const f of s.forwards) {
-    out(`  forward ${f.protocol} ${f.publicPorts} (IPv${f.family}) → ${f.peer}: ${plural(f.connections, 'connection')}, ${plural(f.packets, 'packet')}, ${plural(f.bytes, 'byte')}`);
+    out(
+      `  forward ${f.protocol} ${f.publicPorts} (IPv${f.family}) → ${f.peer}: ${plural(f.connections, 'connection')}, ${plural(f.packets, 'packet')}, ${plural(f.bytes, 'byte')}`,
+    );
   }
   const p = s.present;
   out(`  present: link ${p.link ? 'yes' : 'no'}; addresses ${p.addresses.join(', ') || '-'}; nftables ${p.nftTable ?? '-'}`);
@@ -222,7 +237,10 @@ function probeTarget(text: string | undefined): { host: string; port: number } |
   if (text === undefined) return undefined;
   // IP literals only (brackets around either family), ports of up to 5 digits.
   const r = parseEndpoint(text, { portDigits: 5, brackets: 'any', hostnames: false });
-  if (!r.ok) throw new UsageError(`--probe-egress ${JSON.stringify(text)}: expected IPv4:PORT or [IPv6]:PORT of a service that answers with the address it sees`);
+  if (!r.ok)
+    throw new UsageError(
+      `--probe-egress ${JSON.stringify(text)}: expected IPv4:PORT or [IPv6]:PORT of a service that answers with the address it sees`,
+    );
   // The host as written (the probe's report shows it).
   const host = text.startsWith('[') ? text.slice(1, text.indexOf(']')) : text.slice(0, text.lastIndexOf(':'));
   return { host, port: r.value.port };
@@ -243,17 +261,22 @@ function seconds(option: string, text: string | undefined, min: number): number 
 }
 
 function printNamespace(s: NamespaceStatus): void {
-  if (s.tunnels.length === 0 && s.routes.length === 0 && s.rules.length === 0) out(`netfwd has nothing set up${s.netns ? ` in namespace ${s.netns}` : ' here'}`);
+  if (s.tunnels.length === 0 && s.routes.length === 0 && s.rules.length === 0)
+    out(`netfwd has nothing set up${s.netns ? ` in namespace ${s.netns}` : ' here'}`);
   for (const t of s.tunnels) {
     out(`${t.role ?? 'tunnel'} ${t.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);
-    out(`  tunnel: ${t.implementation ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'not a WireGuard interface'}`);
+    out(
+      `  tunnel: ${t.implementation ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'not a WireGuard interface'}`,
+    );
     for (const p of t.peers) {
       const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;
       out(`  peer ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`);
     }
     out(`  addresses: ${t.addresses.join(', ') || '-'}; nftables ${t.nftTable ?? '-'}`);
     for (const f of t.forwards) {
-      out(`  forward ${f.protocol} ${f.publicAddress ?? (f.family === 4 ? '*' : '[*]')}:${f.publicPorts} (IPv${f.family}) → ${f.target}: ${plural(f.connections, 'connection')}`);
+      out(
+        `  forward ${f.protocol} ${f.publicAddress ?? (f.family === 4 ? '*' : '[*]')}:${f.publicPorts} (IPv${f.family}) → ${f.target}: ${plural(f.connections, 'connection')}`,
+      );
     }
   }
   for (const r of s.routes) out(`route ${r}`);
@@ -268,7 +291,8 @@ function writeKeyFile(path: string, text: string): void {
 
 /** up, down, plan and status of one configuration file. */
 async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: Options): Promise<number> {
-  if (options.netns !== undefined) throw new UsageError('--netns is for status without -c; a configuration names its namespace itself (netns:)');
+  if (options.netns !== undefined)
+    throw new UsageError('--netns is for status without -c; a configuration names its namespace itself (netns:)');
   configPath(options);
   // Root first: without it nothing else can work, and a key file only root may read would otherwise look like a configuration error.
   requireRoot();
@@ -291,7 +315,12 @@ async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: O
   }
   const result = command === 'up' ? await fwd.apply() : await fwd.down();
   if (options.json) out(JSON.stringify({ command, applied: result.plan.toJSON().changes, netlinkWrites: result.netlinkWrites }, null, 2));
-  else out(result.plan.empty ? `${command}: nothing to change` : `${result.plan.toString()}\n${command}: ${result.plan.changes.length} change(s) applied`);
+  else
+    out(
+      result.plan.empty
+        ? `${command}: nothing to change`
+        : `${result.plan.toString()}\n${command}: ${result.plan.changes.length} change(s) applied`,
+    );
   return EXIT.OK;
 }
 
@@ -357,9 +386,10 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor': {
       // Unsafe permissions are what doctor reports (failed checks), not a reason to stop before the checks.
       const config = load(options, false);
-      const keys = [config.tunnel.privateKeyFile, ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer.presharedKeyFile])].filter(
-        (x): x is string => typeof x === 'string',
-      );
+      const keys = [
+        config.tunnel.privateKeyFile,
+        ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer.presharedKeyFile]),
+      ].filter((x): x is string => typeof x === 'string');
       const checks = await runDoctor(config, { config: options.config!, keys }, options.userspaceCommand);
       if (options.json) out(JSON.stringify({ ok: checks.every((c) => c.ok || c.warning), checks }, null, 2));
       else for (const c of checks) out(`${c.ok ? 'ok  ' : c.warning ? 'warn' : 'FAIL'} ${c.name}: ${c.detail}`);

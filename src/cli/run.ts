@@ -10,11 +10,11 @@
  * Also: the text of `status --probe`.
  */
 import { ConfigError } from '../errors.js';
-import { OwnershipError } from '../forward/plan/ownership.js';
-import { EXIT } from './exit-codes.js';
 import type { ForwardStatus, NormalizedConfig } from '../forward/index.js';
+import { OwnershipError } from '../forward/plan/ownership.js';
 import { type Notifier, systemdNotifier } from '../forward/sd-notify.js';
 import { Supervisor, type SupervisorEvent, type SupervisorLevel } from '../forward/supervisor.js';
+import { EXIT } from './exit-codes.js';
 
 export interface RunOptions {
   json: boolean;
@@ -53,7 +53,8 @@ export async function runCommand(load: () => NormalizedConfig, o: RunOptions, ou
   const log = (e: SupervisorEvent) => {
     if (LEVEL_RANK[e.level] >= (o.verbose ? 0 : 1)) out(formatEvent(e, o.json));
   };
-  const event = (level: SupervisorLevel, name: string, details: Record<string, unknown> = {}) => log({ ts: new Date().toISOString(), level, event: name, details });
+  const event = (level: SupervisorLevel, name: string, details: Record<string, unknown> = {}) =>
+    log({ ts: new Date().toISOString(), level, event: name, details });
   let notifier: Notifier | undefined;
   try {
     notifier = systemdNotifier(process.env, (err) => event('warn', 'notify-failed', { error: err.message }));
@@ -78,7 +79,10 @@ export async function runCommand(load: () => NormalizedConfig, o: RunOptions, ou
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    notifier?.notify({ STOPPING: 1, STATUS: `stopping (${signal})${o.downOnExit ? ': removing the configuration' : ': the configuration stays'}` });
+    notifier?.notify({
+      STOPPING: 1,
+      STATUS: `stopping (${signal})${o.downOnExit ? ': removing the configuration' : ': the configuration stays'}`,
+    });
     event('info', 'stopping', { signal, downOnExit: o.downOnExit });
     clearInterval(watchdog);
     supervisor.stop({ down: o.downOnExit }).then(
@@ -96,7 +100,11 @@ export async function runCommand(load: () => NormalizedConfig, o: RunOptions, ou
     try {
       supervisor.reload(load());
     } catch (err) {
-      event('error', 'reload-failed', { error: (err as Error).message, ...(err instanceof ConfigError ? { field: err.field } : {}), keeping: 'the previous configuration' });
+      event('error', 'reload-failed', {
+        error: (err as Error).message,
+        ...(err instanceof ConfigError ? { field: err.field } : {}),
+        keeping: 'the previous configuration',
+      });
     }
     notifier?.notify({ READY: 1 });
   });
@@ -132,17 +140,31 @@ export function probeLines(s: ForwardStatus): string[] {
   if (!p) return [];
   const lines: string[] = ['  probe:'];
   for (const f of p.forwards) {
-    const result = f.result === 'ok' ? `ok in ${f.ms} ms` : f.result === 'not probed' ? `not probed (${f.detail})` : `${f.result}${f.detail && f.result === 'error' ? ` (${f.detail})` : ''}${f.ms !== undefined ? ` after ${f.ms} ms` : ''}`;
-    const dnat = f.dnat === 'missing' ? '; DNAT MISSING in the kernel: connections from outside are not forwarded (see drift)' : f.dnat === 'installed' ? '; DNAT installed' : '';
+    const result =
+      f.result === 'ok'
+        ? `ok in ${f.ms} ms`
+        : f.result === 'not probed'
+          ? `not probed (${f.detail})`
+          : `${f.result}${f.detail && f.result === 'error' ? ` (${f.detail})` : ''}${f.ms !== undefined ? ` after ${f.ms} ms` : ''}`;
+    const dnat =
+      f.dnat === 'missing'
+        ? '; DNAT MISSING in the kernel: connections from outside are not forwarded (see drift)'
+        : f.dnat === 'installed'
+          ? '; DNAT installed'
+          : '';
     lines.push(`    ${f.source} ${f.protocol} IPv${f.family} → ${f.target}: ${result}${dnat}`);
   }
   for (const e of p.egress) {
-    const how = e.error ? `no route: ${e.error}` : `leaves by ${e.interface ?? '?'}${e.source ? ` from ${e.source}` : ''} (table ${e.table})${e.throughTunnel ? ', through the tunnel' : ', NOT through the tunnel'}`;
+    const how = e.error
+      ? `no route: ${e.error}`
+      : `leaves by ${e.interface ?? '?'}${e.source ? ` from ${e.source}` : ''} (table ${e.table})${e.throughTunnel ? ', through the tunnel' : ', NOT through the tunnel'}`;
     lines.push(`    egress IPv${e.family} of ${e.selector}: ${how}`);
   }
   if (p.observed) {
     const o = p.observed;
-    lines.push(`    egress seen by ${o.target} (as ${o.as}): ${o.result === 'ok' ? o.address : `${o.result}${o.detail ? ` (${o.detail})` : ''}`}`);
+    lines.push(
+      `    egress seen by ${o.target} (as ${o.as}): ${o.result === 'ok' ? o.address : `${o.result}${o.detail ? ` (${o.detail})` : ''}`}`,
+    );
   }
   return lines;
 }

@@ -12,11 +12,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LAB_ADDRESSES, Lab, type NetnsTask, tcpAsk, udpAsk, whoami } from '../lab/index.js';
-import { Nft, nftExpr as e } from '../nft/index.js';
-import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 import { forwardService, type ServiceForward } from '../forward/index.js';
 import type { BackendSpec, FrontendSpec } from '../forward/spec/spec.js';
+import { LAB_ADDRESSES, Lab, type NetnsTask, tcpAsk, udpAsk, whoami } from '../lab/index.js';
+import { nftExpr as e, Nft } from '../nft/index.js';
+import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
 
 export type DemoMode = 'uid' | 'mark' | 'connmark' | 'snat';
 export const DEMO_MODES: readonly DemoMode[] = ['uid', 'mark', 'connmark', 'snat'];
@@ -133,7 +133,12 @@ export function demoSpecs(lab: Lab, mode: DemoMode, tag: string): { frontend: Fr
       interface: `nfd${tag}b`,
       addresses: ['10.0.0.2/24', 'fd00::2/64'],
       privateKey: be.toBase64(),
-      peer: { publicKey: publicKey(fe), presharedKey: psk, endpoint: `${LAB_ADDRESSES.frontend.ipv4}:${FRONTEND_PORT}`, persistentKeepalive: 25 },
+      peer: {
+        publicKey: publicKey(fe),
+        presharedKey: psk,
+        endpoint: `${LAB_ADDRESSES.frontend.ipv4}:${FRONTEND_PORT}`,
+        persistentKeepalive: 25,
+      },
     },
     returnPath,
     services: [
@@ -196,7 +201,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     try {
       await leakNft.transaction((tx) => {
         tx.addTable({ family: 'inet', name: 'demo_leakcheck' });
-        tx.addChain({ family: 'inet', table: 'demo_leakcheck', name: 'post', type: 'filter', hook: 'postrouting', priority: 'filter', policy: 'accept' });
+        tx.addChain({
+          family: 'inet',
+          table: 'demo_leakcheck',
+          name: 'post',
+          type: 'filter',
+          hook: 'postrouting',
+          priority: 'filter',
+          policy: 'accept',
+        });
         // The tunnel's own encrypted packets to the frontend are not counted: the kernel's
         // WireGuard sends each with the socket of the packet inside (wireguard-go from its own).
         tx.addRule({
@@ -206,8 +219,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
           expr: [e.oifname.eq(uplink), e.ip.daddr.eq(LAB_ADDRESSES.frontend.ipv4), e.udp.dport.eq(FRONTEND_PORT), e.accept()],
           comment: 'the tunnel',
         });
-        tx.addRule({ family: 'inet', table: 'demo_leakcheck', chain: 'post', expr: [e.oifname.eq(uplink), e.meta.skuid.eq(SERVICE_UID), e.counter()], comment: 'service sockets' });
-        tx.addRule({ family: 'inet', table: 'demo_leakcheck', chain: 'post', expr: [e.oifname.eq(uplink), e.th.sport.in([TCP_PORT, UDP_PORT]), e.counter()], comment: 'service replies' });
+        tx.addRule({
+          family: 'inet',
+          table: 'demo_leakcheck',
+          chain: 'post',
+          expr: [e.oifname.eq(uplink), e.meta.skuid.eq(SERVICE_UID), e.counter()],
+          comment: 'service sockets',
+        });
+        tx.addRule({
+          family: 'inet',
+          table: 'demo_leakcheck',
+          chain: 'post',
+          expr: [e.oifname.eq(uplink), e.th.sport.in([TCP_PORT, UDP_PORT]), e.counter()],
+          comment: 'service replies',
+        });
       });
     } finally {
       leakNft.close();
@@ -215,7 +240,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
     const ready = await phase('start the services as uid 1000 (TCP 8080, UDP 5353) and the outside host', async () => {
       const udpBinds = mode === 'uid' || mode === 'snat' ? ['::'] : ['10.0.0.2', 'fd00::2'];
-      const child = lab.exec('backend', process.execPath, ['-e', serviceSource(udpBinds)], { uid: SERVICE_UID, gid: SERVICE_UID, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = lab.exec('backend', process.execPath, ['-e', serviceSource(udpBinds)], {
+        uid: SERVICE_UID,
+        gid: SERVICE_UID,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       servicePid = child.pid ?? null;
       let err = '';
       child.stderr!.on('data', (d) => (err += d));
@@ -250,16 +279,36 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const expectClient4 = mode === 'snat' ? '10.0.0.1' : LAB_ADDRESSES.client.ipv4;
     const expectClient6 = mode === 'snat' ? 'fd00::1' : LAB_ADDRESSES.client.ipv6;
     await phase('client → frontend: TCP and UDP, IPv4 and IPv6', async () => {
-      check('TCP over IPv4: address the service saw', expectClient4, await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: PUBLIC_TCP }));
-      check('TCP over IPv6: address the service saw', expectClient6, await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv6, port: PUBLIC_TCP }));
-      check('UDP over IPv4: address the service saw', expectClient4, await lab.run('client', udpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: UDP_PORT }));
-      check('UDP over IPv6: address the service saw', expectClient6, await lab.run('client', udpAsk, { host: LAB_ADDRESSES.frontend.ipv6, port: UDP_PORT }));
+      check(
+        'TCP over IPv4: address the service saw',
+        expectClient4,
+        await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: PUBLIC_TCP }),
+      );
+      check(
+        'TCP over IPv6: address the service saw',
+        expectClient6,
+        await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv6, port: PUBLIC_TCP }),
+      );
+      check(
+        'UDP over IPv4: address the service saw',
+        expectClient4,
+        await lab.run('client', udpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: UDP_PORT }),
+      );
+      check(
+        'UDP over IPv6: address the service saw',
+        expectClient6,
+        await lab.run('client', udpAsk, { host: LAB_ADDRESSES.frontend.ipv6, port: UDP_PORT }),
+      );
     });
 
     await phase("the service's own outgoing connection", async () => {
       const selected = mode === 'uid' || mode === 'mark';
       // The service (uid 1000) dials the outside host through its local control port.
-      const seen = await lab.run('backend', tcpAsk, { host: '127.0.0.1', port: 9999, send: `${LAB_ADDRESSES.outside.ipv4} ${OUTSIDE_PORT}\n` });
+      const seen = await lab.run('backend', tcpAsk, {
+        host: '127.0.0.1',
+        port: 9999,
+        send: `${LAB_ADDRESSES.outside.ipv4} ${OUTSIDE_PORT}\n`,
+      });
       check(
         `outgoing connection of the service seen by an outside host (${selected ? 'through the tunnel' : `${mode} mode routes only replies`})`,
         selected ? LAB_ADDRESSES.frontend.ipv4 : LAB_ADDRESSES.backend.ipv4,
@@ -283,7 +332,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         // Outgoing connections of the service leave directly in connmark/snat mode, by design.
         const allowedSocketPackets = mode === 'uid' || mode === 'mark' ? 0 : viaSocket;
         check(`service packets leaving ${uplink} with the backend's own address (replies)`, '0', String(viaPort));
-        if (mode === 'uid' || mode === 'mark') check(`packets of the service's sockets leaving ${uplink}`, '0', String(viaSocket), viaSocket === allowedSocketPackets);
+        if (mode === 'uid' || mode === 'mark')
+          check(`packets of the service's sockets leaving ${uplink}`, '0', String(viaSocket), viaSocket === allowedSocketPackets);
       } finally {
         nft.close();
       }
@@ -293,7 +343,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
     const fst = await fwdFrontend.status();
     const counter = fst.forwards.find((f) => f.protocol === 'tcp' && f.family === 4);
-    check('frontend counters saw the forwarded TCP connection', 'at least 1', String(counter?.connections ?? 0), (counter?.connections ?? 0) >= 1);
+    check(
+      'frontend counters saw the forwarded TCP connection',
+      'at least 1',
+      String(counter?.connections ?? 0),
+      (counter?.connections ?? 0) >= 1,
+    );
   } finally {
     await Promise.allSettled(tasks.map((t) => t.stop()));
     if (!options.keep) {

@@ -10,6 +10,47 @@
  * On top: service-forward.ts (forwardService), supervisor.ts (`netfwd run`)
  * and sd-notify.ts (its systemd notifications).
  */
+
+export type { ApplyHooks } from './plan/apply.js';
+export type { ForwardOptions } from './plan/context.js';
+export { linkAlias, NETFWD_PROTOCOL as NETFWD_ROUTE_PROTOCOL, NFT_TABLE_COMMENT, nftTableName, OwnershipError } from './plan/ownership.js';
+export { CHANGE_KINDS, type Change, type ChangeAction, type ChangeKind, formatChange, Plan } from './plan/plan.js';
+export { ResolveError, type ResolveOptions, type Resolver, resolveEndpoints, systemResolver } from './plan/resolve.js';
+export { type ApplyResult, forwardService, ServiceForward, type ServiceForwardOptions } from './service-forward.js';
+export { CONFIG_FILE_MAX_BYTES, type LoadConfigOptions, loadConfigFile, type ParseConfigOptions, parseConfig } from './spec/config-file.js';
+export { type ConfigFormat, formatOf as configFormatOf } from './spec/config-text.js';
+export type {
+  AddressByFamily,
+  ConnmarkReturnPath,
+  Endpoint as ForwardEndpoint,
+  HostAddress,
+  InterfaceAddress,
+  IpFamily,
+  MarkReturnPath,
+  NetworkPrefix,
+  NormalizedBackend,
+  NormalizedBackendPeer,
+  NormalizedBackendTunnel,
+  NormalizedConfig,
+  NormalizedForward,
+  NormalizedFrontend,
+  NormalizedFrontendPeer,
+  NormalizedFrontendTunnel,
+  NormalizedReturnPath,
+  NormalizedService,
+  NumberRange,
+  PortRange,
+  SnatReturnPath,
+  TransportProtocol,
+  UidReturnPath,
+} from './spec/normalized-config.js';
+export {
+  chmodFix,
+  type FileContent as SecretFileContent,
+  type FileReader as SecretFileReader,
+  isAccessibleByOthers,
+} from './spec/private-file.js';
+export { Secret } from './spec/secret.js';
 export type {
   BackendPeerSpec,
   BackendSpec,
@@ -37,43 +78,16 @@ export type {
   UidSpec,
 } from './spec/spec.js';
 export { DEFAULTS as SPEC_DEFAULTS, RETURN_PATH_MODES } from './spec/spec.js';
+export { type ValidateOptions, validateSpec } from './spec/validate/index.js';
+export { type InspectedForward, type InspectedTunnel, inspectNamespace, type NamespaceStatus } from './status/inspect.js';
 export type {
-  AddressByFamily,
-  ConnmarkReturnPath,
-  Endpoint as ForwardEndpoint,
-  HostAddress,
-  InterfaceAddress,
-  IpFamily,
-  MarkReturnPath,
-  NetworkPrefix,
-  NormalizedBackend,
-  NormalizedBackendPeer,
-  NormalizedBackendTunnel,
-  NormalizedConfig,
-  NormalizedForward,
-  NormalizedFrontend,
-  NormalizedFrontendPeer,
-  NormalizedFrontendTunnel,
-  NormalizedReturnPath,
-  NormalizedService,
-  NumberRange,
-  PortRange,
-  SnatReturnPath,
-  TransportProtocol,
-  UidReturnPath,
-} from './spec/normalized-config.js';
-export { validateSpec, type ValidateOptions } from './spec/validate/index.js';
-export { loadConfigFile, parseConfig, CONFIG_FILE_MAX_BYTES, type LoadConfigOptions, type ParseConfigOptions } from './spec/config-file.js';
-export { formatOf as configFormatOf, type ConfigFormat } from './spec/config-text.js';
-export { Secret } from './spec/secret.js';
-export { chmodFix, isAccessibleByOthers, type FileContent as SecretFileContent, type FileReader as SecretFileReader } from './spec/private-file.js';
-export { forwardService, ServiceForward, type ApplyResult, type ServiceForwardOptions } from './service-forward.js';
-export { Plan, formatChange, CHANGE_KINDS, type Change, type ChangeAction, type ChangeKind } from './plan/plan.js';
-export type { ApplyHooks } from './plan/apply.js';
-export type { ForwardOptions } from './plan/context.js';
-export type { ForwardStatus, ForwardCounter, PeerStatus, EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeReport } from './status/status.js';
+  EgressObserved,
+  EgressRoute,
+  ForwardCounter,
+  ForwardProbe,
+  ForwardStatus,
+  PeerStatus,
+  ProbeOptions,
+  ProbeReport,
+} from './status/status.js';
 export { Supervisor, type SupervisorEvent, type SupervisorLevel, type SupervisorOptions } from './supervisor.js';
-export { ResolveError, resolveEndpoints, systemResolver, type Resolver, type ResolveOptions } from './plan/resolve.js';
-export { inspectNamespace, type InspectedForward, type InspectedTunnel, type NamespaceStatus } from './status/inspect.js';
-export { OwnershipError } from './plan/ownership.js';
-export { NETFWD_PROTOCOL as NETFWD_ROUTE_PROTOCOL, nftTableName, linkAlias, NFT_TABLE_COMMENT } from './plan/ownership.js';

@@ -4,14 +4,14 @@
  * down each open the spec's namespace, read what netfwd owns, and act.
  */
 import { type ApplyHooks, applySteps } from './plan/apply.js';
-import type { NormalizedConfig } from './spec/normalized-config.js';
 import { type ForwardOptions, type Kernel, openKernel } from './plan/context.js';
 import type { Plan } from './plan/plan.js';
 import { planDown, planUp } from './plan/planner.js';
+import { ResolveError, type ResolveOptions, resolveEndpoints } from './plan/resolve.js';
+import type { NormalizedConfig } from './spec/normalized-config.js';
 import type { ServiceForwardSpec } from './spec/spec.js';
-import { type ResolveOptions, ResolveError, resolveEndpoints } from './plan/resolve.js';
-import { type ForwardStatus, type ProbeOptions, readStatus } from './status/status.js';
 import { type ValidateOptions, validateSpec } from './spec/validate/index.js';
+import { type ForwardStatus, type ProbeOptions, readStatus } from './status/status.js';
 
 export interface ApplyResult {
   /** The plan that was applied (empty when nothing had to change). */

@@ -74,12 +74,15 @@ export function parseHostname(text: unknown, options: HostnameOptions = {}): Par
   }
   const numeric = options.numeric ?? 'any';
   if (numeric === 'not-all' && /^[0-9.]+$/.test(text)) return fail('numeric', 'is neither an IP address nor a host name');
-  if (numeric === 'letter' && (!/[A-Za-z]/.test(name) || /^[0-9]+$/.test(labels[labels.length - 1]!))) return fail('numeric', 'is neither an IP address nor a host name');
+  if (numeric === 'letter' && (!/[A-Za-z]/.test(name) || /^[0-9]+$/.test(labels[labels.length - 1]!)))
+    return fail('numeric', 'is neither an IP address nor a host name');
   return ok(options.canonical ? name.toLowerCase() : text);
 }
 
 /** Exactly the 'a.b.c.d:port' texts parseEndpoint accepts with a canonical port (1 to 65535), in one native regular expression. */
-export const IPV4_ENDPOINT_TEXT = new RegExp(`^${IPV4_SOURCE}:(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$`);
+export const IPV4_ENDPOINT_TEXT = new RegExp(
+  `^${IPV4_SOURCE}:(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$`,
+);
 
 /** Parses an endpoint (see EndpointOptions). */
 export function parseEndpoint(text: unknown, options: EndpointOptions = {}): Parsed<EndpointValue> {
@@ -105,7 +108,12 @@ export function parseEndpoint(text: unknown, options: EndpointOptions = {}): Par
     hostText = text.slice(0, sep);
     portText = text.slice(sep + 1);
     if (hostText.includes(':')) {
-      return fail('brackets', parseIp(hostText, { zone: 'any' }).ok || parseIp(text, { zone: 'any' }).ok ? 'is an IPv6 endpoint without brackets around the address' : 'is not "host:port"');
+      return fail(
+        'brackets',
+        parseIp(hostText, { zone: 'any' }).ok || parseIp(text, { zone: 'any' }).ok
+          ? 'is an IPv6 endpoint without brackets around the address'
+          : 'is not "host:port"',
+      );
     }
   }
   const port = decimalAt(portText, 0, portText.length, 65535, digits);
@@ -114,7 +122,10 @@ export function parseEndpoint(text: unknown, options: EndpointOptions = {}): Par
   if (bracketed && options.brackets !== 'any') {
     const ip = parseIp(hostText, { family: 6, zone: options.zone ?? 'refuse' });
     if (ip.ok) return ok(withZone({ family: 6, address: ip.value.bytes, port }, ip.value.zone));
-    return fail(ip.code === 'family' ? 'brackets' : ip.code === 'zone' ? 'zone' : 'address', ip.code === 'family' ? 'has an IPv4 address in brackets (they are for IPv6 addresses only)' : `has a host that ${ip.problem}`);
+    return fail(
+      ip.code === 'family' ? 'brackets' : ip.code === 'zone' ? 'zone' : 'address',
+      ip.code === 'family' ? 'has an IPv4 address in brackets (they are for IPv6 addresses only)' : `has a host that ${ip.problem}`,
+    );
   }
   const ip = parseIp(hostText, { zone: options.zone ?? 'refuse' });
   if (ip.ok) return ok(withZone({ family: ip.value.family, address: ip.value.bytes, port }, ip.value.zone));

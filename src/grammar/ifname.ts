@@ -38,8 +38,10 @@ export function parseIfname(name: unknown, options: IfnameOptions = {}): Parsed<
   if (rule === 'kernel' && (name === '.' || name === '..' || KERNEL_BAD.test(name))) {
     return fail('syntax', 'is not a valid interface name (no white space, "/", ":" or NUL; not "." or "..")');
   }
-  if (rule === 'wg-quick' && !WG_QUICK.test(name)) return fail('syntax', 'is not a wg-quick interface name (letters, digits, "_", "=", "+", "." and "-")');
+  if (rule === 'wg-quick' && !WG_QUICK.test(name))
+    return fail('syntax', 'is not a wg-quick interface name (letters, digits, "_", "=", "+", "." and "-")');
   if (options.refuseControl && CONTROL.test(name)) return fail('control', 'contains a control character');
-  if (options.refuseReserved && (name === 'all' || name === 'default')) return fail('reserved', `is reserved: /proc/sys/net/*/conf/${name} configures every interface`);
+  if (options.refuseReserved && (name === 'all' || name === 'default'))
+    return fail('reserved', `is reserved: /proc/sys/net/*/conf/${name} configures every interface`);
   return ok(name);
 }

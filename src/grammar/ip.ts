@@ -169,7 +169,8 @@ const ZONE_ANY = /^[0-9a-zA-Z.:-]+$/;
 
 function zoneProblem(zone: string, rule: ZoneRule): string | undefined {
   if (rule === 'refuse') return 'has a zone id (%…), which is not taken here';
-  if (rule === 'numeric') return decimalAt(zone, 0, zone.length, 0xffffffff) < 0 ? 'has a zone id that is not a numeric interface index' : undefined;
+  if (rule === 'numeric')
+    return decimalAt(zone, 0, zone.length, 0xffffffff) < 0 ? 'has a zone id that is not a numeric interface index' : undefined;
   return ZONE_ANY.test(zone) ? undefined : 'has an invalid zone id';
 }
 
@@ -183,11 +184,13 @@ export function parseIp(text: unknown, options: IpOptions = {}): Parsed<IpAddres
     if (options.family === 6) return fail('family', 'is an IPv4 address where IPv6 is needed');
     return ok({ family: 4, bytes: ipv4Bytes(v4) });
   }
-  if (!text.includes(':')) return fail('syntax', options.family === 4 ? 'is not an IPv4 address' : options.family === 6 ? 'is not an IPv6 address' : NOT_IP);
+  if (!text.includes(':'))
+    return fail('syntax', options.family === 4 ? 'is not an IPv4 address' : options.family === 6 ? 'is not an IPv6 address' : NOT_IP);
   const pct = text.indexOf('%');
   const end = pct === -1 ? text.length : pct;
   const bytes = ipv6Bytes(text, 0, end);
-  if (!bytes) return fail('syntax', options.family === 4 ? 'is not an IPv4 address' : options.family === 6 ? 'is not an IPv6 address' : NOT_IP);
+  if (!bytes)
+    return fail('syntax', options.family === 4 ? 'is not an IPv4 address' : options.family === 6 ? 'is not an IPv6 address' : NOT_IP);
   if (options.family === 4) return fail('family', 'is an IPv6 address where IPv4 is needed');
   if (pct === -1) return ok({ family: 6, bytes });
   const zone = text.slice(pct + 1);

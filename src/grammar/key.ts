@@ -33,7 +33,8 @@ export function parseKey(text: unknown, encoding: KeyEncoding = 'base64'): Parse
 function base64Problem(text: string): Parsed<never> {
   const n = text.length;
   if (n === 0) return fail('empty', 'is empty');
-  if (HEX_KEY.test(text)) return fail('hex', 'is a hex key; WireGuard configuration uses the base64 form (as `wg genkey` and `wg pubkey` print it)');
+  if (HEX_KEY.test(text))
+    return fail('hex', 'is a hex key; WireGuard configuration uses the base64 form (as `wg genkey` and `wg pubkey` print it)');
   if (text.trim() !== text) return fail('space', 'has leading or trailing white space');
   if (/[^A-Za-z0-9+/=]/.test(text)) return fail('charset', 'contains characters that are not base64');
   if (n !== 44) {

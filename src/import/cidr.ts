@@ -1,5 +1,17 @@
 /** Addresses and prefixes as the importer needs them: parse, contain, widen. The grammar is src/grammar's. */
-import { bitsOf, commonLength as sharedBits, fail, formatPrefix, type IpFamily, networkAddress, ok, type Parsed, parsePrefix, type PrefixOptions, prefixContains } from '../grammar/index.js';
+import {
+  bitsOf,
+  fail,
+  formatPrefix,
+  type IpFamily,
+  networkAddress,
+  ok,
+  type Parsed,
+  type PrefixOptions,
+  parsePrefix,
+  prefixContains,
+  commonLength as sharedBits,
+} from '../grammar/index.js';
 
 export interface Cidr {
   family: IpFamily;
@@ -29,7 +41,14 @@ export function readCidr(text: string): Parsed<Cidr> {
   if (!p.ok) return p.code === 'zone' ? fail('zone', ZONE_PROBLEM) : p;
   const slash = trimmed.indexOf('/');
   const { family, address: bytes, length } = p.value;
-  return ok({ family, address: slash === -1 ? trimmed : trimmed.slice(0, slash), bytes, value: BigInt(`0x${bytes.toString('hex')}`), length, explicit: slash !== -1 });
+  return ok({
+    family,
+    address: slash === -1 ? trimmed : trimmed.slice(0, slash),
+    bytes,
+    value: BigInt(`0x${bytes.toString('hex')}`),
+    length,
+    explicit: slash !== -1,
+  });
 }
 
 /** readCidr's value, or undefined when the text is neither an address nor a prefix. */

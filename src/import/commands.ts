@@ -22,7 +22,13 @@ export interface CommandContext {
 }
 
 const IPTABLES = /^(ip6?tables)(-legacy|-nft)?$/;
-const FORWARDING = new Set(['net.ipv4.ip_forward', 'net/ipv4/ip_forward', 'net.ipv4.conf.all.forwarding', 'net.ipv6.conf.all.forwarding', 'net/ipv6/conf/all/forwarding']);
+const FORWARDING = new Set([
+  'net.ipv4.ip_forward',
+  'net/ipv4/ip_forward',
+  'net.ipv4.conf.all.forwarding',
+  'net.ipv6.conf.all.forwarding',
+  'net/ipv6/conf/all/forwarding',
+]);
 
 /** The program name without a directory (/usr/sbin/iptables → iptables). */
 const base = (w: string) => w.slice(w.lastIndexOf('/') + 1);
@@ -37,7 +43,8 @@ function readCommand(cmd: ShellCommand, line: string, origin: Origin, facts: Fac
   const notes = facts.notes;
   let words = cmd.words;
   while (words.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0]!)) words = words.slice(1); // VAR=value cmd
-  if (words[0] === 'sudo' || words[0] === 'exec' || words[0] === 'command') words = words.slice(1).filter((w, i) => !(i === 0 && w.startsWith('-')));
+  if (words[0] === 'sudo' || words[0] === 'exec' || words[0] === 'command')
+    words = words.slice(1).filter((w, i) => !(i === 0 && w.startsWith('-')));
   if (words.length === 0) {
     if (cmd.redirections.length) notes.notTranslated(origin, line, 'a redirection without a command');
     return;
@@ -61,7 +68,8 @@ function readCommand(cmd: ShellCommand, line: string, origin: Origin, facts: Fac
       return;
     }
     if (rule.op === 'delete' || rule.op === 'flush' || rule.op === 'delete-chain' || rule.op === 'zero') {
-      if (ctx.phase !== 'down') notes.notTranslated(origin, text, 'removes rules; netfwd sets up its own ruleset and leaves other rules alone');
+      if (ctx.phase !== 'down')
+        notes.notTranslated(origin, text, 'removes rules; netfwd sets up its own ruleset and leaves other rules alone');
       return; // at interface down: what `netfwd down` does for netfwd's own objects
     }
     facts.iptables.push(rule);
@@ -94,7 +102,11 @@ function readCommand(cmd: ShellCommand, line: string, origin: Origin, facts: Fac
     return;
   }
   if (prog === 'echo' && cmd.redirections.length === 1 && /^>>?\s*\/etc\/sysctl/.test(cmd.redirections[0]!)) {
-    const [key, value] = words.slice(1).join(' ').split('=').map((x) => x.trim());
+    const [key, value] = words
+      .slice(1)
+      .join(' ')
+      .split('=')
+      .map((x) => x.trim());
     if (FORWARDING.has(key!) && value === '1') facts.forwarding.push(origin);
     else notes.notTranslated(origin, text, 'a kernel setting netfwd does not manage');
     return;
@@ -128,7 +140,8 @@ function readIp(args: string[], text: string, origin: Origin, facts: Facts, ctx:
     const rule = parseIpRule(rest, origin, family);
     if (rule.action === 'show') return;
     if (rule.action === 'delete' || rule.action === 'flush') {
-      if (ctx.phase !== 'down') facts.notes.notTranslated(origin, text, 'removes rules; netfwd removes only its own rules (at netfwd down)');
+      if (ctx.phase !== 'down')
+        facts.notes.notTranslated(origin, text, 'removes rules; netfwd removes only its own rules (at netfwd down)');
       return;
     }
     if (ctx.phase === 'down') {
@@ -142,7 +155,8 @@ function readIp(args: string[], text: string, origin: Origin, facts: Facts, ctx:
     const route = parseIpRoute(rest, origin, family);
     if (route.action === 'show') return;
     if (route.action === 'delete' || route.action === 'flush') {
-      if (ctx.phase !== 'down' && !(route.action === 'flush' && route.table !== undefined)) facts.notes.notTranslated(origin, text, 'removes routes; netfwd removes only its own routes (at netfwd down)');
+      if (ctx.phase !== 'down' && !(route.action === 'flush' && route.table !== undefined))
+        facts.notes.notTranslated(origin, text, 'removes routes; netfwd removes only its own routes (at netfwd down)');
       return;
     }
     if (ctx.phase === 'down') {
@@ -161,14 +175,22 @@ function readWgSet(words: string[], origin: Origin, facts: Facts, ctx: CommandCo
     if (args[i] === 'private-key' && args[i + 1] !== undefined) {
       const path = args[++i]!;
       if (path.startsWith('/dev/') || path === '-') {
-        facts.notes.notTranslated(origin, `wg set ${words[2]} private-key ${path}`, 'the key comes from a pipe or device; netfwd needs a key file or the key');
+        facts.notes.notTranslated(
+          origin,
+          `wg set ${words[2]} private-key ${path}`,
+          'the key comes from a pipe or device; netfwd needs a key file or the key',
+        );
         continue;
       }
       if (ctx.phase === 'down') continue;
       ctx.onPrivateKeyFile?.({ kind: 'file', path, origin });
       continue;
     }
-    facts.notes.notTranslated(origin, `wg set … ${args.slice(i, i + 2).join(' ')}`, 'only "wg set … private-key FILE" is imported; put WireGuard settings in the interface and peer sections');
+    facts.notes.notTranslated(
+      origin,
+      `wg set … ${args.slice(i, i + 2).join(' ')}`,
+      'only "wg set … private-key FILE" is imported; put WireGuard settings in the interface and peer sections',
+    );
     break;
   }
 }
@@ -189,7 +211,8 @@ export function readRulesFile(text: string, file: string, facts: Facts): void {
     if (counters) s = s.slice(counters[0].length);
     if (s.startsWith('*')) {
       const t = s.slice(1).trim();
-      if (!(IPT_TABLES as readonly string[]).includes(t)) throw new ImportError(origin, `unknown iptables table "*${t.slice(0, 20)}"`, `one of ${IPT_TABLES.map((x) => `*${x}`).join(', ')}`);
+      if (!(IPT_TABLES as readonly string[]).includes(t))
+        throw new ImportError(origin, `unknown iptables table "*${t.slice(0, 20)}"`, `one of ${IPT_TABLES.map((x) => `*${x}`).join(', ')}`);
       table = t as IptTable;
       inTable = true;
       continue;
@@ -205,7 +228,8 @@ export function readRulesFile(text: string, file: string, facts: Facts): void {
       if (!m) throw new ImportError(origin, 'a chain line is not ":CHAIN POLICY [packets:bytes]"', 'iptables-save format');
       const policy = m[2]!;
       if (policy === '-') continue; // a user chain; its rules say what it does
-      if (policy !== 'ACCEPT' && policy !== 'DROP') throw new ImportError(origin, `policy "${policy}" is not ACCEPT, DROP or -`, 'iptables-save format');
+      if (policy !== 'ACCEPT' && policy !== 'DROP')
+        throw new ImportError(origin, `policy "${policy}" is not ACCEPT, DROP or -`, 'iptables-save format');
       if (policy === 'DROP') facts.iptables.push(parseIptablesArgs(['-t', table, '-P', m[1]!, policy], origin, undefined, table));
       continue;
     }
@@ -229,5 +253,10 @@ export function readRulesFile(text: string, file: string, facts: Facts): void {
     }
     readCommandLine(s, origin, facts, { phase: 'script' });
   }
-  if (inTable) throw new ImportError({ file, line: text.split('\n').length }, 'the last *table has no COMMIT', 'iptables-save format: each *table ends with COMMIT');
+  if (inTable)
+    throw new ImportError(
+      { file, line: text.split('\n').length },
+      'the last *table has no COMMIT',
+      'iptables-save format: each *table ends with COMMIT',
+    );
 }

@@ -77,7 +77,8 @@ export function inputFormat(text: string): InputFormat {
 
 /** Translates the inputs. Throws ImportError (a ConfigError) for input that cannot be read or translated. */
 export function importConfig(inputs: readonly ImportInput[], options: ImportOptions = {}): ImportResult {
-  if (inputs.length === 0) throw new ImportError(undefined, 'no input files', 'a wg-quick .conf or NetworkManager keyfile, and optionally iptables files');
+  if (inputs.length === 0)
+    throw new ImportError(undefined, 'no input files', 'a wg-quick .conf or NetworkManager keyfile, and optionally iptables files');
   const facts = emptyFacts();
   const read: ImportResult['inputs'] = [];
   const names = inputs.map((i) => i.path);
@@ -108,23 +109,43 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
       const ref = t.referencedKeyFiles.find((r) => resolvePath(outDir, r.path) === path);
       if (!ref) throw e;
       // The key file lives on the machine the sources came from: check the rest with a stand-in key.
-      facts.notes.changed(ref.origin, `private key file ${ref.path}`, 'cannot be read here; the configuration refers to it and loads once it exists on the machine');
+      facts.notes.changed(
+        ref.origin,
+        `private key file ${ref.path}`,
+        'cannot be read here; the configuration refers to it and loads once it exists on the machine',
+      );
       return { data: `${generatePrivateKey().toBase64()}\n`, mode: 0o100600 };
     }
   };
   for (const r of t.referencedKeyFiles) {
-    if (!isAbsolute(r.path)) facts.notes.changed(r.origin, `private key file ${r.path}`, `a relative path: netfwd reads it relative to the configuration file's directory, wg relative to where wg-quick ran`);
+    if (!isAbsolute(r.path))
+      facts.notes.changed(
+        r.origin,
+        `private key file ${r.path}`,
+        `a relative path: netfwd reads it relative to the configuration file's directory, wg relative to where wg-quick ran`,
+      );
   }
   const body = new (yamlPackage().Document)(ordered(t.spec)).toString({ lineWidth: 0, flowCollectionPadding: false });
   let config: NormalizedConfig;
   try {
     config = parseConfig(body, { fileName: 'the imported configuration', format: 'yaml', baseDir: outDir, readFile });
   } catch (e) {
-    if (e instanceof ConfigError) throw new ImportError(undefined, `the translated configuration is not valid for netfwd: ${e.message}`, 'sources netfwd can express; see docs/import.md');
+    if (e instanceof ConfigError)
+      throw new ImportError(
+        undefined,
+        `the translated configuration is not valid for netfwd: ${e.message}`,
+        'sources netfwd can express; see docs/import.md',
+      );
     throw e;
   }
   const notes = facts.notes.all(facts.files);
-  const yaml = header(read.map((r, i) => names[i] ?? r.path), t.role, t.roleReason, notes) + body;
+  const yaml =
+    header(
+      read.map((r, i) => names[i] ?? r.path),
+      t.role,
+      t.roleReason,
+      notes,
+    ) + body;
   return {
     role: t.role,
     roleReason: t.roleReason,
@@ -157,7 +178,37 @@ function header(files: string[], role: Role, reason: string, notes: ImportNote[]
   return `${lines.join('\n')}\n\n`;
 }
 
-const ORDER = ['role', 'netns', 'interface', 'addresses', 'listenPort', 'privateKeyFile', 'name', 'publicKey', 'endpoint', 'presharedKeyFile', 'persistentKeepalive', 'peers', 'peer', 'public', 'forwards', 'sourceNat', 'masquerade', 'returnPath', 'services', 'mode', 'uids', 'mark', 'table', 'priority', 'exclude', 'protocol', 'port', 'address', 'to'];
+const ORDER = [
+  'role',
+  'netns',
+  'interface',
+  'addresses',
+  'listenPort',
+  'privateKeyFile',
+  'name',
+  'publicKey',
+  'endpoint',
+  'presharedKeyFile',
+  'persistentKeepalive',
+  'peers',
+  'peer',
+  'public',
+  'forwards',
+  'sourceNat',
+  'masquerade',
+  'returnPath',
+  'services',
+  'mode',
+  'uids',
+  'mark',
+  'table',
+  'priority',
+  'exclude',
+  'protocol',
+  'port',
+  'address',
+  'to',
+];
 
 /** The spec with its fields in the order of docs/config-reference.md. */
 function ordered(value: unknown): unknown {

@@ -38,12 +38,18 @@ export function parseIni(text: string, o: IniOptions): IniSection[] {
     s = s.trim();
     if (s === '') return;
     if (s.startsWith('[')) {
-      if (!s.endsWith(']') || s.length < 3) throw new ImportError({ file: o.file, line }, 'a section header is not "[Name]"', 'a line such as [Interface] or [Peer]');
+      if (!s.endsWith(']') || s.length < 3)
+        throw new ImportError({ file: o.file, line }, 'a section header is not "[Name]"', 'a line such as [Interface] or [Peer]');
       sections.push({ name: s.slice(1, -1).trim(), line, entries: [] });
       return;
     }
     const eq = s.indexOf('=');
-    if (eq <= 0) throw new ImportError({ file: o.file, line }, 'a line is neither a [section] nor "Key = Value"', o.dialect === 'wg-quick' ? 'Key = Value' : 'key=value');
+    if (eq <= 0)
+      throw new ImportError(
+        { file: o.file, line },
+        'a line is neither a [section] nor "Key = Value"',
+        o.dialect === 'wg-quick' ? 'Key = Value' : 'key=value',
+      );
     const current = sections[sections.length - 1];
     if (!current) throw new ImportError({ file: o.file, line }, 'a setting before the first [section]', 'a [section] line first');
     const key = s.slice(0, eq).trim();

@@ -39,19 +39,35 @@ export interface IpRoute {
 }
 
 const TABLE_NAMES: Record<string, number> = { main: 254, local: 255, default: 253 };
-const ROUTE_TYPES = new Set(['unicast', 'local', 'broadcast', 'multicast', 'throw', 'unreachable', 'prohibit', 'blackhole', 'nat', 'anycast']);
+const ROUTE_TYPES = new Set([
+  'unicast',
+  'local',
+  'broadcast',
+  'multicast',
+  'throw',
+  'unreachable',
+  'prohibit',
+  'blackhole',
+  'nat',
+  'anycast',
+]);
 
 function int(text: string | undefined, what: string, origin: Origin, max = 0xffffffff): number {
   if (text === undefined) throw new ImportError(origin, `${what} needs a value`, 'a complete ip command');
   const n = /^0x[0-9a-f]+$/i.test(text) ? Number.parseInt(text, 16) : /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new ImportError(origin, `${what} "${text.slice(0, 20)}" is not a number from 0 to ${max}`, 'a number');
+  if (!Number.isSafeInteger(n) || n < 0 || n > max)
+    throw new ImportError(origin, `${what} "${text.slice(0, 20)}" is not a number from 0 to ${max}`, 'a number');
   return n;
 }
 
 function table(text: string | undefined, origin: Origin): number {
   if (text !== undefined && text in TABLE_NAMES) return TABLE_NAMES[text]!;
   if (text !== undefined && !/^(\d+|0x[0-9a-f]+)$/i.test(text)) {
-    throw new ImportError(origin, `routing table "${text.slice(0, 20)}" is a name; only main, local and default can be resolved without /etc/iproute2/rt_tables`, 'a table number');
+    throw new ImportError(
+      origin,
+      `routing table "${text.slice(0, 20)}" is a name; only main, local and default can be resolved without /etc/iproute2/rt_tables`,
+      'a table number',
+    );
   }
   return int(text, 'table', origin);
 }
@@ -120,7 +136,10 @@ export function parseIpRule(args: readonly string[], origin: Origin, family: 4 |
       case 'fwmark': {
         const v = args[++i];
         const [m, mask] = (v ?? '').split('/');
-        rule.fwmark = { mark: int(m === '' ? undefined : m, 'fwmark', origin), ...(mask !== undefined ? { mask: int(mask, 'fwmark mask', origin) } : {}) };
+        rule.fwmark = {
+          mark: int(m === '' ? undefined : m, 'fwmark', origin),
+          ...(mask !== undefined ? { mask: int(mask, 'fwmark mask', origin) } : {}),
+        };
         break;
       }
       case 'uidrange': {
@@ -165,7 +184,11 @@ export function parseIpRule(args: readonly string[], origin: Origin, family: 4 |
         rule.other.push(w);
         break;
       default:
-        throw new ImportError(origin, `unknown ip rule selector "${w.slice(0, 30)}"`, 'an ip rule such as "priority 100 uidrange 1000-1001 table 5000"');
+        throw new ImportError(
+          origin,
+          `unknown ip rule selector "${w.slice(0, 30)}"`,
+          'an ip rule such as "priority 100 uidrange 1000-1001 table 5000"',
+        );
     }
   }
   return rule;
@@ -184,7 +207,8 @@ export function parseIpRoute(args: readonly string[], origin: Origin, family: 4 
       case 'via': {
         let v = args[++i];
         if (v === 'inet' || v === 'inet6') v = args[++i];
-        if (v === undefined || !parseIp(v).ok) throw new ImportError(origin, `via "${(v ?? '').slice(0, 50)}" is not an address`, 'an IP address');
+        if (v === undefined || !parseIp(v).ok)
+          throw new ImportError(origin, `via "${(v ?? '').slice(0, 50)}" is not an address`, 'an IP address');
         route.via = v;
         break;
       }
@@ -237,7 +261,11 @@ export function parseIpRoute(args: readonly string[], origin: Origin, family: 4 
           route.destination = prefix(w, 'the destination', origin);
           break;
         }
-        throw new ImportError(origin, `unexpected word "${w.slice(0, 30)}" in an ip route command`, 'an ip route such as "default via 10.0.0.1 dev wg0 table 5000"');
+        throw new ImportError(
+          origin,
+          `unexpected word "${w.slice(0, 30)}" in an ip route command`,
+          'an ip route such as "default via 10.0.0.1 dev wg0 table 5000"',
+        );
     }
   }
   return route;

@@ -82,7 +82,19 @@ const VALUE_OPTIONS: Record<string, keyof IptRule> = {
 };
 
 /** Target options that take no value. */
-const TARGET_FLAGS = new Set(['--restore-mark', '--save-mark', '--checksum-fill', '--clamp-mss-to-pmtu', '--random', '--random-fully', '--persistent', '--log-uid', '--log-tcp-sequence', '--log-tcp-options', '--log-ip-options']);
+const TARGET_FLAGS = new Set([
+  '--restore-mark',
+  '--save-mark',
+  '--checksum-fill',
+  '--clamp-mss-to-pmtu',
+  '--random',
+  '--random-fully',
+  '--persistent',
+  '--log-uid',
+  '--log-tcp-sequence',
+  '--log-tcp-options',
+  '--log-ip-options',
+]);
 /** Options that take no value anywhere (counters, verbosity). */
 const GLOBAL_FLAGS = new Set(['-v', '--verbose', '-n', '--numeric', '-x', '--exact', '--line-numbers', '-4', '-6', '--ipv4', '--ipv6']);
 
@@ -99,7 +111,8 @@ export function parseIptablesArgs(args: readonly string[], origin: Origin, famil
   let i = 0;
   const value = (opt: string): string => {
     const v = args[++i];
-    if (v === undefined || (v.startsWith('-') && !/^-?\d/.test(v) && v !== '-')) throw new ImportError(origin, `iptables option ${opt} needs a value`, expected);
+    if (v === undefined || (v.startsWith('-') && !/^-?\d/.test(v) && v !== '-'))
+      throw new ImportError(origin, `iptables option ${opt} needs a value`, expected);
     return v;
   };
   const setOp = (op: IptRule['op'], opt: string) => {
@@ -124,7 +137,8 @@ export function parseIptablesArgs(args: readonly string[], origin: Origin, famil
       case '-t':
       case '--table': {
         const t = value(a);
-        if (!(IPT_TABLES as readonly string[]).includes(t)) throw new ImportError(origin, `unknown iptables table "${t}"`, `one of ${IPT_TABLES.join(', ')}`);
+        if (!(IPT_TABLES as readonly string[]).includes(t))
+          throw new ImportError(origin, `unknown iptables table "${t}"`, `one of ${IPT_TABLES.join(', ')}`);
         rule.table = t as IptTable;
         break;
       }
@@ -185,7 +199,8 @@ export function parseIptablesArgs(args: readonly string[], origin: Origin, famil
         break;
       case '--mark': {
         const m = { value: value(a), negated: negate };
-        if (rule.modules.includes('connmark') && rule.modules.lastIndexOf('connmark') >= rule.modules.lastIndexOf('mark')) rule.connmark = m;
+        if (rule.modules.includes('connmark') && rule.modules.lastIndexOf('connmark') >= rule.modules.lastIndexOf('mark'))
+          rule.connmark = m;
         else rule.mark = m;
         break;
       }
@@ -212,7 +227,8 @@ export function parseIptablesArgs(args: readonly string[], origin: Origin, famil
   }
   if (negate) throw new ImportError(origin, 'a "!" at the end of an iptables rule', expected);
   if (!sawOp) throw new ImportError(origin, 'an iptables rule without a command (-A, -I, -D, -P, -N, …)', expected);
-  if (rule.op === 'policy' && !['ACCEPT', 'DROP'].includes(rule.policy ?? '')) throw new ImportError(origin, `policy "${rule.policy}" is not ACCEPT or DROP`, 'ACCEPT or DROP');
+  if (rule.op === 'policy' && !['ACCEPT', 'DROP'].includes(rule.policy ?? ''))
+    throw new ImportError(origin, `policy "${rule.policy}" is not ACCEPT or DROP`, 'ACCEPT or DROP');
   return rule;
 }
 
@@ -220,7 +236,9 @@ export function parseIptablesArgs(args: readonly string[], origin: Origin, famil
 export function ruleText(r: IptRule): string {
   const parts: string[] = [];
   if (r.table !== 'filter') parts.push(`-t ${r.table}`);
-  const op = { append: '-A', insert: '-I', delete: '-D', policy: '-P', 'new-chain': '-N', 'delete-chain': '-X', flush: '-F', zero: '-Z' }[r.op];
+  const op = { append: '-A', insert: '-I', delete: '-D', policy: '-P', 'new-chain': '-N', 'delete-chain': '-X', flush: '-F', zero: '-Z' }[
+    r.op
+  ];
   parts.push(`${op} ${r.chain}`.trim());
   if (r.policy) parts.push(r.policy);
   const m = (flag: string, x: Match | undefined) => x && parts.push(`${x.negated ? '! ' : ''}${flag} ${x.value}`);
@@ -250,7 +268,12 @@ export function portOf(text: string, origin: Origin): string {
     if (v < 1 || v > 65535) throw new ImportError(origin, `port ${n} is out of range`, 'a port from 1 to 65535');
     return v;
   };
-  if (!m) throw new ImportError(origin, `"${text.slice(0, 20)}" is not a port or a port range`, 'a port such as 8080 or a range such as 8000:8009');
+  if (!m)
+    throw new ImportError(
+      origin,
+      `"${text.slice(0, 20)}" is not a port or a port range`,
+      'a port such as 8080 or a range such as 8000:8009',
+    );
   const from = check(m[1]!);
   if (m[2] === undefined) return String(from);
   const to = check(m[2]);

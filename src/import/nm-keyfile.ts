@@ -33,7 +33,12 @@ const HARMLESS: Record<string, (value: string) => boolean> = {
 };
 
 function integer(value: string, what: string, origin: Origin, min: number, max: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new ImportError(origin, `${what} "${value.slice(0, 20)}" is not a number from ${min} to ${max}`, `a number from ${min} to ${max}`);
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new ImportError(
+      origin,
+      `${what} "${value.slice(0, 20)}" is not a number from ${min} to ${max}`,
+      `a number from ${min} to ${max}`,
+    );
   return Number(value);
 }
 
@@ -43,7 +48,8 @@ export function readKeyfile(text: string, file: string, facts: Facts): void {
   const get = (section: string, key: string) => sections.find((s) => s.name === section)?.entries.find((e) => e.key === key);
   const type = get('connection', 'type');
   if (!type) throw new ImportError(file, 'no [connection] type=', 'a NetworkManager keyfile of a WireGuard connection (type=wireguard)');
-  if (type.value !== 'wireguard') throw new ImportError({ file, line: type.line }, `a "${type.value.slice(0, 30)}" connection, not a WireGuard one`, 'type=wireguard');
+  if (type.value !== 'wireguard')
+    throw new ImportError({ file, line: type.line }, `a "${type.value.slice(0, 30)}" connection, not a WireGuard one`, 'type=wireguard');
   const tunnel: TunnelFacts = { format: 'keyfile', file, addresses: [], peers: [] };
   const notes = facts.notes;
   const harmless = (group: string, e: IniEntry) => HARMLESS[`${group}.${e.key}`]?.(e.value) === true;
@@ -83,12 +89,23 @@ export function readKeyfile(text: string, file: string, facts: Facts): void {
       if (name === 'connection') {
         if (e.key === 'type') continue;
         if (e.key === 'interface-name') tunnel.name = { value: e.value, origin: o };
-        else if (!harmless('connection', e)) notes.notTranslated(o, `${e.key}=${e.value}`, 'a NetworkManager connection setting; netfwd is started by its own unit (see docs/systemd.md)');
+        else if (!harmless('connection', e))
+          notes.notTranslated(
+            o,
+            `${e.key}=${e.value}`,
+            'a NetworkManager connection setting; netfwd is started by its own unit (see docs/systemd.md)',
+          );
       } else if (name === 'wireguard') {
         if (e.key === 'private-key') tunnel.privateKey = { kind: 'inline', key: e.value, origin: o };
         else if (e.key === 'listen-port') tunnel.listenPort = { value: integer(e.value, 'listen-port', o, 0, 65535), origin: o };
-        else if (e.key === 'private-key-flags' && e.value !== '0') notes.notTranslated(o, `${e.key}=${e.value}`, 'the private key is kept by a secret agent, not in the file; netfwd needs the key or a key file');
-        else if (!harmless('wireguard', e)) notes.notTranslated(o, `${e.key}=${e.value}`, 'a WireGuard interface setting netfwd has no equivalent of');
+        else if (e.key === 'private-key-flags' && e.value !== '0')
+          notes.notTranslated(
+            o,
+            `${e.key}=${e.value}`,
+            'the private key is kept by a secret agent, not in the file; netfwd needs the key or a key file',
+          );
+        else if (!harmless('wireguard', e))
+          notes.notTranslated(o, `${e.key}=${e.value}`, 'a WireGuard interface setting netfwd has no equivalent of');
       } else if (name === 'ipv4' || name === 'ipv6') {
         const family = name === 'ipv4' ? 4 : 6;
         const address = /^address(\d*)$/.exec(e.key);
@@ -97,7 +114,12 @@ export function readKeyfile(text: string, file: string, facts: Facts): void {
           for (const item of keyfileList(e.value)) {
             const [cidr, gateway] = item.split(',');
             tunnel.addresses.push({ value: cidr!.trim(), origin: o });
-            if (gateway !== undefined && gateway.trim() !== '') notes.notTranslated(o, `${e.key}=${e.value}`, 'a gateway on the tunnel address; netfwd adds no default route in the main table');
+            if (gateway !== undefined && gateway.trim() !== '')
+              notes.notTranslated(
+                o,
+                `${e.key}=${e.value}`,
+                'a gateway on the tunnel address; netfwd adds no default route in the main table',
+              );
           }
         } else if (route) {
           const r = routes.get(route[1]!) ?? { family };
@@ -109,10 +131,23 @@ export function readKeyfile(text: string, file: string, facts: Facts): void {
           routeTable = { ...routeTable, [family]: t === 0 ? undefined : t };
           if (t !== 0 && family === 4) tunnel.table = { value: t, origin: o };
         } else if (/^routing-rule\d+$/.test(e.key)) {
-          facts.ipRules.push(parseIpRule(e.value.split(/\s+/).filter((w) => w !== ''), o, family, false));
+          facts.ipRules.push(
+            parseIpRule(
+              e.value.split(/\s+/).filter((w) => w !== ''),
+              o,
+              family,
+              false,
+            ),
+          );
         } else if (e.key === 'method') {
-          if (!['manual', 'disabled', 'ignore', 'link-local'].includes(e.value)) notes.notTranslated(o, `method=${e.value}`, 'netfwd sets the tunnel addresses itself (manual); it runs no DHCP or autoconfiguration');
-        } else if (!harmless('ip', e)) notes.notTranslated(o, `${e.key}=${e.value}`, `a NetworkManager [${name}] setting netfwd has no equivalent of`);
+          if (!['manual', 'disabled', 'ignore', 'link-local'].includes(e.value))
+            notes.notTranslated(
+              o,
+              `method=${e.value}`,
+              'netfwd sets the tunnel addresses itself (manual); it runs no DHCP or autoconfiguration',
+            );
+        } else if (!harmless('ip', e))
+          notes.notTranslated(o, `${e.key}=${e.value}`, `a NetworkManager [${name}] setting netfwd has no equivalent of`);
       } else if (e.key !== '') {
         notes.notTranslated(o, `[${name}] ${e.key}=${e.value}`, 'a NetworkManager setting netfwd has no equivalent of');
       }
@@ -134,15 +169,26 @@ function nmRoute(entry: IniEntry, options: IniEntry | undefined, family: 4 | 6, 
   const origin = { file, line: entry.line };
   const [dest, gateway, metric] = entry.value.split(',').map((x) => x.trim());
   // The prefix as a whole: one '/', a length in range (NetworkManager's own parser refuses the rest).
-  if (dest === undefined || parseCidr(dest) === undefined) throw new ImportError(origin, `route "${entry.value.slice(0, 50)}" does not start with a destination prefix`, 'routeN=DEST/PREFIX,GATEWAY,METRIC');
+  if (dest === undefined || parseCidr(dest) === undefined)
+    throw new ImportError(
+      origin,
+      `route "${entry.value.slice(0, 50)}" does not start with a destination prefix`,
+      'routeN=DEST/PREFIX,GATEWAY,METRIC',
+    );
   const route: IpRoute = { origin, family, action: 'add', type: 'unicast', destination: dest!, other: [] };
   if (gateway !== undefined && gateway !== '' && gateway !== '0.0.0.0' && gateway !== '::') {
-    if (!parseIp(gateway).ok) throw new ImportError(origin, `route gateway "${gateway.slice(0, 50)}" is not an address`, 'routeN=DEST/PREFIX,GATEWAY,METRIC');
+    if (!parseIp(gateway).ok)
+      throw new ImportError(origin, `route gateway "${gateway.slice(0, 50)}" is not an address`, 'routeN=DEST/PREFIX,GATEWAY,METRIC');
     route.via = gateway;
   }
   if (metric !== undefined && metric !== '') route.metric = integer(metric, 'route metric', origin, 0, 0xffffffff);
   if (defaultTable !== undefined) route.table = defaultTable;
-  for (const opt of options ? options.value.split(',').map((x) => x.trim()).filter((x) => x !== '') : []) {
+  for (const opt of options
+    ? options.value
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '')
+    : []) {
     const [k, v] = opt.split('=');
     const o = { file, line: options!.line };
     if (k === 'table') route.table = integer(v ?? '', 'table', o, 1, 0xffffffff);

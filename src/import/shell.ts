@@ -33,7 +33,8 @@ export function parseCommandLine(text: string, origin: Origin): ShellCommand[] {
   };
   const endCommand = (op: ShellCommand['joinedBy']) => {
     endWord();
-    if (pendingRedirect !== undefined) throw new ImportError(origin, `a redirection (${pendingRedirect}) without a file name`, 'a complete shell command');
+    if (pendingRedirect !== undefined)
+      throw new ImportError(origin, `a redirection (${pendingRedirect}) without a file name`, 'a complete shell command');
     if (cur.words.length > 0 || cur.redirections.length > 0) out.push(cur);
     cur = { words: [], joinedBy: op, redirections: [], expands: false };
   };

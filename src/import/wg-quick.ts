@@ -21,7 +21,12 @@ function splitList(value: string): string[] {
 }
 
 function integer(value: string, what: string, origin: { file: string; line: number }, min: number, max: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new ImportError(origin, `${what} "${value.slice(0, 20)}" is not a number from ${min} to ${max}`, `${what} = a number from ${min} to ${max}`);
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new ImportError(
+      origin,
+      `${what} "${value.slice(0, 20)}" is not a number from ${min} to ${max}`,
+      `${what} = a number from ${min} to ${max}`,
+    );
   return Number(value);
 }
 
@@ -34,11 +39,16 @@ export function readWgQuick(text: string, file: string, path: string, facts: Fac
   const iface = tunnel.name?.value ?? 'wg0';
   const interfaces = sections.filter((s) => s.name.toLowerCase() === 'interface');
   if (interfaces.length !== 1) {
-    throw new ImportError(file, interfaces.length === 0 ? 'no [Interface] section' : `${interfaces.length} [Interface] sections`, 'exactly one [Interface] section, as wg-quick reads');
+    throw new ImportError(
+      file,
+      interfaces.length === 0 ? 'no [Interface] section' : `${interfaces.length} [Interface] sections`,
+      'exactly one [Interface] section, as wg-quick reads',
+    );
   }
   for (const section of sections) {
     const kind = section.name.toLowerCase();
-    if (kind !== 'interface' && kind !== 'peer') throw new ImportError({ file, line: section.line }, `unknown section [${section.name}]`, '[Interface] or [Peer]');
+    if (kind !== 'interface' && kind !== 'peer')
+      throw new ImportError({ file, line: section.line }, `unknown section [${section.name}]`, '[Interface] or [Peer]');
     const peer: PeerFacts | undefined = kind === 'peer' ? { origin: { file, line: section.line }, allowedIps: [] } : undefined;
     if (peer) tunnel.peers.push(peer);
     for (const { key, value, line } of section.entries) {
@@ -62,7 +72,11 @@ export function readWgQuick(text: string, file: string, path: string, facts: Fac
             peer.keepalive = { value: value === 'off' ? 0 : integer(value, 'PersistentKeepalive', origin, 0, 65535), origin };
             break;
           default:
-            throw new ImportError(origin, `unknown [Peer] setting "${key.slice(0, 30)}"`, 'PublicKey, PresharedKey, Endpoint, AllowedIPs or PersistentKeepalive');
+            throw new ImportError(
+              origin,
+              `unknown [Peer] setting "${key.slice(0, 30)}"`,
+              'PublicKey, PresharedKey, Endpoint, AllowedIPs or PersistentKeepalive',
+            );
         }
         continue;
       }
@@ -88,20 +102,36 @@ export function readWgQuick(text: string, file: string, path: string, facts: Fac
           readCommandLine(value, origin, facts, { phase: 'down', iface });
           break;
         case 'dns':
-          facts.notes.notTranslated(origin, `DNS = ${value}`, 'netfwd does not configure DNS resolvers (resolvconf); set them in the system resolver configuration');
+          facts.notes.notTranslated(
+            origin,
+            `DNS = ${value}`,
+            'netfwd does not configure DNS resolvers (resolvconf); set them in the system resolver configuration',
+          );
           break;
         case 'mtu':
           integer(value, 'MTU', origin, 576, 65535);
-          facts.notes.notTranslated(origin, `MTU = ${value}`, 'netfwd leaves the tunnel MTU at the WireGuard default (1420) and clamps the TCP MSS instead');
+          facts.notes.notTranslated(
+            origin,
+            `MTU = ${value}`,
+            'netfwd leaves the tunnel MTU at the WireGuard default (1420) and clamps the TCP MSS instead',
+          );
           break;
         case 'fwmark':
-          facts.notes.notTranslated(origin, `FwMark = ${value}`, 'netfwd sets no firewall mark on the tunnel\'s own packets');
+          facts.notes.notTranslated(origin, `FwMark = ${value}`, "netfwd sets no firewall mark on the tunnel's own packets");
           break;
         case 'saveconfig':
-          facts.notes.notTranslated(origin, `SaveConfig = ${value}`, 'netfwd never writes the running state back to a file; the configuration file is the source of truth');
+          facts.notes.notTranslated(
+            origin,
+            `SaveConfig = ${value}`,
+            'netfwd never writes the running state back to a file; the configuration file is the source of truth',
+          );
           break;
         default:
-          throw new ImportError(origin, `unknown [Interface] setting "${key.slice(0, 30)}"`, 'a wg-quick setting: Address, PrivateKey, ListenPort, DNS, MTU, Table, FwMark, PreUp, PostUp, PreDown, PostDown or SaveConfig');
+          throw new ImportError(
+            origin,
+            `unknown [Interface] setting "${key.slice(0, 30)}"`,
+            'a wg-quick setting: Address, PrivateKey, ListenPort, DNS, MTU, Table, FwMark, PreUp, PostUp, PreDown, PostDown or SaveConfig',
+          );
       }
     }
   }

@@ -1,4 +1,5 @@
 /** `netfwd/lab`: network-namespace topologies for tests and the demo. */
-export { LAB_ADDRESSES, Lab, endProcessesIn, withLab, type LabHost, type LabHostName, type LabOptions } from './topology.js';
-export { runInNetns, startInNetns, type NetnsTask, type PortableFunction } from '../netns/run-in-netns.js';
+
+export { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from '../netns/run-in-netns.js';
 export { tcpAsk, udpAsk, whoami } from './probes.js';
+export { endProcessesIn, LAB_ADDRESSES, Lab, type LabHost, type LabHostName, type LabOptions, withLab } from './topology.js';

@@ -55,6 +55,8 @@ export async function udpAsk(arg: { host: string; port: number; timeoutMs?: numb
 /** A whoami server: answers each TCP connection with the address it came from; resolves with the port once listening. */
 export async function whoami(port: number): Promise<number> {
   const net = await import('node:net');
-  await new Promise<void>((resolve) => net.createServer((c) => c.end(`${c.remoteAddress!.replace(/^::ffff:/, '')}\n`)).listen(port, '::', () => resolve()));
+  await new Promise<void>((resolve) =>
+    net.createServer((c) => c.end(`${c.remoteAddress!.replace(/^::ffff:/, '')}\n`)).listen(port, '::', () => resolve()),
+  );
   return port;
 }

@@ -16,9 +16,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { NetfwdError } from '../errors.js';
-import { Route } from '../route/index.js';
 import { type ExecOptions, netns } from '../netns/index.js';
 import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from '../netns/run-in-netns.js';
+import { Route } from '../route/index.js';
 
 export type LabHostName = 'client' | 'internet' | 'frontend' | 'backend' | 'backend2';
 
@@ -78,7 +78,13 @@ export class Lab {
 
   private constructor(prefix: string, backends: 1 | 2) {
     this.prefix = prefix;
-    const host = (name: LabHostName, ipv4: string, ipv6: string, uplink?: string): LabHost => ({ name, netns: `${prefix}-${name}`, uplink, ipv4, ipv6 });
+    const host = (name: LabHostName, ipv4: string, ipv6: string, uplink?: string): LabHost => ({
+      name,
+      netns: `${prefix}-${name}`,
+      uplink,
+      ipv4,
+      ipv6,
+    });
     this.hosts = {
       client: host('client', LAB_ADDRESSES.client.ipv4, LAB_ADDRESSES.client.ipv6, 'eth0'),
       internet: host('internet', LAB_ADDRESSES.outside.ipv4, LAB_ADDRESSES.outside.ipv6),
@@ -97,7 +103,8 @@ export class Lab {
 
   /** Builds the topology; on failure everything made so far is removed. */
   static async create(options: LabOptions = {}): Promise<Lab> {
-    if (options.backends !== undefined && options.backends !== 1 && options.backends !== 2) throw new NetfwdError('LabOptions.backends is 1 or 2');
+    if (options.backends !== undefined && options.backends !== 1 && options.backends !== 2)
+      throw new NetfwdError('LabOptions.backends is 1 or 2');
     const lab = new Lab(options.prefix ?? `nfl-${process.pid}-${randomBytes(2).toString('hex')}`, options.backends ?? 1);
     try {
       await lab.build();

@@ -3,8 +3,8 @@
  * encodes and decodes; nests always carry NLA_F_NESTED; widths are exact.
  */
 import { DecodeError, ValidationError } from '../errors.js';
-import { NLA_F_NESTED, NLA_TYPE_MASK } from './constants.js';
 import { formatIp, parseIp } from '../grammar/index.js';
+import { NLA_F_NESTED, NLA_TYPE_MASK } from './constants.js';
 import type { Struct } from './struct.js';
 import { Writer } from './writer.js';
 
@@ -240,7 +240,9 @@ export function attrs<const S extends Record<string, FieldSpec>>(name: string, s
   const names = entries.map((e) => e.name);
   const specs = entries.map((e) => e.spec);
   const multi = specs.map((s) => 'multi' in s && s.multi === true);
-  const scalar = specs.map((s) => s.kind !== 'nested' && s.kind !== 'message' && s.kind !== 'array' && s.kind !== 'struct' && s.kind !== 'dynamic');
+  const scalar = specs.map(
+    (s) => s.kind !== 'nested' && s.kind !== 'message' && s.kind !== 'array' && s.kind !== 'struct' && s.kind !== 'dynamic',
+  );
 
   const encodeOne = (w: Writer, spec: FieldSpec, v: unknown, spans: Span[] | undefined, path: string): void => {
     const nestedKind = spec.kind === 'nested' || spec.kind === 'message' || spec.kind === 'array' || spec.kind === 'dynamic';
@@ -349,9 +351,7 @@ export function attrs<const S extends Record<string, FieldSpec>>(name: string, s
         for (const { entry, at, len } of dynamics) {
           const spec = entry.spec as Extract<FieldSpec, { kind: 'dynamic' }>;
           const chosen = spec.select(out);
-          out[entry.name] = chosen
-            ? chosen.decode(buf, at, at + len, join(path, entry.name))
-            : Buffer.from(buf.subarray(at, at + len));
+          out[entry.name] = chosen ? chosen.decode(buf, at, at + len, join(path, entry.name)) : Buffer.from(buf.subarray(at, at + len));
         }
       }
       return out as AttrValues<S>;

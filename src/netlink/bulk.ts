@@ -4,9 +4,9 @@
  * every failure against the input it came from.
  */
 import { NetfwdError, NetlinkError } from '../errors.js';
-import { NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST } from './constants.js';
+import { NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR } from './constants.js';
 import { type Exchange, errorFor, safeAck, wrapNative } from './exchange.js';
-import { type Request, frameRequest, patchFrame } from './message.js';
+import { frameRequest, patchFrame, type Request } from './message.js';
 import { Writer } from './writer.js';
 
 export interface BulkOptions {

@@ -11,7 +11,7 @@
  * (nft/batch.ts), which installs it for `transaction()`.
  */
 import { NetlinkError, ValidationError } from '../errors.js';
-import { type NativeSocket, addon } from '../native.js';
+import { addon, type NativeSocket } from '../native.js';
 import { netnsPath } from '../netns/path.js';
 import { type BulkOptions, type BulkResult, bulk } from './bulk.js';
 import {
@@ -111,7 +111,8 @@ export class Connection {
   /** Synchronous variant of `open`. */
   static openSync(protocol: Protocol, options: ConnectionOptions = {}): Connection {
     const number = PROTOCOLS[protocol];
-    if (number === undefined) throw new ValidationError('protocol', `unknown protocol ${JSON.stringify(protocol)}`, "'route', 'netfilter' or 'generic'");
+    if (number === undefined)
+      throw new ValidationError('protocol', `unknown protocol ${JSON.stringify(protocol)}`, "'route', 'netfilter' or 'generic'");
     const path = options.netns === undefined ? undefined : netnsPath(options.netns);
     let sock: NativeSocket;
     try {

@@ -4,9 +4,9 @@
  * `dumpDecoded`, a dump streamed as decoded objects.
  */
 import { DumpInterruptedError } from '../errors.js';
-import { NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from './constants.js';
-import { type Exchange, QUEUE_HIGH, QUEUE_LOW, errorFor, netlinkTotals, wrapNative } from './exchange.js';
-import { type NetlinkMessage, type Request, parseAck, parseDone } from './message.js';
+import { NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR } from './constants.js';
+import { type Exchange, errorFor, netlinkTotals, QUEUE_HIGH, QUEUE_LOW, wrapNative } from './exchange.js';
+import { type NetlinkMessage, parseAck, parseDone, type Request } from './message.js';
 
 export interface DumpOptions {
   /**

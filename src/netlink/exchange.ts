@@ -8,8 +8,18 @@
  */
 import { DecodeError, NetlinkError } from '../errors.js';
 import type { NativeError, NativeSocket } from '../native.js';
-import { NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP, SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE, SO_SNDBUF, SO_SNDBUFFORCE } from './constants.js';
-import { type AckPayload, type NetlinkMessage, type Request, frame, parseAck, parseDatagram } from './message.js';
+import {
+  NLM_F_DUMP,
+  NLMSG_HDRLEN,
+  NLMSG_NOOP,
+  NLMSG_OVERRUN,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOL_SOCKET,
+} from './constants.js';
+import { type AckPayload, frame, type NetlinkMessage, parseAck, parseDatagram, type Request } from './message.js';
 import { Writer } from './writer.js';
 
 export interface ConnectionStats {
@@ -354,11 +364,15 @@ export class Exchange {
       // resync comes once the socket has been read empty.
       if (this.subscribers.size > 0) this.resyncPending = true;
       if (this.waiters.size > 0 || this.ranges.length > 0) {
-        this.failAll(new NetlinkError(err.errno, { operation: 'receive replies', extack: 'socket receive buffer overrun: replies were lost' }));
+        this.failAll(
+          new NetlinkError(err.errno, { operation: 'receive replies', extack: 'socket receive buffer overrun: replies were lost' }),
+        );
       }
       return;
     }
-    this.failAll(new NetlinkError(err.errno, { operation: err.truncated ? `receive (datagram of ${err.length} bytes truncated)` : 'receive' }));
+    this.failAll(
+      new NetlinkError(err.errno, { operation: err.truncated ? `receive (datagram of ${err.length} bytes truncated)` : 'receive' }),
+    );
   }
 
   private flushResync(): void {
@@ -373,7 +387,8 @@ export class Exchange {
     this.dumpSeqs.clear();
     this.ranges = [];
     for (const w of waiters) w.fail(err);
-    for (const s of this.subscribers) s(err instanceof DecodeError ? { resync: true, reason: `undecodable datagram: ${err.message}` } : err);
+    for (const s of this.subscribers)
+      s(err instanceof DecodeError ? { resync: true, reason: `undecodable datagram: ${err.message}` } : err);
     this.updatePolling();
   }
 

@@ -49,7 +49,14 @@ export function resolveFamily(conn: Connection, name: string): Promise<GenlFamil
   if (!found) {
     found = (async () => {
       const replies = await conn.request(
-        ctrlMessage.request(GENL_ID_CTRL, 0, { cmd: CTRL_CMD_GETFAMILY, version: 1 }, { familyName: name }, `resolve generic netlink family ${name}`, 'read'),
+        ctrlMessage.request(
+          GENL_ID_CTRL,
+          0,
+          { cmd: CTRL_CMD_GETFAMILY, version: 1 },
+          { familyName: name },
+          `resolve generic netlink family ${name}`,
+          'read',
+        ),
       );
       const reply = replies[0];
       if (!reply) throw new Error(`nlctrl sent no reply for family ${name}`);

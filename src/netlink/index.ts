@@ -1,20 +1,17 @@
 /** The netlink protocol core: framing, attributes, connections. */
-export * from './constants.js';
-export { attrs, encodeAttrs, spanAt, walkAttributes, type AttrSet, type AttrValues, type FieldSpec, type ScalarKind, type Span } from './attributes.js';
-export { struct, type Struct, type StructFieldKind, type StructValues } from './struct.js';
-export { Writer } from './writer.js';
+
 export {
-  frame,
-  messageCodec,
-  parseAck,
-  parseDatagram,
-  parseDone,
-  type AckPayload,
-  type ExtAck,
-  type MessageCodec,
-  type NetlinkMessage,
-  type Request,
-} from './message.js';
+  type AttrSet,
+  type AttrValues,
+  attrs,
+  encodeAttrs,
+  type FieldSpec,
+  type ScalarKind,
+  type Span,
+  spanAt,
+  walkAttributes,
+} from './attributes.js';
+export { type BulkFailure, type BulkOptions, type BulkResult } from './bulk.js';
 export {
   Connection,
   type ConnectionOptions,
@@ -22,9 +19,23 @@ export {
   type TransactionOptions,
   type TransactionResult,
 } from './connection.js';
-export { netlinkTotals, type ConnectionStats, type MonitorItem, type Resync } from './exchange.js';
+export * from './constants.js';
 export { type DumpOptions } from './dump.js';
-export { type BulkFailure, type BulkOptions, type BulkResult } from './bulk.js';
-export { genlmsghdr, resolveFamily, type GenlFamily } from './genl.js';
-export { nfgenmsg, nfnlType } from './nfnetlink.js';
+export { type ConnectionStats, type MonitorItem, netlinkTotals, type Resync } from './exchange.js';
+export { type GenlFamily, genlmsghdr, resolveFamily } from './genl.js';
 export * as ip from './ip.js';
+export {
+  type AckPayload,
+  type ExtAck,
+  frame,
+  type MessageCodec,
+  messageCodec,
+  type NetlinkMessage,
+  parseAck,
+  parseDatagram,
+  parseDone,
+  type Request,
+} from './message.js';
+export { nfgenmsg, nfnlType } from './nfnetlink.js';
+export { type Struct, type StructFieldKind, type StructValues, struct } from './struct.js';
+export { Writer } from './writer.js';

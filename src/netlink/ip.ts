@@ -7,8 +7,8 @@
  * field, worded as netfwd has always worded it.
  */
 import { ValidationError } from '../errors.js';
-import * as grammar from '../grammar/index.js';
 import type { Prefix } from '../grammar/index.js';
+import * as grammar from '../grammar/index.js';
 
 export { formatIPv4, formatIPv6, isNetworkAddress, networkAddress, type Prefix } from '../grammar/index.js';
 
@@ -51,7 +51,11 @@ export function parsePrefix(text: string, field: string): Prefix {
   const slash = text.indexOf('/');
   const addrText = slash === -1 ? text : text.slice(0, slash);
   if (p.code !== 'length') throw new ValidationError(field, `invalid address ${JSON.stringify(addrText)}`, CIDR);
-  throw new ValidationError(field, `invalid prefix length ${JSON.stringify(text.slice(slash + 1))}`, `0 to ${addrText.includes(':') ? 128 : 32}`);
+  throw new ValidationError(
+    field,
+    `invalid prefix length ${JSON.stringify(text.slice(slash + 1))}`,
+    `0 to ${addrText.includes(':') ? 128 : 32}`,
+  );
 }
 
 /** Parses a single address of either family or throws a ValidationError naming `field`. */

@@ -5,14 +5,14 @@
 import { DecodeError } from '../errors.js';
 import { type AttrSet, type Span, spanAt, walkAttributes } from './attributes.js';
 import {
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
   NLMSG_HDRLEN,
   NLMSGERR_ATTR_COOKIE,
   NLMSGERR_ATTR_MISS_NEST,
   NLMSGERR_ATTR_MISS_TYPE,
   NLMSGERR_ATTR_MSG,
   NLMSGERR_ATTR_OFFS,
-  NLM_F_CAPPED,
-  NLM_F_ACK_TLVS,
 } from './constants.js';
 import type { Struct } from './struct.js';
 import { Writer } from './writer.js';

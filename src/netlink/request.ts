@@ -5,9 +5,9 @@
  * the datagram (`writePayload`), so the success path allocates nothing per
  * request beyond this object.
  */
-import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_REQUEST } from './constants.js';
+import { NLM_F_ACK, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN } from './constants.js';
 import { type Exchange, errorFor, safeAck, wrapNative } from './exchange.js';
-import { type MessageCodec, type NetlinkMessage, type Request, frame } from './message.js';
+import { frame, type MessageCodec, type NetlinkMessage, type Request } from './message.js';
 import { Writer } from './writer.js';
 
 /**

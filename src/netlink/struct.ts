@@ -5,18 +5,7 @@
 import { DecodeError } from '../errors.js';
 import type { Writer } from './writer.js';
 
-export type StructFieldKind =
-  | 'u8'
-  | 's8'
-  | 'u16'
-  | 's16'
-  | 'u32'
-  | 's32'
-  | 'u64'
-  | 'be16'
-  | 'be32'
-  | { pad: number }
-  | { bytes: number };
+export type StructFieldKind = 'u8' | 's8' | 'u16' | 's16' | 'u32' | 's32' | 'u64' | 'be16' | 'be32' | { pad: number } | { bytes: number };
 
 type FieldValue<K> = K extends 'u64' ? bigint : K extends { pad: number } ? never : K extends { bytes: number } ? Buffer : number;
 

@@ -7,8 +7,19 @@
  * `deliver`. Reading is announced asynchronously, as a real socket's poll is.
  */
 import type { NativeError, NativeSocket } from '../native.js';
-import { NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_CAPPED, NLM_F_MULTI, SOL_SOCKET, SO_RCVBUF, SO_RCVBUFFORCE, SO_SNDBUF, SO_SNDBUFFORCE } from './constants.js';
 import { Connection, type ConnectionOptions, type Protocol } from './connection.js';
+import {
+  NLM_F_CAPPED,
+  NLM_F_MULTI,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOL_SOCKET,
+} from './constants.js';
 import { type NetlinkMessage, parseDatagram } from './message.js';
 
 /** What the kernel would queue on the socket: a datagram, or a socket error read in its place. */
@@ -111,7 +122,11 @@ export class FakeSocket implements NativeSocket {
 }
 
 /** A Connection over a FakeSocket running `script`. */
-export function fakeConnection(script: Script, protocol: Protocol = 'route', options: ConnectionOptions = {}): { conn: Connection; sock: FakeSocket } {
+export function fakeConnection(
+  script: Script,
+  protocol: Protocol = 'route',
+  options: ConnectionOptions = {},
+): { conn: Connection; sock: FakeSocket } {
   const sock = new FakeSocket(script);
   return { conn: Connection.over(sock, protocol, options), sock };
 }

@@ -23,7 +23,11 @@ export function validateId(value: unknown, field: string): number | undefined {
     throw new ValidationError(field, `must be an integer, got ${describe(value)}`, `an integer from 0 to ${MAX_ID}`);
   }
   if (value < 0 || value > MAX_ID) {
-    throw new ValidationError(field, `${value} is out of range`, `an integer from 0 to ${MAX_ID} (${MAX_ID + 1} is (uid_t)-1, "no change")`);
+    throw new ValidationError(
+      field,
+      `${value} is out of range`,
+      `an integer from 0 to ${MAX_ID} (${MAX_ID + 1} is (uid_t)-1, "no change")`,
+    );
   }
   return value;
 }
@@ -50,7 +54,11 @@ export function resolveCredentials(options: { uid?: unknown; gid?: unknown }): C
   if (uid !== undefined && gid === undefined) {
     gid = primaryGroupOf(uid);
     if (gid === undefined) {
-      throw new ValidationError('gid', `uid ${uid} has no passwd entry, so it has no primary group to run as`, 'a gid: pass options.gid with the uid');
+      throw new ValidationError(
+        'gid',
+        `uid ${uid} has no passwd entry, so it has no primary group to run as`,
+        'a gid: pass options.gid with the uid',
+      );
     }
   }
   return { uid, gid };

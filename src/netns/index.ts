@@ -5,9 +5,9 @@
  * changes namespace.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { NetfwdError, NetlinkError, ValidationError } from '../errors.js';
-import { type NativeError, addon, addonPath } from '../native.js';
+import { addon, addonPath, type NativeError } from '../native.js';
 import { resolveCredentials } from './credentials.js';
 import { NETNS_RUN_DIR, netnsPath, validateNetnsName } from './path.js';
 
@@ -105,7 +105,8 @@ export const netns = {
    * namespace's netlink sockets), or the caller's own with `name` undefined.
    */
   procNet(name: string | undefined, file: string): string {
-    if (!/^[a-z0-9_]+(?:\/[a-z0-9_]+)?$/.test(file)) throw new ValidationError('file', `${JSON.stringify(file)} is not a /proc/net file name`, 'e.g. "netlink" or "ipv6_route"');
+    if (!/^[a-z0-9_]+(?:\/[a-z0-9_]+)?$/.test(file))
+      throw new ValidationError('file', `${JSON.stringify(file)} is not a /proc/net file name`, 'e.g. "netlink" or "ipv6_route"');
     if (name === undefined) return readFileSync(`/proc/thread-self/net/${file}`, 'utf8');
     const ns = netnsPath(name, 'name');
     return nativeCall(`read /proc/net/${file} in ${name}`, () => addon().readFileInNetns(ns, `/proc/thread-self/net/${file}`));
@@ -153,10 +154,14 @@ export const netns = {
     delete env.NODE_OPTIONS;
     // uid and gid are the helper's to apply, after setns: not spawn's.
     const { uid: _uid, gid: _gid, ...rest } = options;
-    return spawn(process.execPath, ['-e', helper, addonPath(), ns, uid === undefined ? '' : String(uid), gid === undefined ? '' : String(gid), command, ...args], {
-      ...rest,
-      env,
-      shell: false,
-    });
+    return spawn(
+      process.execPath,
+      ['-e', helper, addonPath(), ns, uid === undefined ? '' : String(uid), gid === undefined ? '' : String(gid), command, ...args],
+      {
+        ...rest,
+        env,
+        shell: false,
+      },
+    );
   },
 };

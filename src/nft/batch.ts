@@ -6,22 +6,22 @@
  */
 import { ConflictError, NetlinkError, ValidationError } from '../errors.js';
 import { attrs } from '../netlink/attributes.js';
-import { type Connection, type TransactionOptions, type TransactionResult, installBatch } from '../netlink/connection.js';
+import { type Connection, installBatch, type TransactionOptions, type TransactionResult } from '../netlink/connection.js';
 import {
   NFNL_BATCH_GENID,
   NFNL_MSG_BATCH_BEGIN,
   NFNL_MSG_BATCH_END,
   NFNL_SUBSYS_NFTABLES,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
   NLM_F_ACK,
   NLM_F_REQUEST,
-  SOL_SOCKET,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
   SO_SNDBUF,
   SO_SNDBUFFORCE,
+  SOL_SOCKET,
 } from '../netlink/constants.js';
 import { errorFor, safeAck, wrapNative } from '../netlink/exchange.js';
-import { type NetlinkMessage, type Request, frame } from '../netlink/message.js';
+import { frame, type NetlinkMessage, type Request } from '../netlink/message.js';
 import { nfgenmsg } from '../netlink/nfnetlink.js';
 import { Writer } from '../netlink/writer.js';
 
@@ -40,10 +40,15 @@ function markerPayload(subsystem: number, genId?: number): Buffer {
  * write: all or nothing. On failure the error names the failing request
  * (`index`, `operation`); a generation mismatch is a ConflictError.
  */
-export async function transaction(conn: Connection, requests: readonly Request[], options: TransactionOptions = {}): Promise<TransactionResult> {
+export async function transaction(
+  conn: Connection,
+  requests: readonly Request[],
+  options: TransactionOptions = {},
+): Promise<TransactionResult> {
   const ex = conn.exchange;
   ex.ensureOpen();
-  if (conn.protocol !== 'netfilter') throw new ValidationError('protocol', 'transactions are an nfnetlink feature', "a 'netfilter' connection");
+  if (conn.protocol !== 'netfilter')
+    throw new ValidationError('protocol', 'transactions are an nfnetlink feature', "a 'netfilter' connection");
   if (requests.length === 0) return { replies: [] };
   const subsystem = options.subsystem ?? NFNL_SUBSYS_NFTABLES;
   // Sized for the whole batch up front: growing a multi-megabyte buffer by doubling copies it each time.
@@ -81,7 +86,8 @@ export async function transaction(conn: Connection, requests: readonly Request[]
         if (!ack) return true;
         if (msg.seq === first) {
           // The batch as a whole was refused (generation mismatch, permission, ...).
-          if (ack.error !== 0) failures.push(errorFor(ack, { type: NFNL_MSG_BATCH_BEGIN, flags: 0, payload: beginPayload, describe: 'begin batch' }));
+          if (ack.error !== 0)
+            failures.push(errorFor(ack, { type: NFNL_MSG_BATCH_BEGIN, flags: 0, payload: beginPayload, describe: 'begin batch' }));
           resolve();
           return true;
         }
@@ -110,7 +116,10 @@ export async function transaction(conn: Connection, requests: readonly Request[]
     if (options.genId !== undefined && head.errno === 85 /* ERESTART */ && head.index === undefined) {
       throw new ConflictError(`the ruleset changed since generation ${options.genId}; read it again and retry`);
     }
-    const error = failures.length === 1 ? head : head.annotate({ operation: `${head.operation ?? 'batch'} (and ${failures.length - 1} more failures)` });
+    const error =
+      failures.length === 1
+        ? head
+        : head.annotate({ operation: `${head.operation ?? 'batch'} (and ${failures.length - 1} more failures)` });
     (error as NetlinkError & { failures?: NetlinkError[] }).failures = failures;
     throw error;
   }

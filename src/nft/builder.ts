@@ -7,11 +7,8 @@
  *   [nftExpr.tcp.flags.any('syn'), nftExpr.tcp.option.maxseg.size.set(nftExpr.rt.mtu)]
  */
 import { ValidationError } from '../errors.js';
+import { DATATYPES } from './datatype.js';
 import { LOG_LEVELS } from './expr/log.js';
-import { canonicalMatchValue } from './stmt/match.js';
-import type { KeyDef } from './selectors/key.js';
-import { keyDef } from './selectors/registry.js';
-import { sortElements } from './sets/elements.js';
 import type {
   NftAtom,
   NftCounterStmt,
@@ -41,8 +38,11 @@ import type {
   NftVerdictStmt,
   NftVmapStmt,
 } from './model.js';
+import type { KeyDef } from './selectors/key.js';
+import { keyDef } from './selectors/registry.js';
+import { sortElements } from './sets/elements.js';
+import { canonicalMatchValue } from './stmt/match.js';
 import { canonicalValue, isRange } from './values.js';
-import { DATATYPES } from './datatype.js';
 
 /** A set reference or inline elements, as the builder accepts them. */
 export type NftSetArg =
@@ -64,7 +64,8 @@ export interface NftMapLookup {
 const defOf = (k: NftKey, field: string): KeyDef => keyDef(k, 'inet', field);
 
 const isElement = (v: unknown): v is NftElement => typeof v === 'object' && v !== null && !Array.isArray(v) && 'key' in v && !isRange(v);
-const isVerdictValue = (v: unknown): v is NftVerdict => typeof v === 'object' && v !== null && typeof (v as NftVerdict).verdict === 'string';
+const isVerdictValue = (v: unknown): v is NftVerdict =>
+  typeof v === 'object' && v !== null && typeof (v as NftVerdict).verdict === 'string';
 
 function setSource(defs: readonly KeyDef[], arg: unknown, data: 'none' | 'map', field: string): NftSetSource {
   if (typeof arg === 'string') {
@@ -86,7 +87,8 @@ function inline(defs: readonly KeyDef[], items: readonly unknown[], data: 'none'
   const elements: NftElement[] = items.map((it, i) => {
     const f = `${field}[${i}]`;
     let el: NftElement;
-    if (data === 'map' && Array.isArray(it) && it.length === 2 && (defs.length === 1 || Array.isArray(it[0]))) el = { key: it[0], data: it[1] };
+    if (data === 'map' && Array.isArray(it) && it.length === 2 && (defs.length === 1 || Array.isArray(it[0])))
+      el = { key: it[0], data: it[1] };
     else if (isElement(it)) el = { ...it };
     else el = { key: it as NftValue };
     const out: NftElement = { key: canonicalValue(types, el.key, `${f}.key`) };
@@ -216,7 +218,9 @@ export class NftKeyBuilder {
 function canonicalMapData(src: NftSetSource, dataTypes: readonly import('./datatype.js').NftDatatype[]): NftSetSource {
   if (!('elements' in src)) return src;
   return {
-    elements: src.elements.map((el) => (el.data === undefined || isVerdictValue(el.data) ? el : { ...el, data: canonicalValue(dataTypes, el.data, 'data') })),
+    elements: src.elements.map((el) =>
+      el.data === undefined || isVerdictValue(el.data) ? el : { ...el, data: canonicalValue(dataTypes, el.data, 'data') },
+    ),
   };
 }
 
@@ -279,7 +283,10 @@ function nat(kind: 'snat' | 'dnat', o: NftNatOptions): NftNatStmt {
   return s;
 }
 
-function ported<T extends NftMasqueradeStmt | NftRedirectStmt>(type: T['type'], o: { port?: number | NftRange; flags?: NftNatFlag[] } = {}): T {
+function ported<T extends NftMasqueradeStmt | NftRedirectStmt>(
+  type: T['type'],
+  o: { port?: number | NftRange; flags?: NftNatFlag[] } = {},
+): T {
   const s = { type } as T;
   if (o.port !== undefined) s.port = canonicalPort(o.port);
   const flags = natFlags(o.flags);
@@ -287,7 +294,8 @@ function ported<T extends NftMasqueradeStmt | NftRedirectStmt>(type: T['type'], 
   return s;
 }
 
-const verdict = (v: NftVerdictStmt['verdict'], chain?: string): NftVerdictStmt => (chain === undefined ? { type: 'verdict', verdict: v } : { type: 'verdict', verdict: v, chain });
+const verdict = (v: NftVerdictStmt['verdict'], chain?: string): NftVerdictStmt =>
+  chain === undefined ? { type: 'verdict', verdict: v } : { type: 'verdict', verdict: v, chain };
 
 const LOG_FLAG_ORDER: NftLogFlag[] = ['tcp sequence', 'tcp options', 'ip options', 'skuid', 'ether'];
 
@@ -309,7 +317,20 @@ export const nftExpr = {
   icmp: header('icmp', ['type', 'code'] as const),
   icmpv6: header('icmpv6', ['type', 'code'] as const),
   meta: {
-    ...header('meta', ['l4proto', 'nfproto', 'mark', 'skuid', 'skgid', 'protocol', 'priority', 'pkttype', 'length', 'cpu', 'cgroup', 'nftrace'] as const),
+    ...header('meta', [
+      'l4proto',
+      'nfproto',
+      'mark',
+      'skuid',
+      'skgid',
+      'protocol',
+      'priority',
+      'pkttype',
+      'length',
+      'cpu',
+      'cgroup',
+      'nftrace',
+    ] as const),
     iifname: k('iifname'),
     oifname: k('oifname'),
     iif: k('iif'),
@@ -361,12 +382,16 @@ export const nftExpr = {
     if (o.snaplen !== undefined) s.snaplen = o.snaplen;
     if (o.queueThreshold !== undefined) s.queueThreshold = o.queueThreshold;
     if (o.level !== undefined && o.level !== 'warn') {
-      if (!LOG_LEVELS.includes(o.level as NftLogLevel)) throw new ValidationError('level', `unknown level ${JSON.stringify(o.level)}`, LOG_LEVELS.join(', '));
+      if (!LOG_LEVELS.includes(o.level as NftLogLevel))
+        throw new ValidationError('level', `unknown level ${JSON.stringify(o.level)}`, LOG_LEVELS.join(', '));
       s.level = o.level;
     }
     if (o.flags && o.flags.length) {
       const set = new Set(o.flags);
-      s.flags = set.has('all') || LOG_FLAG_ORDER.slice(0, 4).every((f) => set.has(f)) && set.has('ether') ? ['all'] : LOG_FLAG_ORDER.filter((f) => set.has(f));
+      s.flags =
+        set.has('all') || (LOG_FLAG_ORDER.slice(0, 4).every((f) => set.has(f)) && set.has('ether'))
+          ? ['all']
+          : LOG_FLAG_ORDER.filter((f) => set.has(f));
     }
     return s;
   },

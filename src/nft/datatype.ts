@@ -6,7 +6,7 @@
  */
 import { endianness } from 'node:os';
 import { ValidationError } from '../errors.js';
-import { formatIp, parseIfname, parseIPv6, parsePrefix, type Prefix, writeIPv4 } from '../grammar/index.js';
+import { formatIp, type Prefix, parseIfname, parseIPv6, parsePrefix, writeIPv4 } from '../grammar/index.js';
 import type { Writer } from '../netlink/writer.js';
 import { cgroupIdOf, cgroupPathOf } from './cgroup.js';
 import {
@@ -14,11 +14,11 @@ import {
   CT_STATUS,
   ETHER_TYPES,
   FIB_ADDRTYPES,
+  ICMP_CODES,
+  ICMP_TYPES,
   ICMPV6_CODES,
   ICMPV6_TYPES,
   ICMPX_CODES,
-  ICMP_CODES,
-  ICMP_TYPES,
   INET_PROTOCOLS,
   PKT_TYPES,
   TCP_FLAGS,
@@ -114,7 +114,11 @@ export function parseUint(value: unknown, bits: number, field: string, expected:
   else if (typeof value === 'bigint' && value >= 0n) v = value;
   else if (typeof value === 'string' && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value.trim())) v = BigInt(value.trim());
   if (v === undefined || v >= 1n << BigInt(bits)) {
-    throw new ValidationError(field, `invalid value ${JSON.stringify(String(value))}`, typeof expected === 'string' ? expected : expected());
+    throw new ValidationError(
+      field,
+      `invalid value ${JSON.stringify(String(value))}`,
+      typeof expected === 'string' ? expected : expected(),
+    );
   }
   return v;
 }
@@ -229,7 +233,8 @@ function addressBytes(value: unknown, len: 4 | 16): Buffer | undefined {
 
 function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
   const family = len === 4 ? 'IPv4' : 'IPv6';
-  const addressError = (value: unknown, field: string) => new ValidationError(field, `invalid ${family} address ${JSON.stringify(String(value))}`, `an ${family} address`);
+  const addressError = (value: unknown, field: string) =>
+    new ValidationError(field, `invalid ${family} address ${JSON.stringify(String(value))}`, `an ${family} address`);
   return {
     name,
     id,
@@ -245,7 +250,8 @@ function addrType(name: string, id: number, len: 4 | 16): NftDatatype {
       const p = parsePrefix(text, { family: len === 4 ? 4 : 6 });
       if (p.ok) return p.value;
       const slash = text.indexOf('/');
-      if (p.code === 'length') throw new ValidationError(field, `invalid prefix length ${JSON.stringify(text.slice(slash + 1))}`, `0 to ${len * 8}`);
+      if (p.code === 'length')
+        throw new ValidationError(field, `invalid prefix length ${JSON.stringify(text.slice(slash + 1))}`, `0 to ${len * 8}`);
       throw addressError(slash === -1 ? text : text.slice(0, slash), field);
     },
     value: (bytes) => formatIp(bytes, 0, len),
@@ -279,7 +285,12 @@ const ifnameType: NftDatatype = {
   byteorder: 'host',
   parse(value, field) {
     const name = parseIfname(value, { rule: 'bytes' });
-    if (!name.ok) throw new ValidationError(field, `invalid interface name ${JSON.stringify(String(value))}`, 'a name of 1 to 15 bytes, or a prefix followed by *');
+    if (!name.ok)
+      throw new ValidationError(
+        field,
+        `invalid interface name ${JSON.stringify(String(value))}`,
+        'a name of 1 to 15 bytes, or a prefix followed by *',
+      );
     const out = Buffer.alloc(16);
     out.write(name.value);
     return out;
@@ -301,7 +312,8 @@ const cgroupv2Type: NftDatatype = {
   parse(value, field) {
     if (typeof value === 'string' && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value)) {
       const id = cgroupIdOf(value);
-      if (id === undefined) throw new ValidationError(field, `cgroup ${JSON.stringify(value)} not found under /sys/fs/cgroup`, 'a cgroupv2 path or id');
+      if (id === undefined)
+        throw new ValidationError(field, `cgroup ${JSON.stringify(value)} not found under /sys/fs/cgroup`, 'a cgroupv2 path or id');
       return writeUint(id, 8, 'host');
     }
     return writeUint(parseUint(value, 64, field, 'a cgroupv2 path relative to /sys/fs/cgroup, or its id'), 8, 'host');

@@ -15,17 +15,17 @@ import {
   NFT_SET_ANONYMOUS,
   NFT_SET_MAP,
   type NftFamily,
-  TABLE_FLAGS,
   type NftTableFlag,
+  TABLE_FLAGS,
 } from './constants.js';
-import { type SetView, delinearize } from './delinearize.js';
+import { delinearize, type SetView } from './delinearize.js';
 import { NFT_OBJECT_COUNTER } from './expr/counter.js';
 import { decodeExprs } from './expr/index.js';
 import { chainAttrs, counterObjAttrs, objAttrs, ruleAttrs, setAttrs, setElemListAttrs, tableAttrs } from './message-attrs.js';
+import type { NftChain, NftCounterObject, NftRule, NftSet, NftTable } from './model.js';
 import { setComment, setFlagNames, typesFromKernel } from './sets/declaration.js';
 import { recordsToElements } from './sets/elements.js';
-import { type ElemRecord, decodeElemRecords } from './sets/records.js';
-import type { NftChain, NftCounterObject, NftRule, NftSet, NftTable } from './model.js';
+import { decodeElemRecords, type ElemRecord } from './sets/records.js';
 import { readCommentUdata } from './udata.js';
 
 function familyOf(msg: NetlinkMessage): NftFamily {
@@ -91,12 +91,15 @@ export function decodeChain(msg: NetlinkMessage): NftChain {
 export function decodeSet(msg: NetlinkMessage): { set: NftSet; view: SetView } {
   const family = familyOf(msg);
   const a = setAttrs.decode(msg.data, nfgenmsg.size, msg.data.length, 'set');
-  if (a.name === undefined || a.table === undefined || a.keyLen === undefined) throw new DecodeError('set without a name, table or key length', 'set');
+  if (a.name === undefined || a.table === undefined || a.keyLen === undefined)
+    throw new DecodeError('set without a name, table or key length', 'set');
   // NFT_DATA_VALUE_MAXLEN: keys and data are at most 64 bytes.
-  if (a.keyLen === 0 || a.keyLen > 64 || (a.dataLen !== undefined && a.dataLen > 64)) throw new DecodeError(`key or data length out of range (${a.keyLen}, ${a.dataLen})`, 'set');
+  if (a.keyLen === 0 || a.keyLen > 64 || (a.dataLen !== undefined && a.dataLen > 64))
+    throw new DecodeError(`key or data length out of range (${a.keyLen}, ${a.dataLen})`, 'set');
   const flags = a.flags ?? 0;
   const fieldLens = a.desc?.concat?.map((f) => f.len ?? 0);
-  if (fieldLens && (fieldLens.length > 16 || fieldLens.some((l) => l === 0 || l > 64))) throw new DecodeError('concatenation field lengths out of range', 'set.desc');
+  if (fieldLens && (fieldLens.length > 16 || fieldLens.some((l) => l === 0 || l > 64)))
+    throw new DecodeError('concatenation field lengths out of range', 'set.desc');
   const keyTypes = typesFromKernel(a.keyType, a.keyLen, fieldLens && fieldLens.length > 1 ? fieldLens : undefined);
   const s: NftSet = {
     family,
@@ -146,7 +149,15 @@ export function decodeCounterObject(msg: NetlinkMessage): NftCounterObject | und
   const a = objAttrs.decode(msg.data, nfgenmsg.size, msg.data.length, 'obj');
   if (a.type !== NFT_OBJECT_COUNTER || a.name === undefined || a.table === undefined) return undefined;
   const d = a.data ? counterObjAttrs.decode(a.data, 0, a.data.length, 'obj.data') : {};
-  const o: NftCounterObject = { family, table: a.table, name: a.name, handle: num(a.handle), type: 'counter', packets: num(d.packets), bytes: num(d.bytes) };
+  const o: NftCounterObject = {
+    family,
+    table: a.table,
+    name: a.name,
+    handle: num(a.handle),
+    type: 'counter',
+    packets: num(d.packets),
+    bytes: num(d.bytes),
+  };
   const comment = readCommentUdata(a.userdata);
   if (comment !== undefined) o.comment = comment;
   return o;

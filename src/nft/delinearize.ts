@@ -9,12 +9,12 @@
  */
 import type { NftExpr } from './expr/index.js';
 import { type InlineSetRequest, type LinearizeOptions, linearize } from './linearize.js';
-import { DelinCtx, type DelinResult, type DelinearizeOptions, establish, initialProto } from './stmt/context.js';
-import type { ProtoCtx } from './selectors/key.js';
-import { DELINEARIZERS } from './stmt/registry.js';
 import type { NftStmt } from './model.js';
+import type { ProtoCtx } from './selectors/key.js';
+import { DelinCtx, type DelinearizeOptions, type DelinResult, establish, initialProto } from './stmt/context.js';
+import { DELINEARIZERS } from './stmt/registry.js';
 
-export { DelinCtx, type DelinResult, type DelinearizeOptions, type KeyReg, type RegVal, type SetView } from './stmt/context.js';
+export { DelinCtx, type DelinearizeOptions, type DelinResult, type KeyReg, type RegVal, type SetView } from './stmt/context.js';
 
 /** Decodes a rule's expressions into statements. */
 export function delinearize(exprs: readonly NftExpr[], opts: DelinearizeOptions): NftStmt[] {
@@ -145,9 +145,7 @@ function deepEqual(x: unknown, y: unknown): boolean {
 }
 
 /** Non-empty subsets of n candidates, most candidates first. */
-const MASKS: number[][] = Array.from({ length: 7 }, (_, n) =>
-  [...Array(1 << n).keys()].slice(1).sort((a, b) => popcount(b) - popcount(a)),
-);
+const MASKS: number[][] = Array.from({ length: 7 }, (_, n) => [...Array(1 << n).keys()].slice(1).sort((a, b) => popcount(b) - popcount(a)));
 
 function popcount(n: number): number {
   let c = 0;

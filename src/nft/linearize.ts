@@ -6,11 +6,11 @@
  */
 import { ValidationError } from '../errors.js';
 import type { NftExpr } from './expr/index.js';
-import { LinCtx, type LinearizeOptions, establish } from './stmt/context.js';
-import { STMT_LINEARIZERS } from './stmt/registry.js';
 import type { NftStmt } from './model.js';
+import { establish, LinCtx, type LinearizeOptions } from './stmt/context.js';
+import { STMT_LINEARIZERS } from './stmt/registry.js';
 
-export { LinCtx, initialProto, type InlineSetRequest, type LinearizeOptions, type SetShape } from './stmt/context.js';
+export { type InlineSetRequest, initialProto, LinCtx, type LinearizeOptions, type SetShape } from './stmt/context.js';
 
 /** Linearizes a rule's statements. */
 export function linearize(stmts: readonly NftStmt[], opts: LinearizeOptions, path?: string): NftExpr[] {
@@ -26,7 +26,12 @@ export function linearizeInto(ctx: LinCtx, stmts: readonly NftStmt[], path: stri
     const s = stmts[i]!;
     ctx.index = i;
     const handler = s && typeof s === 'object' ? (STMT_LINEARIZERS as Record<string, unknown>)[s.type as string] : undefined;
-    if (!handler) throw new ValidationError(ctx.field, `unknown statement ${JSON.stringify((s as { type?: unknown })?.type)}`, 'a statement made with nftExpr');
+    if (!handler)
+      throw new ValidationError(
+        ctx.field,
+        `unknown statement ${JSON.stringify((s as { type?: unknown })?.type)}`,
+        'a statement made with nftExpr',
+      );
     (handler as (s: NftStmt, ctx: LinCtx) => void)(s, ctx);
     establish(s, ctx);
   }

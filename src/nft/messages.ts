@@ -5,21 +5,13 @@
  * path such as `expressions[3].lookup.set` or `elements[120].key`.
  */
 import { walkAttributes } from '../netlink/attributes.js';
-import {
-  NLA_F_NESTED,
-  NLM_F_APPEND,
-  NLM_F_CREATE,
-  NLM_F_DUMP,
-  NLM_F_ECHO,
-  NLM_F_EXCL,
-  NLM_F_REPLACE,
-} from '../netlink/constants.js';
+import { NLA_F_NESTED, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
 import type { Request } from '../netlink/message.js';
 import { nfgenmsg, nfnlType } from '../netlink/nfnetlink.js';
 import { Writer } from '../netlink/writer.js';
 import {
   FAMILIES,
-  type NftFamily,
+  MAX_ELEMENTS_ATTR,
   NFNL_SUBSYS_NFTABLES,
   NFT_MSG_DELCHAIN,
   NFT_MSG_DELOBJ,
@@ -40,13 +32,13 @@ import {
   NFT_MSG_NEWSET,
   NFT_MSG_NEWSETELEM,
   NFT_MSG_NEWTABLE,
-  MAX_ELEMENTS_ATTR,
+  type NftFamily,
 } from './constants.js';
-import { encodeExprs, exprFieldName, type NftExpr } from './expr/index.js';
 import { nestBegin, nestEnd, stringAttr } from './expr/common.js';
-import type { PreparedElements } from './sets/prepared.js';
+import { encodeExprs, exprFieldName, type NftExpr } from './expr/index.js';
+import type { chainAttrs, objAttrs, setAttrs, tableAttrs } from './message-attrs.js';
 import { chainMsg, genMsg, objMsg, setMsg, tableMsg } from './message-attrs.js';
-import type { chainAttrs, setAttrs, tableAttrs, objAttrs } from './message-attrs.js';
+import type { PreparedElements } from './sets/prepared.js';
 
 export const msgType = (m: number): number => nfnlType(NFNL_SUBSYS_NFTABLES, m);
 const hdr = (family: NftFamily | 0) => ({ family: family === 0 ? 0 : FAMILIES[family], version: 0, resId: 0 });
@@ -196,7 +188,8 @@ export function locateInRule(payload: Buffer, offset: number): string | undefine
             if (x.type === 1) exprName = payload.toString('latin1', x.at, x.at + x.len).replace(/\0.*$/, '');
             if (x.type === 2 && offset >= x.at && offset < x.at + x.len) {
               for (const f of walkAttributes(payload, x.at, x.at + x.len, 'data')) {
-                if (offset >= f.offset && offset < f.at + f.len) return `expressions[${i}].${exprName}.${exprFieldName(exprName, f.type) ?? f.type}`;
+                if (offset >= f.offset && offset < f.at + f.len)
+                  return `expressions[${i}].${exprName}.${exprFieldName(exprName, f.type) ?? f.type}`;
               }
             }
           }
@@ -345,6 +338,11 @@ export function dumpElements(family: NftFamily, table: string, set: string): Req
   nfgenmsg.encode(w, hdr(family));
   putString(w, NFTA_SET_ELEM_LIST.table, table);
   putString(w, NFTA_SET_ELEM_LIST.set, set);
-  return { type: msgType(NFT_MSG_GETSETELEM), flags: NLM_F_DUMP, payload: w.finish(), describe: `list elements of ${family} ${table} ${set}`, access: 'read' };
+  return {
+    type: msgType(NFT_MSG_GETSETELEM),
+    flags: NLM_F_DUMP,
+    payload: w.finish(),
+    describe: `list elements of ${family} ${table} ${set}`,
+    access: 'read',
+  };
 }
-

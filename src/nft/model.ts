@@ -3,8 +3,9 @@
  * writes them. Rules are lists of statements close to nft's language; each
  * statement renders to nft text and linearizes to kernel expressions.
  */
-import type { NftAtom } from './datatype.js';
+
 import type { NftChainType, NftFamily, NftHook, NftPolicy, NftSetFlag, NftTableFlag } from './constants.js';
+import type { NftAtom } from './datatype.js';
 import type { NftExpr } from './expr/index.js';
 
 export type { NftAtom } from './datatype.js';
@@ -124,11 +125,7 @@ export interface NftLimitStmt {
   over?: boolean;
 }
 
-export type NftRejectWith =
-  | 'tcp reset'
-  | { icmp: NftAtom }
-  | { icmpv6: NftAtom }
-  | { icmpx: NftAtom };
+export type NftRejectWith = 'tcp reset' | { icmp: NftAtom } | { icmpv6: NftAtom } | { icmpx: NftAtom };
 export interface NftRejectStmt {
   type: 'reject';
   /** Omitted: the family's default (ICMP port unreachable). */

@@ -98,7 +98,8 @@ const cString = (buf: Buffer, at: number, len: number) => {
 export function nftNotificationEvent(msg: NetlinkMessage): NftMonitorEvent | undefined {
   if (msg.type >> 8 !== NFNL_SUBSYS_NFTABLES) return undefined;
   const type = msg.type & 0xff;
-  if (msg.data.length < nfgenmsg.size) throw new DecodeError(`nftables notification of ${msg.data.length} bytes is shorter than nfgenmsg`, 'nfgenmsg');
+  if (msg.data.length < nfgenmsg.size)
+    throw new DecodeError(`nftables notification of ${msg.data.length} bytes is shorter than nfgenmsg`, 'nfgenmsg');
   if (type === NFT_MSG_NEWGEN) {
     let generation: number | undefined;
     let pid: number | undefined;
@@ -132,7 +133,11 @@ export function nftNotificationEvent(msg: NetlinkMessage): NftMonitorEvent | und
  * committed after the call is seen, even before iteration starts.
  */
 export function openNftMonitor(options: NftMonitorOptions = {}): NftMonitor {
-  const conn = Connection.openSync('netfilter', { netns: options.netns, groups: [NFNLGRP_NFTABLES], receiveBufferSize: options.receiveBufferSize });
+  const conn = Connection.openSync('netfilter', {
+    netns: options.netns,
+    groups: [NFNLGRP_NFTABLES],
+    receiveBufferSize: options.receiveBufferSize,
+  });
   return eventMonitor<NftMonitorEvent, Connection>(conn, {
     decode: nftNotificationEvent,
     resync: (reason) => ({ kind: 'resync', reason }),

@@ -8,21 +8,13 @@ import { Connection } from '../netlink/connection.js';
 import './batch.js'; // the nfnetlink batch behind Connection.transaction()
 import type { NetlinkMessage, Request } from '../netlink/message.js';
 import { nfgenmsg } from '../netlink/nfnetlink.js';
-import { FAMILIES, type NftFamily, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWTABLE } from './constants.js';
+import { FAMILIES, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWTABLE, type NftFamily } from './constants.js';
+import { attachElements, decodeChain, decodeCounterObject, decodeElementsMessage, decodeRule, decodeSet, decodeTable } from './decode.js';
 import type { SetView } from './delinearize.js';
-import {
-  attachElements,
-  decodeChain,
-  decodeCounterObject,
-  decodeElementsMessage,
-  decodeRule,
-  decodeSet,
-  decodeTable,
-} from './decode.js';
-import { dumpChains, dumpElements, dumpObjs, dumpRules, dumpSets, dumpTables, getGen, getSet, msgType } from './messages.js';
 import { chainAttrs, genAttrs, ruleAttrs, setAttrs, tableAttrs } from './message-attrs.js';
-import { type KnownSet, type NftOp, NftTransaction } from './transaction.js';
+import { dumpChains, dumpElements, dumpObjs, dumpRules, dumpSets, dumpTables, getGen, getSet, msgType } from './messages.js';
 import type { NftRuleset, NftSet } from './model.js';
+import { type KnownSet, type NftOp, NftTransaction } from './transaction.js';
 
 export interface NftOpenOptions {
   /** Namespace name under /run/netns, or a path. Default: the caller's. */
@@ -140,12 +132,17 @@ export class Nft {
         (filter.family === undefined || o.family === filter.family) && (filter.table === undefined || o.table === filter.table);
       const tables = (await dump(dumpTables(fam)))
         .map(decodeTable)
-        .filter((t) => (filter.family === undefined || t.family === filter.family) && (filter.table === undefined || t.name === filter.table));
+        .filter(
+          (t) => (filter.family === undefined || t.family === filter.family) && (filter.table === undefined || t.name === filter.table),
+        );
       const chains = (await dump(dumpChains(fam, tableFilter))).map(decodeChain).filter(keep);
       const sets = (await dump(dumpSets(fam, tableFilter))).map(decodeSet).filter((s) => keep(s.set));
       for (const s of sets) {
         const msgs = await dump(dumpElements(s.set.family, s.set.table, s.set.name));
-        attachElements(s, msgs.flatMap((m) => decodeElementsMessage(m).records));
+        attachElements(
+          s,
+          msgs.flatMap((m) => decodeElementsMessage(m).records),
+        );
       }
       const counters = (await dump(dumpObjs(fam, tableFilter)))
         .map(decodeCounterObject)
@@ -180,7 +177,10 @@ export class Nft {
     if (!m) return undefined;
     const s = decodeSet(m);
     const msgs = await this.connection.dumpAll(dumpElements(family, table, name));
-    attachElements(s, msgs.flatMap((m) => decodeElementsMessage(m).records));
+    attachElements(
+      s,
+      msgs.flatMap((m) => decodeElementsMessage(m).records),
+    );
     return s.set;
   }
 }

@@ -3,12 +3,12 @@
  * status and diffs). Each statement type renders in its file under stmt/;
  * this module holds the rule, chain, set and ruleset level.
  */
-import { type NftFamily, BRIDGE_PRIORITIES, PRIORITIES } from './constants.js';
+import { BRIDGE_PRIORITIES, type NftFamily, PRIORITIES } from './constants.js';
+import { DATATYPES, datatypeByName } from './datatype.js';
 import { durationText, setSourceText } from './element-text.js';
+import type { NftChain, NftRule, NftRuleset, NftSet, NftStmt } from './model.js';
 import type { TextCtx } from './stmt/context.js';
 import { STMT_TEXT } from './stmt/registry.js';
-import type { NftStmt, NftChain, NftRule, NftRuleset, NftSet } from './model.js';
-import { DATATYPES, datatypeByName } from './datatype.js';
 
 /** The text of one statement. */
 export function stmtText(s: NftStmt, ctx: TextCtx): string {
@@ -71,7 +71,8 @@ export function setText(s: NftSet, indent = '\t'): string {
   if (s.comment !== undefined) lines.push(`${indent}\tcomment ${JSON.stringify(s.comment)}`);
   if (s.elements.length) {
     const kt = s.keyType.map((n) => datatypeByName(n) ?? DATATYPES.integer);
-    const dt = s.isMap && s.dataType && s.dataType[0] !== 'verdict' ? s.dataType.map((n) => datatypeByName(n) ?? DATATYPES.integer) : undefined;
+    const dt =
+      s.isMap && s.dataType && s.dataType[0] !== 'verdict' ? s.dataType.map((n) => datatypeByName(n) ?? DATATYPES.integer) : undefined;
     lines.push(`${indent}\telements = ${setSourceText({ elements: s.elements }, kt, dt)}`);
   }
   lines.push(`${indent}}`);
@@ -95,7 +96,10 @@ export function nftRulesetText(r: Pick<NftRuleset, 'tables' | 'chains' | 'rules'
       lines.push('\t}');
       blocks.push(lines.join('\n'));
     }
-    const head = [t.flags.length ? `\tflags ${t.flags.join(',')}` : '', t.comment !== undefined ? `\tcomment ${JSON.stringify(t.comment)}` : ''].filter(Boolean);
+    const head = [
+      t.flags.length ? `\tflags ${t.flags.join(',')}` : '',
+      t.comment !== undefined ? `\tcomment ${JSON.stringify(t.comment)}` : '',
+    ].filter(Boolean);
     out.push(`table ${t.family} ${t.name} {\n${[...head, blocks.join('\n\n')].filter(Boolean).join('\n')}\n}`);
   }
   return out.join('\n') + (out.length ? '\n' : '');

@@ -6,13 +6,13 @@
 import { ValidationError } from '../errors.js';
 import { NFT_DATA_VERDICT, NFT_SET_CONCAT, type NftFamily } from './constants.js';
 import { concatTypeId } from './datatype.js';
-import { type InlineSetRequest, type LinearizeOptions, type SetShape, linearize } from './linearize.js';
-import { type NftRequest, type SetAttrs, elementMessages, newRule, newSet } from './messages.js';
+import { type InlineSetRequest, type LinearizeOptions, linearize, type SetShape } from './linearize.js';
+import { elementMessages, type NftRequest, newRule, newSet, type SetAttrs } from './messages.js';
+import type { NftElement, NftSetSource, NftStmt } from './model.js';
+import { ruleText } from './ruleset-text.js';
 import { inlineSetUdata, typesLen } from './sets/declaration.js';
 import type { ElementMode } from './sets/elements.js';
 import { type PreparedElements, prepareElements } from './sets/prepared.js';
-import { ruleText } from './ruleset-text.js';
-import type { NftElement, NftSetSource, NftStmt } from './model.js';
 import { commentUdata } from './udata.js';
 
 /** What a call on `tx` returns. */
@@ -146,7 +146,15 @@ export class RuleCall extends TxCall {
     ctx.pending.length = 0;
     const exprs = linearize(this.stmts, linOptions(ctx, fam, table), `${this.kind}#${this.index}.expr`);
     const rule = newRule(
-      { family: fam, table, chain: this.chain, exprs, handle: this.o.handle, position: this.position, userdata: commentUdata(this.comment) },
+      {
+        family: fam,
+        table,
+        chain: this.chain,
+        exprs,
+        handle: this.o.handle,
+        position: this.position,
+        userdata: commentUdata(this.comment),
+      },
       '',
       { echo: ctx.echo, replace: this.o.replace, insert: this.o.insert },
     );
@@ -172,7 +180,8 @@ export class SetCall extends TxCall {
     s.id = ctx.nextSetId++;
     ctx.sets.set(setKey(s.family, s.table, s.name), s);
     const reqs = [newSet(s.family, { ...this.attrs, id: s.id }, '', this.exclusive)];
-    if (this.elements && this.elements.count) reqs.push(...elementMessages('new', { family: s.family, table: s.table, set: s.name, setId: s.id }, this.elements, ''));
+    if (this.elements && this.elements.count)
+      reqs.push(...elementMessages('new', { family: s.family, table: s.table, set: s.name, setId: s.id }, this.elements, ''));
     return this.own(reqs);
   }
 }
@@ -200,7 +209,12 @@ export class ElementsCall extends TxCall {
   }
   build(ctx: BuildCtx): NftRequest[] {
     const shape = ctx.sets.get(setKey(this.family, this.table, this.set));
-    if (!shape) throw new ValidationError(`${this.kind}#${this.index}.set`, `unknown set ${this.family} ${this.table} ${this.set}`, 'a set declared in this transaction or existing in the kernel');
+    if (!shape)
+      throw new ValidationError(
+        `${this.kind}#${this.index}.set`,
+        `unknown set ${this.family} ${this.table} ${this.set}`,
+        'a set declared in this transaction or existing in the kernel',
+      );
     if (this.elements.length === 0) return [];
     const prepared = this.prepared ?? prepareElements(shape, this.elements, `${this.kind}#${this.index}.elements`, this.mode);
     const target = { family: this.family, table: this.table, set: this.set, setId: shape.id };
@@ -209,10 +223,22 @@ export class ElementsCall extends TxCall {
 }
 
 /** The NEWSET/NEWSETELEM requests of an anonymous set written inline in a rule. */
-function buildInlineSet(ctx: BuildCtx, fam: NftFamily, table: string, req: InlineSetRequest): { name: string; id: number; shape: SetShape; requests: NftRequest[] } {
+function buildInlineSet(
+  ctx: BuildCtx,
+  fam: NftFamily,
+  table: string,
+  req: InlineSetRequest,
+): { name: string; id: number; shape: SetShape; requests: NftRequest[] } {
   const id = ctx.nextSetId++;
   const setName = req.dataTypes ? '__map%d' : '__set%d';
-  const shape: SetShape = { name: setName, keyTypes: req.keyTypes, keyLens: req.keyDefs.map((d) => d.len), dataTypes: req.dataTypes, flags: req.flags, id };
+  const shape: SetShape = {
+    name: setName,
+    keyTypes: req.keyTypes,
+    keyLens: req.keyDefs.map((d) => d.len),
+    dataTypes: req.dataTypes,
+    flags: req.flags,
+    id,
+  };
   const elements = prepareElements(shape, req.elements, `${req.field}.elements`, 'create');
   const a: SetAttrs = { table, name: setName, flags: req.flags, keyType: concatTypeId(req.keyTypes), keyLen: typesLen(req.keyTypes) };
   if (req.dataTypes) {

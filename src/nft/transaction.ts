@@ -18,20 +18,42 @@ import {
   NFT_SET_MAP,
   NFT_SET_TIMEOUT,
   type NftFamily,
+  type NftTableFlag,
   PRIORITIES,
   TABLE_FLAGS,
-  type NftTableFlag,
 } from './constants.js';
 import { concatTypeId } from './datatype.js';
 import { NFT_OBJECT_COUNTER } from './expr/counter.js';
 import { encodeExpr } from './expr/index.js';
-import { type NftRequest, type SetAttrs, delChain, delObj, delRule, delSet, delTable, elementMessages, newChain, newObj, newTable } from './messages.js';
 import { counterObjAttrs } from './message-attrs.js';
+import {
+  delChain,
+  delObj,
+  delRule,
+  delSet,
+  delTable,
+  elementMessages,
+  type NftRequest,
+  newChain,
+  newObj,
+  newTable,
+  type SetAttrs,
+} from './messages.js';
+import type { NftChainSpec, NftCounterSpec, NftElement, NftRuleSpec, NftSetSpec, NftTableSpec } from './model.js';
 import { namedSetUdata, resolveTypes, setFlagBits, typesLen } from './sets/declaration.js';
 import type { ElementMode } from './sets/elements.js';
 import { type PreparedElements, prepareElements } from './sets/prepared.js';
-import type { NftChainSpec, NftCounterSpec, NftElement, NftRuleSpec, NftSetSpec, NftTableSpec } from './model.js';
-import { type BuildCtx, ElementsCall, type KnownSet, type NftOp, RuleCall, SetCall, SimpleCall, setKey, type TxCall } from './transaction-calls.js';
+import {
+  type BuildCtx,
+  ElementsCall,
+  type KnownSet,
+  type NftOp,
+  RuleCall,
+  SetCall,
+  SimpleCall,
+  setKey,
+  type TxCall,
+} from './transaction-calls.js';
 import { checkComment, commentUdata } from './udata.js';
 
 export type { KnownSet, NftOp } from './transaction-calls.js';
@@ -43,17 +65,32 @@ function check(cond: unknown, field: string, problem: string, expected?: string)
 function name(v: unknown, field: string): string {
   // Most names are short ASCII: check the cheap conditions first.
   if (typeof v === 'string' && v.length > 0 && v.length < 64 && !v.includes('\u0000')) return v;
-  check(typeof v === 'string' && v.length > 0 && Buffer.byteLength(v) < 256 && !v.includes('\u0000'), field, `invalid name ${JSON.stringify(v)}`, 'a non-empty name');
+  check(
+    typeof v === 'string' && v.length > 0 && Buffer.byteLength(v) < 256 && !v.includes('\u0000'),
+    field,
+    `invalid name ${JSON.stringify(v)}`,
+    'a non-empty name',
+  );
   return v as string;
 }
 
 function family(v: unknown, field: string): NftFamily {
-  check(typeof v === 'string' && Object.prototype.hasOwnProperty.call(FAMILIES, v), field, `unknown family ${JSON.stringify(v)}`, 'ip, ip6, inet, arp, bridge or netdev');
+  check(
+    typeof v === 'string' && Object.prototype.hasOwnProperty.call(FAMILIES, v),
+    field,
+    `unknown family ${JSON.stringify(v)}`,
+    'ip, ip6, inet, arp, bridge or netdev',
+  );
   return v as NftFamily;
 }
 
 function handleOf(v: unknown, field: string): number {
-  check(typeof v === 'number' && Number.isSafeInteger(v) && v > 0, field, `invalid handle ${JSON.stringify(v)}`, 'a positive integer (from nft.list())');
+  check(
+    typeof v === 'number' && Number.isSafeInteger(v) && v > 0,
+    field,
+    `invalid handle ${JSON.stringify(v)}`,
+    'a positive integer (from nft.list())',
+  );
   return v as number;
 }
 
@@ -66,13 +103,24 @@ export function parsePriority(p: number | string, fam: NftFamily, field: string)
   const m = typeof p === 'string' ? /^\s*([a-z]+)\s*(?:([+-])\s*(\d+))?\s*$/.exec(p) : null;
   const table = fam === 'bridge' ? BRIDGE_PRIORITIES : PRIORITIES;
   const base = m ? table[m[1]!] : undefined;
-  check(base !== undefined && m, field, `invalid priority ${JSON.stringify(p)}`, `a number or ${Object.keys(table).join(', ')} with an optional + or - offset`);
+  check(
+    base !== undefined && m,
+    field,
+    `invalid priority ${JSON.stringify(p)}`,
+    `a number or ${Object.keys(table).join(', ')} with an optional + or - offset`,
+  );
   return base + (m[2] ? (m[2] === '-' ? -1 : 1) * Number(m[3]) : 0);
 }
 
 function hookNumber(hook: unknown, fam: NftFamily, field: string): number {
   const table: Record<string, number> =
-    fam === 'netdev' ? NETDEV_HOOKS : fam === 'arp' ? { input: 0, output: 1 } : fam === 'inet' ? INET_HOOKS : { prerouting: 0, input: 1, forward: 2, output: 3, postrouting: 4 };
+    fam === 'netdev'
+      ? NETDEV_HOOKS
+      : fam === 'arp'
+        ? { input: 0, output: 1 }
+        : fam === 'inet'
+          ? INET_HOOKS
+          : { prerouting: 0, input: 1, forward: 2, output: 3, postrouting: 4 };
   const n = typeof hook === 'string' && Object.prototype.hasOwnProperty.call(table, hook) ? table[hook] : undefined;
   check(n !== undefined, field, `unknown hook ${JSON.stringify(hook)} for the ${fam} family`, Object.keys(table).join(', '));
   return n;
@@ -121,7 +169,10 @@ export class NftTransaction {
 
   deleteTable(spec: { family: NftFamily; name?: string; handle?: number }): NftOp {
     const fam = family(spec?.family, 'deleteTable.family');
-    const attrs = spec.handle !== undefined ? { handle: BigInt(handleOf(spec.handle, 'deleteTable.handle')) } : { name: name(spec.name, 'deleteTable.name') };
+    const attrs =
+      spec.handle !== undefined
+        ? { handle: BigInt(handleOf(spec.handle, 'deleteTable.handle')) }
+        : { name: name(spec.name, 'deleteTable.name') };
     return this.simple('deleteTable', `${fam} ${spec.name ?? `handle ${spec.handle}`}`, () => delTable(fam, attrs, ''));
   }
 
@@ -137,20 +188,40 @@ export class NftTransaction {
     const base = spec.type !== undefined || spec.hook !== undefined || spec.priority !== undefined;
     const a: Parameters<typeof newChain>[1] = { table, name: n };
     if (base) {
-      check(spec.type === 'filter' || spec.type === 'nat' || spec.type === 'route', `${f}.type`, `invalid chain type ${JSON.stringify(spec.type)}`, "'filter', 'nat' or 'route'");
+      check(
+        spec.type === 'filter' || spec.type === 'nat' || spec.type === 'route',
+        `${f}.type`,
+        `invalid chain type ${JSON.stringify(spec.type)}`,
+        "'filter', 'nat' or 'route'",
+      );
       const hooknum = hookNumber(spec.hook, fam, `${f}.hook`);
-      check(spec.priority !== undefined, `${f}.priority`, 'a base chain needs a priority', "a number or a name such as 'filter' or 'dstnat'");
+      check(
+        spec.priority !== undefined,
+        `${f}.priority`,
+        'a base chain needs a priority',
+        "a number or a name such as 'filter' or 'dstnat'",
+      );
       const priority = parsePriority(spec.priority, fam, `${f}.priority`);
       a.type = spec.type;
       if (spec.policy !== undefined) {
-        check(spec.policy === 'accept' || spec.policy === 'drop', `${f}.policy`, `invalid policy ${JSON.stringify(spec.policy)}`, "'accept' or 'drop'");
+        check(
+          spec.policy === 'accept' || spec.policy === 'drop',
+          `${f}.policy`,
+          `invalid policy ${JSON.stringify(spec.policy)}`,
+          "'accept' or 'drop'",
+        );
         a.policy = spec.policy === 'accept' ? 1 : 0;
       }
       a.hook = { hooknum, priority };
       if (spec.device !== undefined) a.hook.dev = name(spec.device, `${f}.device`);
       else check(fam !== 'netdev', `${f}.device`, 'a netdev base chain needs a device', 'an interface name');
     } else {
-      check(spec.policy === undefined && spec.device === undefined, `${f}.policy`, 'policy and device need a base chain', 'type, hook and priority as well');
+      check(
+        spec.policy === undefined && spec.device === undefined,
+        `${f}.policy`,
+        'policy and device need a base chain',
+        'type, hook and priority as well',
+      );
     }
     if (spec.comment !== undefined) a.userdata = commentUdata(spec.comment);
     return this.simple(f, `${fam} ${table} ${n}`, () => newChain(fam, a, '', spec.exclusive));
@@ -216,16 +287,27 @@ export class NftTransaction {
     const n = name(spec.name, `${f}.name`);
     checkComment(spec.comment, `${f}.comment`);
     const keyTypes = resolveTypes(spec.keyType, `${f}.keyType`);
-    const dataTypes = spec.dataType === undefined ? undefined : spec.dataType === 'verdict' ? ('verdict' as const) : resolveTypes(spec.dataType, `${f}.dataType`);
+    const dataTypes =
+      spec.dataType === undefined
+        ? undefined
+        : spec.dataType === 'verdict'
+          ? ('verdict' as const)
+          : resolveTypes(spec.dataType, `${f}.dataType`);
     let flags = setFlagBits(spec.flags, `${f}.flags`);
     if (dataTypes) flags |= NFT_SET_MAP;
     const interval = (flags & NFT_SET_INTERVAL) !== 0;
     if (interval && keyTypes.length > 1) flags |= NFT_SET_CONCAT;
     if (spec.timeout !== undefined) {
-      check(Number.isSafeInteger(spec.timeout) && spec.timeout > 0, `${f}.timeout`, 'invalid timeout', 'milliseconds as a positive integer');
+      check(
+        Number.isSafeInteger(spec.timeout) && spec.timeout > 0,
+        `${f}.timeout`,
+        'invalid timeout',
+        'milliseconds as a positive integer',
+      );
       flags |= NFT_SET_TIMEOUT;
     }
-    if (spec.size !== undefined) check(Number.isInteger(spec.size) && spec.size > 0 && spec.size < 2 ** 32, `${f}.size`, 'invalid size', 'a positive integer');
+    if (spec.size !== undefined)
+      check(Number.isInteger(spec.size) && spec.size > 0 && spec.size < 2 ** 32, `${f}.size`, 'invalid size', 'a positive integer');
     check(keyTypes.length <= 16 && typesLen(keyTypes) <= 64, `${f}.keyType`, 'key too long', 'at most 64 bytes');
     const shape: KnownSet = { family: fam, table, name: n, keyTypes, keyLens: keyTypes.map((t) => t.len), dataTypes, flags };
     const elements = spec.elements && spec.elements.length ? prepareElements(shape, spec.elements, `${f}.elements`, 'create') : undefined;
@@ -271,7 +353,11 @@ export class NftTransaction {
     return this.elements('deleteElements', spec, 'delete');
   }
 
-  private elements(kind: string, spec: { family: NftFamily; table: string; set: string; elements: readonly NftElement[] }, mode: ElementMode): NftOp {
+  private elements(
+    kind: string,
+    spec: { family: NftFamily; table: string; set: string; elements: readonly NftElement[] },
+    mode: ElementMode,
+  ): NftOp {
     const fam = family(spec?.family, `${kind}.family`);
     const table = name(spec.table, `${kind}.table`);
     const set = name(spec.set, `${kind}.set`);

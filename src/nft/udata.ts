@@ -5,8 +5,8 @@
  * netfwd writes the same layout so `nft list` shows its comments and types.
  */
 import { DecodeError, ValidationError } from '../errors.js';
-import { HOST_LE } from './datatype.js';
 import { COMMENT_MAXLEN } from './constants.js';
+import { HOST_LE } from './datatype.js';
 
 export type UdataEntry = readonly [type: number, value: Buffer];
 
@@ -59,7 +59,11 @@ export function readUdataString(b: Buffer): string {
 export function checkComment(comment: string | undefined, field: string): void {
   if (comment === undefined) return;
   if (typeof comment !== 'string' || Buffer.byteLength(comment) + 1 > COMMENT_MAXLEN) {
-    throw new ValidationError(field, `comment of ${typeof comment === 'string' ? Buffer.byteLength(comment) : '?'} bytes is too long`, `a string of at most ${COMMENT_MAXLEN - 1} bytes`);
+    throw new ValidationError(
+      field,
+      `comment of ${typeof comment === 'string' ? Buffer.byteLength(comment) : '?'} bytes is too long`,
+      `a string of at most ${COMMENT_MAXLEN - 1} bytes`,
+    );
   }
 }
 

@@ -4,7 +4,7 @@
  * builder and the decoder produce, and as nft prints them.
  */
 import { ValidationError } from '../errors.js';
-import { type NftAtom, type NftDatatype, HOST_LE, pad4 } from './datatype.js';
+import { HOST_LE, type NftAtom, type NftDatatype, pad4 } from './datatype.js';
 import type { NftRange, NftSetSource, NftValue, NftValuePart } from './model.js';
 
 /** One value part as bytes: `from === to` for a single value. */
@@ -43,7 +43,8 @@ export function parsePart(type: NftDatatype, part: unknown, field: string): Part
   if (isRange(part)) {
     const from = type.parse(part.range[0], `${field}.range[0]`);
     const to = type.parse(part.range[1], `${field}.range[1]`);
-    if (compareBig(type, from, to) > 0) throw new ValidationError(field, 'range start is above its end', 'a range whose first value is not above the second');
+    if (compareBig(type, from, to) > 0)
+      throw new ValidationError(field, 'range start is above its end', 'a range whose first value is not above the second');
     return { from, to };
   }
   if (type.prefix && typeof part === 'string' && part.includes('/')) {
@@ -114,7 +115,11 @@ export function valueParts(types: readonly NftDatatype[], value: unknown, field:
     return [value];
   }
   if (!Array.isArray(value) || value.length !== types.length) {
-    throw new ValidationError(field, `expected ${types.length} concatenated values`, `an array of ${types.length} values (${types.map((t) => t.name).join(' . ')})`);
+    throw new ValidationError(
+      field,
+      `expected ${types.length} concatenated values`,
+      `an array of ${types.length} values (${types.map((t) => t.name).join(' . ')})`,
+    );
   }
   return value;
 }

@@ -18,7 +18,8 @@ export function verdictToKernel(v: NftVerdict, field: string): { code: number; c
   const code = CODES[v?.verdict as NftVerdictCode];
   if (code === undefined) throw new ValidationError(field, `unknown verdict ${JSON.stringify(v?.verdict)}`, Object.keys(CODES).join(', '));
   if (v.verdict === 'jump' || v.verdict === 'goto') {
-    if (typeof v.chain !== 'string' || v.chain.length === 0) throw new ValidationError(`${field}.chain`, `${v.verdict} needs a chain`, 'a chain name');
+    if (typeof v.chain !== 'string' || v.chain.length === 0)
+      throw new ValidationError(`${field}.chain`, `${v.verdict} needs a chain`, 'a chain name');
     return { code, chain: v.chain };
   }
   if (v.chain !== undefined) throw new ValidationError(`${field}.chain`, `${v.verdict} takes no chain`, 'no chain');

@@ -3,17 +3,17 @@
  * including point-to-point addresses with a peer.
  */
 import { ValidationError } from '../errors.js';
+import { formatIp } from '../grammar/index.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
 import { dumpDecoded } from '../netlink/dump.js';
-import { formatIp } from '../grammar/index.js';
-import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
+import { messageCodec, type NetlinkMessage, type Request } from '../netlink/message.js';
 import * as C from './constants.js';
 import type { Links } from './links.js';
+import { addressBytes, prefixBytes } from './prefix.js';
 import { addressAttrs, ifaddrmsg } from './schemas.js';
 import { type RouteScope, scopeName, scopeNumber } from './scope.js';
-import { addressBytes, prefixBytes } from './prefix.js';
-import { type RouteFamily, checkFamily, checkIfname, checkObject, checkUint, familyNumber, familyOfNumber } from './validation.js';
+import { checkFamily, checkIfname, checkObject, checkUint, familyNumber, familyOfNumber, type RouteFamily } from './validation.js';
 
 export interface AddressSpec {
   /** Interface name. */
@@ -137,7 +137,11 @@ export function addressAddRequest(spec: AddressSpec, index: number, replace = fa
   if (spec.noDad) flags |= C.IFA_F_NODAD;
   if (spec.noPrefixRoute) flags |= C.IFA_F_NOPREFIXROUTE;
   const scope =
-    spec.scope !== undefined ? scopeNumber(spec.scope) : a.family === 4 && a.local.startsWith('127.') ? C.RT_SCOPE_HOST : C.RT_SCOPE_UNIVERSE;
+    spec.scope !== undefined
+      ? scopeNumber(spec.scope)
+      : a.family === 4 && a.local.startsWith('127.')
+        ? C.RT_SCOPE_HOST
+        : C.RT_SCOPE_UNIVERSE;
   const header = { family: familyNumber(a.family), prefixlen: a.prefixLength, flags: flags <= 0xff ? flags : 0, scope, index };
   const attrs = {
     local: a.local,
@@ -148,7 +152,13 @@ export function addressAddRequest(spec: AddressSpec, index: number, replace = fa
     metric: spec.metric,
   };
   const what = `${a.local}/${a.prefixLength}${a.peer ? ` peer ${a.peer}` : ''} on ${spec.link}`;
-  return addressCodec.request(C.RTM_NEWADDR, NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL), header, attrs, `${replace ? 'replace' : 'add'} address ${what}`);
+  return addressCodec.request(
+    C.RTM_NEWADDR,
+    NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL),
+    header,
+    attrs,
+    `${replace ? 'replace' : 'add'} address ${what}`,
+  );
 }
 
 /** RTM_DELADDR removing one address from interface `index`. */

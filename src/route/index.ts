@@ -1,65 +1,66 @@
 /** rtnetlink: links, addresses, routes and rules of a network namespace. */
-export { Route, type RouteOptions } from './route.js';
+
+export { type BulkItemFailure, type BulkReport } from '../netlink/bulk.js';
 export {
-  Links,
-  LINK_KINDS,
+  type Address,
+  Addresses,
+  type AddressFilter,
+  type AddressKey,
+  type AddressSpec,
+  addressAddRequest,
+  addressRemoveRequest,
+  decodeAddress,
+  validateAddressSpec,
+} from './addresses.js';
+export { NETFWD_PROTOCOL, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN } from './constants.js';
+export {
   decodeLink,
-  linkAddRequest,
-  linkSetRequest,
-  linkRemoveRequest,
-  linkFlagNames,
-  validateLinkSpec,
-  validateLinkChange,
+  LINK_KINDS,
   type Link,
+  type LinkChange,
   type LinkKind,
   type LinkSpec,
-  type LinkChange,
-  type VethLinkSpec,
-  type VethPeerSpec,
-  type SimpleLinkSpec,
+  Links,
+  linkAddRequest,
+  linkFlagNames,
+  linkRemoveRequest,
+  linkSetRequest,
   type MacvlanLinkSpec,
   type MacvlanMode,
   type OperState,
+  type SimpleLinkSpec,
+  type VethLinkSpec,
+  type VethPeerSpec,
+  validateLinkChange,
+  validateLinkSpec,
 } from './links.js';
+export { type MonitorAction, type MonitorKind, type MonitorOptions, type RouteEvent, type RouteMonitor } from './monitor.js';
+export { protocolName, protocolNumber, type RouteProtocol } from './protocols.js';
+export { Route, type RouteOptions } from './route.js';
 export {
-  Addresses,
-  decodeAddress,
-  addressAddRequest,
-  addressRemoveRequest,
-  validateAddressSpec,
-  type Address,
-  type AddressSpec,
-  type AddressKey,
-  type AddressFilter,
-} from './addresses.js';
-export { Routes } from './routes.js';
-export {
-  RTNH_F_ONLINK,
   decodeRoute,
+  type RouteEntry,
+  type RouteFilter,
+  type RouteQuery,
+  type RouteSpec,
+  type RouteType,
+  RTNH_F_ONLINK,
   routeAddRequest,
   routeRemoveRequest,
   validateRouteSpec,
-  type RouteEntry,
-  type RouteSpec,
-  type RouteFilter,
-  type RouteType,
-  type RouteQuery,
 } from './route-message.js';
+export { Routes } from './routes.js';
 export {
-  Rules,
   decodeRule,
+  type Rule,
+  type RuleAction,
+  type RuleFilter,
+  type RulePortRange,
+  type RuleSpec,
+  Rules,
   ruleAddRequest,
   ruleRemoveRequest,
   validateRuleSpec,
-  type Rule,
-  type RuleSpec,
-  type RuleFilter,
-  type RuleAction,
-  type RulePortRange,
 } from './rules.js';
-export { type RouteEvent, type RouteMonitor, type MonitorKind, type MonitorAction, type MonitorOptions } from './monitor.js';
-export { type BulkReport, type BulkItemFailure } from '../netlink/bulk.js';
-export { protocolName, protocolNumber, type RouteProtocol } from './protocols.js';
-export { scopeName, scopeNumber, type RouteScope } from './scope.js';
+export { type RouteScope, scopeName, scopeNumber } from './scope.js';
 export { type RouteFamily, type TableId } from './validation.js';
-export { NETFWD_PROTOCOL, RT_TABLE_MAIN, RT_TABLE_LOCAL, RT_TABLE_DEFAULT } from './constants.js';

@@ -5,13 +5,13 @@
  * reading them back.
  */
 import { NetlinkError, ValidationError } from '../errors.js';
-import type { Connection } from '../netlink/connection.js';
 import { walkAttributes } from '../netlink/attributes.js';
+import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL } from '../netlink/constants.js';
-import { type Request, messageCodec } from '../netlink/message.js';
+import { messageCodec, type Request } from '../netlink/message.js';
 import * as C from './constants.js';
 import { withNetnsFd } from './netns-fd.js';
-import { type LinkAttrs, ifinfomsg, linkAttrs, linkAttrsFor } from './schemas.js';
+import { ifinfomsg, type LinkAttrs, linkAttrs, linkAttrsFor } from './schemas.js';
 import { checkIfname, checkObject, checkUint } from './validation.js';
 
 /** Link kinds netfwd can create. The host kernel must have the driver (e.g. `dummy`, `wireguard`). */
@@ -118,7 +118,8 @@ export const linkCodec = messageCodec(ifinfomsg, linkAttrs);
 
 const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 function parseMac(text: unknown, field: string): Buffer {
-  if (typeof text !== 'string' || !MAC_RE.test(text)) throw new ValidationError(field, `invalid MAC address ${JSON.stringify(text)}`, 'six hex pairs such as 02:00:00:00:00:01');
+  if (typeof text !== 'string' || !MAC_RE.test(text))
+    throw new ValidationError(field, `invalid MAC address ${JSON.stringify(text)}`, 'six hex pairs such as 02:00:00:00:00:01');
   return Buffer.from(text.replace(/:/g, ''), 'hex');
 }
 const formatMac = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
@@ -142,7 +143,8 @@ export function validateLinkSpec(input: LinkSpec): LinkSpec {
   if (spec.kind === 'veth') {
     const peer = checkObject(spec.peer, 'peer') as unknown as VethPeerSpec;
     checkIfname(peer.name, 'peer.name');
-    if (peer.name === spec.name && peer.netns === undefined) throw new ValidationError('peer.name', 'the peer needs a name of its own in the same namespace');
+    if (peer.name === spec.name && peer.netns === undefined)
+      throw new ValidationError('peer.name', 'the peer needs a name of its own in the same namespace');
     checkMtu(peer.mtu, 'peer.mtu');
     if (peer.address !== undefined) parseMac(peer.address, 'peer.address');
     if (peer.netns !== undefined && (typeof peer.netns !== 'string' || peer.netns.length === 0)) {

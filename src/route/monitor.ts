@@ -10,9 +10,9 @@ import type { NetlinkMessage } from '../netlink/message.js';
 import { eventMonitor } from '../netlink/monitor.js';
 import { type Address, decodeAddress } from './addresses.js';
 import * as C from './constants.js';
-import { type Link, type Links, decodeLink } from './links.js';
-import { type RouteEntry, decodeRoute } from './route-message.js';
-import { type Rule, decodeRule } from './rules.js';
+import { decodeLink, type Link, type Links } from './links.js';
+import { decodeRoute, type RouteEntry } from './route-message.js';
+import { decodeRule, type Rule } from './rules.js';
 
 export type MonitorKind = 'link' | 'address' | 'route' | 'rule';
 const KINDS: readonly MonitorKind[] = ['link', 'address', 'route', 'rule'];
@@ -57,7 +57,8 @@ export function checkMonitorKinds(kinds: unknown): Set<MonitorKind> {
     throw new ValidationError('kinds', 'expected a non-empty array', `some of ${KINDS.map((k) => `'${k}'`).join(', ')}`);
   }
   kinds.forEach((k, i) => {
-    if (!KINDS.includes(k)) throw new ValidationError(`kinds[${i}]`, `unknown kind ${JSON.stringify(k)}`, KINDS.map((x) => `'${x}'`).join(', '));
+    if (!KINDS.includes(k))
+      throw new ValidationError(`kinds[${i}]`, `unknown kind ${JSON.stringify(k)}`, KINDS.map((x) => `'${x}'`).join(', '));
   });
   return new Set(kinds as MonitorKind[]);
 }
@@ -67,7 +68,11 @@ export function checkMonitorKinds(kinds: unknown): Set<MonitorKind> {
  * current. Undefined for messages of kinds not asked for or families other
  * than IPv4/IPv6. Throws DecodeError on malformed bytes.
  */
-export function notificationEvent(msg: NetlinkMessage, kinds: ReadonlySet<MonitorKind>, names: Map<number, string>): RouteEvent | undefined {
+export function notificationEvent(
+  msg: NetlinkMessage,
+  kinds: ReadonlySet<MonitorKind>,
+  names: Map<number, string>,
+): RouteEvent | undefined {
   switch (msg.type) {
     case C.RTM_NEWLINK:
     case C.RTM_DELLINK: {
@@ -103,7 +108,13 @@ export function notificationEvent(msg: NetlinkMessage, kinds: ReadonlySet<Monito
  * Opens a monitor. The socket is subscribed before this returns, so every
  * change made after the call is seen, even before iteration starts.
  */
-export function openMonitor(netns: string | undefined, kindList: readonly MonitorKind[], links: Links, options: MonitorOptions = {}, onClose?: () => void): RouteMonitor {
+export function openMonitor(
+  netns: string | undefined,
+  kindList: readonly MonitorKind[],
+  links: Links,
+  options: MonitorOptions = {},
+  onClose?: () => void,
+): RouteMonitor {
   const kinds = checkMonitorKinds(kindList);
   // Link notifications are always joined: they keep the index → name map current.
   const groups = new Set<number>(GROUPS.link);

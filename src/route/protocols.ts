@@ -3,7 +3,7 @@
  * names from linux/rtnetlink.h, those of iproute2's rt_protos files when they
  * exist, and `netfwd` for NETFWD_PROTOCOL.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { ValidationError } from '../errors.js';
 import { NETFWD_PROTOCOL } from './constants.js';
 
@@ -69,7 +69,9 @@ function load() {
   for (const d of DIRS) {
     let names: string[] = [];
     try {
-      names = readdirSync(d).filter((n) => n.endsWith('.conf')).sort();
+      names = readdirSync(d)
+        .filter((n) => n.endsWith('.conf'))
+        .sort();
     } catch {
       /* absent */
     }
@@ -91,7 +93,11 @@ export function protocolNumber(value: RouteProtocol, field = 'protocol'): number
     if (n !== undefined) return n;
     if (/^[0-9]+$/.test(value) && Number(value) <= 255) return Number(value);
   }
-  throw new ValidationError(field, `unknown protocol ${JSON.stringify(value)}`, "0 to 255, or a name from rt_protos such as 'static', 'boot', 'kernel', 'netfwd'");
+  throw new ValidationError(
+    field,
+    `unknown protocol ${JSON.stringify(value)}`,
+    "0 to 255, or a name from rt_protos such as 'static', 'boot', 'kernel', 'netfwd'",
+  );
 }
 
 /** The name of a protocol number, or its decimal text when it has none. */

@@ -9,7 +9,15 @@ import type { Request } from '../netlink/message.js';
 import type { Writer } from '../netlink/writer.js';
 import * as C from './constants.js';
 import { prefixBytes } from './prefix.js';
-import { type RouteSpec, addFlags, describeAdd, describeRemove, describeReplace, routeAddRequest, routeRemoveRequest } from './route-message.js';
+import {
+  addFlags,
+  describeAdd,
+  describeRemove,
+  describeReplace,
+  type RouteSpec,
+  routeAddRequest,
+  routeRemoveRequest,
+} from './route-message.js';
 import { rtmsg } from './schemas.js';
 import { familyNumber } from './validation.js';
 
@@ -86,7 +94,14 @@ export class RouteRequestBuilder {
       const p = prefixBytes(spec.destination, 'destination', spec.family);
       if (p.length === t.dstLen && familyNumber(p.family) === t.family) {
         if (this.op === 'add') {
-          return new TemplateRequest(t, p.bytes, C.RTM_NEWROUTE, addFlags(this.replace), spec, this.replace ? describeReplace : describeAdd);
+          return new TemplateRequest(
+            t,
+            p.bytes,
+            C.RTM_NEWROUTE,
+            addFlags(this.replace),
+            spec,
+            this.replace ? describeReplace : describeAdd,
+          );
         }
         return new TemplateRequest(t, p.bytes, C.RTM_DELROUTE, 0, spec, describeRemove);
       }

@@ -5,16 +5,14 @@
  */
 import { ValidationError } from '../errors.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants.js';
-import { type Request, messageCodec } from '../netlink/message.js';
+import { messageCodec, type Request } from '../netlink/message.js';
 import { LazyRequest } from '../netlink/request.js';
 import * as C from './constants.js';
-import { type RouteProtocol, protocolNumber } from './protocols.js';
 import { addressBytes, prefixBytes } from './prefix.js';
+import { protocolNumber, type RouteProtocol } from './protocols.js';
 import { type RouteAttrs, routeAttrs, routeWireAttrs, rtmsg } from './schemas.js';
 import { type RouteScope, scopeName, scopeNumber } from './scope.js';
 import {
-  type RouteFamily,
-  type TableId,
   checkFamily,
   checkIfname,
   checkObject,
@@ -22,6 +20,8 @@ import {
   checkUint,
   familyNumber,
   familyOfNumber,
+  type RouteFamily,
+  type TableId,
 } from './validation.js';
 
 export type RouteType =
@@ -37,7 +37,19 @@ export type RouteType =
   | 'nat'
   | 'xresolve';
 
-export const TYPE_NAMES: RouteType[] = ['unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve'];
+export const TYPE_NAMES: RouteType[] = [
+  'unicast',
+  'local',
+  'broadcast',
+  'anycast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'nat',
+  'xresolve',
+];
 const TYPE_NUMBERS = new Map<string, number>(TYPE_NAMES.map((t, i) => [t, i + 1]));
 export const typeNumber = (t: RouteType): number => TYPE_NUMBERS.get(t)!;
 const typeName = (n: number): RouteType | number => TYPE_NAMES[n - 1] ?? n;
@@ -180,7 +192,8 @@ function prepare(input: RouteSpec, op: 'add' | 'remove'): Prepared {
   }
   let scope: number;
   if (spec.scope !== undefined) scope = scopeNumber(spec.scope);
-  else if (op === 'remove') scope = C.RT_SCOPE_NOWHERE; // matches any scope
+  else if (op === 'remove')
+    scope = C.RT_SCOPE_NOWHERE; // matches any scope
   else if (type === 'local' || type === 'nat') scope = C.RT_SCOPE_HOST;
   else if (type === 'broadcast' || type === 'multicast' || type === 'anycast') scope = C.RT_SCOPE_LINK;
   else if (type === 'unicast' && spec.gateway === undefined) scope = C.RT_SCOPE_LINK;
@@ -234,7 +247,10 @@ export function routeRemoveRequest(spec: RouteSpec, oif?: number): Request {
   return new LazyRequest(routeWireCodec, C.RTM_DELROUTE, 0, p.header, p.attrs, spec, describeRemove);
 }
 
-export function routeDumpRequest(family: RouteFamily | undefined, filter: { table?: number; protocol?: number; type?: number; oif?: number } = {}): Request {
+export function routeDumpRequest(
+  family: RouteFamily | undefined,
+  filter: { table?: number; protocol?: number; type?: number; oif?: number } = {},
+): Request {
   const attrs: RouteAttrs = {};
   const header = {
     family: family === undefined ? C.AF_UNSPEC : familyNumber(family),
@@ -244,7 +260,14 @@ export function routeDumpRequest(family: RouteFamily | undefined, filter: { tabl
   };
   if (filter.table !== undefined && filter.table > 255) attrs.table = filter.table;
   if (filter.oif !== undefined) attrs.oif = filter.oif;
-  return routeCodec.request(C.RTM_GETROUTE, NLM_F_DUMP, header, attrs, `list routes${filter.table !== undefined ? ` of table ${filter.table}` : ''}`, 'read');
+  return routeCodec.request(
+    C.RTM_GETROUTE,
+    NLM_F_DUMP,
+    header,
+    attrs,
+    `list routes${filter.table !== undefined ? ` of table ${filter.table}` : ''}`,
+    'read',
+  );
 }
 
 /**
@@ -351,4 +374,3 @@ export function decodeRouteAnswer(payload: Buffer, names?: ReadonlyMap<number, s
 
 export const routeKey = (r: RouteEntry): string =>
   `${r.family}|${r.table}|${r.destination}|${r.tos}|${r.metric ?? ''}|${r.type}|${r.linkIndex ?? ''}|${r.gateway ?? ''}`;
-

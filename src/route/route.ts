@@ -5,7 +5,7 @@
 import { Connection } from '../netlink/connection.js';
 import { Addresses } from './addresses.js';
 import { Links } from './links.js';
-import { type MonitorKind, type MonitorOptions, type RouteMonitor, openMonitor } from './monitor.js';
+import { type MonitorKind, type MonitorOptions, openMonitor, type RouteMonitor } from './monitor.js';
 import { Routes } from './routes.js';
 import { Rules } from './rules.js';
 

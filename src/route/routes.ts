@@ -13,18 +13,18 @@ import type { Links } from './links.js';
 import { protocolNumber } from './protocols.js';
 import { RouteRequestBuilder } from './route-builder.js';
 import {
+  decodeRoute,
+  decodeRouteAnswer,
   type RouteEntry,
   type RouteFilter,
   type RouteQuery,
   type RouteSpec,
-  TYPE_NAMES,
-  decodeRoute,
-  decodeRouteAnswer,
   routeAddRequest,
   routeDumpRequest,
   routeGetRequest,
   routeKey,
   routeRemoveRequest,
+  TYPE_NAMES,
   typeNumber,
   validateRouteSpec,
 } from './route-message.js';
@@ -153,7 +153,8 @@ export class Routes {
 
   /** Name → index of every link, when any spec names a link (an array is checked; other iterables always). */
   private async linkIndexes(specs: Iterable<RouteSpec>): Promise<Map<string, number> | undefined> {
-    if (Array.isArray(specs) && !specs.some((s) => s && typeof s === 'object' && s.link !== undefined && s.linkIndex === undefined)) return undefined;
+    if (Array.isArray(specs) && !specs.some((s) => s && typeof s === 'object' && s.link !== undefined && s.linkIndex === undefined))
+      return undefined;
     const byIndex = await this.links.names();
     return new Map([...byIndex].map(([i, n]) => [n, i]));
   }

@@ -8,15 +8,13 @@ import { type BulkReport, runBulk } from '../netlink/bulk.js';
 import type { Connection } from '../netlink/connection.js';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL } from '../netlink/constants.js';
 import { dumpDecoded } from '../netlink/dump.js';
-import { type NetlinkMessage, type Request, messageCodec } from '../netlink/message.js';
+import { messageCodec, type NetlinkMessage, type Request } from '../netlink/message.js';
 import { LazyRequest } from '../netlink/request.js';
 import * as C from './constants.js';
-import { type RouteProtocol, protocolNumber } from './protocols.js';
 import { prefixBytes } from './prefix.js';
+import { protocolNumber, type RouteProtocol } from './protocols.js';
 import { fibRuleHdr, ruleAttrs, ruleWireAttrs } from './schemas.js';
 import {
-  type RouteFamily,
-  type TableId,
   checkFamily,
   checkIfname,
   checkObject,
@@ -24,6 +22,8 @@ import {
   checkUint,
   familyNumber,
   familyOfNumber,
+  type RouteFamily,
+  type TableId,
 } from './validation.js';
 
 export type RuleAction = 'lookup' | 'goto' | 'nop' | 'blackhole' | 'unreachable' | 'prohibit';
@@ -131,7 +131,8 @@ function prepare(input: RuleSpec, op: 'add' | 'remove'): Prepared {
   const spec = checkObject(input, 'rule') as unknown as RuleSpec;
   let family = checkFamily(spec.family, 'family');
   const action = spec.action ?? 'lookup';
-  if (!(action in ACTIONS)) throw new ValidationError('action', `unknown action ${JSON.stringify(action)}`, Object.keys(ACTIONS).join(', '));
+  if (!(action in ACTIONS))
+    throw new ValidationError('action', `unknown action ${JSON.stringify(action)}`, Object.keys(ACTIONS).join(', '));
   const attrs: Record<string, unknown> = {};
   // On removal an unspecified action matches any.
   const actionNum = spec.action === undefined && op === 'remove' ? C.FR_ACT_UNSPEC : ACTIONS[action];
@@ -230,7 +231,14 @@ export function ruleRemoveRequest(spec: RuleSpec): Request {
 }
 
 export function ruleDumpRequest(family?: RouteFamily): Request {
-  return ruleCodec.request(C.RTM_GETRULE, NLM_F_DUMP, { family: family === undefined ? C.AF_UNSPEC : familyNumber(family) }, {}, 'list rules', 'read');
+  return ruleCodec.request(
+    C.RTM_GETRULE,
+    NLM_F_DUMP,
+    { family: family === undefined ? C.AF_UNSPEC : familyNumber(family) },
+    {},
+    'list rules',
+    'read',
+  );
 }
 
 /**

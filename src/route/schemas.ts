@@ -5,7 +5,7 @@
  * compare byte for byte with `ip`'s (apart from NLA_F_NESTED, which the codec
  * always sets and iproute2 omits on some nests).
  */
-import { type AttrSet, type FieldSpec, attrs } from '../netlink/attributes.js';
+import { type AttrSet, attrs, type FieldSpec } from '../netlink/attributes.js';
 import { struct } from '../netlink/struct.js';
 import * as C from './constants.js';
 

@@ -57,7 +57,11 @@ export function checkTable(value: unknown, field: string): number {
   }
   if (value === RT_TABLE_UNSPEC) throw new ValidationError(field, 'table 0 is RT_TABLE_UNSPEC, not a table', expected);
   if (value === RT_TABLE_COMPAT) {
-    throw new ValidationError(field, 'table 252 is reserved (RT_TABLE_COMPAT: how the kernel reports tables above 255 in the 8-bit header field)', expected);
+    throw new ValidationError(
+      field,
+      'table 252 is reserved (RT_TABLE_COMPAT: how the kernel reports tables above 255 in the 8-bit header field)',
+      expected,
+    );
   }
   return value;
 }

@@ -4,10 +4,20 @@
  * before a single byte is sent.
  */
 import { ValidationError } from '../errors.js';
-import { decimalAt, formatIp, IPV4_ENDPOINT_TEXT, IPV4_PREFIX_TEXT, ipv4At, ipv4Bytes, isKeyText, networkAddress, parseIfname } from '../grammar/index.js';
+import {
+  decimalAt,
+  formatIp,
+  IPV4_ENDPOINT_TEXT,
+  IPV4_PREFIX_TEXT,
+  ipv4At,
+  ipv4Bytes,
+  isKeyText,
+  networkAddress,
+  parseIfname,
+} from '../grammar/index.js';
 import { type Prefix, parsePrefix } from '../netlink/ip.js';
-import { WG_KEY_LEN, WireGuardSecret, decodeKey } from './curve25519.js';
-import { type Endpoint, type UnresolvedEndpoint, formatEndpoint, isResolved, parseEndpoint, resolveEndpoint } from './endpoint.js';
+import { decodeKey, WG_KEY_LEN, WireGuardSecret } from './curve25519.js';
+import { type Endpoint, formatEndpoint, isResolved, parseEndpoint, resolveEndpoint, type UnresolvedEndpoint } from './endpoint.js';
 import type { WireGuardConfig, WireGuardPeerConfig } from './types.js';
 
 export interface ParsedPeer {
@@ -42,7 +52,11 @@ const IFNAME_EXPECTED = '1 to 15 bytes without "/", ":" or white space, not "." 
 export function validateInterfaceName(name: unknown, field = 'name'): string {
   const r = parseIfname(name);
   if (r.ok) return r.value;
-  throw new ValidationError(field, r.code === 'type' ? `not a string (${typeof name})` : `invalid interface name ${JSON.stringify(name)}`, IFNAME_EXPECTED);
+  throw new ValidationError(
+    field,
+    r.code === 'type' ? `not a string (${typeof name})` : `invalid interface name ${JSON.stringify(name)}`,
+    IFNAME_EXPECTED,
+  );
 }
 
 function secretBytes(v: unknown, field: string): Buffer {
@@ -64,7 +78,17 @@ function bool(v: unknown, field: string): boolean {
   return v;
 }
 
-const PEER_KEYS = new Set(['publicKey', 'presharedKey', 'endpoint', 'persistentKeepalive', 'allowedIps', 'removeAllowedIps', 'replaceAllowedIps', 'remove', 'updateOnly']);
+const PEER_KEYS = new Set([
+  'publicKey',
+  'presharedKey',
+  'endpoint',
+  'persistentKeepalive',
+  'allowedIps',
+  'removeAllowedIps',
+  'replaceAllowedIps',
+  'remove',
+  'updateOnly',
+]);
 const DEVICE_KEYS = new Set(['privateKey', 'listenPort', 'fwmark', 'replacePeers', 'peers']);
 
 function checkKeys(obj: object, allowed: Set<string>, path: string): void {
@@ -77,7 +101,10 @@ function checkKeys(obj: object, allowed: Set<string>, path: string): void {
  * Validates synchronously. Endpoints given as host names are returned in
  * `pending` for `parseConfig` to resolve.
  */
-export function parseConfigSync(config: WireGuardConfig): { parsed: ParsedConfig; pending: Array<{ peer: ParsedPeer; endpoint: UnresolvedEndpoint; field: string }> } {
+export function parseConfigSync(config: WireGuardConfig): {
+  parsed: ParsedConfig;
+  pending: Array<{ peer: ParsedPeer; endpoint: UnresolvedEndpoint; field: string }>;
+} {
   if (typeof config !== 'object' || config === null) throw new ValidationError('config', 'not an object', 'a WireGuard configuration');
   checkKeys(config, DEVICE_KEYS, '');
   const parsed: ParsedConfig = { replacePeers: bool(config.replacePeers, 'replacePeers'), peers: [] };
@@ -98,7 +125,8 @@ export function parseConfigSync(config: WireGuardConfig): { parsed: ParsedConfig
       // The key as checked (a getter on the caller's object could answer differently twice).
       const key = (peer as CheckedPeer).publicKeyText;
       const earlier = seen.get(key);
-      if (earlier !== undefined) throw new ValidationError(`peers[${i}].publicKey`, `the same peer as peers[${earlier}]`, 'each public key once');
+      if (earlier !== undefined)
+        throw new ValidationError(`peers[${i}].publicKey`, `the same peer as peers[${earlier}]`, 'each public key once');
       seen.set(key, i);
     }
     parsed.peers.push(peer);
@@ -152,15 +180,24 @@ export function parsePeer(p: WireGuardPeerConfig, i: number, seen: Map<string, n
       const prefix: Prefix = { ...parsedPrefix, address: networkAddress(parsedPrefix) };
       const text = formatPrefix(prefix);
       const added = peer.allowedIps.findIndex((a) => formatPrefix(a) === text);
-      if (added >= 0) throw new ValidationError(`${field}[${j}]`, `${text} is also in allowedIps[${added}]`, 'a prefix either added or removed');
+      if (added >= 0)
+        throw new ValidationError(`${field}[${j}]`, `${text} is also in allowedIps[${added}]`, 'a prefix either added or removed');
       peer.removeAllowedIps.push(prefix);
     }
     if (peer.removeAllowedIps.length > 0 && peer.replaceAllowedIps) {
-      throw new ValidationError(field, 'replaceAllowedIps already removes every allowed IP', 'removeAllowedIps or replaceAllowedIps, not both');
+      throw new ValidationError(
+        field,
+        'replaceAllowedIps already removes every allowed IP',
+        'removeAllowedIps or replaceAllowedIps, not both',
+      );
     }
   }
   if (peer.remove && (peer.allowedIps.length > 0 || peer.removeAllowedIps.length > 0 || peer.updateOnly)) {
-    throw new ValidationError(`${path}.remove`, 'a removed peer takes no allowed IPs and no updateOnly', 'remove alone, or the peer without remove');
+    throw new ValidationError(
+      `${path}.remove`,
+      'a removed peer takes no allowed IPs and no updateOnly',
+      'remove alone, or the peer without remove',
+    );
   }
   return peer;
 }
@@ -307,7 +344,13 @@ export function fastPeer(p: WireGuardPeerConfig): ParsedPeer | undefined {
   if (updateOnly !== undefined && typeof updateOnly !== 'boolean') return undefined;
   if (presharedKey !== undefined && presharedKey !== null && !isKeyText(presharedKey)) return undefined;
   if (persistentKeepalive !== undefined) {
-    if (typeof persistentKeepalive !== 'number' || !Number.isInteger(persistentKeepalive) || persistentKeepalive < 0 || persistentKeepalive > 65535) return undefined;
+    if (
+      typeof persistentKeepalive !== 'number' ||
+      !Number.isInteger(persistentKeepalive) ||
+      persistentKeepalive < 0 ||
+      persistentKeepalive > 65535
+    )
+      return undefined;
   }
   if (endpoint !== undefined && (typeof endpoint !== 'string' || !IPV4_ENDPOINT_TEXT.test(endpoint))) return undefined;
   let ips: readonly string[] = NO_TEXTS;
@@ -322,7 +365,16 @@ export function fastPeer(p: WireGuardPeerConfig): ParsedPeer | undefined {
   }
   if (remove === true && (ips.length > 0 || updateOnly === true)) return undefined;
   const psk = presharedKey as string | null | undefined;
-  return new CheckedPeer(publicKey, psk, endpoint as string | undefined, ips, persistentKeepalive, replaceAllowedIps === true, remove === true, updateOnly === true);
+  return new CheckedPeer(
+    publicKey,
+    psk,
+    endpoint as string | undefined,
+    ips,
+    persistentKeepalive,
+    replaceAllowedIps === true,
+    remove === true,
+    updateOnly === true,
+  );
 }
 
 const NO_TEXTS: readonly string[] = Object.freeze([]);

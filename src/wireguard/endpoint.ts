@@ -5,7 +5,14 @@
  */
 import { lookup } from 'node:dns/promises';
 import { DecodeError, ValidationError } from '../errors.js';
-import { decimalAt, formatEndpoint as formatGrammarEndpoint, type EndpointOptions, isIpEndpoint, parseEndpoint as parseGrammarEndpoint, parseIp } from '../grammar/index.js';
+import {
+  decimalAt,
+  type EndpointOptions,
+  formatEndpoint as formatGrammarEndpoint,
+  isIpEndpoint,
+  parseEndpoint as parseGrammarEndpoint,
+  parseIp,
+} from '../grammar/index.js';
 
 const EXPECTED = "'host:port' or '[IPv6]:port' with a port from 1 to 65535, e.g. 192.0.2.1:51820 or [2001:db8::1]:51820";
 
@@ -49,9 +56,17 @@ function endpointError(text: unknown, field: string, code: string): ValidationEr
     const pct = host.indexOf('%');
     // A bad scope is reported before a bad address.
     if (pct !== -1 && (code === 'zone' || decimalAt(host, pct + 1, host.length, 0xffffffff) < 0)) {
-      return new ValidationError(field, `unsupported IPv6 scope ${JSON.stringify(host.slice(pct + 1))} in ${quoted}`, 'a numeric interface index after %');
+      return new ValidationError(
+        field,
+        `unsupported IPv6 scope ${JSON.stringify(host.slice(pct + 1))} in ${quoted}`,
+        'a numeric interface index after %',
+      );
     }
-    return new ValidationError(field, `invalid IPv6 address ${JSON.stringify(pct === -1 ? host : host.slice(0, pct))} in endpoint`, EXPECTED);
+    return new ValidationError(
+      field,
+      `invalid IPv6 address ${JSON.stringify(pct === -1 ? host : host.slice(0, pct))} in endpoint`,
+      EXPECTED,
+    );
   }
   const colon = text.lastIndexOf(':');
   if (colon <= 0) return new ValidationError(field, `invalid endpoint ${quoted} (no port)`, EXPECTED);
@@ -70,7 +85,11 @@ export async function resolveEndpoint(e: UnresolvedEndpoint, field: string): Pro
   try {
     found = await lookup(e.host);
   } catch (err) {
-    throw new ValidationError(field, `cannot resolve ${JSON.stringify(e.host)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXPECTED);
+    throw new ValidationError(
+      field,
+      `cannot resolve ${JSON.stringify(e.host)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      EXPECTED,
+    );
   }
   const family = found.family === 6 ? 6 : 4;
   const address = parseIp(found.address, { family });

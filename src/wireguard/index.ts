@@ -3,10 +3,9 @@
  * netlink family and a userspace daemon's UAPI socket (wireguard-go by
  * default); keys through node:crypto.
  */
-export { WireGuard } from './wireguard.js';
-export { WireGuardSecret, generatePrivateKey, generatePresharedKey, publicKey } from './curve25519.js';
-export { WireGuardDaemonError } from './userspace/daemon.js';
+
 export { normalizeAllowedIp } from './config.js';
+export { generatePresharedKey, generatePrivateKey, publicKey, WireGuardSecret } from './curve25519.js';
 export type {
   CreateOptions as WireGuardCreateOptions,
   DaemonExit as WireGuardDaemonExit,
@@ -20,3 +19,5 @@ export type {
   WireGuardPeer,
   WireGuardPeerConfig,
 } from './types.js';
+export { WireGuardDaemonError } from './userspace/daemon.js';
+export { WireGuard } from './wireguard.js';

@@ -64,7 +64,13 @@ export async function listLinks(conn: Connection): Promise<LinkInfo[]> {
 /** RTM_NEWLINK of kind wireguard (EEXIST when the name is taken, EOPNOTSUPP without the module). */
 export async function createWireGuardLink(conn: Connection, name: string): Promise<void> {
   await conn.request(
-    linkMessage.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, {}, { ifname: name, linkinfo: { kind: 'wireguard' } }, `create WireGuard link ${name}`),
+    linkMessage.request(
+      RTM_NEWLINK,
+      NLM_F_CREATE | NLM_F_EXCL,
+      {},
+      { ifname: name, linkinfo: { kind: 'wireguard' } },
+      `create WireGuard link ${name}`,
+    ),
   );
 }
 

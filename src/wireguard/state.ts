@@ -31,7 +31,16 @@ export interface RawDevice {
 }
 
 export function emptyPeer(publicKey: Buffer): RawPeer {
-  return { publicKey, persistentKeepalive: 0, handshakeSec: 0n, handshakeNsec: 0n, rxBytes: 0n, txBytes: 0n, allowedIps: [], protocolVersion: 0 };
+  return {
+    publicKey,
+    persistentKeepalive: 0,
+    handshakeSec: 0n,
+    handshakeNsec: 0n,
+    rxBytes: 0n,
+    txBytes: 0n,
+    allowedIps: [],
+    protocolVersion: 0,
+  };
 }
 
 const isZero = (b: Buffer | undefined) => !b || isZeroKey(b);
@@ -55,7 +64,10 @@ export function toDevice(raw: RawDevice, name: string, implementation: WireGuard
 
 function toPeer(p: RawPeer, secrets: boolean): WireGuardPeer {
   const hasPsk = !isZero(p.presharedKey);
-  const handshake = p.handshakeSec === 0n && p.handshakeNsec === 0n ? null : new Date(Number(p.handshakeSec) * 1000 + Math.floor(Number(p.handshakeNsec) / 1e6));
+  const handshake =
+    p.handshakeSec === 0n && p.handshakeNsec === 0n
+      ? null
+      : new Date(Number(p.handshakeSec) * 1000 + Math.floor(Number(p.handshakeNsec) / 1e6));
   const peer: WireGuardPeer = {
     publicKey: formatKey(p.publicKey),
     hasPresharedKey: hasPsk,

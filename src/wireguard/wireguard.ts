@@ -10,7 +10,7 @@ import type { Prefix } from '../netlink/ip.js';
 import type { Backend, BackendContext } from './backend.js';
 import { type ParsedConfig, type ParsedPeer, parseConfig, validateInterfaceName } from './config.js';
 import { KernelBackend } from './kernel/backend.js';
-import { type LinkInfo, getLink, listLinks, setLinkUp } from './link.js';
+import { getLink, type LinkInfo, listLinks, setLinkUp } from './link.js';
 import { toDevice } from './state.js';
 import type {
   CreateOptions,
@@ -69,7 +69,11 @@ export class WireGuard extends EventEmitter {
   /** Opens the rtnetlink connection of the namespace; generic netlink is opened when first needed. */
   static async open(options: WireGuardOptions = {}): Promise<WireGuard> {
     if (options.implementation !== undefined && !MODES.includes(options.implementation)) {
-      throw new ValidationError('implementation', `unknown implementation ${JSON.stringify(options.implementation)}`, "'auto', 'kernel' or 'userspace'");
+      throw new ValidationError(
+        'implementation',
+        `unknown implementation ${JSON.stringify(options.implementation)}`,
+        "'auto', 'kernel' or 'userspace'",
+      );
     }
     if (options.userspaceCommand !== undefined && (typeof options.userspaceCommand !== 'string' || options.userspaceCommand === '')) {
       throw new ValidationError('userspaceCommand', 'must be a non-empty string', 'a program name or path, e.g. wireguard-go');
@@ -124,7 +128,12 @@ export class WireGuard extends EventEmitter {
     const found = await this.classify(name, probe);
     if (!found) {
       const link = await getLink(this.route, name);
-      throw this.notFound(name, link ? `the link exists but is not a ${this.implementation === 'auto' ? '' : `${this.implementation} `}WireGuard interface` : undefined);
+      throw this.notFound(
+        name,
+        link
+          ? `the link exists but is not a ${this.implementation === 'auto' ? '' : `${this.implementation} `}WireGuard interface`
+          : undefined,
+      );
     }
     return found;
   }
@@ -236,7 +245,8 @@ export class WireGuard extends EventEmitter {
     const links = await listLinks(this.route);
     const out: WireGuardInterface[] = [];
     for (const backend of this.backends) {
-      for (const link of await backend.claimAll(links)) out.push({ name: link.name, ifindex: link.index, implementation: backend.implementation });
+      for (const link of await backend.claimAll(links))
+        out.push({ name: link.name, ifindex: link.index, implementation: backend.implementation });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

@@ -13,16 +13,17 @@
 import { existsSync } from 'node:fs';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
 import { STATE_DIR } from '../../src/forward/plan/state-file.js';
+import { Lab } from '../../src/lab/index.js';
 import { socketPath } from '../../src/wireguard/userspace/socket.js';
 import {
-  LAB_ADDRESSES,
-  type Mode,
-  OUTSIDE_PORT,
-  SERVICE_UID,
   buildSpecs,
   dialAs,
   e2eSuite,
   inNetns,
+  LAB_ADDRESSES,
+  type Mode,
+  OUTSIDE_PORT,
+  SERVICE_UID,
   snapshot,
   startService,
   sysctlIn,
@@ -31,7 +32,6 @@ import {
   uniqueTag,
   whoami,
 } from '../helpers/e2e.js';
-import { Lab } from '../../src/lab/index.js';
 
 const FRONTEND_FOREIGN = `
 table inet fw {
@@ -63,7 +63,18 @@ const { test, env } = e2eSuite<{ lab: Lab; before: Record<string, Record<string,
     inNetns(be, 'ip', ['route', 'add', 'default', 'via', LAB_ADDRESSES.routerToBackend.ipv4, 'table', '300']);
     // In netfwd's own table and pointing at it, but not netfwd's (other protocol numbers): they stay.
     inNetns(be, 'ip', ['route', 'add', '203.0.113.99', 'via', LAB_ADDRESSES.routerToBackend.ipv4, 'table', '5000', 'proto', 'static']);
-    inNetns(be, 'ip', ['-6', 'route', 'add', '2001:db8:2::99', 'via', LAB_ADDRESSES.routerToBackend.ipv6, 'table', '5000', 'proto', 'static']);
+    inNetns(be, 'ip', [
+      '-6',
+      'route',
+      'add',
+      '2001:db8:2::99',
+      'via',
+      LAB_ADDRESSES.routerToBackend.ipv6,
+      'table',
+      '5000',
+      'proto',
+      'static',
+    ]);
     inNetns(be, 'ip', ['rule', 'add', 'priority', '200', 'uidrange', '2000-2000', 'lookup', '5000']);
     sysctlIn(be, 'net.ipv4.conf.all.rp_filter', '1');
     await lab.start('internet', whoami, OUTSIDE_PORT).result;
@@ -78,17 +89,35 @@ const { test, env } = e2eSuite<{ lab: Lab; before: Record<string, Record<string,
 async function upTrafficDown(lab: Lab, mode: Mode): Promise<{ answers: string[]; down: ServiceForward[] }> {
   const tag = uniqueTag();
   const specs = buildSpecs(lab, tag, {
-    backends: [{ host: 'backend', name: 'home', mode, addresses: ['10.0.0.2/24', 'fd00::2/64'], services: [{ protocol: 'tcp', port: 8080 }, { protocol: 'udp', port: 5353 }] }],
+    backends: [
+      {
+        host: 'backend',
+        name: 'home',
+        mode,
+        addresses: ['10.0.0.2/24', 'fd00::2/64'],
+        services: [
+          { protocol: 'tcp', port: 8080 },
+          { protocol: 'udp', port: 5353 },
+        ],
+      },
+    ],
   });
   const frontend = forwardService(specs.frontend);
   const backend = forwardService(specs.backends[0]!);
   try {
     await frontend.apply();
     await backend.apply();
-    const udp = mode === 'uid' || mode === 'snat' ? [{ port: 5353, bind: '::' }] : [{ port: 5353, bind: '10.0.0.2' }, { port: 5353, bind: 'fd00::2' }];
+    const udp =
+      mode === 'uid' || mode === 'snat'
+        ? [{ port: 5353, bind: '::' }]
+        : [
+            { port: 5353, bind: '10.0.0.2' },
+            { port: 5353, bind: 'fd00::2' },
+          ];
     const service = await startService(lab, 'backend', { name: 'home', tcp: [8080], udp });
     try {
-      for (let i = 0; i < 300 && !(await backend.status()).tunnel.peers[0]?.lastHandshake; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 300 && !(await backend.status()).tunnel.peers[0]?.lastHandshake; i++)
+        await new Promise((r) => setTimeout(r, 100));
       const answers = [
         await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: 80 }),
         await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv6, port: 80 }),
@@ -115,7 +144,11 @@ for (const mode of ['uid', 'mark', 'connmark', 'snat'] as const) {
     const client4 = mode === 'snat' ? '10.0.0.1' : LAB_ADDRESSES.client.ipv4;
     const client6 = mode === 'snat' ? 'fd00::1' : LAB_ADDRESSES.client.ipv6;
     const out4 = mode === 'uid' || mode === 'mark' ? LAB_ADDRESSES.frontend.ipv4 : LAB_ADDRESSES.backend.ipv4;
-    t.deepEqual(answers, [`home ${client4} 8080`, `home ${client6} 8080`, `home ${client4} 5353`, `home ${client6} 5353`, out4], 'the forwarding worked while up');
+    t.deepEqual(
+      answers,
+      [`home ${client4} 8080`, `home ${client6} 8080`, `home ${client4} 5353`, `home ${client6} 5353`, out4],
+      'the forwarding worked while up',
+    );
     for (const h of Object.values(lab.hosts)) {
       const after = snapshot(h.netns);
       for (const key of Object.keys(before[h.name]!)) t.deepEqual(after[key], before[h.name]![key], `${h.name}: ${key}`);

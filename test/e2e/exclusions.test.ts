@@ -8,7 +8,18 @@
  * the tunnel is down and the leak guard stops everything else.
  */
 import { forwardService } from '../../src/forward/index.js';
-import { type Env, LAB_ADDRESSES, OUTSIDE_PORT, SERVICE_UID, dialAs, e2eSuite, inNetns, returnPathOf, startEnv, whoami } from '../helpers/e2e.js';
+import {
+  dialAs,
+  type Env,
+  e2eSuite,
+  inNetns,
+  LAB_ADDRESSES,
+  OUTSIDE_PORT,
+  returnPathOf,
+  SERVICE_UID,
+  startEnv,
+  whoami,
+} from '../helpers/e2e.js';
 
 const CLIENT_PORT = 7001;
 const exclude = [LAB_ADDRESSES.outside.ipv4, LAB_ADDRESSES.outside.ipv6];
@@ -51,7 +62,9 @@ const viaFrontend = [LAB_ADDRESSES.frontend.ipv4, LAB_ADDRESSES.frontend.ipv6];
 test('the exclusions are throw routes in table 5000 (ip -j)', (t) => {
   const ns = env().lab.hosts.backend.netns;
   const throws = (family: string) =>
-    (JSON.parse(inNetns(ns, 'ip', ['-j', family, 'route', 'show', 'table', '5000'])) as Array<{ type?: string; dst: string }>).filter((r) => r.type === 'throw').map((r) => r.dst);
+    (JSON.parse(inNetns(ns, 'ip', ['-j', family, 'route', 'show', 'table', '5000'])) as Array<{ type?: string; dst: string }>)
+      .filter((r) => r.type === 'throw')
+      .map((r) => r.dst);
   t.deepEqual(throws('-4'), [LAB_ADDRESSES.outside.ipv4]);
   t.deepEqual(throws('-6'), [LAB_ADDRESSES.outside.ipv6]);
 });

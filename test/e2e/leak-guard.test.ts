@@ -10,18 +10,18 @@
 import { forwardService } from '../../src/forward/index.js';
 import type { BackendSpec } from '../../src/forward/spec/spec.js';
 import {
-  type Env,
-  LAB_ADDRESSES,
-  OTHER_UID,
-  OUTSIDE_PORT,
-  SERVICE_UID,
   dialAs,
+  type Env,
   e2eSuite,
   inNetns,
   installCounters,
+  LAB_ADDRESSES,
+  OTHER_UID,
+  OUTSIDE_PORT,
   readCounters,
   resetCounters,
   returnPathOf,
+  SERVICE_UID,
   serve,
   startEnv,
   tcpAsk,
@@ -34,7 +34,18 @@ const LEAK = `uplink: sockets of uid ${SERVICE_UID}`;
 
 const { test, env } = e2eSuite<Env>(async () => {
   const e = await startEnv({
-    backends: [{ host: 'backend', name: 'home', mode: 'uid', addresses: ['10.0.0.2/24', 'fd00::2/64'], services: [{ protocol: 'tcp', port: 8080 }, { protocol: 'udp', port: 5353 }] }],
+    backends: [
+      {
+        host: 'backend',
+        name: 'home',
+        mode: 'uid',
+        addresses: ['10.0.0.2/24', 'fd00::2/64'],
+        services: [
+          { protocol: 'tcp', port: 8080 },
+          { protocol: 'udp', port: 5353 },
+        ],
+      },
+    ],
   });
   try {
     installCounters(e.lab.hosts.backend.netns, WATCH, [
@@ -80,14 +91,21 @@ test('tunnel link down: the selected traffic fails at once, nothing of it leaves
   t.is(readCounters(backendNs(), WATCH)['uplink: from the service port'], 0);
   const s = await e.backends[0]!.status();
   t.false(s.tunnel.up);
-  t.true(s.drift.some((d) => d.startsWith(`~ link ${tunnel()}`)), s.drift.join('\n'));
-  t.true(s.warnings.some((w) => w.startsWith(`the tunnel link ${tunnel()} is down: the selected traffic fails (leak guard)`)), s.warnings.join('\n'));
+  t.true(
+    s.drift.some((d) => d.startsWith(`~ link ${tunnel()}`)),
+    s.drift.join('\n'),
+  );
+  t.true(
+    s.warnings.some((w) => w.startsWith(`the tunnel link ${tunnel()} is down: the selected traffic fails (leak guard)`)),
+    s.warnings.join('\n'),
+  );
   t.deepEqual(s.present.routes.filter((r) => r.startsWith('unreachable')).length, 2, 'the guard stays when the tunnel routes go');
 });
 
 test('control: with the guard deleted by hand, the same traffic leaks by the home uplink', async (t) => {
   const e = env();
-  for (const family of ['-4', '-6']) inNetns(backendNs(), 'ip', [family, 'route', 'del', 'unreachable', 'default', 'table', '5000', 'metric', '4294967295']);
+  for (const family of ['-4', '-6'])
+    inNetns(backendNs(), 'ip', [family, 'route', 'del', 'unreachable', 'default', 'table', '5000', 'metric', '4294967295']);
   t.deepEqual(await dialAs(e.lab, 'backend', SERVICE_UID, outside), direct, 'the selected user leaves with the home address');
   t.true(readCounters(backendNs(), WATCH)[LEAK]! > 0);
 });
@@ -96,7 +114,10 @@ test('apply() after the flap restores the link, the tunnel routes and the guard;
   const e = env();
   const r = await e.backends[0]!.apply();
   const changes = r.plan.lines();
-  t.true(changes.some((c) => c.startsWith(`~ link ${tunnel()}`)), changes.join('\n'));
+  t.true(
+    changes.some((c) => c.startsWith(`~ link ${tunnel()}`)),
+    changes.join('\n'),
+  );
   t.is(changes.filter((c) => c.startsWith('+ route unreachable default')).length, 2, changes.join('\n'));
   t.is(changes.filter((c) => c.startsWith(`+ route default`) && c.includes(`dev ${tunnel()}`)).length, 2, changes.join('\n'));
   t.deepEqual((await e.backends[0]!.status()).drift, []);
@@ -110,7 +131,10 @@ test('switched to mark mode (same backend): the guard holds there too', async (t
   const spec: BackendSpec = { ...e.specs.backends[0]!, returnPath: returnPathOf('mark') };
   const mark = forwardService(spec);
   const plan = await mark.apply();
-  t.true(plan.plan.changes.some((c) => c.kind === 'rule'), plan.plan.toString());
+  t.true(
+    plan.plan.changes.some((c) => c.kind === 'rule'),
+    plan.plan.toString(),
+  );
   t.deepEqual(await dialAs(e.lab, 'backend', SERVICE_UID, outside), viaFrontend, 'mark mode selects the user too');
   resetCounters(backendNs(), WATCH);
   linkDown();

@@ -9,7 +9,7 @@
  *   tcp 443 on 203.0.113.2 only → home:8443
  * The service answers with the port it was reached on.
  */
-import { LAB_ADDRESSES, type RunningService, type Env, e2eSuite, inNetns, serve, startEnv, tcpAsk, udpAsk } from '../helpers/e2e.js';
+import { type Env, e2eSuite, inNetns, LAB_ADDRESSES, type RunningService, serve, startEnv, tcpAsk, udpAsk } from '../helpers/e2e.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -60,10 +60,21 @@ const answer = (family: 4 | 6, port: number) => `home ${family === 4 ? LAB_ADDRE
 test('nft (the tool) shows the forwards in the any-address maps and the address-bound one in dnat4', (t) => {
   const e = env();
   const table = `netfwd-${e.specs.frontend.tunnel.interface}`;
-  const listed = JSON.parse(inNetns(e.lab.hosts.frontend.netns, 'nft', ['-j', 'list', 'table', 'inet', table])) as { nftables: Array<{ map?: { name: string; elem?: unknown[] } }> };
+  const listed = JSON.parse(inNetns(e.lab.hosts.frontend.netns, 'nft', ['-j', 'list', 'table', 'inet', table])) as {
+    nftables: Array<{ map?: { name: string; elem?: unknown[] } }>;
+  };
   const sizes = Object.fromEntries(listed.nftables.filter((x) => x.map).map((x) => [x.map!.name, x.map!.elem?.length ?? 0]));
   // 80 and the ten ports of 8000-8004 (TCP and UDP) one by one; 9000-9004 as one interval per protocol.
-  t.like(sizes, { dnat4_any: 11, dnat6_any: 11, dnat4_any_range: 2, dnat6_any_range: 2, dnat4: 1, dnat6: 0, dnat4_range: 0, dnat6_range: 0 });
+  t.like(sizes, {
+    dnat4_any: 11,
+    dnat6_any: 11,
+    dnat4_any_range: 2,
+    dnat6_any_range: 2,
+    dnat4: 1,
+    dnat6: 0,
+    dnat4_range: 0,
+    dnat6_range: 0,
+  });
 });
 
 test('port translation: public 80 reaches the service on 8080 (IPv4, IPv6)', async (t) => {

@@ -16,15 +16,28 @@
  * the backend seeing the client's real address, and the service's own
  * outgoing connection leaving with the frontend's address.
  */
-import { type ExecutionContext } from 'ava';
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { type ExecutionContext } from 'ava';
 import type { Lab } from '../../src/lab/index.js';
-import { endProcessesIn } from '../../src/lab/index.js';
+import { endProcessesIn, Lab as LabClass } from '../../src/lab/index.js';
 import { CLI, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
-import { LAB_ADDRESSES, OUTSIDE_PORT, SERVICE_UID, type Specs, buildSpecs, dialAs, e2eSuite, inNetns, startService, tcpAsk, uniqueTag, whoami } from '../helpers/e2e.js';
-import { Lab as LabClass } from '../../src/lab/index.js';
+import {
+  buildSpecs,
+  dialAs,
+  e2eSuite,
+  inNetns,
+  LAB_ADDRESSES,
+  OUTSIDE_PORT,
+  SERVICE_UID,
+  type Specs,
+  startService,
+  tcpAsk,
+  uniqueTag,
+  whoami,
+} from '../helpers/e2e.js';
 
 interface RebootEnv {
   lab: Lab;
@@ -48,7 +61,9 @@ const { test, env } = e2eSuite<RebootEnv>(async () => {
   const stateDir = join(root, 'run', 'netfwd', 'state');
   mkdirSync(etc, { recursive: true, mode: 0o700 });
   const specs = buildSpecs(lab, tag, {
-    backends: [{ host: 'backend', name: 'home', mode: 'uid', addresses: ['10.0.0.2/24', 'fd00::2/64'], services: [{ protocol: 'tcp', port: 8080 }] }],
+    backends: [
+      { host: 'backend', name: 'home', mode: 'uid', addresses: ['10.0.0.2/24', 'fd00::2/64'], services: [{ protocol: 'tcp', port: 8080 }] },
+    ],
     forwards: [{ protocol: 'tcp', port: 80, to: { peer: 'home', port: 8080 } }],
   });
   // The specs carry their keys inline: the files must be 0600.
@@ -134,7 +149,16 @@ function bootState(ns: string, tunnel: string): void {
     }
     // One by one: `ip -6 route flush` leaves unreachable routes.
     for (const r of table5000(ns, family)) {
-      inNetns(ns, 'ip', [family, 'route', 'del', ...(r.type && r.type !== 'unicast' ? [r.type] : []), r.dst, 'table', '5000', ...(r.metric !== undefined ? ['metric', String(r.metric)] : [])]);
+      inNetns(ns, 'ip', [
+        family,
+        'route',
+        'del',
+        ...(r.type && r.type !== 'unicast' ? [r.type] : []),
+        r.dst,
+        'table',
+        '5000',
+        ...(r.metric !== undefined ? ['metric', String(r.metric)] : []),
+      ]);
     }
   }
   inNetns(ns, 'tee', ['/proc/sys/net/ipv4/ip_forward'], '0');
@@ -182,7 +206,11 @@ test('traffic flows with netfwd run on both ends, and again after a power cut an
   t.deepEqual(netfwdState(fe, feIf), { link: false, table: false, rules: 0, routes: 0 });
   t.deepEqual(netfwdState(be, beIf), { link: false, table: false, rules: 0, routes: 0 });
   t.is(inNetns(fe, 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '0');
-  t.regex(await e.lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: 80, timeoutMs: 1000 }), /^\(/, 'nothing answers after the boot');
+  t.regex(
+    await e.lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: 80, timeoutMs: 1000 }),
+    /^\(/,
+    'nothing answers after the boot',
+  );
 
   // Boot: the units start `netfwd run` (backend first), the service starts after netfwd@backend.
   const back2 = startRun(e, e.files.backend);

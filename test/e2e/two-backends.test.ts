@@ -7,18 +7,42 @@
  * two peers and their forwards apart.
  */
 import { forwardService } from '../../src/forward/index.js';
-import { LAB_ADDRESSES, type Env, OUTSIDE_PORT, SERVICE_UID, dialAs, e2eSuite, serve, startEnv, tcpAsk, udpAsk, whoami } from '../helpers/e2e.js';
+import {
+  dialAs,
+  type Env,
+  e2eSuite,
+  LAB_ADDRESSES,
+  OUTSIDE_PORT,
+  SERVICE_UID,
+  serve,
+  startEnv,
+  tcpAsk,
+  udpAsk,
+  whoami,
+} from '../helpers/e2e.js';
 
 const { test, env } = e2eSuite<Env>(async () => {
   const e = await startEnv({
     backends: [
-      { host: 'backend', name: 'home', mode: 'uid', addresses: ['10.0.0.2/24', 'fd00::2/64'], services: [{ protocol: 'tcp', port: 8080 }, { protocol: 'udp', port: 5353 }] },
+      {
+        host: 'backend',
+        name: 'home',
+        mode: 'uid',
+        addresses: ['10.0.0.2/24', 'fd00::2/64'],
+        services: [
+          { protocol: 'tcp', port: 8080 },
+          { protocol: 'udp', port: 5353 },
+        ],
+      },
       {
         host: 'backend2',
         name: 'office',
         mode: 'connmark',
         addresses: ['10.0.0.3/24', 'fd00::3/64'],
-        services: [{ protocol: 'tcp', port: 8080 }, { protocol: 'udp', port: 5353 }],
+        services: [
+          { protocol: 'tcp', port: 8080 },
+          { protocol: 'udp', port: 5353 },
+        ],
         endpoint6: true,
       },
     ],
@@ -31,7 +55,14 @@ const { test, env } = e2eSuite<Env>(async () => {
   });
   try {
     await serve(e, 'backend', { name: 'home', tcp: [8080], udp: [{ port: 5353, bind: '::' }] });
-    await serve(e, 'backend2', { name: 'office', tcp: [8080], udp: [{ port: 5353, bind: '10.0.0.3' }, { port: 5353, bind: 'fd00::3' }] });
+    await serve(e, 'backend2', {
+      name: 'office',
+      tcp: [8080],
+      udp: [
+        { port: 5353, bind: '10.0.0.3' },
+        { port: 5353, bind: 'fd00::3' },
+      ],
+    });
     await e.lab.start('internet', whoami, OUTSIDE_PORT).result;
     await e.handshakes();
     return e;
@@ -63,7 +94,10 @@ test('UDP too: 5353 → home, 5354 → office:5353', async (t) => {
 
 test("each backend's own outgoing traffic follows its mode: home's service through the frontend, office's directly", async (t) => {
   const { lab } = env();
-  const outside = [{ host: LAB_ADDRESSES.outside.ipv4, port: OUTSIDE_PORT }, { host: LAB_ADDRESSES.outside.ipv6, port: OUTSIDE_PORT }];
+  const outside = [
+    { host: LAB_ADDRESSES.outside.ipv4, port: OUTSIDE_PORT },
+    { host: LAB_ADDRESSES.outside.ipv6, port: OUTSIDE_PORT },
+  ];
   t.deepEqual(await dialAs(lab, 'backend', SERVICE_UID, outside), [f4, f6]);
   t.deepEqual(await dialAs(lab, 'backend2', SERVICE_UID, outside), [LAB_ADDRESSES.backend2.ipv4, LAB_ADDRESSES.backend2.ipv6]);
 });
@@ -105,7 +139,10 @@ test("dropping the office's forwards from the frontend deletes only their map el
   t.is(await e.lab.run('client', udpAsk, { host: f4, port: 5353 }), `home ${c4} 5353`);
   // And back: the original spec adds the same elements again.
   const back = await e.frontend.apply();
-  t.deepEqual(back.plan.changes.map((c) => `${c.action} ${c.kind}`), ['update nftables']);
+  t.deepEqual(
+    back.plan.changes.map((c) => `${c.action} ${c.kind}`),
+    ['update nftables'],
+  );
   t.regex(back.plan.changes[0]!.detail ?? '', /^elements \+8 /);
   t.is(await e.lab.run('client', tcpAsk, { host: f4, port: 81 }), `office ${c4} 8080`);
 });

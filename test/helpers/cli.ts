@@ -128,7 +128,13 @@ export class Proc {
  */
 export function backendConfigFile(
   t: ExecutionContext,
-  o: { ns: string; ifname: string; subnet?: number; returnPath?: Record<string, unknown>; services?: Array<{ protocol: string; port: number | string }> },
+  o: {
+    ns: string;
+    ifname: string;
+    subnet?: number;
+    returnPath?: Record<string, unknown>;
+    services?: Array<{ protocol: string; port: number | string }>;
+  },
 ): { config: string; dir: string } {
   const subnet = o.subnet ?? 0;
   const dir = tempDir(t);

@@ -25,8 +25,9 @@
  * Functions sent into a namespace (runInNetns / startInNetns) are evaluated
  * from their source in a worker: they may not use anything of this module's scope.
  */
-import type { ExecutionContext } from 'ava';
+
 import { execFileSync, spawnSync } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
 import { forwardService } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec, ServiceSpec } from '../../src/forward/spec/spec.js';
 import type { LabHostName } from '../../src/lab/index.js';
@@ -37,19 +38,19 @@ import {
   type BackendPlan,
   type Env,
   type EnvOptions,
+  e2eSuite,
+  inNetns,
   LAB_ADDRESSES,
   type Mode,
   OTHER_UID,
   OUTSIDE_PORT,
   type RunningService,
-  SERVICE_UID,
-  e2eSuite,
-  inNetns,
   readCounters,
+  SERVICE_UID,
   serve,
   startEnv,
-  sysctlIn,
   streamClient,
+  sysctlIn,
   wgBackend,
   whoami,
 } from './e2e.js';
@@ -147,7 +148,9 @@ export async function probeAs(ns: string, uid: number, targets: ProbeTarget[]): 
 
 /** Asserts that every probe failed; the message names the ones that did not. */
 export function allFailed(t: ExecutionContext, targets: ProbeTarget[], results: string[], what: string): void {
-  const got = targets.map((x, i) => `${x.proto} ${x.from ? `${x.from} → ` : ''}${x.host.includes(':') ? `[${x.host}]` : x.host}:${x.port} = ${results[i]}`);
+  const got = targets.map(
+    (x, i) => `${x.proto} ${x.from ? `${x.from} → ` : ''}${x.host.includes(':') ? `[${x.host}]` : x.host}:${x.port} = ${results[i]}`,
+  );
   const open = got.filter((_, i) => !FAILED.test(results[i]!));
   t.deepEqual(open, [], `${what}: reachable although it must not be:\n${open.join('\n')}\n(all: ${got.join('; ')})`);
 }
@@ -193,9 +196,24 @@ function watchText(w: Watch): string {
     `  chain ${name} {\n    type filter hook ${hook} priority ${priority}; policy accept;\n${list.map((c) => `    ${c.match} counter comment "${c.name}"\n`).join('')}  }\n`;
   return (
     `table inet ${w.table} {\n` +
-    chain('pre', 'prerouting', -300, w.counters.filter((c) => c.hook === 'prerouting')) +
-    chain('in_last', 'input', 300, w.counters.filter((c) => c.hook === 'input-last')) +
-    chain('out_first', 'output', -300, w.counters.filter((c) => c.hook === 'output-first')) +
+    chain(
+      'pre',
+      'prerouting',
+      -300,
+      w.counters.filter((c) => c.hook === 'prerouting'),
+    ) +
+    chain(
+      'in_last',
+      'input',
+      300,
+      w.counters.filter((c) => c.hook === 'input-last'),
+    ) +
+    chain(
+      'out_first',
+      'output',
+      -300,
+      w.counters.filter((c) => c.hook === 'output-first'),
+    ) +
     `}\n`
   );
 }
@@ -209,7 +227,9 @@ export function installWatch(ns: string, table: string, counters: WatchCounter[]
 
 /** Zero: the table is made again (nft 1.0.6 cannot reset rule counters in place). */
 export function resetWatch(w: Watch): void {
-  execFileSync(toolPath('ip'), ['netns', 'exec', w.ns, toolPath('nft'), 'delete', 'table', 'inet', w.table], { stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(toolPath('ip'), ['netns', 'exec', w.ns, toolPath('nft'), 'delete', 'table', 'inet', w.table], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   installWatch(w.ns, w.table, w.counters);
 }
 
@@ -235,7 +255,12 @@ export function startContainmentEnv(o: EnvOptions): Promise<ContainmentEnv> {
 
 /** Which WireGuard ran, for t.log. */
 export function wgDescription(e: ContainmentEnv): string {
-  const kind = e.wgKind === 'tun' ? 'wireguard-go (userspace, links of kind tun)' : e.wgKind === 'wireguard' ? "the kernel's WireGuard (links of kind wireguard)" : `links of kind ${e.wgKind}`;
+  const kind =
+    e.wgKind === 'tun'
+      ? 'wireguard-go (userspace, links of kind tun)'
+      : e.wgKind === 'wireguard'
+        ? "the kernel's WireGuard (links of kind wireguard)"
+        : `links of kind ${e.wgKind}`;
   return `WireGuard implementation: ${kind}; requested: ${wgBackend()}`;
 }
 
@@ -325,7 +350,11 @@ export function detourIntoTunnel(ns: string, tunnel: string, targets: string[]):
     done.length = 0;
   };
   try {
-    for (const f of ['-4', '-6']) run([f, 'route', 'add', 'default', 'dev', tunnel, 'table', DETOUR_TABLE], [f, 'route', 'del', 'default', 'dev', tunnel, 'table', DETOUR_TABLE]);
+    for (const f of ['-4', '-6'])
+      run(
+        [f, 'route', 'add', 'default', 'dev', tunnel, 'table', DETOUR_TABLE],
+        [f, 'route', 'del', 'default', 'dev', tunnel, 'table', DETOUR_TABLE],
+      );
     for (const x of targets) {
       const f = x.includes(':') ? '-6' : '-4';
       const rule = ['to', x, 'ipproto', 'tcp', 'priority', DETOUR_PRIORITY, 'lookup', DETOUR_TABLE];
@@ -339,7 +368,6 @@ export function detourIntoTunnel(ns: string, tunnel: string, targets: string[]):
 }
 
 // -------------------------------------------------------------- stream client
-
 
 // =================================================================== the suite
 
@@ -421,7 +449,10 @@ const FROM_VPS = {
   outside6: 'from the VPS: to the outside host (IPv6)',
 } as const;
 /** The frontend's counters of packets to its tunnel addresses that came in by another interface. */
-const FE_FROM_OUTSIDE = ['delivered to a tunnel address from another interface (IPv4)', 'delivered to a tunnel address from another interface (IPv6)'];
+const FE_FROM_OUTSIDE = [
+  'delivered to a tunnel address from another interface (IPv4)',
+  'delivered to a tunnel address from another interface (IPv6)',
+];
 /** The frontend's counters of new connections from the tunnel delivered to one of its addresses that is not a tunnel address. */
 const FE_OTHER_ADDRESS = {
   v4: "new from the tunnel, delivered to another of the frontend's addresses (IPv4)",
@@ -492,9 +523,13 @@ export function defineContainmentTests(mode: Mode): void {
       const officeTunnel = e.specs.backends[1]!.tunnel.interface;
       const frontendTunnel = e.specs.frontend.tunnel.interface;
       const privateNs = await addNetwork(e, 'frontend', 'vps-private', PRIVATE);
-      const privateWatch = installWatch(privateNs, WATCH, [{ name: PRIVATE_ARRIVED, match: `iifname "eth0" tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' }]);
+      const privateWatch = installWatch(privateNs, WATCH, [
+        { name: PRIVATE_ARRIVED, match: `iifname "eth0" tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
+      ]);
       const lanNs = await addNetwork(e, 'backend', 'home-lan', HOME_LAN);
-      const lanWatch = installWatch(lanNs, WATCH, [{ name: LAN_ARRIVED, match: `iifname "eth0" tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' }]);
+      const lanWatch = installWatch(lanNs, WATCH, [
+        { name: LAN_ARRIVED, match: `iifname "eth0" tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
+      ]);
       // The upstream attacker: the router on the VPS's link routes the tunnel subnets to the VPS.
       const internet = e.lab.hosts.internet.netns;
       ip(internet, ['route', 'add', '10.0.0.0/24', 'via', F.ipv4]);
@@ -510,11 +545,27 @@ export function defineContainmentTests(mode: Mode): void {
         { name: FROM_VPS.tunnel6, match: `iifname "to-frontend" ip6 daddr fd00::/48`, hook: 'prerouting' },
         { name: FROM_VPS.routerLink4, match: `iifname "to-frontend" ip daddr ${R.ipv4} tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
         { name: FROM_VPS.routerLink6, match: `iifname "to-frontend" ip6 daddr ${R.ipv6} tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
-        { name: FROM_VPS.outside4, match: `iifname "to-frontend" ip daddr ${LAB_ADDRESSES.outside.ipv4} tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
-        { name: FROM_VPS.outside6, match: `iifname "to-frontend" ip6 daddr ${LAB_ADDRESSES.outside.ipv6} tcp dport ${OUTSIDE_PORT}`, hook: 'prerouting' },
+        {
+          name: FROM_VPS.outside4,
+          match: `iifname "to-frontend" ip daddr ${LAB_ADDRESSES.outside.ipv4} tcp dport ${OUTSIDE_PORT}`,
+          hook: 'prerouting',
+        },
+        {
+          name: FROM_VPS.outside6,
+          match: `iifname "to-frontend" ip6 daddr ${LAB_ADDRESSES.outside.ipv6} tcp dport ${OUTSIDE_PORT}`,
+          hook: 'prerouting',
+        },
       ]);
-      const arrived = (proto: string, port: number): WatchCounter => ({ name: `arrived from the tunnel: ${proto} ${port}`, match: `iifname "${homeTunnel}" ${proto} dport ${port}`, hook: 'prerouting' });
-      const delivered = (name: string, match: string): WatchCounter => ({ name: `delivered from the tunnel: ${name}`, match: `iifname "${homeTunnel}" ${match}`, hook: 'input-last' });
+      const arrived = (proto: string, port: number): WatchCounter => ({
+        name: `arrived from the tunnel: ${proto} ${port}`,
+        match: `iifname "${homeTunnel}" ${proto} dport ${port}`,
+        hook: 'prerouting',
+      });
+      const delivered = (name: string, match: string): WatchCounter => ({
+        name: `delivered from the tunnel: ${name}`,
+        match: `iifname "${homeTunnel}" ${match}`,
+        hook: 'input-last',
+      });
       const backendWatch = installWatch(e.lab.hosts.backend.netns, WATCH, [
         arrived('udp', P.udpDown),
         arrived('udp', P.udpUnlisted),
@@ -546,19 +597,62 @@ export function defineContainmentTests(mode: Mode): void {
       const frontendWatch = installWatch(e.lab.hosts.frontend.netns, WATCH, [
         { name: FE_FROM_OUTSIDE[0]!, match: `iifname != { "${frontendTunnel}", "lo" } ip daddr ${TUN.frontend.ipv4}`, hook: 'input-last' },
         { name: FE_FROM_OUTSIDE[1]!, match: `iifname != { "${frontendTunnel}", "lo" } ip6 daddr ${TUN.frontend.ipv6}`, hook: 'input-last' },
-        { name: 'new from the tunnel, delivered to the frontend itself', match: `iifname "${frontendTunnel}" ct state new`, hook: 'input-last' },
-        { name: FE_OTHER_ADDRESS.v4, match: `iifname "${frontendTunnel}" ct state new meta nfproto ipv4 ip daddr != ${TUN.frontend.ipv4}`, hook: 'input-last' },
-        { name: FE_OTHER_ADDRESS.v6, match: `iifname "${frontendTunnel}" ct state new meta nfproto ipv6 ip6 daddr != ${TUN.frontend.ipv6}`, hook: 'input-last' },
+        {
+          name: 'new from the tunnel, delivered to the frontend itself',
+          match: `iifname "${frontendTunnel}" ct state new`,
+          hook: 'input-last',
+        },
+        {
+          name: FE_OTHER_ADDRESS.v4,
+          match: `iifname "${frontendTunnel}" ct state new meta nfproto ipv4 ip daddr != ${TUN.frontend.ipv4}`,
+          hook: 'input-last',
+        },
+        {
+          name: FE_OTHER_ADDRESS.v6,
+          match: `iifname "${frontendTunnel}" ct state new meta nfproto ipv6 ip6 daddr != ${TUN.frontend.ipv6}`,
+          hook: 'input-last',
+        },
       ]);
 
       // In modes mark and connmark an unconnected UDP socket must answer from the address it was reached on.
-      const udpBind = mode === 'uid' || mode === 'snat' ? [{ port: P.udp, bind: '::' }] : [{ port: P.udp, bind: TUN.home.ipv4 }, { port: P.udp, bind: TUN.home.ipv6 }];
-      const home = await serve(e, 'backend', { name: 'home', uid: SERVICE_UID, tcp: [P.svc, P.extra], tcpStream: [P.stream], udp: udpBind });
-      const other = await serve(e, 'backend', { name: 'other', uid: OTHER_UID, tcp: [P.attackTcp, P.otherListed, P.otherUnlisted], udp: [{ port: P.attackUdp, bind: '::' }] });
+      const udpBind =
+        mode === 'uid' || mode === 'snat'
+          ? [{ port: P.udp, bind: '::' }]
+          : [
+              { port: P.udp, bind: TUN.home.ipv4 },
+              { port: P.udp, bind: TUN.home.ipv6 },
+            ];
+      const home = await serve(e, 'backend', {
+        name: 'home',
+        uid: SERVICE_UID,
+        tcp: [P.svc, P.extra],
+        tcpStream: [P.stream],
+        udp: udpBind,
+      });
+      const other = await serve(e, 'backend', {
+        name: 'other',
+        uid: OTHER_UID,
+        tcp: [P.attackTcp, P.otherListed, P.otherUnlisted],
+        udp: [{ port: P.attackUdp, bind: '::' }],
+      });
       const vps = await serve(e, 'frontend', { name: 'vps', uid: OTHER_UID, tcp: [P.attackTcp], udp: [{ port: P.attackUdp, bind: '::' }] });
       await e.lab.start('internet', whoami, OUTSIDE_PORT).result;
       await e.handshakes();
-      return { ...e, mode, home, other, vps, router, backendWatch, frontendWatch, privateWatch, lanWatch, homeTunnel, officeTunnel, frontendTunnel };
+      return {
+        ...e,
+        mode,
+        home,
+        other,
+        vps,
+        router,
+        backendWatch,
+        frontendWatch,
+        privateWatch,
+        lanWatch,
+        homeTunnel,
+        officeTunnel,
+        frontendTunnel,
+      };
     } catch (err) {
       await e.close().catch(() => undefined);
       throw err;
@@ -589,13 +683,26 @@ export function defineContainmentTests(mode: Mode): void {
     }
     resetWatch(e.backendWatch);
     const seen = e.other.seen().length;
-    const targets = [tcp(TUN.home.ipv4, P.attackTcp), tcp(TUN.home.ipv6, P.attackTcp), udp(TUN.home.ipv4, P.attackUdp), udp(TUN.home.ipv6, P.attackUdp)];
+    const targets = [
+      tcp(TUN.home.ipv4, P.attackTcp),
+      tcp(TUN.home.ipv6, P.attackTcp),
+      udp(TUN.home.ipv4, P.attackUdp),
+      udp(TUN.home.ipv6, P.attackUdp),
+    ];
     const [fromRouter, fromClient] = await Promise.all([probe(ns('internet'), targets), probe(ns('client'), targets)]);
     allFailed(t, targets, fromRouter, 'from the router');
     allFailed(t, targets, fromClient, 'from the client');
     const c = readWatch(e.backendWatch);
-    t.deepEqual(nonZero(c, [`arrived from the tunnel: tcp ${P.attackTcp}`, `arrived from the tunnel: udp ${P.attackUdp}`]), {}, 'the frontend let none of them into the tunnel');
-    t.deepEqual(nonZero(c, [`delivered from the tunnel: tcp ${P.attackTcp}`, `delivered from the tunnel: udp ${P.attackUdp}`]), {}, 'none got past the backend’s filters');
+    t.deepEqual(
+      nonZero(c, [`arrived from the tunnel: tcp ${P.attackTcp}`, `arrived from the tunnel: udp ${P.attackUdp}`]),
+      {},
+      'the frontend let none of them into the tunnel',
+    );
+    t.deepEqual(
+      nonZero(c, [`delivered from the tunnel: tcp ${P.attackTcp}`, `delivered from the tunnel: udp ${P.attackUdp}`]),
+      {},
+      'none got past the backend’s filters',
+    );
     t.deepEqual(newSince(e.other, seen), [], 'the listener saw nothing');
   });
 
@@ -613,12 +720,24 @@ export function defineContainmentTests(mode: Mode): void {
   test(`${mode}: upstream attacker — the frontend's tunnel addresses (${TUN.frontend.ipv4}, ${TUN.frontend.ipv6}) are not reachable from its uplink, while its public address answers on the same port`, async (t) => {
     const e = env();
     // Control: the frontend's listener is up and the router reaches it on the public address (not netfwd's business).
-    t.deepEqual(await probe(ns('internet'), [tcp(F.ipv4, P.attackTcp), tcp(F.ipv6, P.attackTcp)]), [`vps ${R.ipv4} ${P.attackTcp}`, `vps ${R.ipv6} ${P.attackTcp}`]);
+    t.deepEqual(await probe(ns('internet'), [tcp(F.ipv4, P.attackTcp), tcp(F.ipv6, P.attackTcp)]), [
+      `vps ${R.ipv4} ${P.attackTcp}`,
+      `vps ${R.ipv6} ${P.attackTcp}`,
+    ]);
     resetWatch(e.frontendWatch);
     const seen = e.vps.seen().length;
-    const targets = [tcp(TUN.frontend.ipv4, P.attackTcp), tcp(TUN.frontend.ipv6, P.attackTcp), udp(TUN.frontend.ipv4, P.attackUdp), udp(TUN.frontend.ipv6, P.attackUdp)];
+    const targets = [
+      tcp(TUN.frontend.ipv4, P.attackTcp),
+      tcp(TUN.frontend.ipv6, P.attackTcp),
+      udp(TUN.frontend.ipv4, P.attackUdp),
+      udp(TUN.frontend.ipv6, P.attackUdp),
+    ];
     allFailed(t, targets, await probe(ns('internet'), targets), 'from the router');
-    t.deepEqual(nonZero(readWatch(e.frontendWatch), FE_FROM_OUTSIDE), {}, "nothing reached the frontend's tunnel addresses from its uplink");
+    t.deepEqual(
+      nonZero(readWatch(e.frontendWatch), FE_FROM_OUTSIDE),
+      {},
+      "nothing reached the frontend's tunnel addresses from its uplink",
+    );
     t.deepEqual(newSince(e.vps, seen), [], 'the listener saw nothing');
   });
 
@@ -666,7 +785,14 @@ export function defineContainmentTests(mode: Mode): void {
     const e = env();
     resetWatch(e.frontendWatch);
     const seen = e.vps.seen().length;
-    const targets = [tcp(TUN.frontend.ipv4, P.attackTcp), tcp(TUN.frontend.ipv6, P.attackTcp), tcp(F.ipv4, P.attackTcp), tcp(F.ipv6, P.attackTcp), udp(TUN.frontend.ipv4, P.attackUdp), udp(TUN.frontend.ipv6, P.attackUdp)];
+    const targets = [
+      tcp(TUN.frontend.ipv4, P.attackTcp),
+      tcp(TUN.frontend.ipv6, P.attackTcp),
+      tcp(F.ipv4, P.attackTcp),
+      tcp(F.ipv6, P.attackTcp),
+      udp(TUN.frontend.ipv4, P.attackUdp),
+      udp(TUN.frontend.ipv6, P.attackUdp),
+    ];
     const r = await detoured(t, both(F), () => probe(ns('backend'), targets));
     allFailed(t, targets, r, 'from the backend');
     t.is(readWatch(e.frontendWatch)['new from the tunnel, delivered to the frontend itself'], 0);
@@ -681,13 +807,20 @@ export function defineContainmentTests(mode: Mode): void {
     const targets = [tcp(R.ipv4, OUTSIDE_PORT), tcp(R.ipv6, OUTSIDE_PORT)];
     allFailed(t, targets, await detoured(t, both(R), () => probe(ns('backend'), targets)), 'from the backend');
     // Whatever the backend does with answers, the frontend must not have forwarded the attempts.
-    t.deepEqual(nonZero(readWatch(e.router), [FROM_VPS.routerLink4, FROM_VPS.routerLink6]), {}, 'the frontend forwarded nothing of it to the router');
+    t.deepEqual(
+      nonZero(readWatch(e.router), [FROM_VPS.routerLink4, FROM_VPS.routerLink6]),
+      {},
+      'the frontend forwarded nothing of it to the router',
+    );
   });
 
   test(`${mode}: compromised backend — a host on another network of the frontend (${PRIVATE.host.ipv4}, ${PRIVATE.host.ipv6}) is unreachable through the tunnel`, async (t) => {
     // Control: the host is up; the frontend itself reaches it.
     const e = env();
-    t.deepEqual(await probe(ns('frontend'), [tcp(PRIVATE.host.ipv4, OUTSIDE_PORT), tcp(PRIVATE.host.ipv6, OUTSIDE_PORT)]), both(PRIVATE.router));
+    t.deepEqual(
+      await probe(ns('frontend'), [tcp(PRIVATE.host.ipv4, OUTSIDE_PORT), tcp(PRIVATE.host.ipv6, OUTSIDE_PORT)]),
+      both(PRIVATE.router),
+    );
     resetWatch(e.privateWatch);
     const targets = [tcp(PRIVATE.host.ipv4, OUTSIDE_PORT), tcp(PRIVATE.host.ipv6, OUTSIDE_PORT)];
     allFailed(t, targets, await detoured(t, both(PRIVATE.host), () => probe(ns('backend'), targets)), 'from the backend');
@@ -695,13 +828,18 @@ export function defineContainmentTests(mode: Mode): void {
   });
 
   test(`${mode}: compromised backend — the outside host is reachable (the frontend allows egress), masqueraded to the frontend's public address (IPv4, IPv6)`, async (t) => {
-    const targets = [tcp(LAB_ADDRESSES.outside.ipv4, OUTSIDE_PORT, { timeoutMs: 5000 }), tcp(LAB_ADDRESSES.outside.ipv6, OUTSIDE_PORT, { timeoutMs: 5000 })];
+    const targets = [
+      tcp(LAB_ADDRESSES.outside.ipv4, OUTSIDE_PORT, { timeoutMs: 5000 }),
+      tcp(LAB_ADDRESSES.outside.ipv6, OUTSIDE_PORT, { timeoutMs: 5000 }),
+    ];
     t.deepEqual(await detoured(t, both(LAB_ADDRESSES.outside), () => probe(ns('backend'), targets)), both(F));
   });
 
   test(`${mode}: frontend egress.allow [${PRIVATE.cidr4}, ${PRIVATE.cidr6}] — the private host becomes reachable from the backend; the router's link and the frontend itself stay closed`, async (t) => {
     const e = env();
-    const variant = forwardService(withFrontend(e.specs.frontend, { egress: { allow: [PRIVATE.cidr4, PRIVATE.cidr6] } }), { implementation: wgBackend() });
+    const variant = forwardService(withFrontend(e.specs.frontend, { egress: { allow: [PRIVATE.cidr4, PRIVATE.cidr6] } }), {
+      implementation: wgBackend(),
+    });
     try {
       await variant.apply();
       resetWatch(e.router);
@@ -710,9 +848,16 @@ export function defineContainmentTests(mode: Mode): void {
       const closed = [tcp(R.ipv4, OUTSIDE_PORT), tcp(R.ipv6, OUTSIDE_PORT), tcp(F.ipv4, P.attackTcp), tcp(TUN.frontend.ipv4, P.attackTcp)];
       const r = await detoured(t, [...both(PRIVATE.host), ...both(R), F.ipv4], () => probe(ns('backend'), [...open, ...closed]));
       const reached = r.slice(0, 2);
-      t.true(reached.every((x) => !FAILED.test(x)), `the private host answers: ${reached.join(', ')}`);
+      t.true(
+        reached.every((x) => !FAILED.test(x)),
+        `the private host answers: ${reached.join(', ')}`,
+      );
       allFailed(t, closed, r.slice(2), 'from the backend');
-      t.deepEqual(nonZero(readWatch(e.router), [FROM_VPS.routerLink4, FROM_VPS.routerLink6]), {}, 'the frontend forwarded nothing to the router');
+      t.deepEqual(
+        nonZero(readWatch(e.router), [FROM_VPS.routerLink4, FROM_VPS.routerLink6]),
+        {},
+        'the frontend forwarded nothing to the router',
+      );
       t.is(readWatch(e.frontendWatch)['new from the tunnel, delivered to the frontend itself'], 0);
     } finally {
       await e.frontend.apply();
@@ -721,16 +866,27 @@ export function defineContainmentTests(mode: Mode): void {
 
   test(`${mode}: frontend tunnelPorts [tcp ${P.attackTcp}] — its listener on the tunnel addresses answers the backend; not the router, not on the public address, not UDP`, async (t) => {
     const e = env();
-    const variant = forwardService(withFrontend(e.specs.frontend, { tunnelPorts: [{ protocol: 'tcp', port: P.attackTcp }] }), { implementation: wgBackend() });
+    const variant = forwardService(withFrontend(e.specs.frontend, { tunnelPorts: [{ protocol: 'tcp', port: P.attackTcp }] }), {
+      implementation: wgBackend(),
+    });
     try {
       await variant.apply();
       resetWatch(e.frontendWatch);
       const open = [tcp(TUN.frontend.ipv4, P.attackTcp, { timeoutMs: 5000 }), tcp(TUN.frontend.ipv6, P.attackTcp, { timeoutMs: 5000 })];
-      const closed = [tcp(F.ipv4, P.attackTcp), tcp(F.ipv6, P.attackTcp), udp(TUN.frontend.ipv4, P.attackUdp), udp(TUN.frontend.ipv6, P.attackUdp)];
+      const closed = [
+        tcp(F.ipv4, P.attackTcp),
+        tcp(F.ipv6, P.attackTcp),
+        udp(TUN.frontend.ipv4, P.attackUdp),
+        udp(TUN.frontend.ipv6, P.attackUdp),
+      ];
       const r = await detoured(t, both(F), () => probe(ns('backend'), [...open, ...closed]));
       t.deepEqual(r.slice(0, 2), [`vps ${TUN.home.ipv4} ${P.attackTcp}`, `vps ${TUN.home.ipv6} ${P.attackTcp}`]);
       allFailed(t, closed, r.slice(2), 'from the backend');
-      t.deepEqual(nonZero(readWatch(e.frontendWatch), [FE_OTHER_ADDRESS.v4, FE_OTHER_ADDRESS.v6]), {}, 'tunnelPorts open the tunnel addresses only: nothing new from the tunnel reached the public address');
+      t.deepEqual(
+        nonZero(readWatch(e.frontendWatch), [FE_OTHER_ADDRESS.v4, FE_OTHER_ADDRESS.v6]),
+        {},
+        'tunnelPorts open the tunnel addresses only: nothing new from the tunnel reached the public address',
+      );
       const fromRouter = [tcp(TUN.frontend.ipv4, P.attackTcp), tcp(TUN.frontend.ipv6, P.attackTcp)];
       allFailed(t, fromRouter, await probe(ns('internet'), fromRouter), 'from the router');
     } finally {
@@ -747,8 +903,15 @@ export function defineContainmentTests(mode: Mode): void {
       const targets = [tcp(LAB_ADDRESSES.outside.ipv4, OUTSIDE_PORT), tcp(LAB_ADDRESSES.outside.ipv6, OUTSIDE_PORT)];
       allFailed(t, targets, await detoured(t, both(LAB_ADDRESSES.outside), () => probe(ns('backend'), targets)), 'root on the backend');
       if (selects) allFailed(t, targets, await probeAs(ns('backend'), SERVICE_UID, targets), `the selected uid ${SERVICE_UID}`);
-      t.deepEqual(nonZero(readWatch(e.router), [FROM_VPS.outside4, FROM_VPS.outside6]), {}, 'the frontend forwarded nothing of it to the outside host');
-      t.deepEqual(await probe(ns('client'), [tcp(F.ipv4, 80, { timeoutMs: 5000 }), tcp(F.ipv6, 80, { timeoutMs: 5000 })]), [`home ${c4} ${P.svc}`, `home ${c6} ${P.svc}`]);
+      t.deepEqual(
+        nonZero(readWatch(e.router), [FROM_VPS.outside4, FROM_VPS.outside6]),
+        {},
+        'the frontend forwarded nothing of it to the outside host',
+      );
+      t.deepEqual(await probe(ns('client'), [tcp(F.ipv4, 80, { timeoutMs: 5000 }), tcp(F.ipv6, 80, { timeoutMs: 5000 })]), [
+        `home ${c4} ${P.svc}`,
+        `home ${c6} ${P.svc}`,
+      ]);
     } finally {
       await e.frontend.apply();
     }
@@ -769,7 +932,11 @@ export function defineContainmentTests(mode: Mode): void {
       udp(TUN.home.ipv6, P.udp),
     ];
     allFailed(t, targets, await probe(office, targets), 'from the office backend');
-    t.deepEqual(nonZero(readWatch(e.backendWatch), [ARRIVED.office4, ARRIVED.office6]), {}, 'the frontend sent nothing of it on into the home tunnel');
+    t.deepEqual(
+      nonZero(readWatch(e.backendWatch), [ARRIVED.office4, ARRIVED.office6]),
+      {},
+      'the frontend sent nothing of it on into the home tunnel',
+    );
     t.deepEqual([...newSince(e.home, seen[0]), ...newSince(e.other, seen[1])], [], 'the listeners saw nothing');
   });
 
@@ -777,11 +944,22 @@ export function defineContainmentTests(mode: Mode): void {
     const e = env();
     resetWatch(e.backendWatch);
     const seen = e.other.seen().length;
-    const targets = [tcp(TUN.home.ipv4, P.attackTcp), tcp(TUN.home.ipv6, P.attackTcp), udp(TUN.home.ipv4, P.attackUdp), udp(TUN.home.ipv6, P.attackUdp)];
+    const targets = [
+      tcp(TUN.home.ipv4, P.attackTcp),
+      tcp(TUN.home.ipv6, P.attackTcp),
+      udp(TUN.home.ipv4, P.attackUdp),
+      udp(TUN.home.ipv6, P.attackUdp),
+    ];
     allFailed(t, targets, await probe(ns('frontend'), targets), 'from the frontend');
     const c = readWatch(e.backendWatch);
-    t.log(`arrived at the backend: tcp ${c[`arrived from the tunnel: tcp ${P.attackTcp}`]}, udp ${c[`arrived from the tunnel: udp ${P.attackUdp}`]}`);
-    t.deepEqual(nonZero(c, [`delivered from the tunnel: tcp ${P.attackTcp}`, `delivered from the tunnel: udp ${P.attackUdp}`]), {}, 'none got past the backend’s filter');
+    t.log(
+      `arrived at the backend: tcp ${c[`arrived from the tunnel: tcp ${P.attackTcp}`]}, udp ${c[`arrived from the tunnel: udp ${P.attackUdp}`]}`,
+    );
+    t.deepEqual(
+      nonZero(c, [`delivered from the tunnel: tcp ${P.attackTcp}`, `delivered from the tunnel: udp ${P.attackUdp}`]),
+      {},
+      'none got past the backend’s filter',
+    );
     t.deepEqual(newSince(e.other, seen), [], 'the listener saw nothing');
   });
 
@@ -792,14 +970,19 @@ export function defineContainmentTests(mode: Mode): void {
     const targets = [tcp(F.ipv4, 86), tcp(F.ipv6, 86)];
     allFailed(t, targets, await probe(ns('client'), targets), 'from the client');
     const c = readWatch(e.backendWatch);
-    t.true(c[`arrived from the tunnel: tcp ${P.extra}`]! >= 2, `the frontend forwarded them (arrived: ${c[`arrived from the tunnel: tcp ${P.extra}`]})`);
+    t.true(
+      c[`arrived from the tunnel: tcp ${P.extra}`]! >= 2,
+      `the frontend forwarded them (arrived: ${c[`arrived from the tunnel: tcp ${P.extra}`]})`,
+    );
     t.is(c[`delivered from the tunnel: tcp ${P.extra}`], 0);
     t.deepEqual(newSince(e.home, seen), []);
   });
 
   test(`${mode}: backend tunnelPorts [tcp ${P.extra}] — the same forwarded port is then open (IPv4, IPv6)`, async (t) => {
     const e = env();
-    const variant = forwardService(withBackend(e.specs.backends[0]!, { tunnelPorts: [{ protocol: 'tcp', port: P.extra }] }), { implementation: wgBackend() });
+    const variant = forwardService(withBackend(e.specs.backends[0]!, { tunnelPorts: [{ protocol: 'tcp', port: P.extra }] }), {
+      implementation: wgBackend(),
+    });
     try {
       await variant.apply();
       const r = await probe(ns('client'), [tcp(F.ipv4, 86, { timeoutMs: 5000 }), tcp(F.ipv6, 86, { timeoutMs: 5000 })]);
@@ -842,11 +1025,21 @@ export function defineContainmentTests(mode: Mode): void {
     const backend = ns('backend');
     const fspec = e.specs.frontend;
     const bspec = e.specs.backends[0]!;
-    const frontend = forwardService(withFrontend(fspec, { forwards: [...fspec.forwards, { protocol: 'tcp', port: 88, to: { peer: 'home', port: P.container } }] }), { implementation: wgBackend() });
-    const backendVariant = forwardService(withBackend(bspec, { services: [...bspec.services, { protocol: 'tcp', port: P.container }] }), { implementation: wgBackend() });
+    const frontend = forwardService(
+      withFrontend(fspec, { forwards: [...fspec.forwards, { protocol: 'tcp', port: 88, to: { peer: 'home', port: P.container } }] }),
+      { implementation: wgBackend() },
+    );
+    const backendVariant = forwardService(withBackend(bspec, { services: [...bspec.services, { protocol: 'tcp', port: P.container }] }), {
+      implementation: wgBackend(),
+    });
     const before = [sysctlIn(backend, 'net.ipv4.ip_forward'), sysctlIn(backend, 'net.ipv6.conf.all.forwarding')];
     // What Docker does for a published port: DNAT in prerouting, forwarding on.
-    inNetns(backend, 'nft', ['-f', '-'], `table inet cz_docker {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n  tcp dport ${P.container} dnat ip to ${HOME_LAN.host.ipv4}:${OUTSIDE_PORT}\n  tcp dport ${P.container} dnat ip6 to [${HOME_LAN.host.ipv6}]:${OUTSIDE_PORT}\n }\n}\n`);
+    inNetns(
+      backend,
+      'nft',
+      ['-f', '-'],
+      `table inet cz_docker {\n chain pre {\n  type nat hook prerouting priority dstnat; policy accept;\n  tcp dport ${P.container} dnat ip to ${HOME_LAN.host.ipv4}:${OUTSIDE_PORT}\n  tcp dport ${P.container} dnat ip6 to [${HOME_LAN.host.ipv6}]:${OUTSIDE_PORT}\n }\n}\n`,
+    );
     try {
       sysctlIn(backend, 'net.ipv4.ip_forward', '1');
       sysctlIn(backend, 'net.ipv6.conf.all.forwarding', '1');
@@ -857,16 +1050,26 @@ export function defineContainmentTests(mode: Mode): void {
       resetWatch(e.backendWatch);
       const targets = [tcp(F.ipv4, 88, { timeoutMs: 3000 }), tcp(F.ipv6, 88, { timeoutMs: 3000 })];
       const r = await probe(ns('client'), targets);
-      t.true(readWatch(e.backendWatch)[`arrived from the tunnel: tcp ${P.container}`]! >= 2, 'the frontend forwarded the connections to the backend');
+      t.true(
+        readWatch(e.backendWatch)[`arrived from the tunnel: tcp ${P.container}`]! >= 2,
+        'the frontend forwarded the connections to the backend',
+      );
       if (mode === 'snat') {
-        t.true(readWatch(e.lanWatch)[LAN_ARRIVED]! >= 2, `the backend forwarded them to the container (${readWatch(e.lanWatch)[LAN_ARRIVED]})`);
-        t.deepEqual(r, both(TUN.frontend), 'the container answered, and saw the frontend\'s tunnel address');
+        t.true(
+          readWatch(e.lanWatch)[LAN_ARRIVED]! >= 2,
+          `the backend forwarded them to the container (${readWatch(e.lanWatch)[LAN_ARRIVED]})`,
+        );
+        t.deepEqual(r, both(TUN.frontend), "the container answered, and saw the frontend's tunnel address");
       } else {
         // Its replies would be forwarded packets, which the route-type output chain never re-routes: the
         // leak guard drops what a connection that arrived through the tunnel sends by another interface.
         allFailed(t, targets, r, 'from the client');
       }
-      t.deepEqual(nonZero(readWatch(e.router), [LEAK.client4, LEAK.client6, LEAK.tunnel4, LEAK.tunnel6]), {}, 'nothing of it on the home uplink');
+      t.deepEqual(
+        nonZero(readWatch(e.router), [LEAK.client4, LEAK.client6, LEAK.tunnel4, LEAK.tunnel6]),
+        {},
+        'nothing of it on the home uplink',
+      );
     } finally {
       inNetns(backend, 'nft', ['delete', 'table', 'inet', 'cz_docker']);
       sysctlIn(backend, 'net.ipv4.ip_forward', before[0]!);
@@ -890,18 +1093,32 @@ export function defineContainmentTests(mode: Mode): void {
       t.log(`client: ${targets.map((x, i) => `${x.proto} ${x.host}:${x.port} = ${results[i]}`).join('; ')}`);
       // Whatever the backend sends back has had the probes' timeout to arrive.
       const c = readWatch(e.backendWatch);
-      t.log(`the backend's output hook saw: ${Object.entries(c).filter(([k]) => k.startsWith('sent: ')).map(([k, v]) => `${k.slice(6)} ${v}`).join(', ')}`);
-      for (const ev of evidence) t.true(c[ev.name]! >= ev.atLeast, `the trigger happened: ${ev.name} = ${c[ev.name]} (want ≥ ${ev.atLeast})`);
-      t.deepEqual(nonZero(readWatch(e.router), leakNames), {}, 'packets of connections that arrived through the tunnel, seen on the home uplink');
+      t.log(
+        `the backend's output hook saw: ${Object.entries(c)
+          .filter(([k]) => k.startsWith('sent: '))
+          .map(([k, v]) => `${k.slice(6)} ${v}`)
+          .join(', ')}`,
+      );
+      for (const ev of evidence)
+        t.true(c[ev.name]! >= ev.atLeast, `the trigger happened: ${ev.name} = ${c[ev.name]} (want ≥ ${ev.atLeast})`);
+      t.deepEqual(
+        nonZero(readWatch(e.router), leakNames),
+        {},
+        'packets of connections that arrived through the tunnel, seen on the home uplink',
+      );
     });
 
-  const pub = (port: number, proto: 'tcp' | 'udp') => [{ proto, host: F.ipv4, port, timeoutMs: 1500 }, { proto, host: F.ipv6, port, timeoutMs: 1500 }] as ProbeTarget[];
+  const pub = (port: number, proto: 'tcp' | 'udp') =>
+    [
+      { proto, host: F.ipv4, port, timeoutMs: 1500 },
+      { proto, host: F.ipv6, port, timeoutMs: 1500 },
+    ] as ProbeTarget[];
 
   if (mode === 'snat') {
     // A backend in mode snat routes nothing by the tunnel: a connection whose source is not the
     // frontend's tunnel address would be answered by the main table. A frontend that does not SNAT
     // (misconfigured, or compromised) gets its clients' connections dropped at the backend.
-    test('snat: a frontend that does not SNAT (sourceNat off) — the clients\' connections are dropped at the backend, nothing is answered by the home uplink (IPv4, IPv6)', async (t) => {
+    test("snat: a frontend that does not SNAT (sourceNat off) — the clients' connections are dropped at the backend, nothing is answered by the home uplink (IPv4, IPv6)", async (t) => {
       const e = env();
       const variant = forwardService(withFrontend(e.specs.frontend, { sourceNat: false }), { implementation: wgBackend() });
       try {
@@ -912,7 +1129,10 @@ export function defineContainmentTests(mode: Mode): void {
         const targets = pub(80, 'tcp').concat(pub(P.udp, 'udp'));
         allFailed(t, targets, await probe(ns('client'), targets), 'from the client');
         const c = readWatch(e.backendWatch);
-        t.true(c[`arrived from the tunnel: tcp ${P.svc}`]! >= 2, `the frontend forwarded them with the clients' addresses (arrived: ${c[`arrived from the tunnel: tcp ${P.svc}`]})`);
+        t.true(
+          c[`arrived from the tunnel: tcp ${P.svc}`]! >= 2,
+          `the frontend forwarded them with the clients' addresses (arrived: ${c[`arrived from the tunnel: tcp ${P.svc}`]})`,
+        );
         t.deepEqual(e.home.seen().slice(seen), [], 'the service saw nothing');
         t.deepEqual(nonZero(readWatch(e.router), leakNames), {}, 'nothing of them on the home uplink');
       } finally {
@@ -921,30 +1141,43 @@ export function defineContainmentTests(mode: Mode): void {
     });
   }
 
-  leakTest(`(a) UDP to a forwarded, listed port whose service is not running (${P.udpDown}: ICMP port unreachable) (IPv4, IPv6)`, pub(P.udpDown, 'udp'), [
-    { name: `arrived from the tunnel: udp ${P.udpDown}`, atLeast: 2 },
-  ]);
-  leakTest(`(a') UDP to a forwarded port the backend does not list, nothing running (${P.udpUnlisted}) (IPv4, IPv6)`, pub(P.udpUnlisted, 'udp'), [
-    { name: `arrived from the tunnel: udp ${P.udpUnlisted}`, atLeast: 2 },
-  ]);
+  leakTest(
+    `(a) UDP to a forwarded, listed port whose service is not running (${P.udpDown}: ICMP port unreachable) (IPv4, IPv6)`,
+    pub(P.udpDown, 'udp'),
+    [{ name: `arrived from the tunnel: udp ${P.udpDown}`, atLeast: 2 }],
+  );
+  leakTest(
+    `(a') UDP to a forwarded port the backend does not list, nothing running (${P.udpUnlisted}) (IPv4, IPv6)`,
+    pub(P.udpUnlisted, 'udp'),
+    [{ name: `arrived from the tunnel: udp ${P.udpUnlisted}`, atLeast: 2 }],
+  );
   leakTest(`(b) TCP to a forwarded, listed port with no listener (public 82 → ${P.tcpNoListener}: RST) (IPv4, IPv6)`, pub(82, 'tcp'), [
     { name: `arrived from the tunnel: tcp ${P.tcpNoListener}`, atLeast: 2 },
   ]);
-  leakTest(`(b') TCP to a forwarded port the backend does not list, no listener (public 84 → ${P.tcpNoListenerUnlisted}) (IPv4, IPv6)`, pub(84, 'tcp'), [
-    { name: `arrived from the tunnel: tcp ${P.tcpNoListenerUnlisted}`, atLeast: 2 },
-  ]);
-  leakTest(`(c) TCP to a forwarded, listed port whose listener runs as the unselected uid ${OTHER_UID} (public 85 → ${P.otherListed}: SYN-ACK) (IPv4, IPv6)`, pub(85, 'tcp'), [
-    { name: `arrived from the tunnel: tcp ${P.otherListed}`, atLeast: 2 },
-  ]);
-  leakTest(`(c') TCP to a forwarded port the backend does not list, listener of uid ${OTHER_UID} (public 83 → ${P.otherUnlisted}) (IPv4, IPv6)`, pub(83, 'tcp'), [
-    { name: `arrived from the tunnel: tcp ${P.otherUnlisted}`, atLeast: 2 },
-  ]);
+  leakTest(
+    `(b') TCP to a forwarded port the backend does not list, no listener (public 84 → ${P.tcpNoListenerUnlisted}) (IPv4, IPv6)`,
+    pub(84, 'tcp'),
+    [{ name: `arrived from the tunnel: tcp ${P.tcpNoListenerUnlisted}`, atLeast: 2 }],
+  );
+  leakTest(
+    `(c) TCP to a forwarded, listed port whose listener runs as the unselected uid ${OTHER_UID} (public 85 → ${P.otherListed}: SYN-ACK) (IPv4, IPv6)`,
+    pub(85, 'tcp'),
+    [{ name: `arrived from the tunnel: tcp ${P.otherListed}`, atLeast: 2 }],
+  );
+  leakTest(
+    `(c') TCP to a forwarded port the backend does not list, listener of uid ${OTHER_UID} (public 83 → ${P.otherUnlisted}) (IPv4, IPv6)`,
+    pub(83, 'tcp'),
+    [{ name: `arrived from the tunnel: tcp ${P.otherUnlisted}`, atLeast: 2 }],
+  );
 
   // Last: it takes the tunnel down.
   test(`${mode}: leak — (d) the backend's tunnel link goes down under established streams (IPv4, IPv6)${selects ? ` and uid ${SERVICE_UID} dials the outside host` : ''}: nothing reaches the router by the home uplink`, async (t) => {
     const e = env();
     const backend = ns('backend');
-    const streams = [e.lab.start('client', streamClient, { host: F.ipv4, port: 81 }), e.lab.start('client', streamClient, { host: F.ipv6, port: 81 })];
+    const streams = [
+      e.lab.start('client', streamClient, { host: F.ipv4, port: 81 }),
+      e.lab.start('client', streamClient, { host: F.ipv6, port: 81 }),
+    ];
     try {
       t.deepEqual(await Promise.all(streams.map((s) => s.result)), ['tick 1', 'tick 1'], 'both streams are established');
       resetWatch(e.router);
@@ -959,7 +1192,9 @@ export function defineContainmentTests(mode: Mode): void {
       // The service keeps writing a tick every 100 ms (and retransmitting); give it a few.
       for (let i = 0; i < 20 && readWatch(e.backendWatch)['sent by the stream service']! < 6; i++) await delay(100);
       await delay(500);
-      t.log(`the stream service sent ${readWatch(e.backendWatch)['sent by the stream service']} packets that reached the output hook while the link was down`);
+      t.log(
+        `the stream service sent ${readWatch(e.backendWatch)['sent by the stream service']} packets that reached the output hook while the link was down`,
+      );
       t.deepEqual(nonZero(readWatch(e.router), leakNames), {}, 'packets of forwarded or selected connections, seen on the home uplink');
     } finally {
       await Promise.all(streams.map((s) => s.stop()));
@@ -978,21 +1213,44 @@ export function defineContainmentTests(mode: Mode): void {
     ip(backend, ['link', 'set', e.homeTunnel, 'up']);
     const stream = await serve(e, 'backend', { name: 'extra', uid: OTHER_UID, tcp: [], tcpStream: [port], udp: [] });
     const fspec = e.specs.frontend;
-    const frontend = forwardService(withFrontend(fspec, { forwards: [...fspec.forwards, { protocol: 'tcp', port: 87, to: { peer: 'home', port } }] }), { implementation: wgBackend() });
+    const frontend = forwardService(
+      withFrontend(fspec, { forwards: [...fspec.forwards, { protocol: 'tcp', port: 87, to: { peer: 'home', port } }] }),
+      { implementation: wgBackend() },
+    );
     const bspec = e.specs.backends[0]!;
     const rp = mode === 'snat' ? bspec.returnPath : ({ ...bspec.returnPath, leakGuard: false } as typeof bspec.returnPath);
-    const backendVariant = forwardService(withBackend(bspec, { returnPath: rp, tunnelPorts: [{ protocol: 'tcp', port }] }), { implementation: wgBackend() });
-    inNetns(backend, 'nft', ['-f', '-'], `table inet cz_e {\n chain o {\n  type filter hook output priority -300; policy accept;\n  tcp sport ${port} counter\n }\n}\n`);
-    const sent = () => (JSON.parse(inNetns(backend, 'nft', ['-j', 'list', 'table', 'inet', 'cz_e'])) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> }).nftables.find((x) => x.rule)!.rule!.expr.find((x) => x.counter)!.counter!.packets;
+    const backendVariant = forwardService(withBackend(bspec, { returnPath: rp, tunnelPorts: [{ protocol: 'tcp', port }] }), {
+      implementation: wgBackend(),
+    });
+    inNetns(
+      backend,
+      'nft',
+      ['-f', '-'],
+      `table inet cz_e {\n chain o {\n  type filter hook output priority -300; policy accept;\n  tcp sport ${port} counter\n }\n}\n`,
+    );
+    const sent = () =>
+      (
+        JSON.parse(inNetns(backend, 'nft', ['-j', 'list', 'table', 'inet', 'cz_e'])) as {
+          nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }>;
+        }
+      ).nftables
+        .find((x) => x.rule)!
+        .rule!.expr.find((x) => x.counter)!.counter!.packets;
     try {
       await frontend.apply();
       await backendVariant.apply();
       if (mode !== 'snat') {
-        const unreachable = (f: string) => (JSON.parse(ip(backend, [f, '-j', 'route', 'show', 'table', '5000'])) as Array<{ type?: string }>).filter((r) => r.type === 'unreachable');
+        const unreachable = (f: string) =>
+          (JSON.parse(ip(backend, [f, '-j', 'route', 'show', 'table', '5000'])) as Array<{ type?: string }>).filter(
+            (r) => r.type === 'unreachable',
+          );
         t.deepEqual([...unreachable('-4'), ...unreachable('-6')], [], 'no leak guard route in table 5000');
       }
       await e.handshakes();
-      const streams = [e.lab.start('client', streamClient, { host: F.ipv4, port: 87 }), e.lab.start('client', streamClient, { host: F.ipv6, port: 87 })];
+      const streams = [
+        e.lab.start('client', streamClient, { host: F.ipv4, port: 87 }),
+        e.lab.start('client', streamClient, { host: F.ipv6, port: 87 }),
+      ];
       try {
         t.deepEqual(await Promise.all(streams.map((x) => x.result)), ['tick 1', 'tick 1'], 'both streams are established');
         resetWatch(e.router);
@@ -1001,7 +1259,11 @@ export function defineContainmentTests(mode: Mode): void {
         for (let i = 0; i < 30 && sent() < before + 6; i++) await delay(100);
         await delay(500);
         t.true(sent() >= before + 4, `the stream kept sending with the link down (${sent() - before} packets reached its output hook)`);
-        t.deepEqual(nonZero(readWatch(e.router), [LEAK.client4, LEAK.client6, LEAK.tunnel4, LEAK.tunnel6]), {}, 'packets of the stream, seen on the home uplink');
+        t.deepEqual(
+          nonZero(readWatch(e.router), [LEAK.client4, LEAK.client6, LEAK.tunnel4, LEAK.tunnel6]),
+          {},
+          'packets of the stream, seen on the home uplink',
+        );
       } finally {
         await Promise.all(streams.map((x) => x.stop()));
       }

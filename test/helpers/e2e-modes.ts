@@ -8,18 +8,18 @@
 import { netlinkTotals } from '../../src/netlink/exchange.js';
 import {
   type Counter,
+  dialAs,
   type Env,
+  e2eSuite,
+  inNetns,
+  installCounters,
   LAB_ADDRESSES,
   type Mode,
   OTHER_UID,
   OUTSIDE_PORT,
   type RunningService,
-  SERVICE_UID,
-  dialAs,
-  e2eSuite,
-  inNetns,
-  installCounters,
   readCounters,
+  SERVICE_UID,
   serve,
   startEnv,
   streamClient,
@@ -57,7 +57,10 @@ export function defineModeTests(mode: Mode): void {
           name: 'home',
           mode,
           addresses: ['10.0.0.2/24', 'fd00::2/64'],
-          services: [{ protocol: 'tcp', port: `${TCP}-${STREAM}` }, { protocol: 'udp', port: `${UDP}-${UDP_ANY}` }],
+          services: [
+            { protocol: 'tcp', port: `${TCP}-${STREAM}` },
+            { protocol: 'udp', port: `${UDP}-${UDP_ANY}` },
+          ],
         },
       ],
       forwards: [
@@ -72,7 +75,11 @@ export function defineModeTests(mode: Mode): void {
       const counters: Counter[] = [
         { name: 'uplink: tcp from the service port', match: `oifname "eth0" tcp sport ${TCP}`, hook: 'postrouting' },
         { name: 'uplink: udp from the service ports', match: `oifname "eth0" udp sport ${UDP}-${UDP_ANY}`, hook: 'postrouting' },
-        { name: 'uplink: udp from the wildcard service, before the leak guard', match: `oifname "eth0" udp sport ${UDP_ANY}`, hook: 'postrouting-first' },
+        {
+          name: 'uplink: udp from the wildcard service, before the leak guard',
+          match: `oifname "eth0" udp sport ${UDP_ANY}`,
+          hook: 'postrouting-first',
+        },
         { name: 'uplink: to the client (IPv4)', match: `oifname "eth0" ip daddr ${LAB_ADDRESSES.client.ipv4}`, hook: 'postrouting' },
         { name: 'uplink: to the client (IPv6)', match: `oifname "eth0" ip6 daddr ${LAB_ADDRESSES.client.ipv6}`, hook: 'postrouting' },
         { name: `uplink: sockets of uid ${SERVICE_UID}`, match: uplinkOfUid(SERVICE_UID), hook: 'postrouting' },
@@ -80,13 +87,28 @@ export function defineModeTests(mode: Mode): void {
         { name: 'tunnel: service answers', match: `oifname "${tunnel}" th sport { ${TCP}, ${UDP}, ${UDP_ANY} }`, hook: 'postrouting' },
         { name: 'uplink in: to the service port', match: `iifname "eth0" th dport { ${TCP}, ${UDP} }`, hook: 'prerouting' },
         { name: 'sent by the stream service', match: `tcp sport ${STREAM}`, hook: 'output-first' },
-        { name: 'uplink: stream service, before the leak guard chain', match: `oifname "eth0" tcp sport ${STREAM}`, hook: 'postrouting-first' },
+        {
+          name: 'uplink: stream service, before the leak guard chain',
+          match: `oifname "eth0" tcp sport ${STREAM}`,
+          hook: 'postrouting-first',
+        },
       ];
       installCounters(e.lab.hosts.backend.netns, WATCH, counters);
       // In mark and connmark modes an unconnected UDP socket must answer from the
       // address it was reached on: the service binds the tunnel's addresses.
-      const udp = mode === 'uid' || mode === 'snat' ? [{ port: UDP, bind: '::' }] : [{ port: UDP, bind: '10.0.0.2' }, { port: UDP, bind: 'fd00::2' }];
-      const service = await serve(e, 'backend', { name: 'home', tcp: [TCP], tcpStream: [STREAM], udp: [...udp, { port: UDP_ANY, bind: '::' }] });
+      const udp =
+        mode === 'uid' || mode === 'snat'
+          ? [{ port: UDP, bind: '::' }]
+          : [
+              { port: UDP, bind: '10.0.0.2' },
+              { port: UDP, bind: 'fd00::2' },
+            ];
+      const service = await serve(e, 'backend', {
+        name: 'home',
+        tcp: [TCP],
+        tcpStream: [STREAM],
+        udp: [...udp, { port: UDP_ANY, bind: '::' }],
+      });
       const outside = e.lab.start('internet', whoami, OUTSIDE_PORT);
       await outside.result;
       await e.handshakes();
@@ -147,7 +169,11 @@ export function defineModeTests(mode: Mode): void {
       { host: LAB_ADDRESSES.outside.ipv6, port: OUTSIDE_PORT },
     ];
     t.deepEqual(await dialAs(e.lab, 'backend', SERVICE_UID, outside), [via4, via6], `uid ${SERVICE_UID}`);
-    t.deepEqual(await dialAs(e.lab, 'backend', OTHER_UID, outside), [LAB_ADDRESSES.backend.ipv4, LAB_ADDRESSES.backend.ipv6], `uid ${OTHER_UID}`);
+    t.deepEqual(
+      await dialAs(e.lab, 'backend', OTHER_UID, outside),
+      [LAB_ADDRESSES.backend.ipv4, LAB_ADDRESSES.backend.ipv6],
+      `uid ${OTHER_UID}`,
+    );
   });
 
   test(`${mode}: no service packet leaves the backend's uplink (nft counters after NAT and the leak guard)`, (t) => {
@@ -208,7 +234,8 @@ export function defineModeTests(mode: Mode): void {
     t.is(fp.name, 'home');
     t.regex(fp.endpoint ?? '', new RegExp(`^${LAB_ADDRESSES.backend.ipv4.replace(/\./g, '\\.')}:\\d+$`));
     t.true(fp.rxBytes > 0 && fp.txBytes > 0);
-    const counter = (protocol: string, family: number, port: string) => f.forwards.find((x) => x.protocol === protocol && x.family === family && x.publicPorts === port)!;
+    const counter = (protocol: string, family: number, port: string) =>
+      f.forwards.find((x) => x.protocol === protocol && x.family === family && x.publicPorts === port)!;
     t.is(counter('tcp', 4, '80').connections, e.made.tcp4);
     t.is(counter('tcp', 6, '80').connections, e.made.tcp6);
     t.is(counter('udp', 4, String(UDP)).connections, 1);
@@ -232,7 +259,7 @@ export function defineModeTests(mode: Mode): void {
 
   if (mode === 'connmark') {
     // Last: it takes the tunnel down.
-    test('connmark: when the tunnel goes down mid-connection, routing refuses the service\'s further replies (leak guard): none is even routed to the uplink', async (t) => {
+    test("connmark: when the tunnel goes down mid-connection, routing refuses the service's further replies (leak guard): none is even routed to the uplink", async (t) => {
       const e = env();
       const ns = e.lab.hosts.backend.netns;
       const client = e.lab.start('client', streamClient, { host: LAB_ADDRESSES.frontend.ipv4, port: 81 });
@@ -240,7 +267,8 @@ export function defineModeTests(mode: Mode): void {
       inNetns(ns, 'ip', ['link', 'set', 'dev', e.tunnel, 'down']);
       const sent = readCounters(ns, WATCH)['sent by the stream service']!;
       // The service keeps writing (and retransmitting) into its connection.
-      for (let i = 0; i < 100 && readCounters(ns, WATCH)['sent by the stream service']! < sent + 3; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && readCounters(ns, WATCH)['sent by the stream service']! < sent + 3; i++)
+        await new Promise((r) => setTimeout(r, 100));
       const c = readCounters(ns, WATCH);
       t.true(c['sent by the stream service']! >= sent + 3, `the service sent ${c['sent by the stream service']! - sent} more packets`);
       t.is(c['uplink: stream service, before the leak guard chain'], 0);

@@ -7,14 +7,15 @@
  * Functions sent into a namespace (lab.run / lab.start) are evaluated from
  * their source in a worker: they may not use anything of this module's scope.
  */
-import test, { type TestFn } from 'ava';
+
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { LAB_ADDRESSES, Lab, type LabHostName } from '../../src/lab/index.js';
+import test, { type TestFn } from 'ava';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec, ReturnPathSpec, ServiceSpec } from '../../src/forward/spec/spec.js';
+import { LAB_ADDRESSES, Lab, type LabHostName } from '../../src/lab/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { kernelSkipReason, toolPath } from './kernel.js';
 
@@ -75,7 +76,12 @@ export function e2eSuite<T>(setup: () => Promise<T & { close(): Promise<void> }>
   const reason = e2eSkipReason();
   if (reason) {
     process.stderr.write(`skipping the end-to-end tests of this file: ${reason}\n`);
-    return { test: test.skip as unknown as TestFn, env: () => { throw new Error(reason); } };
+    return {
+      test: test.skip as unknown as TestFn,
+      env: () => {
+        throw new Error(reason);
+      },
+    };
   }
   let value: (T & { close(): Promise<void> }) | undefined;
   test.before(async () => {
@@ -181,7 +187,9 @@ export function buildSpecs(lab: Lab, tag: string, o: SpecOptions): Specs {
         peer: {
           publicKey: publicKey(fe),
           presharedKey: keys[i]!.psk,
-          endpoint: b.endpoint6 ? `[${LAB_ADDRESSES.frontend.ipv6}]:${FRONTEND_WG_PORT}` : `${LAB_ADDRESSES.frontend.ipv4}:${FRONTEND_WG_PORT}`,
+          endpoint: b.endpoint6
+            ? `[${LAB_ADDRESSES.frontend.ipv6}]:${FRONTEND_WG_PORT}`
+            : `${LAB_ADDRESSES.frontend.ipv4}:${FRONTEND_WG_PORT}`,
           persistentKeepalive: 25,
         },
       },
@@ -290,7 +298,12 @@ if (pending === 0) process.stdout.write('ready\\n');
  * lab host: resolves with what each peer sent (trimmed), "(error CODE)" or
  * "(timeout)".
  */
-export async function dialAs(lab: Lab, host: LabHostName, uid: number, targets: Array<{ host: string; port: number; timeoutMs?: number }>): Promise<string[]> {
+export async function dialAs(
+  lab: Lab,
+  host: LabHostName,
+  uid: number,
+  targets: Array<{ host: string; port: number; timeoutMs?: number }>,
+): Promise<string[]> {
   const source = `
 const net = require('node:net');
 const targets = ${JSON.stringify(targets)};
@@ -326,7 +339,11 @@ export { tcpAsk, udpAsk, whoami } from '../../src/lab/probes.js';
 
 /** Runs a system tool inside a namespace (`ip netns exec`); returns stdout. */
 export function inNetns(ns: string, cmd: string, args: string[], input?: string): string {
-  return execFileSync(toolPath('ip'), ['netns', 'exec', ns, toolPath(cmd), ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(toolPath('ip'), ['netns', 'exec', ns, toolPath(cmd), ...args], {
+    encoding: 'utf8',
+    input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** A sysctl of a namespace, read from /proc/sys inside it (e.g. 'net.ipv4.ip_forward'). */
@@ -360,10 +377,30 @@ export function installCounters(ns: string, table: string, counters: Counter[]):
     `  chain ${name} {\n    type filter hook ${hook} priority ${priority}; policy accept;\n${list.map((c) => `    ${c.match} counter comment "${c.name}"\n`).join('')}  }\n`;
   const text =
     `table inet ${table} {\n` +
-    chain('pre', 'prerouting', -300, counters.filter((c) => c.hook === 'prerouting')) +
-    chain('out_first', 'output', -300, counters.filter((c) => c.hook === 'output-first')) +
-    chain('post_first', 'postrouting', -300, counters.filter((c) => c.hook === 'postrouting-first')) +
-    chain('post', 'postrouting', 300, counters.filter((c) => c.hook === 'postrouting')) +
+    chain(
+      'pre',
+      'prerouting',
+      -300,
+      counters.filter((c) => c.hook === 'prerouting'),
+    ) +
+    chain(
+      'out_first',
+      'output',
+      -300,
+      counters.filter((c) => c.hook === 'output-first'),
+    ) +
+    chain(
+      'post_first',
+      'postrouting',
+      -300,
+      counters.filter((c) => c.hook === 'postrouting-first'),
+    ) +
+    chain(
+      'post',
+      'postrouting',
+      300,
+      counters.filter((c) => c.hook === 'postrouting'),
+    ) +
     `}\n`;
   inNetns(ns, 'nft', ['-f', '-'], text);
 }
@@ -409,7 +446,15 @@ export function snapshot(ns: string): Record<string, unknown> {
   // Read from /proc/sys inside the namespace (grep prints "path:value"; stable_secret is unreadable and skipped).
   const sysctl = spawnSync(
     toolPath('ip'),
-    ['netns', 'exec', ns, toolPath('grep'), '-rs', '', ...['ipv4/ip_forward', 'ipv4/tcp_fwmark_accept', 'ipv4/fwmark_reflect', 'ipv4/conf', 'ipv6/conf'].map((k) => `/proc/sys/net/${k}`)],
+    [
+      'netns',
+      'exec',
+      ns,
+      toolPath('grep'),
+      '-rs',
+      '',
+      ...['ipv4/ip_forward', 'ipv4/tcp_fwmark_accept', 'ipv4/fwmark_reflect', 'ipv4/conf', 'ipv6/conf'].map((k) => `/proc/sys/net/${k}`),
+    ],
     { encoding: 'utf8' },
   )
     .stdout.split('\n')
@@ -518,7 +563,8 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
       wgKind = [...new Set(kinds)].join(', ');
       if (implementation !== 'auto') {
         const want = implementation === 'kernel' ? 'wireguard' : 'tun';
-        if (kinds.some((k) => k !== want)) throw new Error(`NETFWD_WG_BACKEND=${implementation}, but the tunnel links are of kinds ${kinds.join(', ')}`);
+        if (kinds.some((k) => k !== want))
+          throw new Error(`NETFWD_WG_BACKEND=${implementation}, but the tunnel links are of kinds ${kinds.join(', ')}`);
       }
     }
     const env: Env = {

@@ -3,11 +3,12 @@
  * namespace, removed afterwards even when the test fails. Oracles are the
  * real tools (ip, nft, wg), run as processes by the tests only.
  */
-import test, { type ExecutionContext, type TestFn } from 'ava';
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
+import test, { type ExecutionContext, type TestFn } from 'ava';
 import { endProcessesIn } from '../../src/lab/topology.js';
 import { netns } from '../../src/netns/index.js';
 

@@ -5,11 +5,12 @@
  * keygen --out (mode 0600, never overwrites), and the root check (4). None of
  * this changes any network namespace.
  */
-import test from 'ava';
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import test from 'ava';
 import { EXIT, EXIT_TEXT } from '../../src/cli/exit-codes.js';
 import { CLI, cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { isRoot, toolPath } from '../helpers/kernel.js';
@@ -47,7 +48,18 @@ test('help (and no command at all) prints every command and the exit codes', asy
     const r = await cli(args);
     t.is(r.code, EXIT.OK, args.join(' '));
     t.is(r.stderr, '');
-    for (const c of ['up -c FILE', 'down -c FILE', 'plan -c FILE', 'status -c FILE', 'status [--netns NAME]', 'doctor -c FILE', 'keygen', 'pubkey', 'genpsk', 'demo [--mode uid|mark|connmark|snat] [--keep] [--json]']) {
+    for (const c of [
+      'up -c FILE',
+      'down -c FILE',
+      'plan -c FILE',
+      'status -c FILE',
+      'status [--netns NAME]',
+      'doctor -c FILE',
+      'keygen',
+      'pubkey',
+      'genpsk',
+      'demo [--mode uid|mark|connmark|snat] [--keep] [--json]',
+    ]) {
       t.true(r.stdout.includes(`netfwd ${c}`), `help names "${c}"`);
     }
     for (const [code, text] of Object.entries(EXIT_TEXT)) t.true(r.stdout.includes(`  ${code}  ${text}`), `exit code ${code}`);
@@ -115,9 +127,17 @@ test('a configuration or key file that others may read is refused with exit 4 an
   const inline = writeFile(join(dir, 'inline.yaml'), frontendYaml({ key }), 0o644);
   cases.push({ name: 'inline key in a 0644 configuration', file: inline, fix: `run chmod 600 ${inline}, or move the key into a key file` });
   const openKey = writeFile(join(dir, 'open.key'), `${key}\n`, 0o640);
-  cases.push({ name: '0640 private key file', file: writeFile(join(dir, 'keyfile.yaml'), frontendYaml({ keyFile: openKey }), 0o644), fix: `run chmod 600 ${openKey})` });
+  cases.push({
+    name: '0640 private key file',
+    file: writeFile(join(dir, 'keyfile.yaml'), frontendYaml({ keyFile: openKey }), 0o644),
+    fix: `run chmod 600 ${openKey})`,
+  });
   const openPsk = writeFile(join(dir, 'open.psk'), `${psk}\n`, 0o604);
-  cases.push({ name: '0604 preshared key file', file: writeFile(join(dir, 'psk.yaml'), frontendYaml({ keyFile: goodKey, pskFile: openPsk }), 0o644), fix: `run chmod 600 ${openPsk})` });
+  cases.push({
+    name: '0604 preshared key file',
+    file: writeFile(join(dir, 'psk.yaml'), frontendYaml({ keyFile: goodKey, pskFile: openPsk }), 0o644),
+    fix: `run chmod 600 ${openPsk})`,
+  });
   for (const [i, c] of cases.entries()) {
     for (const command of i === 0 ? ['plan', 'up', 'down', 'status'] : ['up']) {
       const r = await cli([command, '-c', c.file]);
@@ -130,7 +150,11 @@ test('a configuration or key file that others may read is refused with exit 4 an
     const unsafe = c.fix.replace(/^run chmod 600 /, '').replace(/(, or move the key into a key file|\))$/, '');
     const d = await cli(['doctor', '-c', c.file]);
     t.is(d.code, EXIT.CHECKS, `${c.name}, doctor: ${d.stderr}${d.stdout}`);
-    t.regex(d.stdout, new RegExp(`^FAIL permissions of ${unsafe.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: mode 06[04][04]: chmod 600 `, 'm'), c.name);
+    t.regex(
+      d.stdout,
+      new RegExp(`^FAIL permissions of ${unsafe.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: mode 06[04][04]: chmod 600 `, 'm'),
+      c.name,
+    );
     t.regex(d.stdout, /^ok +nftables: /m, 'the other checks ran');
     t.false(d.stdout.includes(key) || d.stdout.includes(psk) || d.stderr.includes(key), 'no key in the output');
   }
@@ -155,7 +179,10 @@ test('a configuration or key file that others may read is refused with exit 4 an
     t.is(p.stdout.trim(), wgPubkey(key));
   }
   // The seed's example key pair.
-  t.is((await cli(['pubkey'], { input: 'mH7ne9DOC4jCESHYjzsc91qDSVXhOLY3oPiADurPMHc=' })).stdout, 'tDbXnzbg81/H9HY1a7AhO+G7FsDkOuzbXJA6k8mGbiM=\n');
+  t.is(
+    (await cli(['pubkey'], { input: 'mH7ne9DOC4jCESHYjzsc91qDSVXhOLY3oPiADurPMHc=' })).stdout,
+    'tDbXnzbg81/H9HY1a7AhO+G7FsDkOuzbXJA6k8mGbiM=\n',
+  );
   const psk = await cli(['genpsk']);
   t.is(psk.code, EXIT.OK);
   t.regex(psk.stdout, /^[A-Za-z0-9+/]{43}=\n$/);

@@ -5,10 +5,11 @@
  * demo left, and is removed with exactly the cleanup commands the report
  * gives — after which no namespace, daemon, socket or file of it is left.
  */
-import ava from 'ava';
+
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import ava from 'ava';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import type { DemoReport } from '../../src/demo/run-demo.js';
 import { netns } from '../../src/netns/index.js';
@@ -36,7 +37,12 @@ test('demo --mode snat --userspace-command: every check holds, reported as text,
   const log = join(dir, 'starts.log');
   const wrapper = writeFile(join(dir, 'wg-wrapper'), `#!/bin/sh\necho "$@" >> ${log}\nexec ${toolPath('wireguard-go')} "$@"\n`, 0o755);
   chmodSync(dir, 0o755);
-  const r = await cli(['demo', '--mode', 'snat', ...(hasWireguardGo ? ['--implementation', 'userspace', '--userspace-command', wrapper] : [])]);
+  const r = await cli([
+    'demo',
+    '--mode',
+    'snat',
+    ...(hasWireguardGo ? ['--implementation', 'userspace', '--userspace-command', wrapper] : []),
+  ]);
   t.is(r.code, EXIT.OK, r.stdout + r.stderr);
   if (hasWireguardGo) {
     t.regex(r.stdout, /WireGuard userspace: every check holds/);
@@ -85,19 +91,30 @@ test('demo --mode connmark --keep --json: the lab stays, status -c works on the 
   const userspace = report.implementation === 'userspace';
   const kernelTunnel = (ns: string, i: string) => {
     try {
-      return (JSON.parse(execFileSync(toolPath('ip'), ['-n', ns, '-d', '-j', 'link', 'show', i], { encoding: 'utf8', stdio: 'pipe' })) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind === 'wireguard';
+      return (
+        (
+          JSON.parse(
+            execFileSync(toolPath('ip'), ['-n', ns, '-d', '-j', 'link', 'show', i], { encoding: 'utf8', stdio: 'pipe' }),
+          ) as Array<{ linkinfo?: { info_kind?: string } }>
+        )[0]?.linkinfo?.info_kind === 'wireguard'
+      );
     } catch {
       return false;
     }
   };
   const where = [report.namespaces!.frontend!, report.namespaces!.backend!];
-  interfaces.forEach((i, k) => t.true(userspace ? existsSync(socketPath(i)) : kernelTunnel(where[k]!, i), `${i} is running (${report.implementation})`));
+  interfaces.forEach((i, k) =>
+    t.true(userspace ? existsSync(socketPath(i)) : kernelTunnel(where[k]!, i), `${i} is running (${report.implementation})`),
+  );
 
   // The daemons go with `netfwd down`, before the namespaces (deleting a namespace does not stop them).
   const downs = kept.cleanup.filter((c) => c.startsWith('netfwd down -c ')).map((c) => kept.cleanup.indexOf(c));
   const dels = namespaces.map((ns) => kept.cleanup.indexOf(`ip netns del ${ns}`));
   t.is(downs.length, 2);
-  t.true(dels.every((i) => i > Math.max(...downs)), kept.cleanup.join('\n'));
+  t.true(
+    dels.every((i) => i > Math.max(...downs)),
+    kept.cleanup.join('\n'),
+  );
   for (const cmd of kept.cleanup) t.notThrows(() => runCleanup(cmd), cmd);
   for (const ns of namespaces) t.false(netns.exists(ns), ns);
   for (const i of interfaces) t.false(existsSync(socketPath(i)), `the daemon of ${i} is gone`);
@@ -112,7 +129,10 @@ test('demo --mode connmark --keep --json: the lab stays, status -c works on the 
 function runCleanup(cmd: string): void {
   const [head, ...args] = cmd.split(' ');
   if (head === 'netfwd') {
-    const out = execFileSync(process.execPath, [new URL('../../dist/cli.js', import.meta.url).pathname, ...args], { encoding: 'utf8', stdio: 'pipe' });
+    const out = execFileSync(process.execPath, [new URL('../../dist/cli.js', import.meta.url).pathname, ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
     if (!/applied|nothing to change/.test(out)) throw new Error(out);
   } else if (head === 'kill') {
     process.kill(Number(args[0]), 'SIGTERM');

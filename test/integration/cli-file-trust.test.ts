@@ -82,7 +82,15 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * Runs `commands` on the configuration and expects each refused with exit 4, `path` and `fix` in
  * the message, and the namespace unchanged; then doctor reports it (exit 5, a FAIL line with the fix).
  */
-async function expectRefused(t: ExecutionContext, ns: string, config: string, path: string, fix: string, problem: RegExp, commands = ['up', 'plan']): Promise<void> {
+async function expectRefused(
+  t: ExecutionContext,
+  ns: string,
+  config: string,
+  path: string,
+  fix: string,
+  problem: RegExp,
+  commands = ['up', 'plan'],
+): Promise<void> {
   const before = snapshot(ns);
   for (const command of commands) {
     const r = await cli([command, '-c', config]);
@@ -105,7 +113,13 @@ test('a configuration file others may write to (0666, 0620) is refused by every 
   const dir = tempDir(t);
   const { config } = writeSetup(dir, ns);
   chmodSync(config, 0o666);
-  await expectRefused(t, ns, config, config, `chmod go-w ${config}`, /may be changed by group or others \(mode 0666\)/, ['up', 'plan', 'down', 'status', 'run']);
+  await expectRefused(t, ns, config, config, `chmod go-w ${config}`, /may be changed by group or others \(mode 0666\)/, [
+    'up',
+    'plan',
+    'down',
+    'status',
+    'run',
+  ]);
   chmodSync(config, 0o620);
   await expectRefused(t, ns, config, config, `chmod go-w ${config}`, /may be changed by group or others \(mode 0620\)/);
 });
@@ -123,7 +137,14 @@ test('a key file owned by another user is refused (even 0600), with chown root; 
   const dir = tempDir(t);
   const { config, key } = writeSetup(dir, ns);
   chownSync(key, OTHER_UID, OTHER_UID);
-  await expectRefused(t, ns, config, key, `chown root ${key}`, new RegExp(`tunnel\\.privateKeyFile: "${escape(key)}" belongs to uid ${OTHER_UID}, not to root`));
+  await expectRefused(
+    t,
+    ns,
+    config,
+    key,
+    `chown root ${key}`,
+    new RegExp(`tunnel\\.privateKeyFile: "${escape(key)}" belongs to uid ${OTHER_UID}, not to root`),
+  );
   chownSync(key, 0, 0);
   chmodSync(key, 0o620);
   await expectRefused(t, ns, config, key, `chmod 600 ${key}`, /holds a secret key but group or others may access it \(mode 0620\)/);
@@ -136,7 +157,16 @@ test('a directory group or others may write to without the sticky bit is refused
   mkdirSync(sub);
   const { config } = writeSetup(sub, ns);
   chmodSync(sub, 0o770);
-  await expectRefused(t, ns, config, config, `chmod go-w ${sub}`, new RegExp(`is in the directory "${escape(sub)}", which group or others may write to and which has no sticky bit \\(mode 0770\\), so they could replace it`));
+  await expectRefused(
+    t,
+    ns,
+    config,
+    config,
+    `chmod go-w ${sub}`,
+    new RegExp(
+      `is in the directory "${escape(sub)}", which group or others may write to and which has no sticky bit \\(mode 0770\\), so they could replace it`,
+    ),
+  );
   // A directory further up counts too.
   chmodSync(sub, 0o700);
   chmodSync(dir, 0o777);
@@ -155,7 +185,14 @@ test('a key file in a directory another user owns is refused, with chown root on
   const key = writeFile(join(keys, 'wg.key'), `${generatePrivateKey().toBase64()}\n`, 0o600);
   const config = writeFile(join(dir, 'frontend.yaml'), frontendYaml(ns, key), 0o600);
   chownSync(keys, OTHER_UID, OTHER_UID);
-  await expectRefused(t, ns, config, key, `chown root ${keys}`, new RegExp(`is in the directory "${escape(keys)}", which belongs to uid ${OTHER_UID}`));
+  await expectRefused(
+    t,
+    ns,
+    config,
+    key,
+    `chown root ${keys}`,
+    new RegExp(`is in the directory "${escape(keys)}", which belongs to uid ${OTHER_UID}`),
+  );
 });
 
 test('root-owned 0600 files are accepted, in a 0700 directory and directly in /tmp (sticky); doctor says ok', async (t) => {
@@ -167,7 +204,11 @@ test('root-owned 0600 files are accepted, in a 0700 directory and directly in /t
   t.true(r.stdout.includes(`+ link ${ifnameFor(ns)}: wireguard, up`), r.stdout);
   const d = await cli(['doctor', '-c', config, '--json']);
   const checks = (JSON.parse(d.stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks;
-  for (const f of [config, key]) t.like(checks.find((c) => c.name === `permissions of ${f}`), { ok: true, detail: 'mode 0600, owned by root' + (f === config ? ' (it names key files and holds no key itself)' : '') });
+  for (const f of [config, key])
+    t.like(
+      checks.find((c) => c.name === `permissions of ${f}`),
+      { ok: true, detail: 'mode 0600, owned by root' + (f === config ? ' (it names key files and holds no key itself)' : '') },
+    );
 
   // A 0644 configuration that only names key files is fine too: others may read it, not change it.
   chmodSync(config, 0o644);
@@ -189,14 +230,23 @@ test('import says when netfwd will refuse what it wrote (a directory others may 
   const r = await cli(['import', join(seed, 'frontend/wg0.nmconnection'), join(seed, 'frontend/iptables'), '-o', out]);
   t.is(r.code, EXIT.OK, r.stderr);
   for (const f of [out, join(dir, 'frontend.key')]) {
-    t.true(r.stderr.includes(`note: netfwd (as root) will refuse ${f}: it is in the directory "${dir}", which group or others may write to`), r.stderr);
+    t.true(
+      r.stderr.includes(`note: netfwd (as root) will refuse ${f}: it is in the directory "${dir}", which group or others may write to`),
+      r.stderr,
+    );
   }
   t.regex(r.stderr, new RegExp(`run chmod go-w ${escape(dir)}\\n`));
   // In a directory only root can change, nothing to say.
   chmodSync(dir, 0o700);
   const sub = join(dir, 'again');
   mkdirSync(sub, { mode: 0o700 });
-  const again = await cli(['import', join(seed, 'frontend/wg0.nmconnection'), join(seed, 'frontend/iptables'), '-o', join(sub, 'frontend.yaml')]);
+  const again = await cli([
+    'import',
+    join(seed, 'frontend/wg0.nmconnection'),
+    join(seed, 'frontend/iptables'),
+    '-o',
+    join(sub, 'frontend.yaml'),
+  ]);
   t.is(again.code, EXIT.OK, again.stderr);
   t.notRegex(again.stderr, /note: netfwd \(as root\) will refuse/);
 });

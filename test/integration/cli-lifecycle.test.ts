@@ -7,16 +7,17 @@
  * the backend's JSON, keys in 0600 files next to them (the configurations
  * themselves name key files, so they may be 0644).
  */
-import ava from 'ava';
+
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import ava from 'ava';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { Lab } from '../../src/lab/index.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { socketPath } from '../../src/wireguard/userspace/socket.js';
 import { cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
-import { LAB_ADDRESSES, e2eSkipReason, inNetns, startService, tcpAsk, uniqueTag } from '../helpers/e2e.js';
+import { e2eSkipReason, inNetns, LAB_ADDRESSES, startService, tcpAsk, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, kernelTest } from '../helpers/kernel.js';
 
 const base = kernelTest(['ip', 'wg', 'nft']);
@@ -79,7 +80,10 @@ function writeConfigs(dir: string, lab: Lab, tag: string): Files {
           peer: { publicKey: publicKey(fe), endpoint: `${LAB_ADDRESSES.frontend.ipv4}:51820` },
         },
         returnPath: { mode: 'uid', uids: ['1000'] },
-        services: [{ protocol: 'tcp', port: 8080 }, { protocol: 'tcp+udp', port: '9000-9001' }],
+        services: [
+          { protocol: 'tcp', port: 8080 },
+          { protocol: 'tcp+udp', port: '9000-9001' },
+        ],
       },
       null,
       2,
@@ -101,19 +105,31 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
     await cli(['down', '-c', f.frontend]);
     await lab.destroy();
   });
-  const noSecrets = (r: { stdout: string; stderr: string }) => t.false(`${r.stdout}${r.stderr}`.includes(f.keys.frontend) || `${r.stdout}${r.stderr}`.includes(f.keys.backend), 'no private key in the output');
+  const noSecrets = (r: { stdout: string; stderr: string }) =>
+    t.false(
+      `${r.stdout}${r.stderr}`.includes(f.keys.frontend) || `${r.stdout}${r.stderr}`.includes(f.keys.backend),
+      'no private key in the output',
+    );
 
   // plan: text and JSON.
   const plan = await cli(['plan', '-c', f.frontend]);
   t.is(plan.code, EXIT.OK, plan.stderr);
   // First the claim (what this configuration uses), then the sysctl the kernel's WireGuard changes as the tunnel
   // comes up (recorded before it), then the link.
-  t.regex(plan.stdout, new RegExp(`^\\+ claim of ${f.ifname.frontend}: needs [^\\n]*\\n~ sysctl net\\.ipv4\\.conf\\.all\\.send_redirects: 1 → 0 \\([^\\n]*\\)\\n\\+ link ${f.ifname.frontend}: wireguard, up\\n`));
+  t.regex(
+    plan.stdout,
+    new RegExp(
+      `^\\+ claim of ${f.ifname.frontend}: needs [^\\n]*\\n~ sysctl net\\.ipv4\\.conf\\.all\\.send_redirects: 1 → 0 \\([^\\n]*\\)\\n\\+ link ${f.ifname.frontend}: wireguard, up\\n`,
+    ),
+  );
   t.regex(plan.stdout, /\+ nftables table inet netfwd-\S+: 4 chains, 18 sets and maps, \d+ elements/);
-  const planJson = json(( await cli(['plan', '-c', f.backend, '--json'])).stdout);
+  const planJson = json((await cli(['plan', '-c', f.backend, '--json'])).stdout);
   t.is(planJson.role, 'backend');
   t.is(planJson.netns, lab.hosts.backend.netns);
-  t.deepEqual([...new Set(planJson.changes.map((c: { kind: string }) => c.kind))], ['claim', 'sysctl', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables']);
+  t.deepEqual(
+    [...new Set(planJson.changes.map((c: { kind: string }) => c.kind))],
+    ['claim', 'sysctl', 'link', 'wireguard', 'address', 'route', 'rule', 'nftables'],
+  );
   for (const c of planJson.changes) t.is(typeof c.text, 'string');
   t.deepEqual(planJson.warnings, []);
   noSecrets(plan);
@@ -141,14 +157,20 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   const service = await startService(lab, 'backend', { name: 'home', tcp: [8080, 9000, 9001], udp: [] });
   t.teardown(() => service.stop());
   let answer = '';
-  for (let i = 0; i < 50 && !answer.startsWith('home'); i++) answer = await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: 80, timeoutMs: 2000 });
+  for (let i = 0; i < 50 && !answer.startsWith('home'); i++)
+    answer = await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv4, port: 80, timeoutMs: 2000 });
   t.is(answer, `home ${LAB_ADDRESSES.client.ipv4} 8080`);
   t.is(await lab.run('client', tcpAsk, { host: LAB_ADDRESSES.frontend.ipv6, port: 9001 }), `home ${LAB_ADDRESSES.client.ipv6} 9001`);
 
   // status with a configuration: text and JSON.
   const st = await cli(['status', '-c', f.backend]);
   t.is(st.code, EXIT.OK, st.stderr);
-  t.regex(st.stdout, new RegExp(`^backend ${f.ifname.backend} \\(namespace ${lab.hosts.backend.netns}\\)\\n  tunnel: (userspace|kernel), up, listening on \\d+, public key ${publicKey(f.keys.backend).replace(/[+/]/g, '\\$&')}, private key \\(hidden\\)\\n`));
+  t.regex(
+    st.stdout,
+    new RegExp(
+      `^backend ${f.ifname.backend} \\(namespace ${lab.hosts.backend.netns}\\)\\n  tunnel: (userspace|kernel), up, listening on \\d+, public key ${publicKey(f.keys.backend).replace(/[+/]/g, '\\$&')}, private key \\(hidden\\)\\n`,
+    ),
+  );
   t.regex(st.stdout, /\n {2}peer frontend \S+: handshake \d+ s ago, endpoint 203\.0\.113\.2:51820, received \d+ B, sent \d+ B\n/);
   t.regex(st.stdout, /\n {2}drift: none\n/);
   noSecrets(st);
@@ -158,7 +180,8 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   t.is(fst.tunnel.peers[0].name, 'home');
   t.is(typeof fst.tunnel.peers[0].handshakeAge, 'number');
   t.deepEqual(fst.drift, []);
-  const counter = (proto: string, family: number, ports: string) => fst.forwards.find((x: any) => x.protocol === proto && x.family === family && x.publicPorts === ports);
+  const counter = (proto: string, family: number, ports: string) =>
+    fst.forwards.find((x: any) => x.protocol === proto && x.family === family && x.publicPorts === ports);
   t.is(counter('tcp', 4, '80').connections, 1);
   t.is(counter('tcp', 6, '9000-9001').connections, 1);
   t.true(counter('tcp', 4, '80').packets > 0);
@@ -166,7 +189,14 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   // status without a configuration: --netns, and inside the namespace (ip netns exec).
   const ns = json((await cli(['status', '--netns', lab.hosts.frontend.netns, '--json'])).stdout);
   t.is(ns.tunnels.length, 1);
-  t.like(ns.tunnels[0], { interface: f.ifname.frontend, role: 'frontend', up: true, listenPort: 51820, privateKey: '(hidden)', nftTable: `inet netfwd-${f.ifname.frontend}` });
+  t.like(ns.tunnels[0], {
+    interface: f.ifname.frontend,
+    role: 'frontend',
+    up: true,
+    listenPort: 51820,
+    privateKey: '(hidden)',
+    nftTable: `inet netfwd-${f.ifname.frontend}`,
+  });
   t.deepEqual(
     ns.tunnels[0].forwards.map((x: any) => `${x.protocol} ${x.publicAddress}:${x.publicPorts} → ${x.target} ${x.connections}`),
     [
@@ -183,7 +213,12 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   const bns = json(inside.stdout);
   t.is(bns.netns, null);
   t.like(bns.tunnels[0], { interface: f.ifname.backend, role: 'backend', up: true });
-  t.deepEqual(bns.rules.sort(), ['100: fwmark 0x1388 lookup 5000', '100: fwmark 0x1388 lookup 5000 (IPv6)', '101: uidrange 1000-1000 lookup 5000', '101: uidrange 1000-1000 lookup 5000 (IPv6)']);
+  t.deepEqual(bns.rules.sort(), [
+    '100: fwmark 0x1388 lookup 5000',
+    '100: fwmark 0x1388 lookup 5000 (IPv6)',
+    '101: uidrange 1000-1000 lookup 5000',
+    '101: uidrange 1000-1000 lookup 5000 (IPv6)',
+  ]);
   t.is(bns.routes.length, 4);
   const text = await cli(['status', '--netns', lab.hosts.frontend.netns]);
   t.regex(text.stdout, /\n {2}forward tcp 203\.0\.113\.2:80 \(IPv4\) → 10\.0\.0\.2:8080: 1 connection\n/);
@@ -196,7 +231,15 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   t.true(docJson.ok);
   t.deepEqual(
     docJson.checks.map((c: { name: string }) => c.name),
-    ['privileges', `permissions of ${f.backend}`, `permissions of ${join(dir, 'backend.key')}`, 'nftables', 'policy routing', 'WireGuard', 'state'],
+    [
+      'privileges',
+      `permissions of ${f.backend}`,
+      `permissions of ${join(dir, 'backend.key')}`,
+      'nftables',
+      'policy routing',
+      'WireGuard',
+      'state',
+    ],
   );
   t.is(docJson.checks.at(-1).detail, 'the kernel matches the configuration');
 
@@ -208,10 +251,19 @@ test('plan, up, up again, traffic, status, doctor, down, down again — all thro
   t.deepEqual(json((await cli(['down', '-c', f.frontend, '--json'])).stdout).command, 'down');
   t.deepEqual(json((await cli(['down', '-c', f.frontend, '--json'])).stdout), { command: 'down', applied: [], netlinkWrites: 0 });
   for (const h of ['frontend', 'backend'] as const) {
-    t.deepEqual(json((await cli(['status', '--netns', lab.hosts[h].netns, '--json'])).stdout), { netns: lab.hosts[h].netns, tunnels: [], routes: [], rules: [], warnings: [] });
+    t.deepEqual(json((await cli(['status', '--netns', lab.hosts[h].netns, '--json'])).stdout), {
+      netns: lab.hosts[h].netns,
+      tunnels: [],
+      routes: [],
+      rules: [],
+      warnings: [],
+    });
     t.false(existsSync(socketPath(f.ifname[h])));
   }
-  t.is((await cli(['status', '--netns', lab.hosts.frontend.netns])).stdout, `netfwd has nothing set up in namespace ${lab.hosts.frontend.netns}\n`);
+  t.is(
+    (await cli(['status', '--netns', lab.hosts.frontend.netns])).stdout,
+    `netfwd has nothing set up in namespace ${lab.hosts.frontend.netns}\n`,
+  );
 });
 
 test('a failed up exits 1, names the step and leaves the namespace as it was; a name netfwd does not own exits 8', async (t) => {
@@ -240,8 +292,15 @@ test('a failed up exits 1, names the step and leaves the namespace as it was; a 
   const before = execFileSync('/usr/sbin/ip', ['-n', ns, '-j', '-d', 'link', 'show'], { encoding: 'utf8' });
   const r = await cli(['up', '-c', cfg]);
   t.is(r.code, EXIT.FAILED, r.stderr);
-  t.regex(r.stderr, /^netfwd: step \d+\/\d+ "\+ route unreachable default table 5000 metric 4294967295" failed: .*File exists \(EEXIST\); the previous state was restored\n$/);
-  t.is(execFileSync('/usr/sbin/ip', ['-n', ns, '-j', '-d', 'link', 'show'], { encoding: 'utf8' }), before, 'the tunnel link was removed again');
+  t.regex(
+    r.stderr,
+    /^netfwd: step \d+\/\d+ "\+ route unreachable default table 5000 metric 4294967295" failed: .*File exists \(EEXIST\); the previous state was restored\n$/,
+  );
+  t.is(
+    execFileSync('/usr/sbin/ip', ['-n', ns, '-j', '-d', 'link', 'show'], { encoding: 'utf8' }),
+    before,
+    'the tunnel link was removed again',
+  );
   t.false(existsSync(socketPath(`nf${tag}b`)));
 
   inNetns(ns, 'ip', ['route', 'del', 'unreachable', 'default', 'table', '5000', 'metric', '4294967295']);

@@ -7,9 +7,10 @@
  * who committed; `ip -batch`, from the netlink socket it holds).
  * Checked with ip -j and nft -j; the other party is the real nft / ip.
  */
-import ava, { type ExecutionContext } from 'ava';
+
 import { spawn } from 'node:child_process';
-import { CLI, Proc, backendConfigFile, missingBuild } from '../helpers/cli.js';
+import ava, { type ExecutionContext } from 'ava';
+import { backendConfigFile, CLI, missingBuild, Proc } from '../helpers/cli.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 
@@ -31,7 +32,10 @@ function config(t: ExecutionContext, ns: string, ifname: string, subnet: number,
 
 function startRun(t: ExecutionContext, file: string, args: string[] = []): Proc {
   const p = new Proc(
-    spawn(process.execPath, [CLI, 'run', '-c', file, '--json', '--recheck', '0', ...args], { env: { ...process.env, NOTIFY_SOCKET: '', WATCHDOG_USEC: '' }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [CLI, 'run', '-c', file, '--json', '--recheck', '0', ...args], {
+      env: { ...process.env, NOTIFY_SOCKET: '', WATCHDOG_USEC: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
   );
   t.teardown(async () => {
     p.kill('SIGKILL');
@@ -54,7 +58,11 @@ test('two supervisors of two configurations in one namespace (uid and snat) neve
   await sleep(4000);
   t.deepEqual(events(a, 'repaired'), [], 'A repaired nothing');
   t.deepEqual(events(b, 'repaired'), [], 'B repaired nothing');
-  t.deepEqual(ipJson<Array<{ table?: string; protocol?: string }>>(ns, ['rule']).filter((r) => r.protocol === '233'), rules, "A's rules as A made them");
+  t.deepEqual(
+    ipJson<Array<{ table?: string; protocol?: string }>>(ns, ['rule']).filter((r) => r.protocol === '233'),
+    rules,
+    "A's rules as A made them",
+  );
   t.is(rules.length, 2, 'the fwmark and uid rules of A (B in mode snat has none)');
 });
 
@@ -78,11 +86,17 @@ test('against a program that keeps deleting its objects, the supervisor repairs 
   const repaired = events(p, 'repaired');
   t.is(repaired.length, 3, `${deletions} deletions, ${repaired.length} repairs`);
   t.true(deletions >= 4, 'the program deleted it more often than the supervisor repaired it');
-  t.true(repaired.every((r) => (r.details.by as string[]).some((who) => /\(nft\)$/.test(who))), JSON.stringify(repaired.map((r) => r.details.by)));
+  t.true(
+    repaired.every((r) => (r.details.by as string[]).some((who) => /\(nft\)$/.test(who))),
+    JSON.stringify(repaired.map((r) => r.details.by)),
+  );
   const throttled = events(p, 'repairs-throttled');
   t.is(throttled.length, 1, 'one warning for the episode');
   t.is(throttled[0]!.level, 'warn');
-  t.true((throttled[0]!.details.by as string[]).some((who) => /^pid \d+ \(nft\)$/.test(who)), JSON.stringify(throttled[0]!.details));
+  t.true(
+    (throttled[0]!.details.by as string[]).some((who) => /^pid \d+ \(nft\)$/.test(who)),
+    JSON.stringify(throttled[0]!.details),
+  );
   t.deepEqual(throttled[0]!.details.changes, [`~ nftables table inet ${table}: elements +1 (services)`]);
   t.false(hasElement(), 'it stopped repairing');
 });
@@ -101,7 +115,10 @@ test('a policy rule deleted again and again through one `ip -batch` process: the
     await sleep(400);
   }
   const throttled = await p.waitFor('repairs-throttled', () => events(p, 'repairs-throttled')[0], 5000);
-  t.true((throttled.details.by as string[]).some((who) => who === `pid ${ip.pid} (ip)`), JSON.stringify(throttled.details.by));
+  t.true(
+    (throttled.details.by as string[]).some((who) => who === `pid ${ip.pid} (ip)`),
+    JSON.stringify(throttled.details.by),
+  );
   t.is(events(p, 'repaired').length, 2);
 });
 

@@ -8,12 +8,12 @@
  * only when the address changed, and logs it.
  */
 import type { ExecutionContext } from 'ava';
-import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { forwardService } from '../../src/forward/index.js';
 import { ResolveError, type Resolver } from '../../src/forward/plan/resolve.js';
 import type { BackendSpec } from '../../src/forward/spec/spec.js';
-import { Supervisor, type SupervisorEvent } from '../../src/forward/supervisor.js';
 import { validateSpec } from '../../src/forward/spec/validate/index.js';
+import { Supervisor, type SupervisorEvent } from '../../src/forward/supervisor.js';
+import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 
@@ -62,8 +62,14 @@ test('apply resolves a host name endpoint; an unresolvable name changes nothing'
   const failing: Resolver = async () => {
     throw Object.assign(new Error('getaddrinfo ENOTFOUND vpn.example.org'), { code: 'ENOTFOUND' });
   };
-  await t.throwsAsync(forwardService(spec, { resolver: failing }).apply(), { instanceOf: ResolveError, message: /cannot resolve vpn\.example\.org: ENOTFOUND/ });
-  t.false(ipJson<Array<{ ifname: string }>>(ns, ['link', 'show']).some((l) => l.ifname === ifname), 'no link was made');
+  await t.throwsAsync(forwardService(spec, { resolver: failing }).apply(), {
+    instanceOf: ResolveError,
+    message: /cannot resolve vpn\.example\.org: ENOTFOUND/,
+  });
+  t.false(
+    ipJson<Array<{ ifname: string }>>(ns, ['link', 'show']).some((l) => l.ifname === ifname),
+    'no link was made',
+  );
 
   const resolver = switchable('198.51.100.20');
   const fwd = forwardService(spec, { resolver });
@@ -79,7 +85,10 @@ test('apply resolves a host name endpoint; an unresolvable name changes nothing'
   t.is(wgEndpoint(ns, ifname, frontendKey), '198.51.100.21:51820');
   // status with a name that no longer resolves: a warning, not an error.
   const status = await forwardService(spec, { resolver: failing }).status();
-  t.true(status.warnings.some((w) => /cannot resolve vpn\.example\.org/.test(w)), status.warnings.join('\n'));
+  t.true(
+    status.warnings.some((w) => /cannot resolve vpn\.example\.org/.test(w)),
+    status.warnings.join('\n'),
+  );
 });
 
 test('the supervisor resolves again when the handshake is stale and writes the endpoint only when the address changed', async (t) => {
@@ -99,7 +108,10 @@ test('the supervisor resolves again when the handshake is stale and writes the e
   await sup.start();
   await sup.ready;
   t.is(wgEndpoint(ns, ifname, frontendKey), '198.51.100.30:51820');
-  t.like(events.find((e) => e.event === 'endpoint-resolved'), { details: { hostname: 'vpn.example.org', address: '198.51.100.30:51820' } });
+  t.like(
+    events.find((e) => e.event === 'endpoint-resolved'),
+    { details: { hostname: 'vpn.example.org', address: '198.51.100.30:51820' } },
+  );
   t.is(resolver.calls, 1);
 
   // Nobody answers at 198.51.100.30: no handshake, so after the threshold the name is asked again.
@@ -124,7 +136,10 @@ test('the supervisor resolves again when the handshake is stale and writes the e
   const changed = await waitFor('endpoint-changed', () => events.find((e) => e.event === 'endpoint-changed'));
   t.deepEqual(changed.details, { hostname: 'vpn.example.org', from: '198.51.100.30:51820', to: '198.51.100.31:51820' });
   const repaired = await waitFor('the repair', () => events.find((e) => e.event === 'repaired'));
-  t.true((repaired.details.changes as string[]).some((c) => c.includes('endpoint')), JSON.stringify(repaired));
+  t.true(
+    (repaired.details.changes as string[]).some((c) => c.includes('endpoint')),
+    JSON.stringify(repaired),
+  );
   t.is(wgEndpoint(ns, ifname, frontendKey), '198.51.100.31:51820');
   // Resolved no more often than the threshold: about one call per second here.
   const calls = resolver.calls;

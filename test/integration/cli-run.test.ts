@@ -9,12 +9,13 @@
  * configuration (the leak guard) in place — or removes it with --down-on-exit.
  * Every state is read back with ip -j, nft -j and wg show.
  */
-import ava, { type ExecutionContext } from 'ava';
+
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import ava, { type ExecutionContext } from 'ava';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { CLI, Proc, SLOWDOWN, backendConfigFile, cli, missingBuild, writeFile } from '../helpers/cli.js';
+import { backendConfigFile, CLI, cli, missingBuild, Proc, SLOWDOWN, writeFile } from '../helpers/cli.js';
 import { e2eSkipReason, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, run } from '../helpers/kernel.js';
 
@@ -92,15 +93,24 @@ function startRun(t: ExecutionContext, s: Setup, args: string[] = [], env: Recor
   return p;
 }
 
-const routes5000 = (ns: string, family: 4 | 6 = 4) => ipJson<Array<Record<string, any>>>(ns, [`-${family}`, 'route', 'show', 'table', '5000']);
+const routes5000 = (ns: string, family: 4 | 6 = 4) =>
+  ipJson<Array<Record<string, any>>>(ns, [`-${family}`, 'route', 'show', 'table', '5000']);
 const hasTunnelDefault = (s: Setup) => routes5000(s.ns).some((r) => r.dst === 'default' && r.dev === s.ifname && r.protocol === '233');
 const hasLeakGuard = (s: Setup) => routes5000(s.ns).some((r) => r.dst === 'default' && r.type === 'unreachable' && r.protocol === '233');
 const nftTables = (ns: string) =>
-  (JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'tables'])) as { nftables: Array<{ table?: { family: string; name: string } }> }).nftables
+  (
+    JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'tables'])) as {
+      nftables: Array<{ table?: { family: string; name: string } }>;
+    }
+  ).nftables
     .filter((x) => x.table)
     .map((x) => `${x.table!.family} ${x.table!.name}`);
 const nftRules = (ns: string, table: string) =>
-  (JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'table', 'inet', table])) as { nftables: Array<{ rule?: unknown }> }).nftables.filter((x) => x.rule).length;
+  (
+    JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'table', 'inet', table])) as {
+      nftables: Array<{ rule?: unknown }>;
+    }
+  ).nftables.filter((x) => x.rule).length;
 const link = (s: Setup) => ipJson<Array<Record<string, any>>>(s.ns, ['-d', 'link', 'show', 'dev', s.ifname])[0]!;
 const repairs = (p: Proc) => p.json().filter((l) => l.event === 'repaired');
 type Rules = Array<Record<string, any>>;
@@ -151,19 +161,32 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   const foreignAddrs = addrs(s.ns, 'lo');
   t.is(foreignAddrs.filter((a) => a.includes('"198.51.100.7"') || a.includes('"2001:db8:7::7"')).length, 2, foreignAddrs.join('\n'));
   run('ip', ['-n', s.ns, 'route', 'add', '203.0.113.0/24', 'dev', s.ifname, 'table', '5000', 'proto', 'static']);
-  run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', '-f', '-'], 'table inet foreign {\n chain c { type filter hook input priority 0; policy accept; counter; }\n}\n');
+  run(
+    'ip',
+    ['netns', 'exec', s.ns, '/usr/sbin/nft', '-f', '-'],
+    'table inet foreign {\n chain c { type filter hook input priority 0; policy accept; counter; }\n}\n',
+  );
   run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', 'flush', 'chain', 'inet', 'foreign', 'c']);
   run('ip', ['-n', s.ns, 'route', 'del', '203.0.113.0/24', 'table', '5000']);
   await new Promise((r) => setTimeout(r, 1500));
   t.is(repairs(p).length, 0, 'changes of foreign objects are not repairs');
-  t.false(routes5000(s.ns).some((r) => r.dst === '203.0.113.0/24'), 'the foreign route stays deleted');
+  t.false(
+    routes5000(s.ns).some((r) => r.dst === '203.0.113.0/24'),
+    'the foreign route stays deleted',
+  );
   t.is(nftRules(s.ns, 'foreign'), 0, 'the foreign chain stays flushed');
 
   // 1. netfwd's route deleted → put back, and logged with what triggered it.
   run('ip', ['-n', s.ns, 'route', 'del', 'default', 'dev', s.ifname, 'table', '5000']);
   const r1 = await p.waitFor('route repair', () => repairs(p)[0]);
-  t.true(r1.details.changes.some((c: string) => c.startsWith('+ route default') && c.includes('table 5000')), JSON.stringify(r1));
-  t.true(r1.details.trigger.some((x: string) => x.includes('route default table 5000 deleted')), JSON.stringify(r1));
+  t.true(
+    r1.details.changes.some((c: string) => c.startsWith('+ route default') && c.includes('table 5000')),
+    JSON.stringify(r1),
+  );
+  t.true(
+    r1.details.trigger.some((x: string) => x.includes('route default table 5000 deleted')),
+    JSON.stringify(r1),
+  );
   t.true(r1.details.netlinkWrites > 0);
   t.is(r1.level, 'warn');
   t.true(hasTunnelDefault(s));
@@ -181,11 +204,19 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
 
   // 3. The link set down (the kernel drops the routes through it) → up again, routes back.
   run('ip', ['-n', s.ns, 'link', 'set', s.ifname, 'down']);
-  const r3 = await p.waitFor('link repair', () => repairs(p).find((r, i) => i >= 2 && r.details.changes.some((c: string) => c.includes('link'))));
-  t.true(r3.details.trigger.some((x: string) => x.includes(`link ${s.ifname}`)), JSON.stringify(r3));
+  const r3 = await p.waitFor('link repair', () =>
+    repairs(p).find((r, i) => i >= 2 && r.details.changes.some((c: string) => c.includes('link'))),
+  );
+  t.true(
+    r3.details.trigger.some((x: string) => x.includes(`link ${s.ifname}`)),
+    JSON.stringify(r3),
+  );
   await p.waitFor('the tunnel route back', () => hasTunnelDefault(s) || undefined);
   t.true(link(s).flags.includes('UP'));
-  t.true(routes5000(s.ns, 6).some((r) => r.dst === 'default' && r.dev === s.ifname), 'the IPv6 route too');
+  t.true(
+    routes5000(s.ns, 6).some((r) => r.dst === 'default' && r.dev === s.ifname),
+    'the IPv6 route too',
+  );
 
   // Quiet again: the repairs' own notifications led to empty plans, not to more repairs.
   const settled = repairs(p).length;
@@ -201,25 +232,51 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   const ownRule = own[0]!;
   t.like(ownRule, { uid_start: 1000, uid_end: 1000, table: '5000' });
   t.not(ownRule.priority, 150);
-  run('ip', ['-n', s.ns, '-4', 'rule', 'del', 'priority', String(ownRule.priority), 'uidrange', '1000-1000', 'lookup', '5000', 'proto', '233']);
-  const r5 = await p.waitFor('rule repair', () => repairs(p).slice(settled).find((r) => r.details.trigger.includes(`rule ${ownRule.priority} (IPv4) deleted`)));
+  run('ip', [
+    '-n',
+    s.ns,
+    '-4',
+    'rule',
+    'del',
+    'priority',
+    String(ownRule.priority),
+    'uidrange',
+    '1000-1000',
+    'lookup',
+    '5000',
+    'proto',
+    '233',
+  ]);
+  const r5 = await p.waitFor('rule repair', () =>
+    repairs(p)
+      .slice(settled)
+      .find((r) => r.details.trigger.includes(`rule ${ownRule.priority} (IPv4) deleted`)),
+  );
   t.true(r5.details.changes.includes(`+ rule ${ownRule.priority}: uidrange 1000-1000 lookup 5000`), JSON.stringify(r5));
   t.is(r5.details.changes.length, 1, JSON.stringify(r5));
   t.is(r5.level, 'warn');
-  await settlesTo(t, 'the IPv4 rules as before (netfwd\'s back, the foreign one unchanged)', () => rules(s.ns, 4), rules4);
+  await settlesTo(t, "the IPv4 rules as before (netfwd's back, the foreign one unchanged)", () => rules(s.ns, 4), rules4);
   t.deepEqual(rules(s.ns, 6), rules6, 'the IPv6 rules untouched');
   await quiet();
 
   // 5. Its tunnel address deleted (the kernel drops the route with that source) → put back, route too; the foreign addresses untouched.
   const tunnelAddrs = addrs(s.ns, s.ifname);
-  t.true(tunnelAddrs.some((a) => a.includes('"10.0.0.2"')), tunnelAddrs.join('\n'));
+  t.true(
+    tunnelAddrs.some((a) => a.includes('"10.0.0.2"')),
+    tunnelAddrs.join('\n'),
+  );
   const beforeAddr = repairs(p).length;
   run('ip', ['-n', s.ns, 'addr', 'del', '10.0.0.2/24', 'dev', s.ifname]);
   const r6 = await p.waitFor('address repair', () =>
-    repairs(p).slice(beforeAddr).find((r) => r.details.trigger.includes(`address 10.0.0.2/24 on ${s.ifname} deleted`)),
+    repairs(p)
+      .slice(beforeAddr)
+      .find((r) => r.details.trigger.includes(`address 10.0.0.2/24 on ${s.ifname} deleted`)),
   );
   t.true(r6.details.changes.includes(`+ address 10.0.0.2/24 dev ${s.ifname}`), JSON.stringify(r6));
-  t.false(r6.details.changes.some((c: string) => c.startsWith('-')), `nothing removed: ${JSON.stringify(r6)}`);
+  t.false(
+    r6.details.changes.some((c: string) => c.startsWith('-')),
+    `nothing removed: ${JSON.stringify(r6)}`,
+  );
   await settlesTo(t, 'the tunnel addresses as before', () => addrs(s.ns, s.ifname), tunnelAddrs);
   await p.waitFor('the tunnel route back', () => hasTunnelDefault(s) || undefined);
   t.deepEqual(addrs(s.ns, 'lo'), foreignAddrs, 'the foreign addresses untouched');
@@ -236,8 +293,13 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   p.kill('SIGHUP');
   await p.waitFor('reloaded', () => p.json().find((l) => l.event === 'reloaded'));
   const r4 = await p.waitFor('the reload applied', () => repairs(p).find((r) => r.details.trigger.includes('configuration reloaded')));
-  t.true(r4.details.changes.some((c: string) => c.includes(`table inet ${s.table}`)), JSON.stringify(r4));
-  const services = JSON.parse(run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', '-j', 'list', 'set', 'inet', s.table, 'services'])).nftables.find((x: any) => x.set).set;
+  t.true(
+    r4.details.changes.some((c: string) => c.includes(`table inet ${s.table}`)),
+    JSON.stringify(r4),
+  );
+  const services = JSON.parse(
+    run('ip', ['netns', 'exec', s.ns, '/usr/sbin/nft', '-j', 'list', 'set', 'inet', s.table, 'services']),
+  ).nftables.find((x: any) => x.set).set;
   t.true(JSON.stringify(services.elem).includes('9736'), JSON.stringify(services.elem));
   await rx.waitFor('RELOADING=1', () => datagrams(rx).find((d) => d.split('\n').includes('RELOADING=1')));
   writeFile(s.config, '{ "role": "backend", ', 0o600);
@@ -255,8 +317,15 @@ test('run applies, notifies READY, repairs drift of its own objects only, logs e
   t.true(nftTables(s.ns).includes(`inet ${s.table}`));
   t.truthy(link(s));
   t.true(ipJson<Array<Record<string, any>>>(s.ns, ['rule', 'show']).some((r) => r.table === '5000' && r.protocol === '233'));
-  t.deepEqual(rules(s.ns, 4).find((r) => r.priority === 150), foreignRule4, 'the foreign rules are still there, unchanged');
-  t.deepEqual(rules(s.ns, 6).find((r) => r.priority === 151), foreignRule6);
+  t.deepEqual(
+    rules(s.ns, 4).find((r) => r.priority === 150),
+    foreignRule4,
+    'the foreign rules are still there, unchanged',
+  );
+  t.deepEqual(
+    rules(s.ns, 6).find((r) => r.priority === 151),
+    foreignRule6,
+  );
   t.deepEqual(addrs(s.ns, 'lo'), foreignAddrs, 'the foreign addresses are still there, unchanged');
 });
 

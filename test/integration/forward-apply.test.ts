@@ -12,16 +12,16 @@
  *   - status reports drift and warnings; down and apply leave foreign
  *     objects alone, and refuse objects of netfwd's names that it does not own.
  */
-import type { ExecutionContext } from 'ava';
+
 import { execFileSync, spawn } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
 import { ApplyError, ConfigError } from '../../src/errors.js';
 import { forwardService, OwnershipError, type ServiceForward } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
-import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
-import { WireGuard } from '../../src/wireguard/index.js';
+import { generatePrivateKey, publicKey, WireGuard } from '../../src/wireguard/index.js';
+import { wgDump } from '../fixtures/wireguard-scenarios.js';
 import { e2eSkipReason, inNetns, returnPathOf, snapshot, sysctlIn, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, kernelTest, toolPath } from '../helpers/kernel.js';
-import { wgDump } from '../fixtures/wireguard-scenarios.js';
 
 const base = kernelTest(['ip', 'wg', 'nft']);
 const test = e2eSkipReason() ? base.skip : base;
@@ -29,11 +29,21 @@ const test = e2eSkipReason() ? base.skip : base;
 const peerKey = publicKey(generatePrivateKey());
 
 function frontend(ns: string, ifname: string, forwards: number, extra: Partial<FrontendSpec> = {}): FrontendSpec {
-  const list: ForwardSpec[] = Array.from({ length: forwards }, (_, i) => ({ protocol: 'tcp', port: 10000 + i, to: { peer: 'home', port: 30000 + i } }));
+  const list: ForwardSpec[] = Array.from({ length: forwards }, (_, i) => ({
+    protocol: 'tcp',
+    port: 10000 + i,
+    to: { peer: 'home', port: 30000 + i },
+  }));
   return {
     role: 'frontend',
     netns: ns,
-    tunnel: { interface: ifname, addresses: ['10.0.0.1/24', 'fd00::1/64'], listenPort: 51820, privateKey: generatePrivateKey().toBase64(), peers: [{ name: 'home', publicKey: peerKey, addresses: ['10.0.0.2', 'fd00::2'] }] },
+    tunnel: {
+      interface: ifname,
+      addresses: ['10.0.0.1/24', 'fd00::1/64'],
+      listenPort: 51820,
+      privateKey: generatePrivateKey().toBase64(),
+      peers: [{ name: 'home', publicKey: peerKey, addresses: ['10.0.0.2', 'fd00::2'] }],
+    },
     public: { addresses: ['203.0.113.2', '2001:db8:2::2'] },
     forwards: list,
     ...extra,
@@ -44,9 +54,17 @@ function backend(ns: string, ifname: string, returnPath: BackendSpec['returnPath
   return {
     role: 'backend',
     netns: ns,
-    tunnel: { interface: ifname, addresses: ['10.0.0.2/24', 'fd00::2/64'], privateKey: generatePrivateKey().toBase64(), peer: { publicKey: peerKey, endpoint: '203.0.113.2:51820' } },
+    tunnel: {
+      interface: ifname,
+      addresses: ['10.0.0.2/24', 'fd00::2/64'],
+      privateKey: generatePrivateKey().toBase64(),
+      peer: { publicKey: peerKey, endpoint: '203.0.113.2:51820' },
+    },
     returnPath,
-    services: [{ protocol: 'tcp', port: 8080 }, { protocol: 'udp', port: '5353-5354' }],
+    services: [
+      { protocol: 'tcp', port: 8080 },
+      { protocol: 'udp', port: '5353-5354' },
+    ],
   };
 }
 
@@ -86,7 +104,9 @@ const injectAt = (position: number) => ({
 test('a second apply changes nothing and makes zero netlink writes', async (t) => {
   const ns = freshNetns(t, 'nfapply');
   const fe = forwardService(frontend(ns, `nf${uniqueTag()}f`, 3));
-  const be = forwardService(backend(freshNetns(t, 'nfapply'), `nf${uniqueTag()}b`, returnPathOf('mark', { exclude: ['192.168.1.0/24', 'fd12::/64'] })));
+  const be = forwardService(
+    backend(freshNetns(t, 'nfapply'), `nf${uniqueTag()}b`, returnPathOf('mark', { exclude: ['192.168.1.0/24', 'fd12::/64'] })),
+  );
   cleanup(t, fe, be);
   for (const f of [fe, be]) {
     const first = await f.apply();
@@ -118,7 +138,9 @@ test('adding or removing one forward writes as many netlink messages among 2 000
     t.deepEqual(remove.plan.lines(), [`~ nftables table inet netfwd-${ifname}: elements -4 (dnat4, stats4, dnat6, stats6)`]);
     writes[n] = { add: add.netlinkWrites, remove: remove.netlinkWrites };
     // The kernel holds what the spec says (nft, the tool, counts the elements).
-    const listed = JSON.parse(inNetns(ns, 'nft', ['-j', 'list', 'map', 'inet', `netfwd-${ifname}`, 'dnat4'])) as { nftables: Array<{ map?: { elem?: unknown[] } }> };
+    const listed = JSON.parse(inNetns(ns, 'nft', ['-j', 'list', 'map', 'inet', `netfwd-${ifname}`, 'dnat4'])) as {
+      nftables: Array<{ map?: { elem?: unknown[] } }>;
+    };
     t.is(listed.nftables.find((x) => x.map)!.map!.elem!.length, n);
   }
   t.log(`writes to add one forward: ${writes[10]!.add}, to remove it: ${writes[10]!.remove}`);
@@ -163,7 +185,10 @@ test('a failure while changing the mode (snat → mark: new routes and rules, th
   const before = state(ns);
   const change = forwardService(mark);
   const lines = (await change.plan()).lines();
-  t.true(lines.some((l) => l.includes('rebuilt')), lines.join('\n'));
+  t.true(
+    lines.some((l) => l.includes('rebuilt')),
+    lines.join('\n'),
+  );
   t.true((lines.at(-1) ?? '').startsWith('~ sysctl'), 'the rebuild is not the last step');
   for (let p = 1; p <= lines.length; p++) {
     const err = await t.throwsAsync(change.apply({ hooks: injectAt(p) }), { instanceOf: ApplyError });
@@ -181,7 +206,10 @@ test('a real failure from the kernel (a foreign route in the way) restores the n
   const before = state(ns);
   const err = await t.throwsAsync(fwd.apply(), { instanceOf: ApplyError });
   t.is(err!.step, '+ route unreachable default table 5000 metric 4294967295');
-  t.regex(err!.message, /failed: add route unreachable default table 5000 metric 4294967295: File exists \(EEXIST\); the previous state was restored$/);
+  t.regex(
+    err!.message,
+    /failed: add route unreachable default table 5000 metric 4294967295: File exists \(EEXIST\); the previous state was restored$/,
+  );
   t.true(err!.restored);
   t.deepEqual(state(ns), before);
 });
@@ -196,7 +224,9 @@ test('a WireGuard configuration refused part-way (listen port in use) is undone 
   const before = state(ns);
   const wgBefore = wgDump(ns, ifname);
   // A dual-stack UDP socket on 51821 in the namespace: the daemon cannot bind the new port.
-  const holder = spawn(toolPath('ip'), ['netns', 'exec', ns, 'python3', '-c', PORT_HOLDER, '51821'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const holder = spawn(toolPath('ip'), ['netns', 'exec', ns, 'python3', '-c', PORT_HOLDER, '51821'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.teardown(() => holder.kill('SIGKILL'));
   await new Promise<void>((resolve, reject) => {
     holder.stdout!.once('data', () => resolve());
@@ -216,7 +246,9 @@ test('a WireGuard configuration refused part-way (listen port in use) is undone 
 
 test('a failure at any step of down puts everything back (the nft table from its listing, the sysctls and their state)', async (t) => {
   const ns = freshNetns(t, 'nfroll');
-  const fwd = forwardService(frontend(ns, `nf${uniqueTag()}f`, 5, { public: { addresses: ['203.0.113.2', '2001:db8:2::2'], interface: 'eth0' } }));
+  const fwd = forwardService(
+    frontend(ns, `nf${uniqueTag()}f`, 5, { public: { addresses: ['203.0.113.2', '2001:db8:2::2'], interface: 'eth0' } }),
+  );
   cleanup(t, fwd);
   const sysctlBefore = sysctlIn(ns, 'net.ipv4.ip_forward');
   await fwd.apply();
@@ -252,7 +284,9 @@ test('all.send_redirects is turned off before the tunnel exists, recorded, and p
   // Changed by someone else while up: down leaves their value.
   await fwd.apply();
   sysctlIn(ns, key, '1');
-  t.deepEqual((await fwd.status()).drift, [`~ sysctl ${key}: 1 → 0 (no ICMP redirects across the tunnel; the kernel WireGuard sets it as the tunnel comes up)`]);
+  t.deepEqual((await fwd.status()).drift, [
+    `~ sysctl ${key}: 1 → 0 (no ICMP redirects across the tunnel; the kernel WireGuard sets it as the tunnel comes up)`,
+  ]);
   await fwd.down();
   t.is(sysctlIn(ns, key), '1');
 });
@@ -285,22 +319,56 @@ test('status: present objects, drift after hand edits, and warnings (a foreign d
   const clean = await fe.status();
   t.deepEqual(clean.drift, []);
   // The scratch namespace has no default route: the backends' own traffic has no uplink.
-  t.deepEqual(clean.warnings.map((w) => w.split(':')[0]), ['no default route in the main table']);
-  t.deepEqual(clean.present, { link: true, addresses: ['10.0.0.1/24', 'fd00::1/64'], routes: [], rules: [], nftTable: `inet netfwd-${fifname}` });
+  t.deepEqual(
+    clean.warnings.map((w) => w.split(':')[0]),
+    ['no default route in the main table'],
+  );
+  t.deepEqual(clean.present, {
+    link: true,
+    addresses: ['10.0.0.1/24', 'fd00::1/64'],
+    routes: [],
+    rules: [],
+    nftTable: `inet netfwd-${fifname}`,
+  });
   t.is(clean.tunnel.privateKey, '(hidden)');
   t.is(clean.tunnel.listenPort, 51820);
-  t.deepEqual(clean.forwards.map((f) => [f.publicPorts, f.family, f.connections, f.packets]), [['10000', 4, 0, 0], ['10000', 6, 0, 0], ['10001', 4, 0, 0], ['10001', 6, 0, 0]]);
-  t.false(JSON.stringify(clean).includes((fe.config.tunnel.privateKey as unknown as { reveal(): string }).reveal()), 'the private key is never in a status');
+  t.deepEqual(
+    clean.forwards.map((f) => [f.publicPorts, f.family, f.connections, f.packets]),
+    [
+      ['10000', 4, 0, 0],
+      ['10000', 6, 0, 0],
+      ['10001', 4, 0, 0],
+      ['10001', 6, 0, 0],
+    ],
+  );
+  t.false(
+    JSON.stringify(clean).includes((fe.config.tunnel.privateKey as unknown as { reveal(): string }).reveal()),
+    'the private key is never in a status',
+  );
 
   inNetns(fns, 'nft', ['-f', '-'], 'table inet fw {\n chain forward_drop {\n  type filter hook forward priority 0; policy drop;\n }\n}\n');
   sysctlIn(fns, 'net.ipv4.ip_forward', '0');
   inNetns(fns, 'nft', ['delete', 'element', 'inet', `netfwd-${fifname}`, 'dnat4', '{ 203.0.113.2 . tcp . 10000 }']);
   const drifted = await fe.status();
-  t.true(drifted.warnings.some((w) => w.startsWith('table inet fw chain forward_drop (hook forward, policy drop) may drop the traffic netfwd forwards')), drifted.warnings.join('\n'));
-  t.true(drifted.warnings.some((w) => w.startsWith('net.ipv4.ip_forward is off')), drifted.warnings.join('\n'));
-  t.deepEqual(drifted.drift, [`~ nftables table inet netfwd-${fifname}: elements +1 (dnat4)`, '~ sysctl net.ipv4.ip_forward: 0 → 1 (forward DNATed connections)']);
+  t.true(
+    drifted.warnings.some((w) =>
+      w.startsWith('table inet fw chain forward_drop (hook forward, policy drop) may drop the traffic netfwd forwards'),
+    ),
+    drifted.warnings.join('\n'),
+  );
+  t.true(
+    drifted.warnings.some((w) => w.startsWith('net.ipv4.ip_forward is off')),
+    drifted.warnings.join('\n'),
+  );
+  t.deepEqual(drifted.drift, [
+    `~ nftables table inet netfwd-${fifname}: elements +1 (dnat4)`,
+    '~ sysctl net.ipv4.ip_forward: 0 → 1 (forward DNATed connections)',
+  ]);
   t.deepEqual((await fe.apply()).plan.lines(), drifted.drift);
-  t.deepEqual((await fe.status()).warnings.filter((w) => w.startsWith('net.ipv4')), []);
+  t.deepEqual(
+    (await fe.status()).warnings.filter((w) => w.startsWith('net.ipv4')),
+    [],
+  );
 
   const b = await be.status();
   t.deepEqual(b.present.rules.sort(), [
@@ -314,11 +382,14 @@ test('status: present objects, drift after hand edits, and warnings (a foreign d
   inNetns(bns, 'nft', ['-f', '-'], 'table inet fw {\n chain in {\n  type filter hook input priority 0; policy drop;\n }\n}\n');
   inNetns(bns, 'ip', ['-6', 'route', 'del', 'unreachable', 'default', 'table', '5000', 'metric', '4294967295']);
   const bd = await be.status();
-  t.true(bd.warnings.some((w) => w.includes('chain in (hook input, policy drop)')), bd.warnings.join('\n'));
+  t.true(
+    bd.warnings.some((w) => w.includes('chain in (hook input, policy drop)')),
+    bd.warnings.join('\n'),
+  );
   t.deepEqual(bd.drift, ['+ route unreachable default (IPv6) table 5000 metric 4294967295']);
 });
 
-test('objects with netfwd\'s names that netfwd does not own are refused before anything changes, and down leaves them alone', async (t) => {
+test("objects with netfwd's names that netfwd does not own are refused before anything changes, and down leaves them alone", async (t) => {
   const ns = freshNetns(t, 'nfown');
   // A WireGuard link of the tunnel's name, made by someone else (no netfwd alias).
   const ifname = `nf${uniqueTag()}x`;
@@ -330,14 +401,20 @@ test('objects with netfwd\'s names that netfwd does not own are refused before a
   await wg.create(ifname);
   const before = state(ns);
   const fwd = forwardService(frontend(ns, ifname, 1));
-  await t.throwsAsync(fwd.apply(), { instanceOf: OwnershipError, message: new RegExp(`WireGuard interface ${ifname} exists but was not created by netfwd`) });
+  await t.throwsAsync(fwd.apply(), {
+    instanceOf: OwnershipError,
+    message: new RegExp(`WireGuard interface ${ifname} exists but was not created by netfwd`),
+  });
   t.true((await fwd.down()).plan.empty);
   t.deepEqual(state(ns), before);
 
   // A veth link of the tunnel's name.
   const veth = `nf${uniqueTag()}v`;
   execFileSync(toolPath('ip'), ['-n', ns, 'link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}p`]);
-  await t.throwsAsync(forwardService(frontend(ns, veth, 1)).apply(), { instanceOf: OwnershipError, message: /is not a WireGuard interface/ });
+  await t.throwsAsync(forwardService(frontend(ns, veth, 1)).apply(), {
+    instanceOf: OwnershipError,
+    message: /is not a WireGuard interface/,
+  });
 
   // An nftables table of netfwd's name without netfwd's comment.
   const other = `nf${uniqueTag()}n`;
@@ -359,15 +436,21 @@ test('mode mark with a cgroup that does not exist yet: plan and apply fail with 
   for (const attempt of [() => fwd.plan(), () => fwd.apply()]) {
     const err = await t.throwsAsync(attempt(), { instanceOf: ConfigError });
     t.is(err!.field, 'returnPath.cgroup');
-    t.regex(err!.message, /^returnPath\.cgroup: cgroup "netfwd-test\.slice\/never-started\.service" does not exist .*must exist when netfwd up runs/);
+    t.regex(
+      err!.message,
+      /^returnPath\.cgroup: cgroup "netfwd-test\.slice\/never-started\.service" does not exist .*must exist when netfwd up runs/,
+    );
   }
   t.deepEqual(state(ns), before, 'nothing was changed');
   const s = await fwd.status();
-  t.true(s.warnings.some((w) => w.startsWith('returnPath.cgroup: cgroup "netfwd-test.slice/never-started.service" does not exist')), s.warnings.join('\n'));
+  t.true(
+    s.warnings.some((w) => w.startsWith('returnPath.cgroup: cgroup "netfwd-test.slice/never-started.service" does not exist')),
+    s.warnings.join('\n'),
+  );
   t.is(s.drift.length, 1);
 });
 
-test('plan on a fresh namespace reads the global sysctls (only the tunnel\'s own are unset) and carries the warnings', async (t) => {
+test("plan on a fresh namespace reads the global sysctls (only the tunnel's own are unset) and carries the warnings", async (t) => {
   const ns = freshNetns(t, 'nfplan');
   sysctlIn(ns, 'net.ipv4.ip_forward', '0');
   sysctlIn(ns, 'net.ipv6.conf.all.forwarding', '1');

@@ -10,8 +10,9 @@
  * the link-local ranges are checked here only, since tests send nothing to
  * addresses outside the documentation ranges.)
  */
-import type { ExecutionContext } from 'ava';
+
 import { execFileSync } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
 import type { FrontendSpec } from '../../src/forward/spec/spec.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
@@ -66,7 +67,9 @@ function cleanup(t: ExecutionContext, fwd: ServiceForward): void {
 
 /** The elements of a set of netfwd's table, as nft -j prints them (prefixes as "addr/len"). */
 function elements(ns: string, fwd: ServiceForward, set: string): string[] {
-  const j = JSON.parse(inNetns(ns, 'nft', ['-j', 'list', 'set', 'inet', `netfwd-${fwd.config.tunnel.interface}`, set])) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+  const j = JSON.parse(inNetns(ns, 'nft', ['-j', 'list', 'set', 'inet', `netfwd-${fwd.config.tunnel.interface}`, set])) as {
+    nftables: Array<{ set?: { elem?: unknown[] } }>;
+  };
   const elem = j.nftables.find((x) => x.set)!.set!.elem ?? [];
   return elem
     .map((e) => {
@@ -77,11 +80,14 @@ function elements(ns: string, fwd: ServiceForward, set: string): string[] {
     .sort();
 }
 
-test('the uplinks are the default routes\' interfaces; the uplinks\' networks and link-local are refused; both follow the kernel', async (t) => {
+test("the uplinks are the default routes' interfaces; the uplinks' networks and link-local are refused; both follow the kernel", async (t) => {
   const ns = vps(t);
   const fwd = forwardService(frontend(ns, { egress: { allow: ['192.0.2.64/26', '2001:db8:9::7'] } }));
   cleanup(t, fwd);
-  t.false((await fwd.plan()).warnings.some((w) => w.startsWith('no default route')), 'it has an uplink');
+  t.false(
+    (await fwd.plan()).warnings.some((w) => w.startsWith('no default route')),
+    'it has an uplink',
+  );
   await fwd.apply();
   t.deepEqual(elements(ns, fwd, 'uplinks'), ['eth0'], 'eth1 has no default route: not an uplink, so its networks are out of reach anyway');
   t.deepEqual(elements(ns, fwd, 'egress_refused4'), ['169.254.0.0/16', '203.0.113.0/24']);
@@ -100,8 +106,13 @@ test('the uplinks are the default routes\' interfaces; the uplinks\' networks an
   execFileSync(toolPath('ip'), ['-n', ns, 'route', 'del', 'default']);
   execFileSync(toolPath('ip'), ['-n', ns, '-6', 'route', 'del', 'default']);
   const plan = await fwd.plan();
-  t.deepEqual(plan.lines(), [`~ nftables table inet netfwd-${fwd.config.tunnel.interface}: elements -4 (egress_refused4, egress_refused6, uplinks)`]);
-  t.true(plan.warnings.some((w) => w.startsWith('no default route in the main table')), plan.warnings.join('\n'));
+  t.deepEqual(plan.lines(), [
+    `~ nftables table inet netfwd-${fwd.config.tunnel.interface}: elements -4 (egress_refused4, egress_refused6, uplinks)`,
+  ]);
+  t.true(
+    plan.warnings.some((w) => w.startsWith('no default route in the main table')),
+    plan.warnings.join('\n'),
+  );
   await fwd.apply();
   t.deepEqual(elements(ns, fwd, 'uplinks'), []);
   t.deepEqual(elements(ns, fwd, 'egress_refused4'), ['169.254.0.0/16'], 'link-local stays refused');

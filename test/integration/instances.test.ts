@@ -8,14 +8,15 @@
  * or priority removes the old rules and routes; a corrupt state file is
  * refused, never read as empty. Oracles: ip, nft, /proc/sys.
  */
-import type { ExecutionContext } from 'ava';
+
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import { ConfigError } from '../../src/errors.js';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
-import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { StateFileError, stateFilePath } from '../../src/forward/plan/state-file.js';
+import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { e2eSkipReason, inNetns, sysctlIn, uniqueTag } from '../helpers/e2e.js';
 import { freshNetns, kernelTest, toolPath } from '../helpers/kernel.js';
@@ -85,7 +86,8 @@ const ipJson = (ns: string, ...args: string[]): unknown[] => {
 
 /** What one configuration made, as the tools print it: its rules and routes (by table), its nft table, its link, its state file. */
 function objectsOf(ns: string, table: number | undefined, ifname: string): Record<string, unknown> {
-  const rules = (f: string) => (ipJson(ns, f, 'rule') as Array<{ table?: string }>).filter((r) => table !== undefined && r.table === String(table));
+  const rules = (f: string) =>
+    (ipJson(ns, f, 'rule') as Array<{ table?: string }>).filter((r) => table !== undefined && r.table === String(table));
   const routes = (f: string) => (table === undefined ? [] : ipJson(ns, f, 'route', 'show', 'table', String(table)));
   const nft = inNetns(ns, 'nft', ['-j', 'list', 'table', 'inet', `netfwd-${ifname}`]).replace(/"handle": \d+/g, '"handle": 0');
   const state = stateFilePath(ns, ifname);
@@ -112,7 +114,7 @@ function uidRoute(ns: string): string[] {
   });
 }
 
-test('a second backend configuration (another tunnel, mode snat) leaves the first one\'s table, rules and routing of uid 1000 alone; down of either leaves the other byte-identical', async (t) => {
+test("a second backend configuration (another tunnel, mode snat) leaves the first one's table, rules and routing of uid 1000 alone; down of either leaves the other byte-identical", async (t) => {
   const ns = homeNetns(t);
   const a = forwardService(backend(ns, `nf${uniqueTag()}a`, 0, { mode: 'uid', uids: ['1000'] }));
   const b = forwardService(backend(ns, `nf${uniqueTag()}b`, 1, { mode: 'snat' }));
@@ -121,16 +123,19 @@ test('a second backend configuration (another tunnel, mode snat) leaves the firs
   const bName = b.config.tunnel.interface;
   t.deepEqual(uidRoute(ns), ['eth0', 'eth0'], 'before: uid 1000 leaves by the home uplink');
   await a.apply();
-  t.deepEqual(uidRoute(ns), [aName, aName], 'with A up: uid 1000 goes into A\'s tunnel');
+  t.deepEqual(uidRoute(ns), [aName, aName], "with A up: uid 1000 goes into A's tunnel");
   const aObjects = objectsOf(ns, 5000, aName);
   const bPlan = await b.plan();
-  t.false(bPlan.lines().some((l) => l.includes('table 5000')), `B plans nothing in A's table:\n${bPlan.toString()}`);
+  t.false(
+    bPlan.lines().some((l) => l.includes('table 5000')),
+    `B plans nothing in A's table:\n${bPlan.toString()}`,
+  );
   await b.apply();
-  t.deepEqual(objectsOf(ns, 5000, aName), aObjects, 'B\'s up left A byte-identical');
-  t.deepEqual(uidRoute(ns), [aName, aName], 'and uid 1000 still goes into A\'s tunnel');
+  t.deepEqual(objectsOf(ns, 5000, aName), aObjects, "B's up left A byte-identical");
+  t.deepEqual(uidRoute(ns), [aName, aName], "and uid 1000 still goes into A's tunnel");
   t.true((await a.plan()).empty, 'A has nothing to repair');
   await b.down();
-  t.deepEqual(objectsOf(ns, 5000, aName), aObjects, 'B\'s down left A byte-identical');
+  t.deepEqual(objectsOf(ns, 5000, aName), aObjects, "B's down left A byte-identical");
   t.deepEqual(uidRoute(ns), [aName, aName]);
   await b.apply();
   const bObjects = objectsOf(ns, undefined, bName);
@@ -138,10 +143,14 @@ test('a second backend configuration (another tunnel, mode snat) leaves the firs
   // What A recorded of the global sysctls B needs too passes to B (whose down restores it): the rest of B is as it was.
   const bAfter = objectsOf(ns, undefined, bName);
   const stateOf = (o: Record<string, unknown>) => JSON.parse(o.state as string) as { sysctls: Record<string, unknown>; claim: unknown };
-  t.deepEqual(stateOf(bAfter).claim, stateOf(bObjects).claim, 'B\'s claim unchanged');
+  t.deepEqual(stateOf(bAfter).claim, stateOf(bObjects).claim, "B's claim unchanged");
   t.deepEqual(stateOf(bObjects).sysctls, {});
-  t.deepEqual(stateOf(bAfter).sysctls, { 'net.ipv4.conf.all.send_redirects': { before: '1', set: '0' } }, 'A handed its record of send_redirects to B');
-  t.deepEqual({ ...bAfter, state: null }, { ...bObjects, state: null }, 'A\'s down left B byte-identical');
+  t.deepEqual(
+    stateOf(bAfter).sysctls,
+    { 'net.ipv4.conf.all.send_redirects': { before: '1', set: '0' } },
+    'A handed its record of send_redirects to B',
+  );
+  t.deepEqual({ ...bAfter, state: null }, { ...bObjects, state: null }, "A's down left B byte-identical");
   t.deepEqual(uidRoute(ns), ['eth0', 'eth0']);
   t.deepEqual(ipJson(ns, 'rule', 'show', 'table', '5000'), [], 'nothing of A is left');
 });
@@ -152,7 +161,13 @@ test('a table, rule priority or mark another configuration claims is refused bef
   cleanup(t, a);
   await a.apply();
   const aName = a.config.tunnel.interface;
-  const snapshot = () => ({ rules: ipJson(ns, 'rule'), rules6: ipJson(ns, '-6', 'rule'), routes: ipJson(ns, 'route', 'show', 'table', 'all'), links: (ipJson(ns, 'link') as Array<{ ifname: string }>).map((l) => l.ifname), nft: inNetns(ns, 'nft', ['list', 'tables']) });
+  const snapshot = () => ({
+    rules: ipJson(ns, 'rule'),
+    rules6: ipJson(ns, '-6', 'rule'),
+    routes: ipJson(ns, 'route', 'show', 'table', 'all'),
+    links: (ipJson(ns, 'link') as Array<{ ifname: string }>).map((l) => l.ifname),
+    nft: inNetns(ns, 'nft', ['list', 'tables']),
+  });
   const before = snapshot();
   const cases: Array<[BackendSpec['returnPath'], string, RegExp]> = [
     [{ mode: 'connmark' }, 'returnPath.table', /table 5000 is used by the netfwd configuration of tunnel/],
@@ -169,10 +184,16 @@ test('a table, rule priority or mark another configuration claims is refused bef
     // status (and doctor, which reports its warnings as failed checks) still answers, and says why up refuses.
     const st = await b.status();
     t.deepEqual(st.drift, [`? (unknown: netfwd up refuses: ${field})`]);
-    t.true(st.warnings.some((w) => message.test(w)), st.warnings.join('\n'));
+    t.true(
+      st.warnings.some((w) => message.test(w)),
+      st.warnings.join('\n'),
+    );
   }
   // A service port of A: each configuration closes its services to every interface but its own tunnel.
-  const sameService = forwardService({ ...backend(ns, `nf${uniqueTag()}b`, 1, { mode: 'snat' }), services: [{ protocol: 'tcp+udp', port: '8000-8100' }] });
+  const sameService = forwardService({
+    ...backend(ns, `nf${uniqueTag()}b`, 1, { mode: 'snat' }),
+    services: [{ protocol: 'tcp+udp', port: '8000-8100' }],
+  });
   const err = await t.throwsAsync(sameService.apply(), { instanceOf: ConfigError });
   t.is((err as ConfigError).field, 'services[0]');
   t.regex(err!.message, new RegExp(`tcp 8000-8100 is also a port of the netfwd configuration of tunnel ${aName}`));
@@ -183,24 +204,28 @@ test('a table, rule priority or mark another configuration claims is refused bef
   t.true((await a.plan()).empty);
 });
 
-test('changing returnPath.table or priority removes the old table\'s rules and routes (none orphaned)', async (t) => {
+test("changing returnPath.table or priority removes the old table's rules and routes (none orphaned)", async (t) => {
   const ns = homeNetns(t);
   const ifname = `nf${uniqueTag()}a`;
   const spec = backend(ns, ifname, 0, { mode: 'uid', uids: ['1000'] });
   const a = forwardService(spec);
   cleanup(t, a);
   await a.apply();
-  const own = (table: string) => (ipJson(ns, 'rule') as Array<{ table?: string; protocol?: string }>).filter((r) => r.table === table && r.protocol === '233').length;
+  const own = (table: string) =>
+    (ipJson(ns, 'rule') as Array<{ table?: string; protocol?: string }>).filter((r) => r.table === table && r.protocol === '233').length;
   t.is(own('5000'), 2);
   const moved = forwardService({ ...spec, returnPath: { mode: 'uid', uids: ['1000'], table: 6000, priority: 300 } });
   cleanup(t, moved);
   await moved.apply();
-  t.is(own('5000'), 0, 'the old table\'s rules are gone');
+  t.is(own('5000'), 0, "the old table's rules are gone");
   t.deepEqual(ipJson(ns, 'route', 'show', 'table', '5000'), [], 'and its routes (IPv4)');
   t.deepEqual(ipJson(ns, '-6', 'route', 'show', 'table', '5000'), [], 'and its routes (IPv6)');
   t.is(own('6000'), 2);
   t.deepEqual(uidRoute(ns), [ifname, ifname]);
-  t.deepEqual((ipJson(ns, 'rule') as Array<{ priority: number; table?: string }>).filter((r) => r.table === '6000').map((r) => r.priority), [300, 301]);
+  t.deepEqual(
+    (ipJson(ns, 'rule') as Array<{ priority: number; table?: string }>).filter((r) => r.table === '6000').map((r) => r.priority),
+    [300, 301],
+  );
   await moved.down();
   t.is(own('6000') + own('5000'), 0);
 });
@@ -218,7 +243,16 @@ test('global sysctls are restored by down only when no other configuration still
   await b.apply();
   t.is(sysctlIn(ns, key), '1');
   const downA = await a.down();
-  t.true(downA.plan.lines().some((l) => l === `~ sysctl ${key}: left as it is: the netfwd configuration of ${b.config.tunnel.interface} still needs it (its down restores it)`), downA.plan.toString());
+  t.true(
+    downA.plan
+      .lines()
+      .some(
+        (l) =>
+          l ===
+          `~ sysctl ${key}: left as it is: the netfwd configuration of ${b.config.tunnel.interface} still needs it (its down restores it)`,
+      ),
+    downA.plan.toString(),
+  );
   t.is(sysctlIn(ns, key), '1', 'B still forwards');
   t.is(sysctlIn(ns, redirects), '0');
   t.true((await b.plan()).empty, 'B has nothing to repair');
@@ -235,7 +269,12 @@ test('a corrupt state file is refused with its path and how to recover (not read
   const path = stateFilePath(ns, fwd.config.tunnel.interface);
   const good = readFileSync(path, 'utf8');
   t.regex(good, /"net\.ipv4\.ip_forward"/);
-  for (const bad of ['{"sysctls": {"net.ipv4.ip_forward": ', '[]', '{"sysctls": {"net.ipv4.ip_forward": {"before": 0}}}', '{"sysctls": {}, "claim": {"role": "x", "sysctls": []}}']) {
+  for (const bad of [
+    '{"sysctls": {"net.ipv4.ip_forward": ',
+    '[]',
+    '{"sysctls": {"net.ipv4.ip_forward": {"before": 0}}}',
+    '{"sysctls": {}, "claim": {"role": "x", "sysctls": []}}',
+  ]) {
     writeFileSync(path, bad);
     const err = await t.throwsAsync(fwd.down(), { instanceOf: StateFileError });
     t.true(err!.message.includes(path), err!.message);

@@ -14,7 +14,9 @@ test('the lab builds four namespaces, routes between them and removes them', asy
   for (const h of Object.values(lab.hosts)) t.true(netns.exists(h.netns), h.netns);
 
   const addrs = ipJson(lab.hosts.frontend.netns, ['addr', 'show', 'dev', 'eth0']);
-  const local = addrs[0].addr_info.filter((a: { scope: string }) => a.scope === 'global').map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+  const local = addrs[0].addr_info
+    .filter((a: { scope: string }) => a.scope === 'global')
+    .map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
   t.deepEqual(local.sort(), ['2001:db8:2::2/64', '203.0.113.2/24']);
   const routes = ipJson(lab.hosts.backend.netns, ['route', 'show', 'default']);
   t.is(routes[0].gateway, LAB_ADDRESSES.routerToBackend.ipv4);
@@ -38,7 +40,10 @@ test('the lab builds four namespaces, routes between them and removes them', asy
     });
   t.is(await lab.run('client', ask, { host: LAB_ADDRESSES.outside.ipv4, port }), `::ffff:${LAB_ADDRESSES.client.ipv4}`);
   t.is(await lab.run('backend', ask, { host: LAB_ADDRESSES.outside.ipv6, port }), LAB_ADDRESSES.backend.ipv6);
-  t.is(await runInNetns(lab.hosts.frontend.netns, ask, { host: LAB_ADDRESSES.outside.ipv4, port }), `::ffff:${LAB_ADDRESSES.frontend.ipv4}`);
+  t.is(
+    await runInNetns(lab.hosts.frontend.netns, ask, { host: LAB_ADDRESSES.outside.ipv4, port }),
+    `::ffff:${LAB_ADDRESSES.frontend.ipv4}`,
+  );
 
   // A process in a namespace sees only that namespace's interfaces.
   const child = lab.exec('client', 'cat', ['/proc/net/dev']);
@@ -56,16 +61,21 @@ test('the lab builds four namespaces, routes between them and removes them', asy
 test('a function that throws inside a namespace rejects with its message', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.destroy());
-  await t.throwsAsync(lab.run('client', () => {
-    throw new Error('boom');
-  }), { message: /boom/ });
+  await t.throwsAsync(
+    lab.run('client', () => {
+      throw new Error('boom');
+    }),
+    { message: /boom/ },
+  );
 });
 
 test('a function compiled with esbuild keepNames (its source calls __name, as under tsx) runs inside a namespace', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.destroy());
   // The shape esbuild gives a named inner function under keepNames; __name exists only in the compiled module.
-  const fn = new Function('return async (a) => { const add = __name(function add(x) { return x + a; }, "add"); return add(1); }')() as (a: number) => Promise<number>;
+  const fn = new Function('return async (a) => { const add = __name(function add(x) { return x + a; }, "add"); return add(1); }')() as (
+    a: number,
+  ) => Promise<number>;
   t.regex(fn.toString(), /__name\(/);
   t.is(await runInNetns(lab.hosts.client.netns, fn, 41), 42);
 });
@@ -76,7 +86,9 @@ test('backends: 2 adds a second backend host on its own segment, routed like the
   const b2 = lab.host('backend2');
   t.is(b2.ipv4, LAB_ADDRESSES.backend2.ipv4);
   const addrs = ipJson(b2.netns, ['addr', 'show', 'dev', 'eth0']);
-  const local = addrs[0].addr_info.filter((a: { scope: string }) => a.scope === 'global').map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+  const local = addrs[0].addr_info
+    .filter((a: { scope: string }) => a.scope === 'global')
+    .map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
   t.deepEqual(local.sort(), ['192.0.2.130/25', '2001:db8:4::2/64']);
   const server = lab.start('internet', async () => {
     const net = await import('node:net');
@@ -117,7 +129,10 @@ test('destroy ends processes the lab did not start itself (e.g. a detached daemo
   await lab.destroy();
   // The daemon is this process's child: it has ended once node has reaped it (until then a zombie
   // still answers kill 0), so wait for its exit, with a limit.
-  const signal = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000).unref())]);
+  const signal = await Promise.race([
+    exited,
+    new Promise<string>((resolve) => setTimeout(() => resolve('still running after 20 s'), 20_000).unref()),
+  ]);
   t.true(signal === 'SIGTERM' || signal === 'SIGKILL', `the daemon ended by a signal (${signal})`);
   t.throws(() => process.kill(daemon.pid!, 0), { code: 'ESRCH' });
   t.false(netns.exists(lab.hosts.backend.netns));

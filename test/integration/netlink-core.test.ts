@@ -4,12 +4,12 @@
  * full rtnetlink layer has its own tests. Oracles: `ip -j`.
  */
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
-import { Connection } from '../../src/netlink/connection.js';
+import { NetlinkError, ValidationError } from '../../src/errors.js';
 import { attrs } from '../../src/netlink/attributes.js';
+import { Connection } from '../../src/netlink/connection.js';
 import { NETLINK_CAP_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, SOL_NETLINK } from '../../src/netlink/constants.js';
 import { messageCodec } from '../../src/netlink/message.js';
 import { struct } from '../../src/netlink/struct.js';
-import { NetlinkError, ValidationError } from '../../src/errors.js';
 import { netns } from '../../src/netns/index.js';
 import { freshNetns, ipJson, kernelTest, run, toolPath, uniqueNetnsName } from '../helpers/kernel.js';
 
@@ -32,14 +32,35 @@ const link = messageCodec(
   }),
 );
 const rtmsg = struct('rtmsg', {
-  family: 'u8', dstLen: 'u8', srcLen: 'u8', tos: 'u8', table: 'u8', protocol: 'u8', scope: 'u8', type: 'u8', flags: 'u32',
+  family: 'u8',
+  dstLen: 'u8',
+  srcLen: 'u8',
+  tos: 'u8',
+  table: 'u8',
+  protocol: 'u8',
+  scope: 'u8',
+  type: 'u8',
+  flags: 'u32',
 });
 const route = messageCodec(
   rtmsg,
-  attrs('route', { dst: { type: 1, kind: 'ip' }, oif: { type: 4, kind: 'u32' }, gateway: { type: 5, kind: 'ip' }, table: { type: 15, kind: 'u32' } }),
+  attrs('route', {
+    dst: { type: 1, kind: 'ip' },
+    oif: { type: 4, kind: 'u32' },
+    gateway: { type: 5, kind: 'ip' },
+    table: { type: 15, kind: 'u32' },
+  }),
 );
 const fibRuleHdr = struct('fib_rule_hdr', {
-  family: 'u8', dstLen: 'u8', srcLen: 'u8', tos: 'u8', table: 'u8', res1: { pad: 1 }, res2: { pad: 1 }, action: 'u8', flags: 'u32',
+  family: 'u8',
+  dstLen: 'u8',
+  srcLen: 'u8',
+  tos: 'u8',
+  table: 'u8',
+  res1: { pad: 1 },
+  res2: { pad: 1 },
+  action: 'u8',
+  flags: 'u32',
 });
 const rule = messageCodec(
   fibRuleHdr,
@@ -51,7 +72,13 @@ const rule = messageCodec(
 );
 
 const addBlackhole = (dst: string) =>
-  route.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, { family: 2, dstLen: 32, table: 0, protocol: 4, scope: 0, type: 6 }, { dst, table: 5000 }, `add blackhole ${dst}`);
+  route.request(
+    RTM_NEWROUTE,
+    NLM_F_CREATE | NLM_F_EXCL,
+    { family: 2, dstLen: 32, table: 0, protocol: 4, scope: 0, type: 6 },
+    { dst, table: 5000 },
+    `add blackhole ${dst}`,
+  );
 
 test('namespaces: create, exists, list, sysctl, exec, remove', async (t) => {
   const name = uniqueNetnsName();
@@ -100,7 +127,10 @@ test('a route connection in a new namespace dumps only lo', async (t) => {
   const msgs = await conn.dumpAll(link.request(RTM_GETLINK, NLM_F_DUMP, { family: 0 }, {}, 'dump links', 'read'));
   const names = msgs.map((m) => link.decode(m.data).attrs.ifname);
   t.deepEqual(names, ['lo']);
-  t.deepEqual(ipJson(ns, ['link']).map((l: { ifname: string }) => l.ifname), names);
+  t.deepEqual(
+    ipJson(ns, ['link']).map((l: { ifname: string }) => l.ifname),
+    names,
+  );
 });
 
 test('opening a connection in a missing namespace fails with ENOENT', async (t) => {
@@ -112,7 +142,13 @@ test('EEXIST is decoded with its code and the operation', async (t) => {
   const ns = freshNetns(t);
   const conn = await Connection.open('route', { netns: ns });
   t.teardown(() => conn.close());
-  const add = link.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, {}, { ifname: 'br-test', linkinfo: { kind: 'bridge' } }, 'add link br-test');
+  const add = link.request(
+    RTM_NEWLINK,
+    NLM_F_CREATE | NLM_F_EXCL,
+    {},
+    { ifname: 'br-test', linkinfo: { kind: 'bridge' } },
+    'add link br-test',
+  );
   await conn.request(add);
   t.is(ipJson(ns, ['-d', 'link', 'show', 'br-test'])[0].linkinfo.info_kind, 'bridge');
   const error = await t.throwsAsync(conn.request(add), { instanceOf: NetlinkError });
@@ -126,7 +162,13 @@ test('an extended ACK message (reversed uid range) reaches the error', async (t)
   const ns = freshNetns(t);
   const conn = await Connection.open('route', { netns: ns });
   t.teardown(() => conn.close());
-  const bad = rule.request(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, { family: 2, action: 1 }, { priority: 100, table: 5000, uidRange: { start: 2000, end: 1000 } }, 'add rule');
+  const bad = rule.request(
+    RTM_NEWRULE,
+    NLM_F_CREATE | NLM_F_EXCL,
+    { family: 2, action: 1 },
+    { priority: 100, table: 5000, uidRange: { start: 2000, end: 1000 } },
+    'add rule',
+  );
   const error = await t.throwsAsync(conn.request(bad), { instanceOf: NetlinkError });
   t.is(error!.code, 'EINVAL');
   t.is(error!.extack, 'Invalid uid range');
@@ -141,7 +183,13 @@ test('an offending attribute is mapped back to its schema path', async (t) => {
   t.teardown(() => conn.close());
   // RTA_TABLE sent 2 bytes wide: the kernel's policy check points at it.
   const narrowTable = messageCodec(rtmsg, attrs('route', { dst: { type: 1, kind: 'ip' }, table: { type: 15, kind: 'u16' } }));
-  const bad = narrowTable.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, { family: 2, dstLen: 24, protocol: 4, type: 1 }, { dst: '192.0.2.0', table: 5000 }, 'add route');
+  const bad = narrowTable.request(
+    RTM_NEWROUTE,
+    NLM_F_CREATE | NLM_F_EXCL,
+    { family: 2, dstLen: 24, protocol: 4, type: 1 },
+    { dst: '192.0.2.0', table: 5000 },
+    'add route',
+  );
   const error = await t.throwsAsync(conn.request(bad), { instanceOf: NetlinkError });
   t.true(['EINVAL', 'ERANGE'].includes(error!.code), error!.message); // kernels differ: ERANGE since 5.x policies
   t.is(error!.offset, 16 + 12 + 8, `the kernel gave the offset of RTA_TABLE: ${error!.message}`);
@@ -213,7 +261,8 @@ test('monitor: an overrun (ENOBUFS) surfaces as a resync item', async (t) => {
   const writer = await Connection.open('route', { netns: ns });
   t.teardown(() => writer.close());
   const adds = [];
-  for (let i = 0; i < 200; i++) adds.push(link.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, {}, { ifname: `f${i}`, linkinfo: { kind: 'bridge' } }));
+  for (let i = 0; i < 200; i++)
+    adds.push(link.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, {}, { ifname: `f${i}`, linkinfo: { kind: 'bridge' } }));
   const r = await writer.bulk(adds);
   t.is(r.failed.length, 0);
   let resync = false;
@@ -248,7 +297,9 @@ test('generic and netfilter connections opened in a namespace dump what is there
   const genl = await Connection.open('generic', { netns: ns });
   t.teardown(() => genl.close());
   const families: string[] = [];
-  for await (const m of genl.dump(ctrl.request(GENL_ID_CTRL, NLM_F_DUMP, { cmd: CTRL_CMD_GETFAMILY, version: 1 }, {}, 'list families', 'read'))) {
+  for await (const m of genl.dump(
+    ctrl.request(GENL_ID_CTRL, NLM_F_DUMP, { cmd: CTRL_CMD_GETFAMILY, version: 1 }, {}, 'list families', 'read'),
+  )) {
     if (m.type === GENL_ID_CTRL) families.push(ctrl.decode(m.data).attrs.familyName ?? '');
   }
   t.true(families.includes('nlctrl'), families.join(' '));
@@ -258,7 +309,9 @@ test('generic and netfilter connections opened in a namespace dump what is there
   const nf = await Connection.open('netfilter', { netns: ns });
   t.teardown(() => nf.close());
   const tables: string[] = [];
-  for await (const m of nf.dump(nftTable.request(NFT_MSG_GETTABLE, NLM_F_DUMP, { family: 0, version: 0, resId: 0 }, {}, 'list tables', 'read'))) {
+  for await (const m of nf.dump(
+    nftTable.request(NFT_MSG_GETTABLE, NLM_F_DUMP, { family: 0, version: 0, resId: 0 }, {}, 'list tables', 'read'),
+  )) {
     if (m.type === NFT_MSG_NEWTABLE_REPLY) tables.push(nftTable.decode(m.data).attrs.name ?? '');
   }
   t.deepEqual(tables, ['core_probe']);
@@ -274,9 +327,12 @@ test('a reply longer than the receive buffer is reported as truncated, not cut s
   conn.exchange.sock.setOption(SOL_NETLINK, NETLINK_CAP_ACK, 0);
   const payload = Buffer.alloc(160 * 1024);
   payload[0] = 0xfe; // rtm_family: no such address family
-  const error = await t.throwsAsync(conn.request({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, payload, describe: 'add an oversized route' }), {
-    instanceOf: NetlinkError,
-  });
+  const error = await t.throwsAsync(
+    conn.request({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, payload, describe: 'add an oversized route' }),
+    {
+      instanceOf: NetlinkError,
+    },
+  );
   t.is(error!.code, 'EMSGSIZE');
   t.regex(error!.message, /truncated/);
   // The connection stays usable.

@@ -3,12 +3,13 @@
  * start a thread — each in its own namespace. Oracles: /proc/self/status and
  * `id` of the started process, the sysctl read back, the error's code.
  */
+
+import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { NetfwdError, NetlinkError, ValidationError } from '../../src/errors.js';
 import { addonPath } from '../../src/native.js';
 import { NETNS_RUN_DIR, netns } from '../../src/netns/index.js';
@@ -45,7 +46,10 @@ function collect(child: ChildProcess): Promise<Ran> {
 }
 
 /** The Uid, Gid and Groups lines of /proc/self/status of a process started by netns.exec. */
-async function credentialsOf(ns: string, options: { uid?: number; gid?: number }): Promise<{ uid: string[]; gid: string[]; groups: string[]; id: string[] }> {
+async function credentialsOf(
+  ns: string,
+  options: { uid?: number; gid?: number },
+): Promise<{ uid: string[]; gid: string[]; groups: string[]; id: string[] }> {
   const r = await collect(
     netns.exec(ns, toolPath('sh'), ['-c', 'cat /proc/self/status; echo "id: $(id -u) $(id -g) $(id -G)"'], { ...options, cwd: '/' }),
   );
@@ -123,7 +127,11 @@ test('bad uids and gids, and a uid without passwd entry or gid, are refused befo
     ['gid', { uid: 3_999_999_999 }],
   ];
   for (const [field, options] of bad) {
-    const error = t.throws(() => netns.exec(ns, toolPath('touch'), [marker], options as { uid?: number; gid?: number }), { instanceOf: ValidationError }, JSON.stringify(options));
+    const error = t.throws(
+      () => netns.exec(ns, toolPath('touch'), [marker], options as { uid?: number; gid?: number }),
+      { instanceOf: ValidationError },
+      JSON.stringify(options),
+    );
     t.is(error?.field, field, JSON.stringify(options));
   }
   t.regex(t.throws(() => netns.exec(ns, 'true', [], { uid: 3_999_999_999 }))!.message, /no passwd entry.*pass options\.gid/);

@@ -46,7 +46,11 @@ for (const c of CASES) {
 
     // nft.list() of what nft loaded: the builder's statements, nft's text.
     const list = await nftTheirs.list();
-    const listed = new Set(nftIn(theirs, ['list', 'ruleset']).split('\n').map((l) => l.trim()));
+    const listed = new Set(
+      nftIn(theirs, ['list', 'ruleset'])
+        .split('\n')
+        .map((l) => l.trim()),
+    );
     const want = c.rules(gv);
     for (const chain of new Set(want.map(([ch]) => ch))) {
       const got = list.rules.filter((r) => r.chain === chain);

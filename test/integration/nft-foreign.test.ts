@@ -4,8 +4,9 @@
  * expressions). nft.list() reads them without failing: modeled statements
  * render as nft prints them, the rest as typed opaque values with text.
  */
-import { nftRuleText } from '../../src/nft/ruleset-text.js';
+
 import { Nft } from '../../src/nft/nft.js';
+import { nftRuleText } from '../../src/nft/ruleset-text.js';
 import { FOREIGN } from '../fixtures/nft-cases.js';
 import { iptablesIn, nftIn } from '../fixtures/nft-oracle.js';
 import { freshNetns, kernelTest } from '../helpers/kernel.js';
@@ -22,7 +23,11 @@ test('a firewalld-style table and iptables-nft rules list without failing', asyn
 
   const all = await nft.list();
   t.deepEqual(all.tables.map((x) => `${x.family} ${x.name}`).sort(), ['inet firewalld', 'ip filter', 'ip mangle', 'ip nat']);
-  const listed = new Set(nftIn(ns, ['list', 'ruleset']).split('\n').map((l) => l.trim()));
+  const listed = new Set(
+    nftIn(ns, ['list', 'ruleset'])
+      .split('\n')
+      .map((l) => l.trim()),
+  );
   const fwRules = all.rules.filter((r) => r.table === 'firewalld');
   t.is(fwRules.length, 32);
   let same = 0;
@@ -46,7 +51,10 @@ test('a firewalld-style table and iptables-nft rules list without failing', asyn
 
   // Filters.
   const only = await nft.list({ family: 'ip', table: 'nat' });
-  t.deepEqual(only.tables.map((x) => x.name), ['nat']);
+  t.deepEqual(
+    only.tables.map((x) => x.name),
+    ['nat'],
+  );
   t.is(only.rules.length, 2);
   t.deepEqual((await nft.list({ family: 'ip6', table: 'nat' })).tables, []);
 });

@@ -24,7 +24,11 @@ async function collect(monitor: NftMonitor, done: (seen: NftMonitorEvent[]) => b
 }
 
 const text = (e: NftMonitorEvent) =>
-  e.kind === 'generation' ? `gen${e.process ? ` ${e.process}` : ''}` : e.kind === 'resync' ? 'resync' : `${e.action} ${e.kind} ${e.family} ${e.table}${e.name ? ` ${e.name}` : ''}`;
+  e.kind === 'generation'
+    ? `gen${e.process ? ` ${e.process}` : ''}`
+    : e.kind === 'resync'
+      ? 'resync'
+      : `${e.action} ${e.kind} ${e.family} ${e.table}${e.name ? ` ${e.name}` : ''}`;
 
 const nft = (ns: string, script: string) => run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-f', '-'], script);
 
@@ -46,10 +50,15 @@ test('objects made and deleted by nft arrive as events, each commit followed by 
   // One generation per commit (three nft runs), each naming the nft process.
   const gens = events.filter((e): e is Extract<NftMonitorEvent, { kind: 'generation' }> => e.kind === 'generation');
   t.true(gens.length >= 2, lines.join('\n'));
-  t.true(gens.every((g) => g.process === 'nft'), JSON.stringify(gens));
+  t.true(
+    gens.every((g) => g.process === 'nft'),
+    JSON.stringify(gens),
+  );
   t.true(gens[1]!.generation > gens[0]!.generation);
   // The generation matches what the nft tool lists after the commits.
-  const listed = JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'ruleset'])) as { nftables: Array<{ metainfo?: unknown }> };
+  const listed = JSON.parse(run('ip', ['netns', 'exec', ns, '/usr/sbin/nft', '-j', 'list', 'ruleset'])) as {
+    nftables: Array<{ metainfo?: unknown }>;
+  };
   t.truthy(listed.nftables[0]?.metainfo);
 });
 

@@ -13,9 +13,9 @@ import { ConflictError, NetlinkError } from '../../src/errors.js';
 import { Connection } from '../../src/netlink/connection.js';
 import { nftExpr as x } from '../../src/nft/builder.js';
 import { dumpChains, dumpElements, dumpObjs, dumpRules, dumpSets, dumpTables } from '../../src/nft/messages.js';
+import type { NftElement } from '../../src/nft/model.js';
 import { Nft } from '../../src/nft/nft.js';
 import { nftRuleText } from '../../src/nft/ruleset-text.js';
-import type { NftElement } from '../../src/nft/model.js';
 import { FOREIGN } from '../fixtures/nft-cases.js';
 import { nftIn, nftJson } from '../fixtures/nft-oracle.js';
 import { freshNetns, kernelTest, run } from '../helpers/kernel.js';
@@ -31,7 +31,16 @@ async function setup(t: ExecutionContext): Promise<{ ns: string; nft: Nft }> {
 
 const base = (tx: Parameters<Parameters<Nft['transaction']>[0]>[0]) => {
   tx.addTable({ family: 'inet', name: 'netfwd', comment: 'owned by netfwd' });
-  tx.addChain({ family: 'inet', table: 'netfwd', name: 'fw', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept', comment: 'forward' });
+  tx.addChain({
+    family: 'inet',
+    table: 'netfwd',
+    name: 'fw',
+    type: 'filter',
+    hook: 'forward',
+    priority: 'filter',
+    policy: 'accept',
+    comment: 'forward',
+  });
   tx.addChain({ family: 'inet', table: 'netfwd', name: 'pre', type: 'nat', hook: 'prerouting', priority: 'dstnat' });
 };
 
@@ -102,7 +111,11 @@ test('a batch of several megabytes goes out as one atomic write', async (t) => {
         family: 'inet',
         table: 'netfwd',
         chain: 'pre',
-        expr: [x.ip.daddr.eq(`203.0.113.${1 + (i % 200)}`), x.tcp.dport.eq(10000 + i), x.dnat({ addr: `10.0.0.${2 + (i % 200)}`, port: 20000 + i })],
+        expr: [
+          x.ip.daddr.eq(`203.0.113.${1 + (i % 200)}`),
+          x.tcp.dport.eq(10000 + i),
+          x.dnat({ addr: `10.0.0.${2 + (i % 200)}`, port: 20000 + i }),
+        ],
         comment: `forward ${i}`,
       });
     }
@@ -115,19 +128,33 @@ test('a batch of several megabytes goes out as one atomic write', async (t) => {
 });
 
 const FWD_KEY = ['ipv4_addr', 'inet_proto', 'inet_service'];
-const forward = (i: number): NftElement => ({ key: [`203.0.113.${1 + (i % 250)}`, i % 2 ? 'udp' : 'tcp', 1024 + i], data: [`10.0.0.${2 + (i % 250)}`, 2000 + i] });
+const forward = (i: number): NftElement => ({
+  key: [`203.0.113.${1 + (i % 250)}`, i % 2 ? 'udp' : 'tcp', 1024 + i],
+  data: [`10.0.0.${2 + (i % 250)}`, 2000 + i],
+});
 
 test('a 10 000-element map in one batch; adding or removing one element is one message', async (t) => {
   const { ns, nft } = await setup(t);
   const elements = Array.from({ length: 10000 }, (_, i) => forward(i));
   const res = await nft.transaction((tx) => {
     base(tx);
-    tx.addSet({ family: 'inet', table: 'netfwd', name: 'forwards4', keyType: FWD_KEY, dataType: ['ipv4_addr', 'inet_service'], flags: ['interval'], elements });
+    tx.addSet({
+      family: 'inet',
+      table: 'netfwd',
+      name: 'forwards4',
+      keyType: FWD_KEY,
+      dataType: ['ipv4_addr', 'inet_service'],
+      flags: ['interval'],
+      elements,
+    });
     tx.addRule({
       family: 'inet',
       table: 'netfwd',
       chain: 'pre',
-      expr: [x.meta.l4proto.in(['tcp', 'udp']), x.dnat({ family: 'ip', map: { key: [x.ip.daddr, x.meta.l4proto, x.th.dport], map: '@forwards4', withPort: true } })],
+      expr: [
+        x.meta.l4proto.in(['tcp', 'udp']),
+        x.dnat({ family: 'ip', map: { key: [x.ip.daddr, x.meta.l4proto, x.th.dport], map: '@forwards4', withPort: true } }),
+      ],
     });
   });
   t.true(res.messages > 8, `elements split over ${res.messages - 5} messages of one batch`);
@@ -135,18 +162,30 @@ test('a 10 000-element map in one batch; adding or removing one element is one m
   t.is((JSON.parse(listed).nftables[1].map.elem as unknown[]).length, 10000);
 
   const writes = nft.connection.stats.writes;
-  const r1 = await nft.transaction((tx) => tx.addElements({ family: 'inet', table: 'netfwd', set: 'forwards4', elements: [forward(20000)] }));
+  const r1 = await nft.transaction((tx) =>
+    tx.addElements({ family: 'inet', table: 'netfwd', set: 'forwards4', elements: [forward(20000)] }),
+  );
   t.is(r1.messages, 1);
   t.is(nft.connection.stats.writes - writes, 1, 'one state-changing message');
-  const r2 = await nft.transaction((tx) => tx.deleteElements({ family: 'inet', table: 'netfwd', set: 'forwards4', elements: [forward(5)] }));
+  const r2 = await nft.transaction((tx) =>
+    tx.deleteElements({ family: 'inet', table: 'netfwd', set: 'forwards4', elements: [forward(5)] }),
+  );
   t.is(r2.messages, 1);
   const set = await nft.getSet('inet', 'netfwd', 'forwards4');
   t.is(set!.elements.length, 10000);
-  t.deepEqual(set!.elements.find((e) => (e.key as unknown[])[2] === 1024 + 20000), forward(20000));
+  t.deepEqual(
+    set!.elements.find((e) => (e.key as unknown[])[2] === 1024 + 20000),
+    forward(20000),
+  );
   t.falsy(set!.elements.find((e) => (e.key as unknown[])[2] === 1029));
   // A port range element.
   await nft.transaction((tx) =>
-    tx.addElements({ family: 'inet', table: 'netfwd', set: 'forwards4', elements: [{ key: ['198.51.100.9', 'udp', { range: [51000, 51010] }], data: ['10.0.0.9', 51000] }] }),
+    tx.addElements({
+      family: 'inet',
+      table: 'netfwd',
+      set: 'forwards4',
+      elements: [{ key: ['198.51.100.9', 'udp', { range: [51000, 51010] }], data: ['10.0.0.9', 51000] }],
+    }),
   );
   t.true(nftIn(ns, ['list', 'map', 'inet', 'netfwd', 'forwards4']).includes('198.51.100.9 . udp . 51000-51010 : 10.0.0.9 . 51000'));
 });
@@ -168,13 +207,20 @@ test('rule handles, positions, replace, delete, flush; tables, chains and sets r
     tx.insertRule({ family: 'inet', table: 'netfwd', chain: 'fw', expr: [x.tcp.dport.eq(1), x.drop()] });
     tx.replaceRule({ family: 'inet', table: 'netfwd', chain: 'fw', handle: h80, expr: [x.tcp.dport.eq(8080), x.accept()] });
   });
-  const texts = () => nftIn(ns, ['list', 'chain', 'inet', 'netfwd', 'fw']).split('\n').map((l) => l.trim()).filter((l) => l.startsWith('tcp'));
+  const texts = () =>
+    nftIn(ns, ['list', 'chain', 'inet', 'netfwd', 'fw'])
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('tcp'));
   t.deepEqual(texts(), ['tcp dport 1 drop', 'tcp dport 22 accept', 'tcp dport 25 drop', 'tcp dport 8080 accept']);
   const listed = await nft.list({ family: 'inet', table: 'netfwd' });
   t.deepEqual(listed.rules.map(nftRuleText), ['tcp dport 1 drop', 'tcp dport 22 accept', 'tcp dport 25 drop', 'tcp dport 8080 accept']);
   t.is(listed.tables[0]!.comment, 'owned by netfwd');
   t.is(listed.chains.find((c) => c.name === 'fw')!.comment, 'forward');
-  t.like(listed.chains.find((c) => c.name === 'pre'), { type: 'nat', hook: 'prerouting', priority: -100, policy: 'accept' });
+  t.like(
+    listed.chains.find((c) => c.name === 'pre'),
+    { type: 'nat', hook: 'prerouting', priority: -100, policy: 'accept' },
+  );
   await nft.transaction((tx) => tx.deleteRule({ family: 'inet', table: 'netfwd', chain: 'fw', handle: h22 }));
   t.deepEqual(texts(), ['tcp dport 1 drop', 'tcp dport 25 drop', 'tcp dport 8080 accept']);
   await nft.transaction((tx) => {
@@ -199,7 +245,14 @@ test('counters: rule, named object and per element, read back after traffic', as
     tx.addTable({ family: 'ip', name: 'netfwd' });
     tx.addChain({ family: 'ip', table: 'netfwd', name: 'out', type: 'filter', hook: 'output', priority: 'filter' });
     tx.addCounter({ family: 'ip', table: 'netfwd', name: 'fwd-lo' });
-    tx.addSet({ family: 'ip', table: 'netfwd', name: 'dst', keyType: 'ipv4_addr', counter: true, elements: [{ key: '127.0.0.1' }, { key: '192.0.2.1' }] });
+    tx.addSet({
+      family: 'ip',
+      table: 'netfwd',
+      name: 'dst',
+      keyType: 'ipv4_addr',
+      counter: true,
+      elements: [{ key: '127.0.0.1' }, { key: '192.0.2.1' }],
+    });
     tx.addRule({ family: 'ip', table: 'netfwd', chain: 'out', expr: [x.ip.daddr.eq('127.0.0.1'), x.counter()] });
     tx.addRule({ family: 'ip', table: 'netfwd', chain: 'out', expr: [x.ip.daddr.eq('127.0.0.1'), x.counter('fwd-lo')] });
     tx.addRule({ family: 'ip', table: 'netfwd', chain: 'out', expr: [x.ip.daddr.in('@dst')] });
@@ -220,18 +273,25 @@ test('counters: rule, named object and per element, read back after traffic', as
   t.true(nftIn(ns, ['list', 'counter', 'ip', 'netfwd', 'fwd-lo']).includes(`packets ${obj.packets} bytes ${obj.bytes}`));
 });
 
-test("a foreign table stays byte-identical while netfwd changes its own", async (t) => {
+test('a foreign table stays byte-identical while netfwd changes its own', async (t) => {
   const { ns, nft } = await setup(t);
   nftIn(ns, ['-f', '-'], FOREIGN[0]!.nft!);
   const conn = await Connection.open('netfilter', { netns: ns });
   t.teardown(() => conn.close());
   const snapshot = async () => {
     const out: string[] = [];
-    for (const req of [dumpTables('inet'), dumpChains('inet', 'firewalld'), dumpSets('inet', 'firewalld'), dumpObjs('inet', 'firewalld'), dumpRules('inet', 'firewalld')]) {
+    for (const req of [
+      dumpTables('inet'),
+      dumpChains('inet', 'firewalld'),
+      dumpSets('inet', 'firewalld'),
+      dumpObjs('inet', 'firewalld'),
+      dumpRules('inet', 'firewalld'),
+    ]) {
       for (const m of await conn.dumpAll(req)) {
         // Only the foreign table's objects (GETTABLE lists every inet table).
         // nfgenmsg.res_id carries the ruleset generation (it moves with every commit): compare family and attributes.
-        if (m.data.includes(Buffer.from('firewalld\0'))) out.push(m.data.subarray(0, 1).toString('hex') + m.data.subarray(4).toString('hex'));
+        if (m.data.includes(Buffer.from('firewalld\0')))
+          out.push(m.data.subarray(0, 1).toString('hex') + m.data.subarray(4).toString('hex'));
       }
     }
     for (const m of await conn.dumpAll(dumpElements('inet', 'firewalld', 'allowed6'))) out.push(m.data.subarray(4).toString('hex'));
@@ -243,7 +303,15 @@ test("a foreign table stays byte-identical while netfwd changes its own", async 
 
   await nft.transaction(base);
   await nft.transaction((tx) => {
-    tx.addSet({ family: 'inet', table: 'netfwd', name: 'forwards4', keyType: FWD_KEY, dataType: ['ipv4_addr', 'inet_service'], flags: ['interval'], elements: [forward(1), forward(2)] });
+    tx.addSet({
+      family: 'inet',
+      table: 'netfwd',
+      name: 'forwards4',
+      keyType: FWD_KEY,
+      dataType: ['ipv4_addr', 'inet_service'],
+      flags: ['interval'],
+      elements: [forward(1), forward(2)],
+    });
     tx.addRule({ family: 'inet', table: 'netfwd', chain: 'fw', expr: [x.ct.status.any('dnat'), x.accept()] });
   });
   await nft.transaction((tx) => tx.deleteElements({ family: 'inet', table: 'netfwd', set: 'forwards4', elements: [forward(1)] }));

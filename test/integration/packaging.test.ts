@@ -12,13 +12,14 @@
  * which is what `npm ci` needs; a lockfile-less `npm install --offline` wants
  * the full metadata and fails with ENOTCACHED there.
  */
-import test from 'ava';
+
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import test from 'ava';
 import { freshNetns, ipJson, kernelSkipReason, kernelTest } from '../helpers/kernel.js';
 
 const ktest = kernelTest(['ip']);
@@ -35,7 +36,8 @@ function which(cmd: string, path = process.env.PATH ?? ''): string | undefined {
 const crossCompiler = which('aarch64-linux-gnu-g++');
 const qemu = which('qemu-aarch64');
 const arm64Reason = crossCompiler ? undefined : 'needs aarch64-linux-gnu-g++ (Debian: g++-aarch64-linux-gnu) to build the arm64 prebuild';
-const qemuReason = arm64Reason ?? kernelSkipReason(['ip']) ?? (qemu ? undefined : 'needs qemu-aarch64 (Debian: qemu-user) to run an arm64 Node.js');
+const qemuReason =
+  arm64Reason ?? kernelSkipReason(['ip']) ?? (qemu ? undefined : 'needs qemu-aarch64 (Debian: qemu-user) to run an arm64 Node.js');
 if (arm64Reason) process.stderr.write(`packaging: skipping the arm64 checks: ${arm64Reason}\n`);
 else if (qemuReason) process.stderr.write(`packaging: skipping the arm64 run: ${qemuReason}\n`);
 
@@ -43,7 +45,11 @@ const scratch = mkdtempSync(join(tmpdir(), 'netfwd-pkg-'));
 test.after.always(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Runs a command; returns status, stdout, and both streams together. */
-function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { status: number; stdout: string; out: string } {
+function sh(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): { status: number; stdout: string; out: string } {
   const r = spawnSync(cmd, args, { cwd: opts.cwd ?? root, env: opts.env ?? process.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.error) throw r.error;
   return { status: r.status ?? -1, stdout: r.stdout, out: `${r.stdout}${r.stderr}` };
@@ -93,11 +99,20 @@ function consumerProject(name: string, tarball: string): string {
   const dir = join(scratch, name);
   mkdirSync(dir);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
-  const repoLock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dependencies?: Record<string, string> }> };
+  const repoLock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dependencies?: Record<string, string> }>;
+  };
   const spec = `file:${tarball}`;
   const packages: Record<string, unknown> = {
     '': { name: 'consumer', version: '1.0.0', dependencies: { netfwd: spec } },
-    'node_modules/netfwd': { version: pkg.version, resolved: spec, integrity: sri(tarball), hasInstallScript: true, license: 'MIT', dependencies: pkg.dependencies },
+    'node_modules/netfwd': {
+      version: pkg.version,
+      resolved: spec,
+      integrity: sri(tarball),
+      hasInstallScript: true,
+      license: 'MIT',
+      dependencies: pkg.dependencies,
+    },
   };
   const todo = Object.keys(pkg.dependencies);
   while (todo.length) {
@@ -109,8 +124,14 @@ function consumerProject(name: string, tarball: string): string {
     packages[key] = entry;
     todo.push(...Object.keys(entry.dependencies ?? {}));
   }
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, dependencies: { netfwd: spec } }, null, 2));
-  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, dependencies: { netfwd: spec } }, null, 2),
+  );
+  writeFileSync(
+    join(dir, 'package-lock.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
   // Imports the package by name, makes a veth pair in the namespace given, and
   // reports the links and every .node file mapped into this process.
   writeFileSync(
@@ -151,12 +172,17 @@ function install(): Promise<Installed> {
     mkdirSync(packDir);
     // --ignore-scripts: prepare (tsup) and prepack (the prebuilds) already ran;
     // rebuilding dist/ here would race other test files that use it.
-    const packed = JSON.parse(must('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir]).replace(/^[^[]*/s, '')) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const packed = JSON.parse(
+      must('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir]).replace(/^[^[]*/s, ''),
+    ) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const tarball = join(packDir, packed[0]!.filename);
     const bin = hiddenBin();
     const app = consumerProject('app', tarball);
     const cache = must('npm', ['config', 'get', 'cache']).trim();
-    const r = sh('npm', ['ci', '--offline', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], { cwd: app, env: consumerEnv(bin) });
+    const r = sh('npm', ['ci', '--offline', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], {
+      cwd: app,
+      env: consumerEnv(bin),
+    });
     if (r.status !== 0) throw new Error(`npm ci of the tarball failed (${r.status}):\n${r.out}`);
     return { bin, tarball, files: packed[0]!.files.map((f) => f.path), app, installOutput: r.out };
   })();
@@ -197,8 +223,12 @@ test('the tarball ships both prebuilds, the sources to rebuild, and no build dir
   const { files, app } = await install();
   t.true(files.includes(`prebuilds/linux-x64/${PREBUILD}`), files.join(' '));
   if (!arm64Reason) t.true(files.includes(`prebuilds/linux-arm64/${PREBUILD}`), files.join(' '));
-  for (const f of ['binding.gyp', 'native/addon.cc', 'dist/index.js', 'dist/cli.js', 'systemd/netfwd@.service']) t.true(files.includes(f), f);
-  t.false(files.some((f) => f.startsWith('build/')), 'build/ is not packed');
+  for (const f of ['binding.gyp', 'native/addon.cc', 'dist/index.js', 'dist/cli.js', 'systemd/netfwd@.service'])
+    t.true(files.includes(f), f);
+  t.false(
+    files.some((f) => f.startsWith('build/')),
+    'build/ is not packed',
+  );
   const x64 = elf(join(app, 'node_modules/netfwd/prebuilds/linux-x64', PREBUILD));
   t.deepEqual(x64, { magic: true, class64: true, little: true, type: 3, machine: EM_X86_64 });
 });
@@ -209,7 +239,11 @@ test('the tarball ships both prebuilds, the sources to rebuild, and no build dir
   t.deepEqual(arm, { magic: true, class64: true, little: true, type: 3, machine: EM_AARCH64 });
   // And file(1), which nobody here wrote, agrees.
   const file = which('file');
-  if (file) t.regex(must(file, ['-b', join(app, 'node_modules/netfwd/prebuilds/linux-arm64', PREBUILD)]), /ELF 64-bit LSB shared object, ARM aarch64/);
+  if (file)
+    t.regex(
+      must(file, ['-b', join(app, 'node_modules/netfwd/prebuilds/linux-arm64', PREBUILD)]),
+      /ELF 64-bit LSB shared object, ARM aarch64/,
+    );
 });
 
 ktest('npm ci of the tarball with no compiler uses the prebuild, and it speaks netlink', async (t) => {
@@ -230,7 +264,10 @@ ktest('with install scripts off (--ignore-scripts, or not approved), the prebuil
   const { tarball, bin } = await install();
   const app = consumerProject('app-noscripts', tarball);
   const cache = must('npm', ['config', 'get', 'cache']).trim();
-  const r = sh('npm', ['ci', '--offline', '--ignore-scripts', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], { cwd: app, env: consumerEnv(bin) });
+  const r = sh('npm', ['ci', '--offline', '--ignore-scripts', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], {
+    cwd: app,
+    env: consumerEnv(bin),
+  });
   t.is(r.status, 0, r.out);
   t.notRegex(r.out, /> node-gyp-build/, 'the install script did not run');
   const ns = freshNetns(t, 'nfpkg');
@@ -249,22 +286,30 @@ ktest('without the prebuilds the same offline install fails: nothing can be comp
   must('tar', ['-czf', stripped, '-C', unpack, 'package']);
   const app = consumerProject('app-noprebuilds', stripped);
   const cache = must('npm', ['config', 'get', 'cache']).trim();
-  const r = sh('npm', ['ci', '--offline', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], { cwd: app, env: consumerEnv(bin) });
+  const r = sh('npm', ['ci', '--offline', '--cache', cache, '--foreground-scripts', '--no-audit', '--no-fund'], {
+    cwd: app,
+    env: consumerEnv(bin),
+  });
   t.not(r.status, 0, r.out);
   // node-gyp got past Python and configure, and found no make to build with.
   t.regex(r.out, /gyp ERR! .*not found: make/, r.out);
-  const built = existsSync(join(app, 'node_modules/netfwd/build/Release')) ? readdirSync(join(app, 'node_modules/netfwd/build/Release')) : [];
+  const built = existsSync(join(app, 'node_modules/netfwd/build/Release'))
+    ? readdirSync(join(app, 'node_modules/netfwd/build/Release'))
+    : [];
   t.false(built.some((f) => f.endsWith('.node')));
 });
 
-(qemuReason ? test.skip : test)("Debian's arm64 Node.js under qemu-user loads the arm64 prebuild from the package and speaks netlink", async (t) => {
-  const { app } = await install();
-  const sysroot = process.env.NETFWD_ARM64_SYSROOT ?? '/tmp/netfwd-arm64-sysroot';
-  // Downloads nodejs:arm64 and its libraries once (kept for later runs); apt's state on the host is untouched.
-  must('bash', [join(root, 'scripts/prebuild-arm64-sysroot.sh'), sysroot]);
-  const ns = freshNetns(t, 'nfpkg');
-  const out = must(qemu!, ['-L', sysroot, join(sysroot, 'usr/bin/node'), 'probe.mjs', ns], { cwd: app, env: { PATH: '/nonexistent' } });
-  const probe = JSON.parse(out) as Probe;
-  t.is(probe.arch, 'arm64');
-  checkProbe(t, probe, ns, join(realpathSync(app), 'node_modules/netfwd/prebuilds/linux-arm64', PREBUILD));
-});
+(qemuReason ? test.skip : test)(
+  "Debian's arm64 Node.js under qemu-user loads the arm64 prebuild from the package and speaks netlink",
+  async (t) => {
+    const { app } = await install();
+    const sysroot = process.env.NETFWD_ARM64_SYSROOT ?? '/tmp/netfwd-arm64-sysroot';
+    // Downloads nodejs:arm64 and its libraries once (kept for later runs); apt's state on the host is untouched.
+    must('bash', [join(root, 'scripts/prebuild-arm64-sysroot.sh'), sysroot]);
+    const ns = freshNetns(t, 'nfpkg');
+    const out = must(qemu!, ['-L', sysroot, join(sysroot, 'usr/bin/node'), 'probe.mjs', ns], { cwd: app, env: { PATH: '/nonexistent' } });
+    const probe = JSON.parse(out) as Probe;
+    t.is(probe.arch, 'arm64');
+    checkProbe(t, probe, ns, join(realpathSync(app), 'node_modules/netfwd/prebuilds/linux-arm64', PREBUILD));
+  },
+);

@@ -4,11 +4,12 @@
  * NLM_F_DUMP_INTR retry of a streamed dump, provoked by changing addresses
  * while the dump is only half read.
  */
-import type { ExecutionContext } from 'ava';
+
 import { execFileSync } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
 import { NetlinkError, ValidationError } from '../../src/errors.js';
 import { netns } from '../../src/netns/index.js';
-import { type Address, Route, addressAddRequest } from '../../src/route/index.js';
+import { type Address, addressAddRequest, Route } from '../../src/route/index.js';
 import { freshNetns, ipJson, kernelTest } from '../helpers/kernel.js';
 
 const test = kernelTest(['ip']);
@@ -71,18 +72,43 @@ test('IPv4 and IPv6 addresses, with peer, broadcast, label and metric, as ip sho
   await rt.addresses.add({ link: 'lo', address: '203.0.113.9/32' });
 
   const all = ipAddrs(ns);
-  t.like(all.find((a) => a.local === '192.0.2.1'), { prefixlen: 24, broadcast: '192.0.2.255', label: 'vA:web', metric: 50 });
-  t.like(all.find((a) => a.local === '10.0.0.1'), { address: '10.0.0.2', prefixlen: 32 });
-  t.like(all.find((a) => a.local === 'fd00::1'), { address: 'fd00::2', prefixlen: 128, ifname: 'vB' });
+  t.like(
+    all.find((a) => a.local === '192.0.2.1'),
+    { prefixlen: 24, broadcast: '192.0.2.255', label: 'vA:web', metric: 50 },
+  );
+  t.like(
+    all.find((a) => a.local === '10.0.0.1'),
+    { address: '10.0.0.2', prefixlen: 32 },
+  );
+  t.like(
+    all.find((a) => a.local === 'fd00::1'),
+    { address: 'fd00::2', prefixlen: 128, ifname: 'vB' },
+  );
   t.true(all.find((a) => a.local === '198.51.100.1').noprefixroute);
-  t.like(all.find((a) => a.local === '2001:db8::1'), { family: 'inet6', prefixlen: 64 });
+  t.like(
+    all.find((a) => a.local === '2001:db8::1'),
+    { family: 'inet6', prefixlen: 64 },
+  );
 
   const listed = await rt.addresses.list();
   const key = (x: { ifname?: unknown; local?: unknown }) => `${x.ifname} ${x.local}`;
-  t.deepEqual(listed.map(asIp).sort((a, b) => key(a).localeCompare(key(b))), all.map(ipView).sort((a, b) => key(a).localeCompare(key(b))));
-  t.deepEqual((await rt.addresses.list({ link: 'vB' })).map((a) => a.address), ['fd00::1/128']);
-  t.deepEqual((await rt.addresses.list({ link: 'vA', family: 6 })).map((a) => a.address), ['2001:db8::1/64']);
-  t.deepEqual((await rt.addresses.list({ family: 4, link: 'vA' })).map((a) => a.address).sort(), ['10.0.0.1/32', '192.0.2.1/24', '198.51.100.1/24']);
+  t.deepEqual(
+    listed.map(asIp).sort((a, b) => key(a).localeCompare(key(b))),
+    all.map(ipView).sort((a, b) => key(a).localeCompare(key(b))),
+  );
+  t.deepEqual(
+    (await rt.addresses.list({ link: 'vB' })).map((a) => a.address),
+    ['fd00::1/128'],
+  );
+  t.deepEqual(
+    (await rt.addresses.list({ link: 'vA', family: 6 })).map((a) => a.address),
+    ['2001:db8::1/64'],
+  );
+  t.deepEqual((await rt.addresses.list({ family: 4, link: 'vA' })).map((a) => a.address).sort(), [
+    '10.0.0.1/32',
+    '192.0.2.1/24',
+    '198.51.100.1/24',
+  ]);
 
   for (const a of listed.filter((x) => x.local !== '127.0.0.1' && x.local !== '::1')) await rt.addresses.remove(a);
   t.deepEqual(ipAddrs(ns), before);

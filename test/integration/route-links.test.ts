@@ -42,7 +42,10 @@ function sameAsIp(t: ExecutionContext, link: Link, j: any): void {
   t.is(link.name, j.ifname);
   t.is(link.kind, j.linkinfo?.info_kind);
   t.is(link.slaveKind, j.linkinfo?.info_slave_kind);
-  t.deepEqual(link.flags, j.flags.filter((f: string) => f !== 'M-DOWN'));
+  t.deepEqual(
+    link.flags,
+    j.flags.filter((f: string) => f !== 'M-DOWN'),
+  );
   t.is(link.mtu, j.mtu);
   t.is(link.operstate.toUpperCase(), j.operstate);
   t.is(link.alias, j.ifalias);
@@ -70,8 +73,16 @@ test('veth pair: kind, flags, mtu and alias as ip shows them; get and list agree
 
   const listed = await rt.links.list();
   const all = ipLink(ns);
-  t.deepEqual(listed.map((l) => l.name), all.map((l) => l.ifname));
-  for (const l of listed) sameAsIp(t, l, all.find((x) => x.ifindex === l.index));
+  t.deepEqual(
+    listed.map((l) => l.name),
+    all.map((l) => l.ifname),
+  );
+  for (const l of listed)
+    sameAsIp(
+      t,
+      l,
+      all.find((x) => x.ifindex === l.index),
+    );
   t.is(listed.find((l) => l.name === 'vB')!.parentIndex, vA.index, 'the peer index');
 });
 
@@ -79,10 +90,20 @@ test('veth peer created directly in another namespace', async (t) => {
   const { ns, rt } = await open(t);
   const other = freshNetns(t);
   await rt.links.add({ name: 'up0', kind: 'veth', peer: { name: 'down0', netns: other } });
-  t.deepEqual(ipLink(ns).map((l) => l.ifname).sort(), ['lo', 'up0']);
+  t.deepEqual(
+    ipLink(ns)
+      .map((l) => l.ifname)
+      .sort(),
+    ['lo', 'up0'],
+  );
   const [peer] = ipLink(other, 'down0');
   t.is(peer.linkinfo.info_kind, 'veth');
-  t.deepEqual(ipLink(other).map((l) => l.ifname).sort(), ['down0', 'lo']);
+  t.deepEqual(
+    ipLink(other)
+      .map((l) => l.ifname)
+      .sort(),
+    ['down0', 'lo'],
+  );
   const up0 = (await rt.links.get('up0'))!;
   t.not(up0.linkNetnsId, undefined, 'the peer is in another namespace');
   const rt2 = await Route.open({ netns: other });
@@ -130,7 +151,12 @@ test('set: up and down, mtu, alias, master and nomaster, rename', async (t) => {
   t.is(ipLink(ns, 'vB')[0].master, undefined);
 
   await rt.links.set('vB', { name: 'vB2' });
-  t.deepEqual(ipLink(ns).map((l) => l.ifname).sort(), ['br0', 'lo', 'vA', 'vB2']);
+  t.deepEqual(
+    ipLink(ns)
+      .map((l) => l.ifname)
+      .sort(),
+    ['br0', 'lo', 'vA', 'vB2'],
+  );
   t.is(await rt.links.get('vB'), null);
 
   // Created with a master and up in one go.
@@ -145,7 +171,12 @@ test('set netns moves a link into another namespace', async (t) => {
   const other = freshNetns(t);
   await rt.links.add({ name: 'mv0', kind: 'veth', peer: { name: 'mv1' } });
   await rt.links.set('mv1', { netns: other });
-  t.deepEqual(ipLink(ns).map((l) => l.ifname).sort(), ['lo', 'mv0']);
+  t.deepEqual(
+    ipLink(ns)
+      .map((l) => l.ifname)
+      .sort(),
+    ['lo', 'mv0'],
+  );
   t.is(ipLink(other, 'mv1')[0].linkinfo.info_kind, 'veth');
   t.is(await rt.links.get('mv1'), null);
   await rt.links.add({ name: 'mv2', kind: 'veth', peer: { name: 'mv3' } });
@@ -212,12 +243,18 @@ test('invalid input is refused before anything is sent', async (t) => {
   await t.throwsAsync(rt.links.add({ name: 'tap0', kind: 'tap' as never }), { instanceOf: ValidationError });
   await t.throwsAsync(rt.links.set('lo', { mtu: 10 }), { instanceOf: ValidationError });
   t.is(rt.connection.stats.messages, before);
-  t.deepEqual(ipLink(ns).map((l) => l.ifname), ['lo']);
+  t.deepEqual(
+    ipLink(ns).map((l) => l.ifname),
+    ['lo'],
+  );
 });
 
 const dummy = kindProbe('dummy');
 const wireguard = kindProbe('wireguard');
-for (const [kind, probe] of [['dummy', dummy], ['wireguard', wireguard]] as const) {
+for (const [kind, probe] of [
+  ['dummy', dummy],
+  ['wireguard', wireguard],
+] as const) {
   if (!probe.available) process.stderr.write(`route-links: skipping the ${kind} creation test: ${probe.reason}\n`);
   (probe.available ? test : test.skip)(`${kind} link is created with its kind`, async (t) => {
     const { ns, rt } = await open(t);
@@ -234,6 +271,9 @@ for (const [kind, probe] of [['dummy', dummy], ['wireguard', wireguard]] as cons
     t.is(e!.code, 'EOPNOTSUPP');
     t.is(e!.extack, 'Unknown device type');
     t.regex(e!.message, new RegExp(`add link ${kind.slice(0, 2)}0 \\(${kind}\\)`));
-    t.deepEqual(ipLink(ns).map((l) => l.ifname), ['lo']);
+    t.deepEqual(
+      ipLink(ns).map((l) => l.ifname),
+      ['lo'],
+    );
   });
 }

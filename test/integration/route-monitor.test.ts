@@ -89,7 +89,10 @@ test('only the kinds asked for are yielded', async (t) => {
   run('ip', ['-n', ns, 'route', 'add', 'blackhole', '203.0.113.0/24', 'table', '7']);
   run('ip', ['-n', ns, 'rule', 'add', 'priority', '7', 'table', '7']);
   const events = await collect(monitor, (seen) => seen.some((e) => e.kind === 'rule'));
-  t.deepEqual(events.map((e) => e.kind), ['rule']);
+  t.deepEqual(
+    events.map((e) => e.kind),
+    ['rule'],
+  );
 });
 
 test('an overrun (ENOBUFS) surfaces as a resync event, never as silence', async (t) => {

@@ -4,11 +4,12 @@
  * tables above 255, exact removal, bulk adds with failures, and a streamed
  * dump of 100 000 routes.
  */
-import type { ExecutionContext } from 'ava';
+
 import { execFileSync } from 'node:child_process';
-import { netns } from '../../src/netns/index.js';
+import type { ExecutionContext } from 'ava';
 import { NetlinkError, ValidationError } from '../../src/errors.js';
-import { NETFWD_PROTOCOL, Route, type RouteEntry, type RouteSpec, protocolName } from '../../src/route/index.js';
+import { netns } from '../../src/netns/index.js';
+import { NETFWD_PROTOCOL, protocolName, Route, type RouteEntry, type RouteSpec } from '../../src/route/index.js';
 import { freshNetns, ipJson, kernelTest } from '../helpers/kernel.js';
 
 const test = kernelTest(['ip']);
@@ -26,7 +27,8 @@ async function setup(t: ExecutionContext): Promise<{ ns: string; rt: Route }> {
   await rt.addresses.add({ link: 'vA', address: '192.0.2.1/24' });
   await rt.addresses.add({ link: 'vA', address: '2001:db8::1/64', noDad: true });
   // The local route of an IPv6 address is added by deferred work: wait for it.
-  for (let i = 0; i < 200 && !ipRoutes(ns, 6, 'local').some((r) => r.dst === '2001:db8::1'); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 200 && !ipRoutes(ns, 6, 'local').some((r) => r.dst === '2001:db8::1'); i++)
+    await new Promise((r) => setTimeout(r, 10));
   return { ns, rt };
 }
 
@@ -45,7 +47,8 @@ function asIp(r: RouteEntry) {
   if (r.link) out.dev = r.link;
   if (r.metric !== undefined) out.metric = r.metric;
   if (r.source) out.prefsrc = r.source;
-  if (r.mtu !== undefined || r.advmss !== undefined) out.metrics = [{ ...(r.mtu !== undefined ? { mtu: r.mtu } : {}), ...(r.advmss !== undefined ? { advmss: r.advmss } : {}) }];
+  if (r.mtu !== undefined || r.advmss !== undefined)
+    out.metrics = [{ ...(r.mtu !== undefined ? { mtu: r.mtu } : {}), ...(r.advmss !== undefined ? { advmss: r.advmss } : {}) }];
   return out;
 }
 function ipView(j: any) {
@@ -93,20 +96,53 @@ test('routes of every type in table 5000, both families, as ip shows them; remov
   const gw = ip4.find((r) => r.dst === '198.51.100.0/24');
   t.like(gw, { gateway: '192.0.2.254', dev: 'vA', protocol: '233', metric: 10 });
   t.deepEqual(gw.metrics, [{ mtu: 1400, advmss: 1360 }]);
-  t.like(ip4.find((r) => r.dst === 'default'), { type: 'unreachable', metric: 4294967295 });
-  t.like(ip4.find((r) => r.dst === '10.0.0.0/24'), { type: 'prohibit', protocol: 'static' });
-  t.like(ip4.find((r) => r.dst === '203.0.113.64/26'), { dev: 'vA', prefsrc: '192.0.2.1', scope: 'link', protocol: 'boot' });
-  t.like(ip6.find((r) => r.dst === '2001:db8:1::/48'), { gateway: '2001:db8::fe', protocol: '233', metric: 10 });
-  t.like(ip6.find((r) => r.dst === 'default'), { type: 'unreachable' });
+  t.like(
+    ip4.find((r) => r.dst === 'default'),
+    { type: 'unreachable', metric: 4294967295 },
+  );
+  t.like(
+    ip4.find((r) => r.dst === '10.0.0.0/24'),
+    { type: 'prohibit', protocol: 'static' },
+  );
+  t.like(
+    ip4.find((r) => r.dst === '203.0.113.64/26'),
+    { dev: 'vA', prefsrc: '192.0.2.1', scope: 'link', protocol: 'boot' },
+  );
+  t.like(
+    ip6.find((r) => r.dst === '2001:db8:1::/48'),
+    { gateway: '2001:db8::fe', protocol: '233', metric: 10 },
+  );
+  t.like(
+    ip6.find((r) => r.dst === 'default'),
+    { type: 'unreachable' },
+  );
 
   const listed = await rt.routes.listAll({ table: 5000 });
-  t.deepEqual(listed.filter((r) => r.family === 4).map(asIp).sort(byDst), ip4.map(ipView).sort(byDst));
-  t.deepEqual(listed.filter((r) => r.family === 6).map(asIp).sort(byDst), ip6.map(ipView).sort(byDst));
+  t.deepEqual(
+    listed
+      .filter((r) => r.family === 4)
+      .map(asIp)
+      .sort(byDst),
+    ip4.map(ipView).sort(byDst),
+  );
+  t.deepEqual(
+    listed
+      .filter((r) => r.family === 6)
+      .map(asIp)
+      .sort(byDst),
+    ip6.map(ipView).sort(byDst),
+  );
   t.true(listed.every((r) => r.table === 5000));
-  t.deepEqual(await rt.routes.listAll({ table: 5000, family: 6 }), listed.filter((r) => r.family === 6));
+  t.deepEqual(
+    await rt.routes.listAll({ table: 5000, family: 6 }),
+    listed.filter((r) => r.family === 6),
+  );
   const owned = await rt.routes.listAll({ table: 5000, protocol: NETFWD_PROTOCOL });
   t.deepEqual(owned.map((r) => `${r.family} ${r.destination}`).sort(), ['4 198.51.100.0/24', '4 default', '6 2001:db8:1::/48']);
-  t.deepEqual((await rt.routes.listAll({ table: 5000, type: 'throw' })).map((r) => r.destination).sort(), ['192.0.2.128/25', '2001:db8:3::/48']);
+  t.deepEqual((await rt.routes.listAll({ table: 5000, type: 'throw' })).map((r) => r.destination).sort(), [
+    '192.0.2.128/25',
+    '2001:db8:3::/48',
+  ]);
 
   for (const r of listed) await rt.routes.remove(r);
   t.deepEqual(ipRoutes(ns, 4, '5000'), []);
@@ -124,8 +160,14 @@ test('remove takes exactly the route described: same prefix with other metrics s
   const leak = (await rt.routes.listAll({ table: 5000 })).filter((r) => r.type === 'unreachable');
   t.is(leak.length, 2);
   for (const r of leak) await rt.routes.remove(r);
-  t.deepEqual(ipRoutes(ns, 4, '5000').map((r) => [r.type, r.metric]), [['unicast', 10]]);
-  t.deepEqual(ipRoutes(ns, 6, '5000').map((r) => [r.type, r.metric]), [['unicast', 10]]);
+  t.deepEqual(
+    ipRoutes(ns, 4, '5000').map((r) => [r.type, r.metric]),
+    [['unicast', 10]],
+  );
+  t.deepEqual(
+    ipRoutes(ns, 6, '5000').map((r) => [r.type, r.metric]),
+    [['unicast', 10]],
+  );
   const e = await t.throwsAsync(rt.routes.remove(leak[0]!), { instanceOf: NetlinkError });
   t.is(e!.code, 'ESRCH');
   t.regex(e!.message, /remove route unreachable default|remove route unreachable 198\.51\.100\.0\/24/);
@@ -135,13 +177,18 @@ test('replace changes a route in place; a listed entry can be replaced', async (
   const { ns, rt } = await setup(t);
   await rt.routes.replace({ destination: '198.51.100.0/24', gateway: '192.0.2.254', table: 5000 });
   await rt.routes.replace({ destination: '198.51.100.0/24', gateway: '192.0.2.253', table: 5000 });
-  t.deepEqual(ipRoutes(ns, 4, '5000').map((r) => r.gateway), ['192.0.2.253']);
+  t.deepEqual(
+    ipRoutes(ns, 4, '5000').map((r) => r.gateway),
+    ['192.0.2.253'],
+  );
   const [entry] = await rt.routes.listAll({ table: 5000 });
   await rt.routes.replace({ ...entry!, mtu: 1280 });
   const [j] = ipRoutes(ns, 4, '5000');
   t.deepEqual(j.metrics, [{ mtu: 1280 }]);
   t.is(j.gateway, '192.0.2.253');
-  const e = await t.throwsAsync(rt.routes.add({ destination: '198.51.100.0/24', gateway: '192.0.2.254', table: 5000 }), { instanceOf: NetlinkError });
+  const e = await t.throwsAsync(rt.routes.add({ destination: '198.51.100.0/24', gateway: '192.0.2.254', table: 5000 }), {
+    instanceOf: NetlinkError,
+  });
   t.is(e!.code, 'EEXIST');
 });
 
@@ -151,16 +198,31 @@ test('tables in the 8-bit header (main, 100) and above (2^32-1); a default via t
   await rt.routes.add({ destination: 'default', gateway: '2001:db8::fe' });
   await rt.routes.add({ destination: '203.0.113.0/24', type: 'blackhole', table: 100 });
   await rt.routes.add({ destination: '203.0.113.0/24', type: 'blackhole', table: 4294967295 });
-  t.like(ipRoutes(ns, 4, 'main').find((r) => r.dst === 'default'), { gateway: '192.0.2.254', dev: 'vA' });
-  t.like(ipRoutes(ns, 6, 'main').find((r) => r.dst === 'default'), { gateway: '2001:db8::fe', dev: 'vA' });
+  t.like(
+    ipRoutes(ns, 4, 'main').find((r) => r.dst === 'default'),
+    { gateway: '192.0.2.254', dev: 'vA' },
+  );
+  t.like(
+    ipRoutes(ns, 6, 'main').find((r) => r.dst === 'default'),
+    { gateway: '2001:db8::fe', dev: 'vA' },
+  );
   t.is(ipRoutes(ns, 4, '100').length, 1);
   t.is(ipRoutes(ns, 4, '4294967295').length, 1);
   t.deepEqual((await rt.routes.listAll({ table: 'main', family: 4 })).find((r) => r.destination === 'default')?.gateway, '192.0.2.254');
-  t.deepEqual((await rt.routes.listAll({ table: 100 })).map((r) => [r.table, r.destination]), [[100, '203.0.113.0/24']]);
-  t.deepEqual((await rt.routes.listAll({ table: 4294967295 })).map((r) => r.table), [4294967295]);
+  t.deepEqual(
+    (await rt.routes.listAll({ table: 100 })).map((r) => [r.table, r.destination]),
+    [[100, '203.0.113.0/24']],
+  );
+  t.deepEqual(
+    (await rt.routes.listAll({ table: 4294967295 })).map((r) => r.table),
+    [4294967295],
+  );
   t.deepEqual(await rt.routes.listAll({ table: 77 }), [], 'a table that does not exist is empty, not an error');
   const all = await rt.routes.listAll();
-  t.true(all.some((r) => r.table === 255), 'without a filter every table is listed (local too)');
+  t.true(
+    all.some((r) => r.table === 255),
+    'without a filter every table is listed (local too)',
+  );
 });
 
 test('bad input is refused before anything is sent', async (t) => {
@@ -175,13 +237,17 @@ test('bad input is refused before anything is sent', async (t) => {
   ];
   for (const s of bad) await t.throwsAsync(rt.routes.add(s), { instanceOf: ValidationError });
   t.is(rt.connection.stats.messages, before);
-  t.deepEqual(ipRoutes(ns, 4, 'main').filter((r) => r.dst === '198.51.100.0/24'), []);
+  t.deepEqual(
+    ipRoutes(ns, 4, 'main').filter((r) => r.dst === '198.51.100.0/24'),
+    [],
+  );
 });
 
 test('addMany and removeMany: pipelined, each failure reported with its input', async (t) => {
   const { ns, rt } = await setup(t);
   const specs: RouteSpec[] = [];
-  for (let i = 0; i < 5000; i++) specs.push({ destination: `10.1.${i >> 8}.${i & 255}`, type: 'blackhole', table: 5000, protocol: NETFWD_PROTOCOL });
+  for (let i = 0; i < 5000; i++)
+    specs.push({ destination: `10.1.${i >> 8}.${i & 255}`, type: 'blackhole', table: 5000, protocol: NETFWD_PROTOCOL });
   specs[1000] = { ...specs[999]! }; // duplicate: EEXIST
   specs[2000] = { destination: '10.9.0.0/16', link: 'nosuch', table: 5000 }; // unknown link: not sent
   specs[3000] = { destination: '10.9.0.0/99', type: 'blackhole', table: 5000 }; // invalid: not sent
@@ -191,7 +257,10 @@ test('addMany and removeMany: pipelined, each failure reported with its input', 
   t.true(rt.connection.stats.datagramsSent - sentBefore < 20, 'a few large writes, not one per route');
   t.is(report.total, 5001);
   t.is(report.applied, 4998);
-  t.deepEqual(report.failed.map((f) => f.index), [1000, 2000, 3000]);
+  t.deepEqual(
+    report.failed.map((f) => f.index),
+    [1000, 2000, 3000],
+  );
   t.is(report.failed[0]!.input, specs[1000]);
   t.is((report.failed[0]!.error as NetlinkError).code, 'EEXIST');
   t.regex(report.failed[0]!.error.message, /add route blackhole 10\.1\.3\.231 table 5000/);
@@ -205,7 +274,10 @@ test('addMany and removeMany: pipelined, each failure reported with its input', 
   t.is(listed.length, 4997);
   const gone = await rt.routes.removeMany([...listed, { destination: '10.200.0.0/16', type: 'blackhole', table: 5000 }]);
   t.is(gone.applied, 4997);
-  t.deepEqual(gone.failed.map((f) => [f.index, (f.error as NetlinkError).code]), [[4997, 'ESRCH']]);
+  t.deepEqual(
+    gone.failed.map((f) => [f.index, (f.error as NetlinkError).code]),
+    [[4997, 'ESRCH']],
+  );
   t.deepEqual(ipRoutes(ns, 4, '5000'), []);
   t.is(ipRoutes(ns, 6, '5000').length, 1);
 });

@@ -4,7 +4,7 @@
  */
 import type { ExecutionContext } from 'ava';
 import { NetlinkError, ValidationError } from '../../src/errors.js';
-import { NETFWD_PROTOCOL, Route, type Rule, type RuleSpec, protocolName } from '../../src/route/index.js';
+import { NETFWD_PROTOCOL, protocolName, Route, type Rule, type RuleSpec } from '../../src/route/index.js';
 import { freshNetns, ipJson, kernelTest } from '../helpers/kernel.js';
 
 const test = kernelTest(['ip']);
@@ -36,7 +36,9 @@ function asIp(r: Rule) {
     out.uid_end = r.uidRange[1];
   }
   if (r.ipProto !== undefined) out.ipproto = r.ipProto === 6 ? 'tcp' : r.ipProto === 17 ? 'udp' : String(r.ipProto);
-  if (r.destinationPorts) out.dport = r.destinationPorts[0] === r.destinationPorts[1] ? r.destinationPorts[0] : `${r.destinationPorts[0]}-${r.destinationPorts[1]}`;
+  if (r.destinationPorts)
+    out.dport =
+      r.destinationPorts[0] === r.destinationPorts[1] ? r.destinationPorts[0] : `${r.destinationPorts[0]}-${r.destinationPorts[1]}`;
   if (r.action === 'lookup') out.table = TABLE_NAMES[r.table!] ?? String(r.table);
   if (r.suppressPrefixLength !== undefined) out.suppress_prefixlen = r.suppressPrefixLength;
   if (r.action !== 'lookup') out.action = r.action;
@@ -45,7 +47,26 @@ function asIp(r: Rule) {
 }
 /** ip's rule, with keys ordered as asIp orders them. */
 function ipView(j: any) {
-  const keys = ['priority', 'not', 'src', 'srclen', 'dst', 'dstlen', 'fwmark', 'fwmask', 'iif', 'oif', 'uid_start', 'uid_end', 'ipproto', 'dport', 'table', 'suppress_prefixlen', 'action', 'protocol'];
+  const keys = [
+    'priority',
+    'not',
+    'src',
+    'srclen',
+    'dst',
+    'dstlen',
+    'fwmark',
+    'fwmask',
+    'iif',
+    'oif',
+    'uid_start',
+    'uid_end',
+    'ipproto',
+    'dport',
+    'table',
+    'suppress_prefixlen',
+    'action',
+    'protocol',
+  ];
   const out: Record<string, unknown> = {};
   for (const k of keys) if (k in j) out[k] = j[k];
   return out;
@@ -84,19 +105,43 @@ test('rules with every selector, both families, as ip shows them; removing the l
   t.is(ip4.length, before4.length + rules4.length);
   t.is(ip6.length, before6.length + rules6.length);
   // Spot checks straight from ip.
-  t.like(ip4.find((r) => r.priority === 100), { uid_start: 1000, uid_end: 1001, table: '5000', protocol: '233' });
-  t.like(ip4.find((r) => r.priority === 101), { fwmark: '0x2a', table: '5000' });
-  t.like(ip4.find((r) => r.priority === 103), { table: 'main', suppress_prefixlen: 0 });
-  t.like(ip4.find((r) => r.priority === 107), { action: 'unreachable' });
-  t.like(ip6.find((r) => r.priority === 105), { not: null, src: '2001:db8::', srclen: 32, dst: '2001:db8:1::', dstlen: 48, oif: 'lo', table: '5000' });
+  t.like(
+    ip4.find((r) => r.priority === 100),
+    { uid_start: 1000, uid_end: 1001, table: '5000', protocol: '233' },
+  );
+  t.like(
+    ip4.find((r) => r.priority === 101),
+    { fwmark: '0x2a', table: '5000' },
+  );
+  t.like(
+    ip4.find((r) => r.priority === 103),
+    { table: 'main', suppress_prefixlen: 0 },
+  );
+  t.like(
+    ip4.find((r) => r.priority === 107),
+    { action: 'unreachable' },
+  );
+  t.like(
+    ip6.find((r) => r.priority === 105),
+    { not: null, src: '2001:db8::', srclen: 32, dst: '2001:db8:1::', dstlen: 48, oif: 'lo', table: '5000' },
+  );
 
   const listed = await rt.rules.list();
   t.deepEqual(listed.filter((r) => r.family === 4).map(asIp), ip4.map(ipView));
   t.deepEqual(listed.filter((r) => r.family === 6).map(asIp), ip6.map(ipView));
-  t.deepEqual(await rt.rules.list({ family: 6 }), listed.filter((r) => r.family === 6));
+  t.deepEqual(
+    await rt.rules.list({ family: 6 }),
+    listed.filter((r) => r.family === 6),
+  );
   const owned = await rt.rules.list({ protocol: NETFWD_PROTOCOL });
-  t.deepEqual(owned.map((r) => `${r.family}:${r.priority}`), ['4:100', '4:101', '4:103', '6:100', '6:105']);
-  t.deepEqual((await rt.rules.list({ table: 100 })).map((r) => r.priority), [111]);
+  t.deepEqual(
+    owned.map((r) => `${r.family}:${r.priority}`),
+    ['4:100', '4:101', '4:103', '6:100', '6:105'],
+  );
+  t.deepEqual(
+    (await rt.rules.list({ table: 100 })).map((r) => r.priority),
+    [111],
+  );
 
   const mine = listed.filter((r) => r.priority >= 100 && r.priority < 200);
   for (const r of mine) await rt.rules.remove(r);
@@ -112,7 +157,9 @@ test('remove takes exactly the rule described among rules of the same priority',
   const two = (await rt.rules.list({ family: 4 })).find((r) => r.fwmark === 2)!;
   await rt.rules.remove(two);
   t.deepEqual(
-    ipRules(ns, 4).filter((r) => r.priority === 200).map((r) => r.fwmark ?? r.uid_start),
+    ipRules(ns, 4)
+      .filter((r) => r.priority === 200)
+      .map((r) => r.fwmark ?? r.uid_start),
     ['0x1', 5],
   );
   const e = await t.throwsAsync(rt.rules.remove(two), { instanceOf: NetlinkError });
@@ -148,10 +195,13 @@ test('addMany and removeMany: 2000 rules pipelined, failures reported with their
   specs.push({ priority: 5, table: 5000, uidRange: [9, 1] }); // invalid: not sent
   const report = await rt.rules.addMany(specs);
   t.is(report.applied, 2000);
-  t.deepEqual(report.failed.map((f) => [f.index, f.error.constructor.name]), [
-    [2000, 'NetlinkError'],
-    [2001, 'ValidationError'],
-  ]);
+  t.deepEqual(
+    report.failed.map((f) => [f.index, f.error.constructor.name]),
+    [
+      [2000, 'NetlinkError'],
+      [2001, 'ValidationError'],
+    ],
+  );
   t.is((report.failed[0]!.error as NetlinkError).code, 'EEXIST');
   t.is(report.failed[0]!.input, specs[2000]!);
   t.is(ipRules(ns, 4).filter((r) => r.protocol === '233').length, 1000);

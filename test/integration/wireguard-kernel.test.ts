@@ -6,15 +6,24 @@
  * (the machine this project grew up on has none; a later issue brings such
  * kernels into the suite).
  */
-import test, { type ExecutionContext } from 'ava';
+
 import { release } from 'node:os';
+import test, { type ExecutionContext } from 'ava';
 import { ValidationError } from '../../src/errors.js';
-import { type WireGuard, type WireGuardNotice, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { Connection } from '../../src/netlink/connection.js';
 import { resolveFamily } from '../../src/netlink/genl.js';
 import { netns } from '../../src/netns/index.js';
+import { generatePrivateKey, publicKey, type WireGuard, type WireGuardNotice } from '../../src/wireguard/index.js';
 import { createWireGuardLink } from '../../src/wireguard/link.js';
-import { notFoundScenario, openWg, semanticsScenario, thousandPeersScenario, tunnelScenario, uniqueIfname, wgDump } from '../fixtures/wireguard-scenarios.js';
+import {
+  notFoundScenario,
+  openWg,
+  semanticsScenario,
+  thousandPeersScenario,
+  tunnelScenario,
+  uniqueIfname,
+  wgDump,
+} from '../fixtures/wireguard-scenarios.js';
 import { freshNetns, ipJson, kernelAtLeast, kernelSkipReason, uniqueNetnsName } from '../helpers/kernel.js';
 
 /** Why the kernel backend cannot be tested here, or undefined. */
@@ -123,7 +132,9 @@ async function removalScenario(t: ExecutionContext, wg: WireGuard, ns: string, n
   const sorted = (x: string[]) => [...x].sort();
   const ips = (key: string) => sorted(wgDump(ns, name).peers.find((p) => p.publicKey === key)?.allowedIps ?? []);
   // Host bits are ignored (10.0.1.7/24 is 10.0.1.0/24); 10.0.9.0/24 belongs to b, not a: left alone.
-  await wg.configure(name, { peers: [{ publicKey: a, removeAllowedIps: ['10.0.1.7/24', 'fd00::/64', '10.0.9.0/24', '10.7.0.0/16'], allowedIps: ['10.0.3.0/24'] }] });
+  await wg.configure(name, {
+    peers: [{ publicKey: a, removeAllowedIps: ['10.0.1.7/24', 'fd00::/64', '10.0.9.0/24', '10.7.0.0/16'], allowedIps: ['10.0.3.0/24'] }],
+  });
   t.deepEqual(ips(a), sorted(['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24']));
   t.deepEqual(ips(b), ['10.0.9.0/24']);
   t.is(wgDump(ns, name).peers.find((p) => p.publicKey === a)?.endpoint, '192.0.2.7:51820', 'the rest of the peer is kept');
@@ -131,9 +142,14 @@ async function removalScenario(t: ExecutionContext, wg: WireGuard, ns: string, n
   await wg.configure(name, { peers: [{ publicKey: b, removeAllowedIps: ['10.0.0.1/32'] }] });
   t.deepEqual(ips(a), sorted(['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24']));
   // Contradictions are refused before anything is sent.
-  const err = await t.throwsAsync(wg.configure(name, { peers: [{ publicKey: a, allowedIps: ['10.0.5.0/24'], removeAllowedIps: ['10.0.5.9/24'] }] }), { instanceOf: ValidationError });
+  const err = await t.throwsAsync(
+    wg.configure(name, { peers: [{ publicKey: a, allowedIps: ['10.0.5.0/24'], removeAllowedIps: ['10.0.5.9/24'] }] }),
+    { instanceOf: ValidationError },
+  );
   t.is(err!.field, 'peers[0].removeAllowedIps[0]');
-  await t.throwsAsync(wg.configure(name, { peers: [{ publicKey: a, replaceAllowedIps: true, removeAllowedIps: ['10.0.2.0/24'] }] }), { instanceOf: ValidationError });
+  await t.throwsAsync(wg.configure(name, { peers: [{ publicKey: a, replaceAllowedIps: true, removeAllowedIps: ['10.0.2.0/24'] }] }), {
+    instanceOf: ValidationError,
+  });
   t.deepEqual(ips(a), sorted(['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24']));
   // Every allowed IP of a peer.
   await wg.configure(name, { peers: [{ publicKey: a, removeAllowedIps: ['10.0.0.1/32', '10.0.2.0/24', '10.0.3.0/24'] }] });
@@ -152,16 +168,19 @@ if (kernelAtLeast(6, 16)) {
     t.deepEqual(notices, [], 'no fallback on a kernel with the flag');
   });
 } else {
-  ktest(`kernel: removeAllowedIps falls back to replacing the peer's allowed IPs before Linux 6.16, with a notice (Linux ${release()})`, async (t) => {
-    const ns = freshNetns(t);
-    const wg = await openWg(t, { netns: ns, implementation: 'kernel' });
-    const name = uniqueIfname();
-    await wg.create(name);
-    const notices = await removalScenario(t, wg, ns, name);
-    t.is(notices.length, 1, 'one notice per WireGuard object');
-    t.is(notices[0]!.feature, 'allowedIpRemoval');
-    t.is(notices[0]!.implementation, 'kernel');
-    // What this kernel did with the flag: its strict parsing refuses the unknown attribute.
-    t.regex(notices[0]!.message, /the kernel refused WGALLOWEDIP_A_FLAGS \(EINVAL\).*Linux 6\.16 or later.*replaceAllowedIps/);
-  });
+  ktest(
+    `kernel: removeAllowedIps falls back to replacing the peer's allowed IPs before Linux 6.16, with a notice (Linux ${release()})`,
+    async (t) => {
+      const ns = freshNetns(t);
+      const wg = await openWg(t, { netns: ns, implementation: 'kernel' });
+      const name = uniqueIfname();
+      await wg.create(name);
+      const notices = await removalScenario(t, wg, ns, name);
+      t.is(notices.length, 1, 'one notice per WireGuard object');
+      t.is(notices[0]!.feature, 'allowedIpRemoval');
+      t.is(notices[0]!.implementation, 'kernel');
+      // What this kernel did with the flag: its strict parsing refuses the unknown attribute.
+      t.regex(notices[0]!.message, /the kernel refused WGALLOWEDIP_A_FLAGS \(EINVAL\).*Linux 6\.16 or later.*replaceAllowedIps/);
+    },
+  );
 }

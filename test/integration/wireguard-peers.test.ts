@@ -37,7 +37,12 @@ test('removeAllowedIps on wireguard-go: replaced with the remaining ones, and a 
   const name = uniqueIfname();
   await wg.create(name);
   const [a, b] = [publicKey(generatePrivateKey()), publicKey(generatePrivateKey())];
-  await wg.configure(name, { peers: [{ publicKey: a, allowedIps: ['10.0.0.1/32', '10.0.1.0/24', 'fd00::/64'] }, { publicKey: b, allowedIps: ['10.0.9.0/24'] }] });
+  await wg.configure(name, {
+    peers: [
+      { publicKey: a, allowedIps: ['10.0.0.1/32', '10.0.1.0/24', 'fd00::/64'] },
+      { publicKey: b, allowedIps: ['10.0.9.0/24'] },
+    ],
+  });
   await wg.configure(name, { peers: [{ publicKey: a, removeAllowedIps: ['10.0.1.0/24', '10.0.9.0/24'] }] });
   const ips = (key: string) => [...(wgDump(ns, name).peers.find((p) => p.publicKey === key)?.allowedIps ?? [])].sort();
   t.deepEqual(ips(a), ['10.0.0.1/32', 'fd00::/64']);

@@ -2,11 +2,12 @@
  * The lane's cpio writer, read back by GNU cpio (an oracle nobody here
  * wrote): names, types, modes, symlink targets, device numbers and contents.
  */
-import test from 'ava';
+
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { cpioArchive } from './cpio.js';
 
 const hasCpio = spawnSync('cpio', ['--version'], { stdio: 'ignore' }).error === undefined;
@@ -41,7 +42,10 @@ cpioTest('GNU cpio extracts the same contents', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'nfw-cpio-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // No device nodes: creating them is not the point here.
-  const r = spawnSync('cpio', ['-id', '--quiet', '--no-absolute-filenames', '-D', dir, 'bin/*', 'abc', 'empty'], { input: archive(), encoding: 'utf8' });
+  const r = spawnSync('cpio', ['-id', '--quiet', '--no-absolute-filenames', '-D', dir, 'bin/*', 'abc', 'empty'], {
+    input: archive(),
+    encoding: 'utf8',
+  });
   t.is(r.status, 0, r.stderr);
   t.is(readFileSync(join(dir, 'bin/hello'), 'utf8'), '#!/bin/sh\necho hi\n');
   t.is(statSync(join(dir, 'bin/hello')).mode & 0o777, 0o755);

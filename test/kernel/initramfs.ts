@@ -16,7 +16,10 @@ import { type CpioEntry, cpioArchive } from './cpio.js';
 /** What /init loads, with everything they depend on (modules.dep); built-in ones are skipped. */
 const NEEDED = ['virtio_pci', 'virtio_console', '9pnet_virtio', '9p', 'overlay'];
 
-const modName = (path: string) => basename(path).replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_');
+const modName = (path: string) =>
+  basename(path)
+    .replace(/\.ko(\.xz|\.zst|\.gz)?$/, '')
+    .replace(/-/g, '_');
 
 /** Module files (paths relative to the module tree) in load order: dependencies first. */
 export function moduleLoadOrder(modulesDir: string, needed: readonly string[] = NEEDED): string[] {
@@ -25,14 +28,17 @@ export function moduleLoadOrder(modulesDir: string, needed: readonly string[] = 
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const path = line.slice(0, colon);
-    deps.set(modName(path), { path, deps: line.slice(colon + 1).trim().split(/\s+/).filter(Boolean).map(modName) });
+    deps.set(modName(path), {
+      path,
+      deps: line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(modName),
+    });
   }
-  const builtin = new Set(
-    readFileSync(join(modulesDir, 'modules.builtin'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(modName),
-  );
+  const builtin = new Set(readFileSync(join(modulesDir, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).map(modName));
   const order: string[] = [];
   const seen = new Set<string>();
   const visit = (name: string, from: string) => {

@@ -35,7 +35,12 @@ export const KERNELS: readonly KernelSpec[] = [
   { id: '6.1', meta: 'linux-image-amd64', what: "Debian 12's 6.1" },
   { id: '6.12', meta: 'linux-image-6.12-amd64', what: "Debian 12's 6.12" },
   // The newest Debian kernel (7.x in 2026): the side of features that need 6.16 and later.
-  { id: 'latest', meta: 'linux-image-amd64', what: "Debian 13 backports' newest", sources: ['deb http://deb.debian.org/debian trixie-backports main'] },
+  {
+    id: 'latest',
+    meta: 'linux-image-amd64',
+    what: "Debian 13 backports' newest",
+    sources: ['deb http://deb.debian.org/debian trixie-backports main'],
+  },
 ];
 
 export interface PreparedKernel {
@@ -72,11 +77,16 @@ function aptOptions(spec: KernelSpec): string[] {
   mkdirSync(join(dir, 'cache/archives/partial'), { recursive: true });
   writeFileSync(join(dir, 'sources.list'), `${spec.sources.join('\n')}\n`);
   const opts = [
-    '-o', `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
-    '-o', 'Dir::Etc::SourceParts=/nonexistent',
-    '-o', `Dir::State::Lists=${join(dir, 'lists')}`,
-    '-o', `Dir::Cache=${join(dir, 'cache')}`,
-    '-o', 'Dir::State::status=/dev/null',
+    '-o',
+    `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
+    '-o',
+    'Dir::Etc::SourceParts=/nonexistent',
+    '-o',
+    `Dir::State::Lists=${join(dir, 'lists')}`,
+    '-o',
+    `Dir::Cache=${join(dir, 'cache')}`,
+    '-o',
+    'Dir::State::status=/dev/null',
   ];
   const stamp = join(dir, 'updated');
   if (!existsSync(stamp) || Date.now() - statSync(stamp).mtimeMs > 12 * 3600_000) {
@@ -93,14 +103,26 @@ function aptOptions(spec: KernelSpec): string[] {
  * there, the image package is empty).
  */
 function resolvePackage(spec: KernelSpec, apt: string[]): { package: string; version: string; parts: string[] } {
-  const deps = sh('apt-cache', [...apt, 'depends', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', spec.meta]);
+  const deps = sh('apt-cache', [
+    ...apt,
+    'depends',
+    '--no-recommends',
+    '--no-suggests',
+    '--no-conflicts',
+    '--no-breaks',
+    '--no-replaces',
+    '--no-enhances',
+    spec.meta,
+  ]);
   const pkg = /Depends:\s*(linux-image-\S+)/.exec(deps)?.[1];
   if (!pkg) throw new Error(`${spec.meta} depends on no linux-image package (apt-cache depends said: ${deps.trim()})`);
   const show = sh('apt-cache', [...apt, 'show', '--no-all-versions', pkg]);
   const version = /^Version:\s*(\S+)/m.exec(show)?.[1];
   if (!version) throw new Error(`apt-cache show ${pkg} gave no version`);
   const depends = /^Depends:(.*)$/m.exec(show)?.[1] ?? '';
-  const parts = [...depends.matchAll(/(linux-(?:binary|modules|base)-\S+) \(= ([^)]+)\)/g)].filter((m) => m[2] === version).map((m) => m[1]!);
+  const parts = [...depends.matchAll(/(linux-(?:binary|modules|base)-\S+) \(= ([^)]+)\)/g)]
+    .filter((m) => m[2] === version)
+    .map((m) => m[1]!);
   return { package: pkg, version, parts };
 }
 
@@ -242,4 +264,3 @@ export function selectKernels(ids: readonly string[]): KernelSpec[] {
     return spec;
   });
 }
-

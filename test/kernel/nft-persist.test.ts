@@ -14,7 +14,9 @@ import { freshNetns, kernelAtLeast, kernelTest, run, toolPath } from '../helpers
 const test = kernelTest(['ip', 'nft']);
 
 function tables(ns: string): string[] {
-  const out = JSON.parse(run('ip', ['netns', 'exec', ns, toolPath('nft'), '-j', 'list', 'tables'])) as { nftables: Array<{ table?: { name: string } }> };
+  const out = JSON.parse(run('ip', ['netns', 'exec', ns, toolPath('nft'), '-j', 'list', 'tables'])) as {
+    nftables: Array<{ table?: { name: string } }>;
+  };
   return out.nftables.flatMap((e) => (e.table ? [e.table.name] : [])).sort();
 }
 

@@ -22,11 +22,12 @@
  * anything failed, a guest did not report, or nothing passed, and 2 when the
  * lane cannot start here (no qemu, kernel packages not to be had).
  */
-import { cpus } from 'node:os';
+
 import { readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type KernelSpec, KERNELS, type PreparedKernel, cacheDir, prepareKernel, selectKernels } from './kernels.js';
+import { cacheDir, KERNELS, type KernelSpec, type PreparedKernel, prepareKernel, selectKernels } from './kernels.js';
 import { type Accel, chooseAccel, killAll, qemuAvailable, runInVm } from './vm.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -71,7 +72,19 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { kernels: [], suite: 'all', files: [], match: [], accel: 'auto', memory: 1024, parallel: 0, timeoutMin: 40, prepareOnly: false, list: false, ci: false };
+  const a: Args = {
+    kernels: [],
+    suite: 'all',
+    files: [],
+    match: [],
+    accel: 'auto',
+    memory: 1024,
+    parallel: 0,
+    timeoutMin: 40,
+    prepareOnly: false,
+    list: false,
+    ci: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -79,7 +92,8 @@ function parseArgs(argv: string[]): Args {
       if (v === undefined) throw new Error(`${arg} needs a value`);
       return v;
     };
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const v = () => inline ?? value();
     switch (flag) {
       case '--kernel':
@@ -223,8 +237,14 @@ async function main(): Promise<number> {
       if (modprobe) counts.passed++;
       else counts.failed++;
       const ok = r.status === 0 && counts.failed === 0 && counts.passed > 1;
-      const how = r.timedOut ? `killed after the ${args.timeoutMin}-minute timeout` : r.status === null ? 'the guest reported no exit status' : `exit ${r.status}`;
-      console.log(`${tag} ${kernel.package} ${kernel.version}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped; ${how}; ${r.seconds.toFixed(0)} s`);
+      const how = r.timedOut
+        ? `killed after the ${args.timeoutMin}-minute timeout`
+        : r.status === null
+          ? 'the guest reported no exit status'
+          : `exit ${r.status}`;
+      console.log(
+        `${tag} ${kernel.package} ${kernel.version}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped; ${how}; ${r.seconds.toFixed(0)} s`,
+      );
       if (!ok) {
         const failures = r.stdout.split('\n').filter((l) => /^not ok |^\s+(---|message|at:|\.\.\.)/.test(l));
         if (failures.length) console.log(`${tag} failures:\n${failures.slice(0, 200).join('\n')}`);
@@ -235,8 +255,13 @@ async function main(): Promise<number> {
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));
-  const total = results.reduce((s, r) => ({ passed: s.passed + r.counts.passed, failed: s.failed + r.counts.failed, skipped: s.skipped + r.counts.skipped }), { passed: 0, failed: 0, skipped: 0 });
-  console.log(`kernel lane: ${((Date.now() - t0) / 1000).toFixed(0)} s in all (${accel.toUpperCase()}, ${parallel} VM${parallel > 1 ? 's' : ''} at a time)`);
+  const total = results.reduce(
+    (s, r) => ({ passed: s.passed + r.counts.passed, failed: s.failed + r.counts.failed, skipped: s.skipped + r.counts.skipped }),
+    { passed: 0, failed: 0, skipped: 0 },
+  );
+  console.log(
+    `kernel lane: ${((Date.now() - t0) / 1000).toFixed(0)} s in all (${accel.toUpperCase()}, ${parallel} VM${parallel > 1 ? 's' : ''} at a time)`,
+  );
   console.log(`kernel lane: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
   return results.every((r) => r.ok) ? 0 : 1;
 }

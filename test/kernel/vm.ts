@@ -9,10 +9,22 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { accessSync, constants } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { type PreparedKernel, alive, cacheDir } from './kernels.js';
+import { alive, cacheDir, type PreparedKernel } from './kernels.js';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -54,7 +66,6 @@ export function qemuAvailable(): string | undefined {
   if (r.error || r.status !== 0) return `${QEMU} is not installed (apt-get install --no-install-recommends qemu-system-x86)`;
   return undefined;
 }
-
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -116,19 +127,38 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
     `netfwd.job=${file('job.sh')}`,
   ].join(' ');
   const args = [
-    '-M', 'pc',
+    '-M',
+    'pc',
     ...(o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=64', '-cpu', 'max,-erms,-fsrm']),
-    '-smp', '1',
-    '-m', String(o.memoryMiB ?? 1024),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-nic', 'none',
-    '-kernel', o.kernel.image,
-    '-initrd', o.kernel.initramfs,
-    '-append', append,
-    '-serial', `file:${file('console')}`,
-    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    '-device', 'virtio-serial-pci',
-    ...['out', 'err', 'status'].flatMap((n) => ['-chardev', `file,id=${n},path=${file(n)}`, '-device', `virtserialport,chardev=${n},name=netfwd.${n}`]),
+    '-smp',
+    '1',
+    '-m',
+    String(o.memoryMiB ?? 1024),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-nic',
+    'none',
+    '-kernel',
+    o.kernel.image,
+    '-initrd',
+    o.kernel.initramfs,
+    '-append',
+    append,
+    '-serial',
+    `file:${file('console')}`,
+    '-virtfs',
+    'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-device',
+    'virtio-serial-pci',
+    ...['out', 'err', 'status'].flatMap((n) => [
+      '-chardev',
+      `file,id=${n},path=${file(n)}`,
+      '-device',
+      `virtserialport,chardev=${n},name=netfwd.${n}`,
+    ]),
   ];
   const started = Date.now();
   const child = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -186,7 +216,11 @@ export async function runInVm(o: RunOptions): Promise<RunResult> {
  * pauses instead of exiting). Where it looks like real KVM, a probe boot with
  * a short timeout confirms it.
  */
-export async function chooseAccel(kernel: PreparedKernel, requested: 'auto' | Accel, log: (line: string) => void): Promise<{ accel: Accel; why: string }> {
+export async function chooseAccel(
+  kernel: PreparedKernel,
+  requested: 'auto' | Accel,
+  log: (line: string) => void,
+): Promise<{ accel: Accel; why: string }> {
   if (requested !== 'auto') return { accel: requested, why: 'requested' };
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);

@@ -8,15 +8,16 @@
  * kernel) is added. The CLI refuses the invalid files with exit 3 and
  * changes nothing.
  */
-import test from 'ava';
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { ConfigError } from '../../src/errors.js';
+import { forwardService } from '../../src/forward/index.js';
 import { loadConfigFile } from '../../src/forward/spec/config-file.js';
 import { splitFieldPath } from '../../src/forward/spec/field.js';
-import { forwardService } from '../../src/forward/index.js';
 import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
 import { netlinkTotals } from '../../src/netlink/exchange.js';
 import { netns } from '../../src/netns/index.js';

@@ -17,17 +17,29 @@
  *
  * 3 cycles in CI, 100 with NETFWD_LONG=1 (NETFWD_CYCLES=N).
  */
-import type { ExecutionContext } from 'ava';
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import { forwardService } from '../../src/forward/index.js';
 import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
 import { netns } from '../../src/netns/index.js';
 import { NETFWD_PROTOCOL } from '../../src/route/index.js';
 import { kernelTest, run, uniqueNetnsName } from '../helpers/kernel.js';
-import { backendSpec, count, figure, frontendSpec, inNetns, keyPair, removeNetns, snapshot, snapshotDiff, uniqueInterface } from './helpers.js';
+import {
+  backendSpec,
+  count,
+  figure,
+  frontendSpec,
+  inNetns,
+  keyPair,
+  removeNetns,
+  snapshot,
+  snapshotDiff,
+  uniqueInterface,
+} from './helpers.js';
 
 const test = kernelTest(['ip', 'nft', 'wg', 'wireguard-go', 'iptables-nft', 'ip6tables-nft']);
 const CLI = join(import.meta.dirname, '../../dist/cli.js');
@@ -86,7 +98,24 @@ const IPTABLES_NFT: string[][] = [
   ['iptables-nft', '-t', 'nat', '-A', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'DOCKER'],
   ['iptables-nft', '-t', 'nat', '-A', 'POSTROUTING', '-s', '192.0.2.128/25', '!', '-o', 'docker0', '-j', 'MASQUERADE'],
   ['iptables-nft', '-t', 'nat', '-A', 'DOCKER', '-i', 'docker0', '-j', 'RETURN'],
-  ['iptables-nft', '-t', 'nat', '-A', 'DOCKER', '!', '-i', 'docker0', '-p', 'tcp', '--dport', '8443', '-j', 'DNAT', '--to-destination', '192.0.2.130:443'],
+  [
+    'iptables-nft',
+    '-t',
+    'nat',
+    '-A',
+    'DOCKER',
+    '!',
+    '-i',
+    'docker0',
+    '-p',
+    'tcp',
+    '--dport',
+    '8443',
+    '-j',
+    'DNAT',
+    '--to-destination',
+    '192.0.2.130:443',
+  ],
   ['ip6tables-nft', '-N', 'DOCKER'],
   ['ip6tables-nft', '-N', 'DOCKER-USER'],
   ['ip6tables-nft', '-P', 'FORWARD', 'DROP'],
@@ -134,11 +163,18 @@ function foreignState(ns: string, ours: readonly string[]): Record<string, strin
   const notOurs = (text: string) =>
     JSON.stringify(
       (JSON.parse(text) as Array<Record<string, unknown>>).filter(
-        (o) => !ours.includes(String(o.ifname ?? o.dev ?? '')) && String(o.protocol ?? '') !== String(NETFWD_PROTOCOL) && !(o.table === '5000' && String(o.protocol) === String(NETFWD_PROTOCOL)),
+        (o) =>
+          !ours.includes(String(o.ifname ?? o.dev ?? '')) &&
+          String(o.protocol ?? '') !== String(NETFWD_PROTOCOL) &&
+          !(o.table === '5000' && String(o.protocol) === String(NETFWD_PROTOCOL)),
       ),
     );
-  const nft = (JSON.parse(snap.nft!) as { nftables: Array<Record<string, { table?: string; name?: string; family?: string }>> }).nftables.filter((item) =>
-    Object.values(item).every((v) => !(v.family === 'inet' && ((v.table ?? '').startsWith('netfwd-') || (item.table && (v.name ?? '').startsWith('netfwd-'))))),
+  const nft = (
+    JSON.parse(snap.nft!) as { nftables: Array<Record<string, { table?: string; name?: string; family?: string }>> }
+  ).nftables.filter((item) =>
+    Object.values(item).every(
+      (v) => !(v.family === 'inet' && ((v.table ?? '').startsWith('netfwd-') || (item.table && (v.name ?? '').startsWith('netfwd-')))),
+    ),
   );
   const save = (cmd: string) =>
     inNetns(ns, cmd, [])
@@ -206,7 +242,10 @@ test('foreign tables, chains, routes and rules stay byte-identical through up/do
   // ...and up once more, the last "up" of up/down/up.
   for (const f of fwds) await f.apply();
   t.is(snapshotDiff(foreign, foreignState(ns, ours)), '');
-  figure(t, `coexistence: ${cycles} up/down cycles of a frontend and a backend, ${checks + 1} comparisons of the foreign state, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  figure(
+    t,
+    `coexistence: ${cycles} up/down cycles of a frontend and a backend, ${checks + 1} comparisons of the foreign state, in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
 });
 
 test('status warns about foreign policy-drop chains on the forward and input hooks (frontend) and the input hook (backend)', async (t) => {

@@ -10,8 +10,9 @@
  *     from the events plus a re-read at each resync ends equal to the kernel's
  *     table. 10 000 changes in CI, 100 000 with NETFWD_LONG=1 (NETFWD_ROUTE_CHANGES=N).
  */
-import type { ExecutionContext } from 'ava';
+
 import { spawn } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
 import { ApplyError, ConflictError } from '../../src/errors.js';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
 import type { FrontendSpec } from '../../src/forward/spec/spec.js';
@@ -211,5 +212,8 @@ test('a route monitor under a storm of route changes reports the lost notificati
   t.true(resyncs >= 1, `the overrun was reported (${resyncs} resyncs, ${monitor.connection.stats.overruns} overruns)`);
   t.true(monitor.connection.stats.overruns >= resyncs, 'a resync for every overrun or several');
   t.true(events < changes, 'notifications were lost, which is why the resyncs were needed');
-  figure(t, `monitor: ${changes} route changes by ip -batch, ${events} events read, ${resyncs} resyncs for ${monitor.connection.stats.overruns} overruns (ENOBUFS), mirror equal to the kernel's table of ${truth.size} routes, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  figure(
+    t,
+    `monitor: ${changes} route changes by ip -batch, ${events} events read, ${resyncs} resyncs for ${monitor.connection.stats.overruns} overruns (ENOBUFS), mirror equal to the kernel's table of ${truth.size} routes, in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
 });

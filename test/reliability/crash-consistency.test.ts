@@ -10,18 +10,29 @@
  * (NETFWD_KILLS=N to choose). The random moments come from a seeded
  * generator whose seed is printed, so a failure can be replayed.
  */
-import type { ExecutionContext } from 'ava';
+
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { netns } from '../../src/netns/index.js';
-import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
-import { kernelTest, toolPath, uniqueNetnsName } from '../helpers/kernel.js';
+import type { ExecutionContext } from 'ava';
 import { forwardService } from '../../src/forward/index.js';
 import { recordLinkCreation } from '../../src/forward/plan/state-file.js';
+import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
+import { netns } from '../../src/netns/index.js';
 import { WireGuard } from '../../src/wireguard/index.js';
-import { backendSpec, count, duplicateObjects, figure, frontendSpec, keyPair, removeNetns, stopDaemon, uniqueInterface } from './helpers.js';
+import { kernelTest, toolPath, uniqueNetnsName } from '../helpers/kernel.js';
+import {
+  backendSpec,
+  count,
+  duplicateObjects,
+  figure,
+  frontendSpec,
+  keyPair,
+  removeNetns,
+  stopDaemon,
+  uniqueInterface,
+} from './helpers.js';
 
 const CLI = join(import.meta.dirname, '../../dist/cli.js');
 const test = existsSync(CLI) ? kernelTest(['ip', 'nft', 'wg', 'wireguard-go']) : kernelTest(['dist/cli.js (npm run build)']);

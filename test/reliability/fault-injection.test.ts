@@ -65,7 +65,10 @@ async function everyStep(t: ExecutionContext, title: string, s: Scenario): Promi
   t.true(lines.length > 0, `${title}: the plan has steps`);
   t.log(`${title}: ${lines.length} steps`);
   const bad: string[] = [];
-  const points = [...lines.map((line, i) => ({ position: i + 1, when: 'before' as const, line })), { position: lines.length, when: 'after' as const, line: lines[lines.length - 1]! }];
+  const points = [
+    ...lines.map((line, i) => ({ position: i + 1, when: 'before' as const, line })),
+    { position: lines.length, when: 'after' as const, line: lines[lines.length - 1]! },
+  ];
   for (const p of points) {
     const before = snapshot(ns, [s.wg]);
     const fwd = forwardService({ ...s.spec, netns: ns } as ServiceForwardSpec);
@@ -144,7 +147,11 @@ test('frontend update (link down, port, peers, forwards): a failure at every ste
   const v2 = frontendSpec('', wg, keys);
   v2.tunnel.listenPort = 51821;
   v2.tunnel.peers = [v1.tunnel.peers[0]!, { name: 'shop', publicKey: keyPair().backendPublic, addresses: ['10.0.0.4'] }];
-  v2.forwards = [v1.forwards[0]!, { protocol: 'udp', port: 5353, to: { peer: 'home' } }, { protocol: 'tcp', port: 443, to: { peer: 'shop' } }];
+  v2.forwards = [
+    v1.forwards[0]!,
+    { protocol: 'udp', port: 5353, to: { peer: 'home' } },
+    { protocol: 'tcp', port: 443, to: { peer: 'shop' } },
+  ];
   // The operator took the link down since.
   const setup = deployed(v1, (ns) => run('ip', ['-n', ns, 'link', 'set', wg, 'down']));
   const bad = await everyStep(t, 'frontend, update', { setup, spec: v2, wg });
@@ -168,7 +175,10 @@ test('backend update (link down, endpoint, uids, exclusions, services): a failur
   const v2 = backendSpec('', wg, keys);
   v2.tunnel.peer.endpoint = '203.0.113.9:51820';
   v2.returnPath = { mode: 'uid', uids: ['1000-1001', '2000'], exclude: ['192.168.2.0/24', '198.18.0.0/15'] };
-  v2.services = [{ protocol: 'tcp', port: 9735 }, { protocol: 'tcp', port: 443 }];
+  v2.services = [
+    { protocol: 'tcp', port: 9735 },
+    { protocol: 'tcp', port: 443 },
+  ];
   const setup = deployed(v1, (ns) => run('ip', ['-n', ns, 'link', 'set', wg, 'down']));
   const bad = await everyStep(t, 'backend, update', { setup, spec: v2, wg });
   t.deepEqual(bad, []);
@@ -205,7 +215,11 @@ test('backend update of the IPv4 tunnel address: a failure at every step restore
 test('backend mode change uid → mark: a failure at every step restores the running deployment', async (t) => {
   const wg = uniqueInterface('c');
   const keys = keyPair();
-  const bad = await everyStep(t, 'backend, uid → mark', { setup: deployed(backendSpec('', wg, keys, 'uid')), spec: backendSpec('', wg, keys, 'mark'), wg });
+  const bad = await everyStep(t, 'backend, uid → mark', {
+    setup: deployed(backendSpec('', wg, keys, 'uid')),
+    spec: backendSpec('', wg, keys, 'mark'),
+    wg,
+  });
   t.deepEqual(bad, []);
 });
 
@@ -227,10 +241,15 @@ test('kernel fault on the frontend: the WireGuard port is taken, the apply fails
   const wg = uniqueInterface('p');
   t.teardown(() => removeNetns(ns, [wg]));
   // Another program holds UDP 51820 (both families) in the namespace.
-  const holder = netns.exec(ns, process.execPath, [
-    '-e',
-    "const d=require('node:dgram');const a=d.createSocket('udp4'),b=d.createSocket({type:'udp6',ipv6Only:true});a.bind(51820,()=>b.bind(51820,()=>process.stdout.write('ready\\n')));",
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const holder = netns.exec(
+    ns,
+    process.execPath,
+    [
+      '-e',
+      "const d=require('node:dgram');const a=d.createSocket('udp4'),b=d.createSocket({type:'udp6',ipv6Only:true});a.bind(51820,()=>b.bind(51820,()=>process.stdout.write('ready\\n')));",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   t.teardown(() => {
     holder.kill('SIGKILL');
   });

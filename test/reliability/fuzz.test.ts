@@ -9,8 +9,9 @@
  * 2 000 inputs per decoder here (NETFWD_FUZZ_INPUTS=N to change); the long
  * run is `tsx scripts/fuzz-decoders.ts` with 1 000 000 each.
  */
-import test from 'ava';
+
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import test from 'ava';
 import { REGRESSIONS_DIR, runTarget, targetByName } from '../../scripts/fuzz-engine.js';
 import { TARGETS } from '../../scripts/fuzz-targets.js';
 import { count, figure } from './helpers.js';
@@ -21,10 +22,16 @@ const SEED = Number(process.env.NETFWD_SEED ?? 0x5eed);
 for (const target of TARGETS) {
   test(`fuzz ${target.name}: ${INPUTS} random and mutated inputs give a value or a typed error, no hang`, async (t) => {
     const stats = await runTarget(target.name, { count: INPUTS, seed: SEED, hangMs: 20_000 });
-    for (const f of stats.findings) t.fail(`${f.kind} at input ${f.index} (seed ${SEED}): ${f.error}\ninput: ${typeof f.input === 'string' ? JSON.stringify(f.input) : f.input.toString('hex')}`);
+    for (const f of stats.findings)
+      t.fail(
+        `${f.kind} at input ${f.index} (seed ${SEED}): ${f.error}\ninput: ${typeof f.input === 'string' ? JSON.stringify(f.input) : f.input.toString('hex')}`,
+      );
     t.true(stats.decoded > 0, 'some inputs decode');
     t.true(stats.refused > 0, 'some inputs are refused');
-    figure(t, `fuzz ${target.name}: ${stats.inputs} inputs, ${stats.decoded} decoded, ${stats.refused} typed errors, ${stats.findings.length} findings, ${stats.ms} ms`);
+    figure(
+      t,
+      `fuzz ${target.name}: ${stats.inputs} inputs, ${stats.decoded} decoded, ${stats.refused} typed errors, ${stats.findings.length} findings, ${stats.ms} ms`,
+    );
   });
 }
 

@@ -7,10 +7,11 @@
  * 100 000 route changes, ...); without it each test runs a short version fit
  * for CI.
  */
-import type { ExecutionContext } from 'ava';
+
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { ExecutionContext } from 'ava';
 import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { netns } from '../../src/netns/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
@@ -78,7 +79,12 @@ export function frontendSpec(ns: string, wg: string, keys: Keys = keyPair()): Fr
 }
 
 /** A dual-stack backend; `mode` picks the return path (uid has routes and rules; mark and connmark add nftables chains). */
-export function backendSpec(ns: string, wg: string, keys: Keys = keyPair(), mode: 'uid' | 'mark' | 'connmark' | 'snat' = 'uid'): BackendSpec {
+export function backendSpec(
+  ns: string,
+  wg: string,
+  keys: Keys = keyPair(),
+  mode: 'uid' | 'mark' | 'connmark' | 'snat' = 'uid',
+): BackendSpec {
   const returnPath: BackendSpec['returnPath'] =
     mode === 'uid'
       ? { mode, uids: ['1000-1001'], exclude: ['192.168.1.0/24'] }
@@ -154,7 +160,11 @@ export async function stopDaemon(name: string): Promise<void> {
 
 /** `tool args...` inside the namespace; stdout, or '' with `allowFail` when it fails. */
 export function inNetns(ns: string, cmd: string, args: string[], options: { allowFail?: boolean; input?: string } = {}): string {
-  const r = spawnSync(toolPath('ip'), ['netns', 'exec', ns, toolPath(cmd), ...args], { encoding: 'utf8', input: options.input, maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync(toolPath('ip'), ['netns', 'exec', ns, toolPath(cmd), ...args], {
+    encoding: 'utf8',
+    input: options.input,
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (r.status !== 0) {
     if (options.allowFail) return '';
     throw new Error(`${cmd} ${args.join(' ')} in ${ns} failed (${r.status}): ${r.stderr}`);
@@ -174,7 +184,11 @@ function canonicalNft(text: string): string {
     for (const v of Object.values(item)) {
       if (!v || typeof v !== 'object') continue;
       delete v.handle;
-      if (Array.isArray(v.elem)) v.elem = v.elem.map((e) => JSON.stringify(e)).sort().map((e) => JSON.parse(e) as unknown);
+      if (Array.isArray(v.elem))
+        v.elem = v.elem
+          .map((e) => JSON.stringify(e))
+          .sort()
+          .map((e) => JSON.parse(e) as unknown);
     }
   }
   return JSON.stringify(parsed, null, 1);
@@ -231,7 +245,8 @@ export function snapshot(ns: string, wgNames: readonly string[] = []): Snapshot 
     nft: canonicalNft(inNetns(ns, 'nft', ['-j', 'list', 'ruleset'])),
   };
   const sysctls = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'];
-  for (const name of wgNames) sysctls.push(`net/ipv4/conf/${name}/rp_filter`, `net/ipv4/conf/${name}/promote_secondaries`, `net/ipv6/conf/${name}/keep_addr_on_down`);
+  for (const name of wgNames)
+    sysctls.push(`net/ipv4/conf/${name}/rp_filter`, `net/ipv4/conf/${name}/promote_secondaries`, `net/ipv6/conf/${name}/keep_addr_on_down`);
   for (const key of sysctls) {
     let value: string;
     try {
@@ -270,7 +285,9 @@ export function snapshotDiff(a: Snapshot, b: Snapshot): string {
     if (x && y) {
       const gone = x.filter((i) => !y.includes(i));
       const added = y.filter((i) => !x.includes(i));
-      lines.push(`${k}:${gone.map((i) => `\n  - ${i}`).join('')}${added.map((i) => `\n  + ${i}`).join('')}${gone.length + added.length === 0 ? ' (same items, other order)' : ''}`);
+      lines.push(
+        `${k}:${gone.map((i) => `\n  - ${i}`).join('')}${added.map((i) => `\n  + ${i}`).join('')}${gone.length + added.length === 0 ? ' (same items, other order)' : ''}`,
+      );
     } else lines.push(`${k}:\n  - ${a[k]}\n  + ${b[k]}`);
   }
   return lines.join('\n');
@@ -311,7 +328,11 @@ export function duplicateObjects(ns: string): string[] {
     const s = o.set ?? o.map;
     if (s?.elem) found.push(...duplicates(s.elem.map((e) => JSON.stringify(e))).map((e) => `element ${e} of ${s.table} ${s.name}`));
   }
-  found.push(...duplicates(tables).map((x) => `nft table ${x}`), ...duplicates(chains).map((x) => `nft chain ${x}`), ...duplicates(rules).map((x) => `nft rule ${x}`));
+  found.push(
+    ...duplicates(tables).map((x) => `nft table ${x}`),
+    ...duplicates(chains).map((x) => `nft chain ${x}`),
+    ...duplicates(rules).map((x) => `nft rule ${x}`),
+  );
   for (const fam of ['-4', '-6']) {
     const routes = JSON.parse(run('ip', ['-n', ns, '-j', fam, 'route', 'show', 'table', 'all'])) as Record<string, unknown>[];
     found.push(...duplicates(routes.map((r) => JSON.stringify(r))).map((r) => `route ${r}`));

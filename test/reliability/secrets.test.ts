@@ -11,20 +11,21 @@
  * netfwd's state file. Key files netfwd writes are 0600; the CLI refuses key
  * files and key-bearing configuration files that group or others can read.
  */
-import type { ExecutionContext } from 'ava';
+
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import type { ExecutionContext } from 'ava';
 import type { DemoReport } from '../../src/demo/run-demo.js';
 import { forwardService } from '../../src/forward/index.js';
 import type { ServiceForwardSpec } from '../../src/forward/spec/spec.js';
-import { netns } from '../../src/netns/index.js';
 import { endProcessesIn } from '../../src/lab/topology.js';
+import { netns } from '../../src/netns/index.js';
 import { cli as cliAsync } from '../helpers/cli.js';
 import { kernelTest, toolPath, uniqueNetnsName } from '../helpers/kernel.js';
-import { type Keys, backendSpec, frontendSpec, keyPair, removeNetns, uniqueInterface } from './helpers.js';
+import { backendSpec, frontendSpec, type Keys, keyPair, removeNetns, uniqueInterface } from './helpers.js';
 
 const CLI = join(import.meta.dirname, '../../dist/cli.js');
 const test = existsSync(CLI) ? kernelTest(['ip', 'nft', 'wg', 'wireguard-go']) : kernelTest(['dist/cli.js (npm run build)']);
@@ -204,7 +205,9 @@ test('plan, status, results, errors, JSON and util.inspect of the library show n
     show('plan', plan);
     leaks.check(t, 'plan lines', plan.lines().join('\n'));
     // A failing apply: the error and its cause chain.
-    const error = await fwd.apply({ hooks: { beforeStep: (_s, p) => (p === 3 ? Promise.reject(new Error('injected')) : undefined) } }).catch((e: unknown) => e);
+    const error = await fwd
+      .apply({ hooks: { beforeStep: (_s, p) => (p === 3 ? Promise.reject(new Error('injected')) : undefined) } })
+      .catch((e: unknown) => e);
     show('ApplyError', error);
     leaks.check(t, 'ApplyError stack', (error as Error).stack ?? '');
     const result = await fwd.apply();
@@ -264,15 +267,24 @@ test('status --probe (text, JSON, --probe-egress) shows no key and reports the p
   t.regex(feText.stdout, /^ {4}forwards\[0\] tcp IPv4 → 10\.0\.0\.2:9735: /m);
   t.regex(feText.stdout, /^ {4}forwards\[1\] udp IPv4 → 10\.0\.0\.2:60000: not probed/m);
   const fp = (JSON.parse(feJson.stdout) as { probe: { forwards: Array<{ target: string; result: string }> } }).probe;
-  t.true(fp.forwards.some((f) => f.target === '10.0.0.2:9735' && f.result !== 'not probed'), JSON.stringify(fp));
-  t.true(fp.forwards.some((f) => f.target === '[fd00::2]:9735' && f.result !== 'not probed'), JSON.stringify(fp));
+  t.true(
+    fp.forwards.some((f) => f.target === '10.0.0.2:9735' && f.result !== 'not probed'),
+    JSON.stringify(fp),
+  );
+  t.true(
+    fp.forwards.some((f) => f.target === '[fd00::2]:9735' && f.result !== 'not probed'),
+    JSON.stringify(fp),
+  );
   t.regex(beText.stdout, /^ {4}egress IPv4 of uid 1000: /m);
   t.regex(beText.stdout, /^ {4}egress IPv6 of uid 1000: /m);
   t.regex(beText.stdout, /^ {4}egress seen by 192\.0\.2\.1:7 \(as uid 1000\): /m);
-  const bp = (JSON.parse(beJson.stdout) as { probe: { egress: Array<{ family: number }>; observed?: { target: string; as: string } } }).probe;
+  const bp = (JSON.parse(beJson.stdout) as { probe: { egress: Array<{ family: number }>; observed?: { target: string; as: string } } })
+    .probe;
   t.deepEqual(bp.egress.map((e) => e.family).sort(), [4, 6]);
   t.like(bp.observed, { target: egress, as: 'uid 1000' });
-  t.log(`${runs.length} probes, ${leaks.checked} outputs searched; frontend probe: ${fp.forwards.map((f) => `${f.target} ${f.result}`).join(', ')}`);
+  t.log(
+    `${runs.length} probes, ${leaks.checked} outputs searched; frontend probe: ${fp.forwards.map((f) => `${f.target} ${f.result}`).join(', ')}`,
+  );
 });
 
 /** A long-running `netfwd run`: its whole output, and its events (JSON lines, or `TIME LEVEL EVENT …`). */
@@ -308,7 +320,9 @@ class Supervised {
     const end = Date.now() + ms;
     while (this.count(event) < n) {
       if (Date.now() > end || this.child.exitCode !== null || this.child.signalCode !== null) {
-        throw new Error(`no ${n}× ${event} from netfwd run (exit ${this.child.exitCode ?? this.child.signalCode}); output:\n${this.stdout}\n${this.stderr}`);
+        throw new Error(
+          `no ${n}× ${event} from netfwd run (exit ${this.child.exitCode ?? this.child.signalCode}); output:\n${this.stdout}\n${this.stderr}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -387,7 +401,10 @@ test('netfwd run (text and JSON) logs no key: start, ready, reloads of valid and
       [
         'preshared key one character off',
         variant((s) => {
-          const peer = (s.role === 'frontend' ? (s.tunnel.peers as Array<Record<string, unknown>>)[0] : s.tunnel.peer) as Record<string, unknown>;
+          const peer = (s.role === 'frontend' ? (s.tunnel.peers as Array<Record<string, unknown>>)[0] : s.tunnel.peer) as Record<
+            string,
+            unknown
+          >;
           peer.presharedKey = `${keys.psk.slice(0, 42)}p=`;
         }),
       ],
@@ -433,7 +450,12 @@ test('netfwd run (text and JSON) logs no key: start, ready, reloads of valid and
       leaks.check(t, `${label}: stdout`, p.stdout);
       leaks.check(t, `${label}: stderr`, p.stderr);
     }
-    for (const f of [`/run/netfwd/wireguard/${fwg}.log`, `/run/netfwd/wireguard/${bwg}.log`, `/run/netfwd/state/${ns}/${fwg}.json`, `/run/netfwd/state/${ns}/${bwg}.json`]) {
+    for (const f of [
+      `/run/netfwd/wireguard/${fwg}.log`,
+      `/run/netfwd/wireguard/${bwg}.log`,
+      `/run/netfwd/state/${ns}/${fwg}.json`,
+      `/run/netfwd/state/${ns}/${bwg}.json`,
+    ]) {
       if (existsSync(f)) leaks.check(t, f, readFileSync(f, 'utf8'));
     }
   };
@@ -450,14 +472,19 @@ test('netfwd run (text and JSON) logs no key: start, ready, reloads of valid and
     .split('\n')
     .filter((l) => l.includes('"reload-failed"'))
     .map((l) => JSON.parse(l) as { level: string; details: { error: string } });
-  t.true(failures.every((f) => f.level === 'error' && /backend\.json/.test(f.details.error)), JSON.stringify(failures));
+  t.true(
+    failures.every((f) => f.level === 'error' && /backend\.json/.test(f.details.error)),
+    JSON.stringify(failures),
+  );
   t.log(`reload failures of backend.json:\n${failures.map((f) => `  ${f.details.error}`).join('\n')}`);
   t.log(`events: text ${text.events().length}, JSON ${json.events().length}; ${leaks.checked} outputs searched`);
 });
 
 /** The keys of the WireGuard interfaces that are links of namespace `ns` (`wg show all dump` lists every UAPI socket of the machine). */
 function tunnelKeys(ns: string): { interfaces: string[]; privateKeys: string[]; presharedKeys: string[] } {
-  const links = (JSON.parse(execFileSync(toolPath('ip'), ['-n', ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ ifname: string }>).map((l) => l.ifname);
+  const links = (
+    JSON.parse(execFileSync(toolPath('ip'), ['-n', ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ ifname: string }>
+  ).map((l) => l.ifname);
   const dump = execFileSync(toolPath('ip'), ['netns', 'exec', ns, toolPath('wg'), 'show', 'all', 'dump'], { encoding: 'utf8' });
   const out = { interfaces: [] as string[], privateKeys: [] as string[], presharedKeys: [] as string[] };
   for (const line of dump.split('\n')) {
@@ -496,7 +523,12 @@ test('netfwd demo --keep (text and JSON) shows none of the keys it made', async 
 
   const text = await cliAsync(['demo', '--keep'], { env: { NETFWD_DEBUG: '1' } });
   const lab = /^ {2}the lab is still up: namespaces (.+)$/m.exec(text.stdout)?.[1]?.split(' ') ?? [];
-  const cleanup = /^ {2}remove it with.*\n((?: {4}.+\n?)+)/m.exec(text.stdout)?.[1]?.split('\n').map((l) => l.trim()).filter(Boolean) ?? [];
+  const cleanup =
+    /^ {2}remove it with.*\n((?: {4}.+\n?)+)/m
+      .exec(text.stdout)?.[1]
+      ?.split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean) ?? [];
   kept.push({ namespaces: lab, cleanup });
   const json = await cliAsync(['demo', '--keep', '--json', '--mode', 'connmark'], { env: { NETFWD_DEBUG: '1' } });
   let report: DemoReport | undefined;
@@ -511,7 +543,10 @@ test('netfwd demo --keep (text and JSON) shows none of the keys it made', async 
   t.is(text.code, 0, text.stdout + text.stderr);
   t.regex(text.stdout, /every check holds/);
   t.is(lab.length, 4, text.stdout);
-  t.true(cleanup.some((c) => c.startsWith('netfwd down -c ')), text.stdout);
+  t.true(
+    cleanup.some((c) => c.startsWith('netfwd down -c ')),
+    text.stdout,
+  );
   t.is(json.code, 0, json.stdout + json.stderr);
   t.true(report?.ok, json.stdout);
   t.is(Object.keys(report?.namespaces ?? {}).length, 4);
@@ -541,7 +576,9 @@ test('netfwd demo --keep (text and JSON) shows none of the keys it made', async 
       const log = `/run/netfwd/wireguard/${i}.log`;
       if (existsSync(log)) leaks.check(t, log, readFileSync(log, 'utf8'));
     }
-    t.log(`${label}: ${privateKeys.length} private keys and ${presharedKeys.length} preshared key of ${interfaces.join(', ')}; ${leaks.checked} outputs searched`);
+    t.log(
+      `${label}: ${privateKeys.length} private keys and ${presharedKeys.length} preshared key of ${interfaces.join(', ')}; ${leaks.checked} outputs searched`,
+    );
   }
 });
 

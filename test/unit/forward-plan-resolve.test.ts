@@ -5,8 +5,8 @@
  * kernel side is tested in test/integration/cli-run-resolve.test.ts).
  */
 import test from 'ava';
+import { hostnameEndpoint, isUnresolved, ResolveError, type Resolver, resolveEndpoints } from '../../src/forward/plan/resolve.js';
 import type { NormalizedBackend } from '../../src/forward/spec/normalized-config.js';
-import { ResolveError, type Resolver, hostnameEndpoint, isUnresolved, resolveEndpoints } from '../../src/forward/plan/resolve.js';
 import type { BackendSpec } from '../../src/forward/spec/spec.js';
 import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { backendSpec } from '../fixtures/invalid-specs/base.js';
@@ -34,7 +34,13 @@ function table(answers: Record<string, string[] | Error>): Resolver & { calls: A
 
 test('validation keeps a host name endpoint (lower case, without the trailing dot) for resolution', (t) => {
   const c = spec('VPN.Example.org.:51820');
-  t.deepEqual(c.tunnel.peer.endpoint, { family: 4, host: 'vpn.example.org', port: 51820, text: 'vpn.example.org:51820', hostname: 'vpn.example.org' });
+  t.deepEqual(c.tunnel.peer.endpoint, {
+    family: 4,
+    host: 'vpn.example.org',
+    port: 51820,
+    text: 'vpn.example.org:51820',
+    hostname: 'vpn.example.org',
+  });
   t.true(isUnresolved(c.tunnel.peer.endpoint));
   t.is(hostnameEndpoint(c), c.tunnel.peer.endpoint);
   t.is(spec('vpn.example.org:51820', 6).tunnel.peer.endpoint.preferFamily, 6);
@@ -45,7 +51,13 @@ test('resolveEndpoints puts the first answer in, keeps the name, and leaves the 
   const c = spec('vpn.example.org:51820');
   const r = table({ 'vpn.example.org': ['203.0.113.7', '2001:db8::7'] });
   const resolved = (await resolveEndpoints(c, { resolver: r })) as NormalizedBackend;
-  t.deepEqual(resolved.tunnel.peer.endpoint, { family: 4, host: '203.0.113.7', port: 51820, text: '203.0.113.7:51820', hostname: 'vpn.example.org' });
+  t.deepEqual(resolved.tunnel.peer.endpoint, {
+    family: 4,
+    host: '203.0.113.7',
+    port: 51820,
+    text: '203.0.113.7:51820',
+    hostname: 'vpn.example.org',
+  });
   t.deepEqual(r.calls, [['vpn.example.org', 0]]);
   t.is(c.tunnel.peer.endpoint.host, 'vpn.example.org', 'the validated config is not changed');
   // A resolved config is not resolved again (netfwd run decides when to).
@@ -76,11 +88,16 @@ test('unusable answers are skipped; none usable is a ResolveError naming why', a
   t.regex(err!.message, /10\.0\.0\.9 is inside the tunnel subnet 10\.0\.0\.2\/24/);
 
   const onlyV4 = table({ 'vpn.example.org': ['203.0.113.7'] });
-  await t.throwsAsync(resolveEndpoints(spec('vpn.example.org:51820', 6), { resolver: onlyV4 }), { instanceOf: ResolveError, message: /no IPv6 address/ });
+  await t.throwsAsync(resolveEndpoints(spec('vpn.example.org:51820', 6), { resolver: onlyV4 }), {
+    instanceOf: ResolveError,
+    message: /no IPv6 address/,
+  });
 });
 
 test('a name that does not resolve is a ResolveError with the resolver code', async (t) => {
-  const err = await t.throwsAsync(resolveEndpoints(spec('nowhere.example.org:51820'), { resolver: table({}) }), { instanceOf: ResolveError });
+  const err = await t.throwsAsync(resolveEndpoints(spec('nowhere.example.org:51820'), { resolver: table({}) }), {
+    instanceOf: ResolveError,
+  });
   t.is(err!.reason, 'ENOTFOUND');
   t.regex(err!.message, /^tunnel\.peer\.endpoint: cannot resolve nowhere\.example\.org: ENOTFOUND$/);
 });
@@ -88,7 +105,10 @@ test('a name that does not resolve is a ResolveError with the resolver code', as
 test('the system resolver is the default (a numeric name resolves without DNS)', async (t) => {
   // getaddrinfo answers an address literal itself: no DNS server or /etc/hosts entry is involved.
   const c = spec('vpn.example.org:51820');
-  const viaSystem = { ...c, tunnel: { ...c.tunnel, peer: { ...c.tunnel.peer, endpoint: { ...c.tunnel.peer.endpoint, hostname: '198.51.100.4', host: 'x' } } } };
+  const viaSystem = {
+    ...c,
+    tunnel: { ...c.tunnel, peer: { ...c.tunnel.peer, endpoint: { ...c.tunnel.peer.endpoint, hostname: '198.51.100.4', host: 'x' } } },
+  };
   const resolved = (await resolveEndpoints(viaSystem)) as NormalizedBackend;
   t.is(resolved.tunnel.peer.endpoint.text, '198.51.100.4:51820');
 });

@@ -10,7 +10,10 @@ import { notifyMessage, notifySocketAddress, systemdNotifier } from '../../src/f
 
 test('NOTIFY_SOCKET: a path as is, @name as an abstract address (leading NUL), anything else refused', (t) => {
   t.deepEqual(notifySocketAddress('/run/systemd/notify'), Buffer.from('/run/systemd/notify'));
-  t.deepEqual(notifySocketAddress('@/org/freedesktop/systemd1/notify/123'), Buffer.concat([Buffer.from([0]), Buffer.from('/org/freedesktop/systemd1/notify/123')]));
+  t.deepEqual(
+    notifySocketAddress('@/org/freedesktop/systemd1/notify/123'),
+    Buffer.concat([Buffer.from([0]), Buffer.from('/org/freedesktop/systemd1/notify/123')]),
+  );
   t.throws(() => notifySocketAddress('vsock:2:1234'), { message: /only a path .* or an abstract socket/ });
 });
 
@@ -25,7 +28,10 @@ test('no NOTIFY_SOCKET: no notifier; the watchdog only with WATCHDOG_USEC for th
   t.is(systemdNotifier({ NOTIFY_SOCKET: '' }), undefined);
   t.is(systemdNotifier({ NOTIFY_SOCKET: '/tmp/x' })!.watchdogUsec, undefined);
   t.is(systemdNotifier({ NOTIFY_SOCKET: '/tmp/x', WATCHDOG_USEC: '30000000' })!.watchdogUsec, 30_000_000);
-  t.is(systemdNotifier({ NOTIFY_SOCKET: '/tmp/x', WATCHDOG_USEC: '30000000', WATCHDOG_PID: String(process.pid) })!.watchdogUsec, 30_000_000);
+  t.is(
+    systemdNotifier({ NOTIFY_SOCKET: '/tmp/x', WATCHDOG_USEC: '30000000', WATCHDOG_PID: String(process.pid) })!.watchdogUsec,
+    30_000_000,
+  );
   t.is(systemdNotifier({ NOTIFY_SOCKET: '/tmp/x', WATCHDOG_USEC: '30000000', WATCHDOG_PID: '1' })!.watchdogUsec, undefined);
   t.is(systemdNotifier({ NOTIFY_SOCKET: '/tmp/x', WATCHDOG_USEC: 'soon' })!.watchdogUsec, undefined);
 });
@@ -38,8 +44,24 @@ test('sending to a socket nobody listens on reports the error instead of throwin
 });
 
 test('log lines: JSON as is, or TIME LEVEL EVENT key=value with lists joined by "; "', (t) => {
-  const e = { ts: '2026-01-01T00:00:00.000Z', level: 'warn' as const, event: 'repaired', details: { trigger: ['route default table 5000 deleted'], changes: ['+ route default dev wg0 table 5000'], netlinkWrites: 1, empty: [] } };
+  const e = {
+    ts: '2026-01-01T00:00:00.000Z',
+    level: 'warn' as const,
+    event: 'repaired',
+    details: {
+      trigger: ['route default table 5000 deleted'],
+      changes: ['+ route default dev wg0 table 5000'],
+      netlinkWrites: 1,
+      empty: [],
+    },
+  };
   t.deepEqual(JSON.parse(formatEvent(e, true)), e);
-  t.is(formatEvent(e, false), '2026-01-01T00:00:00.000Z warn  repaired trigger=[route default table 5000 deleted] changes=[+ route default dev wg0 table 5000] netlinkWrites=1');
-  t.is(formatEvent({ ...e, level: 'info', event: 'started', details: { netns: 'a b', role: 'backend' } }, false), '2026-01-01T00:00:00.000Z info  started netns="a b" role=backend');
+  t.is(
+    formatEvent(e, false),
+    '2026-01-01T00:00:00.000Z warn  repaired trigger=[route default table 5000 deleted] changes=[+ route default dev wg0 table 5000] netlinkWrites=1',
+  );
+  t.is(
+    formatEvent({ ...e, level: 'info', event: 'started', details: { netns: 'a b', role: 'backend' } }, false),
+    '2026-01-01T00:00:00.000Z info  started netns="a b" role=backend',
+  );
 });

@@ -5,10 +5,11 @@
  * to the parser, and anything deeper than CONFIG_MAX_DEPTH is refused there,
  * with a message that says so.
  */
-import test from 'ava';
+
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { stringify } from 'yaml';
 import { ConfigError } from '../../src/errors.js';
 import { loadConfigFile, parseConfig } from '../../src/forward/spec/config-file.js';
@@ -18,10 +19,25 @@ const MILLION = 1_000_000;
 const DEPTH_MESSAGE = new RegExp(`nested deeper than ${CONFIG_MAX_DEPTH} levels`);
 
 const deepTexts: Array<{ name: string; levels: string; text: string; where: string }> = [
-  { name: 'YAML flow lists', levels: 'a million', text: `${'['.repeat(MILLION)}${']'.repeat(MILLION)}\n`, where: `1:${CONFIG_MAX_DEPTH + 1}` },
-  { name: 'YAML flow mappings', levels: 'a million', text: `${'{a: '.repeat(MILLION)}1${'}'.repeat(MILLION)}\n`, where: `1:${4 * CONFIG_MAX_DEPTH + 1}` },
+  {
+    name: 'YAML flow lists',
+    levels: 'a million',
+    text: `${'['.repeat(MILLION)}${']'.repeat(MILLION)}\n`,
+    where: `1:${CONFIG_MAX_DEPTH + 1}`,
+  },
+  {
+    name: 'YAML flow mappings',
+    levels: 'a million',
+    text: `${'{a: '.repeat(MILLION)}1${'}'.repeat(MILLION)}\n`,
+    where: `1:${4 * CONFIG_MAX_DEPTH + 1}`,
+  },
   { name: 'YAML block lists on one line', levels: 'a million', text: `${'- '.repeat(MILLION)}x\n`, where: `1:${2 * CONFIG_MAX_DEPTH + 1}` },
-  { name: 'YAML explicit keys on one line', levels: 'a million', text: `${'? '.repeat(MILLION)}x\n`, where: `1:${2 * CONFIG_MAX_DEPTH + 1}` },
+  {
+    name: 'YAML explicit keys on one line',
+    levels: 'a million',
+    text: `${'? '.repeat(MILLION)}x\n`,
+    where: `1:${2 * CONFIG_MAX_DEPTH + 1}`,
+  },
   {
     name: 'YAML block mappings by indentation',
     levels: '2000',
@@ -49,7 +65,11 @@ test('JSON nested a million levels deep, in a file, is refused with the depth in
     const path = join(dir, name);
     writeFileSync(path, text, { mode: 0o600 });
     const e = t.throws(() => loadConfigFile(path, { enforcePermissions: true }), { instanceOf: ConfigError });
-    t.regex(e.message, new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:\\d+: invalid JSON: nested deeper than ${CONFIG_MAX_DEPTH} levels`), name);
+    t.regex(
+      e.message,
+      new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:\\d+: invalid JSON: nested deeper than ${CONFIG_MAX_DEPTH} levels`),
+      name,
+    );
     t.is(e.field, '');
     t.regex(e.expected ?? '', new RegExp(`at most ${CONFIG_MAX_DEPTH} levels`));
   }
@@ -79,7 +99,14 @@ test('the count is the depth of the data, or one more, however the YAML is writt
     if (random() < 0.5) return Array.from({ length: 1 + Math.floor(random() * 3) }, () => gen(d - 1));
     return Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 3) }, (_, i) => [`k${i}`, gen(d - 1)]));
   };
-  const styles = [{}, { indentSeq: false }, { collectionStyle: 'flow' as const }, { indent: 1 }, { indent: 4, indentSeq: false }, { blockQuote: 'literal' as const }];
+  const styles = [
+    {},
+    { indentSeq: false },
+    { collectionStyle: 'flow' as const },
+    { indent: 1 },
+    { indent: 4, indentSeq: false },
+    { blockQuote: 'literal' as const },
+  ];
   let n = 0;
   for (let i = 0; i < 300; i++) {
     const value = gen(1 + Math.floor(random() * 10));

@@ -11,7 +11,7 @@ import { ConfigError } from '../../src/errors.js';
 import { parseConfig } from '../../src/forward/spec/config-file.js';
 import { Secret } from '../../src/forward/spec/secret.js';
 import type { BackendSpec } from '../../src/forward/spec/spec.js';
-import { validateSpec, type ValidateOptions } from '../../src/forward/spec/validate/index.js';
+import { type ValidateOptions, validateSpec } from '../../src/forward/spec/validate/index.js';
 import { backendSpec, frontendSpec, KEYS, SECRET_KEYS } from '../fixtures/invalid-specs/base.js';
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 3000);
@@ -123,10 +123,35 @@ const VALUES: readonly unknown[] = [
   new Secret(KEYS.psk),
 ];
 
-const KEY_NAMES = ['role', 'tunnel', 'peers', 'peer', 'port', 'to', 'mode', 'uids', 'mark', 'table', 'exclude', 'address', 'addresses', 'privateKey', 'presharedKeyFile', 'x', '__proto__', 'constructor', 'toString', ''];
+const KEY_NAMES = [
+  'role',
+  'tunnel',
+  'peers',
+  'peer',
+  'port',
+  'to',
+  'mode',
+  'uids',
+  'mark',
+  'table',
+  'exclude',
+  'address',
+  'addresses',
+  'privateKey',
+  'presharedKeyFile',
+  'x',
+  '__proto__',
+  'constructor',
+  'toString',
+  '',
+];
 
 /** Every path into a value: arrays of keys/indexes. */
-function paths(value: unknown, prefix: Array<string | number> = [], out: Array<Array<string | number>> = []): Array<Array<string | number>> {
+function paths(
+  value: unknown,
+  prefix: Array<string | number> = [],
+  out: Array<Array<string | number>> = [],
+): Array<Array<string | number>> {
   if (Array.isArray(value)) {
     value.forEach((v, i) => {
       out.push([...prefix, i]);
@@ -209,7 +234,11 @@ function mutate(r: Rand, spec: unknown): unknown {
         if (typeof v === 'number') set(parent, key, v + pick(r, [-1, 1, 65536, -65536, 0.5]));
         else if (typeof v === 'string' && v.length > 0) {
           const at = Math.floor(r() * v.length);
-          set(parent, key, r() < 0.5 ? v.slice(0, at) + v.slice(at + 1) : v.slice(0, at) + pick(r, ['/', ':', '-', '.', '0', '9', ' ', 'Z']) + v.slice(at));
+          set(
+            parent,
+            key,
+            r() < 0.5 ? v.slice(0, at) + v.slice(at + 1) : v.slice(0, at) + pick(r, ['/', ':', '-', '.', '0', '9', ' ', 'Z']) + v.slice(at),
+          );
         }
       }
     }
@@ -232,7 +261,9 @@ function secretStrings(spec: unknown): string[] {
   const out = [...SECRET_KEYS];
   const visit = (v: unknown, key: string): void => {
     // A public key used as a preshared key is still public: the config shows it as a publicKey.
-    const isPublic = ([KEYS.frontendPublic, KEYS.backendPublic, KEYS.officePublic] as string[]).includes(typeof v === 'string' ? v.trim() : '');
+    const isPublic = ([KEYS.frontendPublic, KEYS.backendPublic, KEYS.officePublic] as string[]).includes(
+      typeof v === 'string' ? v.trim() : '',
+    );
     if ((key === 'privateKey' || key === 'presharedKey') && typeof v === 'string' && v.trim().length >= 16 && !isPublic) out.push(v.trim());
     if (v instanceof Secret) out.push(v.reveal());
     else if (Array.isArray(v)) v.forEach((x) => visit(x, ''));
@@ -303,7 +334,36 @@ test('mutated spec objects give a config or a ConfigError, never anything else',
   t.true(invalid > 0);
 });
 
-const TEXT_NOISE = ['', ' ', '\t', '\n', ':', '- ', '{', '}', '[', ']', ',', '"', "'", '#', '&a', '*a', '!tag ', '|', '>', '%', '@', '`', '?', '---\n', '\\', '\u0000', '\uFEFF', 'é'];
+const TEXT_NOISE = [
+  '',
+  ' ',
+  '\t',
+  '\n',
+  ':',
+  '- ',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  '"',
+  "'",
+  '#',
+  '&a',
+  '*a',
+  '!tag ',
+  '|',
+  '>',
+  '%',
+  '@',
+  '`',
+  '?',
+  '---\n',
+  '\\',
+  '\u0000',
+  '\uFEFF',
+  'é',
+];
 
 function mutateText(r: Rand, text: string): string {
   let s = text;

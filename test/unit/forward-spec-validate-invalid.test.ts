@@ -3,16 +3,17 @@
  * exactly the expected field path, a message matching the expected pattern,
  * a non-empty `expected` (the fix) — and no key material from the input.
  */
-import test, { type ExecutionContext } from 'ava';
+
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
 import { ConfigError } from '../../src/errors.js';
-import { netlinkTotals } from '../../src/netlink/exchange.js';
 import { loadConfigFile } from '../../src/forward/spec/config-file.js';
 import { splitFieldPath } from '../../src/forward/spec/field.js';
-import { validateSpec, type ValidateOptions } from '../../src/forward/spec/validate/index.js';
+import { type ValidateOptions, validateSpec } from '../../src/forward/spec/validate/index.js';
+import { netlinkTotals } from '../../src/netlink/exchange.js';
 import { backendSpec, frontendSpec, KEYS, SECRET_KEYS } from '../fixtures/invalid-specs/base.js';
 import { DELETE, SPEC_CASES, type SpecCase } from '../fixtures/invalid-specs/cases.js';
 
@@ -101,7 +102,9 @@ function fileCases(): FileCase[] {
   const out: FileCase[] = [];
   for (const file of readdirSync(FILES_DIR).sort()) {
     if (file.endsWith('.expect')) continue;
-    const expectText = file.endsWith('.json') ? readFileSync(join(FILES_DIR, `${file}.expect`), 'utf8') : readFileSync(join(FILES_DIR, file), 'utf8');
+    const expectText = file.endsWith('.json')
+      ? readFileSync(join(FILES_DIR, `${file}.expect`), 'utf8')
+      : readFileSync(join(FILES_DIR, file), 'utf8');
     const field = /^#? ?field: ?(.*)$/m.exec(expectText)?.[1]?.trim();
     const message = /^#? ?message: ?(.*)$/m.exec(expectText)?.[1]?.trim();
     if (field === undefined || message === undefined) throw new Error(`${file}: no field/message header`);
@@ -119,7 +122,12 @@ for (const c of FILE_CASES) {
     try {
       const path = join(dir, c.file);
       writeFileSync(path, readFileSync(join(FILES_DIR, c.file)), { mode: 0o600 });
-      const e = expectConfigError(t, () => loadConfigFile(path, { enforcePermissions: true }), c.field, new RegExp(c.message.source.replace(/^\^/, `^${escapeRegExp(dir)}/`)));
+      const e = expectConfigError(
+        t,
+        () => loadConfigFile(path, { enforcePermissions: true }),
+        c.field,
+        new RegExp(c.message.source.replace(/^\^/, `^${escapeRegExp(dir)}/`)),
+      );
       if (e) t.true(e.message.startsWith(path), e.message);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -285,7 +293,8 @@ const KEY_FILE_CASES: KeyFileCase[] = [
       return { configFile: file };
     },
     field: 'tunnel.privateKey',
-    message: /frontend\.json:\d+:\d+: tunnel\.privateKey: ".*frontend\.json" holds a secret key inline but group or others may access it \(mode 0644\).*chmod 600/,
+    message:
+      /frontend\.json:\d+:\d+: tunnel\.privateKey: ".*frontend\.json" holds a secret key inline but group or others may access it \(mode 0644\).*chmod 600/,
   },
   {
     name: 'configuration file with only an inline preshared key readable by others',
@@ -352,7 +361,8 @@ for (const c of KEY_FILE_CASES) {
     const dir = mkdtempSync(join(tmpdir(), 'netfwd-keys-'));
     try {
       const { spec, configFile, options } = c.setup(dir);
-      const run = configFile !== undefined ? () => loadConfigFile(configFile, { enforcePermissions: true }) : () => validateSpec(spec, options);
+      const run =
+        configFile !== undefined ? () => loadConfigFile(configFile, { enforcePermissions: true }) : () => validateSpec(spec, options);
       expectConfigError(t, run, c.field, c.message);
     } finally {
       rmSync(dir, { recursive: true, force: true });

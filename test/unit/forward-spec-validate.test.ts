@@ -4,16 +4,17 @@
  * permissions with real files; the same spec from TypeScript, YAML and JSON;
  * and the Secret wrapper, which must never print a key.
  */
-import test from 'ava';
+
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { format, inspect } from 'node:util';
+import test from 'ava';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError } from '../../src/errors.js';
 import { loadConfigFile, parseConfig } from '../../src/forward/spec/config-file.js';
-import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../../src/forward/spec/normalized-config.js';
 import { publicKeyOf } from '../../src/forward/spec/key-text.js';
+import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../../src/forward/spec/normalized-config.js';
 import { Secret } from '../../src/forward/spec/secret.js';
 import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { validateSpec } from '../../src/forward/spec/validate/index.js';
@@ -29,7 +30,9 @@ function withTempDir<T>(fn: (dir: string) => T): T {
 }
 
 function containsSecret(text: string): boolean {
-  return SECRET_KEYS.some((k) => text.includes(k) || text.includes(k.slice(0, 20)) || text.includes(Buffer.from(k, 'base64').toString('hex')));
+  return SECRET_KEYS.some(
+    (k) => text.includes(k) || text.includes(k.slice(0, 20)) || text.includes(Buffer.from(k, 'base64').toString('hex')),
+  );
 }
 
 // ---------------------------------------------------------------- keys
@@ -79,9 +82,33 @@ test('a dual-stack frontend normalises with every default and field', (t) => {
     interface: 'eth0',
   });
   t.deepEqual(c.forwards, [
-    { protocol: 'tcp', publicPorts: { from: 9735, to: 9735 }, peer: 'home', peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' }, targetPorts: { from: 9735, to: 9735 }, families: [4, 6], source: 'forwards[0]' },
-    { protocol: 'tcp', publicPorts: { from: 8000, to: 8009 }, peer: 'home', peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' }, targetPorts: { from: 18000, to: 18009 }, families: [4, 6], source: 'forwards[1]' },
-    { protocol: 'udp', publicPorts: { from: 8000, to: 8009 }, peer: 'home', peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' }, targetPorts: { from: 18000, to: 18009 }, families: [4, 6], source: 'forwards[1]' },
+    {
+      protocol: 'tcp',
+      publicPorts: { from: 9735, to: 9735 },
+      peer: 'home',
+      peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
+      targetPorts: { from: 9735, to: 9735 },
+      families: [4, 6],
+      source: 'forwards[0]',
+    },
+    {
+      protocol: 'tcp',
+      publicPorts: { from: 8000, to: 8009 },
+      peer: 'home',
+      peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
+      targetPorts: { from: 18000, to: 18009 },
+      families: [4, 6],
+      source: 'forwards[1]',
+    },
+    {
+      protocol: 'udp',
+      publicPorts: { from: 8000, to: 8009 },
+      peer: 'home',
+      peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
+      targetPorts: { from: 18000, to: 18009 },
+      families: [4, 6],
+      source: 'forwards[1]',
+    },
     {
       protocol: 'tcp',
       publicAddress: { family: 4, address: '203.0.113.1' },
@@ -145,7 +172,15 @@ test('an IPv6-only frontend, with canonical address text and a /128 peer', (t) =
   t.deepEqual(c.tunnel.peers[0]!.addresses, [{ family: 6, address: 'fd00::a' }]);
   t.deepEqual(c.public.addresses, [{ family: 6, address: '2001:db8::10' }]);
   t.deepEqual(c.forwards, [
-    { protocol: 'udp', publicPorts: { from: 60000, to: 60010 }, peer: 'home', peerAddresses: { 6: 'fd00::a' }, targetPorts: { from: 60000, to: 60010 }, families: [6], source: 'forwards[0]' },
+    {
+      protocol: 'udp',
+      publicPorts: { from: 60000, to: 60010 },
+      peer: 'home',
+      peerAddresses: { 6: 'fd00::a' },
+      targetPorts: { from: 60000, to: 60010 },
+      families: [6],
+      source: 'forwards[0]',
+    },
   ]);
   t.true(c.sourceNat);
   t.false(c.masquerade);
@@ -191,7 +226,11 @@ test('forwards may be empty and ports may abut without overlapping', (t) => {
 
 test('ten thousand forwards validate, and an overlap among them is found', (t) => {
   const spec = frontendSpec();
-  spec.forwards = Array.from({ length: 10000 }, (_, i) => ({ protocol: 'tcp+udp' as const, port: 20000 + i, to: { peer: i % 2 ? 'home' : 'office', port: 30000 + i } }));
+  spec.forwards = Array.from({ length: 10000 }, (_, i) => ({
+    protocol: 'tcp+udp' as const,
+    port: 20000 + i,
+    to: { peer: i % 2 ? 'home' : 'office', port: 30000 + i },
+  }));
   t.is(validateSpec(spec).forwards.length, 20000);
   spec.forwards.push({ protocol: 'udp', port: 25000, to: { peer: 'home' } });
   const e = t.throws(() => validateSpec(spec), { instanceOf: ConfigError });
@@ -206,7 +245,10 @@ test('a dual-stack backend in mode uid normalises with every field', (t) => {
   t.is(c.role, 'backend');
   t.is(c.netns, 'home');
   t.deepEqual(c.families, [4, 6]);
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.0.0.2/24', 'fd00::2/64']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.0.0.2/24', 'fd00::2/64'],
+  );
   t.is(c.tunnel.listenPort, undefined);
   t.is(c.tunnel.privateKey.reveal(), KEYS.backendPrivate);
   t.is(c.tunnel.publicKey, KEYS.backendPublic);
@@ -268,7 +310,9 @@ test('mode uid: defaults, several uids and ranges, exclusions of the tunnel fami
 });
 
 test('mode uid: a mark of its own for the connections that arrive through the tunnel; exclusions of a family the tunnel lacks (its unreachable table)', (t) => {
-  const c = validateSpec(minimalBackend({ mode: 'uid', uids: [1000], mark: 0x2a, table: 7000, exclude: ['192.168.1.0/24', 'fd12:3456::/48'] }));
+  const c = validateSpec(
+    minimalBackend({ mode: 'uid', uids: [1000], mark: 0x2a, table: 7000, exclude: ['192.168.1.0/24', 'fd12:3456::/48'] }),
+  );
   t.like(c.returnPath, { mode: 'uid', mark: 0x2a, table: 7000 });
   t.deepEqual(
     (c.returnPath as { exclude: Array<{ cidr: string }> }).exclude.map((x) => x.cidr),
@@ -285,7 +329,13 @@ test('tunnelPorts (both roles) and egress (frontend): defaults and normalised fo
   t.deepEqual(validateSpec(minimalBackend({ mode: 'snat' })).tunnelPorts, []);
   const f = validateSpec({
     role: 'frontend',
-    tunnel: { interface: 'wg0', addresses: ['10.0.0.1/24', 'fd00::1/64'], listenPort: 51820, privateKey: KEYS.frontendPrivate, peers: [{ name: 'home', publicKey: KEYS.backendPublic, addresses: ['10.0.0.2'] }] },
+    tunnel: {
+      interface: 'wg0',
+      addresses: ['10.0.0.1/24', 'fd00::1/64'],
+      listenPort: 51820,
+      privateKey: KEYS.frontendPrivate,
+      peers: [{ name: 'home', publicKey: KEYS.backendPublic, addresses: ['10.0.0.2'] }],
+    },
     forwards: [],
     egress: { enabled: false, allow: ['192.168.10.0/24', '198.51.100.7', '2001:db8:5::/64'] },
     tunnelPorts: [{ protocol: 'udp', port: 53 }],
@@ -303,9 +353,27 @@ test('tunnelPorts (both roles) and egress (frontend): defaults and normalised fo
 
 test('mode mark: by uid, by cgroup, or by a mark the application sets', (t) => {
   const byUid = validateSpec(minimalBackend({ mode: 'mark', uids: ['1000-1001'] }));
-  t.deepEqual(byUid.returnPath, { mode: 'mark', uids: [{ from: 1000, to: 1001 }], cgroup: undefined, mark: 5000, table: 5000, priority: 100, leakGuard: true, exclude: [] });
+  t.deepEqual(byUid.returnPath, {
+    mode: 'mark',
+    uids: [{ from: 1000, to: 1001 }],
+    cgroup: undefined,
+    mark: 5000,
+    table: 5000,
+    priority: 100,
+    leakGuard: true,
+    exclude: [],
+  });
   const byCgroup = validateSpec(minimalBackend({ mode: 'mark', cgroup: '/system.slice/lnd.service/', table: 7000, leakGuard: false }));
-  t.deepEqual(byCgroup.returnPath, { mode: 'mark', uids: [], cgroup: 'system.slice/lnd.service', mark: 7000, table: 7000, priority: 100, leakGuard: false, exclude: [] });
+  t.deepEqual(byCgroup.returnPath, {
+    mode: 'mark',
+    uids: [],
+    cgroup: 'system.slice/lnd.service',
+    mark: 7000,
+    table: 7000,
+    priority: 100,
+    leakGuard: false,
+    exclude: [],
+  });
   const byApp = validateSpec(minimalBackend({ mode: 'mark', mark: 0x2a, priority: 32765, exclude: ['10.1.0.0/16', '192.0.2.7'] }));
   t.deepEqual(byApp.returnPath, {
     mode: 'mark',
@@ -323,7 +391,14 @@ test('mode mark: by uid, by cgroup, or by a mark the application sets', (t) => {
 });
 
 test('mode connmark: the mark defaults to the table', (t) => {
-  t.deepEqual(validateSpec(minimalBackend({ mode: 'connmark' })).returnPath, { mode: 'connmark', mark: 5000, table: 5000, priority: 100, leakGuard: true, exclude: [] });
+  t.deepEqual(validateSpec(minimalBackend({ mode: 'connmark' })).returnPath, {
+    mode: 'connmark',
+    mark: 5000,
+    table: 5000,
+    priority: 100,
+    leakGuard: true,
+    exclude: [],
+  });
   t.deepEqual(validateSpec(minimalBackend({ mode: 'connmark', mark: 0xffffffff, table: 0xffffffff, priority: 1 })).returnPath, {
     mode: 'connmark',
     mark: 0xffffffff,
@@ -508,7 +583,21 @@ test('a configuration file with inline keys: 0600 accepted, 0644 refused only wh
 });
 
 test('validation errors from a file point at the line and column of the field', (t) => {
-  const text = ['role: backend', 'tunnel:', '  interface: wg0', '  addresses: [10.0.0.2/24]', `  privateKey: ${KEYS.backendPrivate}`, '  peer:', `    publicKey: ${KEYS.frontendPublic}`, '    endpoint: 203.0.113.1:51820', 'returnPath:', '  mode: uid', '  uids: [1000, 1000]', 'services: []', ''].join('\n');
+  const text = [
+    'role: backend',
+    'tunnel:',
+    '  interface: wg0',
+    '  addresses: [10.0.0.2/24]',
+    `  privateKey: ${KEYS.backendPrivate}`,
+    '  peer:',
+    `    publicKey: ${KEYS.frontendPublic}`,
+    '    endpoint: 203.0.113.1:51820',
+    'returnPath:',
+    '  mode: uid',
+    '  uids: [1000, 1000]',
+    'services: []',
+    '',
+  ].join('\n');
   const e = t.throws(() => parseConfig(text, { fileName: 'home.yaml' }), { instanceOf: ConfigError });
   t.is(e.field, 'returnPath.uids[1]');
   t.regex(e.message, /^home\.yaml:11:16: returnPath\.uids\[1\]: 1000 overlaps returnPath\.uids\[0\]/);
@@ -548,7 +637,14 @@ test('a normalised config shows no key in inspect, JSON, String or console outpu
     be.tunnel = { ...be.tunnel, privateKey: undefined, privateKeyFile: 'wg0.key' };
     const configs: NormalizedConfig[] = [validateSpec(frontendSpec()), validateSpec(be, { baseDir: dir })];
     for (const c of configs) {
-      for (const text of [inspect(c, { depth: Infinity, showHidden: true }), JSON.stringify(c), `${JSON.stringify(c, null, 2)}`, format('%o', c), format('%j', c), String(c.tunnel.privateKey)]) {
+      for (const text of [
+        inspect(c, { depth: Infinity, showHidden: true }),
+        JSON.stringify(c),
+        `${JSON.stringify(c, null, 2)}`,
+        format('%o', c),
+        format('%j', c),
+        String(c.tunnel.privateKey),
+      ]) {
         t.false(containsSecret(text), text.slice(0, 200));
       }
     }
@@ -564,7 +660,10 @@ test('the complete examples of docs/config-reference.md are valid', (t) => {
   const doc = readFileSync(join(import.meta.dirname, '../../docs/config-reference.md'), 'utf8');
   const examples = doc.slice(doc.indexOf('## Complete examples'));
   const blocks = [...examples.matchAll(/```(yaml|json)\n([\s\S]*?)```/g)].map((m) => m[2]!);
-  const readFile = (path: string) => ({ data: path.endsWith('.psk') ? KEYS.psk : path.includes('backend') ? KEYS.backendPrivate : KEYS.frontendPrivate, mode: 0o100600 });
+  const readFile = (path: string) => ({
+    data: path.endsWith('.psk') ? KEYS.psk : path.includes('backend') ? KEYS.backendPrivate : KEYS.frontendPrivate,
+    mode: 0o100600,
+  });
   const full = blocks.filter((b) => b.startsWith('role:'));
   t.is(full.length, 2);
   const fe = parseConfig(full[0]!, { baseDir: '/etc/netfwd/frontend', readFile, enforceKeyFilePermissions: true });
@@ -575,7 +674,10 @@ test('the complete examples of docs/config-reference.md are valid', (t) => {
   // the two examples agree with each other
   t.is(fe.tunnel.peers[0]!.publicKey, be.tunnel.publicKey);
   t.is(be.tunnel.peer.publicKey, fe.tunnel.publicKey);
-  t.deepEqual(fe.tunnel.peers[0]!.addresses.map((a) => a.address), be.tunnel.addresses.map((a) => a.address));
+  t.deepEqual(
+    fe.tunnel.peers[0]!.addresses.map((a) => a.address),
+    be.tunnel.addresses.map((a) => a.address),
+  );
   t.is(be.tunnel.peer.endpoint.text, `${fe.public.addresses[0]!.address}:${fe.tunnel.listenPort}`);
   t.is(fe.forwards.length, 4);
   // the return-path fragments, each in a backend

@@ -1,5 +1,12 @@
 import test from 'ava';
-import { type EndpointOptions, formatEndpoint, IPV4_ENDPOINT_TEXT, isIpEndpoint, parseEndpoint, parseHostname } from '../../src/grammar/endpoint.js';
+import {
+  type EndpointOptions,
+  formatEndpoint,
+  IPV4_ENDPOINT_TEXT,
+  isIpEndpoint,
+  parseEndpoint,
+  parseHostname,
+} from '../../src/grammar/endpoint.js';
 import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
 
 /** The result as text: the formatted endpoint, or !code. */
@@ -19,13 +26,30 @@ test('host:port and [IPv6]:port', (t) => {
   t.is(text('[::ffff:192.0.2.1]:1'), '[::ffff:192.0.2.1]:1');
   t.is(text('vpn.example.org:65535'), 'vpn.example.org:65535');
   const v4 = parseEndpoint('192.0.2.1:51820');
-  t.true(v4.ok && isIpEndpoint(v4.value) && v4.value.family === 4 && v4.value.address.equals(Buffer.from([192, 0, 2, 1])) && v4.value.port === 51820);
+  t.true(
+    v4.ok &&
+      isIpEndpoint(v4.value) &&
+      v4.value.family === 4 &&
+      v4.value.address.equals(Buffer.from([192, 0, 2, 1])) &&
+      v4.value.port === 51820,
+  );
   const named = parseEndpoint('vpn.example.org:1');
   t.deepEqual(named.ok && named.value, { host: 'vpn.example.org', port: 1 });
 });
 
 test('refused, with a code for each kind', (t) => {
-  for (const bad of ['192.0.2.1:0', '192.0.2.1:65536', '192.0.2.1:080', '192.0.2.1:', '192.0.2.1:x', '192.0.2.1: 1', '[::1]:0', '[::1]:', 'host:-1']) t.is(text(bad), '!port', bad);
+  for (const bad of [
+    '192.0.2.1:0',
+    '192.0.2.1:65536',
+    '192.0.2.1:080',
+    '192.0.2.1:',
+    '192.0.2.1:x',
+    '192.0.2.1: 1',
+    '[::1]:0',
+    '[::1]:',
+    'host:-1',
+  ])
+    t.is(text(bad), '!port', bad);
   t.is(text('192.0.2.1'), '!no-port');
   t.is(text('vpn'), '!no-port');
   t.is(text('2001:db8::1:51820'), '!brackets');
@@ -118,10 +142,23 @@ test('property: format(parse(x)) round-trips for random IP endpoints', (t) => {
   const r = rng(0x6b7);
   for (let i = 0; i < 20000; i++) {
     const address = randomBytes(r, r(2) === 0 ? 4 : 16);
-    const e = { family: address.length === 4 ? (4 as const) : (6 as const), address, port: 1 + r(65535), ...(address.length === 16 && r(4) === 0 ? { zone: String(r(100)) } : {}) };
+    const e = {
+      family: address.length === 4 ? (4 as const) : (6 as const),
+      address,
+      port: 1 + r(65535),
+      ...(address.length === 16 && r(4) === 0 ? { zone: String(r(100)) } : {}),
+    };
     const s = formatEndpoint(e);
     const back = parseEndpoint(s, { zone: 'numeric' });
-    if (!back.ok || !isIpEndpoint(back.value) || !back.value.address.equals(address) || back.value.port !== e.port || back.value.zone !== e.zone || formatEndpoint(back.value) !== s) return t.fail(s);
+    if (
+      !back.ok ||
+      !isIpEndpoint(back.value) ||
+      !back.value.address.equals(address) ||
+      back.value.port !== e.port ||
+      back.value.zone !== e.zone ||
+      formatEndpoint(back.value) !== s
+    )
+      return t.fail(s);
   }
   t.pass();
 });
@@ -135,7 +172,8 @@ test('property: mutated endpoints either fail or re-format to an endpoint that p
       const p = parseEndpoint(s, options);
       if (!p.ok) continue;
       const again = parseEndpoint(formatEndpoint(p.value), options);
-      if (!again.ok || formatEndpoint(again.value) !== formatEndpoint(p.value)) return t.fail(`${JSON.stringify(s)} with ${JSON.stringify(options)}`);
+      if (!again.ok || formatEndpoint(again.value) !== formatEndpoint(p.value))
+        return t.fail(`${JSON.stringify(s)} with ${JSON.stringify(options)}`);
     }
   }
   t.pass();

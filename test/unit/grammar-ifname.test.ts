@@ -8,11 +8,13 @@ const code = (name: unknown, options?: IfnameOptions) => {
 
 test('kernel rule (dev_valid_name): 1 to 15 bytes, no white space, "/", ":" or NUL, not "." or ".."', (t) => {
   t.is(IFNAME_MAX, 15);
-  for (const good of ['wg0', 'eth0.100', 'a', 'x'.repeat(15), 'veth-a_b+c=d', '..a', 'all', 'default', 'é'.repeat(7), 'tab\x01']) t.is(code(good), 'ok', good);
+  for (const good of ['wg0', 'eth0.100', 'a', 'x'.repeat(15), 'veth-a_b+c=d', '..a', 'all', 'default', 'é'.repeat(7), 'tab\x01'])
+    t.is(code(good), 'ok', good);
   t.is(code(''), 'empty');
   t.is(code('x'.repeat(16)), 'length');
   t.is(code('é'.repeat(8)), 'length', '16 bytes in UTF-8');
-  for (const bad of ['.', '..', 'a b', 'a\tb', 'a\nb', 'a/b', 'a:b', 'a\0b', 'a\u00a0b', 'a\u2028b', '\ufeffwg0']) t.is(code(bad), 'syntax', JSON.stringify(bad));
+  for (const bad of ['.', '..', 'a b', 'a\tb', 'a\nb', 'a/b', 'a:b', 'a\0b', 'a\u00a0b', 'a\u2028b', '\ufeffwg0'])
+    t.is(code(bad), 'syntax', JSON.stringify(bad));
   for (const v of [undefined, null, 0, ['wg0']]) t.is(code(v), 'type');
 });
 

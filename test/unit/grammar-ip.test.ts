@@ -1,6 +1,18 @@
-import test from 'ava';
 import { isIP } from 'node:net';
-import { familyOf, formatIp, formatIPv4, formatIPv6, IPV4_TEXT, ipv4At, ipv4Bytes, parseIp, parseIPv4, parseIPv6, writeIPv4 } from '../../src/grammar/ip.js';
+import test from 'ava';
+import {
+  familyOf,
+  formatIPv4,
+  formatIPv6,
+  formatIp,
+  IPV4_TEXT,
+  ipv4At,
+  ipv4Bytes,
+  parseIPv4,
+  parseIPv6,
+  parseIp,
+  writeIPv4,
+} from '../../src/grammar/ip.js';
 import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
 
 const hex = (text: string, options?: Parameters<typeof parseIp>[1]) => {
@@ -12,7 +24,24 @@ test('IPv4: four decimal octets, nothing else', (t) => {
   t.is(hex('192.0.2.1'), 'c0000201');
   t.is(hex('0.0.0.0'), '00000000');
   t.is(hex('255.255.255.255'), 'ffffffff');
-  for (const bad of ['192.0.2', '192.0.2.256', '01.2.3.4', '1.2.3.04', '1.2.3.4.', '.1.2.3.4', '1.2.3.4.5', '', ' 1.2.3.4', '1.2.3.4 ', '1..2.3', '0x1.2.3.4', '1.2.3.4/32', '1.2.3.4%1', '1000.2.3.4', '१.2.3.4']) {
+  for (const bad of [
+    '192.0.2',
+    '192.0.2.256',
+    '01.2.3.4',
+    '1.2.3.04',
+    '1.2.3.4.',
+    '.1.2.3.4',
+    '1.2.3.4.5',
+    '',
+    ' 1.2.3.4',
+    '1.2.3.4 ',
+    '1..2.3',
+    '0x1.2.3.4',
+    '1.2.3.4/32',
+    '1.2.3.4%1',
+    '1000.2.3.4',
+    '१.2.3.4',
+  ]) {
     t.false(parseIp(bad).ok, bad);
     t.false(parseIPv4(bad).ok, bad);
   }
@@ -43,7 +72,26 @@ test('IPv6: groups, :: and a trailing dotted quad', (t) => {
   t.is(hex('1:2:3:4:5:6:7::'), '00010002000300040005000600070000');
   t.is(hex('::2:3:4:5:6:7:8'), '00000002000300040005000600070008');
   t.is(hex('FD00::ABCD'), 'fd00' + '0'.repeat(24) + 'abcd');
-  for (const bad of ['2001:db8:::1', '1:2:3:4:5:6:7:8:9', '2001:db8::g', '::1::', '1::2::3', '1:2:3:4:5:6:7', ':1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:', ':::', '00000::1', '::ffff:01.2.3.4', '1.2.3.4::', '::1.2.3', '1:2:3:4:5:6::1.2.3.4', '1:2:3:4:5:6:7:1.2.3.4', ' ::1', '[::1]', '::1/128']) {
+  for (const bad of [
+    '2001:db8:::1',
+    '1:2:3:4:5:6:7:8:9',
+    '2001:db8::g',
+    '::1::',
+    '1::2::3',
+    '1:2:3:4:5:6:7',
+    ':1:2:3:4:5:6:7',
+    '1:2:3:4:5:6:7:8:',
+    ':::',
+    '00000::1',
+    '::ffff:01.2.3.4',
+    '1.2.3.4::',
+    '::1.2.3',
+    '1:2:3:4:5:6::1.2.3.4',
+    '1:2:3:4:5:6:7:1.2.3.4',
+    ' ::1',
+    '[::1]',
+    '::1/128',
+  ]) {
     t.false(parseIp(bad).ok, bad);
     t.false(parseIPv6(bad).ok, bad);
   }
@@ -58,7 +106,8 @@ test('IPv6 zone ids: refused by default, numeric or any on request', (t) => {
   t.true(numeric.ok);
   t.is(numeric.ok && numeric.value.zone, '3');
   t.is(hex('fe80::1%4294967295', { zone: 'numeric' }), 'fe80' + '0'.repeat(27) + '1');
-  for (const bad of ['fe80::1%eth0', 'fe80::1%03', 'fe80::1%4294967296', 'fe80::1%', 'fe80::1%-1']) t.false(parseIp(bad, { zone: 'numeric' }).ok, bad);
+  for (const bad of ['fe80::1%eth0', 'fe80::1%03', 'fe80::1%4294967296', 'fe80::1%', 'fe80::1%-1'])
+    t.false(parseIp(bad, { zone: 'numeric' }).ok, bad);
   for (const good of ['fe80::1%eth0', 'fe80::1%a.b', 'fe80::1%a:b', 'fe80::1%0']) t.true(parseIp(good, { zone: 'any' }).ok, good);
   for (const bad of ['fe80::1%', 'fe80::1%a_b', 'fe80::1%ä', '1.2.3.4%1']) t.false(parseIp(bad, { zone: 'any' }).ok, bad);
 });
@@ -120,14 +169,27 @@ test('property: format(parse(x)) round-trips, for random addresses of both famil
 
 test('property: mutated text is accepted exactly when node:net isIP accepts it (zone any), and then re-formats to the same bytes', (t) => {
   const r = rng(0x2c7);
-  const seeds = ['1.2.3.4', '255.255.255.255', '::', '::1', 'fe80::1', '2001:db8::1', '::ffff:1.2.3.4', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:1.2.3.4', 'fe80::1%eth0', '1:2:3:4:5:6:7::'];
+  const seeds = [
+    '1.2.3.4',
+    '255.255.255.255',
+    '::',
+    '::1',
+    'fe80::1',
+    '2001:db8::1',
+    '::ffff:1.2.3.4',
+    '1:2:3:4:5:6:7:8',
+    '1:2:3:4:5:6:1.2.3.4',
+    'fe80::1%eth0',
+    '1:2:3:4:5:6:7::',
+  ];
   for (let i = 0; i < 20000; i++) {
     const text = mutate(r, seeds[r(seeds.length)]!, '0123456789abcdefABCDEF.:%g x', ['0', '00', '::', '255', '256', '.', ':', '%1']);
     const any = parseIp(text, { zone: 'any' });
     if (any.ok !== (isIP(text) !== 0)) return t.fail(`${JSON.stringify(text)}: grammar ${any.ok}, isIP ${isIP(text)}`);
     const strict = parseIp(text);
     if (strict.ok && (text.includes('%') || !parseIp(formatIp(strict.value.bytes)).ok)) return t.fail(JSON.stringify(text));
-    if (any.ok && !(parseIp(formatIp(any.value.bytes)) as { value: { bytes: Buffer } }).value.bytes.equals(any.value.bytes)) return t.fail(JSON.stringify(text));
+    if (any.ok && !(parseIp(formatIp(any.value.bytes)) as { value: { bytes: Buffer } }).value.bytes.equals(any.value.bytes))
+      return t.fail(JSON.stringify(text));
   }
   t.pass();
 });

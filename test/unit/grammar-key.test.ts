@@ -1,5 +1,5 @@
-import test from 'ava';
 import { randomBytes as cryptoRandom } from 'node:crypto';
+import test from 'ava';
 import { describeKeyText, formatKey, isKeyText, isZeroKey, KEY_BYTES, looksLikeKeyMaterial, parseKey } from '../../src/grammar/key.js';
 import { rng } from '../helpers/grammar-random.js';
 
@@ -70,7 +70,11 @@ test('property: format(parse(x)) round-trips in both encodings', (t) => {
     }
   }
   t.throws(() => formatKey(Buffer.alloc(31)), { instanceOf: RangeError });
-  t.is(formatKey(new Uint8Array(Buffer.alloc(40, 1).buffer, 4, 32)), Buffer.alloc(32, 1).toString('base64'), 'a view formats its own bytes');
+  t.is(
+    formatKey(new Uint8Array(Buffer.alloc(40, 1).buffer, 4, 32)),
+    Buffer.alloc(32, 1).toString('base64'),
+    'a view formats its own bytes',
+  );
 });
 
 test('zero keys, key-like text, safe descriptions', (t) => {

@@ -1,6 +1,18 @@
 import test from 'ava';
 import { formatIp } from '../../src/grammar/ip.js';
-import { commonLength, formatPrefix, inPrefix, IPV4_PREFIX_TEXT, isAllOnesHost, isNetworkAddress, networkAddress, parsePrefix, type Prefix, prefixContains, type PrefixOptions } from '../../src/grammar/prefix.js';
+import {
+  commonLength,
+  formatPrefix,
+  IPV4_PREFIX_TEXT,
+  inPrefix,
+  isAllOnesHost,
+  isNetworkAddress,
+  networkAddress,
+  type Prefix,
+  type PrefixOptions,
+  parsePrefix,
+  prefixContains,
+} from '../../src/grammar/prefix.js';
 import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
 
 const text = (input: unknown, options?: PrefixOptions) => {
@@ -20,8 +32,21 @@ test('address/length, and a bare address as a host prefix', (t) => {
 });
 
 test('refused: bad addresses and lengths, with a code for each kind', (t) => {
-  for (const bad of ['192.0.2.0/', '192.0.2.0/33', '192.0.2.0/-1', '192.0.2.0/ 24', '192.0.2.0/24 ', '192.0.2.0/024', '192.0.2.0/0x18', '192.0.2.0/24/1', '::/129', '::/0128']) t.is(text(bad), '!length', bad);
-  for (const bad of ['', '/24', '192.0.2/24', '192.0.02.0/24', ' 10.0.0.0/8', 'host/24', '1::2::3/64', '[::1]/128']) t.is(text(bad), '!address', bad);
+  for (const bad of [
+    '192.0.2.0/',
+    '192.0.2.0/33',
+    '192.0.2.0/-1',
+    '192.0.2.0/ 24',
+    '192.0.2.0/24 ',
+    '192.0.2.0/024',
+    '192.0.2.0/0x18',
+    '192.0.2.0/24/1',
+    '::/129',
+    '::/0128',
+  ])
+    t.is(text(bad), '!length', bad);
+  for (const bad of ['', '/24', '192.0.2/24', '192.0.02.0/24', ' 10.0.0.0/8', 'host/24', '1::2::3/64', '[::1]/128'])
+    t.is(text(bad), '!address', bad);
   t.is(text('fe80::/64%1'), '!length');
   t.is(text('fe80::1%eth0/64'), '!zone');
   t.is(text(24), '!type');
@@ -106,7 +131,8 @@ test('property: mutated prefixes either fail or re-format to what parses the sam
     const p = parsePrefix(s);
     if (!p.ok) continue;
     const again = parsePrefix(formatPrefix(p.value));
-    if (!again.ok || !again.value.address.equals(p.value.address) || again.value.length !== p.value.length) return t.fail(JSON.stringify(s));
+    if (!again.ok || !again.value.address.equals(p.value.address) || again.value.length !== p.value.length)
+      return t.fail(JSON.stringify(s));
   }
   t.pass();
 });

@@ -1,5 +1,5 @@
-import test from 'ava';
 import { inspect } from 'node:util';
+import test from 'ava';
 import { HIDDEN, Hidden, Redacted, secretEquals } from '../../src/grammar/secret.js';
 
 test('a Hidden value prints as (hidden) everywhere, and reveal() gives it out', (t) => {

@@ -31,10 +31,32 @@ const note = (r: ImportResult, line: number, file = 'wg0.conf') => r.notes.find(
 const lines = (...l: string[]) => `${l.join('\n')}\n`;
 
 function frontendConf(extra: string[] = [], peerExtra: string[] = []): string {
-  return lines('[Interface]', 'Address = 10.0.0.1/24, fd00::1/64', `PrivateKey = ${K.front}`, 'ListenPort = 51820', ...extra, '', '[Peer]', `PublicKey = ${PUB.back}`, 'AllowedIPs = 10.0.0.2/32, fd00::2/128', ...peerExtra);
+  return lines(
+    '[Interface]',
+    'Address = 10.0.0.1/24, fd00::1/64',
+    `PrivateKey = ${K.front}`,
+    'ListenPort = 51820',
+    ...extra,
+    '',
+    '[Peer]',
+    `PublicKey = ${PUB.back}`,
+    'AllowedIPs = 10.0.0.2/32, fd00::2/128',
+    ...peerExtra,
+  );
 }
 function backendConf(extra: string[] = [], peerExtra: string[] = []): string {
-  return lines('[Interface]', 'Address = 10.0.0.2/24', `PrivateKey = ${K.back}`, ...extra, '', '[Peer]', `PublicKey = ${PUB.front}`, 'Endpoint = 203.0.113.1:51820', 'AllowedIPs = 0.0.0.0/0', ...peerExtra);
+  return lines(
+    '[Interface]',
+    'Address = 10.0.0.2/24',
+    `PrivateKey = ${K.back}`,
+    ...extra,
+    '',
+    '[Peer]',
+    `PublicKey = ${PUB.front}`,
+    'Endpoint = 203.0.113.1:51820',
+    'AllowedIPs = 0.0.0.0/0',
+    ...peerExtra,
+  );
 }
 const DNAT = 'PostUp = iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080';
 
@@ -63,20 +85,40 @@ test('input formats are told by content', (t) => {
 test('wg-quick [Interface]: two addresses (v4, v6), ListenPort, PrivateKey into a key file; [Peer] PresharedKey into a key file', (t) => {
   const r = run({ 'wg0.conf': frontendConf([DNAT], [`PresharedKey = ${K.psk}`]) });
   const c = fe(r);
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.0.0.1/24', 'fd00::1/64']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.0.0.1/24', 'fd00::1/64'],
+  );
   t.is(c.tunnel.listenPort, 51820);
   t.is(c.tunnel.publicKey, PUB.front);
-  t.deepEqual(c.tunnel.peers[0]!.addresses.map((a) => a.address), ['10.0.0.2', 'fd00::2']);
-  t.deepEqual(r.keyFiles.map((k) => [k.name, k.key, k.path]), [
-    ['out.key', K.front, '/nonexistent-import-test/out.key'],
-    ['out-peer1.psk', K.psk, '/nonexistent-import-test/out-peer1.psk'],
-  ]);
-  for (const k of Object.values(K)) t.false(r.yaml.includes(k) || JSON.stringify(r.spec).includes(k) || JSON.stringify(r.notes).includes(k));
+  t.deepEqual(
+    c.tunnel.peers[0]!.addresses.map((a) => a.address),
+    ['10.0.0.2', 'fd00::2'],
+  );
+  t.deepEqual(
+    r.keyFiles.map((k) => [k.name, k.key, k.path]),
+    [
+      ['out.key', K.front, '/nonexistent-import-test/out.key'],
+      ['out-peer1.psk', K.psk, '/nonexistent-import-test/out-peer1.psk'],
+    ],
+  );
+  for (const k of Object.values(K))
+    t.false(r.yaml.includes(k) || JSON.stringify(r.spec).includes(k) || JSON.stringify(r.notes).includes(k));
   t.regex(r.yaml, /\n {2}privateKeyFile: out\.key\n/);
 });
 
 test('wg-quick directives netfwd has no equivalent of are listed with their line: DNS, MTU, FwMark, SaveConfig, unknown PostUp commands', (t) => {
-  const r = run({ 'wg0.conf': frontendConf(['DNS = 1.1.1.1, 2606:4700::1111', 'MTU = 1380', 'FwMark = 0x1234', 'SaveConfig = true', DNAT, 'PostUp = resolvectl dns %i 10.0.0.53', 'PreUp = modprobe wireguard']) });
+  const r = run({
+    'wg0.conf': frontendConf([
+      'DNS = 1.1.1.1, 2606:4700::1111',
+      'MTU = 1380',
+      'FwMark = 0x1234',
+      'SaveConfig = true',
+      DNAT,
+      'PostUp = resolvectl dns %i 10.0.0.53',
+      'PreUp = modprobe wireguard',
+    ]),
+  });
   t.regex(note(r, 5)!.reason, /DNS/);
   t.regex(note(r, 6)!.reason, /MTU|1420/);
   t.regex(note(r, 7)!.reason, /firewall mark/);
@@ -104,7 +146,12 @@ test('wg-quick PostUp lists (;, &&), %i, PostDown deletions, ip6tables, multipor
   });
   const c = fe(r);
   t.deepEqual(
-    c.forwards.map((f) => [f.protocol, `${f.publicPorts.from}-${f.publicPorts.to}`, `${f.targetPorts.from}-${f.targetPorts.to}`, f.families.join(',')]),
+    c.forwards.map((f) => [
+      f.protocol,
+      `${f.publicPorts.from}-${f.publicPorts.to}`,
+      `${f.targetPorts.from}-${f.targetPorts.to}`,
+      f.families.join(','),
+    ]),
     [
       ['tcp', '80-80', '80-80', '4,6'],
       ['tcp', '443-443', '443-443', '4,6'],
@@ -163,12 +210,36 @@ test('wg-quick PostUp ip rule/route and wg set private-key FILE make a backend i
 
 test('wg-quick: fwmark rule and MARK by --uid-owner → mode mark with uids; fwmark rule alone → mode mark (the application marks)', (t) => {
   const withUid = run({
-    'wg0.conf': backendConf(['PostUp = ip rule add fwmark 0x2a table 42 priority 200', 'PostUp = iptables -t mangle -A OUTPUT -m owner --uid-owner 1000 -j MARK --set-mark 42']),
+    'wg0.conf': backendConf([
+      'PostUp = ip rule add fwmark 0x2a table 42 priority 200',
+      'PostUp = iptables -t mangle -A OUTPUT -m owner --uid-owner 1000 -j MARK --set-mark 42',
+    ]),
   });
-  t.deepEqual(be(withUid).returnPath, { mode: 'mark', uids: [{ from: 1000, to: 1000 }], cgroup: undefined, mark: 42, table: 42, priority: 200, leakGuard: true, exclude: [] });
-  t.deepEqual(withUid.notes.filter((n) => n.kind === 'not-translated'), []);
+  t.deepEqual(be(withUid).returnPath, {
+    mode: 'mark',
+    uids: [{ from: 1000, to: 1000 }],
+    cgroup: undefined,
+    mark: 42,
+    table: 42,
+    priority: 200,
+    leakGuard: true,
+    exclude: [],
+  });
+  t.deepEqual(
+    withUid.notes.filter((n) => n.kind === 'not-translated'),
+    [],
+  );
   const alone = run({ 'wg0.conf': backendConf(['PostUp = ip rule add fwmark 7 table 70']) });
-  t.deepEqual(be(alone).returnPath, { mode: 'mark', uids: [], cgroup: undefined, mark: 7, table: 70, priority: 100, leakGuard: true, exclude: [] });
+  t.deepEqual(be(alone).returnPath, {
+    mode: 'mark',
+    uids: [],
+    cgroup: undefined,
+    mark: 7,
+    table: 70,
+    priority: 100,
+    leakGuard: true,
+    exclude: [],
+  });
 });
 
 test('wg-quick: CONNMARK set on the tunnel and restored, with a fwmark rule → mode connmark', (t) => {
@@ -179,14 +250,20 @@ test('wg-quick: CONNMARK set on the tunnel and restored, with a fwmark rule → 
       'PostUp = iptables -t mangle -A OUTPUT -j CONNMARK --restore-mark',
     ]),
   });
-  t.deepEqual(be(r).returnPath, { mode: 'connmark', mark: 43, table: 43, priority: 50, leakGuard: true, exclude: [] } as never, 'mark is the fwmark');
+  t.deepEqual(
+    be(r).returnPath,
+    { mode: 'connmark', mark: 43, table: 43, priority: 50, leakGuard: true, exclude: [] } as never,
+    'mark is the fwmark',
+  );
 });
 
 test('the role can be forced; a backend with DNAT rules lists them as not translated', (t) => {
   const r = run({ 'wg0.conf': backendConf([DNAT.replace('10.0.0.2', '10.0.0.9')]) }, 'backend');
   t.is(r.roleReason, 'given with --role');
   t.regex(note(r, 4)!.reason, /NAT on a backend/);
-  const e = t.throws(() => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.1/24', `PrivateKey = ${K.front}`) }), { instanceOf: ImportError });
+  const e = t.throws(() => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.1/24', `PrivateKey = ${K.front}`) }), {
+    instanceOf: ImportError,
+  });
   t.regex(e!.message, /cannot tell whether this machine is the frontend or a backend.*--role/);
 });
 
@@ -200,7 +277,13 @@ test('a DNAT whose target is not a peer, without a port, or with a negated match
       'PostUp = iptables -t nat -A PREROUTING -s 198.51.100.0/24 -p udp --dport 83 -j DNAT --to 10.0.0.2:8300',
     ]),
   });
-  t.deepEqual(fe(r).forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from]), [['tcp', 80, 8080], ['udp', 83, 8300]]);
+  t.deepEqual(
+    fe(r).forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from]),
+    [
+      ['tcp', 80, 8080],
+      ['udp', 83, 8300],
+    ],
+  );
   t.regex(note(r, 6)!.reason, /not a WireGuard peer/);
   t.regex(note(r, 7)!.reason, /no destination port/);
   t.regex(note(r, 8)!.reason, /negated -i/);
@@ -247,25 +330,63 @@ test('NetworkManager keyfile: listen-port, fwmark, mtu, routes with options, rou
   const r = run({ 'wgback.nmconnection': keyfile });
   const c = be(r);
   t.is(c.tunnel.interface, 'wgback');
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.0.0.2/24', 'fd00::2/64']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.0.0.2/24', 'fd00::2/64'],
+  );
   t.is(c.tunnel.peer.persistentKeepalive, 15);
   t.truthy(c.tunnel.peer.presharedKey);
-  t.deepEqual(c.returnPath, { mode: 'uid', uids: [{ from: 1000, to: 1000 }], mark: 5002, table: 5002, priority: 110, leakGuard: true, exclude: [{ family: 4, address: '192.168.1.0', prefixLength: 24, cidr: '192.168.1.0/24' }] });
+  t.deepEqual(c.returnPath, {
+    mode: 'uid',
+    uids: [{ from: 1000, to: 1000 }],
+    mark: 5002,
+    table: 5002,
+    priority: 110,
+    leakGuard: true,
+    exclude: [{ family: 4, address: '192.168.1.0', prefixLength: 24, cidr: '192.168.1.0/24' }],
+  });
   const f = 'wgback.nmconnection';
   t.regex(note(r, 5, f)!.reason, /connection setting/);
   t.regex(note(r, 9, f)!.reason, /no equivalent/);
   t.regex(note(r, 10, f)!.reason, /no equivalent/);
   t.regex(note(r, 26, f)!.reason, /\[ipv4\] setting/);
   t.is(note(r, 22, f), undefined, 'route1: the default via the frontend in table 5002');
-  t.deepEqual(r.keyFiles.map((k) => k.name), ['out.key', 'out.psk']);
+  t.deepEqual(
+    r.keyFiles.map((k) => k.name),
+    ['out.key', 'out.psk'],
+  );
 });
 
 test('NetworkManager keyfile errors: not WireGuard, a bad value, a bad escape, routeN_options without routeN', (t) => {
-  throwsAt(t, () => run({ 'eth.nmconnection': lines('[connection]', 'type=ethernet') }), 'eth.nmconnection', 2, /"ethernet" connection, not a WireGuard one/);
-  throwsAt(t, () => run({ 'w.nmconnection': lines('[connection]', 'type=wireguard', '[wireguard]', 'listen-port=70000') }), 'w.nmconnection', 4, /listen-port "70000"/);
+  throwsAt(
+    t,
+    () => run({ 'eth.nmconnection': lines('[connection]', 'type=ethernet') }),
+    'eth.nmconnection',
+    2,
+    /"ethernet" connection, not a WireGuard one/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'w.nmconnection': lines('[connection]', 'type=wireguard', '[wireguard]', 'listen-port=70000') }),
+    'w.nmconnection',
+    4,
+    /listen-port "70000"/,
+  );
   throwsAt(t, () => run({ 'w.nmconnection': lines('[connection]', 'type=wireguard', 'id=a\\qb') }), 'w.nmconnection', 3, /invalid escape/);
-  throwsAt(t, () => run({ 'w.nmconnection': lines('[connection]', 'type=wireguard', '[ipv4]', 'route1_options=table=5') }), 'w.nmconnection', 4, /route1_options without route1/);
-  throwsAt(t, () => run({ 'w.nmconnection': lines('[connection]', 'type=wireguard', '[ipv4]', 'routing-rule1=priority 1 frobnicate 2') }), 'w.nmconnection', 4, /unknown ip rule selector "frobnicate"/);
+  throwsAt(
+    t,
+    () => run({ 'w.nmconnection': lines('[connection]', 'type=wireguard', '[ipv4]', 'route1_options=table=5') }),
+    'w.nmconnection',
+    4,
+    /route1_options without route1/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'w.nmconnection': lines('[connection]', 'type=wireguard', '[ipv4]', 'routing-rule1=priority 1 frobnicate 2') }),
+    'w.nmconnection',
+    4,
+    /unknown ip rule selector "frobnicate"/,
+  );
 });
 
 // ------------------------------------------------------------ iptables files
@@ -285,7 +406,10 @@ test('iptables-save files: *table, user chains reached by jumps, policies, count
     'COMMIT',
   );
   const r = run({ 'wg0.conf': frontendConf(), 'rules.v4': rules });
-  t.deepEqual(fe(r).forwards.map((f) => [f.publicAddress?.address, f.publicPorts.from, f.targetPorts.from]), [['203.0.113.1', 9735, 9735]]);
+  t.deepEqual(
+    fe(r).forwards.map((f) => [f.publicAddress?.address, f.publicPorts.from, f.targetPorts.from]),
+    [['203.0.113.1', 9735, 9735]],
+  );
   t.regex(note(r, 8, 'rules.v4')!.reason, /policy/);
   t.is(note(r, 9, 'rules.v4'), undefined, 'established forwarding: netfwd accepts it');
   t.regex(note(r, 10, 'rules.v4')!.what, /--limit 5\/s -j LOG/);
@@ -293,38 +417,104 @@ test('iptables-save files: *table, user chains reached by jumps, policies, count
 
 test('iptables errors name file and line: stray word, missing value, unknown table, missing COMMIT, bad port, two commands', (t) => {
   const conf = frontendConf();
-  throwsAt(t, () => run({ 'wg0.conf': conf, 's.sh': lines('#!/bin/sh', 'sudo iptables -t nat -A POSTROUTING -o wg0 -j SNAT MASQURADE') }), 's.sh', 2, /unexpected word "MASQURADE"/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 's.sh': lines('iptables -t nat -A PREROUTING -p tcp --dport') }), 's.sh', 1, /--dport needs a value/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 'r': lines('*nats', 'COMMIT') }), 'r', 1, /unknown iptables table "\*nats"/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 'r': lines('*nat', '-A PREROUTING -j ACCEPT') }), 'r', 3, /no COMMIT/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 'r': lines('-t nat -A PREROUTING -p tcp --dport 70000 -j DNAT --to 10.0.0.2') }), 'r', 1, /port 70000 is out of range/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 'r': lines('-A INPUT -D INPUT -j ACCEPT') }), 'r', 1, /one command/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 'r': lines('iptables -A INPUT -j ACCEPT "unterminated') }), 'r', 1, /double quote is not closed/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': conf, 's.sh': lines('#!/bin/sh', 'sudo iptables -t nat -A POSTROUTING -o wg0 -j SNAT MASQURADE') }),
+    's.sh',
+    2,
+    /unexpected word "MASQURADE"/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': conf, 's.sh': lines('iptables -t nat -A PREROUTING -p tcp --dport') }),
+    's.sh',
+    1,
+    /--dport needs a value/,
+  );
+  throwsAt(t, () => run({ 'wg0.conf': conf, r: lines('*nats', 'COMMIT') }), 'r', 1, /unknown iptables table "\*nats"/);
+  throwsAt(t, () => run({ 'wg0.conf': conf, r: lines('*nat', '-A PREROUTING -j ACCEPT') }), 'r', 3, /no COMMIT/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': conf, r: lines('-t nat -A PREROUTING -p tcp --dport 70000 -j DNAT --to 10.0.0.2') }),
+    'r',
+    1,
+    /port 70000 is out of range/,
+  );
+  throwsAt(t, () => run({ 'wg0.conf': conf, r: lines('-A INPUT -D INPUT -j ACCEPT') }), 'r', 1, /one command/);
+  throwsAt(t, () => run({ 'wg0.conf': conf, r: lines('iptables -A INPUT -j ACCEPT "unterminated') }), 'r', 1, /double quote is not closed/);
 });
 
 test('ip command errors name file and line', (t) => {
   const conf = backendConf();
   throwsAt(t, () => run({ 'wg0.conf': conf, 'up.sh': lines('ip rule add uidrange 1001-1000 table 5000') }), 'up.sh', 1, /runs backwards/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 'up.sh': lines('', 'ip rule add uidrange 1000-1000 table vpn') }), 'up.sh', 2, /table "vpn" is a name/);
-  throwsAt(t, () => run({ 'wg0.conf': conf, 'up.sh': lines('ip route add default via wg0 table 5000') }), 'up.sh', 1, /via "wg0" is not an address/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': conf, 'up.sh': lines('', 'ip rule add uidrange 1000-1000 table vpn') }),
+    'up.sh',
+    2,
+    /table "vpn" is a name/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': conf, 'up.sh': lines('ip route add default via wg0 table 5000') }),
+    'up.sh',
+    1,
+    /via "wg0" is not an address/,
+  );
   throwsAt(t, () => run({ 'wg0.conf': conf, 'up.sh': lines('ip rule frob') }), 'up.sh', 1, /unknown ip command "frob"/);
 });
 
 // --------------------------------------------------------- wg-quick errors
 
 test('wg-quick errors name file and line and never quote keys', (t) => {
-  throwsAt(t, () => run({ 'wg0.conf': lines('[Interface]', 'Adress = 10.0.0.1/24') }), 'wg0.conf', 2, /unknown \[Interface\] setting "Adress"/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': lines('[Interface]', 'Adress = 10.0.0.1/24') }),
+    'wg0.conf',
+    2,
+    /unknown \[Interface\] setting "Adress"/,
+  );
   throwsAt(t, () => run({ 'wg0.conf': lines('[Peer]', `PublicKey = ${PUB.back}`) }), 'wg0.conf', 0, /no \[Interface\] section/);
-  throwsAt(t, () => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.300/24', `PrivateKey = ${K.front}`) }), 'wg0.conf', 2, /"10\.0\.0\.300\/24" is not an IP address or CIDR/);
-  throwsAt(t, () => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.1/24', 'ListenPort = 0x10') }), 'wg0.conf', 3, /ListenPort "0x10"/);
-  throwsAt(t, () => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.1/24', 'garbage') }), 'wg0.conf', 3, /neither a \[section\] nor "Key = Value"/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.300/24', `PrivateKey = ${K.front}`) }),
+    'wg0.conf',
+    2,
+    /"10\.0\.0\.300\/24" is not an IP address or CIDR/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.1/24', 'ListenPort = 0x10') }),
+    'wg0.conf',
+    3,
+    /ListenPort "0x10"/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.1/24', 'garbage') }),
+    'wg0.conf',
+    3,
+    /neither a \[section\] nor "Key = Value"/,
+  );
   throwsAt(t, () => run({ 'wg0.conf': lines('[Interface]', 'Address = 10.0.0.1/24', '[Wat]') }), 'wg0.conf', 3, /unknown section \[Wat\]/);
   throwsAt(t, () => run({ 'wg0.conf': frontendConf([], ['Bogus = 1']) }), 'wg0.conf', 9, /unknown \[Peer\] setting "Bogus"/);
   // A private key with one character changed: the message says where, not what.
   const typo = `${K.front.slice(0, 10)}!${K.front.slice(11)}`;
-  const e = throwsAt(t, () => run({ 'wg0.conf': frontendConf().replace(K.front, typo) }), 'wg0.conf', 3, /PrivateKey is not a WireGuard key/);
+  const e = throwsAt(
+    t,
+    () => run({ 'wg0.conf': frontendConf().replace(K.front, typo) }),
+    'wg0.conf',
+    3,
+    /PrivateKey is not a WireGuard key/,
+  );
   t.false(e.message.includes(typo));
-  throwsAt(t, () => run({ 'wg0.conf': backendConf().replace('Endpoint = 203.0.113.1:51820', 'Endpoint = 203.0.113.1') }), 'wg0.conf', 7, /not HOST:PORT/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': backendConf().replace('Endpoint = 203.0.113.1:51820', 'Endpoint = 203.0.113.1') }),
+    'wg0.conf',
+    7,
+    /not HOST:PORT/,
+  );
   throwsAt(t, () => run({ 'wg0.conf': backendConf().replace(/Endpoint = .*\n/, '') }, 'backend'), 'wg0.conf', 5, /no Endpoint/);
   throwsAt(t, () => run({ 'wg0.conf': frontendConf([DNAT]).replace(/ListenPort = .*\n/, '') }, 'frontend'), 'wg0.conf', 0, /no ListenPort/);
   throwsAt(t, () => run({ 'wg0.conf': frontendConf([DNAT]).replace(/PrivateKey = .*\n/, '') }), 'wg0.conf', 0, /no private key/);
@@ -357,7 +547,13 @@ test('frontend peers: Endpoint and keepalive are listed; a second peer, a routed
     'AllowedIPs = 172.16.0.0/16',
   );
   const r = run({ 'wg0.conf': conf });
-  t.deepEqual(fe(r).tunnel.peers.map((p) => [p.name, p.addresses.map((a) => a.address)]), [['peer1', ['10.0.0.2']], ['peer2', ['10.0.0.3']]]);
+  t.deepEqual(
+    fe(r).tunnel.peers.map((p) => [p.name, p.addresses.map((a) => a.address)]),
+    [
+      ['peer1', ['10.0.0.2']],
+      ['peer2', ['10.0.0.3']],
+    ],
+  );
   t.regex(note(r, 8)!.reason, /network routed to the peer/);
   t.regex(note(r, 9)!.reason, /does not dial/);
   t.regex(note(r, 10)!.reason, /keeps the tunnel alive/);
@@ -366,12 +562,19 @@ test('frontend peers: Endpoint and keepalive are listed; a second peer, a routed
 
 test('a key piped into wg set in PostUp never reaches a note; PreDown is read like PostDown', (t) => {
   const r = run({
-    'wg0.conf': frontendConf([DNAT, `PostUp = echo ${K.psk} | wg set %i private-key /dev/stdin`, 'PreDown = iptables -t nat -D PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080; ip link del dummy0']),
+    'wg0.conf': frontendConf([
+      DNAT,
+      `PostUp = echo ${K.psk} | wg set %i private-key /dev/stdin`,
+      'PreDown = iptables -t nat -D PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080; ip link del dummy0',
+    ]),
   });
   const text = JSON.stringify(r.notes) + r.yaml;
   t.false(text.includes(K.psk));
   t.regex(note(r, 6)!.what, /^echo \(hidden\)$/);
   t.true(r.notes.some((n) => n.line === 6 && /pipe/.test(n.reason)));
-  t.deepEqual(r.notes.filter((n) => n.line === 7).map((n) => n.what), ['ip link del dummy0']);
+  t.deepEqual(
+    r.notes.filter((n) => n.line === 7).map((n) => n.what),
+    ['ip link del dummy0'],
+  );
   t.is(fe(r).tunnel.publicKey, PUB.front, 'the PrivateKey line still gives the key');
 });

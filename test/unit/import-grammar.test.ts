@@ -18,7 +18,18 @@ const run = (files: Record<string, string>): ImportResult =>
   );
 
 function backendConf(extra: string[] = [], endpoint = '203.0.113.1:51820', address = '10.0.0.2/24'): string {
-  return lines('[Interface]', `Address = ${address}`, `PrivateKey = ${K.back}`, 'Table = 5001', ...extra, '', '[Peer]', `PublicKey = ${PUB_FRONT}`, `Endpoint = ${endpoint}`, 'AllowedIPs = 0.0.0.0/0');
+  return lines(
+    '[Interface]',
+    `Address = ${address}`,
+    `PrivateKey = ${K.back}`,
+    'Table = 5001',
+    ...extra,
+    '',
+    '[Peer]',
+    `PublicKey = ${PUB_FRONT}`,
+    `Endpoint = ${endpoint}`,
+    'AllowedIPs = 0.0.0.0/0',
+  );
 }
 
 function throwsAt(t: import('ava').ExecutionContext, fn: () => unknown, file: string, line: number, pattern: RegExp): void {
@@ -56,21 +67,66 @@ test('a NetworkManager route with a prefix length out of range, or a second "/",
       `route1=${route}`,
     );
   const f = 'w.nmconnection';
-  throwsAt(t, () => run({ [f]: keyfile('192.168.1.0/99,10.0.0.1') }), f, 13, /route "192\.168\.1\.0\/99,10\.0\.0\.1" does not start with a destination prefix/);
+  throwsAt(
+    t,
+    () => run({ [f]: keyfile('192.168.1.0/99,10.0.0.1') }),
+    f,
+    13,
+    /route "192\.168\.1\.0\/99,10\.0\.0\.1" does not start with a destination prefix/,
+  );
   throwsAt(t, () => run({ [f]: keyfile('192.168.1.0/24/0') }), f, 13, /does not start with a destination prefix/);
   const r = run({ [f]: keyfile('192.168.1.0/24') });
   const rp = (r.config as NormalizedBackend).returnPath as { exclude?: Array<{ cidr: string }> };
-  t.deepEqual(rp.exclude?.map((e) => e.cidr), ['192.168.1.0/24']);
+  t.deepEqual(
+    rp.exclude?.map((e) => e.cidr),
+    ['192.168.1.0/24'],
+  );
 });
 
 test('zone ids, which netfwd does not take, are an ImportError where they are written', (t) => {
-  throwsAt(t, () => run({ 'wg0.conf': backendConf([], '[fe80::1%eth0]:51820') }), 'wg0.conf', 8, /Endpoint "\[fe80::1%eth0\]:51820" has a zone id/);
-  throwsAt(t, () => run({ 'wg0.conf': backendConf([], undefined, 'fe80::2%eth0/64') }), 'wg0.conf', 2, /Address "fe80::2%eth0\/64" has a zone id/);
-  throwsAt(t, () => run({ 'wg0.conf': backendConf(['PostUp = ip -6 route add fd00:1::/64 via fe80::1%eth0 table 5001']) }), 'wg0.conf', 5, /via "fe80::1%eth0" is not an address/);
-  throwsAt(t, () => run({ 'wg0.conf': backendConf(['PostUp = ip -6 rule add priority 90 to fd00::%eth0/64 uidrange 1000-1002 lookup 5001']) }), 'wg0.conf', 5, /is not an address or prefix/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': backendConf([], '[fe80::1%eth0]:51820') }),
+    'wg0.conf',
+    8,
+    /Endpoint "\[fe80::1%eth0\]:51820" has a zone id/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': backendConf([], undefined, 'fe80::2%eth0/64') }),
+    'wg0.conf',
+    2,
+    /Address "fe80::2%eth0\/64" has a zone id/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': backendConf(['PostUp = ip -6 route add fd00:1::/64 via fe80::1%eth0 table 5001']) }),
+    'wg0.conf',
+    5,
+    /via "fe80::1%eth0" is not an address/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': backendConf(['PostUp = ip -6 rule add priority 90 to fd00::%eth0/64 uidrange 1000-1002 lookup 5001']) }),
+    'wg0.conf',
+    5,
+    /is not an address or prefix/,
+  );
 });
 
 test('policy routing whose only rules select by destination or are negated is an ImportError naming the rule, not a TypeError', (t) => {
-  throwsAt(t, () => run({ 'wg0.conf': backendConf(['PostUp = ip rule add priority 90 to 10.0.0.0/8 uidrange 1000-1002 lookup 5001']) }), 'wg0.conf', 5, /no routing rule into table 5001 netfwd can translate \(a destination selector \(to 10\.0\.0\.0\/8\)\)/);
-  throwsAt(t, () => run({ 'wg0.conf': backendConf(['PostUp = ip rule add priority 90 not from all uidrange 1000-1002 lookup 5001']) }), 'wg0.conf', 5, /a negated rule/);
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': backendConf(['PostUp = ip rule add priority 90 to 10.0.0.0/8 uidrange 1000-1002 lookup 5001']) }),
+    'wg0.conf',
+    5,
+    /no routing rule into table 5001 netfwd can translate \(a destination selector \(to 10\.0\.0\.0\/8\)\)/,
+  );
+  throwsAt(
+    t,
+    () => run({ 'wg0.conf': backendConf(['PostUp = ip rule add priority 90 not from all uidrange 1000-1002 lookup 5001']) }),
+    'wg0.conf',
+    5,
+    /a negated rule/,
+  );
 });

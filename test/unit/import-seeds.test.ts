@@ -6,10 +6,11 @@
  * uids. Seed 002's placeholder keys are filled in with generated keys first,
  * as a reader of the HOWTO would; no kernel is touched.
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import test from 'ava';
 import { parseConfig } from '../../src/forward/spec/config-file.js';
 import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../../src/forward/spec/normalized-config.js';
 import { ImportError, type ImportResult, importConfig } from '../../src/import/index.js';
@@ -48,16 +49,28 @@ test('seed 000, frontend: NetworkManager keyfile + /etc/sysconfig/iptables → D
   t.is(r.role, 'frontend');
   t.regex(r.roleReason, /DNAT to a WireGuard peer at .*iptables:8/);
   const c = reload(r) as NormalizedFrontend;
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.0.0.1/24']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.0.0.1/24'],
+  );
   t.is(c.tunnel.interface, 'wg0');
   t.is(c.tunnel.listenPort, 12345);
   t.is(c.tunnel.publicKey, 'tDbXnzbg81/H9HY1a7AhO+G7FsDkOuzbXJA6k8mGbiM=', 'the seed private key, through a key file');
   t.is(c.tunnel.peers.length, 1);
   t.is(c.tunnel.peers[0]!.publicKey, 'AaxtOheAXrhGAIrOboi2Cjq+u2vNmVDb3rSQSv02NXU=');
-  t.deepEqual(c.tunnel.peers[0]!.addresses.map((a) => a.address), ['10.0.0.2']);
+  t.deepEqual(
+    c.tunnel.peers[0]!.addresses.map((a) => a.address),
+    ['10.0.0.2'],
+  );
   t.truthy(c.tunnel.peers[0]!.presharedKey, 'the preshared key came through its key file');
   t.deepEqual(
-    c.forwards.map((f) => ({ p: f.protocol, ports: f.publicPorts, to: f.targetPorts, peer: f.peerAddresses[4], addr: f.publicAddress?.address })),
+    c.forwards.map((f) => ({
+      p: f.protocol,
+      ports: f.publicPorts,
+      to: f.targetPorts,
+      peer: f.peerAddresses[4],
+      addr: f.publicAddress?.address,
+    })),
     [{ p: 'tcp', ports: { from: 9735, to: 9735 }, to: { from: 9735, to: 9735 }, peer: '10.0.0.2', addr: '142.250.179.110' }],
   );
   t.true(c.masquerade, 'the WIREGUARD_PRT MASQUERADE of 10.0.0.0/24');
@@ -76,7 +89,12 @@ test('seed 000, frontend: NetworkManager keyfile + /etc/sysconfig/iptables → D
   t.true(r.yaml.startsWith('# Imported by `netfwd import`'));
   t.regex(r.yaml, new RegExp(`\\n#   ${iptables}:42: -A INPUT -p tcp --dport 22`));
   // The port forward's FORWARD accept, the DNAT itself and the MASQUERADE are translated, not listed.
-  for (const line of [8, 13, 14, 15, 47, 58, 60]) t.deepEqual(notesAt(r, iptables, line).filter((n) => n.kind === 'not-translated'), [], `line ${line}`);
+  for (const line of [8, 13, 14, 15, 47, 58, 60])
+    t.deepEqual(
+      notesAt(r, iptables, line).filter((n) => n.kind === 'not-translated'),
+      [],
+      `line ${line}`,
+    );
 });
 
 test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → mode uid, uids 1000-1001, table 5000, priority 100', (t) => {
@@ -85,14 +103,25 @@ test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → m
   t.is(r.role, 'backend');
   t.regex(r.roleReason, /table 5000 at .*wg0\.nmconnection:26/);
   const c = reload(r) as NormalizedBackend;
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.0.0.2/24']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.0.0.2/24'],
+  );
   t.is(c.tunnel.listenPort, 12345);
   t.is(c.tunnel.publicKey, 'AaxtOheAXrhGAIrOboi2Cjq+u2vNmVDb3rSQSv02NXU=');
   t.is(c.tunnel.peer.publicKey, 'tDbXnzbg81/H9HY1a7AhO+G7FsDkOuzbXJA6k8mGbiM=');
   t.is(c.tunnel.peer.endpoint.text, '142.250.179.110:12345');
   t.is(c.tunnel.peer.persistentKeepalive, 25);
   t.truthy(c.tunnel.peer.presharedKey);
-  t.deepEqual(c.returnPath, { mode: 'uid', uids: [{ from: 1000, to: 1001 }], mark: 5000, table: 5000, priority: 100, leakGuard: true, exclude: [] });
+  t.deepEqual(c.returnPath, {
+    mode: 'uid',
+    uids: [{ from: 1000, to: 1001 }],
+    mark: 5000,
+    table: 5000,
+    priority: 100,
+    leakGuard: true,
+    exclude: [],
+  });
   t.deepEqual(
     c.services.map((s) => [s.protocol, s.ports.from, s.ports.to]),
     [['tcp', 9735, 9735]],
@@ -108,10 +137,16 @@ test('seed 001, router: wg-quick + rules with -t nat lines → DNAT 8000, source
   const r = importFixtures([`${dir}/wg0.conf`, `${dir}/firewall.rules`]);
   t.is(r.role, 'frontend');
   const c = reload(r) as NormalizedFrontend;
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.172.16.1/24']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.172.16.1/24'],
+  );
   t.is(c.tunnel.listenPort, 51913);
   t.is(c.tunnel.publicKey, 'GL33DRrI8/2yAT6+r5mTtBLd7CoErAAsio3yNqQ3K1M=');
-  t.deepEqual(c.forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from, f.peerAddresses[4]]), [['tcp', 8000, 8000, '10.172.16.2']]);
+  t.deepEqual(
+    c.forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from, f.peerAddresses[4]]),
+    [['tcp', 8000, 8000, '10.172.16.2']],
+  );
   t.true(c.sourceNat);
   t.false(c.masquerade, 'the router masquerades nothing');
   t.is(c.public.interface, undefined);
@@ -130,7 +165,10 @@ test('seed 001, host: wg-quick backend without policy routing → mode snat, /32
   t.is(r.role, 'backend');
   t.regex(r.roleReason, /Endpoint/);
   const c = reload(r) as NormalizedBackend;
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.172.16.2/24']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.172.16.2/24'],
+  );
   t.is(c.tunnel.publicKey, '/wH4OzafBUJVvRGzK8itUweV/GpwoUzn7OS99lr7gHI=');
   t.is(c.tunnel.peer.endpoint.text, '93.184.216.34:51913');
   t.is(c.tunnel.peer.persistentKeepalive, 25);
@@ -163,18 +201,31 @@ test('seed 002, VPS: wg-quick + iptables commands → 80 → 8080 on ens3, sourc
   const r = importFixtures([`${dir}/wg0.conf`, `${dir}/iptables.sh`], keys.edit);
   t.is(r.role, 'frontend');
   const c = reload(r) as NormalizedFrontend;
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.8.0.1/24']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.8.0.1/24'],
+  );
   t.is(c.tunnel.listenPort, 42069);
-  t.deepEqual(c.tunnel.peers.map((p) => p.addresses.map((a) => a.address)), [['10.8.0.2'], ['10.8.0.3']]);
+  t.deepEqual(
+    c.tunnel.peers.map((p) => p.addresses.map((a) => a.address)),
+    [['10.8.0.2'], ['10.8.0.3']],
+  );
   t.is(c.tunnel.peers[0]!.publicKey, publicKey(keys.rpi));
-  t.deepEqual(c.forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from, f.peer]), [['tcp', 80, 8080, 'peer1']]);
+  t.deepEqual(
+    c.forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from, f.peer]),
+    [['tcp', 80, 8080, 'peer1']],
+  );
   t.is(c.public.interface, 'ens3');
   t.true(c.sourceNat);
   t.false(c.masquerade);
   // sysctl -w net.ipv4.ip_forward=1 and the sysctl.conf line: netfwd turns forwarding on itself.
   t.deepEqual(notesAt(r, `${dir}/iptables.sh`, 8), []);
   t.deepEqual(notesAt(r, `${dir}/iptables.sh`, 10), []);
-  t.deepEqual(r.notes.filter((n) => n.kind === 'not-translated'), [], 'everything of the VPS is translated');
+  t.deepEqual(
+    r.notes.filter((n) => n.kind === 'not-translated'),
+    [],
+    'everything of the VPS is translated',
+  );
 });
 
 test('seed 002, VPS as one wg-quick file: PostUp iptables lines, %i, PostDown, and the key in the file wg set names', (t) => {
@@ -185,7 +236,10 @@ test('seed 002, VPS as one wg-quick file: PostUp iptables lines, %i, PostDown, a
   t.is((r.spec.tunnel as { privateKeyFile: string }).privateKeyFile, '/etc/wireguard/privatekey', 'the reference is kept');
   t.deepEqual(r.keyFiles, [], 'no key is written: the source kept it in a file');
   t.regex(notesAt(r, file, 6)[0]!.reason, /cannot be read here/);
-  t.deepEqual((r.config as NormalizedFrontend).forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from]), [['tcp', 80, 8080]]);
+  t.deepEqual(
+    (r.config as NormalizedFrontend).forwards.map((f) => [f.protocol, f.publicPorts.from, f.targetPorts.from]),
+    [['tcp', 80, 8080]],
+  );
   t.true((r.config as NormalizedFrontend).sourceNat);
   t.is((r.config as NormalizedFrontend).public.interface, 'ens3');
   // PostDown's iptables -D lines are what netfwd down does; nothing is listed for them.
@@ -201,7 +255,10 @@ test('seed 002, RPi: wg-quick backend → endpoint, keepalive, snat', (t) => {
   t.is(c.tunnel.peer.endpoint.text, '203.0.113.42:42069');
   t.is(c.tunnel.peer.publicKey, publicKey(keys.vps));
   t.is(c.tunnel.publicKey, publicKey(keys.rpi));
-  t.deepEqual(c.tunnel.addresses.map((a) => a.cidr), ['10.8.0.2/24']);
+  t.deepEqual(
+    c.tunnel.addresses.map((a) => a.cidr),
+    ['10.8.0.2/24'],
+  );
   t.deepEqual(c.returnPath, { mode: 'snat' });
 });
 
@@ -214,12 +271,25 @@ test('seed 002 as published: the placeholder keys are typed errors with file:lin
 
 test('seed 003 (OpenVPN): its scripts alone are not a netfwd setup; with a WireGuard tunnel the fwmark/CONNMARK tagging becomes mode connmark', (t) => {
   const dir = 'seed-003-openvpn-dscp';
-  const e = t.throws(() => importFixtures([`${dir}/remote-server/firewall.sh`, `${dir}/remote-server/route.sh`]), { instanceOf: ImportError });
+  const e = t.throws(() => importFixtures([`${dir}/remote-server/firewall.sh`, `${dir}/remote-server/route.sh`]), {
+    instanceOf: ImportError,
+  });
   t.regex(e!.message, /no WireGuard configuration among the inputs.*OpenVPN/);
 
   // The home server's tagged routing (fwmark 42 → table 42, CONNMARK 42 set and restored), with a wg-quick tunnel to a frontend.
   const frontendKey = publicKey(generatePrivateKey());
-  const wg = ['[Interface]', 'Address = 10.0.0.2/24', `PrivateKey = ${generatePrivateKey().toBase64()}`, '', '[Peer]', `PublicKey = ${frontendKey}`, 'Endpoint = 192.0.2.200:51820', 'AllowedIPs = 0.0.0.0/0', 'PersistentKeepalive = 25', ''].join('\n');
+  const wg = [
+    '[Interface]',
+    'Address = 10.0.0.2/24',
+    `PrivateKey = ${generatePrivateKey().toBase64()}`,
+    '',
+    '[Peer]',
+    `PublicKey = ${frontendKey}`,
+    'Endpoint = 192.0.2.200:51820',
+    'AllowedIPs = 0.0.0.0/0',
+    'PersistentKeepalive = 25',
+    '',
+  ].join('\n');
   const r = importConfig(
     [
       { path: 'home/wg0.conf', text: wg },
@@ -237,6 +307,6 @@ test('seed 003 (OpenVPN): its scripts alone are not a netfwd setup; with a WireG
   t.regex(notesAt(r, routing, 7)[0]!.reason, /not via 192\.168\.100\.2/, 'the default via the VPN client becomes the tunnel');
   t.regex(notesAt(r, routing, 8)[0]!.reason, /priority 100/, 'no priority in the source');
   t.regex(notesAt(r, connmark, 3)[0]!.reason, /arrive on the tunnel.*dscp/);
-  t.deepEqual(notesAt(r, connmark, 4), [], 'CONNMARK --restore-mark is part of netfwd\'s connmark mode');
+  t.deepEqual(notesAt(r, connmark, 4), [], "CONNMARK --restore-mark is part of netfwd's connmark mode");
   t.regex(notesAt(r, connmark, 5)[0]!.reason, /DSCP/);
 });

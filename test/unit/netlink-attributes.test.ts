@@ -3,8 +3,9 @@
  * (`strace -e trace=sendmsg -e write=3 ip ...`, run in a scratch namespace),
  * and against a reply the kernel sent (`strace -e read=3 ip -d link show dev lo`).
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { DecodeError, ValidationError } from '../../src/errors.js';
 import { type AttrSet, attrs, encodeAttrs } from '../../src/netlink/attributes.js';
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST } from '../../src/netlink/constants.js';
@@ -14,7 +15,15 @@ import { Writer } from '../../src/netlink/writer.js';
 
 // Minimal rtnetlink declarations for these vectors (src/route has the full ones).
 const rtmsg = struct('rtmsg', {
-  family: 'u8', dstLen: 'u8', srcLen: 'u8', tos: 'u8', table: 'u8', protocol: 'u8', scope: 'u8', type: 'u8', flags: 'u32',
+  family: 'u8',
+  dstLen: 'u8',
+  srcLen: 'u8',
+  tos: 'u8',
+  table: 'u8',
+  protocol: 'u8',
+  scope: 'u8',
+  type: 'u8',
+  flags: 'u32',
 });
 // Declared in the order iproute2 writes them, so the bytes compare equal.
 const routeAttrs = attrs('route', {
@@ -24,7 +33,15 @@ const routeAttrs = attrs('route', {
   oif: { type: 4, kind: 'u32' },
 });
 const fibRuleHdr = struct('fib_rule_hdr', {
-  family: 'u8', dstLen: 'u8', srcLen: 'u8', tos: 'u8', table: 'u8', res1: { pad: 1 }, res2: { pad: 1 }, action: 'u8', flags: 'u32',
+  family: 'u8',
+  dstLen: 'u8',
+  srcLen: 'u8',
+  tos: 'u8',
+  table: 'u8',
+  res1: { pad: 1 },
+  res2: { pad: 1 },
+  action: 'u8',
+  flags: 'u32',
 });
 const uidRange = struct('fib_rule_uid_range', { start: 'u32', end: 'u32' });
 const ruleAttrs = attrs('rule', {
@@ -77,8 +94,12 @@ test('golden: ip -6 route add 2001:db8::/32 dev lo metric 42 table 5000', (t) =>
   );
   t.is(
     framed(24, payload),
-    '48000000180005063930026b00000000' + '0a200000000300010000000014000100' + '20010db8000000000000000000000000' +
-      '080006002a000000080' + '00f0088130000' + '0800040001000000',
+    '48000000180005063930026b00000000' +
+      '0a200000000300010000000014000100' +
+      '20010db8000000000000000000000000' +
+      '080006002a000000080' +
+      '00f0088130000' +
+      '0800040001000000',
   );
   t.is(codec.decode(payload).attrs.dst, '2001:db8::');
 });
@@ -95,16 +116,25 @@ const withNested = (hex: string, offsets: number[]) => {
 test('golden: ip link add xb0 type bridge (nested linkinfo)', (t) => {
   const codec = messageCodec(ifinfomsg, linkAttrs);
   const payload = codec.encode({}, { ifname: 'xb0', linkinfo: { kind: 'bridge' } });
-  const ip = '38000000100005063930026b00000000' + '00000000000000000000000000000000' + '0800030078623000100012000a000100' + '6272696467650000';
+  const ip =
+    '38000000100005063930026b00000000' + '00000000000000000000000000000000' + '0800030078623000100012000a000100' + '6272696467650000';
   t.is(framed(16, payload), withNested(ip, [0x28]));
 });
 
 test('golden: ip link add va type veth peer name vb (message nest)', (t) => {
   const codec = messageCodec(ifinfomsg, linkAttrs);
-  const payload = codec.encode({}, { ifname: 'va', linkinfo: { kind: 'veth', data: encodeAttrs(vethInfo, { peer: { header: {}, attrs: { ifname: 'vb' } } }) } });
+  const payload = codec.encode(
+    {},
+    { ifname: 'va', linkinfo: { kind: 'veth', data: encodeAttrs(vethInfo, { peer: { header: {}, attrs: { ifname: 'vb' } } }) } },
+  );
   const ip =
-    '54000000100005063930026b00000000' + '00000000000000000000000000000000' + '07000300766100002c00120008000100' +
-    '76657468200002001c00010000000000' + '000000000000000000000000070003' + '00' + '76620000';
+    '54000000100005063930026b00000000' +
+    '00000000000000000000000000000000' +
+    '07000300766100002c00120008000100' +
+    '76657468200002001c00010000000000' +
+    '000000000000000000000000070003' +
+    '00' +
+    '76620000';
   // linkinfo at 0x28, info_data at 0x34 and veth peer at 0x38 are nests.
   t.is(framed(16, payload), withNested(ip, [0x28, 0x34, 0x38]));
   const decoded = codec.decode(payload).attrs;
@@ -133,15 +163,40 @@ test('every nest carries NLA_F_NESTED; scalars do not', (t) => {
 
 test('round trip of every scalar kind', (t) => {
   const all = attrs('all', {
-    a: { type: 1, kind: 'u8' }, b: { type: 2, kind: 'u16' }, c: { type: 3, kind: 'u32' }, d: { type: 4, kind: 'u64' },
-    e: { type: 5, kind: 'be16' }, f: { type: 6, kind: 'be32' }, g: { type: 7, kind: 'be64' }, h: { type: 8, kind: 's32' },
-    i: { type: 9, kind: 'sbe32' }, j: { type: 10, kind: 'string' }, k: { type: 11, kind: 'binary' }, l: { type: 12, kind: 'ip' },
-    m: { type: 13, kind: 'ip' }, n: { type: 14, kind: 'flag' }, o: { type: 15, kind: 'u32', multi: true },
+    a: { type: 1, kind: 'u8' },
+    b: { type: 2, kind: 'u16' },
+    c: { type: 3, kind: 'u32' },
+    d: { type: 4, kind: 'u64' },
+    e: { type: 5, kind: 'be16' },
+    f: { type: 6, kind: 'be32' },
+    g: { type: 7, kind: 'be64' },
+    h: { type: 8, kind: 's32' },
+    i: { type: 9, kind: 'sbe32' },
+    j: { type: 10, kind: 'string' },
+    k: { type: 11, kind: 'binary' },
+    l: { type: 12, kind: 'ip' },
+    m: { type: 13, kind: 'ip' },
+    n: { type: 14, kind: 'flag' },
+    o: { type: 15, kind: 'u32', multi: true },
     p: { type: 16, kind: 'array', element: attrs('el', { x: { type: 1, kind: 'u16' } }), elementType: 0 },
   });
   const value = {
-    a: 255, b: 65535, c: 0xfffffffe, d: 0xffffffffffffffffn, e: 0x1234, f: 0xdeadbeef, g: 1n << 60n, h: -5, i: -3,
-    j: 'héllo', k: Buffer.from([1, 2, 3]), l: '198.51.100.7', m: 'fd00::2', n: true, o: [1, 2, 3], p: [{ x: 1 }, { x: 2 }],
+    a: 255,
+    b: 65535,
+    c: 0xfffffffe,
+    d: 0xffffffffffffffffn,
+    e: 0x1234,
+    f: 0xdeadbeef,
+    g: 1n << 60n,
+    h: -5,
+    i: -3,
+    j: 'héllo',
+    k: Buffer.from([1, 2, 3]),
+    l: '198.51.100.7',
+    m: 'fd00::2',
+    n: true,
+    o: [1, 2, 3],
+    p: [{ x: 1 }, { x: 2 }],
   };
   t.deepEqual(all.decode(encodeAttrs(all, value)), value);
 });
@@ -193,7 +248,11 @@ test('extended-ACK offsets map back to schema paths', (t) => {
 
 test('fuzz: random and mutated input decodes or fails with a DecodeError', (t) => {
   const seeds = [
-    encodeAttrs(linkAttrs, { ifname: 'eth0', mtu: 1500, linkinfo: { kind: 'veth', data: encodeAttrs(vethInfo, { peer: { header: {}, attrs: { ifname: 'p' } } }) } }),
+    encodeAttrs(linkAttrs, {
+      ifname: 'eth0',
+      mtu: 1500,
+      linkinfo: { kind: 'veth', data: encodeAttrs(vethInfo, { peer: { header: {}, attrs: { ifname: 'p' } } }) },
+    }),
     encodeAttrs(ruleAttrs, { priority: 1, uidRange: { start: 1, end: 2 }, table: 5000 }),
   ];
   let rnd = 12345;

@@ -9,7 +9,7 @@ import { NetlinkError, ValidationError } from '../../src/errors.js';
 import { runBulk } from '../../src/netlink/bulk.js';
 import { NLM_F_ACK, NLM_F_REQUEST } from '../../src/netlink/constants.js';
 import type { NetlinkMessage, Request } from '../../src/netlink/message.js';
-import { type FakeSocket, answer, fakeConnection } from '../../src/netlink/testing.js';
+import { answer, type FakeSocket, fakeConnection } from '../../src/netlink/testing.js';
 
 const NEW = 0x18;
 const add = (i: number): Request => ({ type: NEW, flags: 0, payload: Buffer.from(`route ${i}`), describe: `add ${i}` });
@@ -33,7 +33,10 @@ function kernel(bad: Set<string>) {
 test('windows: many requests per datagram, one ACK each, windows doubling', async (t) => {
   const { handled, script } = kernel(new Set());
   const { conn, sock } = fakeConnection(script);
-  const result = await conn.bulk(Array.from({ length: 1000 }, (_, i) => add(i)), { window: 256 });
+  const result = await conn.bulk(
+    Array.from({ length: 1000 }, (_, i) => add(i)),
+    { window: 256 },
+  );
   t.is(result.sent, 1000);
   t.deepEqual(result.failed, []);
   t.is(handled.length, 1000);
@@ -53,7 +56,10 @@ test('windows: many requests per datagram, one ACK each, windows doubling', asyn
 test('an error in the middle of a window is reported with its index; the rest are applied', async (t) => {
   const { handled, script } = kernel(new Set(['route 70', 'route 500']));
   const { conn } = fakeConnection(script);
-  const result = await conn.bulk(Array.from({ length: 600 }, (_, i) => add(i)), { window: 128 });
+  const result = await conn.bulk(
+    Array.from({ length: 600 }, (_, i) => add(i)),
+    { window: 128 },
+  );
   t.is(result.sent, 600);
   t.deepEqual(
     result.failed.map((f) => [f.index, f.request.describe, f.error.code, f.error.index]),
@@ -77,14 +83,20 @@ test('acknowledgements arriving late are matched to their window', async (t) => 
     pending.push(() => s.deliver(...(bad ? [answer.ack(s, bad, 17)] : []), answer.ack(s, last)));
     return [];
   });
-  const done = conn.bulk(Array.from({ length: 100 }, (_, i) => add(i)), { window: 64 });
+  const done = conn.bulk(
+    Array.from({ length: 100 }, (_, i) => add(i)),
+    { window: 64 },
+  );
   while (windows < 2 || pending.length > 0) {
     await new Promise((r) => setImmediate(r));
     pending.shift()?.();
   }
   const result = await done;
   t.is(sock.sent.length, 2);
-  t.deepEqual(result.failed.map((f) => f.index), [3]);
+  t.deepEqual(
+    result.failed.map((f) => f.index),
+    [3],
+  );
   t.is(result.failed[0]!.error.code, 'EEXIST');
   conn.close();
 });
@@ -99,10 +111,13 @@ test('runBulk: failures name their input, refused inputs are not sent', async (t
   });
   t.is(report.total, 6);
   t.is(report.applied, 4);
-  t.deepEqual(report.failed.map((f) => [f.index, f.input, f.error.constructor.name]), [
-    [3, -1, ValidationError.name],
-    [4, 4, NetlinkError.name],
-  ]);
+  t.deepEqual(
+    report.failed.map((f) => [f.index, f.input, f.error.constructor.name]),
+    [
+      [3, -1, ValidationError.name],
+      [4, 4, NetlinkError.name],
+    ],
+  );
   t.is(handled.length, 5);
   conn.close();
 });

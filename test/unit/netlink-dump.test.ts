@@ -8,7 +8,7 @@ import test from 'ava';
 import { DumpInterruptedError, NetlinkError } from '../../src/errors.js';
 import { NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REQUEST } from '../../src/netlink/constants.js';
 import type { NetlinkMessage } from '../../src/netlink/message.js';
-import { type FakeSocket, answer, fakeConnection } from '../../src/netlink/testing.js';
+import { answer, type FakeSocket, fakeConnection } from '../../src/netlink/testing.js';
 
 const GET = 0x12;
 const NEW = 0x10;
@@ -64,7 +64,7 @@ test('DUMP_INTR every time: DumpInterruptedError after the retries', async (t) =
   conn.close();
 });
 
-test('a clean dump runs once; an error in DONE is the dump\'s error', async (t) => {
+test("a clean dump runs once; an error in DONE is the dump's error", async (t) => {
   const { requests, script } = passes([{ objects: ['a'], interrupted: false }]);
   const { conn } = fakeConnection(script);
   t.deepEqual((await conn.dumpAll(dumpReq, { key: text })).map(text), ['a']);

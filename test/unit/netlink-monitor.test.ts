@@ -6,8 +6,8 @@
  */
 import test from 'ava';
 import { DecodeError } from '../../src/errors.js';
-import type { NetlinkMessage } from '../../src/netlink/message.js';
 import { type MonitorItem } from '../../src/netlink/exchange.js';
+import type { NetlinkMessage } from '../../src/netlink/message.js';
 import { eventMonitor } from '../../src/netlink/monitor.js';
 import { FakeSocket, fakeConnection, message, socketError } from '../../src/netlink/testing.js';
 

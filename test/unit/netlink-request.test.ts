@@ -30,7 +30,13 @@ test('replies are matched by sequence number, in whatever order they arrive', as
   // c is answered first, then b with an error, then a (with a reply before its ACK).
   sock.deliver(answer.reply(sock, mc, NEW, Buffer.from('reply-c')), answer.ack(sock, mc));
   sock.deliver(answer.ack(sock, mb, 17 /* EEXIST */));
-  sock.deliver(Buffer.concat([answer.reply(sock, ma, NEW, Buffer.from('reply-a1')), answer.reply(sock, ma, NEW, Buffer.from('reply-a2')), answer.ack(sock, ma)]));
+  sock.deliver(
+    Buffer.concat([
+      answer.reply(sock, ma, NEW, Buffer.from('reply-a1')),
+      answer.reply(sock, ma, NEW, Buffer.from('reply-a2')),
+      answer.ack(sock, ma),
+    ]),
+  );
   t.deepEqual((await c).map(text), ['reply-c']);
   const err = await t.throwsAsync(b, { instanceOf: NetlinkError });
   t.is(err.code, 'EEXIST');

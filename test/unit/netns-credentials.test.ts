@@ -3,11 +3,12 @@
  * or namespace is touched), the passwd lookup behind a uid given alone, and
  * the addon's file write going on after a short write.
  */
-import test from 'ava';
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
 import { addonPath } from '../../src/native.js';
 import { MAX_ID, primaryGroupOf, resolveCredentials, validateId } from '../../src/netns/credentials.js';

@@ -3,9 +3,9 @@
  * bytes for what a codec cannot read, and register numbering.
  */
 import test from 'ava';
-import { regSlot, slotReg } from '../../src/nft/expr/common.js';
-import { type NftExpr, decodeExprs, encodeExprs, exprDebug } from '../../src/nft/expr/index.js';
 import { Writer } from '../../src/netlink/writer.js';
+import { regSlot, slotReg } from '../../src/nft/expr/common.js';
+import { decodeExprs, encodeExprs, exprDebug, type NftExpr } from '../../src/nft/expr/index.js';
 
 const roundTrip = (exprs: NftExpr[]) => {
   const w = new Writer();

@@ -4,18 +4,19 @@
  * bytes. Each decoder must return a value or throw a DecodeError — never
  * another exception — and whatever it returns must render as text.
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { DecodeError } from '../../src/errors.js';
 import type { NetlinkMessage } from '../../src/netlink/message.js';
+import { DATATYPES } from '../../src/nft/datatype.js';
 import { decodeChain, decodeCounterObject, decodeElementsMessage, decodeRule, decodeSet, decodeTable } from '../../src/nft/decode.js';
 import { delinearize } from '../../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../../src/nft/expr/index.js';
+import { nftRuleText } from '../../src/nft/ruleset-text.js';
 import { recordsToElements } from '../../src/nft/sets/elements.js';
 import { decodeElemRecords } from '../../src/nft/sets/records.js';
-import { nftRuleText } from '../../src/nft/ruleset-text.js';
 import { udataDecode } from '../../src/nft/udata.js';
-import { DATATYPES } from '../../src/nft/datatype.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/nft-golden.json', import.meta.url), 'utf8')) as {
   cases: Record<string, { batch: { type: number; payload: string }[]; dump: { type: number; payload: string }[] }>;
@@ -23,7 +24,8 @@ const golden = JSON.parse(readFileSync(new URL('../fixtures/nft-golden.json', im
 };
 
 const corpus: { type: number; data: Buffer }[] = [];
-for (const c of Object.values(golden.cases)) for (const m of [...c.batch, ...c.dump]) corpus.push({ type: m.type, data: Buffer.from(m.payload, 'hex') });
+for (const c of Object.values(golden.cases))
+  for (const m of [...c.batch, ...c.dump]) corpus.push({ type: m.type, data: Buffer.from(m.payload, 'hex') });
 for (const c of Object.values(golden.foreign)) for (const m of c.dump) corpus.push({ type: m.type, data: Buffer.from(m.payload, 'hex') });
 
 /** xorshift32: reproducible runs. */
@@ -93,7 +95,10 @@ function decodeAny(type: number, data: Buffer): void {
     case 12: {
       const e = decodeElementsMessage(m);
       recordsToElements({ name: 's', keyTypes: [DATATYPES.ipv4_addr], keyLens: [4], flags: 4 }, e.records);
-      recordsToElements({ name: 's', keyTypes: [DATATYPES.ipv4_addr, DATATYPES.inet_service], keyLens: [4, 2], flags: 0x8c, dataTypes: 'verdict' }, e.records);
+      recordsToElements(
+        { name: 's', keyTypes: [DATATYPES.ipv4_addr, DATATYPES.inet_service], keyLens: [4, 2], flags: 0x8c, dataTypes: 'verdict' },
+        e.records,
+      );
       break;
     }
     case 18:

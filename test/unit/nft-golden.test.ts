@@ -11,8 +11,9 @@
  * - `dump`: the kernel's own listing (GETTABLE/CHAIN/SET/SETELEM/OBJ/RULE).
  * Each case is built again through the API here, with no kernel involved.
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { walkAttributes } from '../../src/netlink/attributes.js';
 import type { NetlinkMessage } from '../../src/netlink/message.js';
 import { setCgroupResolver } from '../../src/nft/datatype.js';
@@ -20,15 +21,18 @@ import { attachElements, decodeChain, decodeElementsMessage, decodeRule, decodeS
 import type { SetView } from '../../src/nft/delinearize.js';
 import { decodeExprs, exprDebug } from '../../src/nft/expr/index.js';
 import { linearize } from '../../src/nft/linearize.js';
-import { nftRuleText, nftRulesetText } from '../../src/nft/ruleset-text.js';
-import { NftTransaction } from '../../src/nft/transaction.js';
 import type { NftRule, NftSet } from '../../src/nft/model.js';
+import { nftRulesetText, nftRuleText } from '../../src/nft/ruleset-text.js';
+import { NftTransaction } from '../../src/nft/transaction.js';
 import { CASES, type GoldenVars } from '../fixtures/nft-cases.js';
 
 interface Golden {
   nft: string;
   vars: GoldenVars;
-  cases: Record<string, { batch: { type: number; payload: string }[]; debug: string[][]; list: string; dump: { type: number; payload: string }[] }>;
+  cases: Record<
+    string,
+    { batch: { type: number; payload: string }[]; debug: string[][]; list: string; dump: { type: number; payload: string }[] }
+  >;
 }
 const golden = JSON.parse(readFileSync(new URL('../fixtures/nft-golden.json', import.meta.url), 'utf8')) as Golden;
 
@@ -94,7 +98,13 @@ function build(c: (typeof CASES)[number]) {
 }
 
 function dumpOf(name: string) {
-  const msgs: NetlinkMessage[] = golden.cases[name]!.dump.map((m) => ({ type: m.type, flags: 0, seq: 0, pid: 0, data: Buffer.from(m.payload, 'hex') }));
+  const msgs: NetlinkMessage[] = golden.cases[name]!.dump.map((m) => ({
+    type: m.type,
+    flags: 0,
+    seq: 0,
+    pid: 0,
+    data: Buffer.from(m.payload, 'hex'),
+  }));
   const sets = new Map<string, { set: NftSet; view: SetView }>();
   const records = new Map<string, ReturnType<typeof decodeElementsMessage>['records']>();
   const rules: NftRule[] = [];
@@ -138,7 +148,10 @@ for (const c of CASES) {
       if (!a.equals(b)) {
         const ta = tree(a, 4, a.length);
         const tb = tree(b, 4, b.length);
-        const lines = Array.from({ length: Math.max(ta.length, tb.length) }, (_, j) => `${ta[j] === tb[j] ? ' ' : '!'} ${(ta[j] ?? '').padEnd(44)} | ${tb[j] ?? ''}`);
+        const lines = Array.from(
+          { length: Math.max(ta.length, tb.length) },
+          (_, j) => `${ta[j] === tb[j] ? ' ' : '!'} ${(ta[j] ?? '').padEnd(44)} | ${tb[j] ?? ''}`,
+        );
         t.fail(`message ${i} (type ${g.batch[i]!.type}) differs (netfwd | nft):\n${lines.join('\n')}`);
       }
     }
@@ -151,7 +164,8 @@ for (const c of CASES) {
     t.is(rules.length, g.debug.length);
     rules.forEach((r, i) => {
       let exprs: ReturnType<typeof decodeExprs> = [];
-      for (const a of walkAttributes(r.payload, 4, r.payload.length, 'rule')) if (a.type === 4) exprs = decodeExprs(r.payload, a.at, a.at + a.len);
+      for (const a of walkAttributes(r.payload, 4, r.payload.length, 'rule'))
+        if (a.type === 4) exprs = decodeExprs(r.payload, a.at, a.at + a.len);
       const norm = (s: string) => s.replace(/\s+/g, ' ').trim();
       t.deepEqual(exprs.map(exprDebug).map(norm), g.debug[i]!.map(norm), `rule ${i}`);
     });
@@ -172,17 +186,22 @@ for (const c of CASES) {
       t.true(listed.has(nftRuleText(r)), `rule ${i} text ${JSON.stringify(nftRuleText(r))} is a line of nft list ruleset`);
     });
     // The whole listing renders as nft prints it (up to the elements' line breaks).
-    const squash = (s: string) => s.replace(/,\s*\n\s*/g, ', ').replace(/\n\n/g, '\n').trim();
+    const squash = (s: string) =>
+      s
+        .replace(/,\s*\n\s*/g, ', ')
+        .replace(/\n\n/g, '\n')
+        .trim();
     t.is(squash(nftRulesetText({ tables, chains, rules, sets, counters: [] })), squash(g.list.replace(/ # handle \d+/g, '')));
   });
 }
 
 function viewOf(name: string, set: string): SetView {
   const msgs = golden.cases[name]!.dump.map((m) => ({ type: m.type, flags: 0, seq: 0, pid: 0, data: Buffer.from(m.payload, 'hex') }));
-  for (const m of msgs) if ((m.type & 0xff) === 9) {
-    const s = decodeSet(m);
-    if (s.set.name === set) return s.view;
-  }
+  for (const m of msgs)
+    if ((m.type & 0xff) === 9) {
+      const s = decodeSet(m);
+      if (s.set.name === set) return s.view;
+    }
   throw new Error(`no set ${set}`);
 }
 
@@ -213,8 +232,12 @@ test('re-linearizing decoded rules gives back the expressions nft sent', (t) => 
         inline: (req) => {
           const lookup = want.exprs.find((e) => e.name === 'lookup');
           const name = lookup && lookup.name === 'lookup' ? lookup.set : '__set%d';
-          const id = lookup && lookup.name === 'lookup' ? lookup.setId ?? 0 : 0;
-          return { name, id, shape: { name, keyTypes: req.keyTypes, keyLens: req.keyDefs.map((d) => d.len), dataTypes: req.dataTypes, flags: req.flags, id } };
+          const id = lookup && lookup.name === 'lookup' ? (lookup.setId ?? 0) : 0;
+          return {
+            name,
+            id,
+            shape: { name, keyTypes: req.keyTypes, keyLens: req.keyDefs.map((d) => d.len), dataTypes: req.dataTypes, flags: req.flags, id },
+          };
         },
       });
       t.deepEqual(again, want.exprs, `${c.name}: ${nftRuleText(r)}`);

@@ -18,8 +18,14 @@ test('interval sets: start and end+1 records, leading end at 0 only when created
   );
   t.truthy(create[3]!.userdata, 'interval reaching the maximum carries the open flag');
   const add = elementRecords(shape, [{ key: 80 }], 'e', 'add');
-  t.deepEqual(add.map((r) => r.key!.toString('hex')), ['0050', '0051']);
-  t.deepEqual(recordsToElements(shape, [...create].reverse()).elements, [{ key: { range: [1000, 2000] } }, { key: { range: [65000, 65535] } }]);
+  t.deepEqual(
+    add.map((r) => r.key!.toString('hex')),
+    ['0050', '0051'],
+  );
+  t.deepEqual(recordsToElements(shape, [...create].reverse()).elements, [
+    { key: { range: [1000, 2000] } },
+    { key: { range: [65000, 65535] } },
+  ]);
   // host-order types are stored in network order
   const marks = elementRecords({ name: 'm', keyTypes: [DATATYPES.mark], keyLens: [4], flags: 4 }, [{ key: { range: [1, 2] } }], 'e', 'add');
   t.is(marks[0]!.key!.toString('hex'), '00000001');

@@ -8,9 +8,9 @@
 import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
 import type { SetShape } from '../../src/nft/linearize.js';
+import type { NftElement, NftSetType } from '../../src/nft/model.js';
 import { resolveTypes } from '../../src/nft/sets/declaration.js';
 import { prepareElements, useFixedLayouts } from '../../src/nft/sets/prepared.js';
-import type { NftElement, NftSetType } from '../../src/nft/model.js';
 
 function shape(keyType: NftSetType, dataType?: NftSetType | 'verdict'): SetShape {
   const keyTypes = resolveTypes(keyType, 'keyType');
@@ -25,7 +25,11 @@ function both(s: SetShape, elements: NftElement[], mode: 'create' | 'delete' = '
   const fixed = useFixedLayouts(false) - before;
   try {
     const general = prepareElements(s, elements, 'elements', mode);
-    return [Buffer.concat([fast.bytes, Buffer.from(fast.ends.buffer)]), Buffer.concat([general.bytes, Buffer.from(general.ends.buffer)]), fixed];
+    return [
+      Buffer.concat([fast.bytes, Buffer.from(fast.ends.buffer)]),
+      Buffer.concat([general.bytes, Buffer.from(general.ends.buffer)]),
+      fixed,
+    ];
   } finally {
     useFixedLayouts(true);
   }
@@ -42,13 +46,33 @@ const proto = () => ['tcp', 'udp', 6, 17, 'icmp'][rnd(5)]!;
 
 // Interface names have no fast writer: they go the general way (fixed: false), with the same bytes.
 const CASES: Array<{ name: string; shape: SetShape; element: () => NftElement; fixed?: false }> = [
-  { name: "the frontend's IPv4 DNAT map", shape: shape(['ipv4_addr', 'inet_proto', 'inet_service'], ['ipv4_addr', 'inet_service']), element: () => ({ key: [v4(), proto(), rnd(65536)], data: [v4(), rnd(65536)] }) },
-  { name: "the frontend's IPv6 DNAT map", shape: shape(['ipv6_addr', 'inet_proto', 'inet_service'], ['ipv6_addr', 'inet_service']), element: () => ({ key: [v6(), proto(), rnd(65536)], data: [v6(), rnd(65536)] }) },
-  { name: 'a stats set (address . proto . port)', shape: shape(['ipv4_addr', 'inet_proto', 'inet_service']), element: () => ({ key: [v4(), proto(), rnd(65536)] }) },
+  {
+    name: "the frontend's IPv4 DNAT map",
+    shape: shape(['ipv4_addr', 'inet_proto', 'inet_service'], ['ipv4_addr', 'inet_service']),
+    element: () => ({ key: [v4(), proto(), rnd(65536)], data: [v4(), rnd(65536)] }),
+  },
+  {
+    name: "the frontend's IPv6 DNAT map",
+    shape: shape(['ipv6_addr', 'inet_proto', 'inet_service'], ['ipv6_addr', 'inet_service']),
+    element: () => ({ key: [v6(), proto(), rnd(65536)], data: [v6(), rnd(65536)] }),
+  },
+  {
+    name: 'a stats set (address . proto . port)',
+    shape: shape(['ipv4_addr', 'inet_proto', 'inet_service']),
+    element: () => ({ key: [v4(), proto(), rnd(65536)] }),
+  },
   { name: 'a port set', shape: shape('inet_service'), element: () => ({ key: rnd(65536) }) },
   { name: 'an address set', shape: shape('ipv4_addr'), element: () => ({ key: v4() }) },
-  { name: 'a mark map to ports (host byte order key)', shape: shape('mark', 'inet_service'), element: () => ({ key: rnd(0x7fffffff), data: rnd(65536) }) },
-  { name: 'proto . port (1- and 2-byte parts, padded)', shape: shape(['inet_proto', 'inet_service']), element: () => ({ key: [proto(), rnd(65536)] }) },
+  {
+    name: 'a mark map to ports (host byte order key)',
+    shape: shape('mark', 'inet_service'),
+    element: () => ({ key: rnd(0x7fffffff), data: rnd(65536) }),
+  },
+  {
+    name: 'proto . port (1- and 2-byte parts, padded)',
+    shape: shape(['inet_proto', 'inet_service']),
+    element: () => ({ key: [proto(), rnd(65536)] }),
+  },
   { name: 'an interface name set', shape: shape('ifname'), element: () => ({ key: `eth${rnd(100)}` }), fixed: false },
 ];
 

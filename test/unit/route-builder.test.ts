@@ -6,10 +6,10 @@
  */
 import test from 'ava';
 import { NetfwdError, ValidationError } from '../../src/errors.js';
-import { type Request, frame, frameRequest, patchFrame } from '../../src/netlink/message.js';
+import { frame, frameRequest, patchFrame, type Request } from '../../src/netlink/message.js';
 import { Writer } from '../../src/netlink/writer.js';
 import { RouteRequestBuilder } from '../../src/route/route-builder.js';
-import { routeAddRequest, routeRemoveRequest, type RouteSpec } from '../../src/route/route-message.js';
+import { type RouteSpec, routeAddRequest, routeRemoveRequest } from '../../src/route/route-message.js';
 
 /** Varied inputs: runs of one shape, shape changes, both families, prefixes of other lengths, bad ones. */
 function specs(): Array<[RouteSpec, number | undefined]> {
@@ -28,7 +28,8 @@ function specs(): Array<[RouteSpec, number | undefined]> {
   out.push([{ destination: '192.0.2.0/24', link: 'lo', table: 5001, metric: 7 }, 1]); // wrong family for the template
   out.push([{ destination: 'default', link: 'lo', table: 5001, metric: 7 }, 1]);
   out.push([{ destination: 'default', link: 'lo', table: 5001, metric: 7 }, 1]);
-  for (let i = 0; i < 5; i++) out.push([{ destination: `198.51.100.${i}`, gateway: '192.0.2.1', table: 'main', protocol: 'static' }, undefined]);
+  for (let i = 0; i < 5; i++)
+    out.push([{ destination: `198.51.100.${i}`, gateway: '192.0.2.1', table: 'main', protocol: 'static' }, undefined]);
   for (let i = 0; i < 3; i++) out.push([{ destination: `203.0.113.${i * 64}/26`, type: 'blackhole', table: 5000 }, undefined]);
   out.push([{ destination: 'nonsense', type: 'blackhole', table: 5000 }, undefined]);
   out.push([{ destination: '203.0.113.0/33', type: 'blackhole', table: 5000 }, undefined]);
@@ -42,7 +43,8 @@ function outcome(build: () => Request) {
     const w = new Writer(8);
     frameRequest(w, r, 0, 0);
     // What a bulk send writes in place is the payload, whichever way it is made.
-    if (w.buf.subarray(16, w.pos).toString('hex') !== r.payload.toString('hex').padEnd(2 * (w.pos - 16), '0')) throw new Error('writePayload differs from payload');
+    if (w.buf.subarray(16, w.pos).toString('hex') !== r.payload.toString('hex').padEnd(2 * (w.pos - 16), '0'))
+      throw new Error('writePayload differs from payload');
     return { hex: r.payload.toString('hex'), describe: r.describe, paths: [12, 16, 20, 24, 28, 32].map((o) => r.locate?.(o)) };
   } catch (err) {
     if (!(err instanceof NetfwdError)) throw err;
@@ -84,7 +86,10 @@ test('frameRequest writes in place what frame writes from the payload; patchFram
     routeRemoveRequest({ destination: '10.2.0.0/16', table: 5000 }),
   ];
   const builder = new RouteRequestBuilder('add');
-  reqs.push(builder.build({ destination: '10.3.0.1/32', link: 'lo', table: 5000 }, 1), builder.build({ destination: '10.4.0.2/32', link: 'lo', table: 5000 }, 1));
+  reqs.push(
+    builder.build({ destination: '10.3.0.1/32', link: 'lo', table: 5000 }, 1),
+    builder.build({ destination: '10.4.0.2/32', link: 'lo', table: 5000 }, 1),
+  );
   t.truthy(reqs[0]!.writePayload);
   const inPlace = new Writer(16);
   const copied = new Writer(16);

@@ -4,8 +4,9 @@
  * decode to a value (or undefined) or throw DecodeError, never anything else.
  * The generator is seeded, so a failure reproduces.
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { DecodeError } from '../../src/errors.js';
 import { parseDatagram } from '../../src/netlink/message.js';
 import { decodeAddress } from '../../src/route/addresses.js';
@@ -42,7 +43,11 @@ function rng(seed: number) {
   };
 }
 
-const names = new Map([[1, 'lo'], [2, 'vB'], [3, 'vA']]);
+const names = new Map([
+  [1, 'lo'],
+  [2, 'vB'],
+  [3, 'vA'],
+]);
 const decoders: Array<[string, number, (b: Buffer) => unknown]> = [
   ['link', C.RTM_NEWLINK, (b) => decodeLink(b, names)],
   ['address', C.RTM_NEWADDR, (b) => decodeAddress(b, names)],
@@ -51,7 +56,12 @@ const decoders: Array<[string, number, (b: Buffer) => unknown]> = [
   [
     'monitor event',
     C.RTM_NEWROUTE,
-    (b) => notificationEvent({ type: C.RTM_NEWROUTE, flags: 0, seq: 0, pid: 0, data: b }, new Set(['link', 'address', 'route', 'rule']), new Map(names)),
+    (b) =>
+      notificationEvent(
+        { type: C.RTM_NEWROUTE, flags: 0, seq: 0, pid: 0, data: b },
+        new Set(['link', 'address', 'route', 'rule']),
+        new Map(names),
+      ),
   ],
 ];
 
@@ -100,7 +110,17 @@ for (const [what, type, decode] of decoders) {
 
 test('fuzz: notifications of every type', (t) => {
   const next = rng(7);
-  const types = [C.RTM_NEWLINK, C.RTM_DELLINK, C.RTM_NEWADDR, C.RTM_DELADDR, C.RTM_NEWROUTE, C.RTM_DELROUTE, C.RTM_NEWRULE, C.RTM_DELRULE, 99];
+  const types = [
+    C.RTM_NEWLINK,
+    C.RTM_DELLINK,
+    C.RTM_NEWADDR,
+    C.RTM_DELADDR,
+    C.RTM_NEWROUTE,
+    C.RTM_DELROUTE,
+    C.RTM_NEWRULE,
+    C.RTM_DELRULE,
+    99,
+  ];
   for (let i = 0; i < 3000; i++) {
     const type = types[next(types.length)]!;
     const pool = samples.get(type & ~1) ?? samples.get(C.RTM_NEWLINK)!;

@@ -10,17 +10,18 @@
  * VETH_INFO_PEER and RTA_METRICS, while the codec always sets it: the flag is
  * cleared from our bytes before comparing, and the tests check it was there.
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { NLM_F_ACK, NLM_F_REQUEST } from '../../src/netlink/constants.js';
-import { type Request, frame, parseDatagram } from '../../src/netlink/message.js';
+import { frame, parseDatagram, type Request } from '../../src/netlink/message.js';
 import { Writer } from '../../src/netlink/writer.js';
 import { addressAddRequest, addressRemoveRequest, decodeAddress } from '../../src/route/addresses.js';
 import * as C from '../../src/route/constants.js';
 import { decodeLink, linkAddRequest, linkRemoveRequest, linkSetRequest } from '../../src/route/links.js';
+import { protocolName } from '../../src/route/protocols.js';
 import { decodeRoute, routeAddRequest, routeRemoveRequest } from '../../src/route/route-message.js';
 import { decodeRule, ruleAddRequest, ruleRemoveRequest } from '../../src/route/rules.js';
-import { protocolName } from '../../src/route/protocols.js';
 
 interface Golden {
   requests: Array<{ command: string; status: number; messages: string[] }>;
@@ -88,8 +89,14 @@ const cases: Array<[command: string, build: () => Request, nests?: number]> = [
   ['ip address add 192.0.2.1/24 dev vA', () => addressAddRequest({ link: 'vA', address: '192.0.2.1/24' }, 3)],
   ['ip address add 2001:db8::1/64 dev vA', () => addressAddRequest({ link: 'vA', address: '2001:db8::1/64' }, 3)],
   ['ip address add 10.0.0.1 peer 10.0.0.2/32 dev vA', () => addressAddRequest({ link: 'vA', address: '10.0.0.1', peer: '10.0.0.2/32' }, 3)],
-  ['ip address del 10.0.0.1 peer 10.0.0.2/32 dev vA', () => addressRemoveRequest({ link: 'vA', address: '10.0.0.1', peer: '10.0.0.2/32' }, 3)],
-  ['ip route add 198.51.100.0/24 via 192.0.2.254 table 5000', () => routeAddRequest({ destination: '198.51.100.0/24', gateway: '192.0.2.254', table: 5000 })],
+  [
+    'ip address del 10.0.0.1 peer 10.0.0.2/32 dev vA',
+    () => addressRemoveRequest({ link: 'vA', address: '10.0.0.1', peer: '10.0.0.2/32' }, 3),
+  ],
+  [
+    'ip route add 198.51.100.0/24 via 192.0.2.254 table 5000',
+    () => routeAddRequest({ destination: '198.51.100.0/24', gateway: '192.0.2.254', table: 5000 }),
+  ],
   [
     'ip route add blackhole 203.0.113.0/24 table 5000 metric 100',
     () => routeAddRequest({ destination: '203.0.113.0/24', type: 'blackhole', table: 5000, metric: 100 }),
@@ -98,30 +105,62 @@ const cases: Array<[command: string, build: () => Request, nests?: number]> = [
     'ip route add unreachable default table 5000 metric 4294967295',
     () => routeAddRequest({ destination: 'default', type: 'unreachable', table: 5000, metric: 4294967295 }),
   ],
-  ['ip route add throw 192.0.2.128/25 table 5000 proto 233', () => routeAddRequest({ destination: '192.0.2.128/25', type: 'throw', table: 5000, protocol: 233 })],
-  ['ip route add 203.0.113.0/24 dev vA src 192.0.2.1', () => routeAddRequest({ destination: '203.0.113.0/24', link: 'vA', source: '192.0.2.1' }, 3)],
+  [
+    'ip route add throw 192.0.2.128/25 table 5000 proto 233',
+    () => routeAddRequest({ destination: '192.0.2.128/25', type: 'throw', table: 5000, protocol: 233 }),
+  ],
+  [
+    'ip route add 203.0.113.0/24 dev vA src 192.0.2.1',
+    () => routeAddRequest({ destination: '203.0.113.0/24', link: 'vA', source: '192.0.2.1' }, 3),
+  ],
   [
     'ip route replace 198.51.100.0/24 via 192.0.2.253 table 5000 mtu 1400 advmss 1360',
-    () => routeAddRequest({ destination: '198.51.100.0/24', gateway: '192.0.2.253', table: 5000, mtu: 1400, advmss: 1360 }, undefined, true),
+    () =>
+      routeAddRequest({ destination: '198.51.100.0/24', gateway: '192.0.2.253', table: 5000, mtu: 1400, advmss: 1360 }, undefined, true),
     1,
   ],
   [
     'ip -6 route add 2001:db8:1::/48 via 2001:db8::fe dev vA table 5000 proto 233 metric 10',
-    () => routeAddRequest({ destination: '2001:db8:1::/48', gateway: '2001:db8::fe', link: 'vA', table: 5000, protocol: 'netfwd', metric: 10 }, 3),
+    () =>
+      routeAddRequest(
+        { destination: '2001:db8:1::/48', gateway: '2001:db8::fe', link: 'vA', table: 5000, protocol: 'netfwd', metric: 10 },
+        3,
+      ),
   ],
-  ['ip -6 route add prohibit 2001:db8:2::/48 table 5000', () => routeAddRequest({ destination: '2001:db8:2::/48', type: 'prohibit', table: 5000 })],
+  [
+    'ip -6 route add prohibit 2001:db8:2::/48 table 5000',
+    () => routeAddRequest({ destination: '2001:db8:2::/48', type: 'prohibit', table: 5000 }),
+  ],
   ['ip route del 198.51.100.0/24 table 5000', () => routeRemoveRequest({ destination: '198.51.100.0/24', table: 5000 })],
   ['ip rule add priority 100 uidrange 1000-1001 table 5000', () => ruleAddRequest({ priority: 100, uidRange: [1000, 1001], table: 5000 })],
-  ['ip rule add priority 101 fwmark 0x2a/0xff table 5000', () => ruleAddRequest({ priority: 101, fwmark: 0x2a, fwmask: 0xff, table: 5000 })],
-  ['ip rule add priority 102 table main suppress_prefixlength 0', () => ruleAddRequest({ priority: 102, table: 'main', suppressPrefixLength: 0 })],
+  [
+    'ip rule add priority 101 fwmark 0x2a/0xff table 5000',
+    () => ruleAddRequest({ priority: 101, fwmark: 0x2a, fwmask: 0xff, table: 5000 }),
+  ],
+  [
+    'ip rule add priority 102 table main suppress_prefixlength 0',
+    () => ruleAddRequest({ priority: 102, table: 'main', suppressPrefixLength: 0 }),
+  ],
   [
     'ip -6 rule add priority 103 not from 2001:db8::/32 to 2001:db8:1::/48 iif lo oif vA table 5000 proto 233',
     () =>
-      ruleAddRequest({ priority: 103, invert: true, from: '2001:db8::/32', to: '2001:db8:1::/48', iif: 'lo', oif: 'vA', table: 5000, protocol: 233 }),
+      ruleAddRequest({
+        priority: 103,
+        invert: true,
+        from: '2001:db8::/32',
+        to: '2001:db8:1::/48',
+        iif: 'lo',
+        oif: 'vA',
+        table: 5000,
+        protocol: 233,
+      }),
   ],
   ['ip rule add priority 104 unreachable', () => ruleAddRequest({ priority: 104, action: 'unreachable' })],
   ['ip rule add priority 105 fwmark 7 lookup 100', () => ruleAddRequest({ priority: 105, fwmark: 7, table: 100 })],
-  ['ip rule del priority 100 uidrange 1000-1001 table 5000', () => ruleRemoveRequest({ priority: 100, uidRange: [1000, 1001], table: 5000 })],
+  [
+    'ip rule del priority 100 uidrange 1000-1001 table 5000',
+    () => ruleRemoveRequest({ priority: 100, uidRange: [1000, 1001], table: 5000 }),
+  ],
 ];
 
 for (const [command, build, nests = 0] of cases) {
@@ -210,7 +249,11 @@ function routeLikeIp(r: ReturnType<typeof decodeRoute> & object) {
 }
 
 test('decode: routes of table 5000 match ip -j -d route show table 5000, both families', (t) => {
-  const names = new Map([[1, 'lo'], [2, 'vB'], [3, 'vA']]);
+  const names = new Map([
+    [1, 'lo'],
+    [2, 'vB'],
+    [3, 'vA'],
+  ]);
   for (const command of ['ip -d route show table 5000', 'ip -d -6 route show table 5000']) {
     const routes = replyMessages(command, C.RTM_NEWROUTE).map((m) => decodeRoute(m, names)!);
     for (const r of routes) t.is(r.table, 5000);
@@ -229,7 +272,8 @@ test('decode: routes of table 5000 match ip -j -d route show table 5000, both fa
 });
 
 test('decode: rules match ip -j -d rule show, both families', (t) => {
-  const tableName = (n?: number) => (n === 255 ? 'local' : n === 254 ? 'main' : n === 253 ? 'default' : n === undefined ? undefined : String(n));
+  const tableName = (n?: number) =>
+    n === 255 ? 'local' : n === 254 ? 'main' : n === 253 ? 'default' : n === undefined ? undefined : String(n);
   for (const command of ['ip -d rule show', 'ip -d -6 rule show']) {
     const rules = replyMessages(command, C.RTM_NEWRULE).map((m) => decodeRule(m)!);
     const got = rules.map((r) => ({
@@ -266,6 +310,8 @@ test('decode: rules match ip -j -d rule show, both families', (t) => {
     }));
     t.deepEqual(got, json, command);
   }
-  const fw = replyMessages('ip -d rule show', C.RTM_NEWRULE).map((m) => decodeRule(m)!).find((r) => r.priority === 105)!;
+  const fw = replyMessages('ip -d rule show', C.RTM_NEWRULE)
+    .map((m) => decodeRule(m)!)
+    .find((r) => r.priority === 105)!;
   t.is(fw.fwmask, 0xffffffff, 'the kernel reports a full mask when only a mark was given');
 });

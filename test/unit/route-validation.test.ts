@@ -8,13 +8,21 @@ import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
 import type { Connection } from '../../src/netlink/connection.js';
 import { Addresses, addressAddRequest, decodeAddress, validateAddressSpec } from '../../src/route/addresses.js';
-import { Links, decodeLink, linkAddRequest, linkSetRequest, validateLinkChange, validateLinkSpec, type LinkSpec } from '../../src/route/links.js';
+import { NETFWD_PROTOCOL } from '../../src/route/constants.js';
+import {
+  decodeLink,
+  type LinkSpec,
+  Links,
+  linkAddRequest,
+  linkSetRequest,
+  validateLinkChange,
+  validateLinkSpec,
+} from '../../src/route/links.js';
 import { checkMonitorKinds } from '../../src/route/monitor.js';
 import { parseRtProtos, protocolName, protocolNumber } from '../../src/route/protocols.js';
-import { decodeRoute, routeAddRequest, routeRemoveRequest, validateRouteSpec, type RouteSpec } from '../../src/route/route-message.js';
+import { decodeRoute, type RouteSpec, routeAddRequest, routeRemoveRequest, validateRouteSpec } from '../../src/route/route-message.js';
 import { Routes } from '../../src/route/routes.js';
-import { Rules, decodeRule, ruleAddRequest, validateRuleSpec, type RuleSpec } from '../../src/route/rules.js';
-import { NETFWD_PROTOCOL } from '../../src/route/constants.js';
+import { decodeRule, type RuleSpec, Rules, ruleAddRequest, validateRuleSpec } from '../../src/route/rules.js';
 
 /** A connection that must never be used. */
 function untouchable(t: { fail(m: string): void }): Connection {
@@ -181,7 +189,13 @@ test('protocols: numbers, rt_protos names, netfwd', (t) => {
   t.is(protocolName(77), '77');
   const m = new Map<string, number>();
   parseRtProtos('# comment\n  200  mine # trailing\n0x10 hexy\nbad line here\n300 toolarge\n', m);
-  t.deepEqual([...m], [['mine', 200], ['hexy', 16]]);
+  t.deepEqual(
+    [...m],
+    [
+      ['mine', 200],
+      ['hexy', 16],
+    ],
+  );
 });
 
 // ---------------------------------------------------------------- round trips
@@ -200,7 +214,10 @@ for (const spec of roundTripRoutes) {
     const r = decodeRoute(routeAddRequest(spec, spec.gateway ? undefined : undefined).payload)!;
     const table = spec.table === 'main' ? 254 : (spec.table as number);
     t.is(r.table, table);
-    t.is(r.destination, spec.destination === 'default' ? 'default' : spec.destination.includes('/') ? spec.destination : `${spec.destination}/32`);
+    t.is(
+      r.destination,
+      spec.destination === 'default' ? 'default' : spec.destination.includes('/') ? spec.destination : `${spec.destination}/32`,
+    );
     t.is(r.gateway, spec.gateway);
     t.is(r.type, spec.type ?? 'unicast');
     t.is(r.metric, spec.metric);
@@ -252,9 +269,15 @@ for (const spec of roundTripRules) {
 
 test('round trip: addresses', (t) => {
   const names = new Map([[3, 'vA']]);
-  const a = decodeAddress(addressAddRequest({ link: 'vA', address: '192.0.2.1/24', broadcast: '192.0.2.255', label: 'vA:1', metric: 5 }, 3).payload, names)!;
+  const a = decodeAddress(
+    addressAddRequest({ link: 'vA', address: '192.0.2.1/24', broadcast: '192.0.2.255', label: 'vA:1', metric: 5 }, 3).payload,
+    names,
+  )!;
   t.like(a, { family: 4, link: 'vA', address: '192.0.2.1/24', broadcast: '192.0.2.255', label: 'vA:1', metric: 5, scope: 'global' });
-  const p = decodeAddress(addressAddRequest({ link: 'vA', address: 'fd00::1', peer: 'fd00::2/128', noDad: true, noPrefixRoute: true }, 3).payload, names)!;
+  const p = decodeAddress(
+    addressAddRequest({ link: 'vA', address: 'fd00::1', peer: 'fd00::2/128', noDad: true, noPrefixRoute: true }, 3).payload,
+    names,
+  )!;
   t.like(p, { family: 6, address: 'fd00::1/128', peer: 'fd00::2' });
   t.deepEqual(p.flags, ['nodad', 'noprefixroute']);
   const lo = decodeAddress(addressAddRequest({ link: 'lo', address: '127.0.0.2/8' }, 1).payload)!;
@@ -262,7 +285,10 @@ test('round trip: addresses', (t) => {
 });
 
 test('round trip: links', (t) => {
-  const l = decodeLink(linkAddRequest({ name: 'v0', kind: 'veth', peer: { name: 'v1', mtu: 1400 }, mtu: 1420, address: '02:00:00:00:00:01', up: true }).payload);
+  const l = decodeLink(
+    linkAddRequest({ name: 'v0', kind: 'veth', peer: { name: 'v1', mtu: 1400 }, mtu: 1420, address: '02:00:00:00:00:01', up: true })
+      .payload,
+  );
   t.like(l, { name: 'v0', kind: 'veth', mtu: 1420, address: '02:00:00:00:00:01', up: true });
   const m = decodeLink(linkAddRequest({ name: 'm0', kind: 'macvlan', parent: 'eth0', mode: 'private' }, { parentIndex: 2 }).payload);
   t.like(m, { kind: 'macvlan', macvlanMode: 'private', parentIndex: 2 });

@@ -4,15 +4,29 @@
  */
 import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
-import { type ParsedPeer, fastPeer, normalizeAllowedIp, parseConfig, parseConfigSync, parsePeer, validateInterfaceName } from '../../src/wireguard/config.js';
-import { formatEndpoint, isResolved, parseEndpoint } from '../../src/wireguard/endpoint.js';
+import {
+  decimalAt,
+  ipv4At,
+  ipv4Bytes,
+  IPV4_ENDPOINT_TEXT as V4_ENDPOINT_TEXT,
+  IPV4_PREFIX_TEXT as V4_PREFIX_TEXT,
+} from '../../src/grammar/index.js';
+import { parseIPv4 } from '../../src/netlink/ip.js';
+import {
+  fastPeer,
+  normalizeAllowedIp,
+  type ParsedPeer,
+  parseConfig,
+  parseConfigSync,
+  parsePeer,
+  validateInterfaceName,
+} from '../../src/wireguard/config.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/curve25519.js';
-import type { WireGuardConfig, WireGuardPeerConfig } from '../../src/wireguard/types.js';
-import { encodeUapiSet } from '../../src/wireguard/userspace/configure.js';
+import { formatEndpoint, isResolved, parseEndpoint } from '../../src/wireguard/endpoint.js';
 import { encodeSetDevice, setDeviceMessages } from '../../src/wireguard/kernel/configure.js';
 import { decodeSockaddr, encodeSockaddr } from '../../src/wireguard/kernel/sockaddr.js';
-import { IPV4_ENDPOINT_TEXT as V4_ENDPOINT_TEXT, IPV4_PREFIX_TEXT as V4_PREFIX_TEXT, decimalAt, ipv4At, ipv4Bytes } from '../../src/grammar/index.js';
-import { parseIPv4 } from '../../src/netlink/ip.js';
+import type { WireGuardConfig, WireGuardPeerConfig } from '../../src/wireguard/types.js';
+import { encodeUapiSet } from '../../src/wireguard/userspace/configure.js';
 
 const KEY = publicKey(generatePrivateKey());
 const KEY2 = publicKey(generatePrivateKey());
@@ -105,7 +119,10 @@ test('host names are resolved before anything is sent; failures are ValidationEr
   const parsed = await parseConfig({ peers: [{ publicKey: KEY, endpoint: 'localhost:51820' }] });
   const e = parsed.peers[0]!.endpoint!;
   t.true(['127.0.0.1:51820', '[::1]:51820'].includes(formatEndpoint(e)), formatEndpoint(e));
-  const err = await t.throwsAsync(parseConfig({ peers: [{ publicKey: KEY }, { publicKey: KEY2, endpoint: 'no-such-host.invalid:51820' }] }), { instanceOf: ValidationError });
+  const err = await t.throwsAsync(
+    parseConfig({ peers: [{ publicKey: KEY }, { publicKey: KEY2, endpoint: 'no-such-host.invalid:51820' }] }),
+    { instanceOf: ValidationError },
+  );
   t.is(err?.field, 'peers[1].endpoint');
 });
 
@@ -115,7 +132,14 @@ test('a valid configuration', (t) => {
     listenPort: 0,
     fwmark: 0,
     peers: [
-      { publicKey: KEY, presharedKey: null, endpoint: '[2001:db8::1]:51820', persistentKeepalive: 0, allowedIps: ['10.0.0.1', 'fd00::/64'], replaceAllowedIps: true },
+      {
+        publicKey: KEY,
+        presharedKey: null,
+        endpoint: '[2001:db8::1]:51820',
+        persistentKeepalive: 0,
+        allowedIps: ['10.0.0.1', 'fd00::/64'],
+        replaceAllowedIps: true,
+      },
       { publicKey: KEY2, remove: true },
     ],
   });
@@ -144,9 +168,22 @@ test('interface names', (t) => {
 
 test('the fast IPv4 parser accepts exactly what the core parser accepts', (t) => {
   let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
   const alphabet = '0123456789.....//:x ';
-  const samples = ['0.0.0.0', '255.255.255.255', '1.2.3.4', '01.2.3.4', '1.2.3', '1.2.3.4.', '256.1.1.1', '1..2.3', '', '1.2.3.4 ', '00.0.0.0', '0.0.0.00'];
+  const samples = [
+    '0.0.0.0',
+    '255.255.255.255',
+    '1.2.3.4',
+    '01.2.3.4',
+    '1.2.3',
+    '1.2.3.4.',
+    '256.1.1.1',
+    '1..2.3',
+    '',
+    '1.2.3.4 ',
+    '00.0.0.0',
+    '0.0.0.00',
+  ];
   for (let i = 0; i < 20000; i++) {
     const len = 1 + Math.floor(rand() * 16);
     let s = '';
@@ -161,7 +198,18 @@ test('the fast IPv4 parser accepts exactly what the core parser accepts', (t) =>
   }
 });
 
-const PEER_FIELDS = ['index', 'publicKey', 'presharedKey', 'endpoint', 'persistentKeepalive', 'allowedIps', 'removeAllowedIps', 'replaceAllowedIps', 'remove', 'updateOnly'];
+const PEER_FIELDS = [
+  'index',
+  'publicKey',
+  'presharedKey',
+  'endpoint',
+  'persistentKeepalive',
+  'allowedIps',
+  'removeAllowedIps',
+  'replaceAllowedIps',
+  'remove',
+  'updateOnly',
+];
 
 /** Every field of a parsed peer as a plain object (a fast-path peer makes its byte forms when read). */
 function plainPeer(p: ParsedPeer): Record<string, unknown> {
@@ -175,12 +223,48 @@ function plainPeer(p: ParsedPeer): Record<string, unknown> {
 
 test('the fast peer path accepts a subset of what the field-by-field path accepts, with the same result', (t) => {
   let seed = 11;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const psk = publicKey(generatePrivateKey());
-  const keys = [KEY, KEY2, `${KEY.slice(0, 42)}B=`, KEY.slice(0, 43), `${KEY.slice(0, 43)}A`, 'AAAA', `${KEY.slice(0, 10)}-${KEY.slice(11)}`, `${KEY.slice(0, 10)}é${KEY.slice(11)}`, 42, null];
-  const endpoints = ['192.0.2.1:51820', '192.0.2.1:0', '192.0.2.1:65536', '192.0.2.1:065', '192.0.2.256:1', '[2001:db8::1]:51820', '2001:db8::1:1', 'vpn.example:1', '192.0.2.1', ':1', 7, '198.51.100.7:1'];
-  const cidrs = ['10.0.0.0/24', '10.0.0.7/24', '10.0.0.1/32', '10.0.0.1/33', '10.0.0.1', '0.0.0.0/0', 'fd00::/64', '10.0.0.0/024', '10.0.0/8', 'x', 5];
+  const keys = [
+    KEY,
+    KEY2,
+    `${KEY.slice(0, 42)}B=`,
+    KEY.slice(0, 43),
+    `${KEY.slice(0, 43)}A`,
+    'AAAA',
+    `${KEY.slice(0, 10)}-${KEY.slice(11)}`,
+    `${KEY.slice(0, 10)}é${KEY.slice(11)}`,
+    42,
+    null,
+  ];
+  const endpoints = [
+    '192.0.2.1:51820',
+    '192.0.2.1:0',
+    '192.0.2.1:65536',
+    '192.0.2.1:065',
+    '192.0.2.256:1',
+    '[2001:db8::1]:51820',
+    '2001:db8::1:1',
+    'vpn.example:1',
+    '192.0.2.1',
+    ':1',
+    7,
+    '198.51.100.7:1',
+  ];
+  const cidrs = [
+    '10.0.0.0/24',
+    '10.0.0.7/24',
+    '10.0.0.1/32',
+    '10.0.0.1/33',
+    '10.0.0.1',
+    '0.0.0.0/0',
+    'fd00::/64',
+    '10.0.0.0/024',
+    '10.0.0/8',
+    'x',
+    5,
+  ];
   const fields: Array<[string, readonly unknown[]]> = [
     ['presharedKey', [psk, null, 'short', 3, `${psk.slice(0, 42)}B=`]],
     ['endpoint', endpoints],
@@ -197,7 +281,8 @@ test('the fast peer path accepts a subset of what the field-by-field path accept
   for (let i = 0; i < 20000; i++) {
     const p: Record<string, unknown> = { publicKey: rand() < 0.8 ? KEY : pick(keys) };
     for (const [name, values] of fields) {
-      if (rand() < 0.35) p[name] = name === 'allowedIps' && rand() < 0.5 ? [pick(cidrs), pick(cidrs)].slice(0, 1 + Math.floor(rand() * 2)) : pick(values);
+      if (rand() < 0.35)
+        p[name] = name === 'allowedIps' && rand() < 0.5 ? [pick(cidrs), pick(cidrs)].slice(0, 1 + Math.floor(rand() * 2)) : pick(values);
     }
     if (rand() < 0.02) delete p.publicKey;
     const peer = p as never;
@@ -234,11 +319,51 @@ test('the fast peer path accepts a subset of what the field-by-field path accept
 
 test('the endpoint and prefix expressions accept exactly what the character parsers accept', (t) => {
   let seed = 5;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
-  const num = () => String(pick([0, 1, 9, 10, 32, 33, 99, 100, 199, 200, 249, 250, 255, 256, 999, 1000, 9999, 10000, 65535, 65536, 99999, 100000, Math.floor(rand() * 70000)]));
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+  const num = () =>
+    String(
+      pick([
+        0,
+        1,
+        9,
+        10,
+        32,
+        33,
+        99,
+        100,
+        199,
+        200,
+        249,
+        250,
+        255,
+        256,
+        999,
+        1000,
+        9999,
+        10000,
+        65535,
+        65536,
+        99999,
+        100000,
+        Math.floor(rand() * 70000),
+      ]),
+    );
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const alphabet = '0123456789..:/x';
-  const samples = ['1.2.3.4:1', '1.2.3.4:0', '1.2.3.4:01', '1.2.3.4:65535', '1.2.3.4:65536', '0.0.0.0/0', '1.2.3.4/32', '1.2.3.4/33', '1.2.3.4/032', '01.2.3.4/8', '1.2.3.4/', '1.2.3.4:'];
+  const samples = [
+    '1.2.3.4:1',
+    '1.2.3.4:0',
+    '1.2.3.4:01',
+    '1.2.3.4:65535',
+    '1.2.3.4:65536',
+    '0.0.0.0/0',
+    '1.2.3.4/32',
+    '1.2.3.4/33',
+    '1.2.3.4/032',
+    '01.2.3.4/8',
+    '1.2.3.4/',
+    '1.2.3.4:',
+  ];
   for (let i = 0; i < 30000; i++) {
     const quad = `${num()}.${num()}.${num()}.${num()}`;
     const lead = rand() < 0.1 ? '0' : '';
@@ -264,7 +389,7 @@ test('the endpoint and prefix expressions accept exactly what the character pars
 
 test('a fast-path peer writes the same UAPI text and netlink bytes as the same peer validated field by field', (t) => {
   let seed = 3;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
   const octet = () => String(Math.floor(rand() * 256));
   const fast: ParsedPeer[] = [];
   const slow: ParsedPeer[] = [];
@@ -275,7 +400,10 @@ test('a fast-path peer writes the same UAPI text and netlink bytes as the same p
     if (rand() < 0.3) p.presharedKey = rand() < 0.5 ? null : publicKey(generatePrivateKey());
     if (rand() < 0.9) {
       // Host bits set or clear, every length from /0 to /32.
-      p.allowedIps = Array.from({ length: Math.floor(rand() * 4) }, () => `${octet()}.${octet()}.${octet()}.${octet()}/${Math.floor(rand() * 33)}`);
+      p.allowedIps = Array.from(
+        { length: Math.floor(rand() * 4) },
+        () => `${octet()}.${octet()}.${octet()}.${octet()}/${Math.floor(rand() * 33)}`,
+      );
     }
     if (rand() < 0.5) p.replaceAllowedIps = true;
     if (rand() < 0.1) p.updateOnly = true;
@@ -292,14 +420,15 @@ test('a fast-path peer writes the same UAPI text and netlink bytes as the same p
   // Without spans, checked peers are copies of their shape's template: the same
   // messages, also where small messages split peers (down to the smallest budget).
   for (const budget of [32 * 1024, 4096, 1000, 0]) {
-    const messages = (peers: ParsedPeer[]) => [...setDeviceMessages(target, { ...config, peers }, budget, false)].map((m) => m.payload.toString('hex'));
+    const messages = (peers: ParsedPeer[]) =>
+      [...setDeviceMessages(target, { ...config, peers }, budget, false)].map((m) => m.payload.toString('hex'));
     const want = messages(slow);
     t.deepEqual(messages(fast), want, `budget ${budget}`);
     t.true(want.length > 1, `budget ${budget}: ${want.length} messages`);
   }
 });
 
-test('a checked peer keeps what was checked: changing the caller\'s objects afterwards changes nothing sent', (t) => {
+test("a checked peer keeps what was checked: changing the caller's objects afterwards changes nothing sent", (t) => {
   const input = { publicKey: KEY, endpoint: '192.0.2.1:51820', allowedIps: ['10.0.0.0/24', '10.0.1.0/24'], persistentKeepalive: 25 };
   const config = { peers: [input] };
   const { parsed } = parseConfigSync(config);

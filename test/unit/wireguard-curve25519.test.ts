@@ -2,11 +2,12 @@
  * Keys: X25519 through node:crypto against RFC 7748 and against `wg pubkey`;
  * base64 exactly as wg writes it; secrets that never print.
  */
-import test from 'ava';
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { format, inspect } from 'node:util';
+import test from 'ava';
 import { ValidationError } from '../../src/errors.js';
-import { WireGuardSecret, decodeKey, generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/curve25519.js';
+import { decodeKey, generatePresharedKey, generatePrivateKey, publicKey, WireGuardSecret } from '../../src/wireguard/curve25519.js';
 
 const hasWg = spawnSync('wg', ['--version'], { stdio: 'ignore' }).error === undefined;
 const wgTest = hasWg ? test : test.skip;

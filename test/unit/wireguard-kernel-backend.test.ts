@@ -16,7 +16,14 @@ import { type ParsedConfig, parseConfigSync } from '../../src/wireguard/config.j
 import { KernelBackend } from '../../src/wireguard/kernel/backend.js';
 import { GenlClient } from '../../src/wireguard/kernel/client.js';
 import { encodeSetDevice } from '../../src/wireguard/kernel/configure.js';
-import { WGALLOWEDIP_F_REMOVE_ME, WGPEER_F_UPDATE_ONLY, WG_CMD_GET_DEVICE, WG_CMD_SET_DEVICE, deviceMessage, encodeGetDevice } from '../../src/wireguard/kernel/family.js';
+import {
+  deviceMessage,
+  encodeGetDevice,
+  WG_CMD_GET_DEVICE,
+  WG_CMD_SET_DEVICE,
+  WGALLOWEDIP_F_REMOVE_ME,
+  WGPEER_F_UPDATE_ONLY,
+} from '../../src/wireguard/kernel/family.js';
 import type { LinkInfo } from '../../src/wireguard/link.js';
 
 const FAMILY_ID = 0x1d;
@@ -51,7 +58,9 @@ function genericStub(behaviour: { set?: (index: number, payload: Buffer) => void
     async request(req: Request, options: { offload?: boolean } = {}): Promise<NetlinkMessage[]> {
       conn.stats.messages++;
       if (req.type === GENL_ID_CTRL) {
-        return [message(GENL_ID_CTRL, ctrlMessage.encode({ cmd: 1, version: 2 }, { familyId: FAMILY_ID, familyName: 'wireguard', version: 1 }))];
+        return [
+          message(GENL_ID_CTRL, ctrlMessage.encode({ cmd: 1, version: 2 }, { familyId: FAMILY_ID, familyName: 'wireguard', version: 1 })),
+        ];
       }
       conn.stats.writes++;
       sent.push({ req, offload: options.offload === true });
@@ -109,7 +118,10 @@ function deviceReply(peers: Array<{ n: number; prefixes: Array<[string, number]>
 }
 
 function manyPeers(count: number): ParsedConfig {
-  const peers = Array.from({ length: count }, (_, i) => ({ publicKey: b64(i + 1), allowedIps: [`10.${i >> 8}.${i & 255}.0/24`, `fd00:${i.toString(16)}::/64`] }));
+  const peers = Array.from({ length: count }, (_, i) => ({
+    publicKey: b64(i + 1),
+    allowedIps: [`10.${i >> 8}.${i & 255}.0/24`, `fd00:${i.toString(16)}::/64`],
+  }));
   return parseConfigSync({ replacePeers: true, peers }).parsed;
 }
 
@@ -119,10 +131,10 @@ test('claims: a link of kind wireguard, nothing else', async (t) => {
   t.true(await backend.claims(link('wg0', 'wireguard')));
   t.false(await backend.claims(link('wg0', 'tun')));
   t.false(await backend.claims(link('eth0')));
-  t.deepEqual(await backend.claimAll([link('a', 'wireguard', 1), link('b', 'tun', 2), link('c', 'wireguard', 3), link('d', undefined, 4)]), [
-    link('a', 'wireguard', 1),
-    link('c', 'wireguard', 3),
-  ]);
+  t.deepEqual(
+    await backend.claimAll([link('a', 'wireguard', 1), link('b', 'tun', 2), link('c', 'wireguard', 3), link('d', undefined, 4)]),
+    [link('a', 'wireguard', 1), link('c', 'wireguard', 3)],
+  );
 });
 
 test('create: RTM_NEWLINK of kind wireguard, exclusive', async (t) => {
@@ -142,7 +154,10 @@ test('create: a name taken meanwhile is a ConflictError', async (t) => {
     throw new NetlinkError(EEXIST);
   });
   const err = await t.throwsAsync(new KernelBackend(context(route.conn)).create('wg0'), { instanceOf: ConflictError });
-  t.is(err!.message, 'create WireGuard wg0: another process created an interface of that name at the same time; read the state again and retry');
+  t.is(
+    err!.message,
+    'create WireGuard wg0: another process created an interface of that name at the same time; read the state again and retry',
+  );
   t.true((err as Error & { cause?: unknown }).cause instanceof NetlinkError);
 });
 
@@ -153,7 +168,10 @@ test('create: without the link kind, alone it fails saying so; with a fallback i
   const alone = routeStub(refuse);
   const err = await t.throwsAsync(new KernelBackend(context(alone.conn)).create('wg0'), { instanceOf: NetlinkError });
   t.is(err!.errno, EOPNOTSUPP);
-  t.regex(err!.message, /^create WireGuard wg0: this kernel has no WireGuard link kind \(use implementation 'userspace' or 'auto'\): .*\(EOPNOTSUPP\)$/);
+  t.regex(
+    err!.message,
+    /^create WireGuard wg0: this kernel has no WireGuard link kind \(use implementation 'userspace' or 'auto'\): .*\(EOPNOTSUPP\)$/,
+  );
 
   const auto = routeStub(refuse);
   const backend = new KernelBackend(context(auto.conn), { fallback: true });
@@ -164,7 +182,10 @@ test('create: without the link kind, alone it fails saying so; with a fallback i
   const other = routeStub(() => {
     throw new NetlinkError(EPERM);
   });
-  t.is((await t.throwsAsync(new KernelBackend(context(other.conn), { fallback: true }).create('wg0'), { instanceOf: NetlinkError }))!.errno, EPERM);
+  t.is(
+    (await t.throwsAsync(new KernelBackend(context(other.conn), { fallback: true }).create('wg0'), { instanceOf: NetlinkError }))!.errno,
+    EPERM,
+  );
 });
 
 test('remove: RTM_DELLINK of the link', async (t) => {
@@ -264,7 +285,14 @@ test('configure: a refusal stops the rest and is reported; its offset maps to th
 
 test('get: a GET_DEVICE dump by name, merged; messages of other types are left out', async (t) => {
   const generic = genericStub({
-    dump: () => [deviceReply([{ n: 1, prefixes: [['10.0.0.0', 24]] }]), message(3 /* NLMSG_DONE-like */, Buffer.alloc(4)), deviceReply([{ n: 1, prefixes: [['10.0.1.0', 24]] }, { n: 2, prefixes: [] }])],
+    dump: () => [
+      deviceReply([{ n: 1, prefixes: [['10.0.0.0', 24]] }]),
+      message(3 /* NLMSG_DONE-like */, Buffer.alloc(4)),
+      deviceReply([
+        { n: 1, prefixes: [['10.0.1.0', 24]] },
+        { n: 2, prefixes: [] },
+      ]),
+    ],
   });
   const device = await new GenlClient(generic.conn).get('wg0');
   t.is(generic.dumps.length, 1);
@@ -286,7 +314,12 @@ test('get: a GET_DEVICE dump by name, merged; messages of other types are left o
 function isProbe(payload: Buffer): boolean {
   const { attrs } = deviceMessage.decode(payload);
   const peer = attrs.peers?.[0];
-  return attrs.peers?.length === 1 && peer?.flags === WGPEER_F_UPDATE_ONLY && peer.allowedIps?.length === 1 && peer.allowedIps[0]!.flags === WGALLOWEDIP_F_REMOVE_ME;
+  return (
+    attrs.peers?.length === 1 &&
+    peer?.flags === WGPEER_F_UPDATE_ONLY &&
+    peer.allowedIps?.length === 1 &&
+    peer.allowedIps[0]!.flags === WGALLOWEDIP_F_REMOVE_ME
+  );
 }
 
 const PREFIX = { family: 4 as const, address: Buffer.from([10, 0, 1, 0]), length: 24 };
@@ -311,15 +344,33 @@ test('allowedIpRemoval: a kernel that refuses the flag (before Linux 6.16); aske
 
 test('allowedIpRemoval: the kernel removed the prefix (Linux 6.16+), or ignored the flag', async (t) => {
   const removes = genericStub({ dump: () => [deviceReply([{ n: 1, prefixes: [['10.0.0.0', 24]] }])] });
-  t.deepEqual(await new KernelBackend(context(routeStub().conn), { openGeneric: async () => removes.conn }).allowedIpRemoval('wg0', key(1), PREFIX), {
-    supported: true,
-    why: 'the kernel removes allowed IPs flagged WGALLOWEDIP_F_REMOVE_ME',
+  t.deepEqual(
+    await new KernelBackend(context(routeStub().conn), { openGeneric: async () => removes.conn }).allowedIpRemoval('wg0', key(1), PREFIX),
+    {
+      supported: true,
+      why: 'the kernel removes allowed IPs flagged WGALLOWEDIP_F_REMOVE_ME',
+    },
+  );
+  const ignores = genericStub({
+    dump: () => [
+      deviceReply([
+        {
+          n: 1,
+          prefixes: [
+            ['10.0.0.0', 24],
+            ['10.0.1.0', 24],
+          ],
+        },
+      ]),
+    ],
   });
-  const ignores = genericStub({ dump: () => [deviceReply([{ n: 1, prefixes: [['10.0.0.0', 24], ['10.0.1.0', 24]] }])] });
-  t.deepEqual(await new KernelBackend(context(routeStub().conn), { openGeneric: async () => ignores.conn }).allowedIpRemoval('wg0', key(1), PREFIX), {
-    supported: false,
-    why: 'the kernel ignored WGALLOWEDIP_F_REMOVE_ME; Linux 6.16 or later removes allowed IPs itself',
-  });
+  t.deepEqual(
+    await new KernelBackend(context(routeStub().conn), { openGeneric: async () => ignores.conn }).allowedIpRemoval('wg0', key(1), PREFIX),
+    {
+      supported: false,
+      why: 'the kernel ignored WGALLOWEDIP_F_REMOVE_ME; Linux 6.16 or later removes allowed IPs itself',
+    },
+  );
   const denied = genericStub({
     set: () => {
       throw new NetlinkError(EPERM);

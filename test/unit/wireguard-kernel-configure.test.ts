@@ -6,14 +6,21 @@
  * from the numbers of linux/wireguard.h (an independent TLV writer, not the
  * codec under test), and against the splitting rules of that header.
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { walkAttributes } from '../../src/netlink/attributes.js';
 import { NLA_F_NESTED } from '../../src/netlink/constants.js';
 import { parseDatagram } from '../../src/netlink/message.js';
-import { parseConfigSync, type ParsedConfig } from '../../src/wireguard/config.js';
+import { type ParsedConfig, parseConfigSync } from '../../src/wireguard/config.js';
 import { encodeSetDevice, setDeviceMessages } from '../../src/wireguard/kernel/configure.js';
-import { WGDEVICE_F_REPLACE_PEERS, WGPEER_F_REPLACE_ALLOWEDIPS, WGPEER_F_UPDATE_ONLY, deviceMessage, encodeGetDevice } from '../../src/wireguard/kernel/family.js';
+import {
+  deviceMessage,
+  encodeGetDevice,
+  WGDEVICE_F_REPLACE_PEERS,
+  WGPEER_F_REPLACE_ALLOWEDIPS,
+  WGPEER_F_UPDATE_ONLY,
+} from '../../src/wireguard/kernel/family.js';
 import { mergeDump } from '../../src/wireguard/kernel/parse.js';
 
 // ---- an independent TLV writer: struct nlattr { u16 nla_len; u16 nla_type; }, 4-byte alignment
@@ -90,7 +97,12 @@ test('SET_DEVICE: one message, byte for byte', (t) => {
         nest(
           WGPEER_A.ALLOWEDIPS,
           nest(0, tlv(WGALLOWEDIP_A.FAMILY, u16(2)), tlv(WGALLOWEDIP_A.IPADDR, hex('0a000002')), tlv(WGALLOWEDIP_A.CIDR_MASK, u8(32))),
-          nest(0, tlv(WGALLOWEDIP_A.FAMILY, u16(10)), tlv(WGALLOWEDIP_A.IPADDR, hex('fd000000000000000000000000000000')), tlv(WGALLOWEDIP_A.CIDR_MASK, u8(64))),
+          nest(
+            0,
+            tlv(WGALLOWEDIP_A.FAMILY, u16(10)),
+            tlv(WGALLOWEDIP_A.IPADDR, hex('fd000000000000000000000000000000')),
+            tlv(WGALLOWEDIP_A.CIDR_MASK, u8(64)),
+          ),
         ),
       ),
       nest(0, tlv(WGPEER_A.PUBLIC_KEY, hex(P1)), tlv(WGPEER_A.FLAGS, u32(1))), // WGPEER_F_REMOVE_ME
@@ -100,7 +112,10 @@ test('SET_DEVICE: one message, byte for byte', (t) => {
         // struct sockaddr_in6: AF_INET6, port 51821, flowinfo 0, 2001:db8::1, scope id 0
         tlv(WGPEER_A.ENDPOINT, hex('0a00 ca6d 00000000 20010db8000000000000000000000001 00000000')),
         tlv(WGPEER_A.FLAGS, u32(4)), // WGPEER_F_UPDATE_ONLY
-        nest(WGPEER_A.ALLOWEDIPS, nest(0, tlv(WGALLOWEDIP_A.FAMILY, u16(2)), tlv(WGALLOWEDIP_A.IPADDR, hex('0a000100')), tlv(WGALLOWEDIP_A.CIDR_MASK, u8(24)))),
+        nest(
+          WGPEER_A.ALLOWEDIPS,
+          nest(0, tlv(WGALLOWEDIP_A.FAMILY, u16(2)), tlv(WGALLOWEDIP_A.IPADDR, hex('0a000100')), tlv(WGALLOWEDIP_A.CIDR_MASK, u8(24))),
+        ),
       ),
     ),
   ]);
@@ -128,7 +143,12 @@ test('SET_DEVICE: the same bytes wg setconf and wg set send (strace on a real ke
         allowedIps: ['10.0.0.2/32', 'fd00::/64'],
         replaceAllowedIps: true,
       },
-      { publicKey: b64(P1), endpoint: '[2001:db8::1]:51821', allowedIps: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/48'], replaceAllowedIps: true },
+      {
+        publicKey: b64(P1),
+        endpoint: '[2001:db8::1]:51821',
+        allowedIps: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/48'],
+        replaceAllowedIps: true,
+      },
     ],
   }).parsed;
   const set = parseConfigSync({
@@ -159,7 +179,10 @@ test('SET_DEVICE by ifindex, no peers, private key removal', (t) => {
 });
 
 test('GET_DEVICE request', (t) => {
-  t.is(encodeGetDevice({ ifname: 'wg0' }).toString('hex'), Buffer.concat([hex('00 01 0000'), tlv(WGDEVICE_A.IFNAME, Buffer.from('wg0\0'))]).toString('hex'));
+  t.is(
+    encodeGetDevice({ ifname: 'wg0' }).toString('hex'),
+    Buffer.concat([hex('00 01 0000'), tlv(WGDEVICE_A.IFNAME, Buffer.from('wg0\0'))]).toString('hex'),
+  );
 });
 
 function keyOf(i: number): string {
@@ -176,7 +199,9 @@ function bigConfig(peers: number, ipsEach: number, extra: (i: number) => object 
     peers: Array.from({ length: peers }, (_, i) => ({
       publicKey: keyOf(i),
       endpoint: `198.51.100.${(i % 250) + 1}:${1000 + i}`,
-      allowedIps: Array.from({ length: ipsEach }, (_, j) => (j % 3 === 2 ? `fd00:${i.toString(16)}::${j.toString(16)}/128` : `10.${i >> 8}.${i & 255}.${j}/32`)),
+      allowedIps: Array.from({ length: ipsEach }, (_, j) =>
+        j % 3 === 2 ? `fd00:${i.toString(16)}::${j.toString(16)}/128` : `10.${i >> 8}.${i & 255}.${j}/32`,
+      ),
       ...extra(i),
     })),
   }).parsed;
@@ -219,7 +244,11 @@ test('SET_DEVICE split: small budget, peers continued across messages', (t) => {
   const config = bigConfig(6, 25, (i) => ({ replaceAllowedIps: i % 2 === 0, updateOnly: i === 3 }));
   const { messages, peers, order } = checkSplit(t, config, 512);
   t.true(messages.length > 6, `${messages.length} messages`);
-  t.deepEqual(order, config.peers.map((p) => p.publicKey.toString('base64')), 'peer order kept');
+  t.deepEqual(
+    order,
+    config.peers.map((p) => p.publicKey.toString('base64')),
+    'peer order kept',
+  );
   config.peers.forEach((p, i) => {
     const rec = peers.get(p.publicKey.toString('base64'))!;
     t.true(rec.flags.length > 1, `peer ${i} was continued`);
@@ -268,7 +297,10 @@ test('SET_DEVICE messages one at a time, without spans, are the same bytes as en
       t.deepEqual(m.payload, all[i]!.payload, `message ${i + 1} of ${all.length}`);
       t.deepEqual(m.spans, []);
     });
-    t.true(all.every((m) => m.spans.length > 0), 'encodeSetDevice keeps its spans');
+    t.true(
+      all.every((m) => m.spans.length > 0),
+      'encodeSetDevice keeps its spans',
+    );
   }
 });
 
@@ -298,7 +330,8 @@ test('nests in SET messages always carry NLA_F_NESTED', (t) => {
   let nests = 0;
   const visit = (start: number, end: number, depth: number) => {
     for (const a of walkAttributes(p, start, end, 'x')) {
-      const isNest = (depth === 0 && a.type === WGDEVICE_A.PEERS) || depth === 1 || (depth === 2 && a.type === WGPEER_A.ALLOWEDIPS) || depth === 3;
+      const isNest =
+        (depth === 0 && a.type === WGDEVICE_A.PEERS) || depth === 1 || (depth === 2 && a.type === WGPEER_A.ALLOWEDIPS) || depth === 3;
       if (isNest) {
         nests++;
         t.true(a.nested, `depth ${depth} type ${a.type}`);

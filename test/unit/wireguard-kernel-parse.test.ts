@@ -5,8 +5,9 @@
  * kernel (test/fixtures/wireguard-genl-dump-kernel.hex); broken input is a
  * DecodeError, never a crash.
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { DecodeError } from '../../src/errors.js';
 import { parseDatagram } from '../../src/netlink/message.js';
 import { deviceMessage } from '../../src/wireguard/kernel/family.js';
@@ -126,18 +127,21 @@ test('GET_DEVICE: a dump recorded from a real kernel (Linux 6.12) is merged', (t
   t.is(big!.endpoint, '[2001:db8::1]:51821');
   t.false(big!.hasPresharedKey);
   t.is(big!.lastHandshake, null);
-  t.deepEqual({ ...empty, presharedKey: undefined }, {
-    publicKey: b64(P2),
-    presharedKey: undefined,
-    hasPresharedKey: false,
-    endpoint: null,
-    allowedIps: [],
-    lastHandshake: null,
-    rxBytes: 0,
-    txBytes: 0,
-    persistentKeepalive: 0,
-    protocolVersion: 1,
-  });
+  t.deepEqual(
+    { ...empty, presharedKey: undefined },
+    {
+      publicKey: b64(P2),
+      presharedKey: undefined,
+      hasPresharedKey: false,
+      endpoint: null,
+      allowedIps: [],
+      lastHandshake: null,
+      rxBytes: 0,
+      txBytes: 0,
+      persistentKeepalive: 0,
+      protocolVersion: 1,
+    },
+  );
 });
 
 // A small deterministic PRNG so failures reproduce.

@@ -6,8 +6,9 @@
  * from wireguard-go 0.0.20220316 after a real handshake
  * (test/fixtures/wireguard-uapi-get.txt).
  */
-import test from 'ava';
+
 import { readFileSync } from 'node:fs';
+import test from 'ava';
 import { DecodeError, NetlinkError } from '../../src/errors.js';
 import { parseConfigSync } from '../../src/wireguard/config.js';
 import { publicKey } from '../../src/wireguard/curve25519.js';
@@ -38,7 +39,12 @@ test('set: the same text wg setconf writes', (t) => {
         allowedIps: ['10.0.0.2/32', 'fd00::/64'],
         replaceAllowedIps: true,
       },
-      { publicKey: b64(P1), endpoint: '[2001:db8::1]:51821', allowedIps: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/48'], replaceAllowedIps: true },
+      {
+        publicKey: b64(P1),
+        endpoint: '[2001:db8::1]:51821',
+        allowedIps: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/48'],
+        replaceAllowedIps: true,
+      },
     ],
   });
   t.is(encodeUapiSet(parsed), fixture('wireguard-uapi-setconf.txt'));
@@ -59,7 +65,10 @@ test('set: update_only, host bits and bare addresses', (t) => {
   const { parsed } = parseConfigSync({
     peers: [{ publicKey: b64(P1), updateOnly: true, allowedIps: ['10.0.0.7/24', '192.0.2.9', 'FD00:0:0:0:0:0:0:1'] }],
   });
-  t.is(encodeUapiSet(parsed), `set=1\npublic_key=${P1}\nupdate_only=true\nallowed_ip=10.0.0.0/24\nallowed_ip=192.0.2.9/32\nallowed_ip=fd00::1/128\n\n`);
+  t.is(
+    encodeUapiSet(parsed),
+    `set=1\npublic_key=${P1}\nupdate_only=true\nallowed_ip=10.0.0.0/24\nallowed_ip=192.0.2.9/32\nallowed_ip=fd00::1/128\n\n`,
+  );
 });
 
 test('set: chunks concatenate to the whole request', (t) => {
@@ -121,7 +130,15 @@ test('get: a reply recorded from wireguard-go', (t) => {
 
 test('get: an empty device, and unknown keys of newer daemons', (t) => {
   const raw = parseUapiGet('listen_port=0\nsome_future_key=1\nerrno=0\n\n');
-  t.deepEqual(toDevice(raw, 'x', 'userspace', true), { name: 'x', implementation: 'userspace', publicKey: null, privateKey: null, listenPort: 0, fwmark: 0, peers: [] });
+  t.deepEqual(toDevice(raw, 'x', 'userspace', true), {
+    name: 'x',
+    implementation: 'userspace',
+    publicKey: null,
+    privateKey: null,
+    listenPort: 0,
+    fwmark: 0,
+    peers: [],
+  });
 });
 
 test('errno: wireguard-go writes it negative, boringtun positive; both become NetlinkErrors', (t) => {

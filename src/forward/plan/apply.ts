@@ -4,7 +4,7 @@
  * step failed and whether the previous state was restored.
  */
 import { ApplyError } from '../../errors.js';
-import { type Step, type Undo, formatChange } from './plan.js';
+import { formatChange, type Step, type Undo } from './plan.js';
 
 export interface ApplyHooks {
   /**

@@ -10,8 +10,8 @@
  * touches only the tables its own claim (or, without one, its spec) names.
  */
 import { ConfigError } from '../../errors.js';
-import type { NormalizedConfig, NormalizedPortEntry } from '../spec/normalized-config.js';
 import type { Rule } from '../../route/index.js';
+import type { NormalizedConfig, NormalizedPortEntry } from '../spec/normalized-config.js';
 import { arrivalMark } from './nftables-desired.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';
@@ -66,7 +66,11 @@ export function checkClaim(netns: string | undefined, claim: Claim, others: Read
     const whose = `the netfwd configuration of tunnel ${name} in this namespace (${stateFilePath(netns, name)})`;
     const fix = `run \`netfwd down\` for it first, or choose another value`;
     if (claim.table !== undefined && claim.table === other.table) {
-      throw new ConfigError('returnPath.table', `table ${claim.table} is used by ${whose}`, `a table no other netfwd configuration uses, e.g. ${claim.table + 1}; or ${fix}`);
+      throw new ConfigError(
+        'returnPath.table',
+        `table ${claim.table} is used by ${whose}`,
+        `a table no other netfwd configuration uses, e.g. ${claim.table + 1}; or ${fix}`,
+      );
     }
     const prio = (claim.priorities ?? []).find((p) => (other.priorities ?? []).includes(p));
     if (prio !== undefined) {
@@ -112,10 +116,21 @@ export function checkClaim(netns: string | undefined, claim: Claim, others: Read
  * state is lost (or an older netfwd's). Its table and rules cannot be told
  * from ours, so the priority is refused too.
  */
-export function checkUnclaimedRules(rules: readonly Rule[], claim: Claim, others: ReadonlyMap<string, Claim>, previous: Claim | undefined): void {
+export function checkUnclaimedRules(
+  rules: readonly Rule[],
+  claim: Claim,
+  others: ReadonlyMap<string, Claim>,
+  previous: Claim | undefined,
+): void {
   if (!claim.priorities?.length) return;
-  const tables = new Set<number>([claim.table!, ...(previous?.table !== undefined ? [previous.table] : []), ...[...others.values()].flatMap((c) => (c.table !== undefined ? [c.table] : []))]);
-  const stray = rules.find((r) => r.priority !== undefined && claim.priorities!.includes(r.priority) && typeof r.table === 'number' && !tables.has(r.table));
+  const tables = new Set<number>([
+    claim.table!,
+    ...(previous?.table !== undefined ? [previous.table] : []),
+    ...[...others.values()].flatMap((c) => (c.table !== undefined ? [c.table] : [])),
+  ]);
+  const stray = rules.find(
+    (r) => r.priority !== undefined && claim.priorities!.includes(r.priority) && typeof r.table === 'number' && !tables.has(r.table),
+  );
   if (stray) {
     throw new ConfigError(
       'returnPath.priority',
@@ -135,7 +150,12 @@ const sameClaim = (a: Claim | undefined, b: Claim) => JSON.stringify(a ?? null) 
 export function planClaim(netns: string | undefined, tunnel: string, claim: Claim, previous: Claim | undefined): Step[] {
   if (sameClaim(previous, claim)) return [];
   const describe = (c: Claim) =>
-    [c.table !== undefined ? `table ${c.table}` : '', c.priorities?.length ? `priority ${c.priorities.join(', ')}` : '', c.marks?.length ? `mark ${c.marks.map(hex).join(', ')}` : '', c.sysctls.length ? `needs ${c.sysctls.join(', ')}` : '']
+    [
+      c.table !== undefined ? `table ${c.table}` : '',
+      c.priorities?.length ? `priority ${c.priorities.join(', ')}` : '',
+      c.marks?.length ? `mark ${c.marks.map(hex).join(', ')}` : '',
+      c.sysctls.length ? `needs ${c.sysctls.join(', ')}` : '',
+    ]
       .filter(Boolean)
       .join('; ');
   return [

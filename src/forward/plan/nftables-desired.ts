@@ -16,8 +16,15 @@
  * the policy rule routes into the tunnel.
  */
 import { ConfigError, ValidationError } from '../../errors.js';
-import { type NftChainSpec, type NftElement, type NftSetSpec, type NftStmt, nftExpr as e } from '../../nft/index.js';
-import type { IpFamily, NormalizedBackend, NormalizedConfig, NormalizedFrontend, NormalizedForward, NormalizedPortEntry } from '../spec/normalized-config.js';
+import { nftExpr as e, type NftChainSpec, type NftElement, type NftSetSpec, type NftStmt } from '../../nft/index.js';
+import type {
+  IpFamily,
+  NormalizedBackend,
+  NormalizedConfig,
+  NormalizedForward,
+  NormalizedFrontend,
+  NormalizedPortEntry,
+} from '../spec/normalized-config.js';
 import { nftTableName } from './ownership.js';
 import { tunnelFwmark } from './tunnel.js';
 import type { UplinkFacts } from './uplink.js';
@@ -66,14 +73,23 @@ function frontendElements(config: NormalizedFrontend): Map<string, NftElement[]>
       const suffix = keepPorts ? '_range' : '';
       for (const p of ports) {
         if (addresses === 'any') {
-          push(`dnat${f}_any${suffix}`, keepPorts ? { key: [fw.protocol, p.key], data: peer } : { key: [fw.protocol, p.key], data: [peer, p.target!] });
+          push(
+            `dnat${f}_any${suffix}`,
+            keepPorts ? { key: [fw.protocol, p.key], data: peer } : { key: [fw.protocol, p.key], data: [peer, p.target!] },
+          );
         } else {
           for (const a of addresses) {
-            push(`dnat${f}${suffix}`, keepPorts ? { key: [a, fw.protocol, p.key], data: peer } : { key: [a, fw.protocol, p.key], data: [peer, p.target!] });
+            push(
+              `dnat${f}${suffix}`,
+              keepPorts ? { key: [a, fw.protocol, p.key], data: peer } : { key: [a, fw.protocol, p.key], data: [peer, p.target!] },
+            );
           }
         }
       }
-      const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] as [number, number] };
+      const target =
+        fw.targetPorts.from === fw.targetPorts.to
+          ? fw.targetPorts.from
+          : { range: [fw.targetPorts.from, fw.targetPorts.to] as [number, number] };
       const statsKey = `${f}|${peer}|${fw.protocol}|${fw.targetPorts.from}-${fw.targetPorts.to}`;
       if (!statsSeen.has(statsKey)) {
         statsSeen.add(statsKey);
@@ -98,7 +114,9 @@ function prefixKey(cidr: string): string {
 
 /** Elements of a `meta l4proto . th dport` interval set, from ports of the spec. */
 function portElements(entries: readonly NormalizedPortEntry[]): NftElement[] {
-  return entries.map((s) => ({ key: [s.protocol, s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] }] }));
+  return entries.map((s) => ({
+    key: [s.protocol, s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] }],
+  }));
 }
 
 function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): DesiredNftables {
@@ -127,8 +145,14 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
       { ...base, name: `egress_allow${f}`, keyType: [addrType(f)], flags: ['interval'] },
       { ...base, name: `egress_refused${f}`, keyType: [addrType(f)], flags: ['interval'] },
     );
-    elements.set(`egress_allow${f}`, config.egress.allow.filter((a) => a.family === f).map((a) => ({ key: prefixKey(a.cidr) })));
-    elements.set(`egress_refused${f}`, facts.refused[f].map((cidr) => ({ key: prefixKey(cidr) })));
+    elements.set(
+      `egress_allow${f}`,
+      config.egress.allow.filter((a) => a.family === f).map((a) => ({ key: prefixKey(a.cidr) })),
+    );
+    elements.set(
+      `egress_refused${f}`,
+      facts.refused[f].map((cidr) => ({ key: prefixKey(cidr) })),
+    );
     const withAddr = [ipKey(f).daddr, e.meta.l4proto, e.th.dport];
     const anyAddr = [e.meta.l4proto, e.th.dport];
     const local = e.fib('daddr', 'type').eq('local');
@@ -155,7 +179,8 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
     );
     egress.push([e.iifname.eq(wg), ipKey(f).daddr.in(`@egress_allow${f}`), e.accept()]);
     const own = config.tunnel.addresses.find((a) => a.family === f)!;
-    if (config.sourceNat) postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
+    if (config.sourceNat)
+      postrouting.push([e.oifname.eq(wg), e.ct.status.any('dnat'), nfproto(f), e.snat({ family: natFamily(f), addr: own.address })]);
     // The tunnel's own address answers only on the tunnel (and to this machine).
     input.push([e.iifname.neq(wg), e.iifname.neq('lo'), ipKey(f).daddr.eq(own.address), e.drop()]);
     // What is for the tunnel leaves by no other interface (its link down: the default route would take it).
@@ -173,7 +198,10 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
   forward.push([e.iifname.eq(wg), established, e.accept()], ...egress);
   if (!config.egress.enabled) forward.push([e.iifname.eq(wg), e.drop()]);
   sets.push({ ...base, name: 'uplinks', keyType: ['ifname'] });
-  elements.set('uplinks', facts.uplinks.map((name) => ({ key: name })));
+  elements.set(
+    'uplinks',
+    facts.uplinks.map((name) => ({ key: name })),
+  );
   forward.push([e.iifname.eq(wg), e.oifname.notIn('@uplinks'), e.drop()]);
   for (const f of config.families) forward.push([e.iifname.eq(wg), ipKey(f).daddr.in(`@egress_refused${f}`), e.drop()]);
   // This machine itself: from the tunnel only what belongs to its own connections and the tunnelPorts.
@@ -181,7 +209,12 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
   elements.set('tunnel_ports', portElements(config.tunnelPorts));
   input.unshift(
     [e.iifname.eq(wg), established, e.accept()],
-    ...config.tunnel.addresses.map((a) => [e.iifname.eq(wg), ipKey(a.family).daddr.eq(a.address), e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'), e.accept()]),
+    ...config.tunnel.addresses.map((a) => [
+      e.iifname.eq(wg),
+      ipKey(a.family).daddr.eq(a.address),
+      e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'),
+      e.accept(),
+    ]),
     [e.iifname.eq(wg), e.meta.l4proto.eq('tcp'), e.reject('tcp reset')],
     [e.iifname.eq(wg), e.drop()],
   );
@@ -239,7 +272,10 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
   const rp = config.returnPath;
   const mark = arrivalMark(config);
   const fromTunnel: NftStmt[][] = [];
-  const guard: NftStmt[][] = [[e.oifname.eq(wg), e.return()], [e.oifname.eq('lo'), e.return()]];
+  const guard: NftStmt[][] = [
+    [e.oifname.eq(wg), e.return()],
+    [e.oifname.eq('lo'), e.return()],
+  ];
   if (mark === undefined) {
     // Mode snat: everything from the tunnel comes from the frontend's tunnel
     // address, so replies go into the tunnel by the tunnel's own route. Other
@@ -306,15 +342,22 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
   if (rp.mode === 'mark') {
     // The tunnel's own encrypted packets first: they carry the socket of the packet inside (see tunnelFwmark).
     const rules: NftStmt[][] = [[e.meta.mark.eq(tunnelFwmark(config)), e.return()], restore!];
-    for (const u of rp.uids) rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
+    for (const u of rp.uids)
+      rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
     if (rp.cgroup) rules.push([cgroupMatch(rp.cgroup), e.meta.mark.set(rp.mark)]);
     chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
     // A socket picks its source address before the mark re-routes it into the
     // tunnel: new connections leaving by the tunnel get the tunnel's address.
     const masq: NftStmt[][] = config.tunnel.addresses.map((a) => [e.oifname.eq(wg), ipKey(a.family).saddr.neq(a.address), e.masquerade()]);
-    chains.push({ spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }, rules: masq });
+    chains.push({
+      spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' },
+      rules: masq,
+    });
   } else if (restore) {
-    chains.push({ spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules: [restore] });
+    chains.push({
+      spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' },
+      rules: [restore],
+    });
   }
   return { table, sets, chains, elements };
 }

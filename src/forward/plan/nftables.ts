@@ -9,8 +9,8 @@ import { NetlinkError } from '../../errors.js';
 import { type NftChainSpec, type NftElement, type NftRuleset, type NftTransaction, nftStmtsText } from '../../nft/index.js';
 import type { NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
-import { type DesiredNftables, FAMILY, type NftablesFacts, desiredNftables } from './nftables-desired.js';
-import { NFT_TABLE_COMMENT, OwnershipError, nftTableName } from './ownership.js';
+import { type DesiredNftables, desiredNftables, FAMILY, type NftablesFacts } from './nftables-desired.js';
+import { NFT_TABLE_COMMENT, nftTableName, OwnershipError } from './ownership.js';
 import type { Step } from './plan.js';
 import { readUplinkFacts } from './uplink.js';
 
@@ -54,7 +54,13 @@ function structureOfListed(r: NftRuleset, table: string, desired: DesiredNftable
       .sort(),
     chains: r.chains
       .filter((c) => c.table === table)
-      .map((c) => [c.name, c.type, c.hook, c.policy ?? 'accept', r.rules.filter((x) => x.table === table && x.chain === c.name).map((x) => nftStmtsText(x.expr, FAMILY))])
+      .map((c) => [
+        c.name,
+        c.type,
+        c.hook,
+        c.policy ?? 'accept',
+        r.rules.filter((x) => x.table === table && x.chain === c.name).map((x) => nftStmtsText(x.expr, FAMILY)),
+      ])
       .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
   });
 }
@@ -98,10 +104,18 @@ function addListed(tx: NftTransaction, r: NftRuleset, table: string): void {
       family: FAMILY,
       table,
       name: c.name,
-      ...(c.hook !== undefined ? { type: c.type as NftChainSpec['type'], hook: c.hook as NftChainSpec['hook'], priority: c.priority, policy: c.policy ?? 'accept' } : {}),
+      ...(c.hook !== undefined
+        ? { type: c.type as NftChainSpec['type'], hook: c.hook as NftChainSpec['hook'], priority: c.priority, policy: c.policy ?? 'accept' }
+        : {}),
     });
     for (const rule of r.rules.filter((x) => x.table === table && x.chain === c.name)) {
-      tx.addRule({ family: FAMILY, table, chain: c.name, expr: rule.expr, ...(rule.comment !== undefined ? { comment: rule.comment } : {}) });
+      tx.addRule({
+        family: FAMILY,
+        table,
+        chain: c.name,
+        expr: rule.expr,
+        ...(rule.comment !== undefined ? { comment: rule.comment } : {}),
+      });
     }
   }
 }
@@ -182,7 +196,9 @@ export function planNftables(k: Kernel, config: NormalizedConfig, state: Nftable
     const want = d.elements.get(s.name) ?? [];
     const wantKeys = new Set(want.map(elementKey));
     const add = want.filter((el) => !have.has(elementKey(el)));
-    const del = [...have.entries()].filter(([key]) => !wantKeys.has(key)).map(([, el]) => ({ key: el.key, ...(el.data !== undefined ? { data: el.data } : {}) }));
+    const del = [...have.entries()]
+      .filter(([key]) => !wantKeys.has(key))
+      .map(([, el]) => ({ key: el.key, ...(el.data !== undefined ? { data: el.data } : {}) }));
     if (add.length) adds.push({ set: s.name, elements: add });
     if (del.length) dels.push({ set: s.name, elements: del });
   }

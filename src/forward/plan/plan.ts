@@ -88,6 +88,11 @@ export class Plan {
   }
 
   toJSON(): { role: string; netns: string | null; changes: Array<Change & { text: string }>; warnings: string[] } {
-    return { role: this.role, netns: this.netns ?? null, changes: this.changes.map((c) => ({ ...c, text: formatChange(c) })), warnings: [...this.warnings] };
+    return {
+      role: this.role,
+      netns: this.netns ?? null,
+      changes: this.changes.map((c) => ({ ...c, text: formatChange(c) })),
+      warnings: [...this.warnings],
+    };
   }
 }

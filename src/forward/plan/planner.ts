@@ -8,14 +8,27 @@
  * route never names a source address that is missing — neither while the
  * plan runs nor while a rollback runs it backwards.
  */
-import { checkClaim, checkUnclaimedRules, desiredClaim, otherClaims, ownedTables, planClaim, planClaimRemoval } from './claims.js';
+
 import type { NormalizedConfig } from '../spec/normalized-config.js';
+import { checkClaim, checkUnclaimedRules, desiredClaim, otherClaims, ownedTables, planClaim, planClaimRemoval } from './claims.js';
 import type { Kernel } from './context.js';
 import { planNftables, planNftablesRemoval, readNftables } from './nftables.js';
 import { Plan, type Step } from './plan.js';
-import { desiredRoutes, desiredRules, hostFamilies, planAddresses, planRoutes, planRules, readAddresses, readNetfwdRules, readRoutes, readRules, rulesOfTables } from './routing.js';
-import { desiredSysctls, planSysctlRestore, planSysctls, readSysctls } from './sysctls.js';
+import {
+  desiredRoutes,
+  desiredRules,
+  hostFamilies,
+  planAddresses,
+  planRoutes,
+  planRules,
+  readAddresses,
+  readNetfwdRules,
+  readRoutes,
+  readRules,
+  rulesOfTables,
+} from './routing.js';
 import { readState } from './state-file.js';
+import { desiredSysctls, planSysctlRestore, planSysctls, readSysctls } from './sysctls.js';
 import { planLink, planTunnelRemoval, planWireGuard, readTunnel } from './tunnel.js';
 import { planWarnings } from './warnings.js';
 
@@ -49,7 +62,17 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   steps.push(...planNftables(k, config, nft));
   const late = sysctls.filter((s) => !s.beforeLink);
   // Global sysctls exist without the link; the tunnel's own appear with it.
-  steps.push(...planSysctls(k.netns, name, late, readSysctls(k.netns, late.filter((s) => s.global || tunnel.link !== null))));
+  steps.push(
+    ...planSysctls(
+      k.netns,
+      name,
+      late,
+      readSysctls(
+        k.netns,
+        late.filter((s) => s.global || tunnel.link !== null),
+      ),
+    ),
+  );
   return new Plan(config.role, config.netns, steps, await planWarnings(k, config, nft.facts));
 }
 

@@ -18,7 +18,8 @@ import type { Endpoint, IpFamily, NormalizedConfig } from '../spec/normalized-co
 export type Resolver = (hostname: string, family: 0 | IpFamily) => Promise<string[]>;
 
 /** The system's resolver: getaddrinfo through node:dns `lookup`, in the order it answers. */
-export const systemResolver: Resolver = async (hostname, family) => (await lookup(hostname, { all: true, family, verbatim: true })).map((a) => a.address);
+export const systemResolver: Resolver = async (hostname, family) =>
+  (await lookup(hostname, { all: true, family, verbatim: true })).map((a) => a.address);
 
 export interface ResolveOptions {
   /** How host names in endpoints are resolved. Default: the system's resolver. */
@@ -53,7 +54,12 @@ const withPort = (family: IpFamily, host: string, port: number) => (family === 6
 
 /** An endpoint with its host name resolved: `host`/`text`/`family` are the address's; `hostname` stays. */
 /** Resolves `endpoint.hostname` (again, also when it was resolved before). */
-export async function resolveEndpoint(endpoint: Endpoint, config: NormalizedConfig, options: ResolveOptions = {}, field = 'tunnel.peer.endpoint'): Promise<Endpoint> {
+export async function resolveEndpoint(
+  endpoint: Endpoint,
+  config: NormalizedConfig,
+  options: ResolveOptions = {},
+  field = 'tunnel.peer.endpoint',
+): Promise<Endpoint> {
   const hostname = endpoint.hostname;
   if (hostname === undefined) return endpoint;
   const resolver = options.resolver ?? systemResolver;
@@ -105,7 +111,7 @@ function addressProblem(address: string, family: 4 | 6, config: NormalizedConfig
   for (const a of config.tunnel.addresses) {
     if (a.family !== family) continue;
     const tunnel = new BlockList();
-    tunnel.addSubnet(a.network.split("/")[0]!, a.prefixLength, type);
+    tunnel.addSubnet(a.network.split('/')[0]!, a.prefixLength, type);
     if (tunnel.check(address, type)) return `${address} is inside the tunnel subnet ${a.cidr}`;
   }
   return undefined;

@@ -141,16 +141,25 @@ export function desiredRoutes(config: NormalizedConfig, machine: readonly (4 | 6
     // The tunnel's own address as source: a selected socket never leaves with the home address.
     out.push({ destination: 'default', family: a.family, link, source: a.address, table: rp.table, protocol: NETFWD_PROTOCOL });
     if (rp.leakGuard) {
-      out.push({ destination: 'default', family: a.family, type: 'unreachable', metric: 0xffffffff, table: rp.table, protocol: NETFWD_PROTOCOL });
+      out.push({
+        destination: 'default',
+        family: a.family,
+        type: 'unreachable',
+        metric: 0xffffffff,
+        table: rp.table,
+        protocol: NETFWD_PROTOCOL,
+      });
     }
   }
   const families = routedFamilies(config, machine);
   for (const family of families) {
     // A family the tunnel lacks: nothing but the unreachable default, whatever leakGuard says.
-    if (!config.families.includes(family)) out.push({ destination: 'default', family, type: 'unreachable', metric: 0xffffffff, table: rp.table, protocol: NETFWD_PROTOCOL });
+    if (!config.families.includes(family))
+      out.push({ destination: 'default', family, type: 'unreachable', metric: 0xffffffff, table: rp.table, protocol: NETFWD_PROTOCOL });
   }
   for (const x of rp.exclude) {
-    if (families.includes(x.family)) out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
+    if (families.includes(x.family))
+      out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
   }
   return out;
 }
@@ -165,7 +174,15 @@ const metricKey = (family: number | undefined, metric: number | undefined) => {
   return metric === undefined || metric === dflt ? '' : String(metric);
 };
 
-const routeKey = (r: { family?: number; destination: string; table?: unknown; type?: string; metric?: number; link?: string; source?: string }) =>
+const routeKey = (r: {
+  family?: number;
+  destination: string;
+  table?: unknown;
+  type?: string;
+  metric?: number;
+  link?: string;
+  source?: string;
+}) =>
   `${r.family ?? ''}|${r.table}|${r.destination}|${r.type ?? 'unicast'}|${metricKey(r.family, r.metric)}|${r.type === undefined || r.type === 'unicast' ? (r.link ?? '') : ''}|${r.source ?? ''}`;
 
 /** netfwd's routes in the tables this configuration owns (claims.ts: ownedTables), both families. */
@@ -206,7 +223,9 @@ export function planRoutes(k: Kernel, desired: RouteSpec[], current: RouteEntry[
     const key = routeKey(r);
     if (have.has(key)) continue;
     const slot = routeKey({ ...r, source: undefined });
-    const old = [...have.entries()].find(([k2, c]) => !keep.has(k2) && !replaced.has(k2) && routeKey({ ...normaliseListed(c), source: undefined }) === slot);
+    const old = [...have.entries()].find(
+      ([k2, c]) => !keep.has(k2) && !replaced.has(k2) && routeKey({ ...normaliseListed(c), source: undefined }) === slot,
+    );
     if (old) {
       const [oldKey, c] = old;
       replaced.add(oldKey);

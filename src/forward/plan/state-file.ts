@@ -8,7 +8,7 @@
  * sysctls and links are), one file per namespace and tunnel, written
  * atomically.
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NetfwdError } from '../../errors.js';
 
@@ -94,7 +94,8 @@ function checked(path: string, parsed: unknown): ForwardState & { namespace?: st
   if (typeof sysctls !== 'object' || sysctls === null || Array.isArray(sysctls)) bad('sysctls is not an object');
   for (const [key, v] of Object.entries(sysctls as Record<string, unknown>)) {
     const e = v as { before?: unknown; set?: unknown } | null;
-    if (typeof e !== 'object' || e === null || typeof e.before !== 'string' || typeof e.set !== 'string') bad(`sysctls.${key} is not { before, set }`);
+    if (typeof e !== 'object' || e === null || typeof e.before !== 'string' || typeof e.set !== 'string')
+      bad(`sysctls.${key} is not { before, set }`);
   }
   const out: ForwardState & { namespace?: string } = { sysctls: sysctls as ForwardState['sysctls'] };
   if (typeof p.namespace === 'string') out.namespace = p.namespace;
@@ -109,7 +110,8 @@ function checked(path: string, parsed: unknown): ForwardState & { namespace?: st
     const claim = c as Record<string, unknown>;
     if (claim.role !== 'frontend' && claim.role !== 'backend') bad('claim.role');
     if (claim.table !== undefined && !isNumberList([claim.table])) bad('claim.table');
-    for (const k of ['priorities', 'marks', 'tunnelMarks'] as const) if (claim[k] !== undefined && !isNumberList(claim[k])) bad(`claim.${k}`);
+    for (const k of ['priorities', 'marks', 'tunnelMarks'] as const)
+      if (claim[k] !== undefined && !isNumberList(claim[k])) bad(`claim.${k}`);
     if (!Array.isArray(claim.sysctls) || !claim.sysctls.every((x) => typeof x === 'string')) bad('claim.sysctls');
     if (claim.ports !== undefined) {
       const ports = claim.ports as Record<string, unknown> | null;
@@ -223,7 +225,12 @@ export function updateState(netns: string | undefined, tunnel: string, change: (
 }
 
 /** Sets (or with undefined removes) the record of one global sysctl. */
-export function setSysctlRecord(netns: string | undefined, tunnel: string, key: string, entry: ForwardState['sysctls'][string] | undefined): void {
+export function setSysctlRecord(
+  netns: string | undefined,
+  tunnel: string,
+  key: string,
+  entry: ForwardState['sysctls'][string] | undefined,
+): void {
   updateState(netns, tunnel, (state) => {
     if (entry) state.sysctls[key] = entry;
     else delete state.sysctls[key];

@@ -45,7 +45,8 @@ export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
     out.push({ key: `net/ipv4/conf/${link}/rp_filter`, value: '2', global: false, why: 'loose reverse-path filter on the tunnel' });
   }
   // IPv6 drops addresses when a link goes down; keep the tunnel's so a flap does not change the source address.
-  if (v6) out.push({ key: `net/ipv6/conf/${link}/keep_addr_on_down`, value: '1', global: false, why: 'keep tunnel addresses across link flaps' });
+  if (v6)
+    out.push({ key: `net/ipv6/conf/${link}/keep_addr_on_down`, value: '1', global: false, why: 'keep tunnel addresses across link flaps' });
   return out;
 }
 
@@ -172,7 +173,9 @@ function forget(netns: string | undefined, tunnel: string, key: string, target: 
     async apply() {
       const entry = readState(netns, tunnel).sysctls[key];
       setSysctlRecord(netns, tunnel, key, undefined);
-      return entry ? { description: `remember sysctl ${key} again`, run: async () => setSysctlRecord(netns, tunnel, key, entry) } : undefined;
+      return entry
+        ? { description: `remember sysctl ${key} again`, run: async () => setSysctlRecord(netns, tunnel, key, entry) }
+        : undefined;
     },
   };
 }

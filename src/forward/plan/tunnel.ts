@@ -6,7 +6,7 @@ import type { Link } from '../../route/index.js';
 import { normalizeAllowedIp, type WireGuardDevice, type WireGuardPeerConfig } from '../../wireguard/index.js';
 import type { NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
-import { OwnershipError, isOwnedAlias, linkAlias } from './ownership.js';
+import { isOwnedAlias, linkAlias, OwnershipError } from './ownership.js';
 import type { Step } from './plan.js';
 import { clearLinkCreation, linkCreationPending, recordLinkCreation } from './state-file.js';
 
@@ -69,7 +69,8 @@ export function desiredPeers(config: NormalizedConfig): DesiredPeer[] {
 }
 
 const short = (key: string) => `${key.slice(0, 8)}…`;
-const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
 
 /** The link step: create it (and tag it), or check that the existing one is ours; bring it up. */
 export function planLink(k: Kernel, config: NormalizedConfig, state: TunnelState): Step[] {

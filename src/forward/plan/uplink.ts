@@ -5,7 +5,7 @@
  * which plans again when the main table's default routes or the addresses
  * change) follows the machine.
  */
-import { formatIp, networkAddress, parseIp, parsePrefix, type Prefix, prefixContains } from '../../grammar/index.js';
+import { formatIp, networkAddress, type Prefix, parseIp, parsePrefix, prefixContains } from '../../grammar/index.js';
 import { RT_TABLE_MAIN } from '../../route/index.js';
 import type { IpFamily, NormalizedFrontend } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';

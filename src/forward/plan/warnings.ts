@@ -15,7 +15,9 @@ import type { UplinkFacts } from './uplink.js';
 function foreignDropChains(ruleset: NftRuleset, own: string, hook: string, what: string): string[] {
   return ruleset.chains
     .filter((c) => !(c.family === 'inet' && c.table === own) && c.hook === hook && c.policy === 'drop')
-    .map((c) => `table ${c.family} ${c.table} chain ${c.name} (hook ${c.hook}, policy drop) may drop ${what}; add an accept rule for it there`);
+    .map(
+      (c) => `table ${c.family} ${c.table} chain ${c.name} (hook ${c.hook}, policy drop) may drop ${what}; add an accept rule for it there`,
+    );
 }
 
 /** The global forwarding sysctl of a family. */
@@ -30,10 +32,17 @@ export async function planWarnings(k: Kernel, config: NormalizedConfig, facts?: 
   const warnings: string[] = [];
   if (config.role === 'frontend') {
     warnings.push(...foreignDropChains(ruleset, own, 'forward', 'the traffic netfwd forwards'));
-    warnings.push(...foreignDropChains(ruleset, own, 'input', `the tunnel's WireGuard packets (udp port ${config.tunnel.listenPort}) and with them every forward`));
+    warnings.push(
+      ...foreignDropChains(
+        ruleset,
+        own,
+        'input',
+        `the tunnel's WireGuard packets (udp port ${config.tunnel.listenPort}) and with them every forward`,
+      ),
+    );
     if (config.egress.enabled && facts && facts.uplinks.length === 0) {
       warnings.push(
-        'no default route in the main table: the backends\' own traffic has no uplink and is refused until there is one ' +
+        "no default route in the main table: the backends' own traffic has no uplink and is refused until there is one " +
           '(`netfwd run` follows the routes; otherwise run `netfwd up` again), or name the uplink in public.interface',
       );
     }

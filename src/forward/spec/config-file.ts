@@ -8,9 +8,9 @@
  */
 import { dirname, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../../errors.js';
-import type { NormalizedConfig } from './normalized-config.js';
 import { type ConfigFormat, formatOf, located, type Parsed, parseSource, relabel } from './config-text.js';
 import { child, configError, fail, isPlainObject, item, showPath } from './field.js';
+import type { NormalizedConfig } from './normalized-config.js';
 import { asFileReadError, type FileContent, type FileReader, fileProblems, readRegularFile, unsafeFileText } from './private-file.js';
 import { type ValidateOptions, validateSpec } from './validate/index.js';
 
@@ -72,7 +72,8 @@ export function loadConfigFile(path: string, options: LoadConfigOptions = {}): N
   if (enforce) {
     const secrets = inlineSecretFields(parsed.value);
     const problems = secrets.length > 0 ? fileProblems(abs, content, 'config-with-key') : unsafe;
-    if (problems.length > 0) throw located(unsafeConfigError(abs, secrets[0] ?? '', problems, secrets.length > 0 ? 'config-with-key' : 'config'), parsed);
+    if (problems.length > 0)
+      throw located(unsafeConfigError(abs, secrets[0] ?? '', problems, secrets.length > 0 ? 'config-with-key' : 'config'), parsed);
   }
 
   const validateOptions: ValidateOptions = { baseDir: dirname(abs), enforceKeyFilePermissions: enforce };
@@ -86,7 +87,12 @@ export function loadConfigFile(path: string, options: LoadConfigOptions = {}): N
 }
 
 /** The ConfigError for a configuration file that is not safe to trust (see LoadConfigOptions.enforcePermissions). */
-function unsafeConfigError(abs: string, field: string, problems: Parameters<typeof unsafeFileText>[1], kind: 'config' | 'config-with-key'): ConfigError {
+function unsafeConfigError(
+  abs: string,
+  field: string,
+  problems: Parameters<typeof unsafeFileText>[1],
+  kind: 'config' | 'config-with-key',
+): ConfigError {
   const { message, expected } = unsafeFileText(field === '' ? 'the configuration file' : showPath(abs), problems, kind);
   return configError(field, message, expected);
 }
@@ -114,7 +120,8 @@ function inlineSecretFields(value: unknown): string[] {
   if (t.privateKey !== undefined && t.privateKey !== null) out.push('tunnel.privateKey');
   if (Array.isArray(t.peers)) {
     t.peers.forEach((p: unknown, i) => {
-      if (isPlainObject(p) && p.presharedKey !== undefined && p.presharedKey !== null) out.push(child(item('tunnel.peers', i), 'presharedKey'));
+      if (isPlainObject(p) && p.presharedKey !== undefined && p.presharedKey !== null)
+        out.push(child(item('tunnel.peers', i), 'presharedKey'));
     });
   }
   if (isPlainObject(t.peer) && t.peer.presharedKey !== undefined && t.peer.presharedKey !== null) out.push('tunnel.peer.presharedKey');

@@ -9,8 +9,9 @@
  * hold a slice of the offending line, which may be a private key, so the
  * problem is described in fixed words from its error code.
  */
-import { extname } from 'node:path';
+
 import { createRequire } from 'node:module';
+import { extname } from 'node:path';
 import type { Document, DocumentOptions, Node, ParseOptions, SchemaOptions } from 'yaml';
 import { ConfigError } from '../../errors.js';
 import { looksLikeKeyMaterial } from '../../grammar/index.js';
@@ -96,30 +97,53 @@ export function parseSource(rawText: string, name: string, format: ConfigFormat)
   let doc: Document.Parsed;
   try {
     // logLevel 'error': the parser would otherwise print warnings (with slices of the text) on stderr.
-    doc = parseDocumentWithin(text, CONFIG_MAX_DEPTH, { prettyErrors: false, uniqueKeys: true, strict: true, logLevel: 'error', schema: format === 'json' ? 'json' : 'core' });
+    doc = parseDocumentWithin(text, CONFIG_MAX_DEPTH, {
+      prettyErrors: false,
+      uniqueKeys: true,
+      strict: true,
+      logLevel: 'error',
+      schema: format === 'json' ? 'json' : 'core',
+    });
   } catch (e) {
     if (e instanceof TooDeep) {
       const where = position(text, e.offset);
-      const error = configError('', `invalid ${kind}: nested deeper than ${CONFIG_MAX_DEPTH} levels (lists and mappings inside each other)`, `at most ${CONFIG_MAX_DEPTH} levels; a configuration needs 5`);
+      const error = configError(
+        '',
+        `invalid ${kind}: nested deeper than ${CONFIG_MAX_DEPTH} levels (lists and mappings inside each other)`,
+        `at most ${CONFIG_MAX_DEPTH} levels; a configuration needs 5`,
+      );
       throw relabel(error, `${name}:${where.line}:${where.col}`);
     }
-    fail('', `${name}: the ${format === 'json' ? 'JSON' : 'YAML'} cannot be parsed (nested too deeply?)`, `a valid ${format === 'json' ? 'JSON' : 'YAML'} file`);
+    fail(
+      '',
+      `${name}: the ${format === 'json' ? 'JSON' : 'YAML'} cannot be parsed (nested too deeply?)`,
+      `a valid ${format === 'json' ? 'JSON' : 'YAML'} file`,
+    );
   }
   const first = doc.errors[0] ?? doc.warnings[0];
   if (first) {
     const offset = first.pos[0];
     let problem = YAML_PROBLEMS[first.code] ?? 'invalid syntax';
-    if (format === 'json' && first.code === 'TAG_RESOLVE_FAILED') problem = 'a value is not valid JSON (text must be in double quotes; true, false, null and numbers are written bare)';
-    if (PARSER_DETAIL.has(first.code) && first.message.length <= 160 && !looksLikeKeyMaterial(first.message)) problem += `: ${first.message}`;
+    if (format === 'json' && first.code === 'TAG_RESOLVE_FAILED')
+      problem = 'a value is not valid JSON (text must be in double quotes; true, false, null and numbers are written bare)';
+    if (PARSER_DETAIL.has(first.code) && first.message.length <= 160 && !looksLikeKeyMaterial(first.message))
+      problem += `: ${first.message}`;
     const field = first.code === 'DUPLICATE_KEY' ? fieldAt(doc, offset) : '';
     const where = position(text, offset);
-    const e = configError(field, field === '' ? `invalid ${kind}: ${problem}` : problem, field === '' ? `valid ${kind}` : 'each field once');
+    const e = configError(
+      field,
+      field === '' ? `invalid ${kind}: ${problem}` : problem,
+      field === '' ? `valid ${kind}` : 'each field once',
+    );
     throw relabel(e, `${name}:${where.line}:${where.col}`);
   }
   const complexKey = firstComplexKey(doc);
   if (complexKey) {
     const where = position(text, complexKey.range?.[0] ?? 0);
-    throw relabel(configError('', `invalid ${format === 'json' ? 'JSON' : 'YAML'}: a key is a list or a mapping`, 'plain field names as keys'), `${name}:${where.line}:${where.col}`);
+    throw relabel(
+      configError('', `invalid ${format === 'json' ? 'JSON' : 'YAML'}: a key is a list or a mapping`, 'plain field names as keys'),
+      `${name}:${where.line}:${where.col}`,
+    );
   }
   let value: unknown;
   try {
@@ -342,7 +366,9 @@ function fieldAt(doc: Document.Parsed, offset: number): string {
       if (next === undefined) return path;
       node = next;
     } else if (isSeq(node)) {
-      const index = node.items.findIndex((it) => (isMap(it) || isSeq(it) || isScalar(it)) && !!it.range && it.range[0] <= offset && offset < it.range[2]);
+      const index = node.items.findIndex(
+        (it) => (isMap(it) || isSeq(it) || isScalar(it)) && !!it.range && it.range[0] <= offset && offset < it.range[2],
+      );
       if (index === -1) return path;
       path = item(path, index);
       node = node.items[index];
@@ -388,4 +414,3 @@ export function relabel(e: ConfigError, prefix: string): ConfigError {
   Error.captureStackTrace(out, relabel);
   return out;
 }
-

@@ -88,7 +88,8 @@ export function readRegularFile(path: string, maxBytes: number, options: { direc
 /** Node's fs errors (and anything else) as a FileReadError with a readable reason. */
 export function asFileReadError(e: unknown): FileReadError {
   if (e instanceof FileReadError) return e;
-  const code = typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'EIO';
+  const code =
+    typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'EIO';
   return new FileReadError(code, describeErrno(code));
 }
 
@@ -188,7 +189,12 @@ export interface FileProblem {
  * replace the file). Empty when it is safe. Owner and directories are checked
  * only when `file` says what they are.
  */
-export function fileProblems(path: string, file: Pick<FileContent, 'mode' | 'uid' | 'directories'>, kind: FileKind, trusted: readonly number[] = trustedOwners()): FileProblem[] {
+export function fileProblems(
+  path: string,
+  file: Pick<FileContent, 'mode' | 'uid' | 'directories'>,
+  kind: FileKind,
+  trusted: readonly number[] = trustedOwners(),
+): FileProblem[] {
   const out: FileProblem[] = [];
   const name = shownPath(path, 'FILE');
   const who = trustedText(trusted);
@@ -196,12 +202,19 @@ export function fileProblems(path: string, file: Pick<FileContent, 'mode' | 'uid
     out.push({ problem: `belongs to uid ${file.uid}, not to ${who}`, fix: `chown root ${name}` });
   }
   if (kind !== 'config' && isAccessibleByOthers(file.mode)) {
-    out.push({ problem: `${kind === 'key' ? 'holds a secret key' : 'holds a secret key inline'} but group or others may access it (mode ${formatMode(file.mode)})`, fix: `chmod 600 ${name}` });
+    out.push({
+      problem: `${kind === 'key' ? 'holds a secret key' : 'holds a secret key inline'} but group or others may access it (mode ${formatMode(file.mode)})`,
+      fix: `chmod 600 ${name}`,
+    });
   } else if (isWritableByOthers(file.mode)) {
     out.push({ problem: `may be changed by group or others (mode ${formatMode(file.mode)})`, fix: `chmod go-w ${name}` });
   }
   for (const [i, d] of (file.directories ?? []).entries()) {
-    const where = looksLikeKey(d.path) ? (i === 0 ? 'is in a directory' : 'is under a directory') : `${i === 0 ? 'is in' : 'is under'} the directory ${JSON.stringify(d.path)}`;
+    const where = looksLikeKey(d.path)
+      ? i === 0
+        ? 'is in a directory'
+        : 'is under a directory'
+      : `${i === 0 ? 'is in' : 'is under'} the directory ${JSON.stringify(d.path)}`;
     const dir = shownPath(d.path, 'DIR');
     if (!trusted.includes(d.uid)) {
       out.push({ problem: `${where}, which belongs to uid ${d.uid}, who could replace it`, fix: `chown root ${dir}` });
@@ -221,12 +234,20 @@ export function fileProblems(path: string, file: Pick<FileContent, 'mode' | 'uid
  * problems of fileProblems). `subject` names the file in the message.
  * The expectation starts with "a file only", which isUnsafeFileError looks for.
  */
-export function unsafeFileText(subject: string, problems: readonly FileProblem[], kind: FileKind, trusted: readonly number[] = trustedOwners()): { message: string; expected: string } {
+export function unsafeFileText(
+  subject: string,
+  problems: readonly FileProblem[],
+  kind: FileKind,
+  trusted: readonly number[] = trustedOwners(),
+): { message: string; expected: string } {
   const onlyReadable = problems.length === 1 && problems[0]!.fix.startsWith('chmod 600 ');
   const fixes = `run ${problems.map((p) => p.fix).join(' and ')}`;
   if (onlyReadable) {
     // The long-standing rule for secrets, in its long-standing words.
-    return { message: `${subject} ${problems[0]!.problem}`, expected: `a file only its owner can read: ${fixes}${kind === 'config-with-key' ? ', or move the key into a key file' : ''}` };
+    return {
+      message: `${subject} ${problems[0]!.problem}`,
+      expected: `a file only its owner can read: ${fixes}${kind === 'config-with-key' ? ', or move the key into a key file' : ''}`,
+    };
   }
   const who = trustedText(trusted);
   return {

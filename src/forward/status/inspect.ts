@@ -6,9 +6,9 @@
  * the DNAT maps. Read only.
  */
 import type { NftRuleset } from '../../nft/index.js';
-import type { IpFamily, TransportProtocol } from '../spec/normalized-config.js';
 import { type ForwardOptions, type Kernel, openKernelIn } from '../plan/context.js';
-import { NETFWD_PROTOCOL, NFT_TABLE_COMMENT, isOwnedAlias, nftTableName } from '../plan/ownership.js';
+import { isOwnedAlias, NETFWD_PROTOCOL, NFT_TABLE_COMMENT, nftTableName } from '../plan/ownership.js';
+import type { IpFamily, TransportProtocol } from '../spec/normalized-config.js';
 import type { PeerStatus } from './status.js';
 
 export interface InspectedForward {
@@ -52,7 +52,11 @@ export interface NamespaceStatus {
 type Key = Array<string | number | { range: [number, number] }>;
 
 const portText = (p: unknown) =>
-  typeof p === 'number' ? String(p) : p && typeof p === 'object' && 'range' in p ? (p as { range: [number, number] }).range.join('-') : String(p);
+  typeof p === 'number'
+    ? String(p)
+    : p && typeof p === 'object' && 'range' in p
+      ? (p as { range: [number, number] }).range.join('-')
+      : String(p);
 
 /** The forwards of a frontend table, from its DNAT maps' elements. */
 function forwardsOf(r: NftRuleset, table: string): InspectedForward[] {
@@ -84,7 +88,9 @@ function forwardsOf(r: NftRuleset, table: string): InspectedForward[] {
 async function inspect(k: Kernel, netns: string | undefined): Promise<NamespaceStatus> {
   const links = (await k.rt.links.list()).filter((l) => isOwnedAlias(l.alias));
   const ruleset = await k.nft.list();
-  const ownTables = ruleset.tables.filter((t) => t.family === 'inet' && t.name.startsWith('netfwd-') && t.comment === NFT_TABLE_COMMENT).map((t) => t.name);
+  const ownTables = ruleset.tables
+    .filter((t) => t.family === 'inet' && t.name.startsWith('netfwd-') && t.comment === NFT_TABLE_COMMENT)
+    .map((t) => t.name);
   const now = Date.now();
   const tunnels: InspectedTunnel[] = [];
   for (const link of links) {
@@ -108,24 +114,32 @@ async function inspect(k: Kernel, netns: string | undefined): Promise<NamespaceS
         rxBytes: p.rxBytes,
         txBytes: p.txBytes,
       })),
-      addresses: (await k.rt.addresses.list({ link: link.name })).filter((a) => a.scope === 'global' || a.scope === 0).map((a) => a.address),
+      addresses: (await k.rt.addresses.list({ link: link.name }))
+        .filter((a) => a.scope === 'global' || a.scope === 0)
+        .map((a) => a.address),
       nftTable: ownTables.includes(table) ? `inet ${table}` : null,
       forwards: ownTables.includes(table) ? forwardsOf(ruleset, table) : [],
     });
   }
   const warnings: string[] = [];
   for (const t of ownTables) {
-    if (!tunnels.some((x) => nftTableName(x.interface) === t)) warnings.push(`nftables table inet ${t} has no tunnel link: left behind (nft delete table inet ${t} removes it)`);
+    if (!tunnels.some((x) => nftTableName(x.interface) === t))
+      warnings.push(`nftables table inet ${t} has no tunnel link: left behind (nft delete table inet ${t} removes it)`);
   }
-  for (const t of tunnels) if (!t.implementation) warnings.push(`${t.interface} carries netfwd's alias but is not a WireGuard interface (its daemon may have died)`);
+  for (const t of tunnels)
+    if (!t.implementation)
+      warnings.push(`${t.interface} carries netfwd's alias but is not a WireGuard interface (its daemon may have died)`);
   const routes: string[] = [];
   for (const family of [4, 6] as const) {
     for await (const r of k.rt.routes.list({ family, protocol: NETFWD_PROTOCOL })) {
-      routes.push(`${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${family === 6 ? ' (IPv6)' : ''}${r.link && r.type === 'unicast' ? ` dev ${r.link}` : ''} table ${r.table}`);
+      routes.push(
+        `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${family === 6 ? ' (IPv6)' : ''}${r.link && r.type === 'unicast' ? ` dev ${r.link}` : ''} table ${r.table}`,
+      );
     }
   }
   const rules = (await k.rt.rules.list({ protocol: NETFWD_PROTOCOL })).map(
-    (r) => `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`,
+    (r) =>
+      `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`,
   );
   return { netns: netns ?? null, tunnels, routes, rules, warnings };
 }

@@ -20,10 +20,10 @@
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import { NetlinkError } from '../../errors.js';
-import { runInNetns } from '../../netns/run-in-netns.js';
 import { netns as netnsApi } from '../../netns/index.js';
-import type { IpFamily, NormalizedConfig } from '../spec/normalized-config.js';
+import { runInNetns } from '../../netns/run-in-netns.js';
 import type { Kernel } from '../plan/context.js';
+import type { IpFamily, NormalizedConfig } from '../spec/normalized-config.js';
 
 export interface ProbeOptions {
   /** Run the end-to-end probe (default false: it costs up to `probeTimeoutMs` per forward). */
@@ -133,14 +133,20 @@ async function connectAll(arg: { targets: Array<{ host: string; port: number }>;
       };
       const timer = setTimeout(() => done({ result: 'timeout', ms: ms() }), arg.timeoutMs);
       c.once('connect', () => done({ result: 'ok', ms: ms() }, true));
-      c.once('error', (e: NodeJS.ErrnoException) => done({ result: e.code === 'ECONNREFUSED' ? 'refused' : 'error', ms: ms(), detail: e.code ?? e.message }));
+      c.once('error', (e: NodeJS.ErrnoException) =>
+        done({ result: e.code === 'ECONNREFUSED' ? 'refused' : 'error', ms: ms(), detail: e.code ?? e.message }),
+      );
     });
   const out: ConnectResult[] = [];
   for (const t of arg.targets) out.push(await one(t));
   return out;
 }
 
-async function connectIn(netns: string | undefined, targets: Array<{ host: string; port: number }>, timeoutMs: number): Promise<ConnectResult[]> {
+async function connectIn(
+  netns: string | undefined,
+  targets: Array<{ host: string; port: number }>,
+  timeoutMs: number,
+): Promise<ConnectResult[]> {
   if (targets.length === 0) return [];
   return netns === undefined ? connectAll({ targets, timeoutMs }) : runInNetns(netns, connectAll, { targets, timeoutMs });
 }
@@ -195,7 +201,11 @@ function selectorOf(config: NormalizedConfig): { uid?: number; mark?: number; te
 }
 
 /** The route the kernel picks for a packet to `destination` with this uid or mark (`rt.routes.get`, RTM_GETROUTE). */
-export async function lookupRoute(k: Kernel, destination: string, selector: { uid?: number; mark?: number }): Promise<{ interface?: string; source?: string; table?: number }> {
+export async function lookupRoute(
+  k: Kernel,
+  destination: string,
+  selector: { uid?: number; mark?: number },
+): Promise<{ interface?: string; source?: string; table?: number }> {
   const r = await k.rt.routes.get({ to: destination, uid: selector.uid, mark: selector.mark });
   const link = r.link ?? (r.linkIndex !== undefined ? `#${r.linkIndex}` : undefined);
   return {
@@ -239,7 +249,11 @@ c.on('end', () => finish(data.trim() ? { result: 'ok', address: data.trim() } : 
 c.on('error', (e) => finish({ result: e.code === 'ECONNREFUSED' ? 'refused' : 'error', detail: e.code || e.message }));
 `;
 
-async function probeEgressEcho(config: NormalizedConfig, target: { host: string; port: number }, timeoutMs: number): Promise<EgressObserved> {
+async function probeEgressEcho(
+  config: NormalizedConfig,
+  target: { host: string; port: number },
+  timeoutMs: number,
+): Promise<EgressObserved> {
   const text = hostPort(target.host, target.port);
   const rp = config.role === 'backend' ? config.returnPath : undefined;
   const uid = rp && (rp.mode === 'uid' || rp.mode === 'mark') && rp.uids.length > 0 ? rp.uids[0]!.from : undefined;
@@ -248,7 +262,10 @@ async function probeEgressEcho(config: NormalizedConfig, target: { host: string;
       target: text,
       as: '-',
       result: 'not probed',
-      detail: rp?.mode === 'snat' ? 'mode snat selects no traffic of the backend' : `mode ${rp?.mode ?? 'frontend'} selects no uid to connect as (a mark set by the application cannot be set from here)`,
+      detail:
+        rp?.mode === 'snat'
+          ? 'mode snat selects no traffic of the backend'
+          : `mode ${rp?.mode ?? 'frontend'} selects no uid to connect as (a mark set by the application cannot be set from here)`,
     };
   }
   const args = ['-e', ECHO_CLIENT, target.host, String(target.port), String(timeoutMs)];
@@ -267,9 +284,20 @@ async function probeEgressEcho(config: NormalizedConfig, target: { host: string;
   try {
     const r = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { result: EgressObserved['result']; address?: string; detail?: string };
     const address = r.address?.replace(/^::ffff:/, '');
-    return { target: text, as: `uid ${uid}`, result: r.result === 'ok' && (!address || !isIP(address)) ? 'error' : r.result, ...(address ? { address } : {}), ...(r.detail ? { detail: r.detail } : {}) };
+    return {
+      target: text,
+      as: `uid ${uid}`,
+      result: r.result === 'ok' && (!address || !isIP(address)) ? 'error' : r.result,
+      ...(address ? { address } : {}),
+      ...(r.detail ? { detail: r.detail } : {}),
+    };
   } catch {
-    return { target: text, as: `uid ${uid}`, result: 'error', detail: `the probe process failed (${code}): ${stderr.trim().split('\n').pop() ?? ''}` };
+    return {
+      target: text,
+      as: `uid ${uid}`,
+      result: 'error',
+      detail: `the probe process failed (${code}): ${stderr.trim().split('\n').pop() ?? ''}`,
+    };
   }
 }
 

@@ -4,19 +4,20 @@
  * warnings about things that would break forwarding.
  */
 export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeReport } from './probe.js';
+
 import { ConfigError } from '../../errors.js';
 import type { NftRuleset } from '../../nft/index.js';
-import type { IpFamily, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
-import type { Kernel } from '../plan/context.js';
 import { otherClaims, ownedTables } from '../plan/claims.js';
+import type { Kernel } from '../plan/context.js';
 import { readNftables } from '../plan/nftables.js';
-import { readState } from '../plan/state-file.js';
 import { NFT_TABLE_COMMENT, nftTableName } from '../plan/ownership.js';
 import { planUp } from '../plan/planner.js';
-import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
 import { readAddresses, readRoutes, readRules } from '../plan/routing.js';
+import { readState } from '../plan/state-file.js';
 import { readTunnel } from '../plan/tunnel.js';
 import { planWarnings } from '../plan/warnings.js';
+import type { IpFamily, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
+import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
 
 export interface PeerStatus {
   /** The peer's name in the spec ('frontend' on a backend); undefined for a peer the spec does not name. */
@@ -76,7 +77,12 @@ export interface ForwardStatus {
 
 const portsText = (p: { from: number; to: number }) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`);
 
-function counterOf(ruleset: NftRuleset | null, table: string, set: string, match: (key: unknown, data: unknown) => boolean): { packets: number; bytes: number } {
+function counterOf(
+  ruleset: NftRuleset | null,
+  table: string,
+  set: string,
+  match: (key: unknown, data: unknown) => boolean,
+): { packets: number; bytes: number } {
   const s = ruleset?.sets.find((x) => x.table === table && x.name === set);
   let packets = 0;
   let bytes = 0;
@@ -96,7 +102,9 @@ const dnatSets = (f: IpFamily) => [`dnat${f}`, `dnat${f}_range`, `dnat${f}_any`,
 
 /** The forward's public ports (a port, or a range as the decoder gives it) in a map key. */
 function portsMatch(port: unknown, fw: { publicPorts: { from: number; to: number } }): boolean {
-  return typeof port === 'number' ? port >= fw.publicPorts.from && port <= fw.publicPorts.to : same(port, { range: [fw.publicPorts.from, fw.publicPorts.to] });
+  return typeof port === 'number'
+    ? port >= fw.publicPorts.from && port <= fw.publicPorts.to
+    : same(port, { range: [fw.publicPorts.from, fw.publicPorts.to] });
 }
 
 /**
@@ -104,7 +112,14 @@ function portsMatch(port: unknown, fw: { publicPorts: { from: number; to: number
  * with its protocol and public ports that points at its backend address, and
  * the nftables table there with its chains and rules as planned.
  */
-function dnatInstalled(ruleset: NftRuleset | null, table: string, config: NormalizedConfig, source: string, f: IpFamily, drift: string[]): boolean {
+function dnatInstalled(
+  ruleset: NftRuleset | null,
+  table: string,
+  config: NormalizedConfig,
+  source: string,
+  f: IpFamily,
+  drift: string[],
+): boolean {
   if (config.role !== 'frontend' || !ruleset) return false;
   // The table missing or not as planned (chains, rules); element drift is what the loop below looks at.
   if (drift.some((line) => line.includes(`table inet ${table}`) && !/: elements [+-]\d/.test(line))) return false;
@@ -156,9 +171,20 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
             return k[k.length - 2] === proto && portsMatch(k[k.length - 1], fw) && d === peer;
           }).packets;
         }
-        const target = fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] };
-        const traffic = counterOf(nft.ruleset, table, typeof target === 'number' ? `stats${f}` : `stats${f}_range`, (key) => same(key, [peer, proto, target]));
-        forwards.push({ source: fw.source, protocol: proto, family: f, publicPorts: portsText(fw.publicPorts), peer: fw.peer, connections, ...traffic });
+        const target =
+          fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] };
+        const traffic = counterOf(nft.ruleset, table, typeof target === 'number' ? `stats${f}` : `stats${f}_range`, (key) =>
+          same(key, [peer, proto, target]),
+        );
+        forwards.push({
+          source: fw.source,
+          protocol: proto,
+          family: f,
+          publicPorts: portsText(fw.publicPorts),
+          peer: fw.peer,
+          connections,
+          ...traffic,
+        });
       }
     }
   }
@@ -174,20 +200,33 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     // cgroup of mode mark does not exist (the service is stopped), or another configuration claims
     // the table, a priority or the mark. `up` refuses; status says so and still answers.
     if (!(err instanceof ConfigError)) throw err;
-    drift = [err.field === 'returnPath.cgroup' ? '? (unknown: netfwd up cannot plan until the cgroup exists)' : `? (unknown: netfwd up refuses: ${err.field})`];
+    drift = [
+      err.field === 'returnPath.cgroup'
+        ? '? (unknown: netfwd up cannot plan until the cgroup exists)'
+        : `? (unknown: netfwd up refuses: ${err.field})`,
+    ];
     warnings.push(...(await planWarnings(k, config)), err.message);
   }
   if (config.role === 'backend') {
     const hs = peers[0]?.handshakeAge;
     if (tunnel.device && (hs === null || hs === undefined || hs > 180)) {
-      warnings.push(hs == null ? 'no handshake with the frontend yet: check its endpoint and that its UDP port is reachable' : `last handshake ${hs} s ago: the tunnel may be down`);
+      warnings.push(
+        hs == null
+          ? 'no handshake with the frontend yet: check its endpoint and that its UDP port is reachable'
+          : `last handshake ${hs} s ago: the tunnel may be down`,
+      );
     }
   }
   if (tunnel.link && !tunnel.link.up) {
     // The kernel also removed every route through it: `apply` restores both.
-    warnings.push(`the tunnel link ${name} is down${config.role === 'backend' && config.returnPath.mode !== 'snat' ? ': the selected traffic fails (leak guard)' : ''}; \`netfwd up\` brings it up and restores the routes the kernel removed with it`);
+    warnings.push(
+      `the tunnel link ${name} is down${config.role === 'backend' && config.returnPath.mode !== 'snat' ? ': the selected traffic fails (leak guard)' : ''}; \`netfwd up\` brings it up and restores the routes the kernel removed with it`,
+    );
   }
-  const probe = options.probe || options.probeEgress ? await runProbe(k, config, options, (source, f) => dnatInstalled(nft.ruleset, table, config, source, f, drift)) : undefined;
+  const probe =
+    options.probe || options.probeEgress
+      ? await runProbe(k, config, options, (source, f) => dnatInstalled(nft.ruleset, table, config, source, f, drift))
+      : undefined;
   const t = nft.ruleset?.tables.find((x) => x.name === table);
   if (t && t.comment !== NFT_TABLE_COMMENT) warnings.push(`nftables table inet ${table} exists but was not made by netfwd`);
 
@@ -208,8 +247,14 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     present: {
       link: tunnel.link !== null,
       addresses: tunnel.link ? (await readAddresses(k, name)).map((a) => a.address) : [],
-      routes: (await readRoutes(k, tables)).map((r) => `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`),
-      rules: (await readRules(k, tables)).map((r) => `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`),
+      routes: (await readRoutes(k, tables)).map(
+        (r) =>
+          `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`,
+      ),
+      rules: (await readRules(k, tables)).map(
+        (r) =>
+          `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`,
+      ),
       nftTable: t ? `inet ${table}` : null,
     },
     drift,

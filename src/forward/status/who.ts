@@ -8,7 +8,7 @@
  * transaction's generation message carries the committing process's pid and
  * name.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { netns as namespaces } from '../../netns/index.js';
 
 /** NETLINK_ROUTE in /proc/net/netlink's "Eth" column. */

@@ -8,16 +8,23 @@ import { contains, isDefault, isHost, networkText, parseCidr } from '../cidr.js'
 import type { IpRule } from '../iproute.js';
 import { type IptRule, portOf, ruleText } from '../iptables.js';
 import { ImportError } from '../source.js';
-import { checkEndpoint, cidrOf, type Ctx, pskFile, RESERVED_TABLES } from './context.js';
+import { type Ctx, checkEndpoint, cidrOf, pskFile, RESERVED_TABLES } from './context.js';
 import { ipRouteText, ipRuleText } from './leftovers.js';
 
 export function backend(ctx: Ctx, tunnelSpec: Record<string, unknown>): Record<string, unknown> {
   const { tunnel, facts } = ctx;
   const notes = facts.notes;
-  if (tunnel.peers.length === 0) throw new ImportError({ file: tunnel.file, line: 0 }, 'a backend without a peer', 'one [Peer]: the frontend');
+  if (tunnel.peers.length === 0)
+    throw new ImportError({ file: tunnel.file, line: 0 }, 'a backend without a peer', 'one [Peer]: the frontend');
   const [peer, ...extra] = tunnel.peers;
-  for (const p of extra) notes.notTranslated(p.origin, 'peer', 'a netfwd backend has exactly one peer, the frontend; only the first peer is imported');
-  if (!peer!.endpoint) throw new ImportError(peer!.origin, 'the frontend peer has no Endpoint', "Endpoint = the frontend's address and port, e.g. 203.0.113.1:51820");
+  for (const p of extra)
+    notes.notTranslated(p.origin, 'peer', 'a netfwd backend has exactly one peer, the frontend; only the first peer is imported');
+  if (!peer!.endpoint)
+    throw new ImportError(
+      peer!.origin,
+      'the frontend peer has no Endpoint',
+      "Endpoint = the frontend's address and port, e.g. 203.0.113.1:51820",
+    );
   checkEndpoint(peer!.endpoint.value, peer!.endpoint.origin);
 
   // Widen a /32 address to the subnet the peer's AllowedIPs give the tunnel.
@@ -27,19 +34,35 @@ export function backend(ctx: Ctx, tunnelSpec: Record<string, unknown>): Record<s
     const net = allowed.find((x) => x.c.family === mine.family && !isDefault(x.c) && !isHost(x.c) && contains({ ...x.c }, mine));
     if (!net) return mine;
     const origin = tunnel.addresses.find((a) => parseCidr(a.value)?.value === mine.value)?.origin ?? { file: tunnel.file, line: 0 };
-    notes.changed(origin, `Address ${mine.address}/${mine.length}`, `written as ${mine.address}/${net.c.length}: the tunnel subnet of AllowedIPs ${net.a.value}`);
+    notes.changed(
+      origin,
+      `Address ${mine.address}/${mine.length}`,
+      `written as ${mine.address}/${net.c.length}: the tunnel subnet of AllowedIPs ${net.a.value}`,
+    );
     return { ...mine, length: net.c.length, explicit: true };
   });
   tunnelSpec.addresses = ctx.own.map((c) => `${c.address}/${c.length}`);
   if (tunnel.listenPort && tunnel.listenPort.value !== 0) tunnelSpec.listenPort = tunnel.listenPort.value;
   const nonDefault = allowed.filter((x) => !isDefault(x.c));
-  if (nonDefault.length > 0) notes.changed(nonDefault[0]!.a.origin, `AllowedIPs ${nonDefault.map((x) => x.a.value).join(', ')}`, 'netfwd allows every address from the frontend (0.0.0.0/0, ::/0) and routes into the tunnel only what the return path selects');
-  const peerSpec: Record<string, unknown> = { publicKey: peer!.publicKey!.value, endpoint: peer!.endpoint.value, ...pskFile(ctx, peer!.presharedKey, '') };
+  if (nonDefault.length > 0)
+    notes.changed(
+      nonDefault[0]!.a.origin,
+      `AllowedIPs ${nonDefault.map((x) => x.a.value).join(', ')}`,
+      'netfwd allows every address from the frontend (0.0.0.0/0, ::/0) and routes into the tunnel only what the return path selects',
+    );
+  const peerSpec: Record<string, unknown> = {
+    publicKey: peer!.publicKey!.value,
+    endpoint: peer!.endpoint.value,
+    ...pskFile(ctx, peer!.presharedKey, ''),
+  };
   if (peer!.keepalive) peerSpec.persistentKeepalive = peer!.keepalive.value;
-  else notes.changed(peer!.origin, 'PersistentKeepalive', 'not set in the source; netfwd\'s default for a backend is 25 seconds');
+  else notes.changed(peer!.origin, 'PersistentKeepalive', "not set in the source; netfwd's default for a backend is 25 seconds");
   tunnelSpec.peer = peerSpec;
 
-  const returnPath = returnPathOf(ctx, allowed.some((x) => isDefault(x.c)));
+  const returnPath = returnPathOf(
+    ctx,
+    allowed.some((x) => isDefault(x.c)),
+  );
   const services = servicesOf(ctx);
   return { tunnel: tunnelSpec, returnPath, services };
 }
@@ -49,9 +72,17 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
   const notes = facts.notes;
   const candidates = facts.ipRules.filter((r) => r.table !== undefined && !RESERVED_TABLES.has(r.table) && (r.uidrange || r.fwmark));
   if (candidates.length === 0) {
-    notes.changed({ file: tunnel.file, line: 0 }, 'return path', 'no uidrange or fwmark routing rule in the sources: returnPath mode snat (the frontend must have sourceNat: true, as a frontend that SNATs into the tunnel does)');
+    notes.changed(
+      { file: tunnel.file, line: 0 },
+      'return path',
+      'no uidrange or fwmark routing rule in the sources: returnPath mode snat (the frontend must have sourceNat: true, as a frontend that SNATs into the tunnel does)',
+    );
     if (allowsDefault && tunnel.table?.value !== 'off') {
-      notes.changed(tunnel.table?.origin ?? { file: tunnel.file, line: 0 }, 'AllowedIPs 0.0.0.0/0', 'wg-quick would route all traffic through the tunnel; netfwd routes nothing into it in mode snat');
+      notes.changed(
+        tunnel.table?.origin ?? { file: tunnel.file, line: 0 },
+        'AllowedIPs 0.0.0.0/0',
+        'wg-quick would route all traffic through the tunnel; netfwd routes nothing into it in mode snat',
+      );
     }
     return { mode: 'snat' };
   }
@@ -59,7 +90,15 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
   const rules = candidates.filter((r) => r.table === table);
   let refused: string | undefined;
   const usable = rules.filter((r) => {
-    const problem = r.not ? 'a negated rule ("not")' : r.to && !isDefaultSelector(r.to) ? `a destination selector (to ${r.to})` : r.from && !isDefaultSelector(r.from) ? `a source selector (from ${r.from})` : r.other.length ? r.other.join(' ') : undefined;
+    const problem = r.not
+      ? 'a negated rule ("not")'
+      : r.to && !isDefaultSelector(r.to)
+        ? `a destination selector (to ${r.to})`
+        : r.from && !isDefaultSelector(r.from)
+          ? `a source selector (from ${r.from})`
+          : r.other.length
+            ? r.other.join(' ')
+            : undefined;
     if (problem) {
       notes.notTranslated(r.origin, ipRuleText(r), `${problem}: netfwd's rules select by uid or mark only`);
       ctx.used.add(r);
@@ -69,7 +108,11 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
     return true;
   });
   if (usable.length === 0) {
-    throw new ImportError(rules[0]!.origin, `no routing rule into table ${table} netfwd can translate (${refused})`, "a rule that selects by uidrange or fwmark only, as netfwd's return path does");
+    throw new ImportError(
+      rules[0]!.origin,
+      `no routing rule into table ${table} netfwd can translate (${refused})`,
+      "a rule that selects by uidrange or fwmark only, as netfwd's return path does",
+    );
   }
   const uidRules = usable.filter((r) => r.uidrange);
   const markRules = usable.filter((r) => r.fwmark);
@@ -89,8 +132,15 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
     chosen = markRules;
     for (const r of connmarkSetters) {
       ctx.used.add(r);
-      const selector = [r.dscp ? `-m dscp --dscp ${r.dscp.value}` : '', ...r.other, r.inInterface && r.inInterface.value !== ctx.iface ? `-i ${r.inInterface.value}` : ''].filter((x) => x !== '').join(' ');
-      if (selector) notes.changed(r.origin, ruleText(r), `netfwd marks the connections that arrive on the tunnel (${ctx.iface}), not by ${selector}`);
+      const selector = [
+        r.dscp ? `-m dscp --dscp ${r.dscp.value}` : '',
+        ...r.other,
+        r.inInterface && r.inInterface.value !== ctx.iface ? `-i ${r.inInterface.value}` : '',
+      ]
+        .filter((x) => x !== '')
+        .join(' ');
+      if (selector)
+        notes.changed(r.origin, ruleText(r), `netfwd marks the connections that arrive on the tunnel (${ctx.iface}), not by ${selector}`);
     }
     for (const r of mangle) if (r.target === 'CONNMARK' && r.targetOptions.has('--restore-mark')) ctx.used.add(r);
   } else if (markRules.length > 0) {
@@ -100,7 +150,12 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
       if (r.uidOwner && !r.uidOwner.negated && /^\d+(-\d+)?$/.test(r.uidOwner.value)) {
         uids.push(r.uidOwner.value);
         ctx.used.add(r);
-      } else notes.notTranslated(r.origin, ruleText(r), 'marks by something other than the socket\'s uid; netfwd\'s mark mode selects by uid, cgroup or the application\'s own SO_MARK');
+      } else
+        notes.notTranslated(
+          r.origin,
+          ruleText(r),
+          "marks by something other than the socket's uid; netfwd's mark mode selects by uid, cgroup or the application's own SO_MARK",
+        );
     }
     if (uids.length) out.uids = uids;
     out.mark = mark;
@@ -111,7 +166,7 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
     for (const r of uidRules) {
       const { from, to } = r.uidrange!;
       if (from === 0) {
-        notes.notTranslated(r.origin, ipRuleText(r), 'includes uid 0 (root), whose packets include the tunnel\'s own: netfwd refuses it');
+        notes.notTranslated(r.origin, ipRuleText(r), "includes uid 0 (root), whose packets include the tunnel's own: netfwd refuses it");
         ctx.used.add(r);
         continue;
       }
@@ -129,7 +184,11 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
   if (priority !== undefined && priority >= 1 && priority <= maxPriority) {
     out.priority = priority;
     if (out.mode === 'uid') {
-      notes.changed(chosen[0]!.origin, ipRuleText(chosen[0]!), `netfwd's rule for the connections that arrive through the tunnel (fwmark ${out.mark ?? table}) takes priority ${priority}, and the uid ranges follow at ${priority + 1}`);
+      notes.changed(
+        chosen[0]!.origin,
+        ipRuleText(chosen[0]!),
+        `netfwd's rule for the connections that arrive through the tunnel (fwmark ${out.mark ?? table}) takes priority ${priority}, and the uid ranges follow at ${priority + 1}`,
+      );
     }
   } else {
     const used = priority !== undefined && priority === 32765 && out.mode === 'uid' ? 32764 : 100;
@@ -162,18 +221,32 @@ function returnPathOf(ctx: Ctx, allowsDefault: boolean): Record<string, unknown>
     }
     if (isDefaultRoute && r.type === 'unicast') {
       if (viaTunnel) intoTunnel = true;
-      else notes.changed(r.origin, ipRouteText(r), `netfwd routes table ${table} into the tunnel (default dev ${ctx.iface}), not ${r.via ? `via ${r.via}` : `dev ${r.dev}`}`);
+      else
+        notes.changed(
+          r.origin,
+          ipRouteText(r),
+          `netfwd routes table ${table} into the tunnel (default dev ${ctx.iface}), not ${r.via ? `via ${r.via}` : `dev ${r.dev}`}`,
+        );
       continue;
     }
     if (dest && viaTunnel) continue; // the route to the frontend's tunnel address: the tunnel's own subnet route
     if (dest && r.type === 'unicast') {
       exclude.push(networkText(dest));
-      notes.changed(r.origin, ipRouteText(r), `an exclusion: netfwd writes a throw route, so ${networkText(dest)} is looked up in the main table`);
+      notes.changed(
+        r.origin,
+        ipRouteText(r),
+        `an exclusion: netfwd writes a throw route, so ${networkText(dest)} is looked up in the main table`,
+      );
       continue;
     }
     notes.notTranslated(r.origin, ipRouteText(r), `a ${r.type} route netfwd does not set up`);
   }
-  if (!intoTunnel) notes.changed(chosen[0]!.origin, `table ${table}`, `netfwd's table ${table} sends the selected traffic into the tunnel (the source had no default route through ${ctx.iface} there)`);
+  if (!intoTunnel)
+    notes.changed(
+      chosen[0]!.origin,
+      `table ${table}`,
+      `netfwd's table ${table} sends the selected traffic into the tunnel (the source had no default route through ${ctx.iface} there)`,
+    );
   if (exclude.length) out.exclude = [...new Set(exclude)];
   return out;
 }
@@ -196,7 +269,11 @@ function servicesOf(ctx: Ctx): Array<Record<string, unknown>> {
     ctx.used.add(r);
   }
   if (services.length === 0) {
-    ctx.facts.notes.changed({ file: ctx.tunnel.file, line: 0 }, 'services', `no INPUT rule accepts a port on ${ctx.iface}: services is empty; list the ports the frontend forwards to`);
+    ctx.facts.notes.changed(
+      { file: ctx.tunnel.file, line: 0 },
+      'services',
+      `no INPUT rule accepts a port on ${ctx.iface}: services is empty; list the ports the frontend forwards to`,
+    );
   }
   return services;
 }

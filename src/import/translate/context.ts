@@ -25,14 +25,23 @@ export function keyText(ref: KeyRef, what: string): string {
   if (ref.kind !== 'inline') return '';
   if (!parseKey(ref.key).ok) {
     // Never quote the value: it may be a real key with a typo.
-    throw new ImportError(ref.origin, `${what} is not a WireGuard key (a placeholder such as <privatekey>, or a typo?)`, '32 bytes in base64, 44 characters ending in "=", as wg genkey prints');
+    throw new ImportError(
+      ref.origin,
+      `${what} is not a WireGuard key (a placeholder such as <privatekey>, or a typo?)`,
+      '32 bytes in base64, 44 characters ending in "=", as wg genkey prints',
+    );
   }
   return ref.key;
 }
 
 export function cidrOf(text: string, origin: Origin, what: string): Cidr {
   const c = readCidr(text);
-  if (!c.ok) throw new ImportError(origin, `${what} "${text.slice(0, 50)}" ${c.code === 'zone' ? c.problem : 'is not an IP address or CIDR'}`, 'an address such as 10.0.0.1/24 or fd00::1/64');
+  if (!c.ok)
+    throw new ImportError(
+      origin,
+      `${what} "${text.slice(0, 50)}" ${c.code === 'zone' ? c.problem : 'is not an IP address or CIDR'}`,
+      'an address such as 10.0.0.1/24 or fd00::1/64',
+    );
   return c.value;
 }
 
@@ -49,17 +58,30 @@ const ENDPOINT: EndpointOptions = { portDigits: Infinity, brackets: 'any', hostn
 export function checkEndpoint(text: string, origin: Origin): void {
   const e = parseEndpoint(text, ENDPOINT);
   if (e.ok) return;
-  if (e.code === 'zone') throw new ImportError(origin, `Endpoint "${text.slice(0, 60)}" ${ZONE_PROBLEM}`, 'the frontend\'s address without a zone id, e.g. [2001:db8::1]:51820');
+  if (e.code === 'zone')
+    throw new ImportError(
+      origin,
+      `Endpoint "${text.slice(0, 60)}" ${ZONE_PROBLEM}`,
+      "the frontend's address without a zone id, e.g. [2001:db8::1]:51820",
+    );
   // Which message: the parts as the importer has always split them, the host judged before the port.
   const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(text);
   const m = bracketed ?? /^([^:]+):(\d+)$/.exec(text);
   if (m) {
     if (!parseEndpoint(`${bracketed ? `[${m[1]}]` : m[1]}:1`, ENDPOINT).ok) {
-      throw new ImportError(origin, `Endpoint host "${m[1]!.slice(0, 60)}" is neither an IP address nor a host name`, "the frontend's address or DNS name, e.g. 203.0.113.1:51820");
+      throw new ImportError(
+        origin,
+        `Endpoint host "${m[1]!.slice(0, 60)}" is neither an IP address nor a host name`,
+        "the frontend's address or DNS name, e.g. 203.0.113.1:51820",
+      );
     }
     throw new ImportError(origin, `Endpoint port ${m[2]} is out of range`, 'a port from 1 to 65535');
   }
-  throw new ImportError(origin, `Endpoint "${text.slice(0, 60)}" is not HOST:PORT`, 'an address and port such as 203.0.113.1:51820 or [2001:db8::1]:51820');
+  throw new ImportError(
+    origin,
+    `Endpoint "${text.slice(0, 60)}" is not HOST:PORT`,
+    'an address and port such as 203.0.113.1:51820 or [2001:db8::1]:51820',
+  );
 }
 
 /** `A`, `A:P`, `A:P-Q`, `[A]:P` of --to-destination. */
@@ -110,7 +132,8 @@ export function chainResolver(rules: IptRule[]): (r: IptRule) => string | undefi
   };
 }
 
-export const USER_CHAIN_TARGET = (r: IptRule, all: IptRule[]) => r.target !== undefined && all.some((x) => x.table === r.table && x.chain === r.target);
+export const USER_CHAIN_TARGET = (r: IptRule, all: IptRule[]) =>
+  r.target !== undefined && all.some((x) => x.table === r.table && x.chain === r.target);
 
 export function inTunnel(ctx: Ctx, c: Cidr): boolean {
   return ctx.own.some((s) => contains(s, c));

@@ -7,13 +7,17 @@ import { type Cidr, commonLength, contains, isDefault, isHost, parseCidr } from 
 import type { PeerFacts } from '../facts.js';
 import { type IptRule, portOf, ruleText } from '../iptables.js';
 import { ImportError, type Origin } from '../source.js';
-import { cidrOf, type Ctx, dnatTarget, inTunnel, pskFile, where } from './context.js';
+import { type Ctx, cidrOf, dnatTarget, inTunnel, pskFile, where } from './context.js';
 
 export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: IptRule[]): Record<string, unknown> {
   const { tunnel, facts } = ctx;
   const notes = facts.notes;
   if (!tunnel.listenPort || tunnel.listenPort.value === 0) {
-    throw new ImportError({ file: tunnel.file, line: 0 }, 'the frontend has no ListenPort', 'ListenPort = the UDP port the backends dial (listen-port= for NetworkManager)');
+    throw new ImportError(
+      { file: tunnel.file, line: 0 },
+      'the frontend has no ListenPort',
+      'ListenPort = the UDP port the backends dial (listen-port= for NetworkManager)',
+    );
   }
   // Widen /32 tunnel addresses so that the peers' addresses lie in the subnet (wg-quick routes them by AllowedIPs).
   const hostsOf = (p: PeerFacts) => p.allowedIps.map((a) => ({ c: cidrOf(a.value, a.origin, 'AllowedIPs'), a }));
@@ -25,7 +29,11 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
     const len = Math.min(cap, ...peerAddrs.map((x) => commonLength(mine, x.c)));
     const widened = { ...mine, length: len, explicit: true };
     const origin = tunnel.addresses.find((a) => parseCidr(a.value)?.value === mine.value)?.origin ?? { file: tunnel.file, line: 0 };
-    notes.changed(origin, `Address ${mine.address}/${mine.length}`, `written as ${mine.address}/${len}: netfwd needs the peers' addresses inside the tunnel subnet (wg-quick reached them through AllowedIPs routes)`);
+    notes.changed(
+      origin,
+      `Address ${mine.address}/${mine.length}`,
+      `written as ${mine.address}/${len}: netfwd needs the peers' addresses inside the tunnel subnet (wg-quick reached them through AllowedIPs routes)`,
+    );
     return widened;
   });
   tunnelSpec.addresses = ctx.own.map((c) => `${c.address}/${c.length}`);
@@ -36,18 +44,40 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
     const hosts: Cidr[] = [];
     for (const { c, a } of hostsOf(p)) {
       if (isHost(c) && inTunnel(ctx, c) && !hosts.some((h) => h.family === c.family)) hosts.push(c);
-      else notes.notTranslated(a.origin, `AllowedIPs ${a.value}`, isHost(c) && inTunnel(ctx, c) ? `a second IPv${c.family} address of the peer; netfwd gives each backend one address per family` : 'a network routed to the peer; netfwd gives each backend only its own tunnel addresses');
+      else
+        notes.notTranslated(
+          a.origin,
+          `AllowedIPs ${a.value}`,
+          isHost(c) && inTunnel(ctx, c)
+            ? `a second IPv${c.family} address of the peer; netfwd gives each backend one address per family`
+            : 'a network routed to the peer; netfwd gives each backend only its own tunnel addresses',
+        );
     }
-    if (p.endpoint) notes.notTranslated(p.endpoint.origin, `Endpoint ${p.endpoint.value}`, 'netfwd\'s frontend does not dial its backends; they dial it');
-    if (p.keepalive && p.keepalive.value !== 0) notes.notTranslated(p.keepalive.origin, `PersistentKeepalive ${p.keepalive.value}`, 'the backend keeps the tunnel alive (its persistentKeepalive)');
+    if (p.endpoint)
+      notes.notTranslated(p.endpoint.origin, `Endpoint ${p.endpoint.value}`, "netfwd's frontend does not dial its backends; they dial it");
+    if (p.keepalive && p.keepalive.value !== 0)
+      notes.notTranslated(
+        p.keepalive.origin,
+        `PersistentKeepalive ${p.keepalive.value}`,
+        'the backend keeps the tunnel alive (its persistentKeepalive)',
+      );
     if (hosts.length === 0) {
       notes.notTranslated(p.origin, 'peer', 'it has no address in the tunnel subnet (AllowedIPs /32 or /128); netfwd cannot forward to it');
       return;
     }
     const name = `peer${peers.length + 1}`;
-    peers.push({ name, hosts, spec: { name, publicKey: p.publicKey!.value, addresses: hosts.map((h) => h.address), ...pskFile(ctx, p.presharedKey, `-${name}`) } });
+    peers.push({
+      name,
+      hosts,
+      spec: { name, publicKey: p.publicKey!.value, addresses: hosts.map((h) => h.address), ...pskFile(ctx, p.presharedKey, `-${name}`) },
+    });
   });
-  if (peers.length === 0) throw new ImportError({ file: tunnel.file, line: 0 }, 'no peer with a tunnel address', 'a [Peer] whose AllowedIPs holds its tunnel address, e.g. 10.0.0.2/32');
+  if (peers.length === 0)
+    throw new ImportError(
+      { file: tunnel.file, line: 0 },
+      'no peer with a tunnel address',
+      'a [Peer] whose AllowedIPs holds its tunnel address, e.g. 10.0.0.2/32',
+    );
   tunnelSpec.peers = peers.map((p) => p.spec);
 
   // ---- forwards
@@ -61,7 +91,11 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
     const to = r.targetOptions.get('--to-destination') ?? r.targetOptions.get('--to');
     const chain = ctx.chains(r);
     if (chain !== 'PREROUTING') {
-      notes.notTranslated(r.origin, text, chain === 'OUTPUT' ? 'DNAT of this machine\'s own connections; netfwd forwards arriving connections' : 'DNAT outside PREROUTING');
+      notes.notTranslated(
+        r.origin,
+        text,
+        chain === 'OUTPUT' ? "DNAT of this machine's own connections; netfwd forwards arriving connections" : 'DNAT outside PREROUTING',
+      );
       ctx.used.add(r);
       continue;
     }
@@ -72,7 +106,11 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
       ctx.used.add(r);
     };
     if (!target || !peer) {
-      skip(target ? 'the DNAT target is not a WireGuard peer\'s tunnel address; netfwd forwards only to its backends' : 'the DNAT target is not one address (with an optional port)');
+      skip(
+        target
+          ? "the DNAT target is not a WireGuard peer's tunnel address; netfwd forwards only to its backends"
+          : 'the DNAT target is not one address (with an optional port)',
+      );
       continue;
     }
     const proto = r.protocol;
@@ -105,8 +143,14 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
       }
       address = d.address;
     }
-    if (r.source) notes.changed(r.origin, `-s ${r.source.value}`, 'netfwd forwards connections from any source; the source restriction is not kept');
-    if (r.other.length || r.state) notes.changed(r.origin, [...r.other, ...(r.state ? [`--state ${r.state.value}`] : [])].join(' '), 'a match netfwd does not keep; the forward applies to every such packet');
+    if (r.source)
+      notes.changed(r.origin, `-s ${r.source.value}`, 'netfwd forwards connections from any source; the source restriction is not kept');
+    if (r.other.length || r.state)
+      notes.changed(
+        r.origin,
+        [...r.other, ...(r.state ? [`--state ${r.state.value}`] : [])].join(' '),
+        'a match netfwd does not keep; the forward applies to every such packet',
+      );
     if (r.outInterface) notes.changed(r.origin, `-o ${r.outInterface.value}`, 'netfwd does not restrict forwards by output interface');
     if (r.inInterface) publicIfaces.set(r.inInterface.value, [...(publicIfaces.get(r.inInterface.value) ?? []), r.origin]);
     else anyWithoutIface = r.origin;
@@ -124,12 +168,20 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
         notes.notTranslated(r.origin, text, 'a multiport rule DNATed to one port range; netfwd maps a range port by port');
         continue;
       }
-      const existing = forwards.find((f) => f.protocol === proto.value && String(f.port) === port && f.address === address && (f.to as { peer: string }).peer === peer.name);
+      const existing = forwards.find(
+        (f) =>
+          f.protocol === proto.value && String(f.port) === port && f.address === address && (f.to as { peer: string }).peer === peer.name,
+      );
       if (existing) {
         families.get(existing)!.families.add(target.address.family); // the same forward for the other family
         continue;
       }
-      const forward: Record<string, unknown> = { protocol: proto.value, port: /^\d+$/.test(port) ? Number(port) : port, ...(address ? { address } : {}), to: { peer: peer.name, ...(toPort !== port ? { port: /^\d+$/.test(toPort) ? Number(toPort) : toPort } : {}) } };
+      const forward: Record<string, unknown> = {
+        protocol: proto.value,
+        port: /^\d+$/.test(port) ? Number(port) : port,
+        ...(address ? { address } : {}),
+        to: { peer: peer.name, ...(toPort !== port ? { port: /^\d+$/.test(toPort) ? Number(toPort) : toPort } : {}) },
+      };
       forwards.push(forward);
       families.set(forward, { families: new Set([target.address.family]), origin: r.origin, peer });
     }
@@ -138,12 +190,23 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
   // netfwd forwards every family the peer has an address of (unless an address limits it).
   for (const [f, seen] of families) {
     const missing = f.address === undefined ? seen.peer.hosts.filter((h) => !seen.families.has(h.family)) : [];
-    if (missing.length > 0) notes.changed(seen.origin, `${String(f.protocol)} ${String(f.port)}`, `also forwarded over IPv${missing[0]!.family}: netfwd forwards every family the peer has an address of`);
+    if (missing.length > 0)
+      notes.changed(
+        seen.origin,
+        `${String(f.protocol)} ${String(f.port)}`,
+        `also forwarded over IPv${missing[0]!.family}: netfwd forwards every family the peer has an address of`,
+      );
   }
   const spec: Record<string, unknown> = { tunnel: tunnelSpec };
   if (publicIfaces.size === 1 && !anyWithoutIface) spec.public = { interface: [...publicIfaces.keys()][0] };
   else if (publicIfaces.size > 0) {
-    for (const [name, origins] of publicIfaces) for (const og of origins) notes.changed(og, `-i ${name}`, 'the DNAT rules name different input interfaces (or none); netfwd accepts the forwards on any interface but the tunnel');
+    for (const [name, origins] of publicIfaces)
+      for (const og of origins)
+        notes.changed(
+          og,
+          `-i ${name}`,
+          'the DNAT rules name different input interfaces (or none); netfwd accepts the forwards on any interface but the tunnel',
+        );
   }
   spec.forwards = forwards;
 
@@ -164,7 +227,7 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
     if (toTunnel || toPeer) {
       const own = snatTo === undefined ? undefined : parseCidr(snatTo);
       if (r.target === 'SNAT' && !(own && ctx.own.some((c) => c.value === own.value && c.family === own.family))) {
-        notes.notTranslated(r.origin, ruleText(r), 'SNAT into the tunnel to an address that is not the frontend\'s tunnel address');
+        notes.notTranslated(r.origin, ruleText(r), "SNAT into the tunnel to an address that is not the frontend's tunnel address");
       } else {
         sourceNat = true;
         snatMatched.push(r);
@@ -172,20 +235,36 @@ export function frontend(ctx: Ctx, tunnelSpec: Record<string, unknown>, dnats: I
       ctx.used.add(r);
     } else if (fromTunnel || (!src && !toTunnel && r.target === 'MASQUERADE')) {
       masquerade = true;
-      if (r.target === 'SNAT') notes.changed(r.origin, ruleText(r), 'netfwd masquerades (the address of the outgoing interface) instead of SNAT to a fixed address');
-      if (r.targetOptions.has('--to-ports')) notes.changed(r.origin, `--to-ports ${r.targetOptions.get('--to-ports')}`, 'netfwd\'s masquerade keeps the kernel\'s choice of source ports');
+      if (r.target === 'SNAT')
+        notes.changed(
+          r.origin,
+          ruleText(r),
+          'netfwd masquerades (the address of the outgoing interface) instead of SNAT to a fixed address',
+        );
+      if (r.targetOptions.has('--to-ports'))
+        notes.changed(
+          r.origin,
+          `--to-ports ${r.targetOptions.get('--to-ports')}`,
+          "netfwd's masquerade keeps the kernel's choice of source ports",
+        );
       ctx.used.add(r);
     }
   }
   if (sourceNat) {
     spec.sourceNat = true;
-    const snatPorts = snatMatched.map((r) => (r.dport || r.dports ? (r.dports?.value ?? r.dport!.value).split(',').map((p) => portOf(p, r.origin)) : undefined));
+    const snatPorts = snatMatched.map((r) =>
+      r.dport || r.dports ? (r.dports?.value ?? r.dport!.value).split(',').map((p) => portOf(p, r.origin)) : undefined,
+    );
     const unmatched = forwards.filter((f) => {
       const to = String((f.to as { port?: unknown }).port ?? f.port);
       return !snatPorts.some((ports) => ports === undefined || ports.includes(to));
     });
     if (unmatched.length > 0) {
-      notes.changed(snatMatched[0]!.origin, ruleText(snatMatched[0]!), 'netfwd source-NATs every forwarded connection (sourceNat: true), not only those of this rule\'s ports');
+      notes.changed(
+        snatMatched[0]!.origin,
+        ruleText(snatMatched[0]!),
+        "netfwd source-NATs every forwarded connection (sourceNat: true), not only those of this rule's ports",
+      );
     }
   }
   spec.masquerade = masquerade;

@@ -9,7 +9,7 @@ import { type Cidr, isHost } from '../cidr.js';
 import type { Facts, PeerFacts } from '../facts.js';
 import { ImportError, type Origin } from '../source.js';
 import { backend } from './backend.js';
-import { chainResolver, cidrOf, type Ctx, dnatTarget, keyText, type PlannedKeyFile, RESERVED_TABLES, type Role, where } from './context.js';
+import { type Ctx, chainResolver, cidrOf, dnatTarget, keyText, type PlannedKeyFile, RESERVED_TABLES, type Role, where } from './context.js';
 import { frontend } from './frontend.js';
 import { ipRouteText, ipRuleText, noteRule } from './leftovers.js';
 
@@ -35,10 +35,18 @@ export interface TranslateOptions {
 export function translate(facts: Facts, o: TranslateOptions): Translation {
   const notes = facts.notes;
   if (facts.tunnels.length === 0) {
-    throw new ImportError(undefined, 'no WireGuard configuration among the inputs', 'a wg-quick .conf file or a NetworkManager keyfile of type=wireguard (netfwd does not import OpenVPN)');
+    throw new ImportError(
+      undefined,
+      'no WireGuard configuration among the inputs',
+      'a wg-quick .conf file or a NetworkManager keyfile of type=wireguard (netfwd does not import OpenVPN)',
+    );
   }
   if (facts.tunnels.length > 1) {
-    throw new ImportError(facts.tunnels[1]!.file, `a second WireGuard configuration (the first is ${facts.tunnels[0]!.file})`, 'one WireGuard interface per import: netfwd configures one tunnel per file');
+    throw new ImportError(
+      facts.tunnels[1]!.file,
+      `a second WireGuard configuration (the first is ${facts.tunnels[0]!.file})`,
+      'one WireGuard interface per import: netfwd configures one tunnel per file',
+    );
   }
   const tunnel = facts.tunnels[0]!;
   const tunnelOrigin = { file: tunnel.file, line: 0 };
@@ -50,25 +58,39 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
   for (const a of tunnel.addresses) {
     const c = cidrOf(a.value, a.origin, 'Address');
     if (own.some((x) => x.family === c.family)) {
-      notes.notTranslated(a.origin, `Address ${a.value}`, `a second IPv${c.family} address; netfwd gives the tunnel one address per family`);
+      notes.notTranslated(
+        a.origin,
+        `Address ${a.value}`,
+        `a second IPv${c.family} address; netfwd gives the tunnel one address per family`,
+      );
       continue;
     }
     own.push(c);
   }
-  if (own.length === 0) throw new ImportError(tunnelOrigin, 'the tunnel has no address', 'Address = 10.0.0.1/24 (wg-quick) or address1=10.0.0.1/24 in [ipv4] (NetworkManager)');
+  if (own.length === 0)
+    throw new ImportError(
+      tunnelOrigin,
+      'the tunnel has no address',
+      'Address = 10.0.0.1/24 (wg-quick) or address1=10.0.0.1/24 in [ipv4] (NetworkManager)',
+    );
 
   // ---- peers
   for (const p of tunnel.peers) {
-    if (!p.publicKey) throw new ImportError(p.origin, 'a [Peer] without PublicKey', 'PublicKey = the peer\'s public key');
-    keyText({ kind: 'inline', key: p.publicKey.value, origin: p.publicKey.origin }, 'the peer\'s PublicKey');
+    if (!p.publicKey) throw new ImportError(p.origin, 'a [Peer] without PublicKey', "PublicKey = the peer's public key");
+    keyText({ kind: 'inline', key: p.publicKey.value, origin: p.publicKey.origin }, "the peer's PublicKey");
     if (p.presharedKey) keyText(p.presharedKey, 'PresharedKey');
   }
-  const peerAllowed = (p: PeerFacts) => p.allowedIps.map((a) => ({ cidr: cidrOf(a.value, a.origin, 'AllowedIPs'), origin: a.origin, text: a.value }));
+  const peerAllowed = (p: PeerFacts) =>
+    p.allowedIps.map((a) => ({ cidr: cidrOf(a.value, a.origin, 'AllowedIPs'), origin: a.origin, text: a.value }));
 
   // ---- the role
   const chains = chainResolver(facts.iptables);
   const dnats = facts.iptables.filter((r) => r.table === 'nat' && r.target === 'DNAT' && (r.op === 'append' || r.op === 'insert'));
-  const peerHosts = tunnel.peers.flatMap((p) => peerAllowed(p).filter((a) => isHost(a.cidr)).map((a) => a.cidr));
+  const peerHosts = tunnel.peers.flatMap((p) =>
+    peerAllowed(p)
+      .filter((a) => isHost(a.cidr))
+      .map((a) => a.cidr),
+  );
   const dnatToPeer = dnats.find((r) => {
     const t = dnatTarget(r.targetOptions.get('--to-destination') ?? r.targetOptions.get('--to') ?? '', r.origin);
     return t !== undefined && peerHosts.some((h) => h.value === t.address.value && h.family === t.address.family);
@@ -86,7 +108,11 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
     role = 'backend';
     roleReason = `policy routing into table ${policyRules[0]!.table} at ${where(policyRules[0]!.origin)}`;
   } else if (dnatToPeer) {
-    throw new ImportError(undefined, `the inputs both DNAT to a peer (${where(dnatToPeer.origin)}) and route by ${policyRules[0]!.uidrange ? 'uid' : 'mark'} (${where(policyRules[0]!.origin)})`, 'the files of one machine, or --role frontend|backend');
+    throw new ImportError(
+      undefined,
+      `the inputs both DNAT to a peer (${where(dnatToPeer.origin)}) and route by ${policyRules[0]!.uidrange ? 'uid' : 'mark'} (${where(policyRules[0]!.origin)})`,
+      'the files of one machine, or --role frontend|backend',
+    );
   } else if (tunnel.peers.length === 1 && tunnel.peers[0]!.endpoint) {
     role = 'backend';
     roleReason = `its only peer has an Endpoint (${where(tunnel.peers[0]!.endpoint.origin)}): it dials the frontend`;
@@ -94,7 +120,11 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
     role = 'frontend';
     roleReason = `it listens (${where(tunnel.listenPort.origin)}) and its peers have no Endpoint`;
   } else {
-    throw new ImportError(undefined, 'cannot tell whether this machine is the frontend or a backend (no DNAT to a peer, no uid or fwmark routing rules)', '--role frontend or --role backend');
+    throw new ImportError(
+      undefined,
+      'cannot tell whether this machine is the frontend or a backend (no DNAT to a peer, no uid or fwmark routing rules)',
+      '--role frontend or --role backend',
+    );
   }
 
   // ---- private key
@@ -102,7 +132,11 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
   const referencedKeyFiles: Translation['referencedKeyFiles'] = [];
   const privateKey = tunnel.privateKey;
   if (!privateKey) {
-    throw new ImportError(tunnelOrigin, 'no private key', tunnel.format === 'wg-quick' ? 'PrivateKey = … or PostUp = wg set %i private-key FILE' : 'private-key= in [wireguard]');
+    throw new ImportError(
+      tunnelOrigin,
+      'no private key',
+      tunnel.format === 'wg-quick' ? 'PrivateKey = … or PostUp = wg set %i private-key FILE' : 'private-key= in [wireguard]',
+    );
   }
   const tunnelSpec: Record<string, unknown> = { interface: iface };
   if (privateKey.kind === 'inline') {
@@ -119,14 +153,41 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
 
   // ---- whatever is left
   for (const r of facts.iptables) if (!ctx.used.has(r)) noteRule(ctx, r, role);
-  for (const r of facts.ipRules) if (!ctx.used.has(r)) notes.notTranslated(r.origin, ipRuleText(r), role === 'frontend' ? 'policy routing on the frontend: netfwd routes nothing by rule there' : 'a routing rule netfwd does not set up (see the return path above)');
-  for (const r of facts.ipRoutes) if (!ctx.used.has(r)) notes.notTranslated(r.origin, ipRouteText(r), r.table === undefined || r.table === 254 ? 'a route in the main table; netfwd adds routes only to the return path\'s table' : 'a route netfwd does not set up');
+  for (const r of facts.ipRules)
+    if (!ctx.used.has(r))
+      notes.notTranslated(
+        r.origin,
+        ipRuleText(r),
+        role === 'frontend'
+          ? 'policy routing on the frontend: netfwd routes nothing by rule there'
+          : 'a routing rule netfwd does not set up (see the return path above)',
+      );
+  for (const r of facts.ipRoutes)
+    if (!ctx.used.has(r))
+      notes.notTranslated(
+        r.origin,
+        ipRouteText(r),
+        r.table === undefined || r.table === 254
+          ? "a route in the main table; netfwd adds routes only to the return path's table"
+          : 'a route netfwd does not set up',
+      );
   for (const f of facts.forwarding) {
-    if (role === 'backend') notes.notTranslated(f, 'ip_forward=1', 'a backend does not forward; netfwd turns forwarding on only on the frontend');
+    if (role === 'backend')
+      notes.notTranslated(f, 'ip_forward=1', 'a backend does not forward; netfwd turns forwarding on only on the frontend');
   }
   for (const r of facts.rpFilter) {
-    if (r.value.iface === iface && role === 'backend') notes.changed(r.origin, `rp_filter ${r.value.iface}=${r.value.value}`, 'netfwd sets loose reverse-path filtering (2) on the tunnel in the routed return-path modes');
-    else notes.notTranslated(r.origin, `rp_filter ${r.value.iface}=${r.value.value}`, 'reverse-path filtering of another interface; netfwd only sets the tunnel\'s');
+    if (r.value.iface === iface && role === 'backend')
+      notes.changed(
+        r.origin,
+        `rp_filter ${r.value.iface}=${r.value.value}`,
+        'netfwd sets loose reverse-path filtering (2) on the tunnel in the routed return-path modes',
+      );
+    else
+      notes.notTranslated(
+        r.origin,
+        `rp_filter ${r.value.iface}=${r.value.value}`,
+        "reverse-path filtering of another interface; netfwd only sets the tunnel's",
+      );
   }
   return { role, roleReason, spec: { role, ...spec }, keyFiles, referencedKeyFiles };
 }

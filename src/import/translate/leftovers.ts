@@ -11,30 +11,48 @@ export function noteRule(ctx: Ctx, r: IptRule, role: Role): void {
   const text = ruleText(r);
   if (r.op === 'new-chain') return;
   if (r.op === 'policy') {
-    notes.notTranslated(r.origin, text, 'a chain policy: netfwd does not change policies (netfwd plan and status warn when a drop policy would drop the forwarded traffic)');
+    notes.notTranslated(
+      r.origin,
+      text,
+      'a chain policy: netfwd does not change policies (netfwd plan and status warn when a drop policy would drop the forwarded traffic)',
+    );
     return;
   }
   if (USER_CHAIN_TARGET(r, ctx.facts.iptables)) return; // structure: the user chain's rules are judged one by one
   const chain = ctx.chains(r) ?? r.chain;
   if (r.target === 'RETURN') {
-    notes.notTranslated(r.origin, text, 'an exception inside a user chain; netfwd\'s own rules have no such exceptions');
+    notes.notTranslated(r.origin, text, "an exception inside a user chain; netfwd's own rules have no such exceptions");
     return;
   }
   if (r.table === 'filter' && (chain === 'INPUT' || chain === 'OUTPUT')) {
     notes.notTranslated(
       r.origin,
       text,
-      `netfwd filters only what it opens (${chain === 'INPUT' ? (role === 'backend' ? 'from the tunnel only the services and tunnelPorts; the services on no other interface' : 'from the tunnel only tunnelPorts on the tunnel addresses') : 'nothing of this machine\'s own outgoing traffic'}), not the rest of ${chain === 'INPUT' ? 'the traffic to' : 'the traffic from'} this machine; keep this rule in your firewall if you need it`,
+      `netfwd filters only what it opens (${chain === 'INPUT' ? (role === 'backend' ? 'from the tunnel only the services and tunnelPorts; the services on no other interface' : 'from the tunnel only tunnelPorts on the tunnel addresses') : "nothing of this machine's own outgoing traffic"}), not the rest of ${chain === 'INPUT' ? 'the traffic to' : 'the traffic from'} this machine; keep this rule in your firewall if you need it`,
     );
     return;
   }
   if (r.table === 'filter' && chain === 'FORWARD') {
     const peerToPeer = r.inInterface?.value === ctx.iface && r.outInterface?.value === ctx.iface;
-    notes.notTranslated(r.origin, text, peerToPeer ? 'traffic between peers of the tunnel: netfwd forwards only the configured ports' : r.target === 'ACCEPT' ? 'forwarding that is not one of netfwd\'s forwards' : 'filtering of forwarded traffic; netfwd only accepts its own forwards');
+    notes.notTranslated(
+      r.origin,
+      text,
+      peerToPeer
+        ? 'traffic between peers of the tunnel: netfwd forwards only the configured ports'
+        : r.target === 'ACCEPT'
+          ? "forwarding that is not one of netfwd's forwards"
+          : 'filtering of forwarded traffic; netfwd only accepts its own forwards',
+    );
     return;
   }
   if (r.table === 'nat') {
-    notes.notTranslated(r.origin, text, role === 'backend' ? 'NAT on a backend: netfwd sets up none there' : 'a NAT rule that is neither a DNAT to a peer nor masquerading of the tunnel');
+    notes.notTranslated(
+      r.origin,
+      text,
+      role === 'backend'
+        ? 'NAT on a backend: netfwd sets up none there'
+        : 'a NAT rule that is neither a DNAT to a peer nor masquerading of the tunnel',
+    );
     return;
   }
   if (r.table === 'mangle') {
@@ -53,13 +71,30 @@ export function noteRule(ctx: Ctx, r: IptRule, role: Role): void {
 }
 
 export function ipRuleText(r: IpRule): string {
-  return ['ip rule add', r.priority !== undefined ? `priority ${r.priority}` : '', r.not ? 'not' : '', r.from ? `from ${r.from}` : '', r.to ? `to ${r.to}` : '', r.fwmark ? `fwmark ${r.fwmark.mark}` : '', r.uidrange ? `uidrange ${r.uidrange.from}-${r.uidrange.to}` : '', ...r.other, r.table !== undefined ? `table ${r.table}` : '']
+  return [
+    'ip rule add',
+    r.priority !== undefined ? `priority ${r.priority}` : '',
+    r.not ? 'not' : '',
+    r.from ? `from ${r.from}` : '',
+    r.to ? `to ${r.to}` : '',
+    r.fwmark ? `fwmark ${r.fwmark.mark}` : '',
+    r.uidrange ? `uidrange ${r.uidrange.from}-${r.uidrange.to}` : '',
+    ...r.other,
+    r.table !== undefined ? `table ${r.table}` : '',
+  ]
     .filter((x) => x !== '')
     .join(' ');
 }
 
 export function ipRouteText(r: IpRoute): string {
-  return ['ip route add', r.type !== 'unicast' ? r.type : '', r.destination ?? '', r.via ? `via ${r.via}` : '', r.dev ? `dev ${r.dev}` : '', r.table !== undefined ? `table ${r.table}` : '']
+  return [
+    'ip route add',
+    r.type !== 'unicast' ? r.type : '',
+    r.destination ?? '',
+    r.via ? `via ${r.via}` : '',
+    r.dev ? `dev ${r.dev}` : '',
+    r.table !== undefined ? `table ${r.table}` : '',
+  ]
     .filter((x) => x !== '')
     .join(' ');
 }

@@ -1,6 +1,7 @@
 /** byteorder: converts a register between host and network order (ordering comparisons, intervals, MSS). */
-import { attrs } from '../../netlink/attributes.js';
+
 import { DecodeError } from '../../errors.js';
+import { attrs } from '../../netlink/attributes.js';
 import { defineExpr, need } from './common.js';
 
 export interface ByteorderExpr {
@@ -27,7 +28,14 @@ export const byteorderCodec = defineExpr<ByteorderExpr, typeof schema._values & 
   (v, p) => {
     const op = need(v.op, 'op', p);
     if (op !== 0 && op !== 1) throw new DecodeError(`unknown byteorder op ${op}`, p);
-    return { name: 'byteorder', sreg: need(v.sreg, 'sreg', p), dreg: need(v.dreg, 'dreg', p), op: op === 1 ? 'hton' : 'ntoh', len: need(v.len, 'len', p), size: need(v.size, 'size', p) };
+    return {
+      name: 'byteorder',
+      sreg: need(v.sreg, 'sreg', p),
+      dreg: need(v.dreg, 'dreg', p),
+      op: op === 1 ? 'hton' : 'ntoh',
+      len: need(v.len, 'len', p),
+      size: need(v.size, 'size', p),
+    };
   },
   (e) => `byteorder reg ${e.dreg} = ${e.op}(reg ${e.sreg}, ${e.size}, ${e.len})`,
 );

@@ -1,7 +1,8 @@
 /** cmp: compares a register with a constant (matches end in it). */
-import { attrs } from '../../netlink/attributes.js';
+
 import { DecodeError } from '../../errors.js';
-import { CMP_OPS, type CmpOpName, be32Attr, dataAttr, dataAttrs, dataValue, defineExpr, need, words } from './common.js';
+import { attrs } from '../../netlink/attributes.js';
+import { be32Attr, CMP_OPS, type CmpOpName, dataAttr, dataAttrs, dataValue, defineExpr, need, words } from './common.js';
 
 export interface CmpExpr {
   name: 'cmp';

@@ -20,9 +20,30 @@ const schema = attrs('ct', {
 
 /** enum nft_ct_keys, by the names libnftnl prints. */
 export const CT_KEY_NAMES = [
-  'state', 'direction', 'status', 'mark', 'secmark', 'expiration', 'helper', 'l3protocol', 'src', 'dst',
-  'protocol', 'proto_src', 'proto_dst', 'label', 'packets', 'bytes', 'avgpkt', 'zone', 'event',
-  'src_ip', 'dst_ip', 'src_ip6', 'dst_ip6', 'ct_id',
+  'state',
+  'direction',
+  'status',
+  'mark',
+  'secmark',
+  'expiration',
+  'helper',
+  'l3protocol',
+  'src',
+  'dst',
+  'protocol',
+  'proto_src',
+  'proto_dst',
+  'label',
+  'packets',
+  'bytes',
+  'avgpkt',
+  'zone',
+  'event',
+  'src_ip',
+  'dst_ip',
+  'src_ip6',
+  'dst_ip6',
+  'ct_id',
 ] as const;
 
 export const ctCodec = defineExpr<CtExpr, typeof schema._values & {}>(

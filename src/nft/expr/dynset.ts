@@ -34,7 +34,17 @@ const OPS = ['add', 'update', 'delete'];
 export const dynsetCodec = defineExpr<DynsetExpr, typeof schema._values & {}>(
   'dynset',
   schema,
-  (e) => ({ setName: e.setName, setId: e.setId, op: e.op, sregKey: e.sregKey, sregData: e.sregData, timeout: e.timeout, expr: e.expr, flags: e.flags, exprs: e.exprs }),
+  (e) => ({
+    setName: e.setName,
+    setId: e.setId,
+    op: e.op,
+    sregKey: e.sregKey,
+    sregData: e.sregData,
+    timeout: e.timeout,
+    expr: e.expr,
+    flags: e.flags,
+    exprs: e.exprs,
+  }),
   (v, p) => {
     const e: DynsetExpr = { name: 'dynset', setName: need(v.setName, 'set', p), op: v.op ?? 0, sregKey: need(v.sregKey, 'sreg_key', p) };
     for (const k of ['setId', 'sregData', 'timeout', 'flags', 'expr', 'exprs'] as const) {

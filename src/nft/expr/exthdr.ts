@@ -32,7 +32,12 @@ export const exthdrCodec = defineExpr<ExthdrExpr, typeof schema._values & {}>(
   schema,
   (e) => ({ dreg: e.dreg, sreg: e.sreg, type: e.type, offset: e.offset, len: e.len, op: e.op, flags: e.flags }),
   (v, p) => {
-    const e: ExthdrExpr = { name: 'exthdr', type: need(v.type, 'type', p), offset: need(v.offset, 'offset', p), len: need(v.len, 'len', p) };
+    const e: ExthdrExpr = {
+      name: 'exthdr',
+      type: need(v.type, 'type', p),
+      offset: need(v.offset, 'offset', p),
+      len: need(v.len, 'len', p),
+    };
     if (v.dreg !== undefined) e.dreg = v.dreg;
     if (v.sreg !== undefined) e.sreg = v.sreg;
     if (v.op !== undefined) e.op = v.op;

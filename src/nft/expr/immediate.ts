@@ -1,7 +1,8 @@
 /** immediate: a constant into a register, or a verdict (accept, drop, jump, ...) into the verdict register. */
-import { attrs } from '../../netlink/attributes.js';
+
 import { DecodeError } from '../../errors.js';
-import { VERDICT_NAMES, be32Attr, dataAttr, dataAttrs, defineExpr, need, words } from './common.js';
+import { attrs } from '../../netlink/attributes.js';
+import { be32Attr, dataAttr, dataAttrs, defineExpr, need, VERDICT_NAMES, words } from './common.js';
 
 export interface ImmediateExpr {
   name: 'immediate';

@@ -37,7 +37,7 @@ export const limitCodec = defineExpr<LimitExpr, typeof schema._values & {}>(
     flags: v.flags ?? 0,
   }),
   (e) => {
-    const unit = (Object.entries(LIMIT_UNITS).find(([, s]) => s === e.unit)?.[0]) ?? `${e.unit}s`;
+    const unit = Object.entries(LIMIT_UNITS).find(([, s]) => s === e.unit)?.[0] ?? `${e.unit}s`;
     return `limit rate ${e.rate}/${unit} burst ${e.burst} type ${e.type === 1 ? 'bytes' : 'packets'} flags 0x${e.flags.toString(16)}`;
   },
 );

@@ -37,7 +37,14 @@ export const logCodec = defineExpr<LogExpr, typeof schema._values & {}>(
     if (e.prefix !== undefined) parts.push(`prefix ${e.prefix}`);
     if (e.group !== undefined) parts.push(`group ${e.group} snaplen ${e.snaplen ?? 0} qthreshold ${e.qthreshold ?? 0}`);
     if (e.level !== undefined) parts.push(`level ${e.level}`);
-    const names: [number, string][] = [[1, 'tcpseq'], [2, 'tcpopt'], [4, 'ipopt'], [8, 'uid'], [0x10, 'nflog'], [0x20, 'macdecode']];
+    const names: [number, string][] = [
+      [1, 'tcpseq'],
+      [2, 'tcpopt'],
+      [4, 'ipopt'],
+      [8, 'uid'],
+      [0x10, 'nflog'],
+      [0x20, 'macdecode'],
+    ];
     for (const [bit, n] of names) if ((e.flags ?? 0) & bit) parts.push(n);
     return parts.join(' ');
   },

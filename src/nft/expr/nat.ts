@@ -1,6 +1,7 @@
 /** nat, masq, redir: address and port translation (`dnat to`, `snat to`, `masquerade`, `redirect`). */
-import { attrs } from '../../netlink/attributes.js';
+
 import { DecodeError } from '../../errors.js';
+import { attrs } from '../../netlink/attributes.js';
 import { be32Attr, defineExpr, need } from './common.js';
 
 export interface NatExpr {

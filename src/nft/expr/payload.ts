@@ -45,7 +45,12 @@ export const payloadCodec = defineExpr<PayloadExpr, typeof schema._values & {}>(
     csumFlags: e.csumFlags,
   }),
   (v, p) => {
-    const e: PayloadExpr = { name: 'payload', base: need(v.base, 'base', p), offset: need(v.offset, 'offset', p), len: need(v.len, 'len', p) };
+    const e: PayloadExpr = {
+      name: 'payload',
+      base: need(v.base, 'base', p),
+      offset: need(v.offset, 'offset', p),
+      len: need(v.len, 'len', p),
+    };
     if (v.dreg !== undefined) e.dreg = v.dreg;
     if (v.sreg !== undefined) e.sreg = v.sreg;
     if (v.csumType !== undefined) e.csumType = v.csumType;

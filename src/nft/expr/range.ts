@@ -1,6 +1,7 @@
 /** range: `from <= reg <= to` (nft itself writes `!=` ranges with it; `==` ranges as two cmps). */
-import { attrs } from '../../netlink/attributes.js';
+
 import { DecodeError } from '../../errors.js';
+import { attrs } from '../../netlink/attributes.js';
 import { dataAttrs, dataValue, defineExpr, need, words } from './common.js';
 
 export interface RangeExpr {
@@ -25,7 +26,13 @@ export const rangeCodec = defineExpr<RangeExpr, typeof schema._values & {}>(
   (v, p) => {
     const op = need(v.op, 'op', p);
     if (op !== 0 && op !== 1) throw new DecodeError(`unknown range op ${op}`, p);
-    return { name: 'range', sreg: need(v.sreg, 'sreg', p), op: op === 0 ? 'eq' : 'neq', from: dataValue(v.from, `${p}.from`), to: dataValue(v.to, `${p}.to`) };
+    return {
+      name: 'range',
+      sreg: need(v.sreg, 'sreg', p),
+      op: op === 0 ? 'eq' : 'neq',
+      from: dataValue(v.from, `${p}.from`),
+      to: dataValue(v.to, `${p}.to`),
+    };
   },
   (e) => `range ${e.op} reg ${e.sreg} ${words(e.from)} ${words(e.to)}`,
 );

@@ -1,5 +1,5 @@
 /** Conntrack selectors: `ct state`, `ct status`, `ct mark`, `ct original ip saddr`, ... */
-import { DATATYPES, type NftDatatype, integerType } from '../datatype.js';
+import { DATATYPES, integerType, type NftDatatype } from '../datatype.js';
 import type { CtExpr } from '../expr/ct.js';
 import { udataU32 } from '../udata.js';
 import type { KeyDef, KeyProvider } from './key.js';
@@ -48,8 +48,16 @@ function ctKeyDef(name: string, info: CtKeyInfo, dir: number | undefined): KeyDe
     type: info.type,
     len: info.type.len,
     load: (dreg) => (dir === undefined ? { name: 'ct', key: info.key, dreg } : { name: 'ct', key: info.key, dreg, dir }),
-    set: info.settable ? (sreg) => (dir === undefined ? { name: 'ct', key: info.key, sreg } : { name: 'ct', key: info.key, sreg, dir }) : undefined,
-    typeofInfo: [12, [[0, udataU32(info.key)], [1, udataU32(dir ?? 0xffffffff)]]],
+    set: info.settable
+      ? (sreg) => (dir === undefined ? { name: 'ct', key: info.key, sreg } : { name: 'ct', key: info.key, sreg, dir })
+      : undefined,
+    typeofInfo: [
+      12,
+      [
+        [0, udataU32(info.key)],
+        [1, udataU32(dir ?? 0xffffffff)],
+      ],
+    ],
   };
   defs.set(id, def);
   return def;

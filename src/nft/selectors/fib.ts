@@ -30,14 +30,28 @@ function fibKeyDef(flags: number, result: number): KeyDef {
   const id = `${flags}/${result}`;
   let def = fibDefs.get(id);
   if (def) return def;
-  const type = flags & FIB_F_PRESENT ? fibPresentType : result === 1 ? DATATYPES.iface_index : result === 2 ? DATATYPES.ifname : DATATYPES.fib_addrtype;
+  const type =
+    flags & FIB_F_PRESENT
+      ? fibPresentType
+      : result === 1
+        ? DATATYPES.iface_index
+        : result === 2
+          ? DATATYPES.ifname
+          : DATATYPES.fib_addrtype;
   const base: KeyDef = {
     text: `fib ${fibLookupText(flags)} ${FIB_RESULTS[result]}`,
     type,
     len: type.len,
     load: (dreg) => ({ name: 'fib', dreg, result, flags }),
-    typeofInfo: [26, [[0, udataU32(result)], [1, udataU32(flags)]]],
-    refine: flags & FIB_F_PRESENT ? undefined : (v) => (v === 'missing' || v === 'exists' ? fibKeyDef(flags | FIB_F_PRESENT, result) : base),
+    typeofInfo: [
+      26,
+      [
+        [0, udataU32(result)],
+        [1, udataU32(flags)],
+      ],
+    ],
+    refine:
+      flags & FIB_F_PRESENT ? undefined : (v) => (v === 'missing' || v === 'exists' ? fibKeyDef(flags | FIB_F_PRESENT, result) : base),
   };
   fibDefs.set(id, (def = base));
   return def;

@@ -1,5 +1,5 @@
 /** Meta selectors: `meta l4proto`, `iifname`, `meta mark`, `meta skuid`, ... */
-import { DATATYPES, type NftDatatype, integerType } from '../datatype.js';
+import { DATATYPES, integerType, type NftDatatype } from '../datatype.js';
 import type { MetaExpr } from '../expr/meta.js';
 import { udataU32 } from '../udata.js';
 import type { KeyDef, KeyProvider } from './key.js';

@@ -1,6 +1,6 @@
 /** Payload selectors: header fields (`ip saddr`, `tcp dport`, `icmp type`) and raw `@th,16,16` loads. */
 import type { NftFamily } from '../constants.js';
-import { DATATYPES, type NftDatatype, integerType } from '../datatype.js';
+import { DATATYPES, integerType, type NftDatatype } from '../datatype.js';
 import { udataU32 } from '../udata.js';
 import type { KeyDef, KeyProvider, Recognized } from './key.js';
 
@@ -97,11 +97,7 @@ const PROTOS: Proto[] = [
     desc: 14,
     nfproto: 10,
     l4: 58,
-    fields: [
-      f('type', 1, 0, 1, DATATYPES.icmpv6_type),
-      f('code', 2, 1, 1, DATATYPES.icmpv6_code),
-      f('checksum', 3, 2, 2, int(2)),
-    ],
+    fields: [f('type', 1, 0, 1, DATATYPES.icmpv6_type), f('code', 2, 1, 1, DATATYPES.icmpv6_code), f('checksum', 3, 2, 2, int(2))],
   },
   { name: 'th', base: 2, desc: 11, fields: [...ports] },
 ];
@@ -118,7 +114,16 @@ function fieldKey(p: Proto, fd: Field): KeyDef {
     l4: p.l4,
     truncatable: true,
     load: (dreg, len) => ({ name: 'payload', dreg, base: p.base, offset: fd.offset, len: len ?? fd.len }),
-    typeofInfo: p.desc !== undefined ? [7, [[0, u32(p.desc)], [1, u32(fd.index)]]] : undefined,
+    typeofInfo:
+      p.desc !== undefined
+        ? [
+            7,
+            [
+              [0, u32(p.desc)],
+              [1, u32(fd.index)],
+            ],
+          ]
+        : undefined,
   };
 }
 

@@ -1,5 +1,5 @@
 /** Routing selectors: `rt mtu`, `rt ip nexthop`, `rt classid`, ... */
-import { DATATYPES, type NftDatatype, integerType } from '../datatype.js';
+import { DATATYPES, integerType, type NftDatatype } from '../datatype.js';
 import type { KeyDef, KeyProvider } from './key.js';
 
 const RT: Record<string, { key: number; type: NftDatatype }> = {
@@ -11,7 +11,10 @@ const RT: Record<string, { key: number; type: NftDatatype }> = {
   'rt ipsec': { key: 4, type: integerType(1, 'host') },
 };
 const rtDefs = new Map<string, KeyDef>(
-  Object.entries(RT).map(([text, { key, type }]) => [text, { text, type, len: type.len, load: (dreg: number) => ({ name: 'rt' as const, key, dreg }) }]),
+  Object.entries(RT).map(([text, { key, type }]) => [
+    text,
+    { text, type, len: type.len, load: (dreg: number) => ({ name: 'rt' as const, key, dreg }) },
+  ]),
 );
 
 export const rtKeys: KeyProvider = {

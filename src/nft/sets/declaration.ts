@@ -1,22 +1,22 @@
 /** Set and map declarations: key and data types, flags, and the userdata nft writes for them (named and anonymous sets). */
 import { DecodeError, ValidationError } from '../../errors.js';
 import {
-  SET_FLAGS,
+  NFT_SET_INTERVAL,
   type NftSetFlag,
+  SET_FLAGS,
   UDATA_SET_COMMENT,
-  UDATA_SET_DATABYTEORDER,
   UDATA_SET_DATA_INTERVAL,
   UDATA_SET_DATA_TYPEOF,
-  UDATA_SET_KEYBYTEORDER,
+  UDATA_SET_DATABYTEORDER,
   UDATA_SET_KEY_TYPEOF,
+  UDATA_SET_KEYBYTEORDER,
   UDATA_SET_MERGE_ELEMENTS,
-  NFT_SET_INTERVAL,
 } from '../constants.js';
-import { type NftDatatype, datatypeById, datatypeByName, pad4, splitTypeId } from '../datatype.js';
+import { datatypeById, datatypeByName, type NftDatatype, pad4, splitTypeId } from '../datatype.js';
+import type { NftSetType } from '../model.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { concatTypeofUdata, typeofUdata } from '../selectors/typeof.js';
-import type { NftSetType } from '../model.js';
-import { type UdataEntry, readUdataString, udataDecode, udataEncode, udataString, udataU32 } from '../udata.js';
+import { readUdataString, type UdataEntry, udataDecode, udataEncode, udataString, udataU32 } from '../udata.js';
 
 /** Resolves nft type names (`ipv4_addr`, or several for a concatenation). */
 export function resolveTypes(t: NftSetType, field: string): NftDatatype[] {
@@ -42,7 +42,8 @@ export function setFlagBits(flags: readonly NftSetFlag[] | undefined, field: str
   let bits = 0;
   for (const [i, f] of (flags ?? []).entries()) {
     const b = SET_FLAGS[f as NftSetFlag];
-    if (b === undefined) throw new ValidationError(`${field}[${i}]`, `unknown set flag ${JSON.stringify(f)}`, Object.keys(SET_FLAGS).join(', '));
+    if (b === undefined)
+      throw new ValidationError(`${field}[${i}]`, `unknown set flag ${JSON.stringify(f)}`, Object.keys(SET_FLAGS).join(', '));
     bits |= b;
   }
   return bits;
@@ -55,10 +56,17 @@ export function setFlagNames(bits: number): NftSetFlag[] {
 const BYTEORDER_CODE = { host: 1, big: 2 } as const;
 
 /** nft's userdata for a `type ...` set declaration. */
-export function namedSetUdata(keyTypes: readonly NftDatatype[], dataTypes: readonly NftDatatype[] | 'verdict' | undefined, comment?: string): Buffer {
+export function namedSetUdata(
+  keyTypes: readonly NftDatatype[],
+  dataTypes: readonly NftDatatype[] | 'verdict' | undefined,
+  comment?: string,
+): Buffer {
   const e: UdataEntry[] = [[UDATA_SET_KEYBYTEORDER, udataU32(keyTypes.length > 1 ? 0 : BYTEORDER_CODE[keyTypes[0]!.byteorder])]];
   if (dataTypes) {
-    e.push([UDATA_SET_DATABYTEORDER, udataU32(dataTypes === 'verdict' || dataTypes.length > 1 ? 0 : BYTEORDER_CODE[dataTypes[0]!.byteorder])]);
+    e.push([
+      UDATA_SET_DATABYTEORDER,
+      udataU32(dataTypes === 'verdict' || dataTypes.length > 1 ? 0 : BYTEORDER_CODE[dataTypes[0]!.byteorder]),
+    ]);
   }
   if (keyTypes.length > 1) e.push([UDATA_SET_KEY_TYPEOF, concatTypeofUdata()]);
   if (dataTypes && dataTypes !== 'verdict' && dataTypes.length > 1) e.push([UDATA_SET_DATA_TYPEOF, concatTypeofUdata()]);
@@ -70,12 +78,19 @@ export function namedSetUdata(keyTypes: readonly NftDatatype[], dataTypes: reado
 const EXPR_VERDICT = 1;
 
 /** nft's userdata for an anonymous set or map written in a rule. */
-export function inlineSetUdata(keyDefs: readonly KeyDef[], dataTypes: readonly NftDatatype[] | 'verdict' | undefined, flags: number): Buffer {
+export function inlineSetUdata(
+  keyDefs: readonly KeyDef[],
+  dataTypes: readonly NftDatatype[] | 'verdict' | undefined,
+  flags: number,
+): Buffer {
   const concat = keyDefs.length > 1;
   const interval = (flags & NFT_SET_INTERVAL) !== 0;
   const e: UdataEntry[] = [[UDATA_SET_KEYBYTEORDER, udataU32(concat ? 0 : BYTEORDER_CODE[keyByteorder(keyDefs[0]!)])]];
   if (dataTypes) {
-    e.push([UDATA_SET_DATABYTEORDER, udataU32(dataTypes === 'verdict' || dataTypes.length > 1 ? 0 : BYTEORDER_CODE[dataTypes[0]!.byteorder])]);
+    e.push([
+      UDATA_SET_DATABYTEORDER,
+      udataU32(dataTypes === 'verdict' || dataTypes.length > 1 ? 0 : BYTEORDER_CODE[dataTypes[0]!.byteorder]),
+    ]);
   } else if (interval) e.push([UDATA_SET_MERGE_ELEMENTS, udataU32(1)]);
   let typeOf: Buffer | undefined;
   if (!dataTypes) {
@@ -83,7 +98,14 @@ export function inlineSetUdata(keyDefs: readonly KeyDef[], dataTypes: readonly N
     typeOf = typeofUdata(keyDefs, !hostPart);
   } else if (concat) typeOf = typeofUdata(keyDefs, true);
   if (typeOf) e.push([UDATA_SET_KEY_TYPEOF, typeOf]);
-  if (dataTypes === 'verdict') e.push([UDATA_SET_DATA_TYPEOF, udataEncode([[0, udataU32(EXPR_VERDICT)], [1, Buffer.alloc(0)]])]);
+  if (dataTypes === 'verdict')
+    e.push([
+      UDATA_SET_DATA_TYPEOF,
+      udataEncode([
+        [0, udataU32(EXPR_VERDICT)],
+        [1, Buffer.alloc(0)],
+      ]),
+    ]);
   if (dataTypes) e.push([UDATA_SET_DATA_INTERVAL, udataU32(0)]);
   return udataEncode(e);
 }
@@ -101,7 +123,8 @@ export function setComment(udata: Buffer | undefined): string | undefined {
 
 /** Types of a listed set: from its key type id and lengths. */
 export function typesFromKernel(typeId: number | undefined, len: number, fieldLens?: number[]): NftDatatype[] {
-  if (!(len > 0 && len <= 64) || (fieldLens && fieldLens.some((l) => !(l > 0 && l <= 64)))) throw new DecodeError(`set key or data of ${len} bytes`, 'set');
+  if (!(len > 0 && len <= 64) || (fieldLens && fieldLens.some((l) => !(l > 0 && l <= 64))))
+    throw new DecodeError(`set key or data of ${len} bytes`, 'set');
   if (typeId !== undefined) {
     const split = splitTypeId(typeId, len, fieldLens);
     if (split) return split;

@@ -7,9 +7,9 @@
 import { ValidationError } from '../../errors.js';
 import { NFT_SET_ELEM_INTERVAL_END, NFT_SET_INTERVAL, NFT_SET_TIMEOUT, UDATA_COMMENT, UDATA_SET_ELEM_FLAGS } from '../constants.js';
 import type { NftDatatype } from '../datatype.js';
-import type { SetShape } from '../stmt/context.js';
 import type { NftElement, NftValuePart, NftVerdict } from '../model.js';
-import { type UdataEntry, readUdataString, udataDecode, udataEncode, udataString, udataU32 } from '../udata.js';
+import type { SetShape } from '../stmt/context.js';
+import { readUdataString, type UdataEntry, udataDecode, udataEncode, udataString, udataU32 } from '../udata.js';
 import { concatBytes, formatPart, fromBig, increment, parsePart, splitConcat, toBig, valueParts } from '../values.js';
 import { verdictFromKernel, verdictToKernel } from '../verdict.js';
 import type { ElemRecord } from './records.js';
@@ -63,7 +63,8 @@ export function dataBytes(shape: SetShape, el: NftElement, field: string): Pick<
 export function elemUdata(el: NftElement, field: string, open = false): Buffer | undefined {
   const e: UdataEntry[] = [];
   if (el.comment !== undefined) {
-    if (typeof el.comment !== 'string' || Buffer.byteLength(el.comment) > 127) throw new ValidationError(`${field}.comment`, 'too long', 'at most 127 bytes');
+    if (typeof el.comment !== 'string' || Buffer.byteLength(el.comment) > 127)
+      throw new ValidationError(`${field}.comment`, 'too long', 'at most 127 bytes');
     e.push([UDATA_COMMENT, udataString(el.comment)]);
   }
   if (open) e.push([UDATA_SET_ELEM_FLAGS, udataU32(1)]);
@@ -72,8 +73,10 @@ export function elemUdata(el: NftElement, field: string, open = false): Buffer |
 
 export function timeoutOf(el: NftElement, shape: SetShape, field: string): bigint | undefined {
   if (el.timeout === undefined) return undefined;
-  if (!(shape.flags & NFT_SET_TIMEOUT)) throw new ValidationError(`${field}.timeout`, 'the set has no timeout flag', "a set declared with flags ['timeout']");
-  if (!Number.isInteger(el.timeout) || el.timeout < 0) throw new ValidationError(`${field}.timeout`, 'invalid timeout', 'milliseconds as a non-negative integer');
+  if (!(shape.flags & NFT_SET_TIMEOUT))
+    throw new ValidationError(`${field}.timeout`, 'the set has no timeout flag', "a set declared with flags ['timeout']");
+  if (!Number.isInteger(el.timeout) || el.timeout < 0)
+    throw new ValidationError(`${field}.timeout`, 'invalid timeout', 'milliseconds as a non-negative integer');
   return BigInt(el.timeout);
 }
 
@@ -94,7 +97,12 @@ export function elementRecords(shape: SetShape, elements: readonly NftElement[],
       const f = `${field}[${i}]`;
       if (!el || typeof el !== 'object' || el.key === undefined) throw new ValidationError(f, 'not an element', '{ key, data? }');
       const k = parseKey(shape, el.key, `${f}.key`);
-      if (k.isInterval) throw new ValidationError(`${f}.key`, 'a range or prefix in a set without the interval flag', "single values, or a set with flags ['interval']");
+      if (k.isInterval)
+        throw new ValidationError(
+          `${f}.key`,
+          'a range or prefix in a set without the interval flag',
+          "single values, or a set with flags ['interval']",
+        );
       const r: ElemRecord = { key: concatBytes(k.from) };
       const t = timeoutOf(el, shape, f);
       if (t !== undefined) r.timeout = t;
@@ -191,7 +199,10 @@ function formatData(shape: SetShape, r: ElemRecord): NftElement['data'] | undefi
   if (r.verdict) return verdictFromKernel(r.verdict);
   if (!r.data || shape.dataTypes === 'verdict') return undefined;
   const types = shape.dataTypes;
-  const parts = splitConcat(r.data, types.map((t) => t.len));
+  const parts = splitConcat(
+    r.data,
+    types.map((t) => t.len),
+  );
   if (!parts) return undefined;
   const vals = parts.map((p, i) => types[i]!.value(p));
   return types.length === 1 ? vals[0]! : vals;
@@ -236,7 +247,9 @@ export function recordsToElements(shape: SetShape, records: readonly ElemRecord[
     return { elements: sortElements(shape.keyTypes, out), skipped };
   }
   const type = shape.keyTypes[0]!;
-  const sorted = [...records].filter((r) => r.key && r.key.length === type.len).sort((a, b) => Buffer.compare(a.key!, b.key!) || (a.flags ?? 0) - (b.flags ?? 0));
+  const sorted = [...records]
+    .filter((r) => r.key && r.key.length === type.len)
+    .sort((a, b) => Buffer.compare(a.key!, b.key!) || (a.flags ?? 0) - (b.flags ?? 0));
   skipped += records.length - sorted.length;
   for (let i = 0; i < sorted.length; i++) {
     const r = sorted[i]!;

@@ -9,10 +9,10 @@ import { Writer } from '../../netlink/writer.js';
 import { NFT_SET_INTERVAL } from '../constants.js';
 import { HOST_LE, type NftDatatype, pad4 } from '../datatype.js';
 import { dataAttrs, nestBegin, nestEnd } from '../expr/common.js';
-import type { SetShape } from '../stmt/context.js';
 import type { NftElement } from '../model.js';
+import type { SetShape } from '../stmt/context.js';
 import { isAtom, parsePart, valueParts } from '../values.js';
-import { type ElementMode, dataBytes, elemUdata, elementRecords, timeoutOf } from './elements.js';
+import { dataBytes, type ElementMode, elementRecords, elemUdata, timeoutOf } from './elements.js';
 import { NFTA_SET_ELEM, writeData, writeElemInner } from './records.js';
 
 /**
@@ -68,7 +68,8 @@ function writeKeyFields(w: Writer, shape: SetShape, key: unknown, end: boolean, 
       continue;
     }
     let b: Buffer;
-    if (isAtom(p) && !(t.prefixable && typeof p === 'string' && p.includes('/'))) b = t.parse(p, types.length > 1 ? `${field}[${i}]` : field);
+    if (isAtom(p) && !(t.prefixable && typeof p === 'string' && p.includes('/')))
+      b = t.parse(p, types.length > 1 ? `${field}[${i}]` : field);
     else {
       const pb = parsePart(t, p, types.length > 1 ? `${field}[${i}]` : field);
       if (!pb.from.equals(pb.to)) isInterval = true;
@@ -275,11 +276,17 @@ export function prepareElements(shape: SetShape, elements: readonly NftElement[]
     const k = nestBegin(writer, NFTA_SET_ELEM.key | NLA_F_NESTED);
     const kv = nestBegin(writer, 1);
     const keyAt = writer.pos;
-    let ranged = writeKeyFast(writer, types, el.key, interval) < 0 ? writeKeyFields(writer, shape, el.key, false, interval, `${path(i)}.key`) : false;
+    let ranged =
+      writeKeyFast(writer, types, el.key, interval) < 0 ? writeKeyFields(writer, shape, el.key, false, interval, `${path(i)}.key`) : false;
     const keyEnd = writer.pos;
     nestEnd(writer, kv);
     nestEnd(writer, k);
-    if (ranged && !interval) throw new ValidationError(`${path(i)}.key`, 'a range or prefix in a set without the interval flag', "single values, or a set with flags ['interval']");
+    if (ranged && !interval)
+      throw new ValidationError(
+        `${path(i)}.key`,
+        'a range or prefix in a set without the interval flag',
+        "single values, or a set with flags ['interval']",
+      );
     if (interval) {
       const e = nestBegin(writer, NFTA_SET_ELEM.keyEnd | NLA_F_NESTED);
       const ev = nestBegin(writer, 1);

@@ -5,14 +5,14 @@
  * context, and how a statement establishes protocol context (`establish`).
  */
 import { ValidationError } from '../../errors.js';
-import { FAMILIES, type NftFamily, NFPROTO_IPV4, NFPROTO_IPV6 } from '../constants.js';
+import { FAMILIES, NFPROTO_IPV4, NFPROTO_IPV6, type NftFamily } from '../constants.js';
 import { DATATYPES, type NftDatatype } from '../datatype.js';
 import { byteorderSize } from '../expr/byteorder.js';
 import { regSlot, regSpan, slotReg } from '../expr/common.js';
 import type { LookupExpr, NftExpr } from '../expr/index.js';
-import { type KeyDef, type ProtoCtx, needsHton } from '../selectors/key.js';
-import { findKey, keyDef, recognizeKey } from '../selectors/registry.js';
 import type { NftElement, NftKeyExpr, NftSetSource, NftStmt } from '../model.js';
+import { type KeyDef, needsHton, type ProtoCtx } from '../selectors/key.js';
+import { findKey, keyDef, recognizeKey } from '../selectors/registry.js';
 import { isSetSource } from '../values.js';
 
 // ---------------------------------------------------------------- linearize: statements → expressions
@@ -93,7 +93,8 @@ export class LinCtx implements ProtoCtx {
 
   constructor(readonly opts: LinearizeOptions) {
     this.family = opts.family;
-    if (FAMILIES[opts.family] === undefined) throw new ValidationError('family', `unknown family ${JSON.stringify(opts.family)}`, 'ip, ip6, inet, arp, bridge or netdev');
+    if (FAMILIES[opts.family] === undefined)
+      throw new ValidationError('family', `unknown family ${JSON.stringify(opts.family)}`, 'ip, ip6, inet, arp, bridge or netdev');
     // Without initialProto's temporary object: this runs once per rule.
     const nfproto = initialNfproto(opts.family);
     if (nfproto !== undefined) this.nfproto = nfproto;
@@ -153,7 +154,11 @@ export class LinCtx implements ProtoCtx {
   namedSet(name: unknown, field: string): SetShape {
     const shape = typeof name === 'string' && this.opts.set ? this.opts.set(name) : undefined;
     if (!shape) {
-      throw new ValidationError(field, `unknown set ${JSON.stringify(name)}`, 'a set of the same table (declared in this transaction or already in the kernel)');
+      throw new ValidationError(
+        field,
+        `unknown set ${JSON.stringify(name)}`,
+        'a set of the same table (declared in this transaction or already in the kernel)',
+      );
     }
     return shape;
   }

@@ -10,13 +10,15 @@ export const toCount = (v: bigint | undefined): number => Number(v ?? 0n);
 
 function count(v: unknown, field: string): bigint | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ValidationError(field, 'invalid count', 'a non-negative integer');
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new ValidationError(field, 'invalid count', 'a non-negative integer');
   return BigInt(v);
 }
 
 export function linearizeCounter(s: NftCounterStmt, ctx: LinCtx): void {
   if (s.name !== undefined) {
-    if (typeof s.name !== 'string' || !s.name) throw new ValidationError(`${ctx.field}.name`, 'invalid counter name', 'the name of a counter object');
+    if (typeof s.name !== 'string' || !s.name)
+      throw new ValidationError(`${ctx.field}.name`, 'invalid counter name', 'the name of a counter object');
     ctx.emit({ name: 'objref', objType: NFT_OBJECT_COUNTER, objName: s.name });
     return;
   }

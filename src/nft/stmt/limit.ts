@@ -1,16 +1,18 @@
 /** limit: `limit rate 10/second`, `limit rate over 1 mbytes/second burst 100 kbytes`. */
 import { ValidationError } from '../../errors.js';
-import { LIMIT_UNITS } from '../expr/limit.js';
 import type { LimitExpr } from '../expr/index.js';
+import { LIMIT_UNITS } from '../expr/limit.js';
 import type { NftLimitPer, NftLimitStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx } from './context.js';
 
 export function linearizeLimit(s: NftLimitStmt, ctx: LinCtx): void {
   const f = ctx.field;
   const unit = LIMIT_UNITS[s.per];
-  if (unit === undefined) throw new ValidationError(`${f}.per`, `unknown unit ${JSON.stringify(s.per)}`, Object.keys(LIMIT_UNITS).join(', '));
+  if (unit === undefined)
+    throw new ValidationError(`${f}.per`, `unknown unit ${JSON.stringify(s.per)}`, Object.keys(LIMIT_UNITS).join(', '));
   if (!Number.isSafeInteger(s.rate) || s.rate <= 0) throw new ValidationError(`${f}.rate`, 'invalid rate', 'a positive integer');
-  if (!Number.isInteger(s.burst) || s.burst < 0 || s.burst > 0xffffffff) throw new ValidationError(`${f}.burst`, 'invalid burst', 'a non-negative integer');
+  if (!Number.isInteger(s.burst) || s.burst < 0 || s.burst > 0xffffffff)
+    throw new ValidationError(`${f}.burst`, 'invalid burst', 'a non-negative integer');
   ctx.emit({ name: 'limit', rate: BigInt(s.rate), unit, burst: s.burst, type: s.bytes ? 1 : 0, flags: s.over ? 1 : 0 });
 }
 

@@ -1,7 +1,7 @@
 /** log: `log prefix "x" level info`, `log group 2`. */
 import { ValidationError } from '../../errors.js';
-import { LOG_FLAGS, LOG_FLAGS_ALL, LOG_LEVELS } from '../expr/log.js';
 import type { LogExpr } from '../expr/index.js';
+import { LOG_FLAGS, LOG_FLAGS_ALL, LOG_LEVELS } from '../expr/log.js';
 import type { NftLogFlag, NftLogLevel, NftLogStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx } from './context.js';
 
@@ -9,7 +9,8 @@ const DEFAULT_LEVEL = 4; // warn
 
 function u(v: unknown, bits: number, field: string): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** bits) throw new ValidationError(field, 'invalid value', `an integer from 0 to ${2 ** bits - 1}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** bits)
+    throw new ValidationError(field, 'invalid value', `an integer from 0 to ${2 ** bits - 1}`);
   return v;
 }
 
@@ -17,7 +18,8 @@ export function linearizeLog(s: NftLogStmt, ctx: LinCtx): void {
   const f = ctx.field;
   const e: LogExpr = { name: 'log' };
   if (s.prefix !== undefined) {
-    if (typeof s.prefix !== 'string' || Buffer.byteLength(s.prefix) > 127) throw new ValidationError(`${f}.prefix`, 'invalid prefix', 'a string of at most 127 bytes');
+    if (typeof s.prefix !== 'string' || Buffer.byteLength(s.prefix) > 127)
+      throw new ValidationError(`${f}.prefix`, 'invalid prefix', 'a string of at most 127 bytes');
     e.prefix = s.prefix;
   }
   const group = u(s.group, 16, `${f}.group`);
@@ -40,7 +42,8 @@ export function linearizeLog(s: NftLogStmt, ctx: LinCtx): void {
     let bits = 0;
     s.flags.forEach((fl, i) => {
       const b = fl === 'all' ? LOG_FLAGS_ALL : LOG_FLAGS[fl as keyof typeof LOG_FLAGS];
-      if (b === undefined) throw new ValidationError(`${f}.flags[${i}]`, `unknown flag ${JSON.stringify(fl)}`, `${Object.keys(LOG_FLAGS).join(', ')}, all`);
+      if (b === undefined)
+        throw new ValidationError(`${f}.flags[${i}]`, `unknown flag ${JSON.stringify(fl)}`, `${Object.keys(LOG_FLAGS).join(', ')}, all`);
       bits |= b;
     });
     e.flags = bits;

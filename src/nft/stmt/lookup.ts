@@ -7,9 +7,9 @@ import { ValidationError } from '../../errors.js';
 import { NFT_SET_ANONYMOUS, NFT_SET_CONCAT, NFT_SET_CONSTANT, NFT_SET_INTERVAL, NFT_SET_MAP } from '../constants.js';
 import type { NftDatatype } from '../datatype.js';
 import type { LookupExpr } from '../expr/index.js';
+import type { NftMatchStmt, NftSetSource, NftVmapStmt } from '../model.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { keyText } from '../selectors/registry.js';
-import type { NftMatchStmt, NftSetSource, NftVmapStmt } from '../model.js';
 import { parsePart, valueParts } from '../values.js';
 import type { DelinCtx, DelinResult, LinCtx, SetShape } from './context.js';
 

@@ -7,13 +7,13 @@
 import { ValidationError } from '../../errors.js';
 import { parseIfname } from '../../grammar/index.js';
 import { DATATYPES, type NftDatatype } from '../datatype.js';
-import type { BitwiseExpr, ByteorderExpr, CmpExpr, RangeExpr } from '../expr/index.js';
+import { setSourceText } from '../element-text.js';
 import { byteorderSize } from '../expr/byteorder.js';
 import type { CmpOpName } from '../expr/common.js';
+import type { BitwiseExpr, ByteorderExpr, CmpExpr, RangeExpr } from '../expr/index.js';
+import type { NftMatchOp, NftMatchStmt, NftValuePart } from '../model.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { keyDefsOf } from '../selectors/registry.js';
-import { setSourceText } from '../element-text.js';
-import type { NftMatchOp, NftMatchStmt, NftValuePart } from '../model.js';
 import { concatBytes, formatPart, fromBig, isSetSource, parsePart, splitConcat, toBig, valueParts, valueText } from '../values.js';
 import type { DelinCtx, DelinResult, KeyReg, LinCtx, TextCtx } from './context.js';
 import { linearizeSetMatch } from './lookup.js';
@@ -36,7 +36,14 @@ export function linearizeMatch(s: NftMatchStmt, ctx: LinCtx): void {
   if (isSetSource(value)) {
     const els = 'elements' in value ? value.elements : undefined;
     // nft writes a one-element anonymous set of one key as a plain comparison.
-    if (els && els.length === 1 && defs.length === 1 && els[0]!.data === undefined && (s.op === 'eq' || s.op === 'neq') && s.mask === undefined) {
+    if (
+      els &&
+      els.length === 1 &&
+      defs.length === 1 &&
+      els[0]!.data === undefined &&
+      (s.op === 'eq' || s.op === 'neq') &&
+      s.mask === undefined
+    ) {
       value = els[0]!.key;
     } else {
       linearizeSetMatch(s, defs, value, ctx);
@@ -47,9 +54,14 @@ export function linearizeMatch(s: NftMatchStmt, ctx: LinCtx): void {
   ctx.require(defs);
   if (defs.length > 1) {
     if (s.op !== 'eq' && s.op !== 'neq') throw new ValidationError(`${f}.op`, `${s.op} on a concatenation`, 'eq or neq (or a set)');
-    const parts = valueParts(defs.map((d) => d.type), value, `${f}.value`).map((p, i) => {
+    const parts = valueParts(
+      defs.map((d) => d.type),
+      value,
+      `${f}.value`,
+    ).map((p, i) => {
       const b = parsePart(defs[i]!.type, p, `${f}.value[${i}]`);
-      if (!b.from.equals(b.to)) throw new ValidationError(`${f}.value[${i}]`, 'ranges and prefixes in a concatenation need a set', 'single values');
+      if (!b.from.equals(b.to))
+        throw new ValidationError(`${f}.value[${i}]`, 'ranges and prefixes in a concatenation need a set', 'single values');
       return b.from;
     });
     ctx.load(defs, false);
@@ -80,7 +92,11 @@ export function linearizeMatch(s: NftMatchStmt, ctx: LinCtx): void {
   if (isWildcard(t, value)) {
     const stem = value.slice(0, -1);
     if (!parseIfname(stem, { rule: 'bytes' }).ok || (s.op !== 'eq' && s.op !== 'neq')) {
-      throw new ValidationError(`${f}.value`, `invalid interface wildcard ${JSON.stringify(value)}`, 'a prefix of 1 to 15 bytes followed by *, compared with eq or neq');
+      throw new ValidationError(
+        `${f}.value`,
+        `invalid interface wildcard ${JSON.stringify(value)}`,
+        'a prefix of 1 to 15 bytes followed by *, compared with eq or neq',
+      );
     }
     ctx.load(defs, false);
     ctx.emit(cmp(s.op, Buffer.from(stem)));
@@ -97,7 +113,10 @@ export function linearizeMatch(s: NftMatchStmt, ctx: LinCtx): void {
       ctx.emit(cmp(s.op, b.from.subarray(0, n)));
     } else {
       ctx.load(defs, false);
-      ctx.emit({ name: 'bitwise', sreg: 1, dreg: 1, len: d.len, mask: prefixMask(b.prefix, d.len), xor: Buffer.alloc(d.len) }, cmp(s.op, b.from));
+      ctx.emit(
+        { name: 'bitwise', sreg: 1, dreg: 1, len: d.len, mask: prefixMask(b.prefix, d.len), xor: Buffer.alloc(d.len) },
+        cmp(s.op, b.from),
+      );
     }
     return;
   }
@@ -133,7 +152,10 @@ export function delinearizeCmp(e: CmpExpr, ctx: DelinCtx): DelinResult {
   if (!keys) return 'fail';
   if (keys.length > 1) {
     if ((e.op !== 'eq' && e.op !== 'neq') || keys.some((k) => k.mask || k.hton || k.len !== k.def.len)) return 'fail';
-    const parts = splitConcat(e.data, keys.map((k) => k.def.len));
+    const parts = splitConcat(
+      e.data,
+      keys.map((k) => k.def.len),
+    );
     if (!parts) return 'fail';
     return { type: 'match', key: keys.map((k) => k.def.text), op: e.op, value: parts.map((p, i) => keys[i]!.def.type.value(p)) };
   }
@@ -207,7 +229,11 @@ export function canonicalMatchValue(defs: readonly KeyDef[], value: unknown, fie
     if (b.prefix !== undefined) return `${t.value(b.from)}/${b.prefix}`;
     return b.from.equals(b.to) ? t.value(b.from) : { range: [t.value(b.from), t.value(b.to)] };
   }
-  return valueParts(defs.map((d) => d.type), value, field).map((p, i) => {
+  return valueParts(
+    defs.map((d) => d.type),
+    value,
+    field,
+  ).map((p, i) => {
     const b = parsePart(defs[i]!.type, p, `${field}[${i}]`);
     return formatPart(defs[i]!.type, b.from, b.to);
   });

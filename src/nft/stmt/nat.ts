@@ -14,8 +14,8 @@ import { DATATYPES, type NftDatatype } from '../datatype.js';
 import { setSourceText } from '../element-text.js';
 import { regSlot, regSpan, slotReg } from '../expr/common.js';
 import type { MasqExpr, NatExpr, RedirExpr } from '../expr/index.js';
-import { keyDefsOf } from '../selectors/registry.js';
 import type { NftMasqueradeStmt, NftNatFlag, NftNatStmt, NftRange, NftRedirectStmt } from '../model.js';
+import { keyDefsOf } from '../selectors/registry.js';
 import { isRange, parsePart } from '../values.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { linearizeMapLookup } from './lookup.js';
@@ -55,7 +55,8 @@ const addrTypeOf = (family: 'ip' | 'ip6'): NftDatatype => (family === 'ip6' ? DA
 
 function natFamily(s: NftNatStmt, ctx: LinCtx): 'ip' | 'ip6' {
   if (s.family !== undefined) {
-    if (s.family !== 'ip' && s.family !== 'ip6') throw new ValidationError(`${ctx.field}.family`, `unknown family ${JSON.stringify(s.family)}`, "'ip' or 'ip6'");
+    if (s.family !== 'ip' && s.family !== 'ip6')
+      throw new ValidationError(`${ctx.field}.family`, `unknown family ${JSON.stringify(s.family)}`, "'ip' or 'ip6'");
     return s.family;
   }
   if (ctx.family === 'ip' || ctx.family === 'ip6') return ctx.family;
@@ -75,13 +76,15 @@ function immediates(ctx: LinCtx, type: NftDatatype, v: unknown, reg: number, fie
 
 export function linearizeNat(s: NftNatStmt, ctx: LinCtx): void {
   const f = ctx.field;
-  if (s.kind !== 'snat' && s.kind !== 'dnat') throw new ValidationError(`${f}.kind`, `unknown nat ${JSON.stringify(s.kind)}`, "'snat' or 'dnat'");
+  if (s.kind !== 'snat' && s.kind !== 'dnat')
+    throw new ValidationError(`${f}.kind`, `unknown nat ${JSON.stringify(s.kind)}`, "'snat' or 'dnat'");
   const family = natFamily(s, ctx);
   const at = addrTypeOf(family);
   const e: NatExpr = { name: 'nat', type: s.kind, family: family === 'ip6' ? NFPROTO_IPV6 : NFPROTO_IPV4 };
   let flags = flagBits(s.flags, `${f}.flags`);
   if (s.map) {
-    if (s.addr !== undefined || s.port !== undefined) throw new ValidationError(f, 'map together with addr or port', 'either a map or constants');
+    if (s.addr !== undefined || s.port !== undefined)
+      throw new ValidationError(f, 'map together with addr or port', 'either a map or constants');
     const data = s.map.withPort ? [at, DATATYPES.inet_service] : [at];
     linearizeMapLookup(ctx, s.map.key, s.map.map, data, `${f}.map`);
     e.regAddrMin = 1;
@@ -125,7 +128,11 @@ export function natText(s: NftNatStmt, ctx: TextCtx): string {
   if (s.map) {
     const defs = keyDefsOf(s.map.key, ctx.family);
     const data = s.map.withPort ? [addrTypeOf(family), DATATYPES.inet_service] : [addrTypeOf(family)];
-    target = `${defs.map((d) => d.text).join(' . ')} map ${setSourceText(s.map.map, defs.map((d) => d.type), data)}`;
+    target = `${defs.map((d) => d.text).join(' . ')} map ${setSourceText(
+      s.map.map,
+      defs.map((d) => d.type),
+      data,
+    )}`;
   } else {
     const v6 = family === 'ip6' && s.port !== undefined;
     target = s.addr !== undefined ? addrText(s.addr, v6) : '';
@@ -141,7 +148,12 @@ function immValue(ctx: DelinCtx, reg: number | undefined, type: NftDatatype): st
   return type.value(v.data) as string | number;
 }
 
-function immRange(ctx: DelinCtx, min: number | undefined, max: number | undefined, type: NftDatatype): string | number | NftRange | undefined | null {
+function immRange(
+  ctx: DelinCtx,
+  min: number | undefined,
+  max: number | undefined,
+  type: NftDatatype,
+): string | number | NftRange | undefined | null {
   const a = immValue(ctx, min, type);
   if (a === null || a === undefined) return a;
   if (max === undefined) return a;
@@ -154,7 +166,9 @@ function immRange(ctx: DelinCtx, min: number | undefined, max: number | undefine
  * The kernel lists a NAT without ranges with max = min, and with MAP_IPS /
  * PROTO_SPECIFIED set: read those as the single value they stand for.
  */
-function normalizeRegs<T extends { regAddrMin?: number; regAddrMax?: number; regProtoMin?: number; regProtoMax?: number; flags?: number }>(e: T): T {
+function normalizeRegs<T extends { regAddrMin?: number; regAddrMax?: number; regProtoMin?: number; regProtoMax?: number; flags?: number }>(
+  e: T,
+): T {
   const n = { ...e };
   if (n.regAddrMax !== undefined && n.regAddrMax === n.regAddrMin) delete n.regAddrMax;
   if (n.regProtoMax !== undefined && n.regProtoMax === n.regProtoMin) delete n.regProtoMax;
@@ -213,7 +227,11 @@ export function linearizeRedirect(s: NftRedirectStmt, ctx: LinCtx): void {
   ctx.emit(e);
 }
 
-function delinearizePorted<T extends NftMasqueradeStmt | NftRedirectStmt>(type: T['type'], raw: MasqExpr | RedirExpr, ctx: DelinCtx): DelinResult {
+function delinearizePorted<T extends NftMasqueradeStmt | NftRedirectStmt>(
+  type: T['type'],
+  raw: MasqExpr | RedirExpr,
+  ctx: DelinCtx,
+): DelinResult {
   const e = normalizeRegs(raw);
   const flags = flagNames(e.flags ?? 0);
   if (!flags) return 'fail';

@@ -4,7 +4,7 @@
  * registers hold) into a statement. The code lives in this folder, one file
  * per statement.
  */
-import { type NftExpr, type PayloadExpr, exprDebug } from '../expr/index.js';
+import { exprDebug, type NftExpr, type PayloadExpr } from '../expr/index.js';
 import type { NftRawStmt, NftStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { counterText, delinearizeCounter, delinearizeObjref, linearizeCounter } from './counter.js';

@@ -25,9 +25,12 @@ export function linearizeReject(s: NftRejectStmt, ctx: LinCtx): void {
   const w = s.with;
   if (w === undefined) ctx.emit(defaultReject(ctx.family));
   else if (w === 'tcp reset') ctx.emit({ name: 'reject', type: TCP_RST, code: 0 });
-  else if (typeof w === 'object' && 'icmpx' in w) ctx.emit({ name: 'reject', type: ICMPX_UNREACH, code: code(DATATYPES.icmpx_code, w.icmpx, `${f}.icmpx`) });
-  else if (typeof w === 'object' && 'icmp' in w) ctx.emit({ name: 'reject', type: ICMP_UNREACH, code: code(DATATYPES.icmp_code, w.icmp, `${f}.icmp`) });
-  else if (typeof w === 'object' && 'icmpv6' in w) ctx.emit({ name: 'reject', type: ICMP_UNREACH, code: code(DATATYPES.icmpv6_code, w.icmpv6, `${f}.icmpv6`) });
+  else if (typeof w === 'object' && 'icmpx' in w)
+    ctx.emit({ name: 'reject', type: ICMPX_UNREACH, code: code(DATATYPES.icmpx_code, w.icmpx, `${f}.icmpx`) });
+  else if (typeof w === 'object' && 'icmp' in w)
+    ctx.emit({ name: 'reject', type: ICMP_UNREACH, code: code(DATATYPES.icmp_code, w.icmp, `${f}.icmp`) });
+  else if (typeof w === 'object' && 'icmpv6' in w)
+    ctx.emit({ name: 'reject', type: ICMP_UNREACH, code: code(DATATYPES.icmpv6_code, w.icmpv6, `${f}.icmpv6`) });
   else throw new ValidationError(f, 'unknown reject type', "'tcp reset', { icmp }, { icmpv6 } or { icmpx }");
 }
 

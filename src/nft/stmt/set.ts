@@ -4,15 +4,15 @@
  * back the meta, ct and exthdr writes.
  */
 import { ValidationError } from '../../errors.js';
-import type { CtExpr, ExthdrExpr, MetaExpr } from '../expr/index.js';
 import { setSourceText } from '../element-text.js';
+import { byteorderSize } from '../expr/byteorder.js';
+import type { CtExpr, ExthdrExpr, MetaExpr } from '../expr/index.js';
+import type { NftSetStmt } from '../model.js';
 import { ctSetKey } from '../selectors/ct.js';
 import { exthdrSetKey } from '../selectors/exthdr.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { metaSetKey } from '../selectors/meta.js';
 import { keyDefsOf } from '../selectors/registry.js';
-import { byteorderSize } from '../expr/byteorder.js';
-import type { NftSetStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { linearizeMapLookup } from './lookup.js';
 
@@ -20,7 +20,12 @@ import { linearizeMapLookup } from './lookup.js';
 export function linearizeSetStmt(s: NftSetStmt, ctx: LinCtx): void {
   const f = ctx.field;
   const target = ctx.key(s.key, `${f}.key`);
-  if (!target.set) throw new ValidationError(`${f}.key`, `${target.text} cannot be set`, 'meta mark, meta priority, ct mark, ct zone, tcp option maxseg size, ...');
+  if (!target.set)
+    throw new ValidationError(
+      `${f}.key`,
+      `${target.text} cannot be set`,
+      'meta mark, meta priority, ct mark, ct zone, tcp option maxseg size, ...',
+    );
   const given = [s.value !== undefined, s.from !== undefined, s.map !== undefined].filter(Boolean).length;
   if (given !== 1) throw new ValidationError(f, 'needs exactly one of value, from, map', 'value, from or map');
   ctx.require([target]);
@@ -28,7 +33,12 @@ export function linearizeSetStmt(s: NftSetStmt, ctx: LinCtx): void {
     ctx.emit({ name: 'immediate', dreg: 1, data: target.type.parse(s.value, `${f}.value`) });
   } else if (s.from !== undefined) {
     const src = ctx.key(s.from, `${f}.from`);
-    if (src.len !== target.len) throw new ValidationError(`${f}.from`, `${src.text} has ${src.len} bytes, ${target.text} ${target.len}`, 'a selector of the same width');
+    if (src.len !== target.len)
+      throw new ValidationError(
+        `${f}.from`,
+        `${src.text} has ${src.len} bytes, ${target.text} ${target.len}`,
+        'a selector of the same width',
+      );
     ctx.require([src]);
     ctx.load([src], false);
     if (keyByteorder(src) === 'host' && keyByteorder(target) === 'big') {
@@ -47,7 +57,11 @@ export function setStmtText(s: NftSetStmt, ctx: TextCtx): string {
   else if (s.from !== undefined) rhs = keyDefsOf(s.from, ctx.family)[0]!.text;
   else {
     const defs = keyDefsOf(s.map!.key, ctx.family);
-    rhs = `${defs.map((d) => d.text).join(' . ')} map ${setSourceText(s.map!.map, defs.map((d) => d.type), [target!.type])}`;
+    rhs = `${defs.map((d) => d.text).join(' . ')} map ${setSourceText(
+      s.map!.map,
+      defs.map((d) => d.type),
+      [target!.type],
+    )}`;
   }
   return `${target!.text} set ${rhs}`;
 }

@@ -8,7 +8,7 @@ import { Connection } from '../../netlink/connection.js';
 import type { Prefix } from '../../netlink/ip.js';
 import type { AllowedIpRemoval, Backend, BackendContext } from '../backend.js';
 import type { ParsedConfig } from '../config.js';
-import { type LinkInfo, createWireGuardLink, deleteLink } from '../link.js';
+import { createWireGuardLink, deleteLink, type LinkInfo } from '../link.js';
 import type { RawDevice } from '../state.js';
 import { GenlClient } from './client.js';
 
@@ -66,11 +66,16 @@ export class KernelBackend implements Backend {
     } catch (err) {
       // It was not there a moment ago: another program created it at the same time.
       if (err instanceof NetlinkError && err.errno === EEXIST) {
-        throw new ConflictError(`create WireGuard ${name}: another process created an interface of that name at the same time; read the state again and retry`, { cause: err });
+        throw new ConflictError(
+          `create WireGuard ${name}: another process created an interface of that name at the same time; read the state again and retry`,
+          { cause: err },
+        );
       }
       if (!(err instanceof NetlinkError && err.errno === EOPNOTSUPP)) throw err;
       if (!this.options.fallback) {
-        throw err.annotate({ operation: `create WireGuard ${name}: this kernel has no WireGuard link kind (use implementation 'userspace' or 'auto')` });
+        throw err.annotate({
+          operation: `create WireGuard ${name}: this kernel has no WireGuard link kind (use implementation 'userspace' or 'auto')`,
+        });
       }
       this.missing = true;
       return 'unavailable';

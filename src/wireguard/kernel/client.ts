@@ -12,7 +12,7 @@ import type { NetlinkMessage, Request } from '../../netlink/message.js';
 import type { ParsedConfig } from '../config.js';
 import type { RawDevice } from '../state.js';
 import { DEFAULT_MESSAGE_BUDGET, encodeSetDevice, setDeviceMessages } from './configure.js';
-import { WG_GENL_NAME, encodeGetDevice } from './family.js';
+import { encodeGetDevice, WG_GENL_NAME } from './family.js';
 import { mergeDump } from './parse.js';
 
 const EINVAL = 22;
@@ -81,7 +81,20 @@ export class GenlClient {
     const type = await this.familyId();
     const [message] = encodeSetDevice(
       { ifname: name },
-      { replacePeers: false, peers: [{ index: 0, publicKey: peer, allowedIps: [], removeAllowedIps: [prefix], replaceAllowedIps: false, remove: false, updateOnly: true }] },
+      {
+        replacePeers: false,
+        peers: [
+          {
+            index: 0,
+            publicKey: peer,
+            allowedIps: [],
+            removeAllowedIps: [prefix],
+            replaceAllowedIps: false,
+            remove: false,
+            updateOnly: true,
+          },
+        ],
+      },
       this.budget,
     );
     try {
@@ -89,10 +102,15 @@ export class GenlClient {
     } catch (err) {
       if (!(err instanceof NetlinkError)) throw err;
       if (err.errno !== EINVAL && err.errno !== EOPNOTSUPP) throw err;
-      return (this.removal = { supported: false, why: `the kernel refused WGALLOWEDIP_A_FLAGS (${err.code}${err.extack ? `: ${err.extack}` : ''})` });
+      return (this.removal = {
+        supported: false,
+        why: `the kernel refused WGALLOWEDIP_A_FLAGS (${err.code}${err.extack ? `: ${err.extack}` : ''})`,
+      });
     }
     const after = (await this.get(name)).peers.find((p) => p.publicKey.equals(peer));
-    const still = after?.allowedIps.some((a) => a.family === prefix.family && a.length === prefix.length && a.address.equals(prefix.address));
+    const still = after?.allowedIps.some(
+      (a) => a.family === prefix.family && a.length === prefix.length && a.address.equals(prefix.address),
+    );
     return (this.removal = still
       ? { supported: false, why: 'the kernel ignored WGALLOWEDIP_F_REMOVE_ME' }
       : { supported: true, why: 'the kernel removes allowed IPs flagged WGALLOWEDIP_F_REMOVE_ME' });

@@ -13,7 +13,12 @@ import { CheckedPeer, type ParsedConfig, type ParsedPeer } from '../config.js';
 import {
   AF_INET,
   AF_INET6,
+  allowedIpAttrs,
   type DeviceTarget,
+  deviceAttrs,
+  peerAttrs,
+  WG_CMD_SET_DEVICE,
+  WG_GENL_VERSION,
   WGALLOWEDIP_F_REMOVE_ME,
   WGDEVICE_A_PEERS,
   WGDEVICE_F_REPLACE_PEERS,
@@ -21,11 +26,6 @@ import {
   WGPEER_F_REMOVE_ME,
   WGPEER_F_REPLACE_ALLOWEDIPS,
   WGPEER_F_UPDATE_ONLY,
-  WG_CMD_SET_DEVICE,
-  WG_GENL_VERSION,
-  allowedIpAttrs,
-  deviceAttrs,
-  peerAttrs,
 } from './family.js';
 import { encodeSockaddr } from './sockaddr.js';
 
@@ -51,7 +51,12 @@ export interface SetMessage {
 }
 
 function allowedIpValue(p: Prefix, remove = false) {
-  return { family: p.family === 4 ? AF_INET : AF_INET6, ipaddr: p.address, cidrMask: p.length, flags: remove ? WGALLOWEDIP_F_REMOVE_ME : undefined };
+  return {
+    family: p.family === 4 ? AF_INET : AF_INET6,
+    ipaddr: p.address,
+    cidrMask: p.length,
+    flags: remove ? WGALLOWEDIP_F_REMOVE_ME : undefined,
+  };
 }
 
 /**
@@ -72,7 +77,12 @@ export function encodeSetDevice(target: DeviceTarget, config: ParsedConfig, budg
  * costs more than the bytes, and only an error needs them — encode again
  * with spans then (the same input gives the same messages).
  */
-export function* setDeviceMessages(target: DeviceTarget, config: ParsedConfig, budget = DEFAULT_MESSAGE_BUDGET, withSpans = true): Generator<SetMessage, void, undefined> {
+export function* setDeviceMessages(
+  target: DeviceTarget,
+  config: ParsedConfig,
+  budget = DEFAULT_MESSAGE_BUDGET,
+  withSpans = true,
+): Generator<SetMessage, void, undefined> {
   const limit = Math.min(Math.max(budget, 128 + PEER_HEAD_MAX + ALLOWED_IP_MAX + CLOSE_SLACK), MAX_BUDGET);
   let w = new Writer(Math.min(limit + 256, 64 * 1024));
   let spans: Span[] | undefined;

@@ -5,7 +5,7 @@
  */
 import { DecodeError } from '../../errors.js';
 import type { Prefix } from '../../netlink/ip.js';
-import { type RawDevice, type RawPeer, emptyPeer } from '../state.js';
+import { emptyPeer, type RawDevice, type RawPeer } from '../state.js';
 import { AF_INET, AF_INET6, deviceMessage } from './family.js';
 import { decodeSockaddr } from './sockaddr.js';
 
@@ -13,7 +13,8 @@ function toPrefix(a: { family?: number; ipaddr?: Buffer; cidrMask?: number }, pa
   const family = a.family === AF_INET ? 4 : a.family === AF_INET6 ? 6 : undefined;
   if (!family) throw new DecodeError(`allowed IP of unknown family ${a.family}`, path);
   const size = family === 4 ? 4 : 16;
-  if (!a.ipaddr || a.ipaddr.length < size) throw new DecodeError(`allowed IP address of ${a.ipaddr?.length ?? 0} bytes for IPv${family}`, path);
+  if (!a.ipaddr || a.ipaddr.length < size)
+    throw new DecodeError(`allowed IP address of ${a.ipaddr?.length ?? 0} bytes for IPv${family}`, path);
   const length = a.cidrMask ?? -1;
   if (length < 0 || length > size * 8) throw new DecodeError(`CIDR mask ${length} for IPv${family}`, path);
   return { family, address: a.ipaddr.subarray(0, size), length };

@@ -10,17 +10,20 @@ import { rmSync } from 'node:fs';
 import { ConflictError, NetlinkError } from '../../errors.js';
 import type { AllowedIpRemoval, Backend, BackendContext } from '../backend.js';
 import type { ParsedConfig } from '../config.js';
-import { type LinkInfo, deleteLink, getLink } from '../link.js';
+import { deleteLink, getLink, type LinkInfo } from '../link.js';
 import type { RawDevice } from '../state.js';
 import type { DaemonExit, WireGuardOptions } from '../types.js';
 import { uapiGet, uapiSet } from './client.js';
-import { DEFAULT_LOG_DIR, WireGuardDaemonError, startDaemon, waitExit, waitSocketGone } from './daemon.js';
+import { DEFAULT_LOG_DIR, startDaemon, WireGuardDaemonError, waitExit, waitSocketGone } from './daemon.js';
 import { probeSocket, removeStaleSocket, socketNames, socketPath } from './socket.js';
 
 const EEXIST = 17;
 
 /** The options of WireGuard.open() that concern daemons. */
-export type DaemonSettings = Pick<WireGuardOptions, 'userspaceCommand' | 'userspaceArgs' | 'detach' | 'daemonLog' | 'daemonEnv' | 'startTimeout' | 'stopTimeout'>;
+export type DaemonSettings = Pick<
+  WireGuardOptions,
+  'userspaceCommand' | 'userspaceArgs' | 'detach' | 'daemonLog' | 'daemonEnv' | 'startTimeout' | 'stopTimeout'
+>;
 
 export class UserspaceBackend implements Backend {
   readonly implementation = 'userspace';
@@ -62,7 +65,12 @@ export class UserspaceBackend implements Backend {
     }
     if (state === 'stale') await removeStaleSocket(path);
     const o = this.options;
-    const logFile = o.daemonLog === null ? null : typeof o.daemonLog === 'function' ? o.daemonLog(name) : (o.daemonLog ?? `${DEFAULT_LOG_DIR}/${name}.log`);
+    const logFile =
+      o.daemonLog === null
+        ? null
+        : typeof o.daemonLog === 'function'
+          ? o.daemonLog(name)
+          : (o.daemonLog ?? `${DEFAULT_LOG_DIR}/${name}.log`);
     let child: Awaited<ReturnType<typeof startDaemon>>;
     try {
       child = await startDaemon({
@@ -79,19 +87,25 @@ export class UserspaceBackend implements Backend {
       // Neither the link nor a daemon was there a moment ago. If one is there now, another
       // process created the interface at the same time and our daemon lost the TUN device.
       if (err instanceof WireGuardDaemonError && ((await getLink(this.context.route, name)) || (await probeSocket(path)) === 'live')) {
-        throw new ConflictError(`create WireGuard ${name}: another process created an interface of that name at the same time; read the state again and retry`, {
-          cause: err,
-        });
+        throw new ConflictError(
+          `create WireGuard ${name}: another process created an interface of that name at the same time; read the state again and retry`,
+          {
+            cause: err,
+          },
+        );
       }
       throw err;
     }
     const link = await getLink(this.context.route, name);
     if (!link) {
       child.kill('SIGTERM');
-      throw new WireGuardDaemonError(`the daemon for ${name} opened ${path} but its link is not in ${this.context.where()}; it was stopped`, {
-        interfaceName: name,
-        command: o.userspaceCommand ?? 'wireguard-go',
-      });
+      throw new WireGuardDaemonError(
+        `the daemon for ${name} opened ${path} but its link is not in ${this.context.where()}; it was stopped`,
+        {
+          interfaceName: name,
+          command: o.userspaceCommand ?? 'wireguard-go',
+        },
+      );
     }
     this.daemons.set(name, child);
     child.once('exit', (code, signal) => {

@@ -8,7 +8,7 @@ import { NetlinkError } from '../../errors.js';
 import type { ParsedConfig } from '../config.js';
 import type { RawDevice } from '../state.js';
 import { uapiSetChunks } from './configure.js';
-import { UAPI_GET, checkUapiReply, parseUapiGet } from './parse.js';
+import { checkUapiReply, parseUapiGet, UAPI_GET } from './parse.js';
 import { socketPath } from './socket.js';
 
 /** One request/reply exchange on a UAPI socket (a connection per exchange, as wg does). */
@@ -36,7 +36,8 @@ export function uapiExchange(path: string, request: string | Iterable<string>, o
       last = d;
       // A reply ends with a blank line: "\n\n" possibly split across chunks.
       const n = d.length;
-      const ended = (n >= 2 && d[n - 1] === 10 && d[n - 2] === 10) || (n === 1 && d[0] === 10 && prev !== undefined && prev[prev.length - 1] === 10);
+      const ended =
+        (n >= 2 && d[n - 1] === 10 && d[n - 2] === 10) || (n === 1 && d[0] === 10 && prev !== undefined && prev[prev.length - 1] === 10);
       if (ended && !done) {
         done = true;
         s.end();
@@ -44,7 +45,9 @@ export function uapiExchange(path: string, request: string | Iterable<string>, o
         resolve(Buffer.concat(chunks).toString('utf8'));
       }
     });
-    s.on('close', () => fail(new NetlinkError(104 /* ECONNRESET */, { operation: `${operation}: the daemon closed ${path} before replying` })));
+    s.on('close', () =>
+      fail(new NetlinkError(104 /* ECONNRESET */, { operation: `${operation}: the daemon closed ${path} before replying` })),
+    );
     // The first chunk of a streamed request is made while the connection is
     // being accepted (making it sends nothing).
     const it = typeof request === 'string' ? undefined : request[Symbol.iterator]();

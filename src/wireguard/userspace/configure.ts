@@ -2,7 +2,7 @@
  * The `set=1` request of the userspace API: a configuration as `key=value`
  * lines, keys in hex, ended by a blank line.
  */
-import { type ParsedConfig, allowedIpTextsOf, endpointTextOf } from '../config.js';
+import { allowedIpTextsOf, endpointTextOf, type ParsedConfig } from '../config.js';
 
 /**
  * The `set=1` request for a configuration (keys in hex), in chunks of about

@@ -22,7 +22,10 @@ export class WireGuardDaemonError extends NetfwdError {
   readonly signal: NodeJS.Signals | null;
   /** What the daemon wrote (its banner left out), when it was logged. */
   readonly output: string;
-  constructor(message: string, details: { interfaceName: string; command: string; exitCode?: number | null; signal?: NodeJS.Signals | null; output?: string }) {
+  constructor(
+    message: string,
+    details: { interfaceName: string; command: string; exitCode?: number | null; signal?: NodeJS.Signals | null; output?: string },
+  ) {
     super(message);
     this.interfaceName = details.interfaceName;
     this.command = details.command;
@@ -80,12 +83,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 function readLog(path: string | null): string {
   if (!path) return '';
   try {
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      // wireguard-go draws a box around its "use the kernel module" banner.
-      .filter((l) => !/^[┌│└]/.test(l))
-      .join('\n')
-      .trim();
+    return (
+      readFileSync(path, 'utf8')
+        .split('\n')
+        // wireguard-go draws a box around its "use the kernel module" banner.
+        .filter((l) => !/^[┌│└]/.test(l))
+        .join('\n')
+        .trim()
+    );
   } catch {
     return '';
   }
@@ -193,7 +198,11 @@ export async function startDaemon(o: DaemonOptions): Promise<ChildProcess> {
     }
     if (exited) {
       const output = readLog(o.logFile);
-      const how = spawnError ? `could not be started (${spawnError.message})` : exited.signal ? `was killed by ${exited.signal}` : `exited with status ${exited.code}`;
+      const how = spawnError
+        ? `could not be started (${spawnError.message})`
+        : exited.signal
+          ? `was killed by ${exited.signal}`
+          : `exited with status ${exited.code}`;
       throw new WireGuardDaemonError(
         `${commandLine} ${how} before its UAPI socket ${path} appeared${output ? `:\n${output}` : o.logFile ? ' (it wrote nothing)' : ' (its output was discarded; set daemonLog to keep it)'}`,
         { interfaceName: o.name, command: commandLine, exitCode: exited.code, signal: exited.signal, output },
@@ -207,11 +216,14 @@ export async function startDaemon(o: DaemonOptions): Promise<ChildProcess> {
       child.kill('SIGKILL');
       await Promise.race([exitPromise, sleep(1000)]);
       const output = readLog(o.logFile);
-      throw new WireGuardDaemonError(`${commandLine} did not open its UAPI socket ${path} within ${o.timeout} ms${output ? `:\n${output}` : ''}; it was killed`, {
-        interfaceName: o.name,
-        command: commandLine,
-        output,
-      });
+      throw new WireGuardDaemonError(
+        `${commandLine} did not open its UAPI socket ${path} within ${o.timeout} ms${output ? `:\n${output}` : ''}; it was killed`,
+        {
+          interfaceName: o.name,
+          command: commandLine,
+          output,
+        },
+      );
     }
     await Promise.race([exitPromise, sleep(delay)]);
   }

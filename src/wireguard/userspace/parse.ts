@@ -7,7 +7,7 @@ import { DecodeError, NetlinkError } from '../../errors.js';
 import { parseKey } from '../../grammar/index.js';
 import { parsePrefix } from '../../netlink/ip.js';
 import { parseEndpointLiteral } from '../endpoint.js';
-import { type RawDevice, type RawPeer, emptyPeer } from '../state.js';
+import { emptyPeer, type RawDevice, type RawPeer } from '../state.js';
 
 /** The request whose reply parseUapiGet reads. */
 export const UAPI_GET = 'get=1\n\n';
@@ -19,7 +19,8 @@ function hexKey(value: string, path: string): Buffer {
 }
 
 function uint(value: string, path: string, max: number): number {
-  if (!/^[0-9]{1,20}$/.test(value) || Number(value) > max) throw new DecodeError(`${JSON.stringify(value)} is not an integer up to ${max}`, path);
+  if (!/^[0-9]{1,20}$/.test(value) || Number(value) > max)
+    throw new DecodeError(`${JSON.stringify(value)} is not an integer up to ${max}`, path);
   return Number(value);
 }
 

@@ -3,9 +3,19 @@
  * of an endpoint), the tunnel's own addresses with their subnets, and lists
  * of network prefixes (exclusions, egress exceptions).
  */
-import { bitsOf, formatIp, inPrefix, isAllOnesHost, isNetworkAddress, networkAddress, parseIp, parsePrefix, type Prefix } from '../../../grammar/index.js';
-import type { HostAddress, InterfaceAddress, IpFamily, NetworkPrefix } from '../normalized-config.js';
+import {
+  bitsOf,
+  formatIp,
+  inPrefix,
+  isAllOnesHost,
+  isNetworkAddress,
+  networkAddress,
+  type Prefix,
+  parseIp,
+  parsePrefix,
+} from '../../../grammar/index.js';
 import { fail, item, show } from '../field.js';
+import type { HostAddress, InterfaceAddress, IpFamily, NetworkPrefix } from '../normalized-config.js';
 import { list, string } from './shapes.js';
 
 /** Why an address cannot be a host's address (on an interface, as a peer, as a public address, as an endpoint). */
@@ -20,7 +30,8 @@ export function hostAddressProblem(b: Buffer): string | undefined {
   if (b.every((x) => x === 0)) return 'is the unspecified address';
   if (b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return 'is the loopback address';
   if (b[0] === 0xff) return 'is a multicast address';
-  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return 'is an IPv4-mapped address; write the IPv4 address itself';
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff)
+    return 'is an IPv4-mapped address; write the IPv4 address itself';
   return undefined;
 }
 
@@ -59,7 +70,8 @@ export function tunnelAddresses(value: unknown, field: string, example: string):
   items.forEach((v, i) => {
     const f = item(field, i);
     const text = string(v, f, expected);
-    if (!text.includes('/')) fail(f, `${show(text)} has no prefix length`, `the address with the tunnel subnet's prefix length, e.g. ${example}`);
+    if (!text.includes('/'))
+      fail(f, `${show(text)} has no prefix length`, `the address with the tunnel subnet's prefix length, e.g. ${example}`);
     const p = prefix(text, f, expected);
     const problem = hostAddressProblem(p.address);
     if (problem) fail(f, `${show(text)} ${problem}`, expected);
@@ -67,8 +79,10 @@ export function tunnelAddresses(value: unknown, field: string, example: string):
     if (p.length === 0) fail(f, `${show(text)} has prefix length 0`, expected);
     if (p.length <= max - 2) {
       const net = `${formatIp(networkAddress(p))}/${p.length}`;
-      if (isNetworkAddress(p)) fail(f, `${show(text)} is the network address of ${net}`, `this machine's own address in the subnet, e.g. ${example}`);
-      if (p.family === 4 && isAllOnesHost(p)) fail(f, `${show(text)} is the broadcast address of ${net}`, `this machine's own address in the subnet, e.g. ${example}`);
+      if (isNetworkAddress(p))
+        fail(f, `${show(text)} is the network address of ${net}`, `this machine's own address in the subnet, e.g. ${example}`);
+      if (p.family === 4 && isAllOnesHost(p))
+        fail(f, `${show(text)} is the broadcast address of ${net}`, `this machine's own address in the subnet, e.g. ${example}`);
     }
     const other = out.find((a) => a.prefix.family === p.family);
     if (other) fail(f, `is a second IPv${p.family} address`, `one address per family (the tunnel takes one IPv4 and one IPv6 address)`);
@@ -94,7 +108,12 @@ export function tunnelAddresses(value: unknown, field: string, example: string):
  * an nftables interval set cannot hold overlapping elements, and a route would
  * never be reached.
  */
-export function prefixList(value: unknown, field: string, families: IpFamily[], o: { expected: string; hosts: boolean; what: 'exclude' | 'allow' }): NetworkPrefix[] {
+export function prefixList(
+  value: unknown,
+  field: string,
+  families: IpFamily[],
+  o: { expected: string; hosts: boolean; what: 'exclude' | 'allow' },
+): NetworkPrefix[] {
   if (value === undefined) return [];
   const expected = o.expected;
   const out: NetworkPrefix[] = [];
@@ -108,16 +127,25 @@ export function prefixList(value: unknown, field: string, families: IpFamily[], 
       p = { family: ip.value.family, address: ip.value.bytes, length: bitsOf(ip.value.family) };
     } else p = prefix(text, f, expected);
     if (p.length === 0) {
-      if (o.what === 'exclude') fail(f, `${show(text)} would exclude every destination`, `${expected}; to route nothing through the tunnel, leave the service out`);
+      if (o.what === 'exclude')
+        fail(f, `${show(text)} would exclude every destination`, `${expected}; to route nothing through the tunnel, leave the service out`);
       fail(f, `${show(text)} would allow every destination`, `${expected}; the internet is reachable by default (egress.enabled)`);
     }
     const net = `${formatIp(networkAddress(p))}/${p.length}`;
     if (!isNetworkAddress(p)) fail(f, `${show(text)} has host bits set`, `the network address: ${net}`);
-    if (!families.includes(p.family)) fail(f, `is an IPv${p.family} range but the tunnel has no IPv${p.family} address`, `ranges of the families IPv${families.join(' and IPv')}`);
+    if (!families.includes(p.family))
+      fail(
+        f,
+        `is an IPv${p.family} range but the tunnel has no IPv${p.family} address`,
+        `ranges of the families IPv${families.join(' and IPv')}`,
+      );
     const dup = out.findIndex((x) => x.cidr === net);
     if (dup !== -1) fail(f, `repeats ${item(field, dup)}`, 'each range once');
-    const outer = out.findIndex((x) => x.family === p.family && (x.prefixLength <= p.length ? inPrefix(cidr(x.cidr), p.address) : inPrefix(p, cidr(x.cidr).address)));
-    if (outer !== -1) fail(f, `${show(net)} overlaps ${item(field, outer)} (${out[outer]!.cidr})`, 'ranges that do not overlap: keep the larger one');
+    const outer = out.findIndex(
+      (x) => x.family === p.family && (x.prefixLength <= p.length ? inPrefix(cidr(x.cidr), p.address) : inPrefix(p, cidr(x.cidr).address)),
+    );
+    if (outer !== -1)
+      fail(f, `${show(net)} overlaps ${item(field, outer)} (${out[outer]!.cidr})`, 'ranges that do not overlap: keep the larger one');
     out.push({ family: p.family, address: formatIp(p.address), prefixLength: p.length, cidr: net });
   });
   return out;

@@ -4,11 +4,11 @@
  * tunnelPorts.
  */
 import { inPrefix, parseIp } from '../../../grammar/index.js';
-import type { NormalizedBackend, NormalizedBackendPeer, NormalizedBackendTunnel } from '../normalized-config.js';
 import { child, fail, listWords, show } from '../field.js';
+import type { NormalizedBackend, NormalizedBackendPeer, NormalizedBackendTunnel } from '../normalized-config.js';
 import { DEFAULTS, RETURN_PATH_MODES } from '../spec.js';
 import { ENDPOINT_EXPECTED, parseEndpoint } from './endpoint.js';
-import { KEY_EXPECTED, type Context, keySource, publicKey, withPresharedKey } from './key-sources.js';
+import { type Context, KEY_EXPECTED, keySource, publicKey, withPresharedKey } from './key-sources.js';
 import { portEntries } from './port-entries.js';
 import { validateReturnPath } from './return-path.js';
 import { integer, mapping, netnsName, onlyIn, own, required } from './shapes.js';
@@ -39,7 +39,10 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
   const ownPublicKey = base.publicKey;
   const families = addrs.map((a) => a.prefix.family);
   const lp = own(t, 'listenPort');
-  const listenPort = lp === undefined ? undefined : integer(lp, child(tunnelField, 'listenPort'), 1, 65535, 'a UDP port 1-65535 (or leave it out for a random port)');
+  const listenPort =
+    lp === undefined
+      ? undefined
+      : integer(lp, child(tunnelField, 'listenPort'), 1, 65535, 'a UDP port 1-65535 (or leave it out for a random port)');
 
   const peerField = child(tunnelField, 'peer');
   const peerExpected = 'a mapping with publicKey and endpoint';
@@ -50,7 +53,12 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
   });
   const keyField = child(peerField, 'publicKey');
   const pk = publicKey(required(p, 'publicKey', peerField, KEY_EXPECTED), keyField);
-  if (pk === ownPublicKey) fail(keyField, "is this backend's own public key (derived from tunnel.privateKey)", "the frontend's public key (`wg pubkey` on the frontend)");
+  if (pk === ownPublicKey)
+    fail(
+      keyField,
+      "is this backend's own public key (derived from tunnel.privateKey)",
+      "the frontend's public key (`wg pubkey` on the frontend)",
+    );
   const psk = keySource(ctx, p, peerField, 'presharedKey', 'presharedKeyFile', false);
   const endpointField = child(peerField, 'endpoint');
   const endpoint = parseEndpoint(required(p, 'endpoint', peerField, ENDPOINT_EXPECTED), endpointField);
@@ -58,16 +66,26 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
   if (familyValue !== undefined) {
     const familyField = child(peerField, 'endpointFamily');
     if (familyValue !== 4 && familyValue !== 6) fail(familyField, `${show(familyValue)} is not an IP version`, '4 or 6');
-    if (endpoint.hostname === undefined) fail(familyField, 'only applies to an endpoint given as a host name', 'leave it out (the address says its family)');
+    if (endpoint.hostname === undefined)
+      fail(familyField, 'only applies to an endpoint given as a host name', 'leave it out (the address says its family)');
     endpoint.family = familyValue;
     endpoint.preferFamily = familyValue;
   }
   const endpointIp = endpoint.hostname === undefined ? parseIp(endpoint.host) : undefined;
-  const insideTunnel = endpointIp?.ok ? addrs.find((a) => a.prefix.family === endpoint.family && inPrefix(a.prefix, endpointIp.value.bytes)) : undefined;
-  if (insideTunnel) fail(endpointField, `${show(endpoint.host)} is inside the tunnel subnet ${insideTunnel.normalized.network}`, "the frontend's public address and listenPort, e.g. 203.0.113.1:51820");
+  const insideTunnel = endpointIp?.ok
+    ? addrs.find((a) => a.prefix.family === endpoint.family && inPrefix(a.prefix, endpointIp.value.bytes))
+    : undefined;
+  if (insideTunnel)
+    fail(
+      endpointField,
+      `${show(endpoint.host)} is inside the tunnel subnet ${insideTunnel.normalized.network}`,
+      "the frontend's public address and listenPort, e.g. 203.0.113.1:51820",
+    );
   const keepaliveValue = own(p, 'persistentKeepalive');
   const persistentKeepalive =
-    keepaliveValue === undefined ? DEFAULTS.persistentKeepalive : integer(keepaliveValue, child(peerField, 'persistentKeepalive'), 0, 65535, 'seconds 0-65535 (0 turns keepalives off)');
+    keepaliveValue === undefined
+      ? DEFAULTS.persistentKeepalive
+      : integer(keepaliveValue, child(peerField, 'persistentKeepalive'), 0, 65535, 'seconds 0-65535 (0 turns keepalives off)');
 
   const peer: NormalizedBackendPeer = {
     publicKey: pk,
@@ -78,8 +96,22 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
   withPresharedKey(peer, psk);
   const tunnel: NormalizedBackendTunnel = { ...base, listenPort, peer };
 
-  const returnPath = validateReturnPath(required(root, 'returnPath', '', `a mapping with mode ${listWords(RETURN_PATH_MODES)}`), 'returnPath', families);
-  const services = portEntries(required(root, 'services', '', 'a list of services (may be empty)'), 'services', listenPort, 'a list of services such as { protocol: tcp, port: 9735 } (may be empty)');
-  const tunnelPorts = portEntries(own(root, 'tunnelPorts') ?? [], 'tunnelPorts', listenPort, 'more ports open to the tunnel, e.g. [{ protocol: tcp, port: 22 }]');
+  const returnPath = validateReturnPath(
+    required(root, 'returnPath', '', `a mapping with mode ${listWords(RETURN_PATH_MODES)}`),
+    'returnPath',
+    families,
+  );
+  const services = portEntries(
+    required(root, 'services', '', 'a list of services (may be empty)'),
+    'services',
+    listenPort,
+    'a list of services such as { protocol: tcp, port: 9735 } (may be empty)',
+  );
+  const tunnelPorts = portEntries(
+    own(root, 'tunnelPorts') ?? [],
+    'tunnelPorts',
+    listenPort,
+    'more ports open to the tunnel, e.g. [{ protocol: tcp, port: 22 }]',
+  );
   return { role: 'backend', netns, families, tunnel, returnPath, services, tunnelPorts };
 }

@@ -4,9 +4,17 @@
  * grammar's (src/grammar/endpoint.ts); this file words its problems and adds
  * the policy of which addresses a host may have.
  */
-import { type EndpointOptions, formatIp, isIpEndpoint, parseEndpoint as parseEndpointText, parseHostname, parseIp, type Problem } from '../../../grammar/index.js';
-import type { Endpoint } from '../normalized-config.js';
+import {
+  type EndpointOptions,
+  formatIp,
+  isIpEndpoint,
+  type Problem,
+  parseEndpoint as parseEndpointText,
+  parseHostname,
+  parseIp,
+} from '../../../grammar/index.js';
 import { fail, show } from '../field.js';
+import type { Endpoint } from '../normalized-config.js';
 import { hostAddressProblem } from './addresses.js';
 import { string } from './shapes.js';
 
@@ -68,7 +76,11 @@ function endpointProblem(text: string, r: Problem): string {
   const name = parseHostname(hostText, HOSTNAMES);
   if (name.ok) return `${show(hostText)} ${r.problem}`;
   if (name.code === 'label') {
-    const label = hostText.replace(/\.$/, '').split('.').find((l) => !parseHostname(l).ok) ?? '';
+    const label =
+      hostText
+        .replace(/\.$/, '')
+        .split('.')
+        .find((l) => !parseHostname(l).ok) ?? '';
     return `${show(hostText)} is not a host name (label ${show(label)}: letters, digits and inner hyphens, at most 63)`;
   }
   return `${show(hostText)} ${name.problem}`;

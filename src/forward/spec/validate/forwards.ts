@@ -3,10 +3,11 @@
  * target (a peer and its port), and the search for two forwards that claim
  * the same public port.
  */
-import type { AddressByFamily, HostAddress, IpFamily, NormalizedForward, NormalizedFrontendPeer } from '../normalized-config.js';
-import { child, didYouMean, fail, item, listWords, show } from '../field.js';
-import { findOverlap, formatRange, parsePorts, type PortRange, rangeSize } from '../ports.js';
+
 import { inPrefix } from '../../../grammar/index.js';
+import { child, didYouMean, fail, item, listWords, show } from '../field.js';
+import type { AddressByFamily, HostAddress, IpFamily, NormalizedForward, NormalizedFrontendPeer } from '../normalized-config.js';
+import { findOverlap, formatRange, type PortRange, parsePorts, rangeSize } from '../ports.js';
 import { ipAddress, type TunnelAddress } from './addresses.js';
 import { list, mapping, own, PROTOCOL_EXPECTED, protocols, required, string } from './shapes.js';
 
@@ -26,7 +27,8 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
   const out: NormalizedForward[] = [];
   const order = new Map<NormalizedForward, number>();
   const peerNames = fc.peers.map((p) => p.name);
-  const publicFamilies: IpFamily[] = fc.publicAddresses.length > 0 ? fc.families.filter((f) => fc.publicAddresses.some((a) => a.family === f)) : fc.families;
+  const publicFamilies: IpFamily[] =
+    fc.publicAddresses.length > 0 ? fc.families.filter((f) => fc.publicAddresses.some((a) => a.family === f)) : fc.families;
 
   list(value, field, expected).forEach((v, i) => {
     const ff = item(field, i);
@@ -43,10 +45,19 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
     const addressValue = own(f, 'address');
     const addressField = child(ff, 'address');
     if (addressValue !== undefined) {
-      const expectedAddr = fc.publicAddresses.length > 0 ? `one of public.addresses: ${listWords(fc.publicAddresses.map((a) => a.address))}` : 'a public IP address of the frontend';
+      const expectedAddr =
+        fc.publicAddresses.length > 0
+          ? `one of public.addresses: ${listWords(fc.publicAddresses.map((a) => a.address))}`
+          : 'a public IP address of the frontend';
       const a = ipAddress(addressValue, addressField, expectedAddr);
-      if (fc.publicAddresses.length > 0 && !fc.publicAddresses.some((x) => x.address === a.address)) fail(addressField, `${show(a.address)} is not in public.addresses`, expectedAddr);
-      if (!fc.families.includes(a.family)) fail(addressField, `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`, `an address of the tunnel's families`);
+      if (fc.publicAddresses.length > 0 && !fc.publicAddresses.some((x) => x.address === a.address))
+        fail(addressField, `${show(a.address)} is not in public.addresses`, expectedAddr);
+      if (!fc.families.includes(a.family))
+        fail(
+          addressField,
+          `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`,
+          `an address of the tunnel's families`,
+        );
       const inside = fc.tunnel.find((t) => inPrefix(t.prefix, a.bytes));
       if (inside) fail(addressField, `${show(a.address)} is inside the tunnel subnet ${inside.normalized.network}`, expectedAddr);
       publicAddress = { family: a.family, address: a.address };
@@ -54,7 +65,7 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
 
     const toField = child(ff, 'to');
     const to = mapping(required(f, 'to', ff, 'a mapping { peer, port? }'), toField, TARGET_KEYS, 'a mapping { peer, port? }', {
-      address: 'the target address is the peer\'s tunnel address; name the peer',
+      address: "the target address is the peer's tunnel address; name the peer",
     });
     const peerField = child(toField, 'peer');
     const peerExpected = `the name of one of tunnel.peers: ${listWords(peerNames)}`;
@@ -70,8 +81,15 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
       const n = rangeSize(publicPorts);
       if (rangeSize(targetPorts) !== n) {
         const start = Math.min(targetPorts.from, 65536 - n);
-        const example = n === 1 ? `a single port, since port ${formatRange(publicPorts)} is one port` : `a range of ${n} ports like port ${formatRange(publicPorts)}, e.g. "${start}-${start + n - 1}"`;
-        fail(tf, `${formatRange(targetPorts)} has ${rangeSize(targetPorts)} port(s) but port ${formatRange(publicPorts)} has ${n}`, example);
+        const example =
+          n === 1
+            ? `a single port, since port ${formatRange(publicPorts)} is one port`
+            : `a range of ${n} ports like port ${formatRange(publicPorts)}, e.g. "${start}-${start + n - 1}"`;
+        fail(
+          tf,
+          `${formatRange(targetPorts)} has ${rangeSize(targetPorts)} port(s) but port ${formatRange(publicPorts)} has ${n}`,
+          example,
+        );
       }
     }
 
@@ -79,15 +97,28 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
     const families = candidates.filter((fam) => peer.addressByFamily[fam] !== undefined);
     if (families.length === 0) {
       const peerFams = peer.addresses.map((a) => `IPv${a.family}`).join(' and ');
-      if (publicAddress) fail(addressField, `is an IPv${publicAddress.family} address but peer ${show(peer.name)} has ${peerFams} only`, `an address of a family the peer has, or an IPv${publicAddress.family} address for the peer`);
-      fail(peerField, `peer ${show(peer.name)} has ${peerFams} only but the public side has IPv${publicFamilies.join(' and IPv')} only`, 'a peer with an address of a public family');
+      if (publicAddress)
+        fail(
+          addressField,
+          `is an IPv${publicAddress.family} address but peer ${show(peer.name)} has ${peerFams} only`,
+          `an address of a family the peer has, or an IPv${publicAddress.family} address for the peer`,
+        );
+      fail(
+        peerField,
+        `peer ${show(peer.name)} has ${peerFams} only but the public side has IPv${publicFamilies.join(' and IPv')} only`,
+        'a peer with an address of a public family',
+      );
     }
     const peerAddresses: AddressByFamily = {};
     for (const fam of families) peerAddresses[fam] = peer.addressByFamily[fam];
 
     for (const protocol of protos) {
       if (protocol === 'udp' && publicPorts.from <= fc.listenPort && fc.listenPort <= publicPorts.to) {
-        fail(portField, `UDP port ${fc.listenPort} is the tunnel's listenPort; forwarding it would capture the WireGuard traffic`, 'a port other than tunnel.listenPort, or another listenPort');
+        fail(
+          portField,
+          `UDP port ${fc.listenPort} is the tunnel's listenPort; forwarding it would capture the WireGuard traffic`,
+          'a port other than tunnel.listenPort, or another listenPort',
+        );
       }
       const fwd: NormalizedForward = { protocol, publicPorts, peer: peer.name, peerAddresses, targetPorts, families, source: ff };
       if (publicAddress) fwd.publicAddress = publicAddress;

@@ -2,9 +2,15 @@
  * A frontend spec: its tunnel and peers (the backends), public addresses and
  * interface, forwards (forwards.ts), NAT options, egress and tunnelPorts.
  */
-import { bitsOf, inPrefix, isAllOnesHost, isNetworkAddress, parseIp, type Prefix } from '../../../grammar/index.js';
-import type { AddressByFamily, HostAddress, NormalizedFrontend, NormalizedFrontendPeer, NormalizedFrontendTunnel } from '../normalized-config.js';
+import { bitsOf, inPrefix, isAllOnesHost, isNetworkAddress, type Prefix, parseIp } from '../../../grammar/index.js';
 import { child, fail, item, show } from '../field.js';
+import type {
+  AddressByFamily,
+  HostAddress,
+  NormalizedFrontend,
+  NormalizedFrontendPeer,
+  NormalizedFrontendTunnel,
+} from '../normalized-config.js';
 import { DEFAULTS } from '../spec.js';
 import { ipAddress, prefixList, type TunnelAddress } from './addresses.js';
 import { frontendForwards } from './forwards.js';
@@ -16,26 +22,58 @@ import { tunnelCommon } from './tunnel.js';
 const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 const PEER_NAME_EXPECTED = 'a name of 1 to 32 letters, digits, ".", "_" or "-", starting with a letter or digit, e.g. "home"';
 
-const FRONTEND_KEYS = ['role', 'netns', 'tunnel', 'public', 'forwards', 'sourceNat', 'masquerade', 'mssClamp', 'egress', 'tunnelPorts'] as const;
+const FRONTEND_KEYS = [
+  'role',
+  'netns',
+  'tunnel',
+  'public',
+  'forwards',
+  'sourceNat',
+  'masquerade',
+  'mssClamp',
+  'egress',
+  'tunnelPorts',
+] as const;
 const EGRESS_KEYS = ['enabled', 'allow'] as const;
 const FRONTEND_TUNNEL_KEYS = ['interface', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peers'] as const;
 const FRONTEND_PEER_KEYS = ['name', 'publicKey', 'presharedKey', 'presharedKeyFile', 'addresses'] as const;
 const PUBLIC_KEYS = ['addresses', 'interface'] as const;
 
 export function validateFrontend(ctx: Context, root: Record<string, unknown>): NormalizedFrontend {
-  mapping(root, '', FRONTEND_KEYS, 'a frontend spec', { returnPath: onlyIn('backend'), services: `${onlyIn('backend')}; a frontend lists forwards` });
+  mapping(root, '', FRONTEND_KEYS, 'a frontend spec', {
+    returnPath: onlyIn('backend'),
+    services: `${onlyIn('backend')}; a frontend lists forwards`,
+  });
   const netns = netnsName(own(root, 'netns'), 'netns');
 
   const tunnelField = 'tunnel';
-  const t = mapping(required(root, 'tunnel', '', 'a mapping with interface, addresses, listenPort, privateKey and peers'), tunnelField, FRONTEND_TUNNEL_KEYS, 'a mapping with interface, addresses, listenPort, privateKey and peers', {
-    peer: 'a frontend lists its backends under peers (a list)',
-    endpoint: 'the frontend has no endpoint; the backends dial its listenPort',
-  });
+  const t = mapping(
+    required(root, 'tunnel', '', 'a mapping with interface, addresses, listenPort, privateKey and peers'),
+    tunnelField,
+    FRONTEND_TUNNEL_KEYS,
+    'a mapping with interface, addresses, listenPort, privateKey and peers',
+    {
+      peer: 'a frontend lists its backends under peers (a list)',
+      endpoint: 'the frontend has no endpoint; the backends dial its listenPort',
+    },
+  );
   const { base, addrs } = tunnelCommon(ctx, t, tunnelField, '"10.0.0.1/24" or "fd00::1/64"');
   const ifname = base.interface;
   const families = addrs.map((a) => a.prefix.family);
-  const listenPort = integer(required(t, 'listenPort', tunnelField, 'a UDP port 1-65535, e.g. 51820'), child(tunnelField, 'listenPort'), 1, 65535, 'a UDP port 1-65535, e.g. 51820');
-  const peers = frontendPeers(ctx, required(t, 'peers', tunnelField, 'a list of the backends'), child(tunnelField, 'peers'), addrs, base.publicKey);
+  const listenPort = integer(
+    required(t, 'listenPort', tunnelField, 'a UDP port 1-65535, e.g. 51820'),
+    child(tunnelField, 'listenPort'),
+    1,
+    65535,
+    'a UDP port 1-65535, e.g. 51820',
+  );
+  const peers = frontendPeers(
+    ctx,
+    required(t, 'peers', tunnelField, 'a list of the backends'),
+    child(tunnelField, 'peers'),
+    addrs,
+    base.publicKey,
+  );
   const tunnel: NormalizedFrontendTunnel = { ...base, listenPort, peers };
 
   // public
@@ -50,18 +88,25 @@ export function validateFrontend(ctx: Context, root: Record<string, unknown>): N
       list(pa, 'public.addresses', expected, 1).forEach((v, i) => {
         const f = item('public.addresses', i);
         const a = ipAddress(v, f, expected);
-        if (!families.includes(a.family)) fail(f, `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`, `addresses of the tunnel's families (IPv${families.join(' and IPv')}), or an IPv${a.family} address in tunnel.addresses`);
+        if (!families.includes(a.family))
+          fail(
+            f,
+            `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`,
+            `addresses of the tunnel's families (IPv${families.join(' and IPv')}), or an IPv${a.family} address in tunnel.addresses`,
+          );
         const dup = publicAddresses.findIndex((x) => x.address === a.address);
         if (dup !== -1) fail(f, `repeats public.addresses[${dup}]`, 'each address once');
         const inside = addrs.find((x) => inPrefix(x.prefix, a.bytes));
-        if (inside) fail(f, `${show(a.address)} is inside the tunnel subnet ${inside.normalized.network}`, 'a public address of the frontend');
+        if (inside)
+          fail(f, `${show(a.address)} is inside the tunnel subnet ${inside.normalized.network}`, 'a public address of the frontend');
         publicAddresses.push({ family: a.family, address: a.address });
       });
     }
     const pi = own(p, 'interface');
     if (pi !== undefined) {
       publicInterface = interfaceName(pi, 'public.interface');
-      if (publicInterface === ifname) fail('public.interface', `is the tunnel interface ${show(ifname)}`, 'the uplink interface, e.g. "eth0"');
+      if (publicInterface === ifname)
+        fail('public.interface', `is the tunnel interface ${show(ifname)}`, 'the uplink interface, e.g. "eth0"');
     }
   }
 
@@ -89,7 +134,12 @@ export function validateFrontend(ctx: Context, root: Record<string, unknown>): N
       }),
     };
   }
-  const tunnelPorts = portEntries(own(root, 'tunnelPorts') ?? [], 'tunnelPorts', undefined, 'ports of this frontend the backends may reach, e.g. [{ protocol: udp, port: 53 }]');
+  const tunnelPorts = portEntries(
+    own(root, 'tunnelPorts') ?? [],
+    'tunnelPorts',
+    undefined,
+    'ports of this frontend the backends may reach, e.g. [{ protocol: udp, port: 53 }]',
+  );
 
   return {
     role: 'frontend',
@@ -106,7 +156,13 @@ export function validateFrontend(ctx: Context, root: Record<string, unknown>): N
   };
 }
 
-function frontendPeers(ctx: Context, value: unknown, field: string, tunnel: TunnelAddress[], ownPublicKey: string): NormalizedFrontendPeer[] {
+function frontendPeers(
+  ctx: Context,
+  value: unknown,
+  field: string,
+  tunnel: TunnelAddress[],
+  ownPublicKey: string,
+): NormalizedFrontendPeer[] {
   const expected = 'a list of peers, each with name, publicKey and addresses';
   const out: NormalizedFrontendPeer[] = [];
   const byAddress = new Map<string, number>();
@@ -126,7 +182,12 @@ function frontendPeers(ctx: Context, value: unknown, field: string, tunnel: Tunn
 
     const keyField = child(pf, 'publicKey');
     const pk = publicKey(required(p, 'publicKey', pf, KEY_EXPECTED), keyField);
-    if (pk === ownPublicKey) fail(keyField, "is this frontend's own public key (derived from tunnel.privateKey)", "the backend's public key (`wg pubkey` on the backend)");
+    if (pk === ownPublicKey)
+      fail(
+        keyField,
+        "is this frontend's own public key (derived from tunnel.privateKey)",
+        "the backend's public key (`wg pubkey` on the backend)",
+      );
     const sameKey = out.findIndex((x) => x.publicKey === pk);
     if (sameKey !== -1) fail(keyField, `is already the public key of ${item(field, sameKey)}`, 'a different key for each peer');
 
@@ -138,9 +199,15 @@ function frontendPeers(ctx: Context, value: unknown, field: string, tunnel: Tunn
     list(required(p, 'addresses', pf, addrExpected), af, addrExpected, 1, 2).forEach((a, j) => {
       const f = item(af, j);
       const h = peerAddress(a, f, tunnel);
-      if (addresses.some((x) => x.family === h.family)) fail(f, `is a second IPv${h.family} address`, 'at most one address per family (it is the DNAT target)');
+      if (addresses.some((x) => x.family === h.family))
+        fail(f, `is a second IPv${h.family} address`, 'at most one address per family (it is the DNAT target)');
       const prev = byAddress.get(h.address);
-      if (prev !== undefined) fail(f, `${show(h.address)} is already an address of ${item(field, prev)} (${show(out[prev]!.name)})`, 'a tunnel address no other peer has');
+      if (prev !== undefined)
+        fail(
+          f,
+          `${show(h.address)} is already an address of ${item(field, prev)} (${show(out[prev]!.name)})`,
+          'a tunnel address no other peer has',
+        );
       byAddress.set(h.address, i);
       addresses.push(h);
     });
@@ -172,18 +239,36 @@ function peerAddress(value: unknown, field: string, tunnel: TunnelAddress[]): Ho
     const len = text.slice(slash + 1);
     const ip = parseIp(addrText);
     if (!ip.ok) fail(field, `${show(addrText)} is not an IP address`, expected);
-    if (len !== String(bitsOf(ip.value.family))) fail(field, `${show(text)} is not a single host`, `a host address, e.g. "10.0.0.2", "10.0.0.2/32" or "fd00::2/128"`);
+    if (len !== String(bitsOf(ip.value.family)))
+      fail(field, `${show(text)} is not a single host`, `a host address, e.g. "10.0.0.2", "10.0.0.2/32" or "fd00::2/128"`);
   }
   const a = ipAddress(addrText, field, expected);
   const mine = tunnel.find((t) => t.prefix.family === a.family);
-  if (!mine) fail(field, `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`, `an address of the tunnel's families, or add an IPv${a.family} address to tunnel.addresses`);
-  if (!inPrefix(mine.prefix, a.bytes)) fail(field, `${show(a.address)} is outside the tunnel subnet ${mine.normalized.network}`, `an address in ${mine.normalized.network}`);
-  if (a.bytes.equals(mine.prefix.address)) fail(field, `${show(a.address)} is this machine's own tunnel address`, `another address in ${mine.normalized.network}`);
+  if (!mine)
+    fail(
+      field,
+      `is an IPv${a.family} address but the tunnel has no IPv${a.family} address`,
+      `an address of the tunnel's families, or add an IPv${a.family} address to tunnel.addresses`,
+    );
+  if (!inPrefix(mine.prefix, a.bytes))
+    fail(field, `${show(a.address)} is outside the tunnel subnet ${mine.normalized.network}`, `an address in ${mine.normalized.network}`);
+  if (a.bytes.equals(mine.prefix.address))
+    fail(field, `${show(a.address)} is this machine's own tunnel address`, `another address in ${mine.normalized.network}`);
   const max = bitsOf(a.family);
   if (mine.prefix.length <= max - 2) {
     const host: Prefix = { family: a.family, address: a.bytes, length: mine.prefix.length };
-    if (isNetworkAddress(host)) fail(field, `${show(a.address)} is the network address of ${mine.normalized.network}`, `a host address in ${mine.normalized.network}`);
-    if (a.family === 4 && isAllOnesHost(host)) fail(field, `${show(a.address)} is the broadcast address of ${mine.normalized.network}`, `a host address in ${mine.normalized.network}`);
+    if (isNetworkAddress(host))
+      fail(
+        field,
+        `${show(a.address)} is the network address of ${mine.normalized.network}`,
+        `a host address in ${mine.normalized.network}`,
+      );
+    if (a.family === 4 && isAllOnesHost(host))
+      fail(
+        field,
+        `${show(a.address)} is the broadcast address of ${mine.normalized.network}`,
+        `a host address in ${mine.normalized.network}`,
+      );
   }
   return { family: a.family, address: a.address };
 }

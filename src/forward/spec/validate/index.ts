@@ -17,8 +17,8 @@
  * (services, tunnelPorts).
  */
 import { ConfigError } from '../../../errors.js';
-import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../normalized-config.js';
 import { didYouMean, fail, isPlainObject, redactError, show, typeName } from '../field.js';
+import type { NormalizedBackend, NormalizedConfig, NormalizedFrontend } from '../normalized-config.js';
 import { type FileReader, readRegularFile } from '../private-file.js';
 import { Secret } from '../secret.js';
 import type { BackendSpec, FrontendSpec } from '../spec.js';
@@ -66,7 +66,9 @@ export function validateSpec(input: unknown, options: ValidateOptions = {}): Nor
   const ctx: Context = {
     baseDir: options.baseDir ?? process.cwd(),
     enforce: options.enforceKeyFilePermissions === true,
-    read: options.readFile ?? ((path) => readRegularFile(path, KEY_FILE_MAX_BYTES, { directories: options.enforceKeyFilePermissions === true })),
+    read:
+      options.readFile ??
+      ((path) => readRegularFile(path, KEY_FILE_MAX_BYTES, { directories: options.enforceKeyFilePermissions === true })),
     secrets: secretsOf(input),
   };
   try {

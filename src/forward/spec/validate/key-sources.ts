@@ -42,17 +42,31 @@ function inlineKey(value: unknown, field: string, allowSecret: boolean): { text:
  * `isRequired`, at most one otherwise. Files are read now, relative to the
  * base directory, and checked for their permissions when asked to.
  */
-export function keySource(ctx: Context, obj: Record<string, unknown>, field: string, inlineName: string, fileName: string, isRequired: boolean): LoadedKey | undefined {
+export function keySource(
+  ctx: Context,
+  obj: Record<string, unknown>,
+  field: string,
+  inlineName: string,
+  fileName: string,
+  isRequired: boolean,
+): LoadedKey | undefined {
   const inline = own(obj, inlineName);
   const file = own(obj, fileName);
   if (inline !== undefined && file !== undefined) {
-    fail(child(field, fileName), `is given together with ${inlineName}`, `either ${inlineName} (the key) or ${fileName} (a file holding it), not both`);
+    fail(
+      child(field, fileName),
+      `is given together with ${inlineName}`,
+      `either ${inlineName} (the key) or ${fileName} (a file holding it), not both`,
+    );
   }
   if (inline === undefined && file === undefined) {
     if (isRequired) fail(child(field, inlineName), 'is required', `${inlineName} (the key) or ${fileName} (a file holding it)`);
     return undefined;
   }
-  const zeroProblem = inlineName === 'privateKey' ? 'is all zeros, which WireGuard takes as "no private key"' : 'is all zeros, which WireGuard takes as "no preshared key"; remove the field instead';
+  const zeroProblem =
+    inlineName === 'privateKey'
+      ? 'is all zeros, which WireGuard takes as "no private key"'
+      : 'is all zeros, which WireGuard takes as "no preshared key"; remove the field instead';
   if (inline !== undefined) {
     const f = child(field, inlineName);
     const { text, bytes } = inlineKey(inline, f, true);
@@ -60,7 +74,10 @@ export function keySource(ctx: Context, obj: Record<string, unknown>, field: str
     return { secret: new Secret(text), bytes };
   }
   const f = child(field, fileName);
-  const fileExpected = inlineName === 'privateKey' ? 'a readable file holding the key, e.g. made by `wg genkey > FILE`' : 'a readable file holding the key, e.g. made by `wg genpsk > FILE`';
+  const fileExpected =
+    inlineName === 'privateKey'
+      ? 'a readable file holding the key, e.g. made by `wg genkey > FILE`'
+      : 'a readable file holding the key, e.g. made by `wg genpsk > FILE`';
   const path = string(file, f, fileExpected);
   if (path === '' || path.includes('\0')) fail(f, path === '' ? 'is empty' : 'contains a NUL byte', fileExpected);
   const abs = resolvePath(ctx.baseDir, path);

@@ -2,9 +2,10 @@
  * services and tunnelPorts: ports or ranges of TCP and/or UDP, no two of one
  * protocol overlapping, none the tunnel's own listenPort.
  */
-import type { NormalizedPortEntry } from '../normalized-config.js';
+
 import { child, fail, item } from '../field.js';
-import { findOverlap, formatRange, parsePorts, type PortRange } from '../ports.js';
+import type { NormalizedPortEntry } from '../normalized-config.js';
+import { findOverlap, formatRange, type PortRange, parsePorts } from '../ports.js';
 import { list, mapping, PROTOCOL_EXPECTED, protocols, required } from './shapes.js';
 
 const SERVICE_KEYS = ['protocol', 'port'] as const;
@@ -32,9 +33,12 @@ export function portEntries(value: unknown, field: string, listenPort: number | 
     const overlap = findOverlap(out.filter((s) => s.protocol === protocol));
     if (overlap) {
       const [a, b] = overlap;
-      fail(`${b.source}.port`, `${protocol.toUpperCase()} ${formatRange(b.ports)} overlaps ${a.source} (${protocol} ${formatRange(a.ports)})`, `each port in one entry of ${field} only`);
+      fail(
+        `${b.source}.port`,
+        `${protocol.toUpperCase()} ${formatRange(b.ports)} overlaps ${a.source} (${protocol} ${formatRange(a.ports)})`,
+        `each port in one entry of ${field} only`,
+      );
     }
   }
   return out.map(({ protocol, ports, source }) => ({ protocol, ports, source }));
 }
-

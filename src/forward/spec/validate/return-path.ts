@@ -3,8 +3,9 @@
  * each mode uses, and the routed modes' table, rule priority, mark, uids,
  * cgroup, leak guard and exclusions.
  */
-import type { IpFamily, NormalizedReturnPath } from '../normalized-config.js';
+
 import { child, didYouMean, fail, item, listWords, show } from '../field.js';
+import type { IpFamily, NormalizedReturnPath } from '../normalized-config.js';
 import { findOverlap, formatRange, type NumberRange, parseRange } from '../ports.js';
 import { DEFAULTS, RETURN_PATH_MODES, type ReturnPathMode } from '../spec.js';
 import { prefixList } from './addresses.js';
@@ -22,7 +23,10 @@ const MODE_FIELDS: Record<ReturnPathMode, readonly string[]> = {
 };
 
 const WHY_NOT: Record<string, (mode: ReturnPathMode) => string> = {
-  uids: (m) => (m === 'connmark' ? 'connmark selects connections by their arrival through the tunnel, not by user' : 'the frontend SNATs; nothing is selected on the backend'),
+  uids: (m) =>
+    m === 'connmark'
+      ? 'connmark selects connections by their arrival through the tunnel, not by user'
+      : 'the frontend SNATs; nothing is selected on the backend',
   cgroup: (m) => (m === 'snat' ? 'the frontend SNATs; nothing is selected on the backend' : `mode ${m} does not select by cgroup`),
   mark: () => 'only the routed modes (uid, mark, connmark) use a firewall mark',
   table: () => 'the frontend SNATs and the backend needs no policy routing',
@@ -46,7 +50,11 @@ export function validateReturnPath(value: unknown, field: string, families: IpFa
   for (const key of RETURN_PATH_KEYS) {
     if (key === 'mode' || own(rp, key) === undefined || MODE_FIELDS[mode].includes(key)) continue;
     const modes = RETURN_PATH_MODES.filter((m) => MODE_FIELDS[m].includes(key));
-    fail(child(field, key), `is not used in mode ${mode}: ${WHY_NOT[key]!(mode)}`, `no ${key} in mode ${mode} (it applies to mode ${listWords(modes)})`);
+    fail(
+      child(field, key),
+      `is not used in mode ${mode}: ${WHY_NOT[key]!(mode)}`,
+      `no ${key} in mode ${mode} (it applies to mode ${listWords(modes)})`,
+    );
   }
   if (mode === 'snat') return { mode };
 
@@ -54,13 +62,17 @@ export function validateReturnPath(value: unknown, field: string, families: IpFa
   const tableValue = own(rp, 'table');
   const table = tableValue === undefined ? DEFAULTS.table : routingTable(tableValue, tableField);
   const priorityValue = own(rp, 'priority');
-  const priority = priorityValue === undefined ? DEFAULTS.priority : rulePriority(priorityValue, child(field, 'priority'), mode === 'uid' ? 32764 : 32765);
+  const priority =
+    priorityValue === undefined ? DEFAULTS.priority : rulePriority(priorityValue, child(field, 'priority'), mode === 'uid' ? 32764 : 32765);
   const leakGuard = boolean(own(rp, 'leakGuard'), child(field, 'leakGuard'), DEFAULTS.leakGuard);
   // Modes uid and mark also route the families the tunnel lacks (into an unreachable table):
   // exclusions of those families apply there.
   const excludeFamilies: IpFamily[] = mode === 'connmark' ? families : [4, 6];
   const exclude = prefixList(own(rp, 'exclude'), child(field, 'exclude'), excludeFamilies, {
-    expected: mode === 'connmark' ? "network CIDRs of the tunnel's families, e.g. [\"192.168.1.0/24\"]" : 'network CIDRs, e.g. ["192.168.1.0/24", "fd12:3456::/48"]',
+    expected:
+      mode === 'connmark'
+        ? 'network CIDRs of the tunnel\'s families, e.g. ["192.168.1.0/24"]'
+        : 'network CIDRs, e.g. ["192.168.1.0/24", "fd12:3456::/48"]',
     hosts: false,
     what: 'exclude',
   });
@@ -73,14 +85,23 @@ export function validateReturnPath(value: unknown, field: string, families: IpFa
   const mark = markValue === undefined ? undefined : integer(markValue, child(field, 'mark'), 1, U32_MAX, markExpected);
 
   if (mode === 'uid') {
-    if (uidsValue === undefined) fail(child(field, 'uids'), 'is required in mode uid', 'a list of uids or uid ranges whose traffic uses the tunnel, e.g. ["1000-1001"]');
+    if (uidsValue === undefined)
+      fail(
+        child(field, 'uids'),
+        'is required in mode uid',
+        'a list of uids or uid ranges whose traffic uses the tunnel, e.g. ["1000-1001"]',
+      );
     return { mode, uids, mark: mark ?? table, ...routed };
   }
   if (mode === 'connmark') return { mode, mark: mark ?? table, ...routed };
   const cgroupValue = own(rp, 'cgroup');
   const cgroup = cgroupValue === undefined ? undefined : cgroupPath(cgroupValue, child(field, 'cgroup'));
   if (uidsValue === undefined && cgroup === undefined && mark === undefined) {
-    fail(field, 'mode mark needs something that selects the traffic', 'uids, cgroup, or the mark your application sets on its sockets itself (SO_MARK)');
+    fail(
+      field,
+      'mode mark needs something that selects the traffic',
+      'uids, cgroup, or the mark your application sets on its sockets itself (SO_MARK)',
+    );
   }
   return { mode, uids, cgroup, mark: mark ?? table, ...routed };
 }
@@ -95,7 +116,8 @@ const RESERVED_TABLES: Record<number, string> = {
 const TABLE_EXPECTED = 'a routing table 1-4294967295 other than 252-255, e.g. 5000';
 
 function routingTable(value: unknown, field: string): number {
-  if (typeof value === 'string' && ['main', 'local', 'default', 'compat'].includes(value)) fail(field, `${show(value)} is a system table`, TABLE_EXPECTED);
+  if (typeof value === 'string' && ['main', 'local', 'default', 'compat'].includes(value))
+    fail(field, `${show(value)} is a system table`, TABLE_EXPECTED);
   const n = integer(value, field, 0, U32_MAX, TABLE_EXPECTED);
   const why = RESERVED_TABLES[n];
   if (why) fail(field, `${why}; netfwd needs a table of its own`, TABLE_EXPECTED);
@@ -105,7 +127,14 @@ function routingTable(value: unknown, field: string): number {
 function rulePriority(value: unknown, field: string, max: number): number {
   const expected = `a rule priority 1-${max}, e.g. 100 (0 is the local table's rule, 32766 main's, 32767 default's${max < 32765 ? '; mode uid also uses the next priority, for its uid ranges' : ''})`;
   const n = integer(value, field, 0, U32_MAX, expected);
-  if (n === 0 || n >= 32766) fail(field, n === 0 ? 'priority 0 is taken by the rule for the local table' : `priority ${n} is ${n === 32766 ? 'taken by the rule for the main table' : n === 32767 ? 'taken by the rule for the default table' : 'after the main table\'s rule, so it would never be reached'}`, expected);
+  if (n === 0 || n >= 32766)
+    fail(
+      field,
+      n === 0
+        ? 'priority 0 is taken by the rule for the local table'
+        : `priority ${n} is ${n === 32766 ? 'taken by the rule for the main table' : n === 32767 ? 'taken by the rule for the default table' : "after the main table's rule, so it would never be reached"}`,
+      expected,
+    );
   if (n > max) fail(field, `priority ${n} leaves no room for the uid ranges' rule at ${n + 1}: 32766 is the main table's rule`, expected);
   return n;
 }
@@ -118,11 +147,21 @@ function uidRanges(value: unknown, field: string): NumberRange[] {
     const range = parseRange(v, f, 0, UID_MAX, 'uid', expected);
     // WireGuard's own UDP packets belong to root (the kernel's socket, or wireguard-go running as root):
     // routing them into the tunnel would loop.
-    if (range.from === 0) fail(f, `selects uid 0 (root), whose traffic includes the tunnel's own packets and would loop into the tunnel`, `uids of the service users only, e.g. ["1000-1001"]`);
+    if (range.from === 0)
+      fail(
+        f,
+        `selects uid 0 (root), whose traffic includes the tunnel's own packets and would loop into the tunnel`,
+        `uids of the service users only, e.g. ["1000-1001"]`,
+      );
     out.push({ range, order: i });
   });
   const overlap = findOverlap(out);
-  if (overlap) fail(item(field, overlap[1].order), `${formatRange(overlap[1].range)} overlaps ${item(field, overlap[0].order)} (${formatRange(overlap[0].range)})`, 'ranges that do not overlap (one ip rule each)');
+  if (overlap)
+    fail(
+      item(field, overlap[1].order),
+      `${formatRange(overlap[1].range)} overlaps ${item(field, overlap[0].order)} (${formatRange(overlap[0].range)})`,
+      'ranges that do not overlap (one ip rule each)',
+    );
   return out.map((o) => o.range);
 }
 

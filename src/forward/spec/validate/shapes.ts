@@ -7,8 +7,8 @@
 import { ValidationError } from '../../../errors.js';
 import { IFNAME_MAX, parseIfname } from '../../../grammar/index.js';
 import { validateNetnsName } from '../../../netns/path.js';
-import type { TransportProtocol } from '../normalized-config.js';
 import { child, didYouMean, fail, isPlainObject, listWords, show, typeName } from '../field.js';
+import type { TransportProtocol } from '../normalized-config.js';
 
 export const IFNAME_EXPECTED = `an interface name of 1 to ${IFNAME_MAX} bytes without "/", ":" or white space, e.g. "wg0"`;
 export const PROTOCOL_EXPECTED = `"tcp", "udp" or "tcp+udp"`;
@@ -65,7 +65,8 @@ export function integer(value: unknown, field: string, min: number, max: number,
 
 export function list(value: unknown, field: string, expected: string, min = 0, max = Infinity): unknown[] {
   if (!Array.isArray(value)) fail(field, `expected a list but got ${typeName(value)}`, expected);
-  if (value.length < min) fail(field, value.length === 0 ? 'is empty' : `has ${value.length} entries, at least ${min} are needed`, expected);
+  if (value.length < min)
+    fail(field, value.length === 0 ? 'is empty' : `has ${value.length} entries, at least ${min} are needed`, expected);
   if (value.length > max) fail(field, `has ${value.length} entries, at most ${max} are allowed`, expected);
   return value;
 }
@@ -74,7 +75,8 @@ export function protocols(value: unknown, field: string): TransportProtocol[] {
   if (value === 'tcp' || value === 'udp') return [value];
   if (value === 'tcp+udp') return ['tcp', 'udp'];
   if (typeof value !== 'string') fail(field, `expected a string but got ${typeName(value)}`, PROTOCOL_EXPECTED);
-  const hint = value === 'udp+tcp' || value === 'both' || value === 'tcp/udp' ? '; write "tcp+udp"' : didYouMean(value, ['tcp', 'udp', 'tcp+udp']);
+  const hint =
+    value === 'udp+tcp' || value === 'both' || value === 'tcp/udp' ? '; write "tcp+udp"' : didYouMean(value, ['tcp', 'udp', 'tcp+udp']);
   fail(field, `${show(value)} is not a protocol${hint}`, PROTOCOL_EXPECTED);
 }
 
