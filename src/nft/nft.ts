@@ -5,9 +5,9 @@
  */
 import { DumpInterruptedError, NetlinkError } from '../errors.js';
 import { Connection } from '../netlink/connection.js';
-import './batch.js'; // the nfnetlink batch behind Connection.transaction()
 import type { NetlinkMessage, Request } from '../netlink/message.js';
 import { nfgenmsg } from '../netlink/nfnetlink.js';
+import { transaction } from './batch.js'; // loading it also installs the batch behind Connection.transaction()
 import { FAMILIES, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWSET, NFT_MSG_NEWTABLE, type NftFamily } from './constants.js';
 import { attachElements, decodeChain, decodeCounterObject, decodeElementsMessage, decodeRule, decodeSet, decodeTable } from './decode.js';
 import type { SetView } from './delinearize.js';
@@ -78,7 +78,7 @@ export class Nft {
     const { requests, owners } = tx.build(known, options.echo);
     const ops: NftOp[] = tx.ops;
     if (requests.length === 0) return { ops, messages: 0 };
-    const res = await this.connection.transaction(requests, { genId: options.genId });
+    const res = await transaction(this.connection, requests, { genId: options.genId });
     if (options.echo) {
       res.replies.forEach((msgs, i) => {
         const req = requests[i]!;
