@@ -105,11 +105,16 @@ ktest('kernel: 1 000 peers × 4 allowed IPs over split SET messages and a multi-
   await thousandPeersScenario(t, wg, ns, name);
 });
 
-ktest('kernel: tunnel over IPv4, handshake and TCP', async (t) => {
+// The two tunnels run one after the other: each starts two servers and two clients (node
+// processes), and in a kernel-lane guest (one emulated vCPU, 1 GiB, beside the other guests)
+// both at once once ended with an empty reply on 7.3 while each alone passes.
+const ktestSerial = reason ? test.skip : test.serial;
+
+ktestSerial('kernel: tunnel over IPv4, handshake and TCP', async (t) => {
   await tunnelScenario(t, { implementation: 'kernel', underlay: 4 });
 });
 
-ktest('kernel: tunnel over IPv6, handshake and TCP', async (t) => {
+ktestSerial('kernel: tunnel over IPv6, handshake and TCP', async (t) => {
   await tunnelScenario(t, { implementation: 'kernel', underlay: 6 });
 });
 
