@@ -7,7 +7,7 @@ import {
   parseEndpoint,
   parseHostname,
 } from '../../src/grammar/endpoint.js';
-import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
+import { mutate, randomBytes, rng } from '../helpers/random.js';
 
 /** The result as text: the formatted endpoint, or !code. */
 const text = (input: unknown, options?: EndpointOptions) => {

@@ -13,7 +13,7 @@ import {
   parseIp,
   writeIPv4,
 } from '../../src/grammar/ip.js';
-import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
+import { mutate, randomBytes, rng } from '../helpers/random.js';
 
 const hex = (text: string, options?: Parameters<typeof parseIp>[1]) => {
   const r = parseIp(text, options);

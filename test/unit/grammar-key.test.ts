@@ -1,7 +1,7 @@
 import { randomBytes as cryptoRandom } from 'node:crypto';
 import test from 'ava';
 import { describeKeyText, formatKey, isKeyText, isZeroKey, KEY_BYTES, looksLikeKeyMaterial, parseKey } from '../../src/grammar/key.js';
-import { rng } from '../helpers/grammar-random.js';
+import { rng } from '../helpers/random.js';
 
 const KEY = 'UGXn8dMF4eVttyOmlX0Fl3dfT6eTTWuRAuESBWh0nGg=';
 const code = (text: unknown, encoding?: 'base64' | 'hex') => {

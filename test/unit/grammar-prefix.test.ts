@@ -13,7 +13,7 @@ import {
   parsePrefix,
   prefixContains,
 } from '../../src/grammar/prefix.js';
-import { mutate, randomBytes, rng } from '../helpers/grammar-random.js';
+import { mutate, randomBytes, rng } from '../helpers/random.js';
 
 const text = (input: unknown, options?: PrefixOptions) => {
   const r = parsePrefix(input, options);

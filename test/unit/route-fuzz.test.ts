@@ -15,6 +15,7 @@ import { decodeLink } from '../../src/route/links.js';
 import { notificationEvent } from '../../src/route/monitor.js';
 import { decodeRoute } from '../../src/route/route-message.js';
 import { decodeRule } from '../../src/route/rules.js';
+import { rng } from '../helpers/random.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/route-golden.json', import.meta.url), 'utf8')) as {
   replies: Array<{ datagrams: string[] }>;
@@ -28,19 +29,6 @@ for (const r of golden.replies) {
       samples.get(m.type)!.push(Buffer.from(m.data));
     }
   }
-}
-
-/** xorshift32: small, seeded, good enough to spread mutations. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return (n: number) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
 }
 
 const names = new Map([

@@ -1,4 +1,4 @@
-/** Seeded random values and text mutations for the grammar property tests (a failure reproduces). */
+/** Seeded random values and text mutations for property tests and fuzzing (a failure reproduces from its seed). */
 
 /** xorshift32. */
 export function rng(seed: number): (n: number) => number {
