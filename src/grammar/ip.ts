@@ -271,7 +271,7 @@ export function formatIp(bytes: Uint8Array, offset = 0, length = bytes.length - 
 }
 
 /** The family of 4 or 16 bytes. */
-export const familyOfBytes = (bytes: Uint8Array): IpFamily => (bytes.length === 4 ? 4 : 6);
+const familyOfBytes = (bytes: Uint8Array): IpFamily => (bytes.length === 4 ? 4 : 6);
 
 /** The number of bits of an address of the family. */
 export const bitsOf = (family: IpFamily): number => (family === 4 ? 32 : 128);

@@ -43,26 +43,6 @@ export abstract class Redacted {
   }
 }
 
-/** A secret value of any type: only `reveal()` gives it out. */
-export class Hidden<T> extends Redacted {
-  readonly #value: T;
-
-  constructor(value: T) {
-    super();
-    this.#value = value;
-    Object.freeze(this);
-  }
-
-  /** The value itself. Call it only where the value leaves for the kernel or a key file. */
-  reveal(): T {
-    return this.#value;
-  }
-
-  override get [Symbol.toStringTag](): string {
-    return 'Hidden';
-  }
-}
-
 /** Compares two byte strings in constant time (for their common length; a length difference is false). */
 export function secretEquals(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);

@@ -1,6 +1,25 @@
 import { inspect } from 'node:util';
 import test from 'ava';
-import { HIDDEN, Hidden, Redacted, secretEquals } from '../../src/grammar/secret.js';
+import { HIDDEN, Redacted, secretEquals } from '../../src/grammar/secret.js';
+
+/** The smallest concrete Redacted, a value of any type that only `reveal()` gives out (the layers' own are forward's Secret and WireGuardSecret). */
+class Hidden<T> extends Redacted {
+  readonly #value: T;
+
+  constructor(value: T) {
+    super();
+    this.#value = value;
+    Object.freeze(this);
+  }
+
+  reveal(): T {
+    return this.#value;
+  }
+
+  override get [Symbol.toStringTag](): string {
+    return 'Hidden';
+  }
+}
 
 test('a Hidden value prints as (hidden) everywhere, and reveal() gives it out', (t) => {
   const s = new Hidden('UGXn8dMF4eVttyOmlX0Fl3dfT6eTTWuRAuESBWh0nGg=');
