@@ -64,10 +64,10 @@ export async function runDoctor(
   // Who may change the files decides what root applies; a configuration that only names key files
   // may be readable by others (config reference, "Permissions").
   const inlineSecrets =
-    config.tunnel.privateKeyFile === undefined ||
+    (!config.tunnel.external && config.tunnel.privateKeyFile === undefined) ||
     (config.role === 'frontend'
       ? config.tunnel.peers.some((p) => p.presharedKey && !p.presharedKeyFile)
-      : !!config.tunnel.peer.presharedKey && !config.tunnel.peer.presharedKeyFile);
+      : !!config.tunnel.peer?.presharedKey && !config.tunnel.peer.presharedKeyFile);
   for (const f of [files.config, ...files.keys]) {
     const kind: FileKind = f !== files.config ? 'key' : inlineSecrets ? 'config-with-key' : 'config';
     try {

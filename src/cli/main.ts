@@ -388,7 +388,7 @@ async function main(argv: string[]): Promise<number> {
       const config = load(options, false);
       const keys = [
         config.tunnel.privateKeyFile,
-        ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer.presharedKeyFile]),
+        ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer?.presharedKeyFile]),
       ].filter((x): x is string => typeof x === 'string');
       const checks = await runDoctor(config, { config: options.config!, keys }, options.userspaceCommand);
       if (options.json) out(JSON.stringify({ ok: checks.every((c) => c.ok || c.warning), checks }, null, 2));

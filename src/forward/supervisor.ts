@@ -300,8 +300,8 @@ export class Supervisor {
     this.lastResolve = Date.now();
     this.stats.resolutions++;
     const fresh = await resolveEndpoint(endpoint, this.config, this.options);
-    const before = this.resolved && this.resolved.role === 'backend' ? this.resolved.tunnel.peer.endpoint.text : undefined;
-    if (this.config.role !== 'backend') return this.config;
+    const before = this.resolved && this.resolved.role === 'backend' ? this.resolved.tunnel.peer?.endpoint.text : undefined;
+    if (this.config.role !== 'backend' || !this.config.tunnel.peer) return this.config;
     this.resolved = { ...this.config, tunnel: { ...this.config.tunnel, peer: { ...this.config.tunnel.peer, endpoint: fresh } } };
     if (before === undefined) this.emit('info', 'endpoint-resolved', { hostname: endpoint.hostname, address: fresh.text });
     else if (before !== fresh.text) {
@@ -321,7 +321,7 @@ export class Supervisor {
     this.mustApply = false;
     try {
       const config = await this.resolvedConfig(false);
-      if (config.role === 'backend' && isUnresolved(config.tunnel.peer.endpoint)) throw new Error('endpoint not resolved');
+      if (config.role === 'backend' && config.tunnel.peer && isUnresolved(config.tunnel.peer.endpoint)) throw new Error('endpoint not resolved');
       const now = Date.now();
       this.repairTimes = this.repairTimes.filter((t) => now - t < this.o.repairWindowMs);
       if (this.converged && !forced && this.repairTimes.length >= this.o.maxRepairs) {
@@ -422,10 +422,10 @@ export class Supervisor {
       return;
     }
     const now = Date.now();
-    const names = new Map<string, string>(
+    const names = new Map<string | undefined, string>(
       this.config.role === 'frontend'
         ? this.config.tunnel.peers.map((p) => [p.publicKey, p.name])
-        : [[this.config.tunnel.peer.publicKey, 'frontend']],
+        : [[this.config.tunnel.peer?.publicKey, 'frontend']],
     );
     let staleOwnPeer = false;
     for (const p of peers) {
@@ -440,7 +440,7 @@ export class Supervisor {
         });
       }
       this.peerUp.set(p.publicKey, up);
-      if (this.config.role === 'backend' && p.publicKey === this.config.tunnel.peer.publicKey) {
+      if (this.config.role === 'backend' && p.publicKey === this.config.tunnel.peer?.publicKey) {
         staleOwnPeer = age === null || age > this.o.reresolveAfterSeconds;
       }
     }
@@ -455,7 +455,7 @@ export class Supervisor {
         before !== undefined &&
         fresh.role === 'backend' &&
         before.role === 'backend' &&
-        fresh.tunnel.peer.endpoint.text !== before.tunnel.peer.endpoint.text
+        fresh.tunnel.peer?.endpoint.text !== before.tunnel.peer?.endpoint.text
       ) {
         this.schedule(`endpoint ${endpoint.hostname} resolved to a new address`, 0);
       }
@@ -463,7 +463,7 @@ export class Supervisor {
       this.emit('warn', 'resolve-failed', {
         hostname: endpoint.hostname,
         error: (err as Error).message,
-        keeping: before?.role === 'backend' ? before.tunnel.peer.endpoint.text : null,
+        keeping: before?.role === 'backend' ? (before.tunnel.peer?.endpoint.text ?? null) : null,
       });
     }
   }

@@ -1002,7 +1002,7 @@ export function defineContainmentTests(mode: Mode): void {
     try {
       sysctlIn(backend, 'net.ipv4.ip_forward', '1');
       sysctlIn(backend, 'net.ipv6.conf.all.forwarding', '1');
-      inNetns(fe, 'wg', ['set', e.frontendTunnel, 'peer', homePublic, 'allowed-ips', allowed]);
+      inNetns(fe, 'wg', ['set', e.frontendTunnel, 'peer', homePublic!, 'allowed-ips', allowed]);
       ip(fe, ['route', 'add', HOME_LAN.cidr4, 'dev', e.frontendTunnel]);
       ip(fe, ['-6', 'route', 'add', HOME_LAN.cidr6, 'dev', e.frontendTunnel]);
       resetWatch(e.lanWatch);

@@ -173,7 +173,7 @@ test('backend update (link down, endpoint, uids, exclusions, services): a failur
   const keys = keyPair();
   const v1 = backendSpec('', wg, keys);
   const v2 = backendSpec('', wg, keys);
-  v2.tunnel.peer.endpoint = '203.0.113.9:51820';
+  v2.tunnel.peer!.endpoint = '203.0.113.9:51820';
   v2.returnPath = { mode: 'uid', uids: ['1000-1001', '2000'], exclude: ['192.168.2.0/24', '198.18.0.0/15'] };
   v2.services = [
     { protocol: 'tcp', port: 9735 },

@@ -13,8 +13,8 @@ import { backendSpec } from '../fixtures/invalid-specs/base.js';
 
 function spec(endpoint: string, endpointFamily?: 4 | 6): NormalizedBackend {
   const s = backendSpec() as BackendSpec;
-  s.tunnel.peer.endpoint = endpoint;
-  if (endpointFamily) s.tunnel.peer.endpointFamily = endpointFamily;
+  s.tunnel.peer!.endpoint = endpoint;
+  if (endpointFamily) s.tunnel.peer!.endpointFamily = endpointFamily;
   return validateSpec(s) as NormalizedBackend;
 }
 
@@ -34,16 +34,16 @@ function table(answers: Record<string, string[] | Error>): Resolver & { calls: A
 
 test('validation keeps a host name endpoint (lower case, without the trailing dot) for resolution', (t) => {
   const c = spec('VPN.Example.org.:51820');
-  t.deepEqual(c.tunnel.peer.endpoint, {
+  t.deepEqual(c.tunnel.peer!.endpoint, {
     family: 4,
     host: 'vpn.example.org',
     port: 51820,
     text: 'vpn.example.org:51820',
     hostname: 'vpn.example.org',
   });
-  t.true(isUnresolved(c.tunnel.peer.endpoint));
-  t.is(hostnameEndpoint(c), c.tunnel.peer.endpoint);
-  t.is(spec('vpn.example.org:51820', 6).tunnel.peer.endpoint.preferFamily, 6);
+  t.true(isUnresolved(c.tunnel.peer!.endpoint));
+  t.is(hostnameEndpoint(c), c.tunnel.peer!.endpoint);
+  t.is(spec('vpn.example.org:51820', 6).tunnel.peer!.endpoint.preferFamily, 6);
   t.is(hostnameEndpoint(spec('203.0.113.1:51820')), undefined);
 });
 
@@ -51,7 +51,7 @@ test('resolveEndpoints puts the first answer in, keeps the name, and leaves the 
   const c = spec('vpn.example.org:51820');
   const r = table({ 'vpn.example.org': ['203.0.113.7', '2001:db8::7'] });
   const resolved = (await resolveEndpoints(c, { resolver: r })) as NormalizedBackend;
-  t.deepEqual(resolved.tunnel.peer.endpoint, {
+  t.deepEqual(resolved.tunnel.peer!.endpoint, {
     family: 4,
     host: '203.0.113.7',
     port: 51820,
@@ -59,7 +59,7 @@ test('resolveEndpoints puts the first answer in, keeps the name, and leaves the 
     hostname: 'vpn.example.org',
   });
   t.deepEqual(r.calls, [['vpn.example.org', 0]]);
-  t.is(c.tunnel.peer.endpoint.host, 'vpn.example.org', 'the validated config is not changed');
+  t.is(c.tunnel.peer!.endpoint.host, 'vpn.example.org', 'the validated config is not changed');
   // A resolved config is not resolved again (netfwd run decides when to).
   t.is(await resolveEndpoints(resolved, { resolver: r }), resolved);
   t.is(r.calls.length, 1);
@@ -72,13 +72,13 @@ test('endpointFamily 6 asks for IPv6 and writes the address canonically, in brac
   const r = table({ 'vpn.example.org': ['2001:DB8:0:0::7'] });
   const resolved = (await resolveEndpoints(spec('vpn.example.org:51820', 6), { resolver: r })) as NormalizedBackend;
   t.deepEqual(r.calls, [['vpn.example.org', 6]]);
-  t.like(resolved.tunnel.peer.endpoint, { family: 6, host: '2001:db8::7', text: '[2001:db8::7]:51820' });
+  t.like(resolved.tunnel.peer!.endpoint, { family: 6, host: '2001:db8::7', text: '[2001:db8::7]:51820' });
 });
 
 test('unusable answers are skipped; none usable is a ResolveError naming why', async (t) => {
   const skipLoopback = table({ 'vpn.example.org': ['127.0.1.1', '10.0.0.9', '198.51.100.9'] });
   const ok = (await resolveEndpoints(spec('vpn.example.org:51820'), { resolver: skipLoopback })) as NormalizedBackend;
-  t.is(ok.tunnel.peer.endpoint.text, '198.51.100.9:51820');
+  t.is(ok.tunnel.peer!.endpoint.text, '198.51.100.9:51820');
 
   const bad = table({ 'vpn.example.org': ['127.0.0.1', '10.0.0.9', '::'] });
   const err = await t.throwsAsync(resolveEndpoints(spec('vpn.example.org:51820'), { resolver: bad }), { instanceOf: ResolveError });
@@ -107,8 +107,8 @@ test('the system resolver is the default (a numeric name resolves without DNS)',
   const c = spec('vpn.example.org:51820');
   const viaSystem = {
     ...c,
-    tunnel: { ...c.tunnel, peer: { ...c.tunnel.peer, endpoint: { ...c.tunnel.peer.endpoint, hostname: '198.51.100.4', host: 'x' } } },
+    tunnel: { ...c.tunnel, peer: { ...c.tunnel.peer!, endpoint: { ...c.tunnel.peer!.endpoint, hostname: '198.51.100.4', host: 'x' } } },
   };
   const resolved = (await resolveEndpoints(viaSystem)) as NormalizedBackend;
-  t.is(resolved.tunnel.peer.endpoint.text, '198.51.100.4:51820');
+  t.is(resolved.tunnel.peer!.endpoint.text, '198.51.100.4:51820');
 });

@@ -56,8 +56,8 @@ test('a dual-stack frontend normalises with every default and field', (t) => {
     { family: 6, address: 'fd00::1', prefixLength: 64, cidr: 'fd00::1/64', network: 'fd00::/64' },
   ]);
   t.is(c.tunnel.listenPort, 51820);
-  t.true(c.tunnel.privateKey instanceof Secret);
-  t.is(c.tunnel.privateKey.reveal(), KEYS.frontendPrivate);
+  t.true(c.tunnel.privateKey! instanceof Secret);
+  t.is(c.tunnel.privateKey!.reveal(), KEYS.frontendPrivate);
   t.is(c.tunnel.privateKeyFile, undefined);
   t.is(c.tunnel.publicKey, KEYS.frontendPublic);
   const [home, office] = c.tunnel.peers;
@@ -88,6 +88,7 @@ test('a dual-stack frontend normalises with every default and field', (t) => {
       peer: 'home',
       peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
       targetPorts: { from: 9735, to: 9735 },
+      behindPeer: false,
       families: [4, 6],
       source: 'forwards[0]',
     },
@@ -97,6 +98,7 @@ test('a dual-stack frontend normalises with every default and field', (t) => {
       peer: 'home',
       peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
       targetPorts: { from: 18000, to: 18009 },
+      behindPeer: false,
       families: [4, 6],
       source: 'forwards[1]',
     },
@@ -106,6 +108,7 @@ test('a dual-stack frontend normalises with every default and field', (t) => {
       peer: 'home',
       peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
       targetPorts: { from: 18000, to: 18009 },
+      behindPeer: false,
       families: [4, 6],
       source: 'forwards[1]',
     },
@@ -116,6 +119,7 @@ test('a dual-stack frontend normalises with every default and field', (t) => {
       peer: 'office',
       peerAddresses: { 4: '10.0.0.3' },
       targetPorts: { from: 8080, to: 8080 },
+      behindPeer: false,
       families: [4],
       source: 'forwards[2]',
     },
@@ -178,6 +182,7 @@ test('an IPv6-only frontend, with canonical address text and a /128 peer', (t) =
       peer: 'home',
       peerAddresses: { 6: 'fd00::a' },
       targetPorts: { from: 60000, to: 60010 },
+      behindPeer: false,
       families: [6],
       source: 'forwards[0]',
     },
@@ -250,9 +255,9 @@ test('a dual-stack backend in mode uid normalises with every field', (t) => {
     ['10.0.0.2/24', 'fd00::2/64'],
   );
   t.is(c.tunnel.listenPort, undefined);
-  t.is(c.tunnel.privateKey.reveal(), KEYS.backendPrivate);
+  t.is(c.tunnel.privateKey!.reveal(), KEYS.backendPrivate);
   t.is(c.tunnel.publicKey, KEYS.backendPublic);
-  const peer = c.tunnel.peer;
+  const peer = c.tunnel.peer!;
   t.is(peer.publicKey, KEYS.frontendPublic);
   t.is(peer.presharedKey!.reveal(), KEYS.psk);
   t.deepEqual(peer.endpoint, { family: 4, host: '203.0.113.1', port: 51820, text: '203.0.113.1:51820' });
@@ -266,11 +271,12 @@ test('a dual-stack backend in mode uid normalises with every field', (t) => {
     priority: 100,
     leakGuard: true,
     exclude: [{ family: 4, address: '192.168.1.0', prefixLength: 24, cidr: '192.168.1.0/24' }],
+    sources: [],
   });
   t.deepEqual(c.services, [
-    { protocol: 'tcp', ports: { from: 9735, to: 9735 }, source: 'services[0]' },
-    { protocol: 'tcp', ports: { from: 18000, to: 18009 }, source: 'services[1]' },
-    { protocol: 'udp', ports: { from: 18000, to: 18009 }, source: 'services[1]' },
+    { protocol: 'tcp', ports: { from: 9735, to: 9735 }, source: 'services[0]', hosts: [] },
+    { protocol: 'tcp', ports: { from: 18000, to: 18009 }, source: 'services[1]', hosts: [] },
+    { protocol: 'udp', ports: { from: 18000, to: 18009 }, source: 'services[1]', hosts: [] },
   ]);
 });
 
@@ -303,10 +309,11 @@ test('mode uid: defaults, several uids and ranges, exclusions of the tunnel fami
     priority: 100,
     leakGuard: true,
     exclude: [],
+    sources: [],
   });
-  t.deepEqual(c.tunnel.peer.endpoint, { family: 6, host: '2001:db8::1', port: 51820, text: '[2001:db8::1]:51820' });
-  t.is(c.tunnel.peer.persistentKeepalive, 25);
-  t.deepEqual(c.tunnel.peer.allowedIps, ['0.0.0.0/0', '::/0']);
+  t.deepEqual(c.tunnel.peer!.endpoint, { family: 6, host: '2001:db8::1', port: 51820, text: '[2001:db8::1]:51820' });
+  t.is(c.tunnel.peer!.persistentKeepalive, 25);
+  t.deepEqual(c.tunnel.peer!.allowedIps, ['0.0.0.0/0', '::/0']);
 });
 
 test('mode uid: a mark of its own for the connections that arrive through the tunnel; exclusions of a family the tunnel lacks (its unreachable table)', (t) => {
@@ -362,6 +369,7 @@ test('mode mark: by uid, by cgroup, or by a mark the application sets', (t) => {
     priority: 100,
     leakGuard: true,
     exclude: [],
+    sources: [],
   });
   const byCgroup = validateSpec(minimalBackend({ mode: 'mark', cgroup: '/system.slice/lnd.service/', table: 7000, leakGuard: false }));
   t.deepEqual(byCgroup.returnPath, {
@@ -373,6 +381,7 @@ test('mode mark: by uid, by cgroup, or by a mark the application sets', (t) => {
     priority: 100,
     leakGuard: false,
     exclude: [],
+    sources: [],
   });
   const byApp = validateSpec(minimalBackend({ mode: 'mark', mark: 0x2a, priority: 32765, exclude: ['10.1.0.0/16', '192.0.2.7'] }));
   t.deepEqual(byApp.returnPath, {
@@ -387,6 +396,7 @@ test('mode mark: by uid, by cgroup, or by a mark the application sets', (t) => {
       { family: 4, address: '10.1.0.0', prefixLength: 16, cidr: '10.1.0.0/16' },
       { family: 4, address: '192.0.2.7', prefixLength: 32, cidr: '192.0.2.7/32' },
     ],
+    sources: [],
   });
 });
 
@@ -398,6 +408,7 @@ test('mode connmark: the mark defaults to the table', (t) => {
     priority: 100,
     leakGuard: true,
     exclude: [],
+    sources: [],
   });
   t.deepEqual(validateSpec(minimalBackend({ mode: 'connmark', mark: 0xffffffff, table: 0xffffffff, priority: 1 })).returnPath, {
     mode: 'connmark',
@@ -406,6 +417,7 @@ test('mode connmark: the mark defaults to the table', (t) => {
     priority: 1,
     leakGuard: true,
     exclude: [],
+    sources: [],
   });
 });
 
@@ -413,17 +425,17 @@ test('mode snat: nothing but the mode', (t) => {
   const c = validateSpec(minimalBackend({ mode: 'snat' }, ['fd00::2/64']));
   t.deepEqual(c.returnPath, { mode: 'snat' });
   t.deepEqual(c.families, [6]);
-  t.deepEqual(c.tunnel.peer.allowedIps, ['::/0']);
+  t.deepEqual(c.tunnel.peer!.allowedIps, ['::/0']);
 });
 
 test('a backend with a listen port, keepalive off and no services', (t) => {
   const spec = minimalBackend({ mode: 'uid', uids: ['1000'] });
   spec.tunnel.listenPort = 51821;
-  spec.tunnel.peer.persistentKeepalive = 0;
+  spec.tunnel.peer!.persistentKeepalive = 0;
   spec.services = [];
   const c: NormalizedBackend = validateSpec(spec);
   t.is(c.tunnel.listenPort, 51821);
-  t.is(c.tunnel.peer.persistentKeepalive, 0);
+  t.is(c.tunnel.peer!.persistentKeepalive, 0);
   t.deepEqual(c.services, []);
 });
 
@@ -456,7 +468,7 @@ test('key files are read relative to baseDir; a Secret is accepted inline', (t) 
     spec.tunnel.peers[0] = { ...spec.tunnel.peers[0]!, presharedKey: undefined, presharedKeyFile: join(dir, 'home.psk') };
     spec.tunnel.peers[1] = { name: 'office', publicKey: KEYS.officePublic, addresses: ['10.0.0.3'], presharedKey: new Secret(KEYS.psk) };
     const c = validateSpec(spec, { baseDir: dir, enforceKeyFilePermissions: true });
-    t.is(c.tunnel.privateKey.reveal(), KEYS.frontendPrivate);
+    t.is(c.tunnel.privateKey!.reveal(), KEYS.frontendPrivate);
     t.is(c.tunnel.privateKeyFile, join(dir, 'keys', 'wg0.key'));
     t.is(c.tunnel.peers[0]!.presharedKey!.reveal(), KEYS.psk);
     t.is(c.tunnel.peers[0]!.presharedKeyFile, join(dir, 'home.psk'));
@@ -472,7 +484,7 @@ test('key file permissions are enforced only when asked: 0644 refused, 0600 and 
     const spec = frontendSpec();
     spec.tunnel = { ...spec.tunnel, privateKey: undefined, privateKeyFile: key };
     chmodSync(key, 0o644);
-    t.is(validateSpec(spec).tunnel.privateKey.reveal(), KEYS.frontendPrivate);
+    t.is(validateSpec(spec).tunnel.privateKey!.reveal(), KEYS.frontendPrivate);
     const e = t.throws(() => validateSpec(spec, { enforceKeyFilePermissions: true }), { instanceOf: ConfigError });
     t.is(e.field, 'tunnel.privateKeyFile');
     t.true(e.expected!.includes(`chmod 600 ${key}`));
@@ -560,7 +572,7 @@ test('a YAML file as an operator writes it, with key files next to it', (t) => {
     t.is(c.role, 'backend');
     if (c.role !== 'backend') return;
     t.is(c.tunnel.privateKeyFile, join(etc, 'wg0.key'));
-    t.is(c.tunnel.peer.presharedKeyFile, join(etc, 'vps.psk'));
+    t.is(c.tunnel.peer!.presharedKeyFile, join(etc, 'vps.psk'));
     t.deepEqual(c.returnPath.mode === 'uid' && c.returnPath.uids, [{ from: 1000, to: 1001 }]);
     t.deepEqual(c.returnPath.mode === 'uid' && c.returnPath.exclude.map((e) => e.cidr), ['192.168.1.0/24', 'fd12:3456::/48']);
   });
@@ -643,7 +655,7 @@ test('a normalised config shows no key in inspect, JSON, String or console outpu
         `${JSON.stringify(c, null, 2)}`,
         format('%o', c),
         format('%j', c),
-        String(c.tunnel.privateKey),
+        String(c.tunnel.privateKey!),
       ]) {
         t.false(containsSecret(text), text.slice(0, 200));
       }
@@ -673,12 +685,12 @@ test('the complete examples of docs/config-reference.md are valid', (t) => {
   if (fe.role !== 'frontend' || be.role !== 'backend') return;
   // the two examples agree with each other
   t.is(fe.tunnel.peers[0]!.publicKey, be.tunnel.publicKey);
-  t.is(be.tunnel.peer.publicKey, fe.tunnel.publicKey);
+  t.is(be.tunnel.peer!.publicKey, fe.tunnel.publicKey!);
   t.deepEqual(
     fe.tunnel.peers[0]!.addresses.map((a) => a.address),
     be.tunnel.addresses.map((a) => a.address),
   );
-  t.is(be.tunnel.peer.endpoint.text, `${fe.public.addresses[0]!.address}:${fe.tunnel.listenPort}`);
+  t.is(be.tunnel.peer!.endpoint.text, `${fe.public.addresses[0]!.address}:${fe.tunnel.listenPort}`);
   t.is(fe.forwards.length, 4);
   // the return-path fragments, each in a backend
   for (const fragment of blocks.filter((b) => b.trimStart().startsWith('{'))) {

@@ -187,7 +187,7 @@ test('wg-quick PostUp ip rule/route and wg set private-key FILE make a backend i
   const c = be(r);
   t.is(c.tunnel.interface, 'home', 'wg-quick names the interface after the file');
   t.is(c.tunnel.privateKeyFile, '/etc/wireguard/home.key');
-  t.is(c.tunnel.peer.endpoint.text, '[2001:db8::1]:51820');
+  t.is(c.tunnel.peer!.endpoint.text, '[2001:db8::1]:51820');
   t.deepEqual(c.returnPath, {
     mode: 'uid',
     uids: [{ from: 1000, to: 1002 }],
@@ -199,6 +199,7 @@ test('wg-quick PostUp ip rule/route and wg set private-key FILE make a backend i
       { family: 4, address: '192.168.1.0', prefixLength: 24, cidr: '192.168.1.0/24' },
       { family: 4, address: '192.168.2.0', prefixLength: 24, cidr: '192.168.2.0/24' },
     ],
+    sources: [],
   });
   t.regex(note(r, 6, 'home.conf')!.reason, /exclusion: netfwd writes a throw route/);
   t.is(note(r, 7, 'home.conf'), undefined, 'the unreachable default is the leak guard');
@@ -224,6 +225,7 @@ test('wg-quick: fwmark rule and MARK by --uid-owner → mode mark with uids; fwm
     priority: 200,
     leakGuard: true,
     exclude: [],
+    sources: [],
   });
   t.deepEqual(
     withUid.notes.filter((n) => n.kind === 'not-translated'),
@@ -239,6 +241,7 @@ test('wg-quick: fwmark rule and MARK by --uid-owner → mode mark with uids; fwm
     priority: 100,
     leakGuard: true,
     exclude: [],
+    sources: [],
   });
 });
 
@@ -252,7 +255,7 @@ test('wg-quick: CONNMARK set on the tunnel and restored, with a fwmark rule → 
   });
   t.deepEqual(
     be(r).returnPath,
-    { mode: 'connmark', mark: 43, table: 43, priority: 50, leakGuard: true, exclude: [] } as never,
+    { mode: 'connmark', mark: 43, table: 43, priority: 50, leakGuard: true, exclude: [], sources: [] } as never,
     'mark is the fwmark',
   );
 });
@@ -334,8 +337,8 @@ test('NetworkManager keyfile: listen-port, fwmark, mtu, routes with options, rou
     c.tunnel.addresses.map((a) => a.cidr),
     ['10.0.0.2/24', 'fd00::2/64'],
   );
-  t.is(c.tunnel.peer.persistentKeepalive, 15);
-  t.truthy(c.tunnel.peer.presharedKey);
+  t.is(c.tunnel.peer!.persistentKeepalive, 15);
+  t.truthy(c.tunnel.peer!.presharedKey);
   t.deepEqual(c.returnPath, {
     mode: 'uid',
     uids: [{ from: 1000, to: 1000 }],
@@ -344,6 +347,7 @@ test('NetworkManager keyfile: listen-port, fwmark, mtu, routes with options, rou
     priority: 110,
     leakGuard: true,
     exclude: [{ family: 4, address: '192.168.1.0', prefixLength: 24, cidr: '192.168.1.0/24' }],
+    sources: [],
   });
   const f = 'wgback.nmconnection';
   t.regex(note(r, 5, f)!.reason, /connection setting/);

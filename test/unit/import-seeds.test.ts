@@ -109,10 +109,10 @@ test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → m
   );
   t.is(c.tunnel.listenPort, 12345);
   t.is(c.tunnel.publicKey, 'AaxtOheAXrhGAIrOboi2Cjq+u2vNmVDb3rSQSv02NXU=');
-  t.is(c.tunnel.peer.publicKey, 'tDbXnzbg81/H9HY1a7AhO+G7FsDkOuzbXJA6k8mGbiM=');
-  t.is(c.tunnel.peer.endpoint.text, '142.250.179.110:12345');
-  t.is(c.tunnel.peer.persistentKeepalive, 25);
-  t.truthy(c.tunnel.peer.presharedKey);
+  t.is(c.tunnel.peer!.publicKey, 'tDbXnzbg81/H9HY1a7AhO+G7FsDkOuzbXJA6k8mGbiM=');
+  t.is(c.tunnel.peer!.endpoint.text, '142.250.179.110:12345');
+  t.is(c.tunnel.peer!.persistentKeepalive, 25);
+  t.truthy(c.tunnel.peer!.presharedKey);
   t.deepEqual(c.returnPath, {
     mode: 'uid',
     uids: [{ from: 1000, to: 1001 }],
@@ -121,6 +121,7 @@ test('seed 000, backend: NetworkManager keyfile with uidrange routing rule → m
     priority: 100,
     leakGuard: true,
     exclude: [],
+    sources: [],
   });
   t.deepEqual(
     c.services.map((s) => [s.protocol, s.ports.from, s.ports.to]),
@@ -170,8 +171,8 @@ test('seed 001, host: wg-quick backend without policy routing → mode snat, /32
     ['10.172.16.2/24'],
   );
   t.is(c.tunnel.publicKey, '/wH4OzafBUJVvRGzK8itUweV/GpwoUzn7OS99lr7gHI=');
-  t.is(c.tunnel.peer.endpoint.text, '93.184.216.34:51913');
-  t.is(c.tunnel.peer.persistentKeepalive, 25);
+  t.is(c.tunnel.peer!.endpoint.text, '93.184.216.34:51913');
+  t.is(c.tunnel.peer!.persistentKeepalive, 25);
   t.deepEqual(c.returnPath, { mode: 'snat' });
   t.deepEqual(c.services, []);
   t.true(r.notes.some((n) => n.kind === 'changed' && /mode snat/.test(n.reason)));
@@ -252,8 +253,8 @@ test('seed 002, RPi: wg-quick backend → endpoint, keepalive, snat', (t) => {
   const r = importFixtures(['seed-002-wg-quick-vps/rpi/wg0.conf'], keys.edit);
   t.is(r.role, 'backend');
   const c = reload(r) as NormalizedBackend;
-  t.is(c.tunnel.peer.endpoint.text, '203.0.113.42:42069');
-  t.is(c.tunnel.peer.publicKey, publicKey(keys.vps));
+  t.is(c.tunnel.peer!.endpoint.text, '203.0.113.42:42069');
+  t.is(c.tunnel.peer!.publicKey, publicKey(keys.vps));
   t.is(c.tunnel.publicKey, publicKey(keys.rpi));
   t.deepEqual(
     c.tunnel.addresses.map((a) => a.cidr),
@@ -300,7 +301,7 @@ test('seed 003 (OpenVPN): its scripts alone are not a netfwd setup; with a WireG
   );
   t.is(r.role, 'backend');
   const c = r.config as NormalizedBackend;
-  t.deepEqual(c.returnPath, { mode: 'connmark', mark: 42, table: 42, priority: 100, leakGuard: true, exclude: [] });
+  t.deepEqual(c.returnPath, { mode: 'connmark', mark: 42, table: 42, priority: 100, leakGuard: true, exclude: [], sources: [] });
   const routing = `${dir}/home-server/routing.sh`;
   const connmark = `${dir}/home-server/connmark.sh`;
   t.regex(notesAt(r, routing, 3)[0]!.reason, /shell variables/, 'case "${ADDRFAM}-${IFACE}"');

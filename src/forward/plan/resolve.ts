@@ -42,12 +42,12 @@ export class ResolveError extends NetfwdError {
 
 /** True when the spec names an endpoint by host name. */
 export function hasHostnameEndpoint(config: NormalizedConfig): boolean {
-  return config.role === 'backend' && config.tunnel.peer.endpoint.hostname !== undefined;
+  return config.role === 'backend' && config.tunnel.peer?.endpoint.hostname !== undefined;
 }
 
 /** The host name endpoint of a spec, or undefined. */
 export function hostnameEndpoint(config: NormalizedConfig): Endpoint | undefined {
-  return config.role === 'backend' && config.tunnel.peer.endpoint.hostname !== undefined ? config.tunnel.peer.endpoint : undefined;
+  return config.role === 'backend' && config.tunnel.peer?.endpoint.hostname !== undefined ? config.tunnel.peer.endpoint : undefined;
 }
 
 const withPort = (family: IpFamily, host: string, port: number) => (family === 6 ? `[${host}]:${port}` : `${host}:${port}`);
@@ -129,7 +129,7 @@ export function isUnresolved(endpoint: Endpoint): boolean {
  */
 export async function resolveEndpoints(config: NormalizedConfig, options: ResolveOptions = {}): Promise<NormalizedConfig> {
   const endpoint = hostnameEndpoint(config);
-  if (!endpoint || config.role !== 'backend' || !isUnresolved(endpoint)) return config;
+  if (!endpoint || config.role !== 'backend' || !config.tunnel.peer || !isUnresolved(endpoint)) return config;
   const resolved = await resolveEndpoint(endpoint, config, options);
   return { ...config, tunnel: { ...config.tunnel, peer: { ...config.tunnel.peer, endpoint: resolved } } };
 }

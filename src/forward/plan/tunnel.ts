@@ -46,16 +46,17 @@ export function ownsTunnel(state: TunnelState): boolean {
 }
 
 export function desiredPeers(config: NormalizedConfig): DesiredPeer[] {
+  if (config.tunnel.external) return [];
   if (config.role === 'frontend') {
     return config.tunnel.peers.map((p) => ({
       label: p.name,
-      publicKey: p.publicKey,
+      publicKey: p.publicKey!,
       presharedKey: p.presharedKey?.reveal(),
       persistentKeepalive: 0,
       allowedIps: p.allowedIps.map((a) => normalizeAllowedIp(a)),
     }));
   }
-  const p = config.tunnel.peer;
+  const p = config.tunnel.peer!;
   return [
     {
       label: 'frontend',
@@ -181,7 +182,7 @@ export function planWireGuard(k: Kernel, config: NormalizedConfig, state: Tunnel
   const update: { privateKey?: string; listenPort?: number; fwmark?: number; peers: WireGuardPeerConfig[] } = { peers: [] };
 
   if (!device || device.publicKey !== config.tunnel.publicKey) {
-    update.privateKey = config.tunnel.privateKey.reveal();
+    update.privateKey = config.tunnel.privateKey!.reveal();
     changes.push('private key');
   }
   if (wantPort !== undefined && (!device || device.listenPort !== wantPort)) {

@@ -68,32 +68,43 @@ export interface Endpoint {
 
 interface NormalizedTunnelBase {
   interface: string;
+  /**
+   * The interface is not netfwd's (tunnel.external): it is neither created,
+   * configured nor deleted, and its addresses are not added; there is no
+   * key then.
+   */
+  external: boolean;
   /** At most one per family, IPv4 first. */
   addresses: InterfaceAddress[];
-  privateKey: Secret;
+  /** Absent only on an external tunnel. */
+  privateKey?: Secret;
   /** Absolute path of the file the private key came from, when it came from one. */
   privateKeyFile?: string;
-  /** This machine's public key, derived from the private key. */
-  publicKey: string;
+  /** This machine's public key, derived from the private key (absent only on an external tunnel). */
+  publicKey?: string;
 }
 
 export interface NormalizedFrontendPeer {
   name: string;
-  publicKey: string;
+  /** Absent only on an external tunnel. */
+  publicKey?: string;
   presharedKey?: Secret;
   presharedKeyFile?: string;
   /** The peer's tunnel addresses (at most one per family, IPv4 first). */
   addresses: HostAddress[];
   /** Same, by family. */
   addressByFamily: AddressByFamily;
-  /** WireGuard allowed IPs: the peer's addresses as /32 and /128. */
+  /** Networks behind the peer (routed into the tunnel), canonical, in spec order. */
+  routes: NetworkPrefix[];
+  /** WireGuard allowed IPs: the peer's addresses as /32 and /128, then its routes. */
   allowedIps: string[];
   /** Where it came from in the spec, e.g. 'tunnel.peers[1]'. */
   source: string;
 }
 
 export interface NormalizedFrontendTunnel extends NormalizedTunnelBase {
-  listenPort: number;
+  /** Undefined only on an external tunnel. */
+  listenPort: number | undefined;
   peers: NormalizedFrontendPeer[];
 }
 
@@ -105,8 +116,13 @@ export interface NormalizedForward {
   publicPorts: PortRange;
   /** The peer's name. */
   peer: string;
-  /** The DNAT target per family; exactly the families in `families`. */
+  /**
+   * The DNAT target per family; exactly the families in `families`: the
+   * peer's tunnel addresses, or the host behind it that `to.address` named.
+   */
   peerAddresses: AddressByFamily;
+  /** The target is a host behind the peer (`to.address`), not the peer itself. */
+  behindPeer: boolean;
   /** Same length as publicPorts. */
   targetPorts: PortRange;
   /** The families this forward is set up for: public side ∩ peer (∩ publicAddress). Never empty. */
@@ -153,7 +169,8 @@ export interface NormalizedBackendPeer {
 
 export interface NormalizedBackendTunnel extends NormalizedTunnelBase {
   listenPort: number | undefined;
-  peer: NormalizedBackendPeer;
+  /** Absent only on an external tunnel. */
+  peer?: NormalizedBackendPeer;
 }
 
 interface RoutedReturnPath {
@@ -162,6 +179,8 @@ interface RoutedReturnPath {
   leakGuard: boolean;
   /** Of either family: an exclusion of a family the tunnel lacks applies to that family's unreachable table. */
   exclude: NetworkPrefix[];
+  /** Source networks whose own traffic goes through the tunnel (families of the tunnel). */
+  sources: NetworkPrefix[];
 }
 
 export interface UidReturnPath extends RoutedReturnPath {
@@ -186,11 +205,18 @@ export interface ConnmarkReturnPath extends RoutedReturnPath {
   mark: number;
 }
 
+export interface DscpReturnPath extends RoutedReturnPath {
+  mode: 'dscp';
+  mark: number;
+  /** 1..63. */
+  dscp: number;
+}
+
 export interface SnatReturnPath {
   mode: 'snat';
 }
 
-export type NormalizedReturnPath = UidReturnPath | MarkReturnPath | ConnmarkReturnPath | SnatReturnPath;
+export type NormalizedReturnPath = UidReturnPath | MarkReturnPath | ConnmarkReturnPath | DscpReturnPath | SnatReturnPath;
 
 export interface NormalizedPortEntry {
   protocol: TransportProtocol;
@@ -199,7 +225,10 @@ export interface NormalizedPortEntry {
   source: string;
 }
 
-export type NormalizedService = NormalizedPortEntry;
+export interface NormalizedService extends NormalizedPortEntry {
+  /** The host(s) the service lives on, at most one per family; empty: the backend itself. */
+  hosts: HostAddress[];
+}
 
 export interface NormalizedBackend {
   role: 'backend';

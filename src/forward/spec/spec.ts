@@ -63,8 +63,8 @@ export type FrontendPeerSpec = {
    * letters, digits, '.', '_' and '-', starting with a letter or digit; unique.
    */
   name: string;
-  /** The backend's public key (`wg pubkey`); unique among the peers. */
-  publicKey: string;
+  /** The backend's public key (`wg pubkey`); unique among the peers. Required unless the tunnel is external (then not allowed). */
+  publicKey?: string;
   /**
    * The backend's tunnel addresses: one or two host addresses (at most one per
    * family), each inside the frontend's tunnel subnet of that family, e.g.
@@ -72,10 +72,66 @@ export type FrontendPeerSpec = {
    * the DNAT targets and the peer's allowed IPs.
    */
   addresses: string[];
+  /**
+   * Networks behind this peer (a LAN, a container network), e.g.
+   * `['198.51.100.128/25', '2001:db8:100::/64']`: routed into the tunnel
+   * and added to the peer's allowed IPs, so forwards may name a host in them
+   * (`to.address`). Network CIDRs of the tunnel's families; no two peers'
+   * routes may overlap, nor the tunnel subnet. Default: none.
+   */
+  routes?: string[];
 } & PresharedKeySource;
 
-/** The frontend's WireGuard interface. */
+/**
+ * A peer of a tunnel netfwd does not own (`tunnel.external`): no keys, only
+ * the addresses (and networks) that are reached through it.
+ */
+export interface ExternalFrontendPeerSpec {
+  /** As FrontendPeerSpec.name. */
+  name: string;
+  /** The peer's address(es) on the tunnel, as FrontendPeerSpec.addresses. */
+  addresses: string[];
+  /** As FrontendPeerSpec.routes. */
+  routes?: string[];
+}
+
+/**
+ * A tunnel interface that something else creates and configures (OpenVPN,
+ * wg-quick, NetworkManager): netfwd neither creates, configures nor deletes
+ * it, and does not add its addresses; everything else (forwards, return
+ * path, leak guard, status, drift repair) works on it. `netfwd up` needs the
+ * interface to exist; `netfwd run` waits for it and reapplies when it comes
+ * back.
+ */
+export interface ExternalTunnelBase {
+  /** The existing interface's name, e.g. 'tun0'. */
+  interface: string;
+  external: true;
+  /**
+   * The addresses the interface has (or will have) with their prefix length,
+   * e.g. `['10.0.0.1/24']`. netfwd does not add them; it uses them for its
+   * rules and routes, and `status` reports when they are missing.
+   */
+  addresses: string[];
+}
+
+/** A frontend's tunnel that netfwd does not own. */
+export interface ExternalFrontendTunnelSpec extends ExternalTunnelBase {
+  /** The backends reached through it. */
+  peers: ExternalFrontendPeerSpec[];
+}
+
+/** A backend's tunnel that netfwd does not own (no peer: the frontend is whatever the interface leads to). */
+export type ExternalBackendTunnelSpec = ExternalTunnelBase;
+
+/**
+ * The frontend's tunnel: a WireGuard interface netfwd creates and configures,
+ * or (`external: true`) one it does not own — then without listenPort and
+ * keys, and the peers without keys (see ExternalFrontendTunnelSpec).
+ */
 export type FrontendTunnelSpec = {
+  /** The interface is not netfwd's (see ExternalTunnelBase). Default: false. */
+  external?: boolean;
   /** Interface name: 1..15 bytes, no '/', ':' or white space; e.g. 'wg0'. */
   interface: string;
   /**
@@ -85,11 +141,14 @@ export type FrontendTunnelSpec = {
    * here are the families netfwd sets up.
    */
   addresses: string[];
-  /** UDP port WireGuard listens on (1..65535); the backends' `endpoint` port. */
-  listenPort: number;
+  /** UDP port WireGuard listens on (1..65535); the backends' `endpoint` port. Required unless external. */
+  listenPort?: number;
   /** The backends (at least one). */
   peers: FrontendPeerSpec[];
-} & PrivateKeySource;
+} & OptionalPrivateKeySource;
+
+/** A private key source, required unless the tunnel is external (then none is allowed). */
+export type OptionalPrivateKeySource = PrivateKeySource | { privateKey?: undefined; privateKeyFile?: undefined };
 
 /** Where the public traffic arrives on the frontend. */
 export interface PublicSpec {
@@ -110,8 +169,19 @@ export interface PublicSpec {
 
 /** Where a forward sends its connections. */
 export interface ForwardTargetSpec {
-  /** The `name` of one of `tunnel.peers`. */
-  peer: string;
+  /**
+   * The `name` of one of `tunnel.peers`: the connections go to its tunnel
+   * address(es). Optional when `address` is given (the peer whose routes
+   * hold it).
+   */
+  peer?: string;
+  /**
+   * A host behind the peer instead of the peer itself: an address inside one
+   * of its `routes` (a LAN host, a container), or one per family, e.g.
+   * `['198.51.100.131', '2001:db8:100::3']`. The forward is set up for the
+   * families of these addresses.
+   */
+  address?: string | string[];
   /**
    * The port on the backend; a range must be as long as the public range and
    * maps port by port (80-81 → 8080-8081). Default: the public port(s).
@@ -223,8 +293,14 @@ export type BackendPeerSpec = {
   persistentKeepalive?: number;
 } & PresharedKeySource;
 
-/** The backend's WireGuard interface. */
+/**
+ * The backend's tunnel: a WireGuard interface netfwd creates and configures,
+ * or (`external: true`) one it does not own — then only interface and
+ * addresses (see ExternalBackendTunnelSpec).
+ */
 export type BackendTunnelSpec = {
+  /** The interface is not netfwd's (see ExternalTunnelBase). Default: false. */
+  external?: boolean;
   /** Interface name: 1..15 bytes, no '/', ':' or white space; e.g. 'wg0'. */
   interface: string;
   /**
@@ -235,9 +311,9 @@ export type BackendTunnelSpec = {
   addresses: string[];
   /** UDP port to listen on (1..65535). Default: a random port (the backend dials out). */
   listenPort?: number;
-  /** The frontend. */
-  peer: BackendPeerSpec;
-} & PrivateKeySource;
+  /** The frontend. Required unless external (then not allowed). */
+  peer?: BackendPeerSpec;
+} & OptionalPrivateKeySource;
 
 /** A uid (0..4294967294) or an inclusive range "FROM-TO" such as "1000-1001". */
 export type UidSpec = number | `${number}` | `${number}-${number}`;
@@ -269,6 +345,15 @@ export interface RoutedReturnPathOptions {
    * families, e.g. `['192.168.1.0/24']`. Default: none.
    */
   exclude?: string[];
+  /**
+   * Source networks whose own outgoing connections are routed through the
+   * tunnel too (`ip rule from`), e.g. a Docker network `['172.18.0.0/16']`
+   * — any CIDR, the documentation ranges in tests. They are masqueraded to
+   * the tunnel address, and fail (never take the home line) while the
+   * tunnel is down. Destinations inside the sources themselves stay
+   * direct. Default: none.
+   */
+  sources?: string[];
 }
 
 /**
@@ -314,6 +399,22 @@ export interface ConnmarkReturnPathSpec extends RoutedReturnPathOptions {
 }
 
 /**
+ * mode 'dscp': the tagged-routing recipe's LAN. The backend (the VPN client)
+ * is not the gateway of the hosts its services live on: it tags what it
+ * forwards to them with a DSCP value; the service host (role
+ * `service-host`) tags its replies the same way, and the LAN's router (role
+ * `lan-router`) sends tagged packets to the backend, which routes them back
+ * into the tunnel by their connection mark. Otherwise as connmark.
+ */
+export interface DscpReturnPathSpec extends RoutedReturnPathOptions {
+  mode: 'dscp';
+  /** The DSCP value (1..63) that tags the forwarded connections. Default: 42. */
+  dscp?: number;
+  /** The connection mark and fwmark (1..4294967295). Default: the table number. */
+  mark?: number;
+}
+
+/**
  * mode 'snat': the frontend SNATs forwarded connections to its tunnel address
  * (set `sourceNat: true` there), so replies return through the tunnel without
  * policy routing. The backend sees the frontend's tunnel address, not the
@@ -324,7 +425,7 @@ export interface SnatReturnPathSpec {
 }
 
 /** How replies (and, in modes uid and mark, the services' own traffic) get back into the tunnel. */
-export type ReturnPathSpec = UidReturnPathSpec | MarkReturnPathSpec | ConnmarkReturnPathSpec | SnatReturnPathSpec;
+export type ReturnPathSpec = UidReturnPathSpec | MarkReturnPathSpec | ConnmarkReturnPathSpec | DscpReturnPathSpec | SnatReturnPathSpec;
 
 /** A port (or range) of one or both transports. */
 export interface PortEntrySpec {
@@ -334,8 +435,19 @@ export interface PortEntrySpec {
   port: PortSpec;
 }
 
-/** A service on the backend that is reachable only through the tunnel (and loopback). */
-export type ServiceSpec = PortEntrySpec;
+/** A service reachable only through the tunnel (and loopback): on the backend itself, or on a host behind it. */
+export interface ServiceSpec extends PortEntrySpec {
+  /**
+   * The service lives on another host (a LAN host, a container) that the
+   * backend forwards to, not on the backend: its address, or one per family,
+   * e.g. `['198.51.100.131', '2001:db8:100::3']`. The frontend's forward names
+   * the same address (`to.address`). Replies come back by the return path:
+   * connmark when the backend is that host's gateway, dscp on the recipe's
+   * LAN, snat otherwise (the host then sees the backend's LAN address).
+   * Default: the backend itself.
+   */
+  host?: string | string[];
+}
 
 /** The home side: dials the frontend and sends replies back through it. */
 export interface BackendSpec {
@@ -363,7 +475,7 @@ export interface BackendSpec {
 export type ServiceForwardSpec = FrontendSpec | BackendSpec;
 
 /** The return-path modes. */
-export const RETURN_PATH_MODES = ['uid', 'mark', 'connmark', 'snat'] as const;
+export const RETURN_PATH_MODES = ['uid', 'mark', 'connmark', 'dscp', 'snat'] as const;
 export type ReturnPathMode = (typeof RETURN_PATH_MODES)[number];
 
 /** Defaults applied by validateSpec. */
@@ -376,4 +488,5 @@ export const DEFAULTS = {
   masquerade: true,
   mssClamp: true,
   egress: true,
+  dscp: 42,
 } as const;

@@ -144,8 +144,8 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
   const tunnel = await readTunnel(k, name);
   const nft = await readNftables(k, config);
   const now = Date.now();
-  const peerNames = new Map<string, string>(
-    config.role === 'frontend' ? config.tunnel.peers.map((p) => [p.publicKey, p.name]) : [[config.tunnel.peer.publicKey, 'frontend']],
+  const peerNames = new Map<string | undefined, string>(
+    config.role === 'frontend' ? config.tunnel.peers.map((p) => [p.publicKey, p.name]) : [[config.tunnel.peer?.publicKey, 'frontend']],
   );
   const peers: PeerStatus[] = (tunnel.device?.peers ?? []).map((p) => ({
     ...(peerNames.has(p.publicKey) ? { name: peerNames.get(p.publicKey)! } : {}),

@@ -112,7 +112,7 @@ export function prefixList(
   value: unknown,
   field: string,
   families: IpFamily[],
-  o: { expected: string; hosts: boolean; what: 'exclude' | 'allow' },
+  o: { expected: string; hosts: boolean; what: 'exclude' | 'allow' | 'routes' | 'sources' },
 ): NetworkPrefix[] {
   if (value === undefined) return [];
   const expected = o.expected;
@@ -129,6 +129,14 @@ export function prefixList(
     if (p.length === 0) {
       if (o.what === 'exclude')
         fail(f, `${show(text)} would exclude every destination`, `${expected}; to route nothing through the tunnel, leave the service out`);
+      if (o.what === 'routes')
+        fail(f, `${show(text)} would route every destination into the tunnel`, `${expected}: the networks behind the peer`);
+      if (o.what === 'sources')
+        fail(
+          f,
+          `${show(text)} would send every source's traffic into the tunnel`,
+          `${expected}: the networks whose traffic uses the tunnel`,
+        );
       fail(f, `${show(text)} would allow every destination`, `${expected}; the internet is reachable by default (egress.enabled)`);
     }
     const net = `${formatIp(networkAddress(p))}/${p.length}`;

@@ -5,17 +5,17 @@
  */
 import { inPrefix, parseIp } from '../../../grammar/index.js';
 import { child, fail, listWords, show } from '../field.js';
-import type { NormalizedBackend, NormalizedBackendPeer, NormalizedBackendTunnel } from '../normalized-config.js';
+import type { IpFamily, NormalizedBackend, NormalizedBackendPeer, NormalizedBackendTunnel } from '../normalized-config.js';
 import { DEFAULTS, RETURN_PATH_MODES } from '../spec.js';
 import { ENDPOINT_EXPECTED, parseEndpoint } from './endpoint.js';
 import { type Context, KEY_EXPECTED, keySource, publicKey, withPresharedKey } from './key-sources.js';
-import { portEntries } from './port-entries.js';
+import { portEntries, serviceEntries } from './port-entries.js';
 import { validateReturnPath } from './return-path.js';
 import { integer, mapping, netnsName, onlyIn, own, required } from './shapes.js';
 import { tunnelCommon } from './tunnel.js';
 
 const BACKEND_KEYS = ['role', 'netns', 'tunnel', 'returnPath', 'services', 'tunnelPorts'] as const;
-const BACKEND_TUNNEL_KEYS = ['interface', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peer'] as const;
+const BACKEND_TUNNEL_KEYS = ['interface', 'external', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peer'] as const;
 const BACKEND_PEER_KEYS = ['publicKey', 'endpoint', 'endpointFamily', 'presharedKey', 'presharedKeyFile', 'persistentKeepalive'] as const;
 
 export function validateBackend(ctx: Context, root: Record<string, unknown>): NormalizedBackend {
@@ -38,6 +38,10 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
   const { base, addrs } = tunnelCommon(ctx, t, tunnelField, '"10.0.0.2/24" or "fd00::2/64"');
   const ownPublicKey = base.publicKey;
   const families = addrs.map((a) => a.prefix.family);
+  if (base.external) {
+    const tunnel: NormalizedBackendTunnel = { ...base, listenPort: undefined };
+    return { role: 'backend', netns, families, tunnel, ...backendRest(root, families, undefined) };
+  }
   const lp = own(t, 'listenPort');
   const listenPort =
     lp === undefined
@@ -95,17 +99,26 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
   };
   withPresharedKey(peer, psk);
   const tunnel: NormalizedBackendTunnel = { ...base, listenPort, peer };
+  return { role: 'backend', netns, families, tunnel, ...backendRest(root, families, listenPort) };
+}
 
+/** returnPath, services and tunnelPorts, and how the services' hosts fit the return path. */
+function backendRest(
+  root: Record<string, unknown>,
+  families: IpFamily[],
+  listenPort: number | undefined,
+): Pick<NormalizedBackend, 'returnPath' | 'services' | 'tunnelPorts'> {
   const returnPath = validateReturnPath(
     required(root, 'returnPath', '', `a mapping with mode ${listWords(RETURN_PATH_MODES)}`),
     'returnPath',
     families,
   );
-  const services = portEntries(
+  const services = serviceEntries(
     required(root, 'services', '', 'a list of services (may be empty)'),
     'services',
     listenPort,
-    'a list of services such as { protocol: tcp, port: 9735 } (may be empty)',
+    families,
+    returnPath,
   );
   const tunnelPorts = portEntries(
     own(root, 'tunnelPorts') ?? [],
@@ -113,5 +126,5 @@ export function validateBackend(ctx: Context, root: Record<string, unknown>): No
     listenPort,
     'more ports open to the tunnel, e.g. [{ protocol: tcp, port: 22 }]',
   );
-  return { role: 'backend', netns, families, tunnel, returnPath, services, tunnelPorts };
+  return { returnPath, services, tunnelPorts };
 }

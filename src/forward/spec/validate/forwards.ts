@@ -9,17 +9,19 @@ import { child, didYouMean, fail, item, listWords, show } from '../field.js';
 import type { AddressByFamily, HostAddress, IpFamily, NormalizedForward, NormalizedFrontendPeer } from '../normalized-config.js';
 import { findOverlap, formatRange, type PortRange, parsePorts, rangeSize } from '../ports.js';
 import { ipAddress, type TunnelAddress } from './addresses.js';
+import { prefixOf } from './prefixes.js';
 import { list, mapping, own, PROTOCOL_EXPECTED, protocols, required, string } from './shapes.js';
 
 const FORWARD_KEYS = ['protocol', 'port', 'address', 'to'] as const;
-const TARGET_KEYS = ['peer', 'port'] as const;
+const TARGET_KEYS = ['peer', 'address', 'port'] as const;
 
 export interface ForwardContext {
   tunnel: TunnelAddress[];
   peers: NormalizedFrontendPeer[];
   families: IpFamily[];
   publicAddresses: HostAddress[];
-  listenPort: number;
+  /** Undefined on an external tunnel. */
+  listenPort: number | undefined;
 }
 
 export function frontendForwards(value: unknown, field: string, fc: ForwardContext): NormalizedForward[] {
@@ -64,14 +66,32 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
     }
 
     const toField = child(ff, 'to');
-    const to = mapping(required(f, 'to', ff, 'a mapping { peer, port? }'), toField, TARGET_KEYS, 'a mapping { peer, port? }', {
-      address: "the target address is the peer's tunnel address; name the peer",
+    const toExpected = 'a mapping { peer, address?, port? }';
+    const to = mapping(required(f, 'to', ff, toExpected), toField, TARGET_KEYS, toExpected, {
+      host: 'a host behind the peer is to.address',
+      addresses: 'a host behind the peer is to.address (one address, or a list with one per family)',
     });
     const peerField = child(toField, 'peer');
     const peerExpected = `the name of one of tunnel.peers: ${listWords(peerNames)}`;
-    const peerName = string(required(to, 'peer', toField, peerExpected), peerField, peerExpected);
-    const peer = fc.peers.find((p) => p.name === peerName);
-    if (!peer) fail(peerField, `no peer is named ${show(peerName)}${didYouMean(peerName, peerNames)}`, peerExpected);
+    const behind = targetHosts(own(to, 'address'), child(toField, 'address'), fc.peers);
+    const peerValue = own(to, 'peer');
+    let peer: NormalizedFrontendPeer;
+    if (peerValue === undefined && behind) peer = behind.peer;
+    else {
+      const peerName = string(required(to, 'peer', toField, `${peerExpected} (or to.address, a host behind one)`), peerField, peerExpected);
+      const named = fc.peers.find((p) => p.name === peerName);
+      if (!named) fail(peerField, `no peer is named ${show(peerName)}${didYouMean(peerName, peerNames)}`, peerExpected);
+      if (behind && behind.peer !== named)
+        fail(
+          child(toField, 'address'),
+          `${show(behind.hosts[0]!.address)} is behind peer ${show(behind.peer.name)}, not ${show(named.name)}`,
+          `an address inside the routes of peer ${show(named.name)} (${listWords(named.routes.map((r) => r.cidr)) || 'it has none'})`,
+        );
+      peer = named;
+    }
+    const targetByFamily: AddressByFamily = behind
+      ? Object.fromEntries(behind.hosts.map((h) => [h.family, h.address]))
+      : peer.addressByFamily;
 
     let targetPorts: PortRange = publicPorts;
     const targetValue = own(to, 'port');
@@ -94,9 +114,11 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
     }
 
     const candidates = publicAddress ? [publicAddress.family] : publicFamilies;
-    const families = candidates.filter((fam) => peer.addressByFamily[fam] !== undefined);
+    const families = candidates.filter((fam) => targetByFamily[fam] !== undefined);
     if (families.length === 0) {
-      const peerFams = peer.addresses.map((a) => `IPv${a.family}`).join(' and ');
+      const peerFams = behind
+        ? behind.hosts.map((a) => `IPv${a.family}`).join(' and ')
+        : peer.addresses.map((a) => `IPv${a.family}`).join(' and ');
       if (publicAddress)
         fail(
           addressField,
@@ -110,17 +132,27 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
       );
     }
     const peerAddresses: AddressByFamily = {};
-    for (const fam of families) peerAddresses[fam] = peer.addressByFamily[fam];
+    for (const fam of families) peerAddresses[fam] = targetByFamily[fam];
 
     for (const protocol of protos) {
-      if (protocol === 'udp' && publicPorts.from <= fc.listenPort && fc.listenPort <= publicPorts.to) {
+      const lp = fc.listenPort;
+      if (protocol === 'udp' && lp !== undefined && publicPorts.from <= lp && lp <= publicPorts.to) {
         fail(
           portField,
           `UDP port ${fc.listenPort} is the tunnel's listenPort; forwarding it would capture the WireGuard traffic`,
           'a port other than tunnel.listenPort, or another listenPort',
         );
       }
-      const fwd: NormalizedForward = { protocol, publicPorts, peer: peer.name, peerAddresses, targetPorts, families, source: ff };
+      const fwd: NormalizedForward = {
+        protocol,
+        publicPorts,
+        peer: peer.name,
+        peerAddresses,
+        behindPeer: behind !== undefined,
+        targetPorts,
+        families,
+        source: ff,
+      };
       if (publicAddress) fwd.publicAddress = publicAddress;
       out.push(fwd);
       order.set(fwd, i);
@@ -128,6 +160,44 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
   });
   checkForwardOverlaps(out, order);
   return out;
+}
+
+/**
+ * to.address: one address or a list with at most one per family, each inside
+ * the routes of one and the same peer (undefined when not given).
+ */
+function targetHosts(
+  value: unknown,
+  field: string,
+  peers: readonly NormalizedFrontendPeer[],
+): { hosts: HostAddress[]; peer: NormalizedFrontendPeer } | undefined {
+  if (value === undefined) return undefined;
+  const withRoutes = peers.filter((p) => p.routes.length > 0);
+  const expected =
+    withRoutes.length > 0
+      ? `a host inside the routes of a peer (${withRoutes.map((p) => `${p.name}: ${p.routes.map((r) => r.cidr).join(', ')}`).join('; ')}), or one per family`
+      : 'a host inside the routes of a peer; no peer has routes yet (tunnel.peers[].routes)';
+  const items = Array.isArray(value) ? value : [value];
+  const itemField = (i: number) => (Array.isArray(value) ? item(field, i) : field);
+  if (items.length === 0 || items.length > 2) fail(field, `lists ${items.length} addresses`, expected);
+  const hosts: HostAddress[] = [];
+  let owner: NormalizedFrontendPeer | undefined;
+  items.forEach((v, i) => {
+    const f = itemField(i);
+    const a = ipAddress(v, f, expected);
+    if (hosts.some((h) => h.family === a.family)) fail(f, `is a second IPv${a.family} address`, 'at most one address per family');
+    const p = peers.find((x) => x.routes.some((r) => r.family === a.family && inPrefix(prefixOf(r), a.bytes)));
+    if (!p) fail(f, `${show(a.address)} is not inside the routes of any peer`, expected);
+    if (owner && owner !== p)
+      fail(
+        f,
+        `${show(a.address)} is behind peer ${show(p.name)}, the other address behind ${show(owner.name)}`,
+        'addresses behind one peer',
+      );
+    owner = p;
+    hosts.push({ family: a.family, address: a.address });
+  });
+  return { hosts: hosts.sort((a, b) => a.family - b.family), peer: owner! };
 }
 
 /**

@@ -16,6 +16,7 @@ import { ipAddress, prefixList, type TunnelAddress } from './addresses.js';
 import { frontendForwards } from './forwards.js';
 import { type Context, KEY_EXPECTED, keySource, publicKey, withPresharedKey } from './key-sources.js';
 import { portEntries } from './port-entries.js';
+import { overlapsPrefix, prefixOf } from './prefixes.js';
 import { boolean, integer, interfaceName, list, mapping, netnsName, onlyIn, own, required, string } from './shapes.js';
 import { tunnelCommon } from './tunnel.js';
 
@@ -35,8 +36,9 @@ const FRONTEND_KEYS = [
   'tunnelPorts',
 ] as const;
 const EGRESS_KEYS = ['enabled', 'allow'] as const;
-const FRONTEND_TUNNEL_KEYS = ['interface', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peers'] as const;
-const FRONTEND_PEER_KEYS = ['name', 'publicKey', 'presharedKey', 'presharedKeyFile', 'addresses'] as const;
+const FRONTEND_TUNNEL_KEYS = ['interface', 'external', 'addresses', 'listenPort', 'privateKey', 'privateKeyFile', 'peers'] as const;
+const FRONTEND_PEER_KEYS = ['name', 'publicKey', 'presharedKey', 'presharedKeyFile', 'addresses', 'routes'] as const;
+const EXTERNAL_PEER_KEYS = ['name', 'addresses', 'routes'] as const;
 const PUBLIC_KEYS = ['addresses', 'interface'] as const;
 
 export function validateFrontend(ctx: Context, root: Record<string, unknown>): NormalizedFrontend {
@@ -60,13 +62,15 @@ export function validateFrontend(ctx: Context, root: Record<string, unknown>): N
   const { base, addrs } = tunnelCommon(ctx, t, tunnelField, '"10.0.0.1/24" or "fd00::1/64"');
   const ifname = base.interface;
   const families = addrs.map((a) => a.prefix.family);
-  const listenPort = integer(
-    required(t, 'listenPort', tunnelField, 'a UDP port 1-65535, e.g. 51820'),
-    child(tunnelField, 'listenPort'),
-    1,
-    65535,
-    'a UDP port 1-65535, e.g. 51820',
-  );
+  const listenPort = base.external
+    ? undefined
+    : integer(
+        required(t, 'listenPort', tunnelField, 'a UDP port 1-65535, e.g. 51820'),
+        child(tunnelField, 'listenPort'),
+        1,
+        65535,
+        'a UDP port 1-65535, e.g. 51820',
+      );
   const peers = frontendPeers(
     ctx,
     required(t, 'peers', tunnelField, 'a list of the backends'),
@@ -99,6 +103,8 @@ export function validateFrontend(ctx: Context, root: Record<string, unknown>): N
         const inside = addrs.find((x) => inPrefix(x.prefix, a.bytes));
         if (inside)
           fail(f, `${show(a.address)} is inside the tunnel subnet ${inside.normalized.network}`, 'a public address of the frontend');
+        const behind = peers.find((p) => p.routes.some((r) => inPrefix(prefixOf(r), a.bytes)));
+        if (behind) fail(f, `${show(a.address)} is inside the routes of peer ${show(behind.name)}`, 'a public address of the frontend');
         publicAddresses.push({ family: a.family, address: a.address });
       });
     }
@@ -161,18 +167,28 @@ function frontendPeers(
   value: unknown,
   field: string,
   tunnel: TunnelAddress[],
-  ownPublicKey: string,
+  ownPublicKey: string | undefined,
 ): NormalizedFrontendPeer[] {
-  const expected = 'a list of peers, each with name, publicKey and addresses';
+  const external = ownPublicKey === undefined;
+  const expected = external ? 'a list of peers, each with name and addresses' : 'a list of peers, each with name, publicKey and addresses';
   const out: NormalizedFrontendPeer[] = [];
   const byAddress = new Map<string, number>();
+  const families = tunnel.map((t) => t.prefix.family);
   list(value, field, expected, 1).forEach((v, i) => {
     const pf = item(field, i);
-    const p = mapping(v, pf, FRONTEND_PEER_KEYS, 'a mapping with name, publicKey and addresses', {
-      endpoint: 'the frontend does not dial its backends; they dial it',
-      persistentKeepalive: 'keepalives are set on the backend, which is the side behind NAT',
-      allowedIps: 'allowed IPs are derived from addresses',
-    });
+    const keyless = 'netfwd does not configure an external tunnel, so its peers have no keys';
+    const p = external
+      ? mapping(v, pf, EXTERNAL_PEER_KEYS, 'a mapping with name and addresses', {
+          publicKey: keyless,
+          presharedKey: keyless,
+          presharedKeyFile: keyless,
+          allowedIps: 'netfwd does not configure an external tunnel',
+        })
+      : mapping(v, pf, FRONTEND_PEER_KEYS, 'a mapping with name, publicKey and addresses', {
+          endpoint: 'the frontend does not dial its backends; they dial it',
+          persistentKeepalive: 'keepalives are set on the backend, which is the side behind NAT',
+          allowedIps: 'allowed IPs are derived from addresses and routes',
+        });
     const nameField = child(pf, 'name');
     const name = string(required(p, 'name', pf, PEER_NAME_EXPECTED), nameField, PEER_NAME_EXPECTED);
     if (name.length > 32) fail(nameField, `is ${name.length} characters long`, PEER_NAME_EXPECTED);
@@ -180,18 +196,21 @@ function frontendPeers(
     const sameName = out.findIndex((x) => x.name === name);
     if (sameName !== -1) fail(nameField, `${show(name)} is already the name of ${item(field, sameName)}`, 'a name no other peer has');
 
-    const keyField = child(pf, 'publicKey');
-    const pk = publicKey(required(p, 'publicKey', pf, KEY_EXPECTED), keyField);
-    if (pk === ownPublicKey)
-      fail(
-        keyField,
-        "is this frontend's own public key (derived from tunnel.privateKey)",
-        "the backend's public key (`wg pubkey` on the backend)",
-      );
-    const sameKey = out.findIndex((x) => x.publicKey === pk);
-    if (sameKey !== -1) fail(keyField, `is already the public key of ${item(field, sameKey)}`, 'a different key for each peer');
-
-    const psk = keySource(ctx, p, pf, 'presharedKey', 'presharedKeyFile', false);
+    let pk: string | undefined;
+    let psk: ReturnType<typeof keySource>;
+    if (!external) {
+      const keyField = child(pf, 'publicKey');
+      pk = publicKey(required(p, 'publicKey', pf, KEY_EXPECTED), keyField);
+      if (pk === ownPublicKey)
+        fail(
+          keyField,
+          "is this frontend's own public key (derived from tunnel.privateKey)",
+          "the backend's public key (`wg pubkey` on the backend)",
+        );
+      const sameKey = out.findIndex((x) => x.publicKey === pk);
+      if (sameKey !== -1) fail(keyField, `is already the public key of ${item(field, sameKey)}`, 'a different key for each peer');
+      psk = keySource(ctx, p, pf, 'presharedKey', 'presharedKeyFile', false);
+    }
 
     const af = child(pf, 'addresses');
     const addrExpected = 'one or two host addresses in the tunnel subnets (at most one per family), e.g. ["10.0.0.2", "fd00::2"]';
@@ -214,15 +233,41 @@ function frontendPeers(
     addresses.sort((a, b) => a.family - b.family);
     const addressByFamily: AddressByFamily = {};
     for (const a of addresses) addressByFamily[a.family] = a.address;
+    const routesField = child(pf, 'routes');
+    const routes = prefixList(own(p, 'routes'), routesField, families, {
+      expected: 'the networks behind this peer, e.g. ["198.51.100.128/25", "2001:db8:100::/64"]',
+      hosts: false,
+      what: 'routes',
+    });
+    routes.forEach((r, j) => {
+      const rp = prefixOf(r);
+      const tun = tunnel.find((t) => t.prefix.family === r.family && overlapsPrefix(t.prefix, rp));
+      if (tun)
+        fail(
+          item(routesField, j),
+          `${show(r.cidr)} overlaps the tunnel subnet ${tun.normalized.network}`,
+          'a network behind the peer, outside the tunnel subnet',
+        );
+      out.forEach((o, k) => {
+        const clash = o.routes.find((x) => x.family === r.family && overlapsPrefix(prefixOf(x), rp));
+        if (clash)
+          fail(
+            item(routesField, j),
+            `${show(r.cidr)} overlaps ${clash.cidr} of ${item(field, k)} (${show(o.name)})`,
+            'networks no other peer routes (WireGuard sends each address to one peer)',
+          );
+      });
+    });
     const peer: NormalizedFrontendPeer = {
       name,
-      publicKey: pk,
+      ...(pk !== undefined ? { publicKey: pk } : {}),
       addresses,
       addressByFamily,
-      allowedIps: addresses.map((a) => `${a.address}/${bitsOf(a.family)}`),
+      routes,
+      allowedIps: [...addresses.map((a) => `${a.address}/${bitsOf(a.family)}`), ...routes.map((r) => r.cidr)],
       source: pf,
     };
-    withPresharedKey(peer, psk);
+    if (psk) withPresharedKey(peer, psk);
     out.push(peer);
   });
   return out;

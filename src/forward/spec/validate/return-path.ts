@@ -13,20 +13,24 @@ import { boolean, integer, list, mapping, own, required, string } from './shapes
 
 const U32_MAX = 0xffffffff;
 const UID_MAX = 0xfffffffe; // (uid_t)-1 means "no uid"
-const RETURN_PATH_KEYS = ['mode', 'uids', 'cgroup', 'mark', 'table', 'priority', 'leakGuard', 'exclude'] as const;
+const RETURN_PATH_KEYS = ['mode', 'uids', 'cgroup', 'mark', 'dscp', 'table', 'priority', 'leakGuard', 'exclude', 'sources'] as const;
 
+const ROUTED = ['mark', 'table', 'priority', 'leakGuard', 'exclude', 'sources'];
 const MODE_FIELDS: Record<ReturnPathMode, readonly string[]> = {
-  uid: ['uids', 'mark', 'table', 'priority', 'leakGuard', 'exclude'],
-  mark: ['uids', 'cgroup', 'mark', 'table', 'priority', 'leakGuard', 'exclude'],
-  connmark: ['mark', 'table', 'priority', 'leakGuard', 'exclude'],
+  uid: ['uids', ...ROUTED],
+  mark: ['uids', 'cgroup', ...ROUTED],
+  connmark: ROUTED,
+  dscp: ['dscp', ...ROUTED],
   snat: [],
 };
 
 const WHY_NOT: Record<string, (mode: ReturnPathMode) => string> = {
   uids: (m) =>
-    m === 'connmark'
-      ? 'connmark selects connections by their arrival through the tunnel, not by user'
+    m === 'connmark' || m === 'dscp'
+      ? `${m} selects connections by their arrival through the tunnel, not by user`
       : 'the frontend SNATs; nothing is selected on the backend',
+  dscp: () => 'only mode dscp tags the connections it forwards to a LAN host',
+  sources: () => 'without policy routing there is no table to send them to',
   cgroup: (m) => (m === 'snat' ? 'the frontend SNATs; nothing is selected on the backend' : `mode ${m} does not select by cgroup`),
   mark: () => 'only the routed modes (uid, mark, connmark) use a firewall mark',
   table: () => 'the frontend SNATs and the backend needs no policy routing',
@@ -67,16 +71,21 @@ export function validateReturnPath(value: unknown, field: string, families: IpFa
   const leakGuard = boolean(own(rp, 'leakGuard'), child(field, 'leakGuard'), DEFAULTS.leakGuard);
   // Modes uid and mark also route the families the tunnel lacks (into an unreachable table):
   // exclusions of those families apply there.
-  const excludeFamilies: IpFamily[] = mode === 'connmark' ? families : [4, 6];
+  const excludeFamilies: IpFamily[] = mode === 'connmark' || mode === 'dscp' ? families : [4, 6];
   const exclude = prefixList(own(rp, 'exclude'), child(field, 'exclude'), excludeFamilies, {
     expected:
-      mode === 'connmark'
+      mode === 'connmark' || mode === 'dscp'
         ? 'network CIDRs of the tunnel\'s families, e.g. ["192.168.1.0/24"]'
         : 'network CIDRs, e.g. ["192.168.1.0/24", "fd12:3456::/48"]',
     hosts: false,
     what: 'exclude',
   });
-  const routed = { table, priority, leakGuard, exclude };
+  const sources = prefixList(own(rp, 'sources'), child(field, 'sources'), families, {
+    expected: 'source networks of the tunnel\'s families whose own traffic uses the tunnel, e.g. a Docker network ["172.18.0.0/16"]',
+    hosts: false,
+    what: 'sources',
+  });
+  const routed = { table, priority, leakGuard, exclude, sources };
 
   const uidsValue = own(rp, 'uids');
   const uids = uidsValue === undefined ? [] : uidRanges(uidsValue, child(field, 'uids'));
@@ -94,6 +103,14 @@ export function validateReturnPath(value: unknown, field: string, families: IpFa
     return { mode, uids, mark: mark ?? table, ...routed };
   }
   if (mode === 'connmark') return { mode, mark: mark ?? table, ...routed };
+  if (mode === 'dscp') {
+    const dscpValue = own(rp, 'dscp');
+    const dscp =
+      dscpValue === undefined
+        ? DEFAULTS.dscp
+        : integer(dscpValue, child(field, 'dscp'), 1, 63, 'a DSCP value 1-63 (0 is the default class, which every packet has), e.g. 42');
+    return { mode, mark: mark ?? table, dscp, ...routed };
+  }
   const cgroupValue = own(rp, 'cgroup');
   const cgroup = cgroupValue === undefined ? undefined : cgroupPath(cgroupValue, child(field, 'cgroup'));
   if (uidsValue === undefined && cgroup === undefined && mark === undefined) {
