@@ -16,6 +16,7 @@ export type { ForwardOptions } from './plan/context.js';
 export { linkAlias, NETFWD_PROTOCOL as NETFWD_ROUTE_PROTOCOL, NFT_TABLE_COMMENT, nftTableName, OwnershipError } from './plan/ownership.js';
 export { CHANGE_KINDS, type Change, type ChangeAction, type ChangeKind, formatChange, Plan } from './plan/plan.js';
 export { ResolveError, type ResolveOptions, type Resolver, resolveEndpoints, systemResolver } from './plan/resolve.js';
+export { TunnelAbsentError } from './plan/tunnel.js';
 export { type ApplyResult, forwardService, ServiceForward, type ServiceForwardOptions } from './service-forward.js';
 export { CONFIG_FILE_MAX_BYTES, type LoadConfigOptions, loadConfigFile, type ParseConfigOptions, parseConfig } from './spec/config-file.js';
 export { type ConfigFormat, formatOf as configFormatOf } from './spec/config-text.js';

@@ -321,7 +321,8 @@ export class Supervisor {
     this.mustApply = false;
     try {
       const config = await this.resolvedConfig(false);
-      if (config.role === 'backend' && config.tunnel.peer && isUnresolved(config.tunnel.peer.endpoint)) throw new Error('endpoint not resolved');
+      if (config.role === 'backend' && config.tunnel.peer && isUnresolved(config.tunnel.peer.endpoint))
+        throw new Error('endpoint not resolved');
       const now = Date.now();
       this.repairTimes = this.repairTimes.filter((t) => now - t < this.o.repairWindowMs);
       if (this.converged && !forced && this.repairTimes.length >= this.o.maxRepairs) {
@@ -395,6 +396,13 @@ export class Supervisor {
       }
       const delay = this.retryDelay;
       this.retryDelay = Math.min(this.retryDelay * 2, this.o.retryMaxMs);
+      if (e.name === 'TunnelAbsentError') {
+        // tunnel.external: another program makes the interface; its link notification starts the next apply.
+        this.emit('warn', 'tunnel-absent', { trigger: triggers, interface: this.config.tunnel.interface, retryInMs: delay });
+        this.setStatus(`waiting for interface ${this.config.tunnel.interface} (tunnel.external)`);
+        if (!this.stopped) this.retry = setTimeout(() => this.schedule('retry', 0), delay);
+        return;
+      }
       this.emit('error', e.name === 'ResolveError' ? 'resolve-failed' : 'apply-failed', {
         trigger: triggers,
         error: e.message,

@@ -185,6 +185,15 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
     input.push([e.iifname.neq(wg), e.iifname.neq('lo'), ipKey(f).daddr.eq(own.address), e.drop()]);
     // What is for the tunnel leaves by no other interface (its link down: the default route would take it).
     tunnelNets.push([e.oifname.neq(wg), ipKey(f).daddr.eq(own.network), e.drop()]);
+    // Nor what is for the networks behind the peers (tunnel.peers[].routes).
+    if (config.tunnel.peers.some((p) => p.routes.length > 0)) {
+      sets.push({ ...base, name: `behind${f}`, keyType: [addrType(f)], flags: ['interval'] });
+      elements.set(
+        `behind${f}`,
+        config.tunnel.peers.flatMap((p) => p.routes.filter((r) => r.family === f).map((r) => ({ key: prefixKey(r.cidr) }))),
+      );
+      tunnelNets.push([e.oifname.neq(wg), ipKey(f).daddr.in(`@behind${f}`), e.drop()]);
+    }
   }
   if (config.mssClamp) {
     const clamp = [e.tcp.flags.any('syn'), e.tcp.option.maxseg.size.set(e.rt.mtu)];
@@ -266,8 +275,34 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
     { ...base, name: 'tunnel_ports', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] },
   ];
   const elements = new Map<string, NftElement[]>();
-  elements.set('services', portElements(config.services));
+  const local = config.services.filter((s) => s.hosts.length === 0);
+  elements.set('services', portElements(local));
   elements.set('tunnel_ports', portElements(config.tunnelPorts));
+  // Services on other hosts (services[].host): forwarded from the tunnel to exactly those addresses and ports.
+  const hostRules: NftStmt[][] = [];
+  const hostNat: NftStmt[][] = [];
+  for (const f of config.services.some((s) => s.hosts.length > 0) ? config.families : []) {
+    sets.push({ ...base, name: `host_services${f}`, keyType: [addrType(f), 'inet_proto', 'inet_service'], flags: ['interval'] });
+    elements.set(
+      `host_services${f}`,
+      config.services.flatMap((s) =>
+        s.hosts
+          .filter((h) => h.family === f)
+          .map((h) => ({
+            key: [
+              h.address,
+              s.protocol,
+              s.ports.from === s.ports.to ? s.ports.from : { range: [s.ports.from, s.ports.to] as [number, number] },
+            ],
+          })),
+      ),
+    );
+    const hostTarget = e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@host_services${f}`);
+    hostRules.push([e.iifname.eq(wg), hostTarget, e.accept()]);
+    // Mode snat: the host answers the backend's LAN address, which sends the reply on into the tunnel.
+    hostNat.push([e.iifname.eq(wg), hostTarget, e.masquerade()]);
+  }
+  const sources: NftStmt[][] = [];
   const services = e.concat(e.meta.l4proto, e.th.dport).in('@services');
   const rp = config.returnPath;
   const mark = arrivalMark(config);
@@ -289,9 +324,10 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
     for (const f of [4, 6] as const) if (!config.families.includes(f)) fromTunnel.push([e.iifname.eq(wg), nfproto(f), e.drop()]);
   } else {
     // Every packet of a connection that arrived through the tunnel — the
-    // services' answers, the kernel's resets and ICMP errors — leaves by the
-    // tunnel or not at all.
-    guard.push([e.ct.mark.eq(mark), e.drop()]);
+    // services' answers (of this machine or of a host behind it), the
+    // kernel's resets and ICMP errors — leaves by the tunnel or not at all.
+    // (The requests themselves go on to a service's host by the LAN.)
+    guard.push([e.ct.direction.eq('reply'), e.ct.mark.eq(mark), e.drop()]);
   }
   guard.push([e.concat(e.meta.l4proto, e.th.sport).in('@services'), e.drop()]);
   const chains: DesiredChain[] = [
@@ -310,13 +346,14 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
       ],
     },
     {
-      // Nothing from the tunnel is forwarded (to the home LAN, say) but replies and the
+      // Nothing from the tunnel is forwarded (to the home LAN, say) but replies, the
       // connections this machine itself DNATs from a listed service's port (a container's
-      // published port).
+      // published port) and the services on other hosts (services[].host).
       spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' },
       rules: [
         [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
         [e.iifname.eq(wg), e.ct.status.any('dnat'), e.concat(e.meta.l4proto, e.ct.original['proto-dst']).in('@services'), e.accept()],
+        ...hostRules,
         [e.iifname.eq(wg), e.drop()],
       ],
     },
@@ -333,11 +370,45 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
   if (mark !== undefined) {
     // Connections that arrive through the tunnel carry the mark: their replies
     // (whoever makes them, the kernel included) are routed back by it.
+    // The replies of forwarded connections (a container behind a published port,
+    // a host behind this machine) come in from that host: they get the mark here,
+    // before routing. The reply direction only: the request itself must be
+    // routed by the main table to the host, not back into the tunnel.
     chains.push({
       spec: { ...base, name: 'prerouting', type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
-      rules: [[e.iifname.eq(wg), e.ct.state.any('new'), e.ct.mark.set(mark)]],
+      rules: [
+        [e.iifname.eq(wg), e.ct.state.any('new'), e.ct.mark.set(mark)],
+        [e.iifname.neq(wg), e.ct.direction.eq('reply'), e.ct.mark.eq(mark), e.meta.mark.set(e.ct.mark)],
+      ],
     });
   }
+  if (rp.mode === 'dscp') {
+    // The recipe's LAN: what this machine forwards from the tunnel to a service's host is
+    // tagged, so the host (role service-host) tags its replies alike and the LAN's router
+    // (role lan-router) sends them here instead of out its uplink. The tag is cleared
+    // again on the replies' way into the tunnel.
+    const tag: NftStmt[][] = [];
+    for (const f of config.families) {
+      const dscp = f === 4 ? e.ip.dscp : e.ip6.dscp;
+      // (A match on the field makes nft add the family's dependency, so the set never touches the other family.)
+      tag.push([e.iifname.eq(wg), e.oifname.neq(wg), e.ct.direction.eq('original'), dscp.neq(rp.dscp), dscp.set(rp.dscp)]);
+      tag.push([e.oifname.eq(wg), e.ct.mark.eq(rp.mark), dscp.eq(rp.dscp), dscp.set(0)]);
+    }
+    chains.push({ spec: { ...base, name: 'tag', type: 'filter', hook: 'forward', priority: 'mangle', policy: 'accept' }, rules: tag });
+  }
+  if (rp.mode !== 'snat' && rp.sources.length > 0) {
+    // returnPath.sources leave by the tunnel with its address (a source rule routes them there).
+    for (const f of config.families) {
+      const own = config.tunnel.addresses.find((a) => a.family === f)!;
+      sets.push({ ...base, name: `sources${f}`, keyType: [addrType(f)], flags: ['interval'] });
+      elements.set(
+        `sources${f}`,
+        rp.sources.filter((s) => s.family === f).map((s) => ({ key: prefixKey(s.cidr) })),
+      );
+      sources.push([e.oifname.eq(wg), ipKey(f).saddr.in(`@sources${f}`), ipKey(f).saddr.neq(own.address), e.masquerade()]);
+    }
+  }
+  const natRules = [...sources, ...(rp.mode === 'snat' && config.services.some((s) => s.hosts.length > 0) ? hostNat : [])];
   const restore: NftStmt[] | undefined = mark === undefined ? undefined : [e.ct.mark.eq(mark), e.meta.mark.set(e.ct.mark)];
   if (rp.mode === 'mark') {
     // The tunnel's own encrypted packets first: they carry the socket of the packet inside (see tunnelFwmark).
@@ -353,11 +424,17 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
       spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' },
       rules: masq,
     });
-  } else if (restore) {
-    chains.push({
-      spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' },
-      rules: [restore],
-    });
+  } else {
+    if (restore)
+      chains.push({
+        spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' },
+        rules: [restore],
+      });
+    if (natRules.length > 0)
+      chains.push({
+        spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' },
+        rules: natRules,
+      });
   }
   return { table, sets, chains, elements };
 }

@@ -15,6 +15,8 @@ import type { Kernel } from './context.js';
 import { planNftables, planNftablesRemoval, readNftables } from './nftables.js';
 import { Plan, type Step } from './plan.js';
 import {
+  type AddressSteps,
+  desiredPeerRoutes,
   desiredRoutes,
   desiredRules,
   hostFamilies,
@@ -23,13 +25,15 @@ import {
   planRules,
   readAddresses,
   readNetfwdRules,
+  readPeerRoutes,
   readRoutes,
   readRules,
   rulesOfTables,
+  withoutForeign,
 } from './routing.js';
 import { readState } from './state-file.js';
 import { desiredSysctls, planSysctlRestore, planSysctls, readSysctls } from './sysctls.js';
-import { planLink, planTunnelRemoval, planWireGuard, readTunnel } from './tunnel.js';
+import { planLink, planTunnelRemoval, planWireGuard, readTunnel, TunnelAbsentError } from './tunnel.js';
 import { planWarnings } from './warnings.js';
 
 /** The steps that make the kernel match the spec. */
@@ -44,17 +48,25 @@ export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan>
   const rules = await readNetfwdRules(k, tables.length > 0 || !!claim.priorities?.length);
   checkUnclaimedRules(rules, claim, others, previous);
   const tunnel = await readTunnel(k, name);
+  // An external tunnel (tunnel.external) is somebody else's: it must be there, and netfwd leaves it as it is.
+  if (config.tunnel.external && !tunnel.link) throw new TunnelAbsentError(name);
   const steps: Step[] = [];
   steps.push(...planClaim(k.netns, name, claim, previous));
   const sysctls = desiredSysctls(config);
   // Those the link changes as it comes up are recorded (and set) before it.
   const early = sysctls.filter((s) => s.beforeLink);
   steps.push(...planSysctls(k.netns, name, early, readSysctls(k.netns, early), tunnel.link !== null));
-  steps.push(...planLink(k, config, tunnel));
-  steps.push(...planWireGuard(k, config, tunnel));
-  const addresses = planAddresses(k, config, tunnel.link ? await readAddresses(k, name) : [], tunnel.link !== null);
+  const addresses: AddressSteps = config.tunnel.external
+    ? { adds: [], deletes: [] }
+    : planAddresses(k, config, tunnel.link ? await readAddresses(k, name) : [], tunnel.link !== null);
+  if (!config.tunnel.external) {
+    steps.push(...planLink(k, config, tunnel));
+    steps.push(...planWireGuard(k, config, tunnel));
+  }
   steps.push(...addresses.adds);
   const machine = hostFamilies(k.netns);
+  const peerRoutes = await readPeerRoutes(k, name, tunnel.link !== null);
+  steps.push(...planRoutes(k, withoutForeign(desiredPeerRoutes(config), peerRoutes.foreign), peerRoutes.own));
   steps.push(...planRoutes(k, desiredRoutes(config, machine), await readRoutes(k, tables)));
   steps.push(...planRules(k, desiredRules(config, machine), rulesOfTables(rules, tables)));
   steps.push(...addresses.deletes);
@@ -87,6 +99,7 @@ export async function planDown(k: Kernel, config: NormalizedConfig): Promise<Pla
   steps.push(...planNftablesRemoval(k, config, await readNftables(k, config)));
   steps.push(...planRules(k, [], await readRules(k, tables)));
   steps.push(...planRoutes(k, [], await readRoutes(k, tables)));
+  steps.push(...planRoutes(k, [], (await readPeerRoutes(k, name, tunnel.link !== null)).own));
   // The claim before the link: removing the link cannot be undone, so it stays the last step.
   steps.push(...planClaimRemoval(k.netns, name));
   steps.push(...planTunnelRemoval(k, config, tunnel));

@@ -131,6 +131,43 @@ function routedFamilies(config: NormalizedBackend, machine: readonly (4 | 6)[]):
   return config.families;
 }
 
+/** The main table, where a frontend routes the networks behind its peers. */
+export const MAIN_TABLE = 254;
+
+/**
+ * A frontend's routes to the networks behind its peers (tunnel.peers[].routes),
+ * in the main table through the tunnel. WireGuard then picks the peer by its
+ * allowed IPs. Routes another program already made the same way (an external
+ * tunnel's own configuration) are left to it: see withoutForeign.
+ */
+export function desiredPeerRoutes(config: NormalizedConfig): RouteSpec[] {
+  if (config.role !== 'frontend') return [];
+  const link = config.tunnel.interface;
+  return config.tunnel.peers.flatMap((p) =>
+    p.routes.map((r) => ({ destination: r.cidr, family: r.family, link, table: MAIN_TABLE, protocol: NETFWD_PROTOCOL })),
+  );
+}
+
+/** netfwd's routes in the main table through the tunnel link, and the destinations other programs route through it there. */
+export async function readPeerRoutes(k: Kernel, link: string, linkExists: boolean): Promise<{ own: RouteEntry[]; foreign: Set<string> }> {
+  const own: RouteEntry[] = [];
+  const foreign = new Set<string>();
+  if (!linkExists) return { own, foreign };
+  for (const family of [4, 6] as const) {
+    for await (const r of k.rt.routes.list({ table: MAIN_TABLE, family })) {
+      if (r.link !== link) continue;
+      if (r.protocol === NETFWD_PROTOCOL) own.push(r);
+      else foreign.add(`${r.family}|${r.destination}`);
+    }
+  }
+  return { own, foreign };
+}
+
+/** The desired routes but those to a destination another program already routes through the link. */
+export function withoutForeign(desired: RouteSpec[], foreign: ReadonlySet<string>): RouteSpec[] {
+  return desired.filter((r) => !foreign.has(`${r.family}|${r.destination}`));
+}
+
 /** Routes of table T for a routed return path (none in snat mode or on a frontend). */
 export function desiredRoutes(config: NormalizedConfig, machine: readonly (4 | 6)[] = [4, 6]): RouteSpec[] {
   if (config.role !== 'backend' || config.returnPath.mode === 'snat') return [];
@@ -159,6 +196,11 @@ export function desiredRoutes(config: NormalizedConfig, machine: readonly (4 | 6
   }
   for (const x of rp.exclude) {
     if (families.includes(x.family))
+      out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
+  }
+  // returnPath.sources reach their own networks directly (another container of the network, the bridge).
+  for (const x of rp.sources) {
+    if (!rp.exclude.some((e) => e.cidr === x.cidr))
       out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
   }
   return out;
@@ -290,12 +332,15 @@ export function desiredRules(config: NormalizedConfig, machine: readonly (4 | 6)
     if (rp.mode === 'uid') {
       for (const u of rp.uids) out.push({ ...base, priority: rp.priority + 1, uidRange: [u.from, u.to] });
     }
+    // returnPath.sources: their own traffic (and, the tunnel's mark aside, their replies) takes table T.
+    for (const s of rp.sources) if (s.family === family) out.push({ ...base, from: s.cidr });
   }
   return out;
 }
 
-const ruleKey = (r: { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number }) =>
-  `${r.family}|${r.priority}|${r.table}|${r.uidRange ? r.uidRange.join('-') : ''}|${r.fwmark ?? ''}`;
+type RuleLike = { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number; from?: string };
+const ruleKey = (r: RuleLike) =>
+  `${r.family}|${r.priority}|${r.table}|${r.uidRange ? r.uidRange.join('-') : ''}|${r.fwmark ?? ''}|${r.from ?? ''}`;
 
 /** netfwd's rules (protocol 233): all of them, or none when `needed` is false (a configuration without tables or priorities). */
 export async function readNetfwdRules(k: Kernel, needed = true): Promise<Rule[]> {
@@ -313,8 +358,8 @@ export async function readRules(k: Kernel, tables: readonly number[]): Promise<R
 }
 
 export function planRules(k: Kernel, desired: RuleSpec[], current: Rule[]): Step[] {
-  const describe = (r: { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number }) =>
-    `rule ${r.priority}: ${r.family === 6 ? 'IPv6 ' : ''}${r.uidRange ? `uidrange ${r.uidRange[0]}-${r.uidRange[1]}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}`;
+  const describe = (r: RuleLike) =>
+    `rule ${r.priority}: ${r.family === 6 ? 'IPv6 ' : ''}${r.from ? `from ${r.from} ` : ''}${r.uidRange ? `uidrange ${r.uidRange[0]}-${r.uidRange[1]}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}`;
   const have = new Map(current.map((r) => [ruleKey(r), r]));
   const keep = new Set<string>();
   const steps: Step[] = [];

@@ -39,13 +39,33 @@ export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
   if (config.role === 'frontend') {
     if (v4) out.push({ key: 'net.ipv4.ip_forward', value: '1', global: true, why: 'forward DNATed connections' });
     if (v6) out.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', global: true, why: 'forward DNATed connections' });
-  } else if (config.returnPath.mode !== 'snat' && v4) {
-    // Replies to clients arrive on the tunnel from addresses the main table routes
-    // elsewhere: strict reverse-path filtering would drop them.
-    out.push({ key: `net/ipv4/conf/${link}/rp_filter`, value: '2', global: false, why: 'loose reverse-path filter on the tunnel' });
+  } else {
+    if (config.returnPath.mode !== 'snat' && v4) {
+      // Requests arrive on the tunnel from client addresses the main table routes
+      // elsewhere: strict reverse-path filtering would drop them. (An external
+      // tunnel outlives netfwd's configuration: its value is recorded and put back.)
+      out.push({
+        key: `net/ipv4/conf/${link}/rp_filter`,
+        value: '2',
+        global: config.tunnel.external,
+        why: 'loose reverse-path filter on the tunnel',
+      });
+    }
+    // Services on other hosts, and sources behind this machine, are forwarded — only the
+    // families they have: turning IPv6 forwarding on makes the kernel ignore router
+    // advertisements (accept_ra 1), which a home machine may take its IPv6 route from.
+    const rp = config.returnPath;
+    const forwarded = [
+      ...config.services.flatMap((s) => s.hosts.map((h) => h.family)),
+      ...(rp.mode !== 'snat' ? rp.sources.map((s) => s.family) : []),
+    ];
+    const why = "forward the tunnel's connections to the services' hosts and the sources' traffic into the tunnel";
+    if (forwarded.includes(4)) out.push({ key: 'net.ipv4.ip_forward', value: '1', global: true, why });
+    if (forwarded.includes(6)) out.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', global: true, why });
   }
   // IPv6 drops addresses when a link goes down; keep the tunnel's so a flap does not change the source address.
-  if (v6)
+  // (Not on an external tunnel: its addresses are its owner's business.)
+  if (v6 && !config.tunnel.external)
     out.push({ key: `net/ipv6/conf/${link}/keep_addr_on_down`, value: '1', global: false, why: 'keep tunnel addresses across link flaps' });
   return out;
 }

@@ -2,6 +2,7 @@
  * The tunnel: the WireGuard link (created by netfwd, tagged with its alias)
  * and its configuration (key, port, peers), planned as the smallest change.
  */
+import { NetfwdError } from '../../errors.js';
 import type { Link } from '../../route/index.js';
 import { normalizeAllowedIp, type WireGuardDevice, type WireGuardPeerConfig } from '../../wireguard/index.js';
 import type { NormalizedConfig } from '../spec/normalized-config.js';
@@ -28,6 +29,16 @@ export interface TunnelState {
    * killed between the two. It is netfwd's, and `up` tags it, `down` removes it.
    */
   unfinished: boolean;
+}
+
+/** An external tunnel (tunnel.external) that is not there: netfwd does not make it, and `netfwd run` waits for it. */
+export class TunnelAbsentError extends NetfwdError {
+  override name = 'TunnelAbsentError';
+  constructor(readonly interfaceName: string) {
+    super(
+      `interface ${interfaceName} does not exist: tunnel.external says another program makes it (start it first; \`netfwd run\` waits for it)`,
+    );
+  }
 }
 
 export async function readTunnel(k: Kernel, name: string): Promise<TunnelState> {
@@ -266,7 +277,7 @@ export function planWireGuard(k: Kernel, config: NormalizedConfig, state: Tunnel
 /** Teardown of the tunnel: the link goes (and a userspace daemon with it). */
 export function planTunnelRemoval(k: Kernel, config: NormalizedConfig, state: TunnelState): Step[] {
   const name = config.tunnel.interface;
-  if (!state.device || !ownsTunnel(state)) return [];
+  if (config.tunnel.external || !state.device || !ownsTunnel(state)) return [];
   return [
     {
       action: 'delete',

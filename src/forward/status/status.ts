@@ -14,7 +14,7 @@ import { NFT_TABLE_COMMENT, nftTableName } from '../plan/ownership.js';
 import { planUp } from '../plan/planner.js';
 import { readAddresses, readRoutes, readRules } from '../plan/routing.js';
 import { readState } from '../plan/state-file.js';
-import { readTunnel } from '../plan/tunnel.js';
+import { readTunnel, TunnelAbsentError } from '../plan/tunnel.js';
 import { planWarnings } from '../plan/warnings.js';
 import type { IpFamily, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
 import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
@@ -198,16 +198,31 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
   } catch (err) {
     // The spec was valid when it was made: a ConfigError of the plan is about this machine — the
     // cgroup of mode mark does not exist (the service is stopped), or another configuration claims
-    // the table, a priority or the mark. `up` refuses; status says so and still answers.
-    if (!(err instanceof ConfigError)) throw err;
-    drift = [
-      err.field === 'returnPath.cgroup'
-        ? '? (unknown: netfwd up cannot plan until the cgroup exists)'
-        : `? (unknown: netfwd up refuses: ${err.field})`,
-    ];
-    warnings.push(...(await planWarnings(k, config)), err.message);
+    // the table, a priority or the mark. `up` refuses; status says so and still answers. An
+    // external tunnel that is not there (yet) is the same kind of answer.
+    if (err instanceof TunnelAbsentError) {
+      drift = [`? (unknown: interface ${name} does not exist; tunnel.external: another program makes it)`];
+      warnings.push(err.message);
+    } else {
+      if (!(err instanceof ConfigError)) throw err;
+      drift = [
+        err.field === 'returnPath.cgroup'
+          ? '? (unknown: netfwd up cannot plan until the cgroup exists)'
+          : `? (unknown: netfwd up refuses: ${err.field})`,
+      ];
+      warnings.push(...(await planWarnings(k, config)), err.message);
+    }
   }
-  if (config.role === 'backend') {
+  if (config.tunnel.external && tunnel.link) {
+    // netfwd does not add an external tunnel's addresses; without them its rules and routes point nowhere.
+    const have = new Set((await readAddresses(k, name)).map((a) => a.address.split('/')[0]));
+    for (const a of config.tunnel.addresses)
+      if (!have.has(a.address))
+        warnings.push(
+          `interface ${name} has no address ${a.address} (tunnel.addresses): its owner (tunnel.external) has not configured it as the spec says`,
+        );
+  }
+  if (config.role === 'backend' && !config.tunnel.external) {
     const hs = peers[0]?.handshakeAge;
     if (tunnel.device && (hs === null || hs === undefined || hs > 180)) {
       warnings.push(
