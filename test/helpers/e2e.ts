@@ -16,6 +16,7 @@ import test, { type TestFn } from 'ava';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec, ReturnPathSpec, ServiceSpec } from '../../src/forward/spec/spec.js';
 import { LAB_ADDRESSES, Lab, type LabHostName } from '../../src/lab/index.js';
+import type { ExecOptions } from '../../src/netns/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { kernelSkipReason, toolPath } from './kernel.js';
 
@@ -247,7 +248,12 @@ export interface RunningService {
  * so the socket belongs to that user). Every answer is
  * "NAME CLIENTADDRESS LOCALPORT": who answered, whom it saw, on which port.
  */
-export async function startService(lab: Lab, host: LabHostName, o: ServiceOptions): Promise<RunningService> {
+/** A lab that starts processes in its hosts (Lab, LanLab). */
+export interface ExecLab<H extends string> {
+  exec(host: H, command: string, args?: readonly string[], options?: ExecOptions): ChildProcess;
+}
+
+export async function startService<H extends string>(lab: ExecLab<H>, host: H, o: ServiceOptions): Promise<RunningService> {
   const source = `
 const net = require('node:net'), dgram = require('node:dgram');
 const o = ${JSON.stringify(o)};
@@ -298,9 +304,9 @@ if (pending === 0) process.stdout.write('ready\\n');
  * lab host: resolves with what each peer sent (trimmed), "(error CODE)" or
  * "(timeout)".
  */
-export async function dialAs(
-  lab: Lab,
-  host: LabHostName,
+export async function dialAs<H extends string>(
+  lab: ExecLab<H>,
+  host: H,
   uid: number,
   targets: Array<{ host: string; port: number; timeoutMs?: number }>,
 ): Promise<string[]> {
