@@ -172,3 +172,62 @@ test('frontend: peer routes in the main table and allowed IPs, a forward to a ho
   await fwd.down();
   t.deepEqual(snapshot(ns), before);
 });
+
+test('backend in mode uid: a service port that another table DNATs (Docker’s published port, iptables-nft and native nft) is warned about until returnPath.sources is set', async (t) => {
+  const ns = freshNetns(t, 'nfdw');
+  const ifname = `nf${uniqueTag()}b`;
+  const spec: BackendSpec = {
+    role: 'backend',
+    netns: ns,
+    tunnel: {
+      interface: ifname,
+      addresses: ['10.0.0.2/24'],
+      privateKey: generatePrivateKey().toBase64(),
+      peer: { publicKey: publicKey(generatePrivateKey()), endpoint: '192.0.2.1:51820' },
+    },
+    returnPath: { mode: 'uid', uids: ['1000'] },
+    services: [
+      { protocol: 'tcp', port: 9735 },
+      { protocol: 'udp', port: 5353 },
+    ],
+  };
+  const quiet = (await forwardService(spec).plan()).warnings;
+  t.false(
+    quiet.some((w) => w.includes('DNATed')),
+    quiet.join('\n'),
+  );
+  // Docker 20.10's rule as iptables-nft writes it (an xt DNAT target), and a native one.
+  inNetns(ns, 'iptables', ['-t', 'nat', '-N', 'DOCKER']);
+  inNetns(ns, 'iptables', [
+    '-t',
+    'nat',
+    '-A',
+    'DOCKER',
+    '!',
+    '-i',
+    'docker0',
+    '-p',
+    'tcp',
+    '--dport',
+    '9735',
+    '-j',
+    'DNAT',
+    '--to-destination',
+    '203.0.113.130:9735',
+  ]);
+  inNetns(
+    ns,
+    'nft',
+    ['-f', '-'],
+    'table ip other {\n chain pre {\n  type nat hook prerouting priority dstnat;\n  udp dport 5353 dnat to 203.0.113.131\n }\n}\n',
+  );
+  const warned = (await forwardService(spec).plan()).warnings.filter((w) => w.includes('DNATed'));
+  t.is(warned.length, 2, warned.join('\n'));
+  t.regex(warned.join('\n'), /TCP port 9735 \(a service\) is DNATed by table ip nat chain DOCKER/);
+  t.regex(warned.join('\n'), /UDP port 5353 \(a service\) is DNATed by table ip other chain pre.*returnPath\.sources/);
+  const covered = (await forwardService({ ...spec, returnPath: { mode: 'uid', uids: ['1000'], sources: ['203.0.113.128/25'] } }).plan())
+    .warnings;
+  t.false(covered.some((w) => w.includes('DNATed')));
+  const connmark = (await forwardService({ ...spec, returnPath: { mode: 'connmark' } }).plan()).warnings;
+  t.false(connmark.some((w) => w.includes('DNATed')));
+});

@@ -4,8 +4,8 @@
  * passes, and forwarding turned off. Computed once per plan; `plan` prints
  * them and `status` (and `doctor`) report them.
  */
-import type { NftRuleset } from '../../nft/index.js';
-import type { NormalizedConfig } from '../spec/normalized-config.js';
+import { type NftFamily, type NftRuleset, nftStmtsText } from '../../nft/index.js';
+import type { NormalizedConfig, NormalizedService } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 import { nftTableName } from './ownership.js';
 import { readSysctl } from './sysctl-access.js';
@@ -56,6 +56,47 @@ export async function planWarnings(k: Kernel, config: NormalizedConfig, facts?: 
     }
   } else {
     warnings.push(...foreignDropChains(ruleset, own, 'input', 'the traffic netfwd delivers to the services'));
+    const rp = config.returnPath;
+    if ((rp.mode === 'uid' || rp.mode === 'mark') && rp.sources.length === 0) {
+      for (const d of foreignServiceDnats(ruleset, own, config.services)) {
+        warnings.push(
+          `${d.protocol} port ${d.port} (a service) is DNATed by table ${d.where} (a container's published port, say): ` +
+            `its replies return by the tunnel, but the container's own connections are forwarded packets that returnPath.${rp.mode === 'uid' ? 'uids' : 'uids/cgroup'} never selects — ` +
+            'list the container network in returnPath.sources to send them through the tunnel too',
+        );
+      }
+    }
   }
   return warnings;
+}
+
+/**
+ * Services that another table DNATs on (Docker's `DOCKER` chain: `tcp dport
+ * 9735 … xt target DNAT`, or a native dnat): read from the rules' text, so
+ * both iptables-nft's and nft's own forms count.
+ */
+function foreignServiceDnats(
+  ruleset: NftRuleset,
+  own: string,
+  services: readonly NormalizedService[],
+): Array<{ protocol: string; port: number; where: string }> {
+  const out = new Map<string, { protocol: string; port: number; where: string }>();
+  for (const rule of ruleset.rules) {
+    if (rule.family === 'inet' && rule.table === own) continue;
+    const text = nftStmtsText(rule.expr, rule.family as NftFamily);
+    if (!/\bxt target DNAT\b|\bdnat\b/.test(text)) continue;
+    for (const m of text.matchAll(/\b(tcp|udp|th) dport (\d+)\b/g)) {
+      const port = Number(m[2]);
+      const protocols = m[1] === 'th' ? ['tcp', 'udp'] : [m[1]!];
+      for (const s of services) {
+        if (s.hosts.length > 0 || !protocols.includes(s.protocol) || port < s.ports.from || port > s.ports.to) continue;
+        out.set(`${s.protocol}/${port}`, {
+          protocol: s.protocol.toUpperCase(),
+          port,
+          where: `${rule.family} ${rule.table} chain ${rule.chain}`,
+        });
+      }
+    }
+  }
+  return [...out.values()];
 }
