@@ -207,7 +207,13 @@ function printStatus(s: ForwardStatus): void {
   out(`${s.role} ${s.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);
   const t = s.tunnel;
   out(
-    `  tunnel: ${t.present ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'absent'}`,
+    `  tunnel: ${
+      t.external
+        ? `external (not netfwd's), ${t.present ? (t.up ? 'up' : 'DOWN') : 'absent'}`
+        : t.present
+          ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)`
+          : 'absent'
+    }`,
   );
   for (const p of t.peers) {
     const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;

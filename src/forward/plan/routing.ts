@@ -338,6 +338,17 @@ export function desiredRules(config: NormalizedConfig, machine: readonly (4 | 6)
   return out;
 }
 
+/** What a rule selects, as `ip rule` words: "from 203.0.113.128/26", "uidrange 1000-1000", "fwmark 0x2a". */
+export function ruleSelector(r: RuleLike): string {
+  return [
+    r.from ? `from ${r.from}` : '',
+    r.uidRange ? `uidrange ${r.uidRange[0]}-${r.uidRange[1]}` : '',
+    r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
 type RuleLike = { family?: number; priority?: number; table?: unknown; uidRange?: [number, number]; fwmark?: number; from?: string };
 const ruleKey = (r: RuleLike) =>
   `${r.family}|${r.priority}|${r.table}|${r.uidRange ? r.uidRange.join('-') : ''}|${r.fwmark ?? ''}|${r.from ?? ''}`;
@@ -358,8 +369,7 @@ export async function readRules(k: Kernel, tables: readonly number[]): Promise<R
 }
 
 export function planRules(k: Kernel, desired: RuleSpec[], current: Rule[]): Step[] {
-  const describe = (r: RuleLike) =>
-    `rule ${r.priority}: ${r.family === 6 ? 'IPv6 ' : ''}${r.from ? `from ${r.from} ` : ''}${r.uidRange ? `uidrange ${r.uidRange[0]}-${r.uidRange[1]}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}`;
+  const describe = (r: RuleLike) => `rule ${r.priority}: ${r.family === 6 ? 'IPv6 ' : ''}${ruleSelector(r)} lookup ${r.table}`;
   const have = new Map(current.map((r) => [ruleKey(r), r]));
   const keep = new Set<string>();
   const steps: Step[] = [];

@@ -30,7 +30,9 @@ export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
       key: 'net.ipv4.conf.all.send_redirects',
       value: '0',
       global: true,
-      why: 'no ICMP redirects across the tunnel; the kernel WireGuard sets it as the tunnel comes up',
+      why: config.tunnel.external
+        ? 'no ICMP redirects across the tunnel (a router must not redirect a peer to a next hop behind it)'
+        : 'no ICMP redirects across the tunnel; the kernel WireGuard sets it as the tunnel comes up',
       beforeLink: true,
     },
   ];

@@ -12,7 +12,7 @@ import type { Kernel } from '../plan/context.js';
 import { readNftables } from '../plan/nftables.js';
 import { NFT_TABLE_COMMENT, nftTableName } from '../plan/ownership.js';
 import { planUp } from '../plan/planner.js';
-import { readAddresses, readRoutes, readRules } from '../plan/routing.js';
+import { readAddresses, readRoutes, readRules, ruleSelector } from '../plan/routing.js';
 import { readState } from '../plan/state-file.js';
 import { readTunnel, TunnelAbsentError } from '../plan/tunnel.js';
 import { planWarnings } from '../plan/warnings.js';
@@ -51,7 +51,10 @@ export interface ForwardStatus {
   netns: string | null;
   interface: string;
   tunnel: {
+    /** The interface is there (for netfwd's own tunnel: as a WireGuard device). */
     present: boolean;
+    /** tunnel.external: another program owns the interface; netfwd reads only whether it is there and up. */
+    external: boolean;
     implementation: 'kernel' | 'userspace' | null;
     up: boolean;
     publicKey: string | null;
@@ -250,7 +253,8 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     netns: config.netns ?? null,
     interface: name,
     tunnel: {
-      present: tunnel.device !== null,
+      present: config.tunnel.external ? tunnel.link !== null : tunnel.device !== null,
+      external: config.tunnel.external,
       implementation: tunnel.device?.implementation ?? null,
       up: tunnel.link?.up ?? false,
       publicKey: tunnel.device?.publicKey ?? null,
@@ -267,8 +271,7 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
           `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`,
       ),
       rules: (await readRules(k, tables)).map(
-        (r) =>
-          `${r.priority}: ${r.uidRange ? `uidrange ${r.uidRange.join('-')}` : ''}${r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : ''} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`,
+        (r) => `${r.priority}: ${ruleSelector(r)} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`,
       ),
       nftTable: t ? `inet ${table}` : null,
     },

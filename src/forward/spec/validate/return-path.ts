@@ -32,7 +32,7 @@ const WHY_NOT: Record<string, (mode: ReturnPathMode) => string> = {
   dscp: () => 'only mode dscp tags the connections it forwards to a LAN host',
   sources: () => 'without policy routing there is no table to send them to',
   cgroup: (m) => (m === 'snat' ? 'the frontend SNATs; nothing is selected on the backend' : `mode ${m} does not select by cgroup`),
-  mark: () => 'only the routed modes (uid, mark, connmark) use a firewall mark',
+  mark: () => 'only the routed modes (uid, mark, connmark, dscp) use a firewall mark',
   table: () => 'the frontend SNATs and the backend needs no policy routing',
   priority: () => 'the frontend SNATs and the backend needs no policy routing',
   leakGuard: () => 'without policy routing there is no table to guard',
