@@ -5,6 +5,7 @@
  *   [nftExpr.ip.daddr.eq('203.0.113.1'), nftExpr.tcp.dport.eq(9735), nftExpr.dnat({ addr: '10.0.0.2', port: 9735 })]
  *   [nftExpr.ct.state.any('established', 'related'), nftExpr.accept()]
  *   [nftExpr.tcp.flags.any('syn'), nftExpr.tcp.option.maxseg.size.set(nftExpr.rt.mtu)]
+ *   [nftExpr.ct.mark.eq(42), nftExpr.ip.dscp.set(42)]
  */
 import { ValidationError } from '../errors.js';
 import { DATATYPES } from './datatype.js';
@@ -301,8 +302,8 @@ const LOG_FLAG_ORDER: NftLogFlag[] = ['tcp sequence', 'tcp options', 'ip options
 
 /** The statement builder. Every function returns plain statement objects. */
 export const nftExpr = {
-  ip: header('ip', ['saddr', 'daddr', 'protocol', 'ttl', 'length', 'id', 'checksum'] as const),
-  ip6: header('ip6', ['saddr', 'daddr', 'nexthdr', 'hoplimit', 'length'] as const),
+  ip: header('ip', ['saddr', 'daddr', 'protocol', 'ttl', 'length', 'id', 'checksum', 'dscp'] as const),
+  ip6: header('ip6', ['saddr', 'daddr', 'nexthdr', 'hoplimit', 'length', 'dscp'] as const),
   tcp: {
     ...header('tcp', [...ports, 'flags', 'sequence', 'ackseq', 'window', 'checksum', 'urgptr'] as const),
     option: {

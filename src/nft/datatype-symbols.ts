@@ -114,3 +114,34 @@ export const FIB_ADDRTYPES = {
 };
 export const ETHER_TYPES = { ip: 0x0800, arp: 0x0806, ip6: 0x86dd, vlan: 0x8100, '8021ad': 0x88a8 };
 export const PKT_TYPES = { host: 0, broadcast: 1, multicast: 2, other: 3 };
+/**
+ * DiffServ code points by name (`nft describe ip dscp`), in nft's order: the
+ * first name of a value is the one printed (0 is cs0, not df or be).
+ */
+export const DSCP_NAMES = {
+  cs0: 0x00,
+  cs1: 0x08,
+  cs2: 0x10,
+  cs3: 0x18,
+  cs4: 0x20,
+  cs5: 0x28,
+  cs6: 0x30,
+  cs7: 0x38,
+  df: 0x00,
+  be: 0x00,
+  lephb: 0x01,
+  af11: 0x0a,
+  af12: 0x0c,
+  af13: 0x0e,
+  af21: 0x12,
+  af22: 0x14,
+  af23: 0x16,
+  af31: 0x1a,
+  af32: 0x1c,
+  af33: 0x1e,
+  af41: 0x22,
+  af42: 0x24,
+  af43: 0x26,
+  va: 0x2c,
+  ef: 0x2e,
+};

@@ -12,6 +12,7 @@ import { cgroupIdOf, cgroupPathOf } from './cgroup.js';
 import {
   CT_STATE,
   CT_STATUS,
+  DSCP_NAMES,
   ETHER_TYPES,
   FIB_ADDRTYPES,
   ICMP_CODES,
@@ -128,6 +129,8 @@ interface IntOptions {
   id: number;
   len: number;
   byteorder: ByteOrder;
+  /** Values use only this many low bits (dscp: 6); default all of `len`. */
+  bits?: number;
   hex?: boolean;
   /** Symbolic names: printed instead of the number, accepted when parsing. */
   symbols?: Record<string, number>;
@@ -136,7 +139,7 @@ interface IntOptions {
 }
 
 function intType(o: IntOptions): NftDatatype {
-  const bits = o.len * 8;
+  const bits = o.bits ?? o.len * 8;
   const byValue = new Map<number, string>();
   if (o.symbols) for (const [k, v] of Object.entries(o.symbols)) if (!byValue.has(v)) byValue.set(v, k);
   if (!(o.len > 0 && o.len <= 64)) throw new RangeError(`integer of ${o.len} bytes`);
@@ -355,6 +358,8 @@ export const DATATYPES = {
   icmpx_code: intType({ name: 'icmpx_code', id: 34, len: 1, byteorder: 'big', symbols: ICMPX_CODES }),
   fib_addrtype: intType({ name: 'fib_addrtype', id: 38, len: 4, byteorder: 'host', symbols: FIB_ADDRTYPES }),
   boolean: intType({ name: 'boolean', id: 39, len: 1, byteorder: 'host', symbols: { missing: 0, exists: 1 } }),
+  /** The 6 bits of `ip dscp` / `ip6 dscp`, as a value 0-63 (its place in the header is the selector's). */
+  dscp: intType({ name: 'dscp', id: 36, len: 1, byteorder: 'big', bits: 6, symbols: DSCP_NAMES, hex: true }),
   ifname: ifnameType,
   cgroupsv2: cgroupv2Type,
 } satisfies Record<string, NftDatatype>;

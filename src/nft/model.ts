@@ -168,7 +168,8 @@ export interface NftRedirectStmt {
 
 /**
  * `meta mark set 0x2a`, `ct mark set meta mark`, `meta mark set ct mark`,
- * `tcp option maxseg size set rt mtu`, `meta mark set meta mark map @m`.
+ * `tcp option maxseg size set rt mtu`, `meta mark set meta mark map @m`,
+ * `ip dscp set 0x2a` (a bit field: a value only).
  * Exactly one of value, from, map.
  */
 export interface NftSetStmt {

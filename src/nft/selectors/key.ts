@@ -38,6 +38,29 @@ export interface KeyDef {
   readonly typeofInfo?: readonly [number, readonly UdataEntry[]];
   /** A variant of the key for a particular value (fib's `missing`/`exists`). */
   refine?(value: unknown): KeyDef;
+  /**
+   * A header field narrower than the bytes holding it (`ip dscp`): `load`
+   * reads those bytes (`len`), a match masks them and compares with the value
+   * shifted into place, a write changes only these bits (payload.ts).
+   */
+  readonly bitfield?: BitField;
+}
+
+/** Where a bit field's value sits in the bytes that hold it, and how nft writes it. */
+export interface BitField {
+  /** The field's bits within the `len` loaded bytes (big endian). */
+  readonly mask: Buffer;
+  /** How far the value is shifted left within those bytes. */
+  readonly shift: number;
+  /** The field's width in bits. */
+  readonly width: number;
+  /**
+   * The bytes a write reads, changes and stores back (nft widens them to an
+   * even count at an even offset when the header has a checksum, whose
+   * incremental update works on 16-bit words), the field's shift within
+   * them, and the checksum fix-up (NFT_PAYLOAD_CSUM_*, the checksum's offset).
+   */
+  readonly write: { base: number; offset: number; len: number; shift: number; csumType: number; csumOffset: number };
 }
 
 export interface Recognized {

@@ -10,9 +10,10 @@ import { DATATYPES, type NftDatatype } from '../datatype.js';
 import { setSourceText } from '../element-text.js';
 import { byteorderSize } from '../expr/byteorder.js';
 import type { CmpOpName } from '../expr/common.js';
-import type { BitwiseExpr, ByteorderExpr, CmpExpr, RangeExpr } from '../expr/index.js';
+import type { BitwiseExpr, ByteorderExpr, CmpExpr, PayloadExpr, RangeExpr } from '../expr/index.js';
 import type { NftMatchOp, NftMatchStmt, NftValuePart } from '../model.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
+import { bitfieldData, bitfieldValue, payloadBitfield } from '../selectors/payload.js';
 import { keyDefsOf } from '../selectors/registry.js';
 import { concatBytes, formatPart, fromBig, isSetSource, parsePart, splitConcat, toBig, valueParts, valueText } from '../values.js';
 import type { DelinCtx, DelinResult, KeyReg, LinCtx, TextCtx } from './context.js';
@@ -33,6 +34,10 @@ export function linearizeMatch(s: NftMatchStmt, ctx: LinCtx): void {
   if (!MATCH_OPS.includes(s.op)) throw new ValidationError(`${f}.op`, `unknown operator ${JSON.stringify(s.op)}`, MATCH_OPS.join(', '));
   let defs = ctx.keys(s.key, `${f}.key`);
   let value: unknown = s.value;
+  if (defs.some((d) => d.bitfield)) {
+    linearizeBitfieldMatch(s, defs, ctx);
+    return;
+  }
   if (isSetSource(value)) {
     const els = 'elements' in value ? value.elements : undefined;
     // nft writes a one-element anonymous set of one key as a plain comparison.
@@ -136,6 +141,39 @@ export function linearizeMatch(s: NftMatchStmt, ctx: LinCtx): void {
   ctx.emit(cmp(s.op as CmpOpName, b.from));
 }
 
+/**
+ * `ip dscp 42`: the bytes holding the field, masked to it, compared with the
+ * value shifted into place (nft 1.0.6's form). nft writes sets, ranges and
+ * concatenations of a bit field with shifts; netfwd does not need them and
+ * refuses them rather than write a different rule.
+ */
+function linearizeBitfieldMatch(s: NftMatchStmt, defs: KeyDef[], ctx: LinCtx): void {
+  const f = ctx.field;
+  const d = defs[0]!;
+  const expected = `one value compared with eq or neq, e.g. ${d.text} 42 (sets, ranges and concatenations of ${d.text} are not supported)`;
+  if (defs.length !== 1 || isSetSource(s.value) || s.mask !== undefined || (s.op !== 'eq' && s.op !== 'neq'))
+    throw new ValidationError(f, `${d.text} is a bit field`, expected);
+  const b = parsePart(d.type, s.value, `${f}.value`);
+  if (b.prefix !== undefined || !b.from.equals(b.to)) throw new ValidationError(`${f}.value`, `${d.text} is a bit field`, expected);
+  ctx.require(defs);
+  ctx.load(defs, false);
+  // nft masks a bit field with an explicit `&`, which carries the operation (NFTA_BITWISE_OP).
+  ctx.emit(
+    { name: 'bitwise', sreg: 1, dreg: 1, op: 0, len: d.len, mask: d.bitfield!.mask, xor: Buffer.alloc(d.len) },
+    cmp(s.op, bitfieldData(d, b.from)),
+  );
+}
+
+/** A masked payload load compared: a bit field (`ip dscp 42`) when the load and mask are one's. */
+function bitfieldMatch(k: KeyReg, e: CmpExpr, ctx: DelinCtx): NftMatchStmt | undefined {
+  if (!k.mask || k.hton || (k.xor && !isZero(k.xor)) || (e.op !== 'eq' && e.op !== 'neq')) return undefined;
+  const load = k.def.load(e.sreg, k.len);
+  if (load.name !== 'payload' || load.len !== k.len) return undefined;
+  const def = payloadBitfield(load as PayloadExpr, k.mask, ctx.nfproto);
+  const value = def && bitfieldValue(def, e.data);
+  return def && value ? { type: 'match', key: def.text, op: e.op, value: def.type.value(value) } : undefined;
+}
+
 const isZero = (b: Buffer) => b.every((x) => x === 0);
 
 function single(k: KeyReg, op: NftMatchOp, value: NftMatchStmt['value'], mask?: NftMatchStmt['mask']): NftMatchStmt {
@@ -162,6 +200,8 @@ export function delinearizeCmp(e: CmpExpr, ctx: DelinCtx): DelinResult {
   const k = keys[0]!;
   const d = k.def;
   const t = d.type;
+  const bits = k.mask ? bitfieldMatch(k, e, ctx) : undefined;
+  if (bits) return bits;
   if (k.mask) {
     if (k.hton || (k.xor && !isZero(k.xor)) || k.len !== d.len || e.data.length !== d.len || k.mask.length !== d.len) return 'fail';
     if (e.op !== 'eq' && e.op !== 'neq') return 'fail';

@@ -4,7 +4,7 @@
  * registers hold) into a statement. The code lives in this folder, one file
  * per statement.
  */
-import { exprDebug, type NftExpr, type PayloadExpr } from '../expr/index.js';
+import { exprDebug, type NftExpr } from '../expr/index.js';
 import type { NftRawStmt, NftStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { counterText, delinearizeCounter, delinearizeObjref, linearizeCounter } from './counter.js';
@@ -25,7 +25,7 @@ import {
 } from './nat.js';
 import { delinearizeNotrack, linearizeNotrack, notrackText } from './notrack.js';
 import { delinearizeReject, linearizeReject, rejectText } from './reject.js';
-import { delinearizeCt, delinearizeExthdr, delinearizeMeta, linearizeSetStmt, setStmtText } from './set.js';
+import { delinearizeCt, delinearizeExthdr, delinearizeMeta, delinearizePayload, linearizeSetStmt, setStmtText } from './set.js';
 import { delinearizeImmediate, linearizeVerdict, verdictStmtText } from './verdict.js';
 import { linearizeVmap, vmapText } from './vmap.js';
 import { delinearizeXt, linearizeXt, xtText } from './xt.js';
@@ -79,8 +79,8 @@ export const DELINEARIZERS: Partial<Record<NftExpr['name'], Delin>> = {
   meta: delinearizeMeta,
   ct: delinearizeCt,
   exthdr: delinearizeExthdr,
-  // Loads are handled generically; writes (`ip ttl set 64`) stay raw.
-  payload: (e: PayloadExpr) => (e.sreg !== undefined ? 'fail' : undefined),
+  // Loads are handled generically; of the writes only bit fields (`ip dscp set 42`): `ip ttl set 64` stays raw.
+  payload: delinearizePayload,
   nat: delinearizeNat,
   masq: delinearizeMasq,
   redir: delinearizeRedir,

@@ -1,17 +1,18 @@
 /**
  * set: writes a key (`meta mark set 0x2a`, `ct mark set meta mark`,
- * `tcp option maxseg size set rt mtu`, `... set ... map @m`), and reading
- * back the meta, ct and exthdr writes.
+ * `tcp option maxseg size set rt mtu`, `ip dscp set 42`, `... set ... map @m`),
+ * and reading back the meta, ct, exthdr and bit-field payload writes.
  */
 import { ValidationError } from '../../errors.js';
 import { setSourceText } from '../element-text.js';
 import { byteorderSize } from '../expr/byteorder.js';
-import type { CtExpr, ExthdrExpr, MetaExpr } from '../expr/index.js';
+import type { CtExpr, ExthdrExpr, MetaExpr, PayloadExpr } from '../expr/index.js';
 import type { NftSetStmt } from '../model.js';
 import { ctSetKey } from '../selectors/ct.js';
 import { exthdrSetKey } from '../selectors/exthdr.js';
 import { type KeyDef, keyByteorder } from '../selectors/key.js';
 import { metaSetKey } from '../selectors/meta.js';
+import { bitfieldWrite, payloadBitfieldWrite } from '../selectors/payload.js';
 import { keyDefsOf } from '../selectors/registry.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { linearizeMapLookup } from './lookup.js';
@@ -20,6 +21,14 @@ import { linearizeMapLookup } from './lookup.js';
 export function linearizeSetStmt(s: NftSetStmt, ctx: LinCtx): void {
   const f = ctx.field;
   const target = ctx.key(s.key, `${f}.key`);
+  if (target.bitfield) {
+    // Written in place: the other bits of its bytes are kept (selectors/payload.ts).
+    if (s.value === undefined || s.from !== undefined || s.map !== undefined)
+      throw new ValidationError(f, `${target.text} is a bit field: it is set to a value`, `a value, e.g. ${target.text} set 42`);
+    ctx.require([target]);
+    ctx.emit(...bitfieldWrite(target, target.type.parse(s.value, `${f}.value`)));
+    return;
+  }
   if (!target.set)
     throw new ValidationError(
       `${f}.key`,
@@ -94,6 +103,17 @@ export function delinearizeMeta(e: MetaExpr, ctx: DelinCtx): DelinResult | undef
 export function delinearizeCt(e: CtExpr, ctx: DelinCtx): DelinResult | undefined {
   if (e.sreg === undefined) return undefined;
   return delinearizeSet(ctSetKey(e), e.sreg, ctx);
+}
+
+/** payload: a load (handled generically) or a write; netfwd reads back the bit-field writes nft makes (`ip dscp set 42`). */
+export function delinearizePayload(e: PayloadExpr, ctx: DelinCtx): DelinResult | undefined {
+  if (e.sreg === undefined) return undefined;
+  const k = ctx.reg(e.sreg);
+  if (!k || k.kind !== 'key' || !k.mask || !k.xor || k.hton) return 'fail';
+  const load = k.def.load(e.sreg, k.len);
+  if (load.name !== 'payload' || load.len !== k.len) return 'fail';
+  const w = payloadBitfieldWrite(load as PayloadExpr, k.mask, k.xor, e, ctx.nfproto);
+  return w ? { type: 'set', key: w.def.text, value: w.def.type.value(w.value) } : 'fail';
 }
 
 /** exthdr: a load (handled generically) or `tcp option ... set`. */
