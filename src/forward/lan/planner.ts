@@ -114,7 +114,8 @@ async function checkMachine(k: Kernel, config: NormalizedLanConfig, families: re
       );
     let direct = false;
     try {
-      const r = await k.rt.routes.get({ to: v.address, oif: config.interface });
+      // Without an output interface: given one, the kernel assumes any destination is on that link.
+      const r = await k.rt.routes.get({ to: v.address });
       direct = r.gateway === undefined && r.link === config.interface && r.type === 'unicast';
     } catch (err) {
       if (!(err instanceof NetlinkError)) throw err;
