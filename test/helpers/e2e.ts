@@ -16,6 +16,7 @@ import test, { type TestFn } from 'ava';
 import { forwardService, type ServiceForward } from '../../src/forward/index.js';
 import type { BackendSpec, ForwardSpec, FrontendSpec, ReturnPathSpec, ServiceSpec } from '../../src/forward/spec/spec.js';
 import { LAB_ADDRESSES, Lab, type LabHostName } from '../../src/lab/index.js';
+import type { ExecOptions } from '../../src/netns/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { kernelSkipReason, toolPath } from './kernel.js';
 
@@ -242,12 +243,17 @@ export interface RunningService {
   stop(): void;
 }
 
+/** What startService needs of a lab: starting a process in one of its hosts (Lab and LanLab both do). */
+export interface ExecLab<H extends string> {
+  exec(host: H, command: string, args?: readonly string[], options?: ExecOptions): ChildProcess;
+}
+
 /**
  * A TCP and UDP service in a lab host, run as `uid` (a separate node process,
  * so the socket belongs to that user). Every answer is
  * "NAME CLIENTADDRESS LOCALPORT": who answered, whom it saw, on which port.
  */
-export async function startService(lab: Lab, host: LabHostName, o: ServiceOptions): Promise<RunningService> {
+export async function startService<H extends string = LabHostName>(lab: ExecLab<H>, host: H, o: ServiceOptions): Promise<RunningService> {
   const source = `
 const net = require('node:net'), dgram = require('node:dgram');
 const o = ${JSON.stringify(o)};
