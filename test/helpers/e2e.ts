@@ -243,17 +243,17 @@ export interface RunningService {
   stop(): void;
 }
 
+/** What startService needs of a lab: starting a process in one of its hosts (Lab and LanLab both do). */
+export interface ExecLab<H extends string> {
+  exec(host: H, command: string, args?: readonly string[], options?: ExecOptions): ChildProcess;
+}
+
 /**
  * A TCP and UDP service in a lab host, run as `uid` (a separate node process,
  * so the socket belongs to that user). Every answer is
  * "NAME CLIENTADDRESS LOCALPORT": who answered, whom it saw, on which port.
  */
-/** A lab that starts processes in its hosts (Lab, LanLab). */
-export interface ExecLab<H extends string> {
-  exec(host: H, command: string, args?: readonly string[], options?: ExecOptions): ChildProcess;
-}
-
-export async function startService<H extends string>(lab: ExecLab<H>, host: H, o: ServiceOptions): Promise<RunningService> {
+export async function startService<H extends string = LabHostName>(lab: ExecLab<H>, host: H, o: ServiceOptions): Promise<RunningService> {
   const source = `
 const net = require('node:net'), dgram = require('node:dgram');
 const o = ${JSON.stringify(o)};

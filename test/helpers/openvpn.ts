@@ -32,8 +32,15 @@ export interface OpenVpnEndOptions {
 export interface OpenVpnOptions {
   /** The server (the frontend): it listens on `address`. */
   server: OpenVpnEndOptions & { address: string };
-  /** The client (the VPN client, netfwd's backend): it dials the server's address, or `remote`. */
-  client: OpenVpnEndOptions & { remote?: string };
+  /**
+   * The client (the VPN client, netfwd's backend): it dials the server's
+   * address, or `remote`. `networks`: networks behind the client (its LAN,
+   * e.g. ['198.51.100.128/25', '2001:db8:100::/64']) that the server sends to
+   * it and accepts from it — OpenVPN's `iroute`/`iroute-ipv6` in the client's
+   * client-config-dir entry. Only OpenVPN's own routing: no kernel route is
+   * added (netfwd's frontend routes `tunnel.peers[].routes` itself).
+   */
+  client: OpenVpnEndOptions & { remote?: string; networks?: string[] };
   /** Transport (default 'udp'). */
   proto?: 'udp' | 'tcp';
   /** Port (default 1194). */
@@ -192,9 +199,12 @@ export async function startOpenVpn(o: OpenVpnOptions): Promise<OpenVpnTunnel> {
     mkdirSync(join(dir, 'ccd'));
     const server = { ipv4: nth4(subnet4, 1), ipv6: v6(1) };
     const client = { ipv4: nth4(subnet4, 2), ipv6: v6(2) };
+    const iroutes = (o.client.networks ?? []).map((n) =>
+      n.includes(':') ? `iroute-ipv6 ${n}\n` : `iroute ${n.split('/')[0]} ${netmask(prefixOf(n))}\n`,
+    );
     writeFileSync(
       join(dir, 'ccd', 'client'),
-      `ifconfig-push ${client.ipv4} ${netmask(len4)}\n${client.ipv6 ? `ifconfig-ipv6-push ${client.ipv6}/64 ${server.ipv6}\n` : ''}`,
+      `ifconfig-push ${client.ipv4} ${netmask(len4)}\n${client.ipv6 ? `ifconfig-ipv6-push ${client.ipv6}/64 ${server.ipv6}\n` : ''}${iroutes.join('')}`,
     );
     const common = ['--dev-type', 'tun', '--ca', join(dir, 'ca.crt'), '--verb', '3', '--keepalive', '2', '10'];
     const serverIf = o.server.interface ?? 'ovpn-s';
