@@ -171,6 +171,17 @@ async function connect(family: 4 | 6, timeoutMs = 2500): Promise<string> {
   );
 }
 
+/**
+ * A new server: the connections a test left half open (SYN_RECV on the service
+ * host) retransmit their SYN-ACKs for a minute, and would show up in the next
+ * test's counters; closing the listener drops them.
+ */
+async function freshServer(): Promise<void> {
+  await server?.stop();
+  server = startInNetns(names.sv, whoami, PORT);
+  await server.result;
+}
+
 function resetAll(): void {
   for (const h of ['be', 'sv', 'rt', 'up'] as const) resetCounters(names[h], 'probe');
 }
@@ -220,6 +231,7 @@ test('without the roles, the reply takes the router’s default route and leaves
 });
 
 test('with both roles the SYN-ACK is tagged, routed to the VPN client, the connection completes, and nothing leaves by the uplink', async (t) => {
+  await freshServer();
   const applied = await router.apply();
   t.false(applied.plan.empty);
   t.is((await serviceHost.apply()).netlinkWrites, 0);
@@ -245,6 +257,7 @@ test('with both roles the SYN-ACK is tagged, routed to the VPN client, the conne
 });
 
 test('a router that drops ct state invalid still carries the tagged replies (they are untracked)', async (t) => {
+  await freshServer();
   nftFile(
     'rt',
     'table inet fw {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n    ct state invalid counter drop\n  }\n}\n',
@@ -265,6 +278,7 @@ test('a router that drops ct state invalid still carries the tagged replies (the
 });
 
 test('leak guard: without the route to the VPN client the replies fail, without the rule the forward chain drops them — none leaves by the uplink', async (t) => {
+  await freshServer();
   ip('rt', '-4', 'route', 'del', 'default', 'via', '198.51.100.130', 'table', '42');
   ip('rt', '-6', 'route', 'del', 'default', 'via', '2001:db8:100::2', 'table', '42');
   for (const f of FAMILIES) {
@@ -295,6 +309,7 @@ test('leak guard: without the route to the VPN client the replies fail, without 
 });
 
 test('the kernel sends an ICMP redirect when either send_redirects is 1: the role keeps both at 0', async (t) => {
+  await freshServer();
   sysctlIn(names.rt, 'net.ipv4.conf.all.send_redirects', '1'); // br0's stays 0
   resetAll();
   t.is(await connect(4), CLIENT[4]);
