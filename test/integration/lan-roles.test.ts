@@ -68,6 +68,8 @@ const ROUTER_TABLE = `table inet netfwd-br0 {
 	comment "managed by netfwd (lan-router): changes here are overwritten"
 	chain prerouting {
 		type filter hook prerouting priority raw; policy accept;
+		iifname != "br0" ip dscp 0x2a ip dscp set cs0
+		iifname != "br0" ip6 dscp 0x2a ip6 dscp set cs0
 		iifname "br0" ip dscp 0x2a counter packets 0 bytes 0 meta mark set 0x0000002a notrack
 		iifname "br0" ip6 dscp 0x2a counter packets 0 bytes 0 meta mark set 0x0000002a notrack
 	}
@@ -208,7 +210,7 @@ test('drift is reported by status and repaired by up with as many writes as obje
   ip(ns, '-6', 'rule', 'del', 'priority', '100');
   nft(ns, 'add', 'rule', 'inet', 'netfwd-br0', 'leakguard', 'accept');
   const s = await r.status();
-  t.deepEqual(s.drift, ['+ rule 100: IPv6 fwmark 0x2a lookup 42', '~ nftables table inet netfwd-br0: rebuilt: 2 chains, 3 rules']);
+  t.deepEqual(s.drift, ['+ rule 100: IPv6 fwmark 0x2a lookup 42', '~ nftables table inet netfwd-br0: rebuilt: 2 chains, 5 rules']);
   t.deepEqual(s.present.rules, ['100: fwmark 0x2a lookup 42']);
   t.like(s.counters, { tagged: { ipv4: { packets: 0 }, ipv6: { packets: 0 } }, leakDropped: { packets: 0 } });
   const repair = await r.apply();
@@ -246,7 +248,7 @@ test('a changed via replaces the route in place; a changed dscp rebuilds the tab
   const plan = await moved.apply();
   t.deepEqual(plan.plan.lines(), [
     '~ route default table 42: via 198.51.100.130 → 198.51.100.131',
-    '~ nftables table inet netfwd-br0: rebuilt: 2 chains, 3 rules',
+    '~ nftables table inet netfwd-br0: rebuilt: 2 chains, 5 rules',
   ]);
   t.like(ipJson(ns, ['-4', 'route', 'show', 'table', '42'])[0], { gateway: '198.51.100.131', protocol: '233' });
   t.regex(nft(ns, 'list', 'table', 'inet', 'netfwd-br0'), /ip dscp 0x2b counter/);

@@ -15,7 +15,8 @@
  * container's published port), which never pass input or output.
  *
  * Router (`inet netfwd-br0`, table T, rule priority P):
- *   prerouting (raw):     iifname "br0" ip dscp 0x2a counter meta mark set 0x0000002a notrack  (and ip6)
+ *   prerouting (raw):     iifname != "br0" ip dscp 0x2a ip dscp set cs0                        (and ip6)
+ *                         iifname "br0" ip dscp 0x2a counter meta mark set 0x0000002a notrack  (and ip6)
  *   leakguard (forward):  meta mark 0x0000002a oifname != "br0" counter drop
  *   ip rule:              P: from all fwmark 0x2a lookup T                  (per family)
  *   table T:              default via VIA dev br0; unreachable default metric 4294967295
@@ -96,7 +97,13 @@ function routerTable(config: NormalizedLanRouter, families: readonly IpFamily[])
     chains: [
       {
         spec: { ...base, name: 'prerouting', type: 'filter', hook: 'prerouting', priority: PRIORITY.raw, policy: 'accept' },
-        rules: families.map((f) => [e.iifname.eq(lan), dscpKey(f).eq(config.dscp), e.counter(), e.meta.mark.set(config.mark), e.notrack()]),
+        rules: [
+          // The tag is the home's own: one that comes in from outside is cleared, or the service host
+          // would tag its answer and the router send it to the VPN client, which knows no such
+          // connection and routes it back here — round and round until the hop limit.
+          ...families.map((f) => [e.iifname.neq(lan), dscpKey(f).eq(config.dscp), dscpKey(f).set(0)]),
+          ...families.map((f) => [e.iifname.eq(lan), dscpKey(f).eq(config.dscp), e.counter(), e.meta.mark.set(config.mark), e.notrack()]),
+        ],
       },
       {
         spec: { ...base, name: 'leakguard', type: 'filter', hook: 'forward', priority: PRIORITY.filter, policy: 'accept' },
