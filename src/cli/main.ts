@@ -11,6 +11,8 @@ import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, Vali
 import {
   type ForwardStatus,
   inspectNamespace,
+  isLanConfig,
+  loadAnyConfigFile,
   loadConfigFile,
   type NamespaceStatus,
   type NormalizedConfig,
@@ -23,6 +25,7 @@ import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguar
 import { runDoctor } from './doctor.js';
 import { EXIT, EXIT_TEXT } from './exit-codes.js';
 import { runImport } from './import.js';
+import { refuseLanRole, withLanConfig } from './lan.js';
 import { probeLines, runCommand } from './run.js';
 
 const require = createRequire(import.meta.url);
@@ -52,6 +55,8 @@ Usage:
                                       apply, then keep it converged (repairs drift, re-resolves a
                                       host name endpoint; at most N repairs (5) per window (60 s),
                                       then it names who keeps changing it); systemd Type=notify
+                                      up, down, plan and status also take a file of role lan-router
+                                      or service-host (the tagged-routing recipe's LAN roles)
   netfwd status [--netns NAME] [--json]
                                       without -c: everything netfwd owns in this (or that) namespace
   netfwd doctor -c FILE [--json]      check this machine for the configuration
@@ -296,7 +301,9 @@ async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: O
   configPath(options);
   // Root first: without it nothing else can work, and a key file only root may read would otherwise look like a configuration error.
   requireRoot();
-  const config = load(options);
+  const any = loadAnyConfigFile(configPath(options), { enforcePermissions: true });
+  if (isLanConfig(any)) return withLanConfig(command, any, options, out);
+  const config = any;
   const fwd = forward(config, options);
   if (command === 'plan') {
     const plan = await fwd.plan();
@@ -381,10 +388,12 @@ async function main(argv: string[]): Promise<number> {
         ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
       };
       requireRoot();
+      refuseLanRole('run', configPath(options), true);
       return runCommand(() => load(options), runOptions, out);
     }
     case 'doctor': {
       // Unsafe permissions are what doctor reports (failed checks), not a reason to stop before the checks.
+      refuseLanRole('doctor', configPath(options), false);
       const config = load(options, false);
       const keys = [
         config.tunnel.privateKeyFile,

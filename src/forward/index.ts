@@ -8,17 +8,27 @@
  * - status/  what is there: the status of a spec, inspect without one, the
  *            probe, who changed netfwd's objects.
  * On top: service-forward.ts (forwardService), supervisor.ts (`netfwd run`)
- * and sd-notify.ts (its systemd notifications).
+ * and sd-notify.ts (its systemd notifications); lan/ (lanRole) for the LAN
+ * roles of the tagged-routing recipe, lan-router and service-host.
  */
 
+export * from './lan/index.js';
 export type { ApplyHooks } from './plan/apply.js';
 export type { ForwardOptions } from './plan/context.js';
 export { linkAlias, NETFWD_PROTOCOL as NETFWD_ROUTE_PROTOCOL, NFT_TABLE_COMMENT, nftTableName, OwnershipError } from './plan/ownership.js';
-export { CHANGE_KINDS, type Change, type ChangeAction, type ChangeKind, formatChange, Plan } from './plan/plan.js';
+export { CHANGE_KINDS, type Change, type ChangeAction, type ChangeKind, formatChange, Plan, type PlanRole } from './plan/plan.js';
 export { ResolveError, type ResolveOptions, type Resolver, resolveEndpoints, systemResolver } from './plan/resolve.js';
 export { TunnelAbsentError } from './plan/tunnel.js';
 export { type ApplyResult, forwardService, ServiceForward, type ServiceForwardOptions } from './service-forward.js';
-export { CONFIG_FILE_MAX_BYTES, type LoadConfigOptions, loadConfigFile, type ParseConfigOptions, parseConfig } from './spec/config-file.js';
+export {
+  CONFIG_FILE_MAX_BYTES,
+  type ConfigDocument,
+  type LoadConfigOptions,
+  loadConfigFile,
+  type ParseConfigOptions,
+  parseConfig,
+  readConfigDocument,
+} from './spec/config-file.js';
 export { type ConfigFormat, formatOf as configFormatOf } from './spec/config-text.js';
 export type {
   AddressByFamily,

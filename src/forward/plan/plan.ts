@@ -50,9 +50,12 @@ export interface Step extends Change {
   apply(record: (undo: Undo) => void): Promise<Undo | undefined>;
 }
 
+/** The role a plan is for: a tunnel role, or a LAN role of the tagged-routing recipe (src/forward/lan/). */
+export type PlanRole = 'frontend' | 'backend' | 'lan-router' | 'service-host';
+
 /** The plan of one spec on one machine (or namespace). */
 export class Plan {
-  readonly role: 'frontend' | 'backend';
+  readonly role: PlanRole;
   readonly netns: string | undefined;
   readonly changes: readonly Change[];
   /**
@@ -64,7 +67,7 @@ export class Plan {
   /** @internal */
   readonly steps: readonly Step[];
 
-  constructor(role: 'frontend' | 'backend', netns: string | undefined, steps: readonly Step[], warnings: readonly string[] = []) {
+  constructor(role: PlanRole, netns: string | undefined, steps: readonly Step[], warnings: readonly string[] = []) {
     this.role = role;
     this.netns = netns;
     this.steps = steps;

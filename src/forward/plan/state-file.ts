@@ -30,7 +30,8 @@ export interface ForwardState {
 
 /** The shared resources a configuration uses (written by `up`, removed by `down`). */
 export interface Claim {
-  role: 'frontend' | 'backend';
+  /** The tunnel roles, and the LAN roles of the tagged-routing recipe (src/forward/lan/), which share this file's format. */
+  role: 'frontend' | 'backend' | 'lan-router' | 'service-host';
   /** The routing table of a routed return path. */
   table?: number;
   /** The priorities of its policy rules. */
@@ -108,7 +109,7 @@ function checked(path: string, parsed: unknown): ForwardState & { namespace?: st
     const c = p.claim as Record<string, unknown> | null;
     if (typeof c !== 'object' || c === null) bad('claim is not an object');
     const claim = c as Record<string, unknown>;
-    if (claim.role !== 'frontend' && claim.role !== 'backend') bad('claim.role');
+    if (!['frontend', 'backend', 'lan-router', 'service-host'].includes(claim.role as string)) bad('claim.role');
     if (claim.table !== undefined && !isNumberList([claim.table])) bad('claim.table');
     for (const k of ['priorities', 'marks', 'tunnelMarks'] as const)
       if (claim[k] !== undefined && !isNumberList(claim[k])) bad(`claim.${k}`);

@@ -48,6 +48,27 @@ export const CONFIG_FILE_MAX_BYTES = 16 * 1024 * 1024;
  * wrong with the file or the spec in it.
  */
 export function loadConfigFile(path: string, options: LoadConfigOptions = {}): NormalizedConfig {
+  return readConfigDocument(path, options).validate(validateSpec);
+}
+
+/** A configuration file read, trusted and parsed, not yet validated (readConfigDocument). */
+export interface ConfigDocument {
+  /** The parsed YAML or JSON document. */
+  readonly value: unknown;
+  /**
+   * Validates the document with `validate` (given the file's directory for
+   * relative key files, and the permission checks asked for); a ConfigError
+   * it throws gets the file, line and column of its field.
+   */
+  validate<T>(validate: (value: unknown, options: ValidateOptions) => T): T;
+}
+
+/**
+ * Reads a configuration file, checks who may change it (enforcePermissions),
+ * and parses it, without validating the spec: for loaders of other roles'
+ * specs (src/forward/lan/), which share the file format and its checks.
+ */
+export function readConfigDocument(path: string, options: LoadConfigOptions = {}): ConfigDocument {
   const abs = resolvePath(path);
   const enforce = options.enforcePermissions === true;
   const read = options.readFile ?? ((p: string) => readRegularFile(p, CONFIG_FILE_MAX_BYTES, { directories: enforce }));
@@ -78,12 +99,17 @@ export function loadConfigFile(path: string, options: LoadConfigOptions = {}): N
 
   const validateOptions: ValidateOptions = { baseDir: dirname(abs), enforceKeyFilePermissions: enforce };
   if (options.readFile) validateOptions.readFile = options.readFile;
-  try {
-    return validateSpec(parsed.value, validateOptions);
-  } catch (e) {
-    if (e instanceof ConfigError) throw located(e, parsed);
-    throw e;
-  }
+  return {
+    value: parsed.value,
+    validate(validate) {
+      try {
+        return validate(parsed.value, validateOptions);
+      } catch (e) {
+        if (e instanceof ConfigError) throw located(e, parsed);
+        throw e;
+      }
+    },
+  };
 }
 
 /** The ConfigError for a configuration file that is not safe to trust (see LoadConfigOptions.enforcePermissions). */

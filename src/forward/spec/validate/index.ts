@@ -114,5 +114,11 @@ function validateRoot(ctx: Context, input: unknown): NormalizedConfig {
   if (role === undefined) fail('role', 'is required', '"frontend" or "backend"');
   if (role === 'frontend') return validateFrontend(ctx, input);
   if (role === 'backend') return validateBackend(ctx, input);
+  if (role === 'lan-router' || role === 'service-host')
+    fail(
+      'role',
+      `${role} is a LAN role of the tagged-routing recipe, not a tunnel role: it is set up with lanRole() (the netfwd CLI reads its files as any other)`,
+      '"frontend" or "backend" here',
+    );
   fail('role', `${show(role)} is not a role${didYouMean(role, ['frontend', 'backend'])}`, '"frontend" or "backend"');
 }
