@@ -18,8 +18,9 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { ApplyError, ConfigError } from '../../src/errors.js';
-import { type LanRole, lanRole, OwnershipError } from '../../src/forward/index.js';
+import { forwardService, type LanRole, lanRole, OwnershipError } from '../../src/forward/index.js';
 import { Nft, nftRulesetText } from '../../src/nft/index.js';
+import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { inNetns, snapshot, sysctlIn } from '../helpers/e2e.js';
 import { freshNetns, ipJson, kernelTest, toolPath } from '../helpers/kernel.js';
@@ -306,6 +307,30 @@ test('claims keep the configurations of one namespace apart', async (t) => {
   t.is(sysctlIn(ns, 'net.ipv4.conf.all.send_redirects'), '0', 'the shared sysctl stays while the first still needs it');
   await second.apply();
   t.deepEqual(state(ns), withBoth);
+});
+
+test("a tunnel configuration of the namespace reads a LAN role's claim: a backend that wants its mark is refused", async (t) => {
+  const ns = lanNamespace(t, 'eth0');
+  const s = lanRole({ role: 'service-host', interface: 'eth0', netns: ns });
+  cleanup(t, s);
+  await s.apply();
+  const backend = (mark: number) =>
+    forwardService({
+      role: 'backend',
+      netns: ns,
+      tunnel: {
+        interface: 'wgl0',
+        addresses: ['10.0.0.2/24'],
+        privateKey: generatePrivateKey().toBase64(),
+        peer: { publicKey: publicKey(generatePrivateKey()), endpoint: '192.0.2.1:51820' },
+      },
+      returnPath: { mode: 'connmark', mark },
+      services: [{ protocol: 'tcp', port: 8080 }],
+    });
+  const e = await t.throwsAsync(backend(42).plan(), { instanceOf: ConfigError });
+  t.is(e?.field, 'returnPath.mark');
+  t.regex(e?.message ?? '', /mark 0x2a is used by the netfwd configuration of tunnel eth0 in this namespace/);
+  await t.notThrowsAsync(backend(43).plan());
 });
 
 // ---------------------------------------------------------------- the CLI

@@ -6,7 +6,7 @@
 import { ConfigError } from '../../errors.js';
 import type { NftRuleset, NftStmt } from '../../nft/index.js';
 import type { Kernel } from '../plan/context.js';
-import { NETFWD_PROTOCOL, nftTableName } from '../plan/ownership.js';
+import { NETFWD_PROTOCOL, nftTableName, OwnershipError } from '../plan/ownership.js';
 import { readState } from '../plan/state-file.js';
 import { readSysctl } from '../plan/sysctl-access.js';
 import { desiredLanSysctls, lanTableComment } from './desired.js';
@@ -128,8 +128,9 @@ export async function readLanStatus(k: Kernel, config: NormalizedLanConfig): Pro
     drift = plan.lines();
     warnings = [...plan.warnings];
   } catch (err) {
-    // A configuration `up` refuses (another one claims its mark, no such interface) has a status all the same.
-    if (!(err instanceof ConfigError)) throw err;
+    // A configuration `up` refuses (another one claims its mark, no such interface, a table of
+    // its name that is not its own) has a status all the same.
+    if (!(err instanceof ConfigError) && !(err instanceof OwnershipError)) throw err;
     drift = [];
     warnings = [`netfwd up would refuse this configuration: ${err.message}`, ...(await lanWarnings(k, config))];
   }
