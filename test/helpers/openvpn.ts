@@ -114,16 +114,8 @@ function makePki(dir: string): void {
   ] as const) {
     ssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
     writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=${usage}\n`);
-    ssl(
-      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
-        '-out',
-        `${name}.crt`,
-        '-days',
-        '2',
-        '-extfile',
-        `${name}.ext`,
-      ]),
-    );
+    const sign = ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2'];
+    ssl([...sign, '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
   }
 }
 
@@ -277,11 +269,23 @@ export async function startOpenVpn(o: OpenVpnOptions): Promise<OpenVpnTunnel> {
       async waitUp(timeoutMs = 20000) {
         const deadline = Date.now() + timeoutMs;
         const left = () => Math.max(0, deadline - Date.now());
-        const timeout = (what: string) =>
-          new Promise<never>((_, rej) =>
-            setTimeout(() => rej(new Error(`OpenVPN: no ${what} after ${timeoutMs} ms\nserver:\n${s.log()}\nclient:\n${c.log()}`)), left()),
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, rej) => {
+          timer = setTimeout(
+            () =>
+              rej(
+                new Error(
+                  `OpenVPN: no "Initialization Sequence Completed" after ${timeoutMs} ms\nserver:\n${s.log()}\nclient:\n${c.log()}`,
+                ),
+              ),
+            left(),
           );
-        await Promise.race([Promise.all([s.completed, c.completed]), timeout('"Initialization Sequence Completed"')]);
+        });
+        try {
+          await Promise.race([Promise.all([s.completed, c.completed]), timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
         for (const e of [tunnel.server, tunnel.client]) {
           for (;;) {
             const info = ipJson(e.netns, ['addr', 'show', 'dev', e.interface])[0]?.addr_info ?? [];
@@ -304,6 +308,7 @@ export async function startOpenVpn(o: OpenVpnOptions): Promise<OpenVpnTunnel> {
         for (const [from, host] of probes) {
           while (!(await runInNetns(from.netns, answers, { host, timeoutMs: 1000 }))) {
             if (left() === 0) throw new Error(`OpenVPN: ${host} does not answer through the tunnel from ${from.netns}`);
+            await new Promise((r) => setTimeout(r, 100));
           }
         }
       },
