@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
  */
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { DEMO_MODES, type DemoMode, runDemo } from '../demo/run-demo.js';
+import { DEMO_MODES, DEMO_TOPOLOGIES, type DemoMode, type DemoTopology, runDemo, TOPOLOGY_MODES } from '../demo/run-demo.js';
 import { ApplyError, ConfigError, ConflictError, NetfwdError, NetlinkError, ValidationError } from '../errors.js';
 import {
   type ForwardStatus,
@@ -63,8 +63,11 @@ Usage:
   netfwd keygen [--out FILE]          new private key (stdout, or FILE with mode 0600 and the public key on stdout)
   netfwd pubkey                       public key of the private key on stdin
   netfwd genpsk [--out FILE]          new preshared key
-  netfwd demo [--mode uid|mark|connmark|snat] [--keep] [--json]
-                                      build a namespace lab and prove the forwarding end to end
+  netfwd demo [--topology two-machine|lan|docker|recipe] [--mode uid|mark|connmark|snat]
+              [--keep] [--json]
+                                      build a namespace lab and prove the forwarding end to end:
+                                      two machines (default), a service on a LAN host (lan), in a
+                                      Docker container (docker), the tagged-routing recipe (recipe)
   netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]
                                       translate a wg-quick .conf or NetworkManager keyfile and its
                                       iptables rules into a configuration (docs/import.md)
@@ -93,6 +96,7 @@ interface Options {
   json: boolean;
   out?: string;
   mode?: string;
+  topology?: string;
   keep: boolean;
   implementation?: string;
   userspaceCommand?: string;
@@ -117,6 +121,7 @@ function parse(argv: string[]): { command: string; options: Options } {
       json: { type: 'boolean', default: false },
       out: { type: 'string', short: 'o' },
       mode: { type: 'string' },
+      topology: { type: 'string' },
       keep: { type: 'boolean', default: false },
       implementation: { type: 'string' },
       'userspace-command': { type: 'string' },
@@ -144,6 +149,7 @@ function parse(argv: string[]): { command: string; options: Options } {
       json: values.json ?? false,
       out: values.out,
       mode: values.mode,
+      topology: values.topology,
       keep: values.keep ?? false,
       implementation: values.implementation,
       userspaceCommand: values['userspace-command'],
@@ -412,9 +418,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'demo': {
       requireRoot();
+      const topology = (options.topology ?? 'two-machine') as DemoTopology;
+      if (!DEMO_TOPOLOGIES.includes(topology)) throw new UsageError(`--topology is one of ${DEMO_TOPOLOGIES.join(', ')}`);
       const mode = (options.mode ?? 'uid') as DemoMode;
-      if (!DEMO_MODES.includes(mode)) throw new UsageError(`--mode is one of ${DEMO_MODES.join(', ')}`);
+      if (topology === 'two-machine' && !DEMO_MODES.includes(mode)) throw new UsageError(`--mode is one of ${DEMO_MODES.join(', ')}`);
+      if (topology !== 'two-machine' && options.mode !== undefined && options.mode !== TOPOLOGY_MODES[topology])
+        throw new UsageError(`--topology ${topology} runs mode ${TOPOLOGY_MODES[topology]}; --mode is for the two-machine topology`);
       const report = await runDemo({
+        topology,
         mode,
         keep: options.keep,
         implementation: implementationOf(options),
@@ -424,12 +435,17 @@ async function main(argv: string[]): Promise<number> {
       if (options.json) out(JSON.stringify(report, null, 2));
       else {
         out('');
-        out(`netfwd demo, ${mode} mode, WireGuard ${report.implementation}: ${report.ok ? 'every check holds' : 'SOME CHECKS FAILED'}`);
+        const what = topology === 'two-machine' ? `${report.mode} mode` : `${topology} topology (${report.mode} mode)`;
+        const docker = report.docker ? `, Docker Engine ${report.docker}` : '';
+        out(`netfwd demo, ${what}, WireGuard ${report.implementation}${docker}: ${report.ok ? 'every check holds' : 'SOME CHECKS FAILED'}`);
+        for (const c of report.checks.filter((x) => !x.ok)) out(`  FAIL ${c.name}: ${c.actual} (expected ${c.expected})`);
         for (const p of report.phases) out(`  ${String(p.ms).padStart(6)} ms  ${p.name}`);
         if (report.kept) {
           out(`  the lab is still up: namespaces ${Object.values(report.namespaces ?? {}).join(' ')}`);
           out(`  inspect it with: netfwd status -c ${report.kept.configs.frontend}   (or -c ${report.kept.configs.backend})`);
-          out('  remove it with (deleting the namespaces alone would leave the WireGuard daemons running):');
+          out(
+            `  remove it with (deleting the namespaces alone would leave the ${report.docker ? 'Docker and ' : ''}WireGuard daemons running):`,
+          );
           for (const c of report.kept.cleanup) out(`    ${c}`);
         }
       }

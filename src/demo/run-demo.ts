@@ -1,7 +1,10 @@
 /**
- * The demo: builds the lab, sets up a frontend and a backend with netfwd,
- * runs a TCP and a UDP service as uid 1000 on the backend, and checks from
- * the outside what VPN NAT service forwarding promises:
+ * The demo: runDemo() runs the topology asked for — 'lan' and 'recipe' in
+ * lan-demo.ts, 'docker' in docker-demo.ts, what they share in common.ts —
+ * and by default the two-machine one, here: it builds the lab, sets up a
+ * frontend and a backend with netfwd, runs a TCP and a UDP service as uid
+ * 1000 on the backend, and checks from the outside what VPN NAT service
+ * forwarding promises:
  *   - a client reaching the frontend's public address reaches the service,
  *     which sees the client's real address (snat mode: the frontend's);
  *   - the service's own outgoing connection leaves from the frontend
@@ -9,59 +12,26 @@
  *   - no packet of the service leaves the backend's uplink with its own address;
  *   - the service port is closed on the backend's uplink.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { forwardService, type ServiceForward } from '../forward/index.js';
 import type { BackendSpec, FrontendSpec } from '../forward/spec/spec.js';
 import { LAB_ADDRESSES, Lab, type NetnsTask, tcpAsk, udpAsk, whoami } from '../lab/index.js';
 import { nftExpr as e, Nft } from '../nft/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
+import { DEMO_DIR, type DemoMode, type DemoOptions, DemoRecorder, type DemoReport, waitForHandshake, writeKeptConfigs } from './common.js';
+import { runDockerDemo } from './docker-demo.js';
+import { runLanDemo } from './lan-demo.js';
 
-export type DemoMode = 'uid' | 'mark' | 'connmark' | 'snat';
-export const DEMO_MODES: readonly DemoMode[] = ['uid', 'mark', 'connmark', 'snat'];
-
-export interface DemoOptions {
-  mode?: DemoMode;
-  /** Leave the lab running (the report names its namespaces). */
-  keep?: boolean;
-  /** WireGuard implementation (default 'auto'). */
-  implementation?: 'auto' | 'kernel' | 'userspace';
-  /** The userspace WireGuard command (default wireguard-go). */
-  userspaceCommand?: string;
-  /** Progress lines as the demo goes. */
-  log?: (line: string) => void;
-}
-
-export interface DemoCheck {
-  name: string;
-  ok: boolean;
-  expected: string;
-  actual: string;
-}
-
-export interface DemoReport {
-  mode: DemoMode;
-  ok: boolean;
-  implementation: string;
-  checks: DemoCheck[];
-  /** Milliseconds per phase. */
-  phases: Array<{ name: string; ms: number }>;
-  /** With `keep`: the lab's namespaces by host. */
-  namespaces?: Record<string, string>;
-  /** With `keep`: what was left running and how to remove it. */
-  kept?: {
-    /** The two configurations (mode 0600: they hold keys), for `netfwd status|down -c`. */
-    configs: { frontend: string; backend: string };
-    /** The demo service's process (uid 1000) inside the backend namespace. */
-    servicePid: number | null;
-    /** Commands that remove everything, in order. Deleting the namespaces alone would leave the WireGuard daemons running. */
-    cleanup: string[];
-  };
-}
-
-/** Where `keep` writes the lab's configurations. */
-export const DEMO_DIR = process.env.NETFWD_DEMO_DIR ?? '/run/netfwd/demo';
+export {
+  DEMO_DIR,
+  DEMO_MODES,
+  DEMO_TOPOLOGIES,
+  type DemoCheck,
+  type DemoMode,
+  type DemoOptions,
+  type DemoReport,
+  type DemoTopology,
+  TOPOLOGY_MODES,
+} from './common.js';
 
 const TCP_PORT = 8080;
 const UDP_PORT = 5353;
@@ -149,24 +119,19 @@ export function demoSpecs(lab: Lab, mode: DemoMode, tag: string): { frontend: Fr
   return { frontend, backend };
 }
 
+/** Runs the demo of `options.topology` (default: the two-machine one) and returns its report. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
+  const topology = options.topology ?? 'two-machine';
+  if (topology === 'lan' || topology === 'recipe') return runLanDemo(topology, options);
+  if (topology === 'docker') return runDockerDemo(options);
+  return runTwoMachineDemo(options);
+}
+
+async function runTwoMachineDemo(options: DemoOptions): Promise<DemoReport> {
   const mode = options.mode ?? 'uid';
-  const log = options.log ?? (() => undefined);
-  const phases: Array<{ name: string; ms: number }> = [];
-  const checks: DemoCheck[] = [];
-  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    log(`${name} …`);
-    try {
-      return await fn();
-    } finally {
-      phases.push({ name, ms: Math.round(performance.now() - t0) });
-    }
-  };
-  const check = (name: string, expected: string, actual: string, ok = actual === expected) => {
-    checks.push({ name, ok, expected, actual });
-    log(`${ok ? 'ok  ' : 'FAIL'} ${name}: ${actual}${ok ? '' : ` (expected ${expected})`}`);
-  };
+  const rec = new DemoRecorder(options.log);
+  const phase = <T>(name: string, fn: () => Promise<T>) => rec.phase(name, fn);
+  const check = (name: string, expected: string, actual: string, ok?: boolean) => rec.check(name, expected, actual, ok);
 
   const tag = Math.random().toString(16).slice(2, 6);
   const lab = await phase('build the lab (4 namespaces, 3 veth pairs)', () => Lab.create({ prefix: `nfdemo-${tag}` }));
@@ -178,14 +143,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   let configs: { frontend: string; backend: string } | undefined;
   try {
     const specs = demoSpecs(lab, mode, tag);
-    if (options.keep) {
-      // The kept lab can be inspected and removed with the CLI itself.
-      const dir = join(DEMO_DIR, lab.prefix);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      configs = { frontend: join(dir, 'frontend.json'), backend: join(dir, 'backend.json') };
-      writeFileSync(configs.frontend, `${JSON.stringify(specs.frontend, null, 2)}\n`, { mode: 0o600 });
-      writeFileSync(configs.backend, `${JSON.stringify(specs.backend, null, 2)}\n`, { mode: 0o600 });
-    }
+    // The kept lab can be inspected and removed with the CLI itself.
+    if (options.keep) configs = writeKeptConfigs(lab.prefix, specs);
     const fwOptions = {
       implementation: options.implementation ?? 'auto',
       ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
@@ -265,14 +224,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     });
     void ready;
 
-    const st = await phase('wait for the WireGuard handshake', async () => {
-      for (let i = 0; i < 50; i++) {
-        const s = await fwdBackend!.status();
-        if (s.tunnel.peers[0]?.lastHandshake) return s;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      return fwdBackend!.status();
-    });
+    const st = await phase('wait for the WireGuard handshake', () => waitForHandshake(fwdBackend!));
     implementation = st.tunnel.implementation ?? 'none';
     check('WireGuard handshake', 'done', st.tunnel.peers[0]?.lastHandshake ? 'done' : 'none');
 
@@ -359,7 +311,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       });
     }
   }
-  const report: DemoReport = { mode, ok: checks.length > 0 && checks.every((c) => c.ok), implementation, checks, phases };
+  const report: DemoReport = { topology: 'two-machine', mode, ok: rec.ok, implementation, checks: rec.checks, phases: rec.phases };
   if (options.keep) {
     report.namespaces = Object.fromEntries(Object.entries(lab.hosts).map(([k, h]) => [k, h.netns]));
     if (configs) {
@@ -371,7 +323,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
           `netfwd down -c ${configs.backend}`,
           `netfwd down -c ${configs.frontend}`,
           ...Object.values(lab.hosts).map((h) => `ip netns del ${h.netns}`),
-          `rm -r ${join(DEMO_DIR, lab.prefix)}`,
+          `rm -r ${DEMO_DIR}/${lab.prefix}`,
         ],
       };
     }

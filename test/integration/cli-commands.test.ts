@@ -58,7 +58,7 @@ test('help (and no command at all) prints every command and the exit codes', asy
       'keygen',
       'pubkey',
       'genpsk',
-      'demo [--mode uid|mark|connmark|snat] [--keep] [--json]',
+      'demo [--topology two-machine|lan|docker|recipe] [--mode uid|mark|connmark|snat]',
     ]) {
       t.true(r.stdout.includes(`netfwd ${c}`), `help names "${c}"`);
     }
