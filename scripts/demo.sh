@@ -2,7 +2,7 @@
 # `npm run demo`: get this machine ready for the netfwd demo, then run it.
 #
 #   1. root is needed (namespaces, netlink, nftables); without it the script asks sudo;
-#   2. Debian packages, installed only when missing:
+#   2. Debian packages, installed only when missing (docker.io only for --topology docker):
 #        iproute2, nftables   `ip` and `nft`, to look at what netfwd builds
 #                             (netfwd itself never runs them);
 #        wireguard-go         only when the kernel has no WireGuard;
@@ -62,6 +62,21 @@ apt_install() {
 
 if $have_apt; then
   apt_install iproute2 nftables
+  # `--topology docker` runs Docker Engine inside the backend's namespace: docker.io (with a
+  # policy-rc.d that keeps its package scripts from starting a daemon in the machine's own namespace).
+  case " $* " in
+    *" --topology docker "* | *" --topology=docker "*)
+      if ! installed docker.io; then
+        made_policy=false
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+          printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=true
+        fi
+        apt_install docker.io
+        # Only for the install: afterwards the machine's services start as they did before.
+        if $made_policy; then rm -f /usr/sbin/policy-rc.d; fi
+      fi
+      ;;
+  esac
 else
   for c in ip nft; do command -v "$c" >/dev/null 2>&1 || say "note: $c is not installed (only needed to inspect the result)"; done
 fi
