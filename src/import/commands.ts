@@ -19,6 +19,8 @@ export interface CommandContext {
   iface?: string;
   /** A `wg set IFACE private-key FILE` found: the key file. */
   onPrivateKeyFile?: (key: KeyRef) => void;
+  /** Inside an ifupdown hook's `case "$IFACE" in`: its subject as a pattern that takes the interface out of a branch's pattern. */
+  hook?: RegExp;
 }
 
 const IPTABLES = /^(ip6?tables)(-legacy|-nft)?$/;
@@ -51,8 +53,37 @@ function readCommand(cmd: ShellCommand, line: string, origin: Origin, facts: Fac
   }
   const text = words.join(' ');
   const prog = base(words[0]!);
+  if (prog === 'case' && words.length === 3 && words[2] === 'in' && /\$\{?IFACE\b/.test(words[1]!)) {
+    ctx.hook = hookSubject(words[1]!);
+    notes.changed(
+      origin,
+      text,
+      'an ifupdown hook: its commands are read as those of the interface a branch names; netfwd sets them up itself (and `netfwd run` keeps them applied)',
+    );
+    return;
+  }
+  if (ctx.hook && /^[^\s()]+\)$/.test(words[0]!)) {
+    for (const alt of words[0]!.slice(0, -1).split('|')) {
+      const iface = ctx.hook.exec(alt)?.[1];
+      if (iface && /^[A-Za-z0-9_.@:-]+$/.test(iface)) facts.ifupHooks.push({ value: iface, origin });
+    }
+    if (words.length > 1) readCommand({ ...cmd, words: words.slice(1) }, line, origin, facts, ctx);
+    return;
+  }
+  if (ctx.hook && prog === 'esac') {
+    ctx.hook = undefined;
+    return; // the end of the hook's case, noted at its start
+  }
   if (cmd.expands) {
     notes.notTranslated(origin, text, 'uses shell variables or command substitution; netfwd cannot know their values');
+    return;
+  }
+  if (cmd.joinedBy === '|' && /^[ef]?grep$/.test(prog) && words.some((w) => /^-[a-zA-Z]*q/.test(w) || w === '--quiet')) {
+    notes.changed(
+      origin,
+      text,
+      'a test whether the route or rule is there already (… | grep -q … || add it): netfwd compares with the kernel itself and adds only what is missing',
+    );
     return;
   }
   if (cmd.joinedBy === '|') {
@@ -195,12 +226,28 @@ function readWgSet(words: string[], origin: Origin, facts: Facts, ctx: CommandCo
   }
 }
 
+/** `${ADDRFAM}-${IFACE}` as a pattern: the address family's words, the interface captured. */
+function hookSubject(subject: string): RegExp {
+  const parts = subject.split(/(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)/);
+  const source = parts
+    .map((p) => {
+      const v = /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/.exec(p)?.[1];
+      if (v === 'IFACE') return '(.+?)';
+      if (v === 'ADDRFAM') return '(?:inet6?|\\*)';
+      if (v !== undefined) return '.*';
+      return p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
+  return new RegExp(`^${source}$`);
+}
+
 /**
  * A file of rules and commands: `iptables-save` format, iptables command
  * lines, ip commands, shell script lines. Each line goes into the facts or a
  * note. Throws ImportError for a line iptables or ip would refuse.
  */
-export function readRulesFile(text: string, file: string, facts: Facts): void {
+export function readRulesFile(text: string, file: string, facts: Facts, phase: CommandContext['phase'] = 'script'): void {
+  const script: CommandContext = { phase };
   let table: IptTable = 'filter';
   let inTable = false;
   for (const { text: raw, line } of logicalLines(text)) {
@@ -251,7 +298,7 @@ export function readRulesFile(text: string, file: string, facts: Facts): void {
       else facts.notes.notTranslated(origin, s, 'a kernel setting netfwd does not manage');
       continue;
     }
-    readCommandLine(s, origin, facts, { phase: 'script' });
+    readCommandLine(s, origin, facts, script);
   }
   if (inTable)
     throw new ImportError(

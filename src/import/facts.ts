@@ -44,9 +44,21 @@ export interface Facts {
   forwarding: Origin[];
   /** Lines that set rp_filter (interface, value). */
   rpFilter: Array<Located<{ iface: string; value: string }>>;
+  /** Interfaces an ifupdown hook's `case "$IFACE"` runs the commands for (`'inet-eth0')`). */
+  ifupHooks: Array<Located<string>>;
   notes: Notes;
 }
 
 export function emptyFacts(): Facts {
-  return { files: [], tunnels: [], iptables: [], ipRules: [], ipRoutes: [], forwarding: [], rpFilter: [], notes: new Notes() };
+  return {
+    files: [],
+    tunnels: [],
+    iptables: [],
+    ipRules: [],
+    ipRoutes: [],
+    forwarding: [],
+    rpFilter: [],
+    ifupHooks: [],
+    notes: new Notes(),
+  };
 }

@@ -92,6 +92,11 @@ export class Notes {
     this.list.push(n);
   }
 
+  /** Takes over another collection's notes (the notes of one file into those of its machine). */
+  absorb(other: Notes): void {
+    for (const n of other.list) this.add(n);
+  }
+
   /** In file order, then line order. */
   all(files: readonly string[]): ImportNote[] {
     const rank = (f: string) => {

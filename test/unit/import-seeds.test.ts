@@ -304,7 +304,7 @@ test('seed 003 (OpenVPN): its scripts alone are not a netfwd setup; with a WireG
   t.deepEqual(c.returnPath, { mode: 'connmark', mark: 42, table: 42, priority: 100, leakGuard: true, exclude: [], sources: [] });
   const routing = `${dir}/home-server/routing.sh`;
   const connmark = `${dir}/home-server/connmark.sh`;
-  t.regex(notesAt(r, routing, 3)[0]!.reason, /shell variables/, 'case "${ADDRFAM}-${IFACE}"');
+  t.regex(notesAt(r, routing, 3)[0]!.reason, /ifupdown hook/, 'case "${ADDRFAM}-${IFACE}"');
   t.regex(notesAt(r, routing, 7)[0]!.reason, /not via 192\.168\.100\.2/, 'the default via the VPN client becomes the tunnel');
   t.regex(notesAt(r, routing, 8)[0]!.reason, /priority 100/, 'no priority in the source');
   t.regex(notesAt(r, connmark, 3)[0]!.reason, /arrive on the tunnel.*dscp/);

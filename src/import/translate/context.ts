@@ -93,14 +93,18 @@ export function dnatTarget(text: string, origin: Origin): { address: Cidr; port?
   return { address, ...(m[2] !== undefined ? { port: portOf(m[2], origin) } : {}) };
 }
 
-/** One translation: the facts, the tunnel, its own addresses, and what has been used or planned so far. */
-export interface Ctx {
+/** What reading rules needs: the facts, the tunnel interface and its own addresses, and what has been used so far. */
+export interface RuleCtx {
   facts: Facts;
-  tunnel: TunnelFacts;
   iface: string;
   own: Cidr[];
   chains: (r: IptRule) => string | undefined;
   used: Set<object>;
+}
+
+/** One translation of a WireGuard setup: RuleCtx with the tunnel's facts and the key files planned so far. */
+export interface Ctx extends RuleCtx {
+  tunnel: TunnelFacts;
   keyFiles: PlannedKeyFile[];
   stem: string;
 }
@@ -135,7 +139,7 @@ export function chainResolver(rules: IptRule[]): (r: IptRule) => string | undefi
 export const USER_CHAIN_TARGET = (r: IptRule, all: IptRule[]) =>
   r.target !== undefined && all.some((x) => x.table === r.table && x.chain === r.target);
 
-export function inTunnel(ctx: Ctx, c: Cidr): boolean {
+export function inTunnel(ctx: RuleCtx, c: Cidr): boolean {
   return ctx.own.some((s) => contains(s, c));
 }
 
