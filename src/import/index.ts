@@ -15,25 +15,24 @@
 import { basename, dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { parseConfig } from '../forward/spec/config-file.js';
-import { yaml as yamlPackage } from '../forward/spec/config-text.js';
 import type { NormalizedConfig } from '../forward/spec/normalized-config.js';
 import { type FileContent, readRegularFile } from '../forward/spec/private-file.js';
 import { generatePrivateKey } from '../wireguard/curve25519.js';
 import { readRulesFile } from './commands.js';
 import { emptyFacts } from './facts.js';
+import { type ImportInput, type InputFormat, inputFormat } from './input.js';
 import { readKeyfile } from './nm-keyfile.js';
+import { formatNote, header, specYaml } from './output.js';
 import { ImportError, type ImportNote } from './source.js';
 import { type PlannedKeyFile, type Role, translate } from './translate/index.js';
 import { readWgQuick } from './wg-quick.js';
 
+export { type ImportInput, type InputFormat, inputFormat } from './input.js';
+export { formatNote } from './output.js';
+export { importSetup, isSetup, type MachineImport, type SetupImport } from './setup.js';
 export { ImportError, type ImportNote } from './source.js';
+export type { Machine } from './translate/context.js';
 export type { PlannedKeyFile, Role as ImportRole } from './translate/index.js';
-
-export interface ImportInput {
-  /** The path (used for the interface name of a wg-quick file and in notes). */
-  path: string;
-  text: string;
-}
 
 export interface ImportOptions {
   /** Force the role instead of deciding it from the sources. */
@@ -45,8 +44,6 @@ export interface ImportOptions {
    */
   output?: string;
 }
-
-export type InputFormat = 'wg-quick' | 'keyfile' | 'rules';
 
 export interface ImportResult {
   role: Role;
@@ -66,15 +63,6 @@ export interface ImportResult {
   inputs: Array<{ path: string; format: InputFormat }>;
 }
 
-/** A file's format by its content: [Interface] (wg-quick), [connection] (keyfile), else rules and commands. */
-export function inputFormat(text: string): InputFormat {
-  const firstSection = /^\s*\[([^\]]+)\]/m.exec(text.replace(/^\s*[#;].*$/gm, ''));
-  const name = firstSection?.[1]?.trim().toLowerCase();
-  if (name === 'interface' || name === 'peer') return 'wg-quick';
-  if (name !== undefined && /^(connection|wireguard|wireguard-peer\..*|ipv4|ipv6)$/.test(name)) return 'keyfile';
-  return 'rules';
-}
-
 /** Translates the inputs. Throws ImportError (a ConfigError) for input that cannot be read or translated. */
 export function importConfig(inputs: readonly ImportInput[], options: ImportOptions = {}): ImportResult {
   if (inputs.length === 0)
@@ -88,6 +76,12 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
     const format = inputFormat(input.text);
     read.push({ path: input.path, format });
     if (input.text.includes('\0')) throw new ImportError(file, 'a binary file', 'a text file');
+    if (format === 'openvpn')
+      throw new ImportError(
+        file,
+        'an OpenVPN configuration among the files of a WireGuard machine',
+        'the files of one tunnel: a WireGuard interface, or an OpenVPN setup (docs/import.md)',
+      );
     if (format === 'wg-quick') readWgQuick(input.text, file, input.path, facts);
     else if (format === 'keyfile') readKeyfile(input.text, file, facts);
     else readRulesFile(input.text, file, facts);
@@ -125,7 +119,7 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
         `a relative path: netfwd reads it relative to the configuration file's directory, wg relative to where wg-quick ran`,
       );
   }
-  const body = new (yamlPackage().Document)(ordered(t.spec)).toString({ lineWidth: 0, flowCollectionPadding: false });
+  const body = specYaml(t.spec);
   let config: NormalizedConfig;
   try {
     config = parseConfig(body, { fileName: 'the imported configuration', format: 'yaml', baseDir: outDir, readFile });
@@ -157,67 +151,4 @@ export function importConfig(inputs: readonly ImportInput[], options: ImportOpti
     referencedKeyFiles: t.referencedKeyFiles.map((r) => resolvePath(outDir, r.path)),
     inputs: read,
   };
-}
-
-/** Notes as one line each: `FILE:LINE: WHAT — REASON`. */
-export function formatNote(n: ImportNote): string {
-  return `${n.line > 0 ? `${n.file}:${n.line}` : n.file}: ${n.what} — ${n.reason}`;
-}
-
-function header(files: string[], role: Role, reason: string, notes: ImportNote[]): string {
-  const lines = [`# Imported by \`netfwd import\` from ${files.join(', ')}`, `# Role: ${role} (${reason})`];
-  const section = (title: string, kind: ImportNote['kind']) => {
-    const items = notes.filter((n) => n.kind === kind);
-    if (items.length === 0) return;
-    lines.push('#', `# ${title}:`);
-    for (const n of items) lines.push(`#   ${formatNote(n).replace(/[\r\n]+/g, ' ')}`);
-  };
-  section('Not translated', 'not-translated');
-  if (!notes.some((n) => n.kind === 'not-translated')) lines.push('#', '# Not translated: nothing');
-  section('Translated differently', 'changed');
-  return `${lines.join('\n')}\n\n`;
-}
-
-const ORDER = [
-  'role',
-  'netns',
-  'interface',
-  'addresses',
-  'listenPort',
-  'privateKeyFile',
-  'name',
-  'publicKey',
-  'endpoint',
-  'presharedKeyFile',
-  'persistentKeepalive',
-  'peers',
-  'peer',
-  'public',
-  'forwards',
-  'sourceNat',
-  'masquerade',
-  'returnPath',
-  'services',
-  'mode',
-  'uids',
-  'mark',
-  'table',
-  'priority',
-  'exclude',
-  'protocol',
-  'port',
-  'address',
-  'to',
-];
-
-/** The spec with its fields in the order of docs/config-reference.md. */
-function ordered(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(ordered);
-  if (value === null || typeof value !== 'object') return value;
-  const rank = (k: string) => (ORDER.includes(k) ? ORDER.indexOf(k) : ORDER.length);
-  return Object.fromEntries(
-    Object.entries(value as Record<string, unknown>)
-      .sort(([a], [b]) => rank(a) - rank(b))
-      .map(([k, v]) => [k, ordered(v)]),
-  );
 }

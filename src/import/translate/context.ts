@@ -11,6 +11,15 @@ import { ImportError, type Origin } from '../source.js';
 
 export type Role = 'frontend' | 'backend';
 
+/**
+ * The machines of a setup netfwd writes a configuration for: the two ends of
+ * the tunnel, and the two LAN machines of the tagged-routing recipe (the home
+ * router that sends tagged replies to the VPN client, the host of the service
+ * that tags them).
+ */
+export type Machine = Role | 'lan-router' | 'service-host';
+export const MACHINES: readonly Machine[] = ['frontend', 'backend', 'lan-router', 'service-host'];
+
 /** A secret the importer writes next to the output (mode 0600) and names in the spec. */
 export interface PlannedKeyFile {
   /** File name relative to the output's directory. */

@@ -11,7 +11,7 @@ import { ImportError, type Origin } from '../source.js';
 import { backend } from './backend.js';
 import { type Ctx, chainResolver, cidrOf, dnatTarget, keyText, type PlannedKeyFile, RESERVED_TABLES, type Role, where } from './context.js';
 import { frontend } from './frontend.js';
-import { ipRouteText, ipRuleText, noteRule } from './leftovers.js';
+import { noteUnused } from './leftovers.js';
 
 export type { PlannedKeyFile, Role } from './context.js';
 
@@ -152,25 +152,7 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
   const spec = role === 'frontend' ? frontend(ctx, tunnelSpec, dnats) : backend(ctx, tunnelSpec);
 
   // ---- whatever is left
-  for (const r of facts.iptables) if (!ctx.used.has(r)) noteRule(ctx, r, role);
-  for (const r of facts.ipRules)
-    if (!ctx.used.has(r))
-      notes.notTranslated(
-        r.origin,
-        ipRuleText(r),
-        role === 'frontend'
-          ? 'policy routing on the frontend: netfwd routes nothing by rule there'
-          : 'a routing rule netfwd does not set up (see the return path above)',
-      );
-  for (const r of facts.ipRoutes)
-    if (!ctx.used.has(r))
-      notes.notTranslated(
-        r.origin,
-        ipRouteText(r),
-        r.table === undefined || r.table === 254
-          ? "a route in the main table; netfwd adds routes only to the return path's table"
-          : 'a route netfwd does not set up',
-      );
+  noteUnused(ctx, role);
   for (const f of facts.forwarding) {
     if (role === 'backend')
       notes.notTranslated(f, 'ip_forward=1', 'a backend does not forward; netfwd turns forwarding on only on the frontend');

@@ -4,9 +4,40 @@
  */
 import type { IpRoute, IpRule } from '../iproute.js';
 import { type IptRule, ruleText } from '../iptables.js';
-import { type Ctx, type Role, USER_CHAIN_TARGET } from './context.js';
+import { type Machine, type RuleCtx, USER_CHAIN_TARGET } from './context.js';
+import { setDscp } from './dscp.js';
 
-export function noteRule(ctx: Ctx, r: IptRule, role: Role): void {
+const LAN = (m: Machine) => m === 'lan-router' || m === 'service-host';
+
+/** Notes every iptables rule, ip rule and route no part of the translation used. */
+export function noteUnused(ctx: RuleCtx, role: Machine): void {
+  const notes = ctx.facts.notes;
+  for (const r of ctx.facts.iptables) if (!ctx.used.has(r)) noteRule(ctx, r, role);
+  for (const r of ctx.facts.ipRules)
+    if (!ctx.used.has(r))
+      notes.notTranslated(
+        r.origin,
+        ipRuleText(r),
+        role === 'frontend'
+          ? 'policy routing on the frontend: netfwd routes nothing by rule there'
+          : role === 'backend'
+            ? 'a routing rule netfwd does not set up (see the return path above)'
+            : role === 'lan-router'
+              ? "a routing rule netfwd's LAN router does not set up (it routes the tagged replies by its own rule)"
+              : 'policy routing on the service host: netfwd routes nothing there (the LAN router sends the tagged replies to the VPN client)',
+      );
+  for (const r of ctx.facts.ipRoutes)
+    if (!ctx.used.has(r))
+      notes.notTranslated(
+        r.origin,
+        ipRouteText(r),
+        r.table === undefined || r.table === 254
+          ? `a route in the main table; netfwd adds routes only to ${LAN(role) ? "the LAN router's table" : "the return path's table"}`
+          : 'a route netfwd does not set up',
+      );
+}
+
+export function noteRule(ctx: RuleCtx, r: IptRule, role: Machine): void {
   const notes = ctx.facts.notes;
   const text = ruleText(r);
   if (r.op === 'new-chain') return;
@@ -22,6 +53,14 @@ export function noteRule(ctx: Ctx, r: IptRule, role: Role): void {
   const chain = ctx.chains(r) ?? r.chain;
   if (r.target === 'RETURN') {
     notes.notTranslated(r.origin, text, "an exception inside a user chain; netfwd's own rules have no such exceptions");
+    return;
+  }
+  if (r.table === 'filter' && LAN(role)) {
+    notes.notTranslated(
+      r.origin,
+      text,
+      `netfwd does not filter on the ${role === 'lan-router' ? 'LAN router' : 'service host'}; keep this rule in your firewall if you need it`,
+    );
     return;
   }
   if (r.table === 'filter' && (chain === 'INPUT' || chain === 'OUTPUT')) {
@@ -49,8 +88,8 @@ export function noteRule(ctx: Ctx, r: IptRule, role: Role): void {
     notes.notTranslated(
       r.origin,
       text,
-      role === 'backend'
-        ? 'NAT on a backend: netfwd sets up none there'
+      role !== 'frontend'
+        ? `NAT on ${role === 'backend' ? 'a backend' : `the ${role === 'lan-router' ? 'LAN router' : 'service host'}`}: netfwd sets up none there`
         : 'a NAT rule that is neither a DNAT to a peer nor masquerading of the tunnel',
     );
     return;
@@ -59,11 +98,15 @@ export function noteRule(ctx: Ctx, r: IptRule, role: Role): void {
     const reason =
       r.target === 'CHECKSUM'
         ? 'CHECKSUM fills in checksums for old DHCP clients; netfwd runs no DHCP'
-        : r.target === 'DSCP'
-          ? 'netfwd does not tag packets with DSCP; its connmark mode remembers the connection instead'
-          : r.target === 'CONNMARK' || r.target === 'MARK'
-            ? 'a mark no routing rule of the return path uses'
-            : `${r.target ?? 'a rule without target'} in the mangle table: netfwd has no equivalent`;
+        : r.target === 'DSCP' && setDscp(r) === 0
+          ? `clears the DSCP tag; that is not part of netfwd's configuration: keep this rule in your firewall if the tag must not leave by ${r.outInterface?.value ?? 'this path'}`
+          : r.target === 'DSCP' && (LAN(role) || ctx.facts.iptables.some((x) => x.target === 'DSCP' && ctx.used.has(x)))
+            ? "a DSCP tag netfwd's dscp tagging does not set (it tags what the VPN client forwards to the LAN, and the service host's replies)"
+            : r.target === 'DSCP'
+              ? 'netfwd does not tag packets with DSCP; its connmark mode remembers the connection instead'
+              : r.target === 'CONNMARK' || r.target === 'MARK'
+                ? 'a mark no routing rule of the return path uses'
+                : `${r.target ?? 'a rule without target'} in the mangle table: netfwd has no equivalent`;
     notes.notTranslated(r.origin, text, reason);
     return;
   }
