@@ -1,7 +1,9 @@
 /**
- * `netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]`:
- * the netfwd configuration equivalent to a wg-quick file or NetworkManager
- * keyfile and its iptables rules (see src/import and docs/import.md).
+ * `netfwd import FILE... [--role ROLE] [-o OUT.yaml|DIR] [--json]`: the
+ * netfwd configuration equivalent to a wg-quick file or NetworkManager
+ * keyfile and its iptables rules (see src/import and docs/import.md) — or,
+ * for the files of an OpenVPN setup, one configuration per machine
+ * (import-setup.ts).
  *
  * Secrets never reach standard output: keys written inline in the sources go
  * to key files (mode 0600) next to the output — or in the current directory
@@ -14,11 +16,14 @@ import { parseArgs } from 'node:util';
 import { NetfwdError } from '../errors.js';
 import { CONFIG_FILE_MAX_BYTES, loadConfigFile } from '../forward/spec/config-file.js';
 import { asFileReadError, describeFile, type FileProblem, fileProblems, readRegularFile } from '../forward/spec/private-file.js';
-import { formatNote, ImportError, type ImportInput, importConfig } from '../import/index.js';
+import { formatNote, ImportError, type ImportInput, importConfig, inputFormat, isSetup, type Machine } from '../import/index.js';
 import { generatePrivateKey } from '../wireguard/curve25519.js';
 import { EXIT } from './exit-codes.js';
+import { runSetupImport } from './import-setup.js';
 
-export const IMPORT_USAGE = 'netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]';
+export const IMPORT_USAGE = 'netfwd import FILE... [--role frontend|backend|lan-router|service-host] [-o OUT.yaml|DIR/] [--json]';
+
+const ROLES: readonly string[] = ['frontend', 'backend', 'lan-router', 'service-host'];
 
 /** The largest input file read. */
 const INPUT_MAX_BYTES = 4 * 1024 * 1024;
@@ -44,13 +49,13 @@ export function runImport(argv: string[], io: ImportIo): number {
   });
   if (values.help) {
     io.out(
-      `usage: ${IMPORT_USAGE}\n\nReads wg-quick .conf files, NetworkManager keyfiles, iptables-save files and scripts of\niptables/ip/wg commands, and writes the equivalent netfwd configuration; what could not be\ntranslated is listed on stderr and as comments in the output. See docs/import.md.`,
+      `usage: ${IMPORT_USAGE}\n\nReads wg-quick .conf files, NetworkManager keyfiles, iptables-save files and scripts of\niptables/ip/wg commands, and writes the equivalent netfwd configuration; what could not be\ntranslated is listed on stderr and as comments in the output. Given the files of an OpenVPN\nsetup (the server's and client's configurations, their scripts, the LAN's tagging rules), it\nwrites one configuration per machine: -o DIR/ writes DIR/frontend.yaml, backend.yaml,\nlan-router.yaml, service-host.yaml. See docs/import.md.`,
     );
     return EXIT.OK;
   }
   if (positionals.length === 0) throw usage('import needs at least one input file');
   const role = values.role;
-  if (role !== undefined && role !== 'frontend' && role !== 'backend') throw usage('--role is frontend or backend');
+  if (role !== undefined && !ROLES.includes(role)) throw usage('--role is frontend, backend, lan-router or service-host');
   const output = values.out;
 
   const inputs: ImportInput[] = positionals.map((path) => {
@@ -65,6 +70,14 @@ export function runImport(argv: string[], io: ImportIo): number {
       );
     }
   });
+  if (isSetup(inputs, inputFormat))
+    return runSetupImport(
+      inputs,
+      { ...(role ? { role: role as Machine } : {}), ...(output ? { output } : {}), json: values.json, usage },
+      io,
+    );
+  if (role !== undefined && role !== 'frontend' && role !== 'backend')
+    throw usage(`--role ${role} is for the machines of an OpenVPN setup; a WireGuard machine is a frontend or a backend`);
   const result = importConfig(inputs, { ...(role ? { role } : {}), ...(output ? { output } : {}) });
 
   // Check every file before writing any.

@@ -68,9 +68,10 @@ Usage:
                                       build a namespace lab and prove the forwarding end to end:
                                       two machines (default), a service on a LAN host (lan), in a
                                       Docker container (docker), the tagged-routing recipe (recipe)
-  netfwd import FILE... [--role frontend|backend] [-o OUT.yaml] [--json]
+  netfwd import FILE... [--role ROLE] [-o OUT.yaml|DIR/] [--json]
                                       translate a wg-quick .conf or NetworkManager keyfile and its
-                                      iptables rules into a configuration (docs/import.md)
+                                      iptables rules into a configuration, or an OpenVPN setup's
+                                      files into one per machine (docs/import.md)
   netfwd --version | help
 
 Options:

@@ -29,6 +29,8 @@ export interface Placement {
   machine: Machine;
   /** Why: the fact that decided it. */
   reason: string;
+  /** How telling the reason is for the machine as a whole: 0 an OpenVPN configuration, 1 a rule or a client-config-dir file, 2 a script a configuration names, 3 the directory. */
+  rank: 0 | 1 | 2 | 3;
 }
 
 /** The up/down script an OpenVPN configuration names: the same file name, or its last part after a '-' (server.vpn.example.net-up.sh ← up.sh). */
@@ -66,14 +68,14 @@ export function classify(files: readonly SetupFile[]): Map<SetupFile, Placement 
         client: "an OpenVPN client's configuration",
         p2p: `an OpenVPN point-to-point configuration ${v.remotes.length ? 'that dials its peer' : 'that waits for its peer'}`,
       }[v.kind];
-      out.set(f, { machine, reason: `${f.path} is ${what}` });
+      out.set(f, { machine, reason: `${f.path} is ${what}`, rank: v.kind === 'ccd' ? 1 : 0 });
       continue;
     }
     const script = namedScript(files, f);
     if (script) {
       const machine: Machine =
         script.vpn.kind === 'client' || (script.vpn.kind === 'p2p' && script.vpn.remotes.length > 0) ? 'backend' : 'frontend';
-      out.set(f, { machine, reason: `${f.path} is the ${script.hook} script of ${where(script.origin)}` });
+      out.set(f, { machine, reason: `${f.path} is the ${script.hook} script of ${where(script.origin)}`, rank: 2 });
       continue;
     }
     const found = signals(f.facts, tunnel, vpnNetworks);
@@ -87,7 +89,7 @@ export function classify(files: readonly SetupFile[]): Map<SetupFile, Placement 
       );
     }
     const first = found[0];
-    out.set(f, first ? { machine: first.machine, reason: `${first.why}` } : undefined);
+    out.set(f, first ? { machine: first.machine, reason: first.why, rank: 1 } : undefined);
   }
   // A file that says nothing of its machine goes with the other files of its directory.
   for (const f of files) {
@@ -96,7 +98,7 @@ export function classify(files: readonly SetupFile[]): Map<SetupFile, Placement 
     const siblings = files.filter((g) => g !== f && dirname(g.path) === dir && out.get(g));
     const machines = new Set(siblings.map((g) => out.get(g)!.machine));
     if (machines.size === 1)
-      out.set(f, { machine: [...machines][0]!, reason: `${f.path} is with ${siblings.map((g) => g.path).join(', ')} in ${dir}` });
+      out.set(f, { machine: [...machines][0]!, reason: `${f.path} is with ${siblings.map((g) => g.path).join(', ')} in ${dir}`, rank: 3 });
   }
   return out;
 }

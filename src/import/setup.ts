@@ -105,7 +105,7 @@ export function importSetup(inputs: readonly ImportInput[], o: { role?: Machine 
       facts.ifupHooks.push(...f.facts.ifupHooks);
       facts.notes.absorb(f.facts.notes);
     }
-    const placement = own.map((f) => placed.get(f)!).find((p) => !p.reason.includes(' is with ')) ?? placed.get(own[0]!)!;
+    const placement = own.map((f) => placed.get(f)!).reduce((a, b) => (b.rank < a.rank ? b : a));
     machines.set(machine, { ctx: { machine, facts, vpn: own.flatMap((f) => (f.vpn ? [f.vpn] : [])), all: files, files: own }, placement });
   }
   if (o.role && !machines.has(o.role))

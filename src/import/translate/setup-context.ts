@@ -48,7 +48,9 @@ export function noteScripts(m: SetupCtx, v: OpenVpnFacts): void {
       m.facts.notes.changed(
         s.origin,
         what,
-        `read from ${given.path}: netfwd sets up what it ${s.value.hook === 'up' ? 'adds' : 'removes'} itself (\`netfwd run\` waits for the interface and applies the configuration when it appears)`,
+        s.value.hook === 'up'
+          ? `read from ${given.path}: netfwd sets up what it adds itself (\`netfwd run\` waits for the interface and applies the configuration when it appears)`
+          : `read from ${given.path}: what it removes, \`netfwd down\` removes (and \`netfwd run\` applies the configuration again when the interface comes back)`,
       );
     else
       m.facts.notes.notTranslated(
