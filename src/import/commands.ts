@@ -58,7 +58,7 @@ function readCommand(cmd: ShellCommand, line: string, origin: Origin, facts: Fac
     notes.changed(
       origin,
       text,
-      'an ifupdown hook: its commands are read as those of the interface a branch names; netfwd sets them up itself (and `netfwd run` keeps them applied)',
+      'an ifupdown hook: its commands are read as those of the interface a branch names; netfwd sets them up itself, whenever it is run',
     );
     return;
   }

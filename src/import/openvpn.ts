@@ -138,10 +138,10 @@ function cidr4(net: string | undefined, mask: string | undefined, what: string, 
 }
 
 function cidr6(text: string | undefined, what: string, origin: Origin): { address: string; length: number } {
-  const p = text === undefined ? undefined : parsePrefix(text);
+  const p = text?.includes('/') ? parsePrefix(text) : undefined;
   if (!p?.ok || p.value.family !== 6)
     throw new ImportError(origin, `${what} "${(text ?? '').slice(0, 50)}" is not an IPv6 prefix`, 'ADDRESS/LENGTH');
-  return { address: text!.slice(0, text!.indexOf('/') === -1 ? undefined : text!.indexOf('/')), length: p.value.length };
+  return { address: text!.slice(0, text!.indexOf('/')), length: p.value.length };
 }
 
 /** `ifconfig L R` or `ifconfig L MASK`. */

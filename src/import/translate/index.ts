@@ -38,7 +38,7 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
     throw new ImportError(
       undefined,
       'no WireGuard configuration among the inputs',
-      'a wg-quick .conf file or a NetworkManager keyfile of type=wireguard (netfwd does not import OpenVPN)',
+      'a wg-quick .conf file or a NetworkManager keyfile of type=wireguard; for an OpenVPN setup, its OpenVPN configuration files with the scripts (docs/import.md)',
     );
   }
   if (facts.tunnels.length > 1) {

@@ -97,10 +97,12 @@ export function lanRouter(m: SetupCtx, o: { tag?: number; hooks: Array<Located<s
   if (rule) {
     for (const r of rules.filter((x) => x.fwmark!.mark === rule.fwmark!.mark)) ctx.used.add(r);
     spec.mark = rule.fwmark!.mark;
+    const p = rule.priority;
+    if (p !== undefined && p >= 1 && p <= 32765) spec.priority = p;
     notes.changed(
       rule.origin,
       ipRuleText(rule),
-      `netfwd's LAN router marks the packets tagged with DSCP ${o.tag} that arrive on ${String(spec.interface)} with ${rule.fwmark!.mark}${rule.fwmark!.mask !== undefined ? ' (without the mask)' : ''} and routes them by this rule${rule.priority !== undefined ? ` (at a priority of its own, not ${rule.priority})` : ''}`,
+      `netfwd's LAN router gives the packets tagged with DSCP ${o.tag} that arrive on ${String(spec.interface)} the mark ${rule.fwmark!.mark}${rule.fwmark!.mask !== undefined ? ' (without the mask)' : ''} and routes them by this rule${p === undefined ? ' (no priority given: netfwd uses 100)' : p > 32765 || p < 1 ? ` (priority ${p} is outside 1-32765: netfwd uses 100)` : ''}`,
     );
   } else
     notes.changed(
@@ -175,7 +177,12 @@ export function serviceHost(m: SetupCtx, o: { hooks: Array<Located<string>> }): 
       `interface ${hook.value}`,
       `the service host's LAN interface: the ifupdown hook of ${hook.origin.file} names it (the tagging rules name none)`,
     );
-  }
+  } else
+    throw new ImportError(
+      marker.origin,
+      "the service host's LAN interface is not in the sources: the tagging rules name none, and no ifupdown hook names one",
+      `-i IF on the rule that marks the tagged connections (-t mangle -A INPUT -i IF -m dscp --dscp ${dscp} …)`,
+    );
   spec.dscp = dscp;
   spec.mark = mark;
   kernelSettings(m, 'service host');
