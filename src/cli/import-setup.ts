@@ -12,7 +12,7 @@
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NetfwdError } from '../errors.js';
-import { loadConfigFile } from '../forward/spec/config-file.js';
+import { loadAnyConfigFile } from '../forward/lan/index.js';
 import { describeFile, type FileProblem, fileProblems } from '../forward/spec/private-file.js';
 import { formatNote, type ImportInput, type ImportNote, importSetup, type Machine, type MachineImport } from '../import/index.js';
 import { EXIT } from './exit-codes.js';
@@ -47,8 +47,7 @@ export function runSetupImport(
     for (const [m, path] of targets) {
       writeFileSync(path, m.yaml!, { mode: 0o644, flag: 'wx' });
       written.push(path);
-      // What was written loads as `netfwd up -c` loads it. TODO(issue 18): the LAN roles too, with src/forward/lan's loader once it is on main.
-      if (m.machine === 'frontend' || m.machine === 'backend') loadConfigFile(path);
+      loadAnyConfigFile(path); // what was written loads as `netfwd up -c` loads it
     }
   } catch (e) {
     for (const p of written) rmSync(p, { force: true });

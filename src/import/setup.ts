@@ -11,13 +11,13 @@
  * in `notes`.
  */
 import { ConfigError } from '../errors.js';
+import { type AnyNormalizedConfig, validateLanSpec } from '../forward/lan/index.js';
 import { parseConfig } from '../forward/spec/config-file.js';
-import type { NormalizedConfig } from '../forward/spec/normalized-config.js';
+import { yaml as yamlPackage } from '../forward/spec/config-text.js';
 import { classify, namedScript, type Placement, type SetupFile } from './classify.js';
 import { readRulesFile } from './commands.js';
 import { emptyFacts, type Facts } from './facts.js';
 import type { ImportInput, InputFormat } from './input.js';
-import { checkLanSpec } from './lan-check.js';
 import { looksLikeOpenVpn, readOpenVpn } from './openvpn.js';
 import { header, specYaml } from './output.js';
 import { ImportError, type ImportNote, Notes } from './source.js';
@@ -37,8 +37,8 @@ export interface MachineImport {
   spec?: Record<string, unknown>;
   /** The YAML text (notes as comments, then the spec); only when the configuration loads. */
   yaml?: string;
-  /** The configuration as netfwd loads it (frontend and backend; the LAN roles' are checked by lan-check.ts for now). */
-  config?: NormalizedConfig;
+  /** The configuration as netfwd loads it. */
+  config?: AnyNormalizedConfig;
   /** Why no configuration is written for this machine. */
   notWritten?: string;
   /** The notes of its files and of its translation. */
@@ -152,9 +152,10 @@ export function importSetup(inputs: readonly ImportInput[], o: { role?: Machine 
     if (m.spec) {
       const body = specYaml(m.spec);
       try {
-        // TODO(issue 18): the LAN roles through src/forward/lan's validator once it is on main (see lan-check.ts).
-        if (machine === 'lan-router' || machine === 'service-host') checkLanSpec(m.spec);
-        else m.config = parseConfig(body, { fileName: `the imported ${machine} configuration`, format: 'yaml' });
+        m.config =
+          machine === 'lan-router' || machine === 'service-host'
+            ? validateLanSpec(yamlPackage().parse(body))
+            : parseConfig(body, { fileName: `the imported ${machine} configuration`, format: 'yaml' });
         m.yaml = header(m.files, machine, m.reason, ctx.facts.notes.all(order)) + body;
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
