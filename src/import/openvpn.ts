@@ -110,7 +110,7 @@ function words(line: string, origin: Origin): string[] {
 }
 
 /** A dotted netmask as a prefix length, or undefined when the text is not one. */
-export function maskLength(text: string): number | undefined {
+function maskLength(text: string): number | undefined {
   const ip = parseIp(text);
   if (!ip.ok || ip.value.family !== 4) return undefined;
   const n = ip.value.bytes.readUInt32BE(0);

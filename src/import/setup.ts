@@ -10,6 +10,7 @@
  * the machine's whose file it is, and the notes of a file no machine took are
  * in `notes`.
  */
+import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { type AnyNormalizedConfig, validateLanSpec } from '../forward/lan/index.js';
 import { parseConfig } from '../forward/spec/config-file.js';
@@ -133,7 +134,7 @@ export function importSetup(inputs: readonly ImportInput[], o: { role?: Machine 
       const conflict = conflicts.get(machine);
       if (conflict) throw new ImportError(undefined, conflict, 'one DSCP value on every machine');
       const siblingHooks = files
-        .filter((f) => !ctx.files.includes(f) && ctx.files.some((g) => dir(g.path) === dir(f.path)))
+        .filter((f) => !ctx.files.includes(f) && ctx.files.some((g) => dirname(g.path) === dirname(f.path)))
         .flatMap((f) => f.facts.ifupHooks);
       if (machine === 'frontend') {
         front = openVpnFrontend(ctx);
@@ -171,5 +172,3 @@ export function importSetup(inputs: readonly ImportInput[], o: { role?: Machine 
     inputs: files.map((f) => ({ path: f.path, format: f.format, ...(placed.get(f) ? { machine: placed.get(f)!.machine } : {}) })),
   };
 }
-
-const dir = (path: string) => path.slice(0, Math.max(0, path.lastIndexOf('/')));

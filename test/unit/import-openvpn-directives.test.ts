@@ -132,9 +132,9 @@ test('topology subnet and IPv6: netmasks and prefixes, one peer address per fami
   t.is(be(r).tunnel.interface, 'tun1');
 });
 
-test('point to point: ifconfig A B on both ends, no client-config-dir; the peer is the remote end and the server routes are its', (t) => {
+test('point to point: ifconfig A B on both ends, no client-config-dir; the peer is the remote end and the server routes are its; a dev of its own name', (t) => {
   const r = setup({
-    'home/p2p.conf': lines('dev tun0', 'remote 203.0.113.1', 'ifconfig 10.9.0.2 10.9.0.1'),
+    'home/p2p.conf': lines('dev vpnhome', 'dev-type tun', 'remote 203.0.113.1', 'ifconfig 10.9.0.2 10.9.0.1'),
     'vps/p2p.conf': lines('dev tun0', 'ifconfig 10.9.0.1 10.9.0.2', 'route 198.51.100.0 255.255.255.0'),
   });
   t.deepEqual(
@@ -149,6 +149,7 @@ test('point to point: ifconfig A B on both ends, no client-config-dir; the peer 
     be(r).tunnel.addresses.map((a) => a.cidr),
     ['10.9.0.2/24'],
   );
+  t.is(be(r).tunnel.interface, 'vpnhome', 'a name of its own (dev-type tun)');
   t.regex(m(r, 'frontend').notes.find((n) => n.file === 'vps/p2p.conf' && n.line === 2)!.reason, /a point-to-point pair/);
 });
 

@@ -8,7 +8,7 @@
  * subnet, at most /24 (/64) — noted, since OpenVPN keeps its own pairs.
  */
 import { formatIp } from '../../grammar/index.js';
-import { type Cidr, commonLength, contains, isHost, parseCidr } from '../cidr.js';
+import { type Cidr, commonLength, contains, parseCidr } from '../cidr.js';
 import type { IfconfigFacts, OpenVpnFacts } from '../openvpn.js';
 import { ImportError, type Located, type Notes, type Origin } from '../source.js';
 
@@ -18,14 +18,16 @@ const CAP = { 4: 24, 6: 64 } as const;
 /** The interface `dev` names; `dev tun` (OpenVPN takes the first free tunN) is the one the scripts use, else tun0. */
 export function interfaceOf(v: OpenVpnFacts | undefined, used: Array<Located<string>>, notes: Notes, origin: Origin): string {
   const dev = v?.dev;
-  if (dev && /\d$/.test(dev.value)) return dev.value;
+  // `dev tun0` or a name of its own (`dev vpn0` with dev-type): that name; `dev tun`/`dev tap`: the first free one.
+  if (dev && dev.value !== 'tun' && dev.value !== 'tap') return dev.value;
   const kind = dev?.value ?? 'tun';
-  const seen = [...new Set(used.map((u) => u.value).filter((n) => n.startsWith(kind) && /\d$/.test(n)))];
+  const seen = [...new Set(used.map((u) => u.value).filter((n) => new RegExp(`^${kind}\\d+$`).test(n)))];
   const name = seen.length === 1 ? seen[0]! : `${kind}0`;
+  const from = used.find((u) => u.value === name)?.origin;
   notes.changed(
     dev?.origin ?? origin,
     dev ? `dev ${dev.value}` : 'interface name',
-    `${dev ? `OpenVPN takes the first free ${kind}N` : 'no dev among the inputs'}: the interface is ${name}${seen.length === 1 ? ` (as the scripts name it, ${used.find((u) => u.value === name)!.origin.file}:${used.find((u) => u.value === name)!.origin.line})` : ''}; write \`dev ${name}\` in the OpenVPN configuration so that the name never changes`,
+    `${dev ? `OpenVPN takes the first free ${kind}N` : 'no dev among the inputs'}: the interface is ${name}${seen.length === 1 && from ? ` (as the scripts name it, ${from.file}:${from.line})` : ''}; write \`dev ${name}\` in the OpenVPN configuration so that the name never changes`,
   );
   return name;
 }
@@ -130,12 +132,10 @@ export function ccdOf(ccds: OpenVpnFacts[], client: OpenVpnFacts | undefined, or
 }
 
 /** A client-config-dir file's name: the client's certificate name, as OpenVPN looks it up. */
-export const baseName = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+const baseName = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
 /** A peer name for a client: the first label of its certificate name ("home" for home.vpn.example.net). */
 export function peerName(path: string, index: number): string {
   const label = baseName(path).split('.')[0] ?? '';
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/.test(label) ? label : `peer${index + 1}`;
 }
-
-export const hostsOnly = (ends: End[]) => ends.map((e) => e.address).filter(isHost);
