@@ -29,14 +29,12 @@
  * br_netfilter makes bridged frames traverse the inet hooks of the switch's
  * namespace; the switch turns net.bridge.bridge-nf-call-* off there.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { NetfwdError } from '../errors.js';
-import { type ExecOptions, netns } from '../netns/index.js';
-import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from '../netns/run-in-netns.js';
+import { netns } from '../netns/index.js';
 import { nftExpr as e, Nft, type NftStmt } from '../nft/index.js';
 import { Route } from '../route/index.js';
-import { endProcessesIn } from './topology.js';
+import { NamespaceLab } from './namespace-lab.js';
 
 export type LanHostName = 'client' | 'internet' | 'frontend' | 'homerouter' | 'vpnclient' | 'servicehost' | 'extrahost';
 
@@ -105,7 +103,7 @@ const SEGMENT_PREFIX4 = 25;
 
 type Pair = { ipv4: string; ipv6: string };
 
-export class LanLab {
+export class LanLab extends NamespaceLab<LanHostName> {
   readonly prefix: string;
   readonly gateway: 'router' | 'vpnclient';
   readonly ipv6: boolean;
@@ -114,13 +112,11 @@ export class LanLab {
   /** The namespace of the LAN switch (bridge br0, one port per LAN host: p-<host>). */
   readonly switchNetns: string;
   private readonly options: Required<Omit<LanLabOptions, 'prefix'>>;
-  private readonly tasks = new Set<NetnsTask<unknown>>();
-  private readonly children = new Set<ChildProcess>();
   /** The namespaces this lab made: destroy() removes these and no others. */
   private readonly created = new Set<string>();
-  private destroyed = false;
 
   private constructor(prefix: string, o: Required<Omit<LanLabOptions, 'prefix'>>) {
+    super();
     this.prefix = prefix;
     this.options = o;
     this.gateway = o.gateway;
@@ -318,53 +314,12 @@ export class LanLab {
     }
   }
 
-  /** Starts a process inside a host's namespace (no shell); it is killed at destroy(). */
-  exec(host: LanHostName, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {
-    const child = netns.exec(this.host(host).netns, command, args, options);
-    this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
-    return child;
+  protected netnsOf(host: LanHostName): string {
+    return this.host(host).netns;
   }
 
-  /** Runs a self-contained function inside a host's namespace and returns its result. */
-  run<A, T>(host: LanHostName, fn: PortableFunction<A, T>, arg?: A): Promise<T> {
-    return runInNetns(this.host(host).netns, fn, arg);
-  }
-
-  /** Starts a self-contained function (e.g. a server) inside a host's namespace; stopped at destroy(). */
-  start<A, T>(host: LanHostName, fn: PortableFunction<A, T>, arg?: A): NetnsTask<T> {
-    const task = startInNetns(this.host(host).netns, fn, arg);
-    this.tasks.add(task as NetnsTask<unknown>);
-    return {
-      result: task.result,
-      stop: async () => {
-        this.tasks.delete(task as NetnsTask<unknown>);
-        await task.stop();
-      },
-    };
-  }
-
-  /** Stops everything started in the lab and removes its namespaces. Safe to call twice. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    await Promise.allSettled([...this.tasks].map((t) => t.stop()));
-    for (const c of this.children) {
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    }
-    // Daemons started inside (OpenVPN, dockerd, services) would keep the
-    // namespaces alive after their names are gone: end them first.
-    const made = [...this.created];
-    await endProcessesIn(made);
-    const errors: unknown[] = [];
-    for (const ns of made) {
-      try {
-        if (netns.exists(ns)) netns.remove(ns);
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (errors.length) throw errors[0];
+  protected madeNamespaces(): string[] {
+    return [...this.created];
   }
 }
 

@@ -13,12 +13,13 @@
  * upper half of 192.0.2.0/24 (the router's longer prefix wins over the first
  * backend's /24) and 2001:db8:4::/64.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { NetfwdError } from '../errors.js';
-import { type ExecOptions, netns } from '../netns/index.js';
-import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from '../netns/run-in-netns.js';
+import { netns } from '../netns/index.js';
 import { Route } from '../route/index.js';
+import { NamespaceLab } from './namespace-lab.js';
+
+export { endProcessesIn } from './namespace-lab.js';
 
 export type LabHostName = 'client' | 'internet' | 'frontend' | 'backend' | 'backend2';
 
@@ -68,15 +69,13 @@ const SEGMENTS: Segment[] = [
   { host: 'backend2', routerSide: 'to-backend2', router: LAB_ADDRESSES.routerToBackend2, prefix4: 25 },
 ];
 
-export class Lab {
+export class Lab extends NamespaceLab<LabHostName> {
   readonly prefix: string;
   /** The hosts; `backend2` only with `backends: 2`. */
   readonly hosts: Record<Exclude<LabHostName, 'backend2'>, LabHost> & { backend2?: LabHost };
-  private readonly tasks = new Set<NetnsTask<unknown>>();
-  private readonly children = new Set<ChildProcess>();
-  private destroyed = false;
 
   private constructor(prefix: string, backends: 1 | 2) {
+    super();
     this.prefix = prefix;
     const host = (name: LabHostName, ipv4: string, ipv6: string, uplink?: string): LabHost => ({
       name,
@@ -157,75 +156,13 @@ export class Lab {
     }
   }
 
-  /** Starts a process inside a host's namespace (no shell); it is killed at destroy(). */
-  exec(host: LabHostName, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {
-    const child = netns.exec(this.host(host).netns, command, args, options);
-    this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
-    return child;
+  protected netnsOf(host: LabHostName): string {
+    return this.host(host).netns;
   }
 
-  /** Runs a self-contained function inside a host's namespace and returns its result. */
-  run<A, T>(host: LabHostName, fn: PortableFunction<A, T>, arg?: A): Promise<T> {
-    return runInNetns(this.host(host).netns, fn, arg);
+  protected madeNamespaces(): string[] {
+    return Object.values(this.hosts).map((h) => h.netns);
   }
-
-  /** Starts a self-contained function (e.g. a server) inside a host's namespace; stopped at destroy(). */
-  start<A, T>(host: LabHostName, fn: PortableFunction<A, T>, arg?: A): NetnsTask<T> {
-    const task = startInNetns(this.host(host).netns, fn, arg);
-    this.tasks.add(task as NetnsTask<unknown>);
-    return {
-      result: task.result,
-      stop: async () => {
-        this.tasks.delete(task as NetnsTask<unknown>);
-        await task.stop();
-      },
-    };
-  }
-
-  /** Stops everything started in the lab and removes its namespaces. Safe to call twice. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    await Promise.allSettled([...this.tasks].map((t) => t.stop()));
-    for (const c of this.children) {
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    }
-    // Daemons started inside (a userspace WireGuard, services) would keep the
-    // namespaces alive after their names are gone: end them first.
-    await endProcessesIn(Object.values(this.hosts).map((h) => h.netns));
-    const errors: unknown[] = [];
-    for (const h of Object.values(this.hosts)) {
-      try {
-        if (netns.exists(h.netns)) netns.remove(h.netns);
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-    if (errors.length) throw errors[0];
-  }
-}
-
-/** SIGTERM to every process in the namespaces, SIGKILL to those still there after a second. */
-export async function endProcessesIn(names: readonly string[]): Promise<void> {
-  const find = () => names.flatMap((n) => (netns.exists(n) ? netns.processes(n) : [])).filter((pid) => pid !== process.pid);
-  const signal = (pids: number[], sig: NodeJS.Signals) => {
-    for (const pid of pids) {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  let pids = find();
-  if (pids.length === 0) return;
-  signal(pids, 'SIGTERM');
-  for (let i = 0; i < 20 && pids.length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    pids = find();
-  }
-  signal(pids, 'SIGKILL');
 }
 
 /** Creates a lab, runs `fn`, and always destroys the lab afterwards. */
