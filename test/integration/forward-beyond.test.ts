@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { forwardService, TunnelAbsentError } from '../../src/forward/index.js';
 import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
-import { e2eSkipReason, inNetns, snapshot, sysctlIn, uniqueTag } from '../helpers/e2e.js';
+import { e2eSkipReason, inNetns, snapshot, sysctlIn, uniqueTag, wgBackend } from '../helpers/e2e.js';
 import { freshNetns, kernelTest, toolPath } from '../helpers/kernel.js';
 
 const base = kernelTest(['ip', 'wg', 'nft']);
@@ -146,7 +146,7 @@ test('frontend: peer routes in the main table and allowed IPs, a forward to a ho
     ],
   };
   const before = snapshot(ns);
-  const fwd = forwardService(spec, { implementation: 'userspace' });
+  const fwd = forwardService(spec, { implementation: wgBackend() });
   await fwd.apply();
   const dump = inNetns(ns, 'wg', ['show', ifname, 'allowed-ips']).trim();
   for (const a of ['10.0.0.2/32', 'fd00::2/128', '198.51.100.128/25', '2001:db8:100::/64']) t.true(dump.includes(a), dump);
