@@ -82,6 +82,14 @@ export type KeptConfigs = NonNullable<DemoReport['kept']>['configs'];
 /** Where `keep` writes the lab's configurations. */
 export const DEMO_DIR = process.env.NETFWD_DEMO_DIR ?? '/run/netfwd/demo';
 
+/** The options every demo applies its specs with: the WireGuard implementation the user chose. */
+export function forwardOptions(options: DemoOptions): { implementation: 'auto' | 'kernel' | 'userspace'; userspaceCommand?: string } {
+  return {
+    implementation: options.implementation ?? 'auto',
+    ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
+  };
+}
+
 /** Records the phases (timed) and the checks of one run, and logs them as they happen. */
 export class DemoRecorder {
   readonly phases: Array<{ name: string; ms: number }> = [];

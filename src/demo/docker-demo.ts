@@ -24,6 +24,7 @@ import {
   type DemoOptions,
   DemoRecorder,
   type DemoReport,
+  forwardOptions,
   installCounters,
   type KeptConfigs,
   readCounters,
@@ -134,10 +135,7 @@ export async function runDockerDemo(options: DemoOptions): Promise<DemoReport> {
 
     const specs = dockerDemoSpecs(lab, tag, dockerNetwork);
     if (options.keep) configs = writeKeptConfigs(lab.prefix, specs);
-    const fwOptions = {
-      implementation: options.implementation ?? 'auto',
-      ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
-    } as const;
+    const fwOptions = forwardOptions(options);
     fwdFrontend = forwardService(specs.frontend, fwOptions);
     fwdBackend = forwardService(specs.backend, fwOptions);
     await rec.phase(`frontend: netfwd apply (TCP ${PUBLIC_PORT} to the backend's ${CONTAINER_PORT})`, () => fwdFrontend!.apply());

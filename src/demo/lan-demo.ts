@@ -35,6 +35,7 @@ import {
   type DemoOptions,
   DemoRecorder,
   type DemoReport,
+  forwardOptions,
   installCounters,
   type KeptConfigs,
   readCounters,
@@ -153,10 +154,7 @@ export async function runLanDemo(topology: 'lan' | 'recipe', options: DemoOption
   try {
     const specs = lanDemoSpecs(lab, topology, tag);
     if (options.keep) configs = writeKeptConfigs(lab.prefix, { ...specs });
-    const fwOptions = {
-      implementation: options.implementation ?? 'auto',
-      ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
-    } as const;
+    const fwOptions = forwardOptions(options);
     fwdFrontend = forwardService(specs.frontend, fwOptions);
     fwdBackend = forwardService(specs.backend, fwOptions);
     await rec.phase('frontend: netfwd apply (routes the LAN into the tunnel, DNATs 443 to the service host)', () => fwdFrontend!.apply());

@@ -17,7 +17,16 @@ import type { BackendSpec, FrontendSpec } from '../forward/spec/spec.js';
 import { LAB_ADDRESSES, Lab, type NetnsTask, tcpAsk, udpAsk, whoami } from '../lab/index.js';
 import { nftExpr as e, Nft } from '../nft/index.js';
 import { generatePresharedKey, generatePrivateKey, publicKey } from '../wireguard/index.js';
-import { DEMO_DIR, type DemoMode, type DemoOptions, DemoRecorder, type DemoReport, waitForHandshake, writeKeptConfigs } from './common.js';
+import {
+  DEMO_DIR,
+  type DemoMode,
+  type DemoOptions,
+  DemoRecorder,
+  type DemoReport,
+  forwardOptions,
+  waitForHandshake,
+  writeKeptConfigs,
+} from './common.js';
 import { runDockerDemo } from './docker-demo.js';
 import { runLanDemo } from './lan-demo.js';
 
@@ -145,10 +154,7 @@ async function runTwoMachineDemo(options: DemoOptions): Promise<DemoReport> {
     const specs = demoSpecs(lab, mode, tag);
     // The kept lab can be inspected and removed with the CLI itself.
     if (options.keep) configs = writeKeptConfigs(lab.prefix, specs);
-    const fwOptions = {
-      implementation: options.implementation ?? 'auto',
-      ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
-    } as const;
+    const fwOptions = forwardOptions(options);
     fwdFrontend = forwardService(specs.frontend, fwOptions);
     fwdBackend = forwardService(specs.backend, fwOptions);
     await phase('frontend: netfwd apply', () => fwdFrontend!.apply());
