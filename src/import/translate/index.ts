@@ -11,7 +11,7 @@ import { ImportError, type Origin } from '../source.js';
 import { backend } from './backend.js';
 import { type Ctx, chainResolver, cidrOf, dnatTarget, keyText, type PlannedKeyFile, RESERVED_TABLES, type Role, where } from './context.js';
 import { frontend } from './frontend.js';
-import { noteUnused } from './leftovers.js';
+import { noteRpFilter, noteUnused } from './leftovers.js';
 
 export type { PlannedKeyFile, Role } from './context.js';
 
@@ -157,19 +157,6 @@ export function translate(facts: Facts, o: TranslateOptions): Translation {
     if (role === 'backend')
       notes.notTranslated(f, 'ip_forward=1', 'a backend does not forward; netfwd turns forwarding on only on the frontend');
   }
-  for (const r of facts.rpFilter) {
-    if (r.value.iface === iface && role === 'backend')
-      notes.changed(
-        r.origin,
-        `rp_filter ${r.value.iface}=${r.value.value}`,
-        'netfwd sets loose reverse-path filtering (2) on the tunnel in the routed return-path modes',
-      );
-    else
-      notes.notTranslated(
-        r.origin,
-        `rp_filter ${r.value.iface}=${r.value.value}`,
-        "reverse-path filtering of another interface; netfwd only sets the tunnel's",
-      );
-  }
+  noteRpFilter(notes, facts.rpFilter, iface, role === 'backend');
   return { role, roleReason, spec: { role, ...spec }, keyFiles, referencedKeyFiles };
 }

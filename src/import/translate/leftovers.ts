@@ -2,8 +2,11 @@
  * The notes about what no part of the translation used: each iptables rule,
  * ip rule and route left over, with the reason netfwd does not do it.
  */
+
+import type { Facts } from '../facts.js';
 import type { IpRoute, IpRule } from '../iproute.js';
 import { type IptRule, ruleText } from '../iptables.js';
+import type { Notes } from '../source.js';
 import { type Machine, type RuleCtx, USER_CHAIN_TARGET } from './context.js';
 import { setDscp } from './dscp.js';
 
@@ -140,4 +143,22 @@ export function ipRouteText(r: IpRoute): string {
   ]
     .filter((x) => x !== '')
     .join(' ');
+}
+
+/** rp_filter settings: the tunnel's is what netfwd sets itself on a backend in a routed mode; any other is not translated. */
+export function noteRpFilter(notes: Notes, rpFilter: Facts['rpFilter'], tunnel: string, isBackend: boolean): void {
+  for (const r of rpFilter) {
+    if (r.value.iface === tunnel && isBackend)
+      notes.changed(
+        r.origin,
+        `rp_filter ${r.value.iface}=${r.value.value}`,
+        'netfwd sets loose reverse-path filtering (2) on the tunnel in the routed return-path modes',
+      );
+    else
+      notes.notTranslated(
+        r.origin,
+        `rp_filter ${r.value.iface}=${r.value.value}`,
+        "reverse-path filtering of another interface; netfwd only sets the tunnel's",
+      );
+  }
 }

@@ -9,7 +9,7 @@ import { type Cidr, parseCidr } from '../cidr.js';
 import { ImportError } from '../source.js';
 import { chainResolver, type RuleCtx } from './context.js';
 import { setDscp } from './dscp.js';
-import { noteUnused } from './leftovers.js';
+import { noteRpFilter, noteUnused } from './leftovers.js';
 import { ccdOf, clientEnds, type End, interfaceOf, serverEnds, subnetLength, written } from './openvpn-tunnel.js';
 import { returnPathOf } from './return-path.js';
 import { servicesOf } from './services.js';
@@ -106,20 +106,7 @@ export function openVpnBackend(m: SetupCtx, o: BackendOptions): Record<string, u
     );
 
   // ---- kernel settings and what is left
-  for (const r of m.facts.rpFilter) {
-    if (r.value.iface === iface)
-      notes.changed(
-        r.origin,
-        `rp_filter ${r.value.iface}=${r.value.value}`,
-        'netfwd sets loose reverse-path filtering (2) on the tunnel in the routed return-path modes',
-      );
-    else
-      notes.notTranslated(
-        r.origin,
-        `rp_filter ${r.value.iface}=${r.value.value}`,
-        "reverse-path filtering of another interface; netfwd only sets the tunnel's",
-      );
-  }
+  noteRpFilter(notes, m.facts.rpFilter, iface, true);
   for (const f of m.facts.forwarding) {
     if (toHosts)
       notes.changed(
