@@ -17,6 +17,7 @@ export type { ApplyHooks } from './plan/apply.js';
 export type { ForwardOptions } from './plan/context.js';
 export { linkAlias, NETFWD_PROTOCOL as NETFWD_ROUTE_PROTOCOL, NFT_TABLE_COMMENT, nftTableName, OwnershipError } from './plan/ownership.js';
 export { CHANGE_KINDS, type Change, type ChangeAction, type ChangeKind, formatChange, Plan, type PlanRole } from './plan/plan.js';
+export type { PlanHealth } from './plan/plan-health.js';
 export { ResolveError, type ResolveOptions, type Resolver, resolveEndpoints, systemResolver } from './plan/resolve.js';
 export { TunnelAbsentError } from './plan/tunnel.js';
 export { type ApplyResult, forwardService, ServiceForward, type ServiceForwardOptions } from './service-forward.js';

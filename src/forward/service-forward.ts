@@ -6,6 +6,7 @@
 import { type ApplyHooks, applySteps } from './plan/apply.js';
 import { type ForwardOptions, type Kernel, openKernel } from './plan/context.js';
 import type { Plan } from './plan/plan.js';
+import type { PlanHealth } from './plan/plan-health.js';
 import { planDown, planUp } from './plan/planner.js';
 import { ResolveError, type ResolveOptions, resolveEndpoints } from './plan/resolve.js';
 import type { NormalizedConfig } from './spec/normalized-config.js';
@@ -48,9 +49,9 @@ export class ServiceForward {
     }
   }
 
-  /** The changes `apply()` would make, without making them. */
-  plan(): Promise<Plan> {
-    return this.with((k, config) => planUp(k, config));
+  /** The changes `apply()` would make, without making them (`health`: what `netfwd run` measured, see PlanHealth). */
+  plan(options: { health?: PlanHealth } = {}): Promise<Plan> {
+    return this.with((k, config) => planUp(k, config, options.health));
   }
 
   /**
@@ -58,10 +59,10 @@ export class ServiceForward {
    * is written. On a failure the steps already applied are undone and an
    * ApplyError names the failing step.
    */
-  apply(options: { hooks?: ApplyHooks } = {}): Promise<ApplyResult> {
+  apply(options: { hooks?: ApplyHooks; health?: PlanHealth } = {}): Promise<ApplyResult> {
     return this.with(async (k, config) => {
       const before = k.writes();
-      const plan = await planUp(k, config);
+      const plan = await planUp(k, config, options.health);
       await applySteps(plan.steps, options.hooks);
       return { plan, netlinkWrites: k.writes() - before };
     });

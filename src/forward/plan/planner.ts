@@ -14,6 +14,7 @@ import { checkClaim, checkUnclaimedRules, desiredClaim, otherClaims, ownedTables
 import type { Kernel } from './context.js';
 import { planNftables, planNftablesRemoval, readNftables } from './nftables.js';
 import { Plan, type Step } from './plan.js';
+import type { PlanHealth } from './plan-health.js';
 import {
   type AddressSteps,
   desiredPeerRoutes,
@@ -37,7 +38,7 @@ import { planLink, planTunnelRemoval, planWireGuard, readTunnel, TunnelAbsentErr
 import { planWarnings } from './warnings.js';
 
 /** The steps that make the kernel match the spec. */
-export async function planUp(k: Kernel, config: NormalizedConfig): Promise<Plan> {
+export async function planUp(k: Kernel, config: NormalizedConfig, _health: PlanHealth = {}): Promise<Plan> {
   const name = config.tunnel.interface;
   // Another configuration's table, priority or mark is refused before anything is read or changed.
   const others = otherClaims(k.netns, name);
