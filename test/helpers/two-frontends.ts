@@ -69,8 +69,11 @@ export interface TwoFrontendsEnv {
   ifaces: { a: string; b?: string };
   specs: { vpsa: FrontendSpec; vpsb: FrontendSpec; backend: BackendSpec };
   frontends: Record<VpsName, ServiceForward>;
-  supervisor: Supervisor;
-  /** Every event of the backend's supervisor, in order. */
+  /** The backend's supervisor now (restartSupervisor() makes a new one). */
+  readonly supervisor: Supervisor;
+  /** Stops the supervisor (its configuration stays, as when `netfwd run` is killed), starts a new one, waits until it applied. */
+  restartSupervisor(between?: () => Promise<void> | void): Promise<void>;
+  /** Every event of the backend's supervisors, in order. */
   events: SupervisorEvent[];
   /** The kind of the tunnel links as `ip -d` reports them ('tun': wireguard-go; 'wireguard': the kernel's). */
   wgKind: string;
@@ -173,14 +176,17 @@ export async function startTwoFrontends(o: TwoFrontendsOptions): Promise<TwoFron
       await frontends[vps]!.apply();
     }
     const events: SupervisorEvent[] = [];
-    supervisor = new Supervisor(validateSpec(backend), {
-      implementation,
-      recheckMs: 0,
-      log: (e) => events.push(e),
-      ...(o.supervisor ?? {}),
-    });
-    await supervisor.start();
-    await supervisor.ready;
+    const startSupervisor = async () => {
+      supervisor = new Supervisor(validateSpec(backend), {
+        implementation,
+        recheckMs: 0,
+        log: (e) => events.push(e),
+        ...(o.supervisor ?? {}),
+      });
+      await supervisor.start();
+      await supervisor.ready;
+    };
+    await startSupervisor();
 
     const backendIfaces = two ? [ifaces.a, ifaces.b] : [ifaces.a];
     const kinds = [
@@ -206,7 +212,15 @@ export async function startTwoFrontends(o: TwoFrontendsOptions): Promise<TwoFron
       ifaces: two ? ifaces : { a: ifaces.a },
       specs,
       frontends: frontends as Record<VpsName, ServiceForward>,
-      supervisor,
+      get supervisor() {
+        return supervisor!;
+      },
+      async restartSupervisor(between) {
+        await supervisor?.stop();
+        supervisor = undefined;
+        await between?.();
+        await startSupervisor();
+      },
       events,
       wgKind: [...new Set(kinds)].join(', '),
       close,
