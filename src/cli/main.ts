@@ -51,10 +51,12 @@ Usage:
                                       through each forward, and the route (or the address seen by
                                       HOST:PORT) of the backend's selected traffic
   netfwd run -c FILE [--json] [--down-on-exit] [--reresolve-after SECONDS] [--recheck SECONDS]
-             [--max-repairs N] [--repair-window SECONDS]
+             [--max-repairs N] [--repair-window SECONDS] [--tunnel-check SECONDS]
                                       apply, then keep it converged (repairs drift, re-resolves a
                                       host name endpoint; at most N repairs (5) per window (60 s),
-                                      then it names who keeps changing it); systemd Type=notify
+                                      then it names who keeps changing it); systemd Type=notify;
+                                      a backend with several tunnels checks each every 5 s (or
+                                      SECONDS, 0 = off) and moves its egress to the first healthy
                                       up, down, plan and status also take a file of role lan-router
                                       or service-host (the tagged-routing recipe's LAN roles)
   netfwd status [--netns NAME] [--json]
@@ -107,6 +109,7 @@ interface Options {
   downOnExit: boolean;
   reresolveAfter?: string;
   recheck?: string;
+  tunnelCheck?: string;
   maxRepairs?: string;
   repairWindow?: string;
   verbose: boolean;
@@ -132,6 +135,7 @@ function parse(argv: string[]): { command: string; options: Options } {
       'down-on-exit': { type: 'boolean', default: false },
       'reresolve-after': { type: 'string' },
       recheck: { type: 'string' },
+      'tunnel-check': { type: 'string' },
       'max-repairs': { type: 'string' },
       'repair-window': { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -160,6 +164,7 @@ function parse(argv: string[]): { command: string; options: Options } {
       downOnExit: values['down-on-exit'] ?? false,
       reresolveAfter: values['reresolve-after'],
       recheck: values.recheck,
+      tunnelCheck: values['tunnel-check'],
       maxRepairs: values['max-repairs'],
       repairWindow: values['repair-window'],
       verbose: values.verbose ?? false,
@@ -231,6 +236,12 @@ function printStatus(s: ForwardStatus): void {
     const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;
     out(
       `  peer ${p.name ?? '(not in the configuration)'} ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`,
+    );
+  }
+  for (const x of s.tunnels ?? []) {
+    const hs = x.handshakeAge === null ? 'no handshake yet' : `handshake ${x.handshakeAge} s ago`;
+    out(
+      `  tunnel ${x.interface}: ${x.present ? (x.up ? 'up' : 'DOWN') : 'absent'}, ${hs}, endpoint ${x.endpoint ?? '-'}${x.table !== undefined ? `, table ${x.table}, mark 0x${x.mark!.toString(16)}` : ''}, checks ${x.checkAddress ?? '-'}${x.egress ? ', carries the egress' : ''}`,
     );
   }
   for (const f of s.forwards) {
@@ -394,6 +405,7 @@ async function main(argv: string[]): Promise<number> {
         downOnExit: options.downOnExit,
         reresolveAfter: seconds('reresolve-after', options.reresolveAfter, 1),
         recheck: seconds('recheck', options.recheck, 0),
+        tunnelCheck: seconds('tunnel-check', options.tunnelCheck, 0),
         maxRepairs: count('max-repairs', options.maxRepairs, 1, 1000),
         repairWindow: seconds('repair-window', options.repairWindow, 1),
         verbose: options.verbose,

@@ -23,6 +23,8 @@ export interface RunOptions {
   reresolveAfter?: number;
   /** Seconds between periodic checks (0: only on events). */
   recheck?: number;
+  /** Seconds between the checks of a backend's several tunnels (0: off). */
+  tunnelCheck?: number;
   /** At most this many repairs per `repairWindow` seconds (then 'repairs-throttled'). */
   maxRepairs?: number;
   repairWindow?: number;
@@ -66,6 +68,7 @@ export async function runCommand(load: () => NormalizedConfig, o: RunOptions, ou
     ...(o.userspaceCommand ? { userspaceCommand: o.userspaceCommand } : {}),
     ...(o.reresolveAfter !== undefined ? { reresolveAfterSeconds: o.reresolveAfter } : {}),
     ...(o.recheck !== undefined ? { recheckMs: o.recheck * 1000 } : {}),
+    ...(o.tunnelCheck !== undefined ? { tunnelCheckMs: o.tunnelCheck * 1000 } : {}),
     ...(o.maxRepairs !== undefined ? { maxRepairs: o.maxRepairs } : {}),
     ...(o.repairWindow !== undefined ? { repairWindowMs: o.repairWindow * 1000 } : {}),
     log,

@@ -168,7 +168,7 @@ export async function runLanDemo(topology: 'lan' | 'recipe', options: DemoOption
     }
 
     // Counters of the demo's own: what leaves the home uplink, and (recipe) each hop of the replies.
-    const tunnelIf = specs.backend.tunnel.interface;
+    const tunnelIf = specs.backend.tunnel!.interface;
     const service = (f: Family) => [ipOf(f).saddr.eq(at(A.servicehost, f)), e.tcp.sport.eq(SERVICE_PORT)];
     await installCounters(gw.netns, 'demo_uplink', [
       ...perFamily('from the LAN to the client', 'out-before-nat', (f) => [

@@ -34,6 +34,15 @@ export interface SupervisorOptions extends ServiceForwardOptions, ResolveOptions
   /** A peer counts as up while its last handshake is younger than this. Default 180 s (WireGuard's reject-after time). */
   peerUpSeconds?: number;
   /**
+   * A backend with several tunnels: how often each tunnel's frontend is
+   * checked through it (which tunnel the services' own traffic uses).
+   * Default 5 000 ms; 0 turns the checks off (the egress then stays where
+   * it is).
+   */
+  tunnelCheckMs?: number;
+  /** How long a tunnel check waits for an answer before it counts the frontend as dead. Default 2 000 ms. */
+  tunnelCheckTimeoutMs?: number;
+  /**
    * At most this many repairs within `repairWindowMs`: past it, the
    * supervisor stops repairing until the window has room again and says who
    * keeps changing its objects (event 'repairs-throttled'), instead of
@@ -69,6 +78,8 @@ export const DEFAULTS = {
   retryMs: 2_000,
   retryMaxMs: 60_000,
   peerUpSeconds: 180,
+  tunnelCheckMs: 5_000,
+  tunnelCheckTimeoutMs: 2_000,
   maxRepairs: 5,
   repairWindowMs: 60_000,
 };

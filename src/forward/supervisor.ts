@@ -1,4 +1,6 @@
 /**
+ * over 500 lines: one state machine (converge, repair bound, handshakes, tunnel checks) whose fields every part shares.
+ *
  * The supervisor behind `netfwd run`: applies a spec, then keeps the kernel
  * converged on it.
  *
@@ -27,9 +29,11 @@ import { ConfigError } from '../errors.js';
 import { isOwnPort } from '../netlink/connection.js';
 import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
 import { Route, type RouteEvent, type RouteMonitor, RT_TABLE_MAIN } from '../route/index.js';
+import { EgressHealth } from './health/egress.js';
 import { type Kernel, openKernelIn } from './plan/context.js';
 import { NETFWD_PROTOCOL, nftTableName } from './plan/ownership.js';
-import { hostnameEndpoint, isUnresolved, resolveEndpoint } from './plan/resolve.js';
+import type { PlanHealth } from './plan/plan-health.js';
+import { hostnameEndpoint, isUnresolved, resolveEndpoint, resolveTunnels } from './plan/resolve.js';
 import { ServiceForward } from './service-forward.js';
 import type { NormalizedConfig } from './spec/normalized-config.js';
 import { describeProcess, describeSender } from './status/who.js';
@@ -76,6 +80,8 @@ export class Supervisor {
   private readyResolve!: () => void;
   private readyReject!: (err: Error) => void;
   private peerUp = new Map<string, boolean>();
+  private egressHealth: EgressHealth | undefined;
+  private checkingTunnels = false;
   private lastResolve = 0;
   private lastStatus = '';
   /** Who made the changes the pending plan reacts to: rtnetlink sender ports and nftables committers (not this process). */
@@ -101,6 +107,8 @@ export class Supervisor {
       retryMs: options.retryMs ?? DEFAULTS.retryMs,
       retryMaxMs: options.retryMaxMs ?? DEFAULTS.retryMaxMs,
       peerUpSeconds: options.peerUpSeconds ?? DEFAULTS.peerUpSeconds,
+      tunnelCheckMs: options.tunnelCheckMs ?? DEFAULTS.tunnelCheckMs,
+      tunnelCheckTimeoutMs: options.tunnelCheckTimeoutMs ?? DEFAULTS.tunnelCheckTimeoutMs,
       maxRepairs: options.maxRepairs ?? DEFAULTS.maxRepairs,
       repairWindowMs: options.repairWindowMs ?? DEFAULTS.repairWindowMs,
     };
@@ -140,6 +148,40 @@ export class Supervisor {
     this.schedule('start', 0);
     if (this.o.recheckMs > 0) this.intervals.push(setInterval(() => this.schedule('periodic check', 0), this.o.recheckMs));
     if (this.o.handshakeCheckMs > 0) this.intervals.push(setInterval(() => void this.checkHandshakes(), this.o.handshakeCheckMs));
+    const config = this.config;
+    if (config.role === 'backend' && config.tunnels.length > 1 && config.returnPath.mode !== 'snat' && this.o.tunnelCheckMs > 0) {
+      this.egressHealth = new EgressHealth(config, this.o.tunnelCheckTimeoutMs);
+      this.intervals.push(setInterval(() => void this.checkTunnels(), this.o.tunnelCheckMs));
+    }
+  }
+
+  /** What the plan depends on that this supervisor measured (the egress tunnel). */
+  private health(): PlanHealth {
+    return this.egressHealth?.egress ? { egressTunnel: this.egressHealth.egress } : {};
+  }
+
+  /** Several tunnels: checks each; reports tunnels going down and up; moves the egress to the first healthy one. */
+  async checkTunnels(): Promise<void> {
+    const h = this.egressHealth;
+    if (this.stopped || !this.kernel || !this.converged || !h || this.checkingTunnels) return;
+    this.checkingTunnels = true;
+    try {
+      const result = await h.check(this.kernel);
+      for (const t of result.changed)
+        this.emit(t.healthy ? 'info' : 'warn', t.healthy ? 'tunnel-up' : 'tunnel-down', {
+          interface: t.interface,
+          check: t.reason,
+          handshakeAgeSeconds: t.handshakeAgeSeconds,
+        });
+      if (result.egress) {
+        this.emit(result.egress.from === undefined ? 'info' : 'warn', 'egress-moved', { ...result.egress });
+        this.schedule(`egress to ${result.egress.to}: ${result.egress.reason}`, 0);
+      }
+    } catch (err) {
+      this.emit('debug', 'tunnel-check-failed', { error: (err as Error).message });
+    } finally {
+      this.checkingTunnels = false;
+    }
   }
 
   /** Takes a new configuration (SIGHUP): applies it as a repair would. */
@@ -153,6 +195,7 @@ export class Supervisor {
       return;
     }
     this.config = config;
+    if (config.role === 'backend') this.egressHealth?.reconfigure(config);
     this.resolved = undefined;
     this.mustApply = true;
     this.emit('info', 'reloaded', {});
@@ -294,6 +337,14 @@ export class Supervisor {
   // ---------------------------------------------------------------- converge
 
   private async resolvedConfig(force: boolean): Promise<NormalizedConfig> {
+    if (this.config.role === 'backend' && this.config.tunnels.length > 1) {
+      // Several tunnels: every host name endpoint, resolved again when forced (no per-tunnel change events).
+      if (this.resolved && !force) return this.resolved;
+      this.lastResolve = Date.now();
+      this.stats.resolutions++;
+      this.resolved = await resolveTunnels(this.config, this.options, force);
+      return this.resolved;
+    }
     const endpoint = hostnameEndpoint(this.config);
     if (!endpoint) return this.config;
     if (this.resolved && !force) return this.resolved;
@@ -327,7 +378,7 @@ export class Supervisor {
       this.repairTimes = this.repairTimes.filter((t) => now - t < this.o.repairWindowMs);
       if (this.converged && !forced && this.repairTimes.length >= this.o.maxRepairs) {
         // Bounded: somebody keeps changing netfwd's objects. Look, but do not fight.
-        const plan = await new ServiceForward(config, this.options).plan();
+        const plan = await new ServiceForward(config, this.options).plan({ health: this.health() });
         if (plan.empty) {
           this.emit('debug', 'checked', { trigger: triggers });
           return;
@@ -357,7 +408,7 @@ export class Supervisor {
           this.retry = setTimeout(() => this.schedule('repair bound reached: checking again', 0), Math.max(resumeInMs, 0) + 10);
         return;
       }
-      const result = await new ServiceForward(config, this.options).apply();
+      const result = await new ServiceForward(config, this.options).apply({ health: this.health() });
       this.stats.applies++;
       // The notifications of what this apply wrote arrive meanwhile: they are not why the next
       // check runs (it will find nothing to do), so they do not show up as its triggers.
@@ -368,6 +419,7 @@ export class Supervisor {
         this.converged = true;
         this.emit('info', 'applied', { changes: lines, netlinkWrites: result.netlinkWrites, warnings: [...result.plan.warnings] });
         this.readyResolve();
+        void this.checkTunnels();
       } else if (lines.length > 0) {
         this.stats.repairs++;
         if (!forced) this.repairTimes.push(Date.now());

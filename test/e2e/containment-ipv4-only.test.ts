@@ -65,7 +65,7 @@ for (const mode of ['uid', 'mark'] as const satisfies readonly Mode[]) {
       await serve(e, 'backend', { name: 'home', tcp: [8080], udp: [] });
       await e.lab.start('internet', whoami, OUTSIDE_PORT).result;
       await e.handshakes();
-      return { ...e, router, tunnel: e.specs.backends[0]!.tunnel.interface };
+      return { ...e, router, tunnel: e.specs.backends[0]!.tunnel!.interface };
     } catch (err) {
       await e.close().catch(() => undefined);
       throw err;

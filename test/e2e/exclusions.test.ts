@@ -92,7 +92,7 @@ test('mark mode (the same backend switched over): the same', async (t) => {
 
 test('with the tunnel link down the excluded destinations still work; the rest of the selected traffic fails', async (t) => {
   const e = env();
-  inNetns(e.lab.hosts.backend.netns, 'ip', ['link', 'set', 'dev', e.specs.backends[0]!.tunnel.interface, 'down']);
+  inNetns(e.lab.hosts.backend.netns, 'ip', ['link', 'set', 'dev', e.specs.backends[0]!.tunnel!.interface, 'down']);
   t.deepEqual(await dialAs(e.lab, 'backend', SERVICE_UID, excluded), direct);
   for (const r of await dialAs(e.lab, 'backend', SERVICE_UID, tunneled)) t.regex(r, /^\(error E(HOST|NET)UNREACH\)$/);
 });

@@ -71,7 +71,7 @@ const direct = [LAB_ADDRESSES.backend.ipv4, LAB_ADDRESSES.backend.ipv6];
 const failed = /^\((error E(HOST|NET)UNREACH|error EPERM|timeout)\)$/;
 
 const backendNs = () => env().lab.hosts.backend.netns;
-const tunnel = () => env().specs.backends[0]!.tunnel.interface;
+const tunnel = () => env().specs.backends[0]!.tunnel!.interface;
 const linkDown = () => inNetns(backendNs(), 'ip', ['link', 'set', 'dev', tunnel(), 'down']);
 
 test('with the tunnel up, the selected user reaches the outside host through the frontend', async (t) => {

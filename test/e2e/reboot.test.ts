@@ -186,7 +186,7 @@ test('traffic flows with netfwd run on both ends, and again after a power cut an
   const fe = e.lab.hosts.frontend.netns;
   const be = e.lab.hosts.backend.netns;
   const feIf = e.specs.frontend.tunnel.interface;
-  const beIf = e.specs.backends[0]!.tunnel.interface;
+  const beIf = e.specs.backends[0]!.tunnel!.interface;
   e.lab.start('internet', whoami, OUTSIDE_PORT);
   let service = await startService(e.lab, 'backend', { name: 'home', tcp: [8080], udp: [] });
 

@@ -519,8 +519,8 @@ export function defineContainmentTests(mode: Mode): void {
     ];
     const e = await startContainmentEnv({ labBackends: 2, backends: plans, forwards: FORWARDS });
     try {
-      const homeTunnel = e.specs.backends[0]!.tunnel.interface;
-      const officeTunnel = e.specs.backends[1]!.tunnel.interface;
+      const homeTunnel = e.specs.backends[0]!.tunnel!.interface;
+      const officeTunnel = e.specs.backends[1]!.tunnel!.interface;
       const frontendTunnel = e.specs.frontend.tunnel.interface;
       const privateNs = await addNetwork(e, 'frontend', 'vps-private', PRIVATE);
       const privateWatch = installWatch(privateNs, WATCH, [

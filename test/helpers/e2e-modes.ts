@@ -71,7 +71,7 @@ export function defineModeTests(mode: Mode): void {
       ],
     });
     try {
-      const tunnel = e.specs.backends[0]!.tunnel.interface;
+      const tunnel = e.specs.backends[0]!.tunnel!.interface;
       const counters: Counter[] = [
         { name: 'uplink: tcp from the service port', match: `oifname "eth0" tcp sport ${TCP}`, hook: 'postrouting' },
         { name: 'uplink: udp from the service ports', match: `oifname "eth0" udp sport ${UDP}-${UDP_ANY}`, hook: 'postrouting' },

@@ -565,7 +565,7 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
       await frontend.apply();
       for (const b of backends) await b.apply();
       // Checked with ip, not with netfwd: the tunnels really are of the forced kind.
-      const kinds = [specs.frontend, ...specs.backends].map((spec) => linkKind(spec.netns!, spec.tunnel.interface));
+      const kinds = [specs.frontend, ...specs.backends].map((spec) => linkKind(spec.netns!, spec.tunnel!.interface));
       wgKind = [...new Set(kinds)].join(', ');
       if (implementation !== 'auto') {
         const want = implementation === 'kernel' ? 'wireguard' : 'tun';

@@ -86,7 +86,7 @@ test("the probe connects through every TCP forward and shows where the backend's
   const be = await cli(['status', '-c', f.backend, '--probe', '--probe-egress', `${LAB_ADDRESSES.outside.ipv4}:${OUTSIDE_PORT}`, '--json']);
   t.is(be.code, 0, be.stderr);
   const bs = JSON.parse(be.stdout);
-  const tunnel = e.specs.backends[0]!.tunnel.interface;
+  const tunnel = e.specs.backends[0]!.tunnel!.interface;
   t.like(
     bs.probe.egress.find((x: any) => x.family === 4),
     { selector: 'uid 1000', interface: tunnel, source: '10.0.0.2', table: 5000, throughTunnel: true },
@@ -123,7 +123,7 @@ test("with the backend's tunnel down the forward probe times out and the egress 
   const e = env!;
   const f = files(t, e);
   const ns = e.lab.hosts.backend.netns;
-  const tunnel = e.specs.backends[0]!.tunnel.interface;
+  const tunnel = e.specs.backends[0]!.tunnel!.interface;
   inNetns(ns, 'ip', ['link', 'set', tunnel, 'down']);
   t.teardown(() => e.backends[0]!.apply().then(() => undefined));
   const be = JSON.parse(

@@ -173,7 +173,7 @@ test('backend update (link down, endpoint, uids, exclusions, services): a failur
   const keys = keyPair();
   const v1 = backendSpec('', wg, keys);
   const v2 = backendSpec('', wg, keys);
-  v2.tunnel.peer!.endpoint = '203.0.113.9:51820';
+  v2.tunnel!.peer!.endpoint = '203.0.113.9:51820';
   v2.returnPath = { mode: 'uid', uids: ['1000-1001', '2000'], exclude: ['192.168.2.0/24', '198.18.0.0/15'] };
   v2.services = [
     { protocol: 'tcp', port: 9735 },
@@ -192,7 +192,7 @@ test('backend update of the IPv6 tunnel address: a failure at every step restore
   const wg = uniqueInterface('e');
   const keys = keyPair();
   const v2 = backendSpec('', wg, keys);
-  v2.tunnel.addresses = ['10.0.0.2/24', 'fd00::5/64'];
+  v2.tunnel!.addresses = ['10.0.0.2/24', 'fd00::5/64'];
   const bad = await everyStep(t, 'backend, new IPv6 address', { setup: deployed(backendSpec('', wg, keys)), spec: v2, wg, dad: true });
   t.deepEqual(bad, []);
 });
@@ -205,7 +205,7 @@ test('backend update of the IPv4 tunnel address: a failure at every step restore
   const wg = uniqueInterface('a');
   const keys = keyPair();
   const v2 = backendSpec('', wg, keys);
-  v2.tunnel.addresses = ['10.0.0.5/24', 'fd00::2/64'];
+  v2.tunnel!.addresses = ['10.0.0.5/24', 'fd00::2/64'];
   const bad = await everyStep(t, 'backend, new IPv4 address', { setup: deployed(backendSpec('', wg, keys)), spec: v2, wg });
   t.deepEqual(bad, []);
 });

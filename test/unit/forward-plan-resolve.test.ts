@@ -13,8 +13,8 @@ import { backendSpec } from '../fixtures/invalid-specs/base.js';
 
 function spec(endpoint: string, endpointFamily?: 4 | 6): NormalizedBackend {
   const s = backendSpec() as BackendSpec;
-  s.tunnel.peer!.endpoint = endpoint;
-  if (endpointFamily) s.tunnel.peer!.endpointFamily = endpointFamily;
+  s.tunnel!.peer!.endpoint = endpoint;
+  if (endpointFamily) s.tunnel!.peer!.endpointFamily = endpointFamily;
   return validateSpec(s) as NormalizedBackend;
 }
 

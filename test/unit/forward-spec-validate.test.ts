@@ -430,8 +430,8 @@ test('mode snat: nothing but the mode', (t) => {
 
 test('a backend with a listen port, keepalive off and no services', (t) => {
   const spec = minimalBackend({ mode: 'uid', uids: ['1000'] });
-  spec.tunnel.listenPort = 51821;
-  spec.tunnel.peer!.persistentKeepalive = 0;
+  spec.tunnel!.listenPort = 51821;
+  spec.tunnel!.peer!.persistentKeepalive = 0;
   spec.services = [];
   const c: NormalizedBackend = validateSpec(spec);
   t.is(c.tunnel.listenPort, 51821);
@@ -646,7 +646,7 @@ test('a normalised config shows no key in inspect, JSON, String or console outpu
   withTempDir((dir) => {
     writeFileSync(join(dir, 'wg0.key'), `${KEYS.backendPrivate}\n`, { mode: 0o600 });
     const be = backendSpec();
-    be.tunnel = { ...be.tunnel, privateKey: undefined, privateKeyFile: 'wg0.key' };
+    be.tunnel = { ...be.tunnel!, privateKey: undefined, privateKeyFile: 'wg0.key' };
     const configs: NormalizedConfig[] = [validateSpec(frontendSpec()), validateSpec(be, { baseDir: dir })];
     for (const c of configs) {
       for (const text of [

@@ -29,8 +29,15 @@ export function desiredClaim(config: NormalizedConfig): Claim {
   const ports = { services: config.services.map(text), tunnelPorts: config.tunnelPorts.map(text) };
   const rp = config.returnPath;
   if (rp.mode === 'snat') return { role: 'backend', sysctls, ports };
-  const priorities = rp.mode === 'uid' ? [rp.priority, rp.priority + 1] : [rp.priority];
+  const several = config.tunnels.length > 1;
+  const priorities = rp.mode === 'uid' || several ? [rp.priority, rp.priority + 1] : [rp.priority];
   const claim: Claim = { role: 'backend', table: rp.table, priorities, marks: [arrivalMark(config)!], sysctls, ports };
+  if (several) {
+    // Several tunnels: a table and a mark each (and mode mark's own mark, which selects the services).
+    claim.table = config.tunnels[0]!.table!;
+    claim.tables = config.tunnels.slice(1).map((t) => t.table!);
+    claim.marks = [...config.tunnels.map((t) => t.mark!), ...(rp.mode === 'mark' ? [rp.mark] : [])];
+  }
   const wgMark = tunnelFwmark(config);
   if (wgMark !== 0) claim.tunnelMarks = [wgMark];
   return claim;
@@ -44,6 +51,11 @@ export function otherClaims(netns: string | undefined, tunnel: string): Map<stri
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** Every routing table a claim holds. */
+export function claimedTables(c: Claim | undefined): number[] {
+  return c?.table === undefined ? [] : [c.table, ...(c.tables ?? [])];
+}
 
 /** Whether two claimed port texts ("tcp 80-81") share a protocol and a port. */
 function overlaps(a: string, b: string): boolean {
@@ -65,11 +77,13 @@ export function checkClaim(netns: string | undefined, claim: Claim, others: Read
   for (const [name, other] of others) {
     const whose = `the netfwd configuration of tunnel ${name} in this namespace (${stateFilePath(netns, name)})`;
     const fix = `run \`netfwd down\` for it first, or choose another value`;
-    if (claim.table !== undefined && claim.table === other.table) {
+    const theirTables = claimedTables(other);
+    const table = claimedTables(claim).find((t) => theirTables.includes(t));
+    if (table !== undefined) {
       throw new ConfigError(
         'returnPath.table',
-        `table ${claim.table} is used by ${whose}`,
-        `a table no other netfwd configuration uses, e.g. ${claim.table + 1}; or ${fix}`,
+        `table ${table} is used by ${whose}`,
+        `a table no other netfwd configuration uses (it has ${theirTables.join(', ')}); or ${fix}`,
       );
     }
     const prio = (claim.priorities ?? []).find((p) => (other.priorities ?? []).includes(p));
@@ -123,11 +137,7 @@ export function checkUnclaimedRules(
   previous: Claim | undefined,
 ): void {
   if (!claim.priorities?.length) return;
-  const tables = new Set<number>([
-    claim.table!,
-    ...(previous?.table !== undefined ? [previous.table] : []),
-    ...[...others.values()].flatMap((c) => (c.table !== undefined ? [c.table] : [])),
-  ]);
+  const tables = new Set<number>([...claimedTables(claim), ...claimedTables(previous), ...[...others.values()].flatMap(claimedTables)]);
   const stray = rules.find(
     (r) => r.priority !== undefined && claim.priorities!.includes(r.priority) && typeof r.table === 'number' && !tables.has(r.table),
   );
@@ -151,7 +161,7 @@ export function planClaim(netns: string | undefined, tunnel: string, claim: Clai
   if (sameClaim(previous, claim)) return [];
   const describe = (c: Claim) =>
     [
-      c.table !== undefined ? `table ${c.table}` : '',
+      c.table !== undefined ? `table ${claimedTables(c).join(', ')}` : '',
       c.priorities?.length ? `priority ${c.priorities.join(', ')}` : '',
       c.marks?.length ? `mark ${c.marks.map(hex).join(', ')}` : '',
       c.sysctls.length ? `needs ${c.sysctls.join(', ')}` : '',
@@ -196,9 +206,8 @@ export function planClaimRemoval(netns: string | undefined, tunnel: string): Ste
  * and the one the spec names — unless another configuration claims it.
  */
 export function ownedTables(config: NormalizedConfig, previous: Claim | undefined, others: ReadonlyMap<string, Claim>): number[] {
-  const claimedByOthers = new Set([...others.values()].flatMap((c) => (c.table !== undefined ? [c.table] : [])));
-  const out = new Set<number>();
-  if (previous?.table !== undefined) out.add(previous.table);
-  if (config.role === 'backend' && config.returnPath.mode !== 'snat') out.add(config.returnPath.table);
+  const claimedByOthers = new Set([...others.values()].flatMap(claimedTables));
+  const out = new Set<number>(claimedTables(previous));
+  if (config.role === 'backend' && config.returnPath.mode !== 'snat') for (const t of config.tunnels) out.add(t.table!);
   return [...out].filter((t) => !claimedByOthers.has(t)).sort((a, b) => a - b);
 }

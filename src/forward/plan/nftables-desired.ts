@@ -20,6 +20,7 @@ import { nftExpr as e, type NftChainSpec, type NftElement, type NftSetSpec, type
 import type {
   IpFamily,
   NormalizedBackend,
+  NormalizedBackendTunnel,
   NormalizedConfig,
   NormalizedForward,
   NormalizedFrontend,
@@ -268,7 +269,8 @@ export function arrivalMark(config: NormalizedBackend): number | undefined {
 
 function desiredBackend(config: NormalizedBackend): DesiredNftables {
   const table = nftTableName(config.tunnel.interface);
-  const wg = config.tunnel.interface;
+  const tunnels = config.tunnels;
+  const several = tunnels.length > 1;
   const base = { family: FAMILY, table };
   const sets: NftSetSpec[] = [
     { ...base, name: 'services', keyType: ['inet_proto', 'inet_service'], flags: ['interval'] },
@@ -279,8 +281,7 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
   elements.set('services', portElements(local));
   elements.set('tunnel_ports', portElements(config.tunnelPorts));
   // Services on other hosts (services[].host): forwarded from the tunnel to exactly those addresses and ports.
-  const hostRules: NftStmt[][] = [];
-  const hostNat: NftStmt[][] = [];
+  const hostTargets: NftStmt[] = [];
   for (const f of config.services.some((s) => s.hosts.length > 0) ? config.families : []) {
     sets.push({ ...base, name: `host_services${f}`, keyType: [addrType(f), 'inet_proto', 'inet_service'], flags: ['interval'] });
     elements.set(
@@ -297,37 +298,42 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
           })),
       ),
     );
-    const hostTarget = e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@host_services${f}`);
-    hostRules.push([e.iifname.eq(wg), hostTarget, e.accept()]);
-    // Mode snat: the host answers the backend's LAN address, which sends the reply on into the tunnel.
-    hostNat.push([e.iifname.eq(wg), hostTarget, e.masquerade()]);
+    hostTargets.push(e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@host_services${f}`));
   }
+  const hostRules = (wg: string): NftStmt[][] => hostTargets.map((target) => [e.iifname.eq(wg), target, e.accept()]);
+  // Mode snat: the host answers the backend's LAN address, which sends the reply on into the tunnel.
+  const hostNat = tunnels.flatMap((t) => hostTargets.map((target) => [e.iifname.eq(t.interface), target, e.masquerade()]));
   const sources: NftStmt[][] = [];
   const services = e.concat(e.meta.l4proto, e.th.dport).in('@services');
   const rp = config.returnPath;
-  const mark = arrivalMark(config);
-  const fromTunnel: NftStmt[][] = [];
-  const guard: NftStmt[][] = [
-    [e.oifname.eq(wg), e.return()],
-    [e.oifname.eq('lo'), e.return()],
-  ];
-  if (mark === undefined) {
+  const routed = rp.mode !== 'snat';
+  const fromTunnel = (t: NormalizedBackendTunnel): NftStmt[][] => {
+    if (routed) return [];
     // Mode snat: everything from the tunnel comes from the frontend's tunnel
     // address, so replies go into the tunnel by the tunnel's own route. Other
-    // sources would be answered by the main table: refused. Replies to the
-    // tunnel subnet never leave by another interface (the tunnel link down).
-    for (const a of config.tunnel.addresses) {
-      fromTunnel.push([e.iifname.eq(wg), ipKey(a.family).saddr.neq(a.network), e.drop()]);
-      guard.push([ipKey(a.family).daddr.eq(a.network), e.drop()]);
-    }
+    // sources would be answered by the main table: refused.
+    const out = t.addresses.map((a) => [e.iifname.eq(t.interface), ipKey(a.family).saddr.neq(a.network), e.drop()]);
     // An address family the tunnel lacks never comes from the frontend.
-    for (const f of [4, 6] as const) if (!config.families.includes(f)) fromTunnel.push([e.iifname.eq(wg), nfproto(f), e.drop()]);
-  } else {
+    for (const f of [4, 6] as const)
+      if (!t.addresses.some((a) => a.family === f)) out.push([e.iifname.eq(t.interface), nfproto(f), e.drop()]);
+    return out;
+  };
+  const guard: NftStmt[][] = [];
+  if (routed && several) {
+    // Every packet of a connection that arrived by tunnel N leaves by tunnel N or not at all.
+    for (const t of tunnels) guard.push([e.ct.direction.eq('reply'), e.ct.mark.eq(t.mark!), e.oifname.neq(t.interface), e.drop()]);
+  }
+  for (const t of tunnels) guard.push([e.oifname.eq(t.interface), e.return()]);
+  guard.push([e.oifname.eq('lo'), e.return()]);
+  if (!routed) {
+    // Replies to a tunnel subnet never leave by another interface (the tunnel link down).
+    for (const t of tunnels) for (const a of t.addresses) guard.push([ipKey(a.family).daddr.eq(a.network), e.drop()]);
+  } else if (!several) {
     // Every packet of a connection that arrived through the tunnel — the
     // services' answers (of this machine or of a host behind it), the
     // kernel's resets and ICMP errors — leaves by the tunnel or not at all.
     // (The requests themselves go on to a service's host by the LAN.)
-    guard.push([e.ct.direction.eq('reply'), e.ct.mark.eq(mark), e.drop()]);
+    guard.push([e.ct.direction.eq('reply'), e.ct.mark.eq(rp.mark), e.drop()]);
   }
   guard.push([e.concat(e.meta.l4proto, e.th.sport).in('@services'), e.drop()]);
   const chains: DesiredChain[] = [
@@ -336,11 +342,16 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
       // Elsewhere the services answer only on loopback.
       spec: { ...base, name: 'input', type: 'filter', hook: 'input', priority: 'filter', policy: 'accept' },
       rules: [
-        [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
-        ...fromTunnel,
-        [e.iifname.eq(wg), services, e.accept()],
-        [e.iifname.eq(wg), e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'), e.accept()],
-        [e.iifname.eq(wg), e.drop()],
+        ...tunnels.flatMap((t) => {
+          const wg = t.interface;
+          return [
+            [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
+            ...fromTunnel(t),
+            [e.iifname.eq(wg), services, e.accept()],
+            [e.iifname.eq(wg), e.concat(e.meta.l4proto, e.th.dport).in('@tunnel_ports'), e.accept()],
+            [e.iifname.eq(wg), e.drop()],
+          ];
+        }),
         [e.iifname.eq('lo'), e.return()],
         [services, e.drop()],
       ],
@@ -350,12 +361,15 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
       // connections this machine itself DNATs from a listed service's port (a container's
       // published port) and the services on other hosts (services[].host).
       spec: { ...base, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' },
-      rules: [
-        [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
-        [e.iifname.eq(wg), e.ct.status.any('dnat'), e.concat(e.meta.l4proto, e.ct.original['proto-dst']).in('@services'), e.accept()],
-        ...hostRules,
-        [e.iifname.eq(wg), e.drop()],
-      ],
+      rules: tunnels.flatMap((t) => {
+        const wg = t.interface;
+        return [
+          [e.iifname.eq(wg), e.ct.state.any('established', 'related'), e.accept()],
+          [e.iifname.eq(wg), e.ct.status.any('dnat'), e.concat(e.meta.l4proto, e.ct.original['proto-dst']).in('@services'), e.accept()],
+          ...hostRules(wg),
+          [e.iifname.eq(wg), e.drop()],
+        ];
+      }),
     },
     {
       // Leak guard: the services' ports, and (routed modes) every packet of a
@@ -367,7 +381,7 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
       rules: guard,
     },
   ];
-  if (mark !== undefined) {
+  if (routed) {
     // Connections that arrive through the tunnel carry the mark: their replies
     // (whoever makes them, the kernel included) are routed back by it.
     // The replies of forwarded connections (a container behind a published port,
@@ -377,8 +391,8 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
     chains.push({
       spec: { ...base, name: 'prerouting', type: 'filter', hook: 'prerouting', priority: 'mangle', policy: 'accept' },
       rules: [
-        [e.iifname.eq(wg), e.ct.state.any('new'), e.ct.mark.set(mark)],
-        [e.iifname.neq(wg), e.ct.direction.eq('reply'), e.ct.mark.eq(mark), e.meta.mark.set(e.ct.mark)],
+        ...tunnels.map((t) => [e.iifname.eq(t.interface), e.ct.state.any('new'), e.ct.mark.set(t.mark!)]),
+        ...tunnels.map((t) => [e.iifname.neq(t.interface), e.ct.direction.eq('reply'), e.ct.mark.eq(t.mark!), e.meta.mark.set(e.ct.mark)]),
       ],
     });
   }
@@ -390,45 +404,54 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
     const tag: NftStmt[][] = [];
     for (const f of config.families) {
       const dscp = f === 4 ? e.ip.dscp : e.ip6.dscp;
-      // (A match on the field makes nft add the family's dependency, so the set never touches the other family.)
-      tag.push([e.iifname.eq(wg), e.oifname.neq(wg), e.ct.direction.eq('original'), dscp.neq(rp.dscp), dscp.set(rp.dscp)]);
-      tag.push([e.oifname.eq(wg), e.ct.mark.eq(rp.mark), dscp.eq(rp.dscp), dscp.set(0)]);
+      for (const t of tunnels) {
+        if (!t.addresses.some((a) => a.family === f)) continue;
+        const wg = t.interface;
+        // (A match on the field makes nft add the family's dependency, so the set never touches the other family.)
+        tag.push([e.iifname.eq(wg), e.oifname.neq(wg), e.ct.direction.eq('original'), dscp.neq(rp.dscp), dscp.set(rp.dscp)]);
+        tag.push([e.oifname.eq(wg), e.ct.mark.eq(t.mark!), dscp.eq(rp.dscp), dscp.set(0)]);
+      }
     }
     chains.push({ spec: { ...base, name: 'tag', type: 'filter', hook: 'forward', priority: 'mangle', policy: 'accept' }, rules: tag });
   }
-  if (rp.mode !== 'snat' && rp.sources.length > 0) {
+  if (routed && rp.sources.length > 0) {
     // returnPath.sources leave by the tunnel with its address (a source rule routes them there).
     for (const f of config.families) {
-      const own = config.tunnel.addresses.find((a) => a.family === f)!;
       sets.push({ ...base, name: `sources${f}`, keyType: [addrType(f)], flags: ['interval'] });
       elements.set(
         `sources${f}`,
         rp.sources.filter((s) => s.family === f).map((s) => ({ key: prefixKey(s.cidr) })),
       );
-      sources.push([e.oifname.eq(wg), ipKey(f).saddr.in(`@sources${f}`), ipKey(f).saddr.neq(own.address), e.masquerade()]);
+      for (const t of tunnels) {
+        const own = t.addresses.find((a) => a.family === f);
+        if (own)
+          sources.push([e.oifname.eq(t.interface), ipKey(f).saddr.in(`@sources${f}`), ipKey(f).saddr.neq(own.address), e.masquerade()]);
+      }
     }
   }
   const natRules = [...sources, ...(rp.mode === 'snat' && config.services.some((s) => s.hosts.length > 0) ? hostNat : [])];
-  const restore: NftStmt[] | undefined = mark === undefined ? undefined : [e.ct.mark.eq(mark), e.meta.mark.set(e.ct.mark)];
+  const restore: NftStmt[][] = routed ? tunnels.map((t) => [e.ct.mark.eq(t.mark!), e.meta.mark.set(e.ct.mark)]) : [];
   if (rp.mode === 'mark') {
     // The tunnel's own encrypted packets first: they carry the socket of the packet inside (see tunnelFwmark).
-    const rules: NftStmt[][] = [[e.meta.mark.eq(tunnelFwmark(config)), e.return()], restore!];
+    const rules: NftStmt[][] = [[e.meta.mark.eq(tunnelFwmark(config)), e.return()], ...restore];
     for (const u of rp.uids)
       rules.push([u.from === u.to ? e.meta.skuid.eq(u.from) : e.meta.skuid.range(u.from, u.to), e.meta.mark.set(rp.mark)]);
     if (rp.cgroup) rules.push([cgroupMatch(rp.cgroup), e.meta.mark.set(rp.mark)]);
     chains.push({ spec: { ...base, name: 'mark', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' }, rules });
     // A socket picks its source address before the mark re-routes it into the
     // tunnel: new connections leaving by the tunnel get the tunnel's address.
-    const masq: NftStmt[][] = config.tunnel.addresses.map((a) => [e.oifname.eq(wg), ipKey(a.family).saddr.neq(a.address), e.masquerade()]);
+    const masq: NftStmt[][] = tunnels.flatMap((t) =>
+      t.addresses.map((a) => [e.oifname.eq(t.interface), ipKey(a.family).saddr.neq(a.address), e.masquerade()]),
+    );
     chains.push({
       spec: { ...base, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' },
       rules: masq,
     });
   } else {
-    if (restore)
+    if (restore.length > 0)
       chains.push({
         spec: { ...base, name: 'restore', type: 'route', hook: 'output', priority: 'mangle', policy: 'accept' },
-        rules: [restore],
+        rules: restore,
       });
     if (natRules.length > 0)
       chains.push({

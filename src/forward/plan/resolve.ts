@@ -9,7 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { BlockList } from 'node:net';
 import { NetfwdError } from '../../errors.js';
 import { parseIp } from '../../grammar/index.js';
-import type { Endpoint, IpFamily, NormalizedConfig } from '../spec/normalized-config.js';
+import type { Endpoint, IpFamily, NormalizedBackend, NormalizedConfig } from '../spec/normalized-config.js';
 
 /**
  * Addresses of `hostname`, best first. `family` 4 or 6 asks for that family
@@ -128,8 +128,28 @@ export function isUnresolved(endpoint: Endpoint): boolean {
  * when to resolve again). Throws ResolveError — before anything touches the kernel.
  */
 export async function resolveEndpoints(config: NormalizedConfig, options: ResolveOptions = {}): Promise<NormalizedConfig> {
+  if (config.role === 'backend' && config.tunnels.length > 1) return resolveTunnels(config, options, false);
   const endpoint = hostnameEndpoint(config);
   if (!endpoint || config.role !== 'backend' || !config.tunnel.peer || !isUnresolved(endpoint)) return config;
   const resolved = await resolveEndpoint(endpoint, config, options);
-  return { ...config, tunnel: { ...config.tunnel, peer: { ...config.tunnel.peer, endpoint: resolved } } };
+  const tunnel = { ...config.tunnel, peer: { ...config.tunnel.peer, endpoint: resolved } };
+  return { ...config, tunnel, tunnels: [tunnel] };
+}
+
+/**
+ * Several tunnels: each host name endpoint resolved (`force`: again, also
+ * those resolved before). The same object when there is nothing to resolve.
+ */
+export async function resolveTunnels(config: NormalizedBackend, options: ResolveOptions, force: boolean): Promise<NormalizedBackend> {
+  let changed = false;
+  const tunnels = await Promise.all(
+    config.tunnels.map(async (t) => {
+      const e = t.peer?.endpoint;
+      if (!t.peer || !e || e.hostname === undefined || (!force && !isUnresolved(e))) return t;
+      changed = true;
+      const endpoint = await resolveEndpoint(e, { ...config, tunnel: t }, options, `${t.source}.peer.endpoint`);
+      return { ...t, peer: { ...t.peer, endpoint } };
+    }),
+  );
+  return changed ? { ...config, tunnel: tunnels[0]!, tunnels } : config;
 }

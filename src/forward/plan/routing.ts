@@ -5,7 +5,7 @@
  * table T) are read, changed or removed.
  */
 import type { Address, AddressSpec, RouteEntry, RouteSpec, Rule, RuleSpec } from '../../route/index.js';
-import type { NormalizedBackend, NormalizedConfig } from '../spec/normalized-config.js';
+import type { NormalizedBackend, NormalizedBackendTunnel, NormalizedConfig } from '../spec/normalized-config.js';
 import type { Kernel } from './context.js';
 import { NETFWD_PROTOCOL } from './ownership.js';
 import type { Step } from './plan.js';
@@ -168,40 +168,38 @@ export function withoutForeign(desired: RouteSpec[], foreign: ReadonlySet<string
   return desired.filter((r) => !foreign.has(`${r.family}|${r.destination}`));
 }
 
-/** Routes of table T for a routed return path (none in snat mode or on a frontend). */
+/**
+ * Routes of table T for a routed return path (none in snat mode or on a
+ * frontend); with several tunnels, one table per tunnel, each the same way.
+ */
 export function desiredRoutes(config: NormalizedConfig, machine: readonly (4 | 6)[] = [4, 6]): RouteSpec[] {
   if (config.role !== 'backend' || config.returnPath.mode === 'snat') return [];
   const rp = config.returnPath;
-  const link = config.tunnel.interface;
-  const out: RouteSpec[] = [];
-  for (const a of config.tunnel.addresses) {
-    // The tunnel's own address as source: a selected socket never leaves with the home address.
-    out.push({ destination: 'default', family: a.family, link, source: a.address, table: rp.table, protocol: NETFWD_PROTOCOL });
-    if (rp.leakGuard) {
-      out.push({
-        destination: 'default',
-        family: a.family,
-        type: 'unreachable',
-        metric: 0xffffffff,
-        table: rp.table,
-        protocol: NETFWD_PROTOCOL,
-      });
-    }
-  }
   const families = routedFamilies(config, machine);
-  for (const family of families) {
-    // A family the tunnel lacks: nothing but the unreachable default, whatever leakGuard says.
-    if (!config.families.includes(family))
-      out.push({ destination: 'default', family, type: 'unreachable', metric: 0xffffffff, table: rp.table, protocol: NETFWD_PROTOCOL });
-  }
-  for (const x of rp.exclude) {
-    if (families.includes(x.family))
-      out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
-  }
-  // returnPath.sources reach their own networks directly (another container of the network, the bridge).
-  for (const x of rp.sources) {
-    if (!rp.exclude.some((e) => e.cidr === x.cidr))
-      out.push({ destination: x.cidr, family: x.family, type: 'throw', table: rp.table, protocol: NETFWD_PROTOCOL });
+  const out: RouteSpec[] = [];
+  for (const t of config.tunnels) {
+    const table = t.table!;
+    const link = t.interface;
+    for (const a of t.addresses) {
+      // The tunnel's own address as source: a selected socket never leaves with the home address.
+      out.push({ destination: 'default', family: a.family, link, source: a.address, table, protocol: NETFWD_PROTOCOL });
+      if (rp.leakGuard) {
+        out.push({ destination: 'default', family: a.family, type: 'unreachable', metric: 0xffffffff, table, protocol: NETFWD_PROTOCOL });
+      }
+    }
+    for (const family of families) {
+      // A family the tunnel lacks: nothing but the unreachable default, whatever leakGuard says.
+      if (!t.addresses.some((a) => a.family === family))
+        out.push({ destination: 'default', family, type: 'unreachable', metric: 0xffffffff, table, protocol: NETFWD_PROTOCOL });
+    }
+    for (const x of rp.exclude) {
+      if (families.includes(x.family)) out.push({ destination: x.cidr, family: x.family, type: 'throw', table, protocol: NETFWD_PROTOCOL });
+    }
+    // returnPath.sources reach their own networks directly (another container of the network, the bridge).
+    for (const x of rp.sources) {
+      if (!rp.exclude.some((e) => e.cidr === x.cidr))
+        out.push({ destination: x.cidr, family: x.family, type: 'throw', table, protocol: NETFWD_PROTOCOL });
+    }
   }
   return out;
 }
@@ -317,14 +315,37 @@ export function planRoutes(k: Kernel, desired: RouteSpec[], current: RouteEntry[
  * arrived through the tunnel carry a mark (nftables-desired.ts) and `fwmark M` routes
  * their replies back; mode uid adds its uid ranges, mode mark selects sockets
  * by the same mark.
+ *
+ * Several tunnels: `fwmark M_N lookup T_N` and `from <tunnel N's address>
+ * lookup T_N` for each tunnel at the priority, and one priority later what selects the services' own traffic (uid ranges,
+ * mode mark's mark, sources) into the table of `egress`, the tunnel it
+ * leaves by now (see tunnels.ts: egressTunnelOf).
  */
-export function desiredRules(config: NormalizedConfig, machine: readonly (4 | 6)[] = [4, 6]): RuleSpec[] {
+export function desiredRules(
+  config: NormalizedConfig,
+  machine: readonly (4 | 6)[] = [4, 6],
+  egress: NormalizedBackendTunnel | undefined = undefined,
+): RuleSpec[] {
   if (config.role !== 'backend') return [];
   const rp = (config as NormalizedBackend).returnPath;
   if (rp.mode === 'snat') return [];
   const out: RuleSpec[] = [];
+  const several = config.tunnels.length > 1;
   for (const family of routedFamilies(config, machine)) {
     const base = { priority: rp.priority, family, table: rp.table, protocol: NETFWD_PROTOCOL } as const;
+    if (several) {
+      for (const t of config.tunnels) out.push({ ...base, table: t.table!, fwmark: t.mark! });
+      // What leaves from a tunnel's own address (netfwd run's check of that tunnel, a reply to a
+      // connection to that address) takes that tunnel or its unreachable route, never the main table.
+      for (const t of config.tunnels)
+        for (const a of t.addresses)
+          if (a.family === family) out.push({ ...base, table: t.table!, from: `${a.address}/${family === 4 ? 32 : 128}` });
+      const next = { ...base, priority: rp.priority + 1, table: (egress ?? config.tunnels[0]!).table! };
+      if (rp.mode === 'uid') for (const u of rp.uids) out.push({ ...next, uidRange: [u.from, u.to] });
+      if (rp.mode === 'mark') out.push({ ...next, fwmark: rp.mark });
+      for (const s of rp.sources) if (s.family === family) out.push({ ...next, from: s.cidr });
+      continue;
+    }
     out.push({ ...base, fwmark: rp.mark });
     // The uid ranges one priority later: the marked connections' rule comes first (with several
     // tunnels it must), and a rule added back by an undo goes to the end of its priority's rules,
@@ -336,6 +357,18 @@ export function desiredRules(config: NormalizedConfig, machine: readonly (4 | 6)
     for (const s of rp.sources) if (s.family === family) out.push({ ...base, from: s.cidr });
   }
   return out;
+}
+
+/**
+ * Several tunnels: the table the egress rules (priority + 1) look up now, if
+ * they are there — which tunnel the services' own traffic uses.
+ */
+export function currentEgressTable(config: NormalizedConfig, rules: readonly Rule[]): number | undefined {
+  if (config.role !== 'backend' || config.returnPath.mode === 'snat' || config.tunnels.length < 2) return undefined;
+  const p = config.returnPath.priority + 1;
+  const tables = new Set(config.tunnels.map((t) => t.table));
+  const r = rules.find((r) => r.priority === p && typeof r.table === 'number' && tables.has(r.table));
+  return r?.table as number | undefined;
 }
 
 /** What a rule selects, as `ip rule` words: "from 203.0.113.128/26", "uidrange 1000-1000", "fwmark 0x2a". */

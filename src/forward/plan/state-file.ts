@@ -32,8 +32,10 @@ export interface ForwardState {
 export interface Claim {
   /** The tunnel roles, and the LAN roles of the tagged-routing recipe (src/forward/lan/), which share this file's format. */
   role: 'frontend' | 'backend' | 'lan-router' | 'service-host';
-  /** The routing table of a routed return path. */
+  /** The routing table of a routed return path (with several tunnels: the first tunnel's). */
   table?: number;
+  /** Several tunnels: the other tunnels' tables. */
+  tables?: number[];
   /** The priorities of its policy rules. */
   priorities?: number[];
   /** Marks its rules route by (fwmarks, connection marks). */
@@ -111,7 +113,7 @@ function checked(path: string, parsed: unknown): ForwardState & { namespace?: st
     const claim = c as Record<string, unknown>;
     if (!['frontend', 'backend', 'lan-router', 'service-host'].includes(claim.role as string)) bad('claim.role');
     if (claim.table !== undefined && !isNumberList([claim.table])) bad('claim.table');
-    for (const k of ['priorities', 'marks', 'tunnelMarks'] as const)
+    for (const k of ['tables', 'priorities', 'marks', 'tunnelMarks'] as const)
       if (claim[k] !== undefined && !isNumberList(claim[k])) bad(`claim.${k}`);
     if (!Array.isArray(claim.sysctls) || !claim.sysctls.every((x) => typeof x === 'string')) bad('claim.sysctls');
     if (claim.ports !== undefined) {

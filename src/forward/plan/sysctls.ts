@@ -16,10 +16,11 @@ export interface DesiredSysctl {
   why: string;
   /** Set before the tunnel link is created and brought up (see send_redirects below). */
   beforeLink?: boolean;
+  /** The interface of an interface sysctl (it exists only while the link does). */
+  link?: string;
 }
 
 export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
-  const link = config.tunnel.interface;
   const out: DesiredSysctl[] = [
     {
       // The kernel's WireGuard turns net.ipv4.conf.all.send_redirects off in the
@@ -42,15 +43,17 @@ export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
     if (v4) out.push({ key: 'net.ipv4.ip_forward', value: '1', global: true, why: 'forward DNATed connections' });
     if (v6) out.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', global: true, why: 'forward DNATed connections' });
   } else {
-    if (config.returnPath.mode !== 'snat' && v4) {
+    for (const t of config.tunnels) {
+      if (config.returnPath.mode === 'snat' || !t.addresses.some((a) => a.family === 4)) continue;
       // Requests arrive on the tunnel from client addresses the main table routes
       // elsewhere: strict reverse-path filtering would drop them. (An external
       // tunnel outlives netfwd's configuration: its value is recorded and put back.)
       out.push({
-        key: `net/ipv4/conf/${link}/rp_filter`,
+        key: `net/ipv4/conf/${t.interface}/rp_filter`,
         value: '2',
-        global: config.tunnel.external,
+        global: t.external,
         why: 'loose reverse-path filter on the tunnel',
+        link: t.interface,
       });
     }
     // Services on other hosts, and sources behind this machine, are forwarded — only the
@@ -67,8 +70,16 @@ export function desiredSysctls(config: NormalizedConfig): DesiredSysctl[] {
   }
   // IPv6 drops addresses when a link goes down; keep the tunnel's so a flap does not change the source address.
   // (Not on an external tunnel: its addresses are its owner's business.)
-  if (v6 && !config.tunnel.external)
-    out.push({ key: `net/ipv6/conf/${link}/keep_addr_on_down`, value: '1', global: false, why: 'keep tunnel addresses across link flaps' });
+  for (const t of config.role === 'backend' ? config.tunnels : [config.tunnel]) {
+    if (t.external || !t.addresses.some((a) => a.family === 6)) continue;
+    out.push({
+      key: `net/ipv6/conf/${t.interface}/keep_addr_on_down`,
+      value: '1',
+      global: false,
+      why: 'keep tunnel addresses across link flaps',
+      link: t.interface,
+    });
+  }
   return out;
 }
 

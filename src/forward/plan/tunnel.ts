@@ -175,12 +175,16 @@ export const WIREGUARD_FWMARK = 51820;
  * each encrypted packet with the socket of the packet inside, so `meta skuid`
  * and `socket cgroupv2` select the encrypted packet too, and marked it would
  * be routed into the tunnel again, and again. The mark chain leaves packets
- * carrying this mark alone. 51820, or 51821 when the return path's own mark
- * is 51820; no mark (0) in the other modes.
+ * carrying this mark alone. 51820, or the next number that is none of the
+ * return path's own marks (51821 when that is 51820); no mark (0) in the
+ * other modes.
  */
 export function tunnelFwmark(config: NormalizedConfig): number {
   if (config.role !== 'backend' || config.returnPath.mode !== 'mark') return 0;
-  return config.returnPath.mark === WIREGUARD_FWMARK ? WIREGUARD_FWMARK + 1 : WIREGUARD_FWMARK;
+  const used = new Set([config.returnPath.mark, ...config.tunnels.map((t) => t.mark)]);
+  let mark = WIREGUARD_FWMARK;
+  while (used.has(mark)) mark++;
+  return mark;
 }
 
 /** The WireGuard configuration step: only what differs, peers by public key. */

@@ -171,6 +171,17 @@ export interface NormalizedBackendTunnel extends NormalizedTunnelBase {
   listenPort: number | undefined;
   /** Absent only on an external tunnel. */
   peer?: NormalizedBackendPeer;
+  /**
+   * Routed modes: the routing table that sends this tunnel's connections
+   * back into it, and their connection mark (one tunnel: returnPath's table
+   * and mark). Absent in mode snat.
+   */
+  table?: number;
+  mark?: number;
+  /** Several tunnels: the frontend's tunnel address `netfwd run` checks through this tunnel. */
+  checkAddress?: HostAddress;
+  /** Where it came from in the spec: 'tunnel' or 'tunnels[1]'. */
+  source: string;
 }
 
 interface RoutedReturnPath {
@@ -235,7 +246,14 @@ export interface NormalizedBackend {
   netns: string | undefined;
   /** The IP families in play: those of the tunnel addresses, ascending. */
   families: IpFamily[];
+  /** The first (with `tunnels`) or only tunnel: it names the configuration (state file, nftables table). */
   tunnel: NormalizedBackendTunnel;
+  /**
+   * Every tunnel, in the spec's order (one with `tunnel`). Several: a
+   * connection is answered by the tunnel it came in by, and the services'
+   * own traffic leaves by the first healthy one.
+   */
+  tunnels: NormalizedBackendTunnel[];
   returnPath: NormalizedReturnPath;
   services: NormalizedService[];
   /** More ports open to the tunnel (besides the services). */

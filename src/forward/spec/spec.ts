@@ -1,4 +1,6 @@
 /**
+ * over 500 lines: the whole spec, types with their documentation, in one place (docs/api.md and the config reference are made from it).
+ *
  * The ServiceForward spec: what a caller writes, in TypeScript or in the
  * CLI's YAML/JSON file (the same shape). `validateSpec` checks it and turns it
  * into a NormalizedConfig (see normalized-config.ts); docs/config-reference.md is the
@@ -449,12 +451,52 @@ export interface ServiceSpec extends PortEntrySpec {
   host?: string | string[];
 }
 
-/** The home side: dials the frontend and sends replies back through it. */
+/**
+ * One of several tunnels (`BackendSpec.tunnels`), one frontend each: a
+ * tunnel as BackendTunnelSpec, with its own routing table and connection
+ * mark, and the frontend address `netfwd run` checks through it.
+ */
+export type SeveralBackendTunnelSpec = BackendTunnelSpec & {
+  /**
+   * The routing table that sends this tunnel's connections back into it
+   * (routed modes). Default: returnPath.table + the tunnel's index (5000,
+   * 5001, …). Distinct per tunnel.
+   */
+  table?: number;
+  /**
+   * The connection mark of the connections that arrive by this tunnel
+   * (routed modes). Default: returnPath.mark + the tunnel's index; in mode
+   * mark, whose own mark selects the services' sockets, returnPath.mark + 1
+   * + the index. Distinct per tunnel.
+   */
+  mark?: number;
+  /**
+   * The frontend's own address in this tunnel, which `netfwd run` checks
+   * through the tunnel (a TCP connect from this tunnel's address: refused or
+   * open means the frontend is alive). Default: the first host of the
+   * tunnel's first subnet (10.0.1.1 for 10.0.1.2/24).
+   */
+  checkAddress?: string;
+};
+
+/** The home side: dials the frontend(s) and sends replies back through them. */
 export interface BackendSpec {
   role: 'backend';
   /** Network namespace name (as `ip netns` names them) to configure instead of the current one. */
   netns?: string;
-  tunnel: BackendTunnelSpec;
+  /** The tunnel to the one frontend. Exactly one of tunnel and tunnels. */
+  tunnel?: BackendTunnelSpec;
+  /**
+   * Several frontends, all active (2 to 8 tunnels, one WireGuard interface
+   * and peer each; their subnets must not overlap). A connection is answered
+   * by the tunnel it came in by; the services' own traffic (modes uid and
+   * mark, returnPath.sources) leaves by the first healthy tunnel in this
+   * order, which `netfwd run` checks and changes (`up` alone keeps the one
+   * in use, else the first). The rule priority after returnPath.priority is
+   * used in every routed mode. The first tunnel's interface names the
+   * configuration (state file, nftables table).
+   */
+  tunnels?: SeveralBackendTunnelSpec[];
   returnPath: ReturnPathSpec;
   /**
    * The services the frontend forwards to; they are closed to every interface

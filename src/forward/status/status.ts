@@ -7,16 +7,17 @@ export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeRepo
 
 import { ConfigError } from '../../errors.js';
 import type { NftRuleset } from '../../nft/index.js';
+import type { Rule } from '../../route/index.js';
 import { otherClaims, ownedTables } from '../plan/claims.js';
 import type { Kernel } from '../plan/context.js';
 import { readNftables } from '../plan/nftables.js';
 import { NFT_TABLE_COMMENT, nftTableName } from '../plan/ownership.js';
 import { planUp } from '../plan/planner.js';
-import { readAddresses, readRoutes, readRules, ruleSelector } from '../plan/routing.js';
+import { currentEgressTable, readAddresses, readRoutes, readRules, ruleSelector } from '../plan/routing.js';
 import { readState } from '../plan/state-file.js';
 import { readTunnel, TunnelAbsentError } from '../plan/tunnel.js';
 import { planWarnings } from '../plan/warnings.js';
-import type { IpFamily, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
+import type { IpFamily, NormalizedBackend, NormalizedConfig, TransportProtocol } from '../spec/normalized-config.js';
 import { type ProbeOptions, type ProbeReport, runProbe } from './probe.js';
 
 export interface PeerStatus {
@@ -46,6 +47,23 @@ export interface ForwardCounter {
   bytes: number;
 }
 
+/** One of a backend's several tunnels (ForwardStatus.tunnels). */
+export interface TunnelSummary {
+  interface: string;
+  present: boolean;
+  up: boolean;
+  /** Its routing table and connection mark (undefined in mode snat). */
+  table?: number;
+  mark?: number;
+  /** The frontend's endpoint and the seconds since the last handshake with it (null: none yet). */
+  endpoint: string | null;
+  handshakeAge: number | null;
+  /** The frontend address `netfwd run` checks through this tunnel. */
+  checkAddress: string | null;
+  /** The services' own traffic leaves by this tunnel now. */
+  egress: boolean;
+}
+
 export interface ForwardStatus {
   role: 'frontend' | 'backend';
   netns: string | null;
@@ -64,6 +82,12 @@ export interface ForwardStatus {
     peers: PeerStatus[];
   };
   forwards: ForwardCounter[];
+  /**
+   * A backend with several tunnels: each one (the first is also `tunnel`)
+   * and which carries the services' own traffic now (the egress rules'
+   * table, read from the kernel).
+   */
+  tunnels?: TunnelSummary[];
   present: {
     link: boolean;
     addresses: string[];
@@ -248,6 +272,8 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
   const t = nft.ruleset?.tables.find((x) => x.name === table);
   if (t && t.comment !== NFT_TABLE_COMMENT) warnings.push(`nftables table inet ${table} exists but was not made by netfwd`);
 
+  const rules = await readRules(k, tables);
+  const tunnels = config.role === 'backend' && config.tunnels.length > 1 ? await tunnelSummaries(k, config, rules) : undefined;
   return {
     role: config.role,
     netns: config.netns ?? null,
@@ -263,6 +289,7 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
       peers,
     },
     forwards,
+    ...(tunnels ? { tunnels } : {}),
     present: {
       link: tunnel.link !== null,
       addresses: tunnel.link ? (await readAddresses(k, name)).map((a) => a.address) : [],
@@ -270,13 +297,32 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
         (r) =>
           `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`,
       ),
-      rules: (await readRules(k, tables)).map(
-        (r) => `${r.priority}: ${ruleSelector(r)} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`,
-      ),
+      rules: rules.map((r) => `${r.priority}: ${ruleSelector(r)} lookup ${r.table}${r.family === 6 ? ' (IPv6)' : ''}`),
       nftTable: t ? `inet ${table}` : null,
     },
     drift,
     warnings,
     ...(probe ? { probe } : {}),
   };
+}
+
+/** Each of a backend's tunnels: link, handshake, table, and whether the egress rules use it. */
+async function tunnelSummaries(k: Kernel, config: NormalizedBackend, rules: Rule[]): Promise<TunnelSummary[]> {
+  const egress = currentEgressTable(config, rules);
+  const out: TunnelSummary[] = [];
+  for (const t of config.tunnels) {
+    const state = await readTunnel(k, t.interface);
+    const peer = state.device?.peers[0];
+    out.push({
+      interface: t.interface,
+      present: t.external ? state.link !== null : state.device !== null,
+      up: state.link?.up ?? false,
+      ...(t.table !== undefined ? { table: t.table, mark: t.mark } : {}),
+      endpoint: peer?.endpoint ?? null,
+      handshakeAge: peer?.lastHandshake ? Math.max(0, Math.round((Date.now() - peer.lastHandshake.getTime()) / 1000)) : null,
+      checkAddress: t.checkAddress?.address ?? null,
+      egress: egress !== undefined && egress === t.table,
+    });
+  }
+  return out;
 }

@@ -39,7 +39,8 @@ const WHY_NOT: Record<string, (mode: ReturnPathMode) => string> = {
   exclude: () => 'without policy routing nothing goes through the tunnel that could be excluded',
 };
 
-export function validateReturnPath(value: unknown, field: string, families: IpFamily[]): NormalizedReturnPath {
+/** `tunnelCount`: several tunnels (tunnels:) put the egress rules one priority later in every mode. */
+export function validateReturnPath(value: unknown, field: string, families: IpFamily[], tunnelCount = 1): NormalizedReturnPath {
   const rp = mapping(value, field, RETURN_PATH_KEYS, `a mapping with mode ${listWords(RETURN_PATH_MODES)}`, {
     uid: 'the list of users is uids',
     fwmark: 'the firewall mark is mark',
@@ -67,7 +68,14 @@ export function validateReturnPath(value: unknown, field: string, families: IpFa
   const table = tableValue === undefined ? DEFAULTS.table : routingTable(tableValue, tableField);
   const priorityValue = own(rp, 'priority');
   const priority =
-    priorityValue === undefined ? DEFAULTS.priority : rulePriority(priorityValue, child(field, 'priority'), mode === 'uid' ? 32764 : 32765);
+    priorityValue === undefined
+      ? DEFAULTS.priority
+      : rulePriority(
+          priorityValue,
+          child(field, 'priority'),
+          mode === 'uid' || tunnelCount > 1 ? 32764 : 32765,
+          tunnelCount > 1 && mode !== 'uid',
+        );
   const leakGuard = boolean(own(rp, 'leakGuard'), child(field, 'leakGuard'), DEFAULTS.leakGuard);
   // Modes uid and mark also route the families the tunnel lacks (into an unreachable table):
   // exclusions of those families apply there.
@@ -132,7 +140,7 @@ const RESERVED_TABLES: Record<number, string> = {
 };
 const TABLE_EXPECTED = 'a routing table 1-4294967295 other than 252-255, e.g. 5000';
 
-function routingTable(value: unknown, field: string): number {
+export function routingTable(value: unknown, field: string): number {
   if (typeof value === 'string' && ['main', 'local', 'default', 'compat'].includes(value))
     fail(field, `${show(value)} is a system table`, TABLE_EXPECTED);
   const n = integer(value, field, 0, U32_MAX, TABLE_EXPECTED);
@@ -141,7 +149,7 @@ function routingTable(value: unknown, field: string): number {
   return n;
 }
 
-function rulePriority(value: unknown, field: string, max: number): number {
+function rulePriority(value: unknown, field: string, max: number, several = false): number {
   const expected = `a rule priority 1-${max}, e.g. 100 (0 is the local table's rule, 32766 main's, 32767 default's${max < 32765 ? '; mode uid also uses the next priority, for its uid ranges' : ''})`;
   const n = integer(value, field, 0, U32_MAX, expected);
   if (n === 0 || n >= 32766)
@@ -152,7 +160,12 @@ function rulePriority(value: unknown, field: string, max: number): number {
         : `priority ${n} is ${n === 32766 ? 'taken by the rule for the main table' : n === 32767 ? 'taken by the rule for the default table' : "after the main table's rule, so it would never be reached"}`,
       expected,
     );
-  if (n > max) fail(field, `priority ${n} leaves no room for the uid ranges' rule at ${n + 1}: 32766 is the main table's rule`, expected);
+  if (n > max)
+    fail(
+      field,
+      `priority ${n} leaves no room for ${several ? 'the egress rules of several tunnels' : "the uid ranges' rule"} at ${n + 1}: 32766 is the main table's rule`,
+      expected,
+    );
   return n;
 }
 
