@@ -33,6 +33,7 @@ import {
   type TwoFrontendsEnv,
   type TwoMode,
   unselectedEgress,
+  watchConnection,
   within,
 } from '../helpers/two-frontends.js';
 
@@ -160,9 +161,13 @@ async function issueSequence(t: ExecutionContext, mode: TwoMode): Promise<void> 
   const sB6 = openStream(e, ADDR.vpsb.ipv6, P.pubStream);
   streams.push(sA, sB4, sB6);
   await within('the three streams flow', 10_000, () => streams.every((s) => s.lines() >= 3), 100);
+  // Counters for two of them by the client's port: which tunnel their packets leave the backend by.
+  watchConnection(e, 'stream A', 'ipv4', await sA.port);
+  watchConnection(e, 'stream B', 'ipv6', await sB6.port);
   checkNoLeak(t, e, 'before A died');
 
   // 4. VPS A dies.
+  const atDown = backendCounters(e);
   const down = Date.now();
   await e.lab.setVpsUp('vpsa', false);
   if (selecting) {
@@ -186,6 +191,11 @@ async function issueSequence(t: ExecutionContext, mode: TwoMode): Promise<void> 
   const aStalled = !(await growing(sA, 1000));
   t.log(`the open connection via A ${aStalled ? 'stalled' : 'still received'} while A was dead (its NAT state lives on VPS A)`);
   checkNoLeak(t, e, 'while A was dead');
+  // The dead VPS's connection: the service's packets for it still go into tunnel A (and are lost
+  // there), never into B and never by the home line.
+  const dead = delta(atDown, backendCounters(e));
+  t.true(dead['stream A via A']! > 0, `the connection via A still sends by A: ${JSON.stringify(dead)}`);
+  t.log(`while A was dead: ${JSON.stringify(dead)}`);
 
   // 5. VPS A comes back.
   const up = Date.now();
@@ -208,6 +218,9 @@ async function issueSequence(t: ExecutionContext, mode: TwoMode): Promise<void> 
 
   // 6. Over the whole sequence: nothing left by the home uplink but WireGuard and the unselected user.
   checkNoLeak(t, e, 'over the whole sequence');
+  const b = backendCounters(e);
+  t.like(b, { 'stream A via B': 0, 'stream A elsewhere': 0, 'stream B via A': 0, 'stream B elsewhere': 0 }, JSON.stringify(b));
+  t.true(b['stream B via B']! > 0);
   const home = homeCounters(e);
   t.log(`home uplink counters over the whole sequence: ${JSON.stringify(home)}`);
   t.log(`backend counters over the whole sequence: ${JSON.stringify(backendCounters(e))}`);

@@ -281,6 +281,23 @@ function counters(ns: string, table: string): Record<string, number> {
   return out;
 }
 
+/**
+ * Counters in the backend for one client connection to the streaming port
+ * (by the client's port, which neither frontend rewrites): "NAME via A",
+ * "NAME via B", "NAME elsewhere".
+ */
+export function watchConnection(e: TwoFrontendsEnv, name: string, family: 'ipv4' | 'ipv6', clientPort: number): void {
+  const match = `meta nfproto ${family} tcp sport ${P.stream} tcp dport ${clientPort}`;
+  const b = e.ifaces.b ?? `none${e.tag}`;
+  const add = (iface: string, what: string) => `add rule inet ${BACKEND_TABLE} post ${iface} ${match} counter comment "${name} ${what}"\n`;
+  inNetns(
+    e.lab.hosts.backend.netns,
+    'nft',
+    ['-f', '-'],
+    add(`oifname "${e.ifaces.a}"`, 'via A') + add(`oifname "${b}"`, 'via B') + add(`oifname != { "${e.ifaces.a}", "${b}" }`, 'elsewhere'),
+  );
+}
+
 /** Packets of the backend's counters: reply/egress via A, via B, elsewhere. */
 export function backendCounters(e: TwoFrontendsEnv): Record<string, number> {
   return counters(e.lab.hosts.backend.netns, BACKEND_TABLE);
@@ -333,6 +350,8 @@ export async function unselectedEgress(e: TwoFrontendsEnv): Promise<string[]> {
 export interface Stream {
   /** Lines received so far. */
   lines(): number;
+  /** The client's local port, once connected. */
+  port: Promise<number>;
   stop(): void;
 }
 
@@ -341,13 +360,25 @@ export function openStream(e: TwoFrontendsEnv, host: string, port: number): Stre
   const source = `
 const net = require('node:net');
 const c = net.connect(${port}, ${JSON.stringify(host)});
+c.on('connect', () => process.stderr.write('port ' + c.localPort + '\\n'));
 c.on('data', (d) => { for (const ch of String(d)) if (ch === '\\n') process.stdout.write('.'); });
 c.on('error', (err) => { process.stderr.write(String(err.code)); process.exit(2); });
 `;
   const child = e.lab.exec('client', process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
   let n = 0;
   child.stdout!.on('data', (d) => (n += String(d).length));
+  let err = '';
+  const localPort = new Promise<number>((resolve, reject) => {
+    child.stderr!.on('data', (d) => {
+      err += d;
+      const m = /port (\d+)\n/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', () => reject(new Error(`the stream client to ${host}:${port} ended: ${err.trim()}`)));
+  });
+  localPort.catch(() => undefined);
   return {
+    port: localPort,
     lines: () => n,
     stop: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
