@@ -151,6 +151,27 @@ async function issueSequence(t: ExecutionContext, mode: TwoMode): Promise<void> 
     t.log(`requests via ${vps}: the backend's replies by interface: ${JSON.stringify(d)}`);
   }
 
+  // 1b. Answers the kernel makes, not the service: a reset (TCP port nothing listens on) and ICMP
+  // port unreachable (UDP), both families — by the tunnel the packet came in on too.
+  for (const [vps, mine, other] of [
+    ['vpsa', 'A', 'B'],
+    ['vpsb', 'B', 'A'],
+  ] as const) {
+    const before = backendCounters(e);
+    for (const addr of [ADDR[vps].ipv4, ADDR[vps].ipv6]) {
+      t.is(await e.lab.run('client', tcpAsk, { host: addr, port: P.pubClosed }), '(error ECONNREFUSED)', `TCP ${addr}:${P.pubClosed}`);
+      await e.lab.run('client', udpAsk, { host: addr, port: P.closedUdp, timeoutMs: 500 });
+    }
+    const d = delta(before, backendCounters(e));
+    t.log(`kernel answers via ${vps}: ${JSON.stringify(d)}`);
+    t.true(d[`reset via ${mine}`]! >= 2, `resets via ${mine}: ${JSON.stringify(d)}`);
+    t.true(d[`icmp4 error via ${mine}`]! >= 1 && d[`icmp6 error via ${mine}`]! >= 1, `ICMP errors via ${mine}: ${JSON.stringify(d)}`);
+    for (const what of ['reset', 'icmp4 error', 'icmp6 error']) {
+      t.is(d[`${what} via ${other}`], 0, `${what} via ${other}: ${JSON.stringify(d)}`);
+      t.is(d[`${what} elsewhere`], 0, `${what} elsewhere: ${JSON.stringify(d)}`);
+    }
+  }
+
   // 2. The service's own egress takes the first tunnel; other users take the home line.
   if (selecting) t.deepEqual(await selectedEgress(e), viaA, 'the selected egress goes by VPS A');
   t.deepEqual(await unselectedEgress(e), homeLine, 'an unselected user goes by the home line');

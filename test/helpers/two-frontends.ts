@@ -46,6 +46,11 @@ export const P = {
   udp: 5353,
   pub: 80,
   pubStream: 81,
+  /** A public TCP port forwarded to a service port nothing listens on (the backend answers with a reset). */
+  pubClosed: 82,
+  closed: 8082,
+  /** A UDP service port nothing listens on (the backend answers with ICMP port unreachable). */
+  closedUdp: 5354,
   /** The outside host's whoami that only the selected user dials. */
   selected: 7100,
   /** The outside host's whoami that only an unselected user dials (allowed out by the home uplink). */
@@ -105,6 +110,8 @@ function frontendSpec(lab: MultiFrontendLab, vps: VpsName, iface: string, key: s
       { protocol: 'tcp', port: P.pub, to: { peer: 'home', port: P.svc } },
       { protocol: 'tcp', port: P.pubStream, to: { peer: 'home', port: P.stream } },
       { protocol: 'udp', port: P.udp, to: { peer: 'home' } },
+      { protocol: 'tcp', port: P.pubClosed, to: { peer: 'home', port: P.closed } },
+      { protocol: 'udp', port: P.closedUdp, to: { peer: 'home' } },
     ],
   };
 }
@@ -160,6 +167,8 @@ export async function startTwoFrontends(o: TwoFrontendsOptions): Promise<TwoFron
       { protocol: 'tcp' as const, port: P.svc },
       { protocol: 'tcp' as const, port: P.stream },
       { protocol: 'udp' as const, port: P.udp },
+      { protocol: 'tcp' as const, port: P.closed },
+      { protocol: 'udp' as const, port: P.closedUdp },
     ];
     const two = (o.tunnels ?? 2) === 2;
     const backend = {
@@ -253,6 +262,9 @@ function installWatch(lab: MultiFrontendLab, tag: string, ifaces: string[]): voi
     `table inet ${BACKEND_TABLE} {\n  chain post {\n    type filter hook postrouting priority 300; policy accept;\n` +
     byIface('reply', `meta l4proto { tcp, udp } th sport ${ports}`) +
     byIface('egress', `tcp dport ${P.selected}`) +
+    byIface('reset', `tcp sport ${P.closed} tcp flags & rst == rst`) +
+    byIface('icmp4 error', 'icmp type destination-unreachable') +
+    byIface('icmp6 error', 'icmpv6 type destination-unreachable') +
     `  }\n}\n`;
   inNetns(lab.hosts.backend.netns, 'nft', ['-f', '-'], backendText);
   const homeText =
