@@ -309,6 +309,17 @@ test("uid: the backend's wga link disappears (a crashed daemon) — the leak gua
       .join(' ')}`,
   );
   t.true(await growing(sB), 'the connection via B kept working');
+
+  // The second tunnel's link goes the same way: the supervisor makes it again, B works again.
+  const delB = Date.now();
+  inNetns(ns, 'ip', ['link', 'del', e.ifaces.b!]);
+  const bBack = await within('new connections via B work again', MOVE_BOUND_MS, async () => {
+    const r = await e.lab.run('client', tcpAsk, { host: ADDR.vpsb.ipv6, port: P.pub, timeoutMs: 1500 });
+    return r === `home ${c6} ${P.svc}`;
+  });
+  t.log(`wgb deleted under a running supervisor: connections via B work again after ${bBack} ms; ${tunnelEvents(e, delB)}`);
+  t.deepEqual(await selectedEgress(e), viaA, 'the egress stayed on A');
+  await requestsVia(t, e, 'vpsb');
   checkNoLeak(t, e, 'over the whole sequence');
   t.log(`home uplink counters: ${JSON.stringify(homeCounters(e))}`);
 });

@@ -272,6 +272,11 @@ function installWatch(lab: MultiFrontendLab, tag: string, ifaces: string[]): voi
     `    oifname != "eth0" accept\n` +
     `    ip daddr { ${A.vpsa.ipv4}, ${A.vpsb.ipv4} } udp dport ${FRONTEND_WG_PORT} counter accept comment "wireguard4"\n` +
     `    ip6 daddr { ${A.vpsa.ipv6}, ${A.vpsb.ipv6} } udp dport ${FRONTEND_WG_PORT} counter accept comment "wireguard6"\n` +
+    // ICMP errors to a VPS's public address: about the tunnel's own UDP (port unreachable while a
+    // tunnel's daemon is gone). No selected or forwarded connection has a VPS's public address as
+    // its peer (nft 1.0.6 cannot match `ct original proto-dst` of an ICMP packet).
+    `    ip daddr { ${A.vpsa.ipv4}, ${A.vpsb.ipv4} } icmp type destination-unreachable counter accept comment "wireguard icmp4"\n` +
+    `    ip6 daddr { ${A.vpsa.ipv6}, ${A.vpsb.ipv6} } icmpv6 type destination-unreachable counter accept comment "wireguard icmp6"\n` +
     `    tcp dport ${P.unselected} counter accept comment "unselected"\n` +
     `    meta l4proto tcp counter comment "leak tcp"\n` +
     `    meta l4proto udp counter comment "leak udp"\n` +
@@ -315,7 +320,7 @@ export function backendCounters(e: TwoFrontendsEnv): Record<string, number> {
   return counters(e.lab.hosts.backend.netns, BACKEND_TABLE);
 }
 
-/** Packets of the home router's counters: wireguard4/6, unselected, leak tcp/udp/icmp/other. */
+/** Packets of the home router's counters: wireguard4/6, wireguard icmp4/6, unselected, leak tcp/udp/icmp/other. */
 export function homeCounters(e: TwoFrontendsEnv): Record<string, number> {
   return counters(e.lab.hosts.homerouter.netns, HOME_TABLE);
 }
