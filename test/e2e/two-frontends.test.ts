@@ -30,6 +30,7 @@ import {
   type Stream,
   selectedEgress,
   startTwoFrontends,
+  TUN,
   type TwoFrontendsEnv,
   type TwoMode,
   unselectedEgress,
@@ -319,6 +320,16 @@ test("uid: the backend's wga link disappears (a crashed daemon) — the leak gua
   });
   t.log(`wgb deleted under a running supervisor: connections via B work again after ${bBack} ms; ${tunnelEvents(e, delB)}`);
   t.deepEqual(await selectedEgress(e), viaA, 'the egress stayed on A');
+  await requestsVia(t, e, 'vpsb');
+
+  // Drift on the second tunnel: its IPv4 address deleted takes its IPv4 route along, which the
+  // kernel does not announce — only the address event tells (the supervisor's periodic recheck
+  // is off here, so only its monitor can repair it).
+  inNetns(ns, 'ip', ['addr', 'del', TUN.b.backend[0], 'dev', e.ifaces.b!]);
+  const addrBack = await within(`${TUN.b.backend[0]} on ${e.ifaces.b} again`, 10_000, () =>
+    inNetns(ns, 'ip', ['route', 'show', 'table', '5001', 'default', 'dev', e.ifaces.b!]).includes('default'),
+  );
+  t.log(`the second tunnel's IPv4 address and route were made again after ${addrBack} ms`);
   await requestsVia(t, e, 'vpsb');
   checkNoLeak(t, e, 'over the whole sequence');
   t.log(`home uplink counters: ${JSON.stringify(homeCounters(e))}`);
