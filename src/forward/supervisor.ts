@@ -224,13 +224,15 @@ export class Supervisor {
   // ---------------------------------------------------------------- events
 
   private relevantRoute(e: RouteEvent): boolean {
-    const name = this.config.tunnel.interface;
+    // Every tunnel's link and addresses: deleting an IPv4 address (or a link going down) takes its
+    // IPv4 routes along without a notification of their own.
+    const names = this.config.role === 'backend' ? this.config.tunnels.map((t) => t.interface) : [this.config.tunnel.interface];
     switch (e.kind) {
       case 'link':
-        return e.link.name === name;
+        return names.includes(e.link.name);
       case 'address':
         // A frontend refuses its connected networks to the backends' traffic (plan/uplink.ts): any address counts.
-        return e.address.link === name || this.config.role === 'frontend';
+        return (e.address.link !== undefined && names.includes(e.address.link)) || this.config.role === 'frontend';
       case 'route':
         // A frontend's uplinks are the interfaces of the main table's default routes (plan/uplink.ts).
         return (
