@@ -355,7 +355,9 @@ export class Supervisor {
     const fresh = await resolveEndpoint(endpoint, this.config, this.options);
     const before = this.resolved && this.resolved.role === 'backend' ? this.resolved.tunnel.peer?.endpoint.text : undefined;
     if (this.config.role !== 'backend' || !this.config.tunnel.peer) return this.config;
-    this.resolved = { ...this.config, tunnel: { ...this.config.tunnel, peer: { ...this.config.tunnel.peer, endpoint: fresh } } };
+    // The planner reads `tunnels` (one entry here): the resolved tunnel goes there too.
+    const tunnel = { ...this.config.tunnel, peer: { ...this.config.tunnel.peer, endpoint: fresh } };
+    this.resolved = { ...this.config, tunnel, tunnels: [tunnel] };
     if (before === undefined) this.emit('info', 'endpoint-resolved', { hostname: endpoint.hostname, address: fresh.text });
     else if (before !== fresh.text) {
       this.stats.endpointChanges++;
