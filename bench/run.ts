@@ -87,7 +87,9 @@ function table(results: CaseResult[]): string {
           : t.maxRatio !== undefined
             ? `${t.subject} / ${t.baseline} = ${t.value.toFixed(2)} (≤ ${t.maxRatio})`
             : `${t.baseline} / ${t.subject} = ${t.value.toFixed(1)}× (≥ ${t.minSpeedup}×)`;
-        lines.push(`- **${t.met ? 'met' : 'MISSED'}**: size ${t.size}: ${what}${t.note ? ` — ${t.note}` : ''}`);
+        lines.push(
+          `- **${t.check ? (t.met ? 'PASS' : 'FAIL') : t.met ? 'met' : 'MISSED'}**: size ${t.size}: ${what}${t.note ? ` — ${t.note}` : ''}`,
+        );
       }
     }
   }
