@@ -90,7 +90,8 @@ export function fleetSpec(ns: string, name: string, peers: number): FrontendSpec
 }
 
 const ifName = () => `nfbf${randomBytes(4).toString('hex')}`;
-const inNs = (ns: string, cmd: string[]) => execFileSync('nsenter', [`--net=/run/netns/${ns}`, ...cmd], { encoding: 'utf8' });
+const inNs = (ns: string, cmd: string[]) =>
+  execFileSync('nsenter', [`--net=/run/netns/${ns}`, ...cmd], { encoding: 'utf8', maxBuffer: 1 << 30 });
 
 function netfwdTable(ns: string): string {
   const tables = inNs(ns, ['nft', 'list', 'tables']).trim().split('\n');
@@ -206,7 +207,8 @@ export function fleetCase(sizes: number[]): BenchCase<Ctx> {
         timed:
           'in its node process: forwardService(spec).apply() into a fresh namespace: wireguard-go started, N peers, addresses, the nftables table with N × 10 forwards, sysctls (import and start-up excluded)',
         unavailable: wgMissing,
-        run: (ctx, size) => withFreshFrontend(ctx, size, (file) => runSubject('netfwd-fleet', ['apply', file], ['writes', 'changes'])),
+        run: (ctx, size) =>
+          withFreshFrontend(ctx, size, (file) => runSubject('netfwd-fleet', ['apply', file], ['validateMs', 'writes', 'changes'])),
       },
       {
         name: 'netfwd up, first (process)',
@@ -275,7 +277,8 @@ export function fleetCase(sizes: number[]): BenchCase<Ctx> {
         timed:
           "in its node process: forwardService(spec).apply() on the applied frontend — dump links, addresses, routes, the nft table with its elements, the daemon's peers; diff; no writes",
         unavailable: wgMissing,
-        run: (ctx) => runSubject('netfwd-fleet', ['reconcile', join(ctx.dir, 'spec.json')], ['writes', 'changes', 'nftTransactions']),
+        run: (ctx) =>
+          runSubject('netfwd-fleet', ['reconcile', join(ctx.dir, 'spec.json')], ['validateMs', 'writes', 'changes', 'nftTransactions']),
       },
       {
         name: 'netfwd up, no change (process)',
@@ -300,7 +303,7 @@ export function fleetCase(sizes: number[]): BenchCase<Ctx> {
           const m = await runSubject(
             'netfwd-fleet',
             ['failover', join(ctx.dir, 'spec.json'), ctx.victim.name, ctx.next.name],
-            ['writes', 'changes', 'nftSteps', 'nftTransactions'],
+            ['validateMs', 'writes', 'changes', 'nftSteps', 'nftTransactions'],
           );
           const after = elementSet(ctx.ns, ctx.table);
           // What the failover touched: elements gone and elements new. Each must name the victim
