@@ -38,7 +38,7 @@ import { planLink, planTunnelRemoval, planWireGuard, readTunnel, TunnelAbsentErr
 import { planWarnings } from './warnings.js';
 
 /** The steps that make the kernel match the spec. */
-export async function planUp(k: Kernel, config: NormalizedConfig, _health: PlanHealth = {}): Promise<Plan> {
+export async function planUp(k: Kernel, config: NormalizedConfig, health: PlanHealth = {}): Promise<Plan> {
   const name = config.tunnel.interface;
   // Another configuration's table, priority or mark is refused before anything is read or changed.
   const others = otherClaims(k.netns, name);
@@ -72,7 +72,7 @@ export async function planUp(k: Kernel, config: NormalizedConfig, _health: PlanH
   steps.push(...planRules(k, desiredRules(config, machine), rulesOfTables(rules, tables)));
   steps.push(...addresses.deletes);
   const nft = await readNftables(k, config);
-  steps.push(...planNftables(k, config, nft));
+  steps.push(...planNftables(k, config, nft, health));
   const late = sysctls.filter((s) => !s.beforeLink);
   // Global sysctls exist without the link; the tunnel's own appear with it.
   steps.push(
