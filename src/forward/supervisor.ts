@@ -27,6 +27,7 @@ import { ConfigError } from '../errors.js';
 import { isOwnPort } from '../netlink/connection.js';
 import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
 import { Route, type RouteEvent, type RouteMonitor, RT_TABLE_MAIN } from '../route/index.js';
+import { type TargetMonitor, targetMonitorFor } from './health/targets.js';
 import { type Kernel, openKernelIn } from './plan/context.js';
 import { NETFWD_PROTOCOL, nftTableName } from './plan/ownership.js';
 import { hostnameEndpoint, isUnresolved, resolveEndpoint } from './plan/resolve.js';
@@ -85,6 +86,8 @@ export class Supervisor {
   private throttled = false;
   /** The next converge applies a new configuration (start, reload): not a repair, never throttled. */
   private mustApply = true;
+  /** A frontend's forward targets (health/targets.ts): their health goes into every apply. */
+  private targets: TargetMonitor | undefined;
   /** Resolves after the first successful apply. */
   readonly ready: Promise<void>;
   /** Counters, for status lines and tests. */
@@ -133,6 +136,13 @@ export class Supervisor {
     this.routeMonitor = this.rt.monitor(['link', 'address', 'route', 'rule']);
     this.nftMonitor = openNftMonitor({ netns });
     this.kernel = await openKernelIn(netns, this.options);
+    this.targets = targetMonitorFor(this.config, () => this.kernel, {
+      peerUpSeconds: this.o.peerUpSeconds,
+      handshakeCheckMs: this.o.handshakeCheckMs,
+      emit: (level, event, details) => this.emit(level, event, details),
+      changed: () => this.schedule('target health changed', 0),
+    });
+    this.targets?.start();
     void this.consumeRoute(this.routeMonitor);
     void this.consumeNft(this.nftMonitor);
     this.emit('info', 'started', { role: this.config.role, interface: this.config.tunnel.interface, netns: netns ?? null });
@@ -153,6 +163,7 @@ export class Supervisor {
       return;
     }
     this.config = config;
+    if (config.role === 'frontend') this.targets?.reload(config);
     this.resolved = undefined;
     this.mustApply = true;
     this.emit('info', 'reloaded', {});
@@ -166,6 +177,7 @@ export class Supervisor {
     clearTimeout(this.debounce);
     clearTimeout(this.retry);
     for (const i of this.intervals) clearInterval(i);
+    this.targets?.stop();
     this.routeMonitor?.close();
     this.nftMonitor?.close();
     await this.running?.catch(() => undefined);
@@ -357,7 +369,8 @@ export class Supervisor {
           this.retry = setTimeout(() => this.schedule('repair bound reached: checking again', 0), Math.max(resumeInMs, 0) + 10);
         return;
       }
-      const result = await new ServiceForward(config, this.options).apply();
+      const downTargets = this.targets?.downTargets();
+      const result = await new ServiceForward(config, this.options).apply({ health: downTargets ? { downTargets } : {} });
       this.stats.applies++;
       // The notifications of what this apply wrote arrive meanwhile: they are not why the next
       // check runs (it will find nothing to do), so they do not show up as its triggers.

@@ -1,5 +1,6 @@
 /**
  * The nftables table a spec asks for (desiredNftables): one inet table per tunnel, owned by netfwd.
+ * (over 500 lines: reason — the frontend's and the backend's tables side by side, so that both stay readable as one design.)
  *
  * Frontend — forwards are elements of maps, so the per-packet and the update
  * cost do not grow with their number:
