@@ -238,6 +238,14 @@ function printStatus(s: ForwardStatus): void {
       `  forward ${f.protocol} ${f.publicPorts} (IPv${f.family}) → ${f.peer}: ${plural(f.connections, 'connection')}, ${plural(f.packets, 'packet')}, ${plural(f.bytes, 'byte')}`,
     );
   }
+  for (const x of s.targets ?? []) {
+    const h = x.health
+      ? `${x.health.up ? 'up' : 'DOWN'} since ${x.health.since} (${x.health.reason})`
+      : 'not measured (netfwd run is not running)';
+    out(
+      `  target ${x.forward} → ${x.target}: ${h}; ${x.elements ? `new connections go here (${plural(x.elements, 'map element')})` : 'not chosen now'}`,
+    );
+  }
   const p = s.present;
   out(`  present: link ${p.link ? 'yes' : 'no'}; addresses ${p.addresses.join(', ') || '-'}; nftables ${p.nftTable ?? '-'}`);
   for (const r of p.routes) out(`    route ${r}`);
