@@ -140,7 +140,11 @@ export class Supervisor {
       peerUpSeconds: this.o.peerUpSeconds,
       handshakeCheckMs: this.o.handshakeCheckMs,
       emit: (level, event, details) => this.emit(level, event, details),
-      changed: () => this.schedule('target health changed', 0),
+      // Not a repair of somebody else's change: never throttled by the repair bound.
+      changed: () => {
+        this.mustApply = true;
+        this.schedule('target health changed', 0);
+      },
     });
     this.targets?.start();
     void this.consumeRoute(this.routeMonitor);
