@@ -11,7 +11,7 @@
  *     reads nft's own rule back as the builder's statement.
  */
 import type { ExecutionContext } from 'ava';
-import { forwardService, type ServiceForward } from '../../src/forward/index.js';
+import { forwardService, inspectNamespace, type ServiceForward } from '../../src/forward/index.js';
 import { HASH_BUCKETS } from '../../src/forward/plan/nftables-desired.js';
 import { nftTableName } from '../../src/forward/plan/ownership.js';
 import type { FrontendSpec } from '../../src/forward/spec/spec.js';
@@ -161,6 +161,24 @@ test('failover and hash: the maps hold the chosen targets; a health change is on
       ],
     ],
     'the single-target forward is untouched',
+  );
+
+  // status: each target, whether new connections go to it (no `netfwd run` here: not measured).
+  const st = await fe.status();
+  t.deepEqual(
+    st.targets.map((x) => [x.forward, x.target, x.elements, x.health]),
+    [
+      ['forwards[0]', 'home', 0, null],
+      ['forwards[0]', 'office', 2, null],
+      ['forwards[1]', 'home', 0, null],
+      ['forwards[1]', 'office', 2 * HASH_BUCKETS, null],
+    ],
+  );
+  // Status without a configuration: a hash forward is one line per target with its bucket count.
+  const seen = (await inspectNamespace(ns)).tunnels[0]!.forwards.filter((f) => f.publicPorts === '80' && f.family === 4);
+  t.deepEqual(
+    seen.map((f) => f.target),
+    ['10.0.0.3:80 (hash: 12 of its buckets)'],
   );
 
   // netfwd up (no measurement) keeps the failed-over state.
