@@ -18,9 +18,11 @@
  * - events target-down / target-up, and status shows each target's health.
  */
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { NormalizedFrontend } from '../../src/forward/spec/normalized-config.js';
 import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { Supervisor, type SupervisorEvent } from '../../src/forward/supervisor.js';
+import { cli, missingBuild, tempDir, writeFile } from '../helpers/cli.js';
 import { type Env, e2eSuite, LAB_ADDRESSES, type RunningService, serve, startEnv, tcpAsk, wgBackend } from '../helpers/e2e.js';
 import { toolPath } from '../helpers/kernel.js';
 import { streamWatch } from '../helpers/recipe.js';
@@ -192,6 +194,14 @@ test('failover: home stops its service, then its tunnel goes → office; home ba
   t.like(home, { elements: 0, health: { up: false } });
   t.true((office?.elements ?? 0) > 0 && office?.health?.up === true, JSON.stringify(office));
   t.regex(home?.health?.since ?? '', /^\d{4}-\d\d-\d\dT/);
+  // The CLI (another process) reads the health the supervisor recorded.
+  if (!missingBuild()) {
+    const file = writeFile(join(tempDir(t), 'frontend.json'), JSON.stringify(e.specs.frontend), 0o600);
+    const r = await cli(['status', '-c', file]);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /target forwards\[0\] → home: DOWN since \S+ \(.*check tcp 10\.0\.0\.2:8080 refused\); not chosen now/);
+    t.regex(r.stdout, /target forwards\[0\] → office: up since \S+ \(.*\); new connections go here \(2 map elements\)/);
+  } else t.log(`CLI status not checked: ${missingBuild()}`);
 
   // Its tunnel goes too: still office.
   await homeTunnel(e, false);
