@@ -10,7 +10,7 @@
  * supervisor plans again with the targets found down (PlanHealth.downTargets),
  * which rewrites only the forwards' map elements.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Kernel } from '../plan/context.js';
 import { stateFilePath } from '../plan/state-file.js';
@@ -91,6 +91,7 @@ export class TargetMonitor {
   private timer: ReturnType<typeof setInterval> | undefined;
   private busy = false;
   private measured = false;
+  private stopped = false;
 
   constructor(
     private config: NormalizedFrontend,
@@ -124,15 +125,23 @@ export class TargetMonitor {
   }
 
   stop(): void {
+    // A measurement still running records nothing after this.
+    this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
-    rmSync(targetHealthPath(this.config.netns, this.config.tunnel.interface), { force: true });
+    const path = targetHealthPath(this.config.netns, this.config.tunnel.interface);
+    rmSync(path, { force: true });
+    try {
+      rmdirSync(dirname(path));
+    } catch {
+      /* not empty (the state file), or gone */
+    }
   }
 
   /** One measurement: handshakes, the checks that are due, events and the record. */
   async measure(): Promise<void> {
     const k = this.kernel();
-    if (this.busy || !k) return;
+    if (this.busy || !k || this.stopped) return;
     this.busy = true;
     try {
       const forwards = monitoredForwards(this.config);
@@ -170,6 +179,7 @@ export class TargetMonitor {
           });
         });
       }
+      if (this.stopped) return;
       const changed = this.update(forwards, ages);
       this.record();
       if (changed) this.o.changed();
@@ -249,11 +259,12 @@ export class TargetMonitor {
     const path = targetHealthPath(this.config.netns, this.config.tunnel.interface);
     const file: TargetHealthFile = { pid: process.pid, updated: new Date().toISOString(), targets: [...this.health.values()] };
     try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       const tmp = `${path}.${process.pid}.tmp`;
       writeFileSync(tmp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
       renameSync(tmp, path);
     } catch {
-      // No state directory yet (the first apply makes it): the next measurement records.
+      // Not writable (a read-only /run): status then says "not measured"; forwarding is unaffected.
     }
   }
 }
