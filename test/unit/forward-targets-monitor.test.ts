@@ -43,6 +43,7 @@ function kernel(ages: Record<string, number | null>) {
 
 test('health from handshakes: events on changes, downTargets, the record status reads, removed at stop', async (t) => {
   const { TargetMonitor, readTargetHealth, targetHealthPath, monitoredForwards } = await import('../../src/forward/health/targets.js');
+  t.true(targetHealthPath('x', 'wg0').startsWith(dir), 'the record goes to the test state directory');
   const c = config([
     { protocol: 'tcp+udp', port: 443, to: [{ peer: 'home' }, { peer: 'office' }] },
     { protocol: 'tcp', port: 80, to: { peer: 'home' } },
@@ -102,4 +103,58 @@ test('health from handshakes: events on changes, downTargets, the record status 
   m.stop();
   t.false(existsSync(targetHealthPath(c.netns, c.tunnel.interface)), 'the record goes with the monitor');
   t.is(readTargetHealth(c.netns, c.tunnel.interface), undefined, 'status then says: not measured');
+});
+
+test('check results: TCP open is up, refused is down; UDP silence is up, port unreachable is down (loopback only)', async (t) => {
+  const { TargetMonitor } = await import('../../src/forward/health/targets.js');
+  const net = await import('node:net');
+  const dgram = await import('node:dgram');
+  const tcp = net.createServer((c) => c.on('error', () => {})).listen(0, '127.0.0.1');
+  await new Promise((r) => tcp.once('listening', r));
+  const udp = dgram.createSocket('udp4'); // bound, never answers: "silent"
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+  const closedTcp = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => closedTcp.once('listening', r));
+  const closedTcpPort = (closedTcp.address() as { port: number }).port;
+  await new Promise((r) => closedTcp.close(r));
+  const closedUdp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => closedUdp.bind(0, '127.0.0.1', () => r()));
+  const closedUdpPort = closedUdp.address().port;
+  closedUdp.close();
+  t.teardown(() => {
+    tcp.close();
+    udp.close();
+  });
+
+  const open = { tcp: (tcp.address() as { port: number }).port, udp: udp.address().port };
+  const c = config([
+    { protocol: 'tcp', port: 443, to: [{ peer: 'home' }, { peer: 'office' }], check: { intervalSeconds: 1, timeoutMs: 300 } },
+    { protocol: 'udp', port: 53, to: [{ peer: 'home' }, { peer: 'office' }], check: { intervalSeconds: 1, timeoutMs: 300 } },
+  ]);
+  // Checked in this namespace on loopback: the targets' addresses and ports are pointed there, no handshakes (external).
+  const loop = c as NormalizedFrontend & { netns: string | undefined };
+  loop.netns = undefined;
+  loop.tunnel = { ...c.tunnel, external: true };
+  const ports = [open.tcp, closedTcpPort, open.udp, closedUdpPort];
+  c.forwards.forEach((fw, i) => {
+    fw.families = [4];
+    fw.targets.forEach((x, j) => {
+      x.addresses = { 4: '127.0.0.1' };
+      x.ports = { from: ports[i * 2 + j]!, to: ports[i * 2 + j]! };
+    });
+  });
+  const events: Array<[string, unknown, unknown]> = [];
+  const m = new TargetMonitor(c, () => ({}) as never, {
+    peerUpSeconds: 180,
+    handshakeCheckMs: 60_000,
+    emit: (_l, event, d) => events.push([event, d.forward, d.reason]),
+    changed: () => {},
+  });
+  await m.measure();
+  m.stop();
+  t.deepEqual([...m.downTargets()!].sort(), ['forwards[0] office', 'forwards[1] office']);
+  t.deepEqual(events, [
+    ['target-down', 'forwards[0]', `check tcp 127.0.0.1:${closedTcpPort} refused`],
+    ['target-down', 'forwards[1]', `check udp 127.0.0.1:${closedUdpPort} refused`],
+  ]);
 });
