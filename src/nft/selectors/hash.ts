@@ -6,6 +6,9 @@
  * place. The seed is always written: without one the kernel picks a random
  * seed per rule, and a rule rebuilt would send clients elsewhere.
  * Reading back: the hash's source register holds a key (stmt/hash.ts).
+ * nft 1.0.6 loads the source into a spare register instead (e.g. `reg 3`,
+ * then `hash reg 11 = jhash(reg 3, …)`): other bytes, the same rule — `nft
+ * list` prints both alike and both read back as the same statement.
  */
 import { DATATYPES } from '../datatype.js';
 import type { HashExpr } from '../expr/hash.js';
