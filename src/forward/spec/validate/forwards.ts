@@ -38,6 +38,13 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
   const out: NormalizedForward[] = [];
   const order = new Map<NormalizedForward, number>();
   const peerNames = fc.peers.map((p) => p.name);
+  // Built once: a frontend may have a thousand peers and ten thousand forwards.
+  const peers: PeerLookup = {
+    names: peerNames,
+    byName: new Map(fc.peers.map((p) => [p.name, p])),
+    expected: `the name of one of tunnel.peers: ${listWords(peerNames)}`,
+    withRoutes: fc.peers.filter((p) => p.routes.length > 0),
+  };
   const publicFamilies: IpFamily[] =
     fc.publicAddresses.length > 0 ? fc.families.filter((f) => fc.publicAddresses.some((a) => a.family === f)) : fc.families;
 
@@ -79,7 +86,7 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
     const toItems = Array.isArray(toValue)
       ? list(toValue, toField, 'a list of targets { peer, address?, port? } (one or more)', 1, MAX_TARGETS)
       : [toValue];
-    const parsed = toItems.map((v, j) => forwardTarget(v, Array.isArray(toValue) ? item(toField, j) : toField, fc, publicPorts, peerNames));
+    const parsed = toItems.map((v, j) => forwardTarget(v, Array.isArray(toValue) ? item(toField, j) : toField, peers, publicPorts));
     const first = parsed[0]!;
 
     const candidates = publicAddress ? [publicAddress.family] : publicFamilies;
@@ -135,7 +142,7 @@ export function frontendForwards(value: unknown, field: string, fc: ForwardConte
     const balance = balanceOf(own(f, 'balance'), child(ff, 'balance'));
     const checkValue = own(f, 'check');
     const healthCheck = checkValue === undefined ? undefined : forwardCheck(checkValue, child(ff, 'check'), protos[0]!);
-    const peer = fc.peers.find((p) => p.name === first.peer.name)!;
+    const peer = first.peer;
     const peerAddresses = targets[0]!.addresses;
     const targetPorts = first.ports;
 
@@ -182,23 +189,33 @@ interface ParsedTarget {
   peerField: string;
 }
 
+/** The peers as the targets look them up. */
+interface PeerLookup {
+  names: string[];
+  byName: ReadonlyMap<string, NormalizedFrontendPeer>;
+  /** What a target's peer must be: the text of the error. */
+  expected: string;
+  /** The peers with routes (hosts behind them). */
+  withRoutes: NormalizedFrontendPeer[];
+}
+
 /** One target of `to`: the peer (or a host behind one) and its port(s). */
-function forwardTarget(value: unknown, toField: string, fc: ForwardContext, publicPorts: PortRange, peerNames: string[]): ParsedTarget {
+function forwardTarget(value: unknown, toField: string, peers: PeerLookup, publicPorts: PortRange): ParsedTarget {
   const toExpected = 'a mapping { peer, address?, port? }';
   const to = mapping(value, toField, TARGET_KEYS, toExpected, {
     host: 'a host behind the peer is to.address',
     addresses: 'a host behind the peer is to.address (one address, or a list with one per family)',
   });
   const peerField = child(toField, 'peer');
-  const peerExpected = `the name of one of tunnel.peers: ${listWords(peerNames)}`;
-  const behind = targetHosts(own(to, 'address'), child(toField, 'address'), fc.peers);
+  const peerExpected = peers.expected;
+  const behind = targetHosts(own(to, 'address'), child(toField, 'address'), peers.withRoutes);
   const peerValue = own(to, 'peer');
   let peer: NormalizedFrontendPeer;
   if (peerValue === undefined && behind) peer = behind.peer;
   else {
     const peerName = string(required(to, 'peer', toField, `${peerExpected} (or to.address, a host behind one)`), peerField, peerExpected);
-    const named = fc.peers.find((p) => p.name === peerName);
-    if (!named) fail(peerField, `no peer is named ${show(peerName)}${didYouMean(peerName, peerNames)}`, peerExpected);
+    const named = peers.byName.get(peerName);
+    if (!named) fail(peerField, `no peer is named ${show(peerName)}${didYouMean(peerName, peers.names)}`, peerExpected);
     if (behind && behind.peer !== named)
       fail(
         child(toField, 'address'),
@@ -269,14 +286,11 @@ function forwardCheck(value: unknown, field: string, forwardProtocol: TransportP
 function targetHosts(
   value: unknown,
   field: string,
-  peers: readonly NormalizedFrontendPeer[],
+  /** The peers with routes. */
+  withRoutes: readonly NormalizedFrontendPeer[],
 ): { hosts: HostAddress[]; peer: NormalizedFrontendPeer } | undefined {
   if (value === undefined) return undefined;
-  const withRoutes = peers.filter((p) => p.routes.length > 0);
-  const expected =
-    withRoutes.length > 0
-      ? `a host inside the routes of a peer (${withRoutes.map((p) => `${p.name}: ${p.routes.map((r) => r.cidr).join(', ')}`).join('; ')}), or one per family`
-      : 'a host inside the routes of a peer; no peer has routes yet (tunnel.peers[].routes)';
+  const expected = hostsExpected(withRoutes);
   const items = Array.isArray(value) ? value : [value];
   const itemField = (i: number) => (Array.isArray(value) ? item(field, i) : field);
   if (items.length === 0 || items.length > 2) fail(field, `lists ${items.length} addresses`, expected);
@@ -286,7 +300,7 @@ function targetHosts(
     const f = itemField(i);
     const a = ipAddress(v, f, expected);
     if (hosts.some((h) => h.family === a.family)) fail(f, `is a second IPv${a.family} address`, 'at most one address per family');
-    const p = peers.find((x) => x.routes.some((r) => r.family === a.family && inPrefix(prefixOf(r), a.bytes)));
+    const p = withRoutes.find((x) => x.routes.some((r) => r.family === a.family && inPrefix(prefixOf(r), a.bytes)));
     if (!p) fail(f, `${show(a.address)} is not inside the routes of any peer`, expected);
     if (owner && owner !== p)
       fail(
@@ -342,4 +356,19 @@ function checkForwardOverlaps(forwards: NormalizedForward[], positions: Readonly
     `${b.fwd.protocol.toUpperCase()} ${formatRange(b.range)} overlaps ${a.fwd.source} (${a.fwd.protocol} ${formatRange(a.range)}) on ${where ? where.address : 'the same public addresses'}`,
     'public ports that no other forward of the same protocol uses on the same address',
   );
+}
+
+const hostsExpectedText = new WeakMap<readonly NormalizedFrontendPeer[], string>();
+
+/** What a host behind a peer must be (made once per list of peers: the text names every peer with routes). */
+function hostsExpected(withRoutes: readonly NormalizedFrontendPeer[]): string {
+  let text = hostsExpectedText.get(withRoutes);
+  if (text === undefined) {
+    text =
+      withRoutes.length > 0
+        ? `a host inside the routes of a peer (${withRoutes.map((p) => `${p.name}: ${p.routes.map((r) => r.cidr).join(', ')}`).join('; ')}), or one per family`
+        : 'a host inside the routes of a peer; no peer has routes yet (tunnel.peers[].routes)';
+    hostsExpectedText.set(withRoutes, text);
+  }
+  return text;
 }
