@@ -23,7 +23,8 @@ function arg(name: string): string | undefined {
 
 const smoke = process.argv.includes('--smoke');
 const scale: Scale = smoke ? 'smoke' : process.argv.includes('--quick') ? 'quick' : 'full';
-const runs = smoke ? 1 : Math.max(5, Number(arg('runs') ?? 5));
+// At least 3 runs (5 by default); fewer than 5 gives rough medians (the README's tables use 5 or more).
+const runs = smoke ? 1 : Math.max(3, Number(arg('runs') ?? 5));
 const only = arg('only')?.split(',');
 
 // `npm run` puts node_modules/.bin first on PATH, where an npm package named
@@ -87,7 +88,9 @@ function table(results: CaseResult[]): string {
           : t.maxRatio !== undefined
             ? `${t.subject} / ${t.baseline} = ${t.value.toFixed(2)} (≤ ${t.maxRatio})`
             : `${t.baseline} / ${t.subject} = ${t.value.toFixed(1)}× (≥ ${t.minSpeedup}×)`;
-        lines.push(`- **${t.met ? 'met' : 'MISSED'}**: size ${t.size}: ${what}${t.note ? ` — ${t.note}` : ''}`);
+        lines.push(
+          `- **${t.check ? (t.met ? 'PASS' : 'FAIL') : t.met ? 'met' : 'MISSED'}**: size ${t.size}: ${what}${t.note ? ` — ${t.note}` : ''}`,
+        );
       }
     }
   }

@@ -2,6 +2,7 @@
 import type { BenchCase } from '../lib/harness.js';
 import { bringupCase } from './bringup.js';
 import { dataplaneConnectionsCase, dataplaneThroughputCase } from './dataplane.js';
+import { fleetCase } from './fleet.js';
 import { nftAddOneCase, nftMapCase, nftRulesCase } from './nft.js';
 import { reconcileCase } from './reconcile.js';
 import { routesCase } from './routes.js';
@@ -22,6 +23,7 @@ export function allCases(scale: Scale): Array<BenchCase<any>> {
     wireguardKernelCase(pick([100, 1000, 10000], [100, 1000], [10])),
     bringupCase(),
     reconcileCase(pick([10000], [1000], [10])),
+    fleetCase(pick([100, 1000], [100], [10])),
     dataplaneConnectionsCase(pick(4000, 2000, 200)),
     dataplaneThroughputCase(pick(2048, 1024, 64)),
   ];

@@ -40,6 +40,8 @@ export interface Target {
   extra?: { key: string; max: number };
   sizes?: number[];
   note?: string;
+  /** A correctness check rather than a speed target (zero writes, one transaction): printed PASS / FAIL. */
+  check?: boolean;
 }
 
 export interface BenchCase<Ctx> {

@@ -9,7 +9,7 @@ import { EXIT } from './exit-codes.js';
 
 type Out = (line: string) => void;
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+import { plural } from './status-text.js';
 
 function printLanStatus(s: LanRoleStatus, out: Out): void {
   out(`${s.role} ${s.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);

@@ -26,7 +26,8 @@ import { runDoctor } from './doctor.js';
 import { EXIT, EXIT_TEXT } from './exit-codes.js';
 import { runImport } from './import.js';
 import { refuseLanRole, withLanConfig } from './lan.js';
-import { probeLines, runCommand } from './run.js';
+import { runCommand } from './run.js';
+import { namespaceLines, plural, statusLines } from './status-text.js';
 
 const require = createRequire(import.meta.url);
 function version(): string {
@@ -205,8 +206,6 @@ function load(options: Options, enforcePermissions = true): NormalizedConfig {
   return loadConfigFile(configPath(options), { enforcePermissions });
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
 function implementationOf(options: Options): 'auto' | 'kernel' | 'userspace' {
   const implementation = options.implementation ?? 'auto';
   if (!['auto', 'kernel', 'userspace'].includes(implementation)) throw new UsageError('--implementation is kernel, userspace or auto');
@@ -218,47 +217,6 @@ function forward(config: NormalizedConfig, options: Options): ServiceForward {
     implementation: implementationOf(options),
     ...(options.userspaceCommand ? { userspaceCommand: options.userspaceCommand } : {}),
   });
-}
-
-function printStatus(s: ForwardStatus): void {
-  out(`${s.role} ${s.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);
-  const t = s.tunnel;
-  out(
-    `  tunnel: ${
-      t.external
-        ? `external (not netfwd's), ${t.present ? (t.up ? 'up' : 'DOWN') : 'absent'}`
-        : t.present
-          ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)`
-          : 'absent'
-    }`,
-  );
-  for (const p of t.peers) {
-    const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;
-    out(
-      `  peer ${p.name ?? '(not in the configuration)'} ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`,
-    );
-  }
-  for (const x of s.tunnels ?? []) {
-    const hs = x.handshakeAge === null ? 'no handshake yet' : `handshake ${x.handshakeAge} s ago`;
-    out(
-      `  tunnel ${x.interface}: ${x.present ? (x.up ? 'up' : 'DOWN') : 'absent'}, ${hs}, endpoint ${x.endpoint ?? '-'}${x.table !== undefined ? `, table ${x.table}, mark 0x${x.mark!.toString(16)}` : ''}, checks ${x.checkAddress ?? '-'}${x.egress ? ', carries the egress' : ''}`,
-    );
-  }
-  for (const f of s.forwards) {
-    out(
-      `  forward ${f.protocol} ${f.publicPorts} (IPv${f.family}) → ${f.peer}: ${plural(f.connections, 'connection')}, ${plural(f.packets, 'packet')}, ${plural(f.bytes, 'byte')}`,
-    );
-  }
-  const p = s.present;
-  out(`  present: link ${p.link ? 'yes' : 'no'}; addresses ${p.addresses.join(', ') || '-'}; nftables ${p.nftTable ?? '-'}`);
-  for (const r of p.routes) out(`    route ${r}`);
-  for (const r of p.rules) out(`    rule ${r}`);
-  if (s.drift.length) {
-    out('  drift (netfwd up would change):');
-    for (const d of s.drift) out(`    ${d}`);
-  } else out('  drift: none');
-  for (const w of s.warnings) out(`  warning: ${w}`);
-  for (const l of probeLines(s)) out(l);
 }
 
 /** HOST:PORT or [IPv6]:PORT of --probe-egress. */
@@ -289,30 +247,6 @@ function seconds(option: string, text: string | undefined, min: number): number 
   return n;
 }
 
-function printNamespace(s: NamespaceStatus): void {
-  if (s.tunnels.length === 0 && s.routes.length === 0 && s.rules.length === 0)
-    out(`netfwd has nothing set up${s.netns ? ` in namespace ${s.netns}` : ' here'}`);
-  for (const t of s.tunnels) {
-    out(`${t.role ?? 'tunnel'} ${t.interface}${s.netns ? ` (namespace ${s.netns})` : ''}`);
-    out(
-      `  tunnel: ${t.implementation ? `${t.implementation}, ${t.up ? 'up' : 'DOWN'}, listening on ${t.listenPort}, public key ${t.publicKey}, private key (hidden)` : 'not a WireGuard interface'}`,
-    );
-    for (const p of t.peers) {
-      const hs = p.handshakeAge === null ? 'no handshake yet' : `handshake ${p.handshakeAge} s ago`;
-      out(`  peer ${p.publicKey}: ${hs}, endpoint ${p.endpoint ?? '-'}, received ${p.rxBytes} B, sent ${p.txBytes} B`);
-    }
-    out(`  addresses: ${t.addresses.join(', ') || '-'}; nftables ${t.nftTable ?? '-'}`);
-    for (const f of t.forwards) {
-      out(
-        `  forward ${f.protocol} ${f.publicAddress ?? (f.family === 4 ? '*' : '[*]')}:${f.publicPorts} (IPv${f.family}) → ${f.target}: ${plural(f.connections, 'connection')}`,
-      );
-    }
-  }
-  for (const r of s.routes) out(`route ${r}`);
-  for (const r of s.rules) out(`rule ${r}`);
-  for (const w of s.warnings) out(`warning: ${w}`);
-}
-
 function writeKeyFile(path: string, text: string): void {
   if (existsSync(path)) throw new UsageError(`${path} exists: netfwd does not overwrite key files`);
   writeFileSync(path, `${text}\n`, { mode: 0o600, flag: 'wx' });
@@ -341,7 +275,7 @@ async function withConfig(command: 'up' | 'down' | 'plan' | 'status', options: O
   if (command === 'status') {
     const s = await fwd.status({ probe: options.probe, ...(options.probeEgress ? { probeEgress: probeTarget(options.probeEgress) } : {}) });
     if (options.json) out(JSON.stringify(s, null, 2));
-    else printStatus(s);
+    else for (const l of statusLines(s)) out(l);
     return EXIT.OK;
   }
   const result = command === 'up' ? await fwd.apply() : await fwd.down();
@@ -390,7 +324,7 @@ async function main(argv: string[]): Promise<number> {
         requireRoot();
         const s = await inspectNamespace(options.netns);
         if (options.json) out(JSON.stringify(s, null, 2));
-        else printNamespace(s);
+        else for (const l of namespaceLines(s)) out(l);
         return EXIT.OK;
       }
       return withConfig(command, options);

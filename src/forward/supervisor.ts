@@ -30,6 +30,7 @@ import { isOwnPort } from '../netlink/connection.js';
 import { type NftMonitor, type NftMonitorEvent, openNftMonitor } from '../nft/index.js';
 import { Route, type RouteEvent, type RouteMonitor, RT_TABLE_MAIN } from '../route/index.js';
 import { EgressHealth } from './health/egress.js';
+import { type TargetMonitor, targetMonitorFor } from './health/targets.js';
 import { type Kernel, openKernelIn } from './plan/context.js';
 import { NETFWD_PROTOCOL, nftTableName } from './plan/ownership.js';
 import type { PlanHealth } from './plan/plan-health.js';
@@ -91,6 +92,8 @@ export class Supervisor {
   private throttled = false;
   /** The next converge applies a new configuration (start, reload): not a repair, never throttled. */
   private mustApply = true;
+  /** A frontend's forward targets (health/targets.ts): their health goes into every apply. */
+  private targets: TargetMonitor | undefined;
   /** Resolves after the first successful apply. */
   readonly ready: Promise<void>;
   /** Counters, for status lines and tests. */
@@ -141,6 +144,17 @@ export class Supervisor {
     this.routeMonitor = this.rt.monitor(['link', 'address', 'route', 'rule']);
     this.nftMonitor = openNftMonitor({ netns });
     this.kernel = await openKernelIn(netns, this.options);
+    this.targets = targetMonitorFor(this.config, () => this.kernel, {
+      peerUpSeconds: this.o.peerUpSeconds,
+      handshakeCheckMs: this.o.handshakeCheckMs,
+      emit: (level, event, details) => this.emit(level, event, details),
+      // Not a repair of somebody else's change: never throttled by the repair bound.
+      changed: () => {
+        this.mustApply = true;
+        this.schedule('target health changed', 0);
+      },
+    });
+    this.targets?.start();
     void this.consumeRoute(this.routeMonitor);
     void this.consumeNft(this.nftMonitor);
     this.emit('info', 'started', { role: this.config.role, interface: this.config.tunnel.interface, netns: netns ?? null });
@@ -157,7 +171,11 @@ export class Supervisor {
 
   /** What the plan depends on that this supervisor measured (the egress tunnel). */
   private health(): PlanHealth {
-    return this.egressHealth?.egress ? { egressTunnel: this.egressHealth.egress } : {};
+    const downTargets = this.targets?.downTargets();
+    return {
+      ...(this.egressHealth?.egress ? { egressTunnel: this.egressHealth.egress } : {}),
+      ...(downTargets ? { downTargets } : {}),
+    };
   }
 
   /** Several tunnels: checks each; reports tunnels going down and up; moves the egress to the first healthy one. */
@@ -196,6 +214,7 @@ export class Supervisor {
     }
     this.config = config;
     if (config.role === 'backend') this.egressHealth?.reconfigure(config);
+    if (config.role === 'frontend') this.targets?.reload(config);
     this.resolved = undefined;
     this.mustApply = true;
     this.emit('info', 'reloaded', {});
@@ -209,6 +228,7 @@ export class Supervisor {
     clearTimeout(this.debounce);
     clearTimeout(this.retry);
     for (const i of this.intervals) clearInterval(i);
+    this.targets?.stop();
     this.routeMonitor?.close();
     this.nftMonitor?.close();
     await this.running?.catch(() => undefined);

@@ -39,6 +39,7 @@ import type {
   NftVerdictStmt,
   NftVmapStmt,
 } from './model.js';
+import { hashKeyText } from './selectors/hash.js';
 import type { KeyDef } from './selectors/key.js';
 import { keyDef } from './selectors/registry.js';
 import { sortElements } from './sets/elements.js';
@@ -356,6 +357,8 @@ export const nftExpr = {
   rt: { mtu: k('rt mtu'), classid: k('rt classid'), ip: { nexthop: k('rt ip nexthop') }, ip6: { nexthop: k('rt ip6 nexthop') } },
   /** `fib saddr . iif oif`: lookup parts and result. */
   fib: (lookup: string, result: 'oif' | 'oifname' | 'type') => k(`fib ${lookup} ${result}`),
+  /** `jhash ip saddr mod 12 seed 0x4e46`: a hash of another selector, modulo `modulus` (plus `offset`); always with a seed. */
+  jhash: (source: NftKeyBuilder, modulus: number, seed: number, offset = 0) => k(hashKeyText(source.text, modulus, seed, offset)),
   /** Any selector by its nft text (`@th,16,16`, `ct original ip saddr`, ...). */
   key: (text: string) => k(text),
   /** A concatenation (`ip daddr . tcp dport`). */

@@ -124,7 +124,10 @@ test("the frontend's status names both peers, their endpoints and their forwards
 test("dropping the office's forwards from the frontend deletes only their map elements; home keeps working", async (t) => {
   const e = env();
   const spec = e.specs.frontend;
-  const without = forwardService({ ...spec, forwards: spec.forwards.filter((f) => f.to.peer !== 'office') });
+  const without = forwardService({
+    ...spec,
+    forwards: spec.forwards.filter((f) => (Array.isArray(f.to) ? f.to[0] : f.to)?.peer !== 'office'),
+  });
   const plan = await without.plan();
   t.deepEqual(
     plan.changes.map((c) => `${c.action} ${c.kind}`),

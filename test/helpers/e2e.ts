@@ -264,6 +264,8 @@ for (const port of o.tcp) {
   net.createServer((c) => {
     const who = strip(c.remoteAddress);
     process.stdout.write('tcp ' + who + ' ' + c.localPort + '\\n');
+    // A client that closes at once (a health check) resets the connection: not a reason to die.
+    c.on('error', () => {});
     c.end(o.name + ' ' + who + ' ' + c.localPort + '\\n');
   }).listen({ port, host: '::' }, up);
 }

@@ -37,7 +37,8 @@ interface Scenario {
   setup(ns: string): Promise<void>;
   /** The spec whose apply is made to fail. */
   spec: ServiceForwardSpec;
-  wg: string;
+  /** The tunnel interface(s): their WireGuard state is compared, their daemons removed. */
+  wg: string | string[];
 }
 
 /**
@@ -46,9 +47,10 @@ interface Scenario {
  * state (the namespace is rebuilt after such a point, so each is independent).
  */
 async function everyStep(t: ExecutionContext, title: string, s: Scenario): Promise<string[]> {
+  const wgs = typeof s.wg === 'string' ? [s.wg] : s.wg;
   let ns = '';
   const fresh = async () => {
-    if (ns) await removeNetns(ns, [s.wg]);
+    if (ns) await removeNetns(ns, wgs);
     ns = uniqueNetnsName('nfri');
     netns.create(ns);
     if (!s.dad) {
@@ -57,7 +59,7 @@ async function everyStep(t: ExecutionContext, title: string, s: Scenario): Promi
     }
     await s.setup(ns);
   };
-  t.teardown(() => removeNetns(ns, [s.wg]));
+  t.teardown(() => removeNetns(ns, wgs));
   await fresh();
   const spec = { ...s.spec, netns: ns } as ServiceForwardSpec;
   const plan = await forwardService(spec).plan();
@@ -70,7 +72,7 @@ async function everyStep(t: ExecutionContext, title: string, s: Scenario): Promi
     { position: lines.length, when: 'after' as const, line: lines[lines.length - 1]! },
   ];
   for (const p of points) {
-    const before = snapshot(ns, [s.wg]);
+    const before = snapshot(ns, wgs);
     const fwd = forwardService({ ...s.spec, netns: ns } as ServiceForwardSpec);
     let error: unknown;
     try {
@@ -95,7 +97,7 @@ async function everyStep(t: ExecutionContext, title: string, s: Scenario): Promi
       continue;
     }
     t.true(error.cause instanceof InjectedFault, `${label}: the cause is the injected fault`);
-    const after = snapshot(ns, [s.wg]);
+    const after = snapshot(ns, wgs);
     const diff = snapshotDiff(before, after);
     if (diff || !error.restored) {
       t.log(`${label}: NOT restored (ApplyError.restored=${error.restored}) ${error.message}\n${diff}`);
@@ -137,6 +139,22 @@ test('backend (uid mode) from nothing: a failure at every step leaves the namesp
 test('backend (mark mode) from nothing: a failure at every step leaves the namespace as it was', async (t) => {
   const wg = uniqueInterface('m');
   const bad = await everyStep(t, 'backend mark, create', { setup: empty, spec: backendSpec('', wg, keyPair(), 'mark'), wg });
+  t.deepEqual(bad, []);
+});
+
+test('backend with two tunnels (uid mode) from nothing: a failure at every step leaves the namespace as it was', async (t) => {
+  const [a, b] = [uniqueInterface('a'), uniqueInterface('b')];
+  const keys = keyPair();
+  const one = backendSpec('', a, keys);
+  const spec: ServiceForwardSpec = {
+    ...one,
+    tunnel: undefined,
+    tunnels: [
+      { ...one.tunnel!, interface: a },
+      { ...one.tunnel!, interface: b, addresses: ['10.0.9.2/24'], peer: { ...one.tunnel!.peer!, endpoint: '203.0.113.3:51820' } },
+    ],
+  };
+  const bad = await everyStep(t, 'backend uid, two tunnels, create', { setup: empty, spec, wg: [a, b] });
   t.deepEqual(bad, []);
 });
 

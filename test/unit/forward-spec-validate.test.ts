@@ -20,6 +20,27 @@ import type { BackendSpec, FrontendSpec } from '../../src/forward/spec/spec.js';
 import { validateSpec } from '../../src/forward/spec/validate/index.js';
 import { backendSpec, frontendSpec, KEYS, SECRET_KEYS } from '../fixtures/invalid-specs/base.js';
 
+/** The single-target forwards of these tests as the normaliser lists them: `targets` holds the one target, balance failover. */
+function singleTarget<T extends { peer: string; peerAddresses: object; behindPeer: boolean; targetPorts: object; source: string }>(
+  fws: T[],
+) {
+  return fws.map((f) => ({
+    ...f,
+    targets: [
+      {
+        peer: f.peer,
+        addresses: f.peerAddresses,
+        behindPeer: f.behindPeer,
+        ports: f.targetPorts,
+        name: f.peer,
+        key: `${f.source} ${f.peer}`,
+        source: `${f.source}.to`,
+      },
+    ],
+    balance: 'failover',
+  }));
+}
+
 function withTempDir<T>(fn: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'netfwd-spec-'));
   try {
@@ -81,49 +102,52 @@ test('a dual-stack frontend normalises with every default and field', (t) => {
     ],
     interface: 'eth0',
   });
-  t.deepEqual(c.forwards, [
-    {
-      protocol: 'tcp',
-      publicPorts: { from: 9735, to: 9735 },
-      peer: 'home',
-      peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
-      targetPorts: { from: 9735, to: 9735 },
-      behindPeer: false,
-      families: [4, 6],
-      source: 'forwards[0]',
-    },
-    {
-      protocol: 'tcp',
-      publicPorts: { from: 8000, to: 8009 },
-      peer: 'home',
-      peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
-      targetPorts: { from: 18000, to: 18009 },
-      behindPeer: false,
-      families: [4, 6],
-      source: 'forwards[1]',
-    },
-    {
-      protocol: 'udp',
-      publicPorts: { from: 8000, to: 8009 },
-      peer: 'home',
-      peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
-      targetPorts: { from: 18000, to: 18009 },
-      behindPeer: false,
-      families: [4, 6],
-      source: 'forwards[1]',
-    },
-    {
-      protocol: 'tcp',
-      publicAddress: { family: 4, address: '203.0.113.1' },
-      publicPorts: { from: 80, to: 80 },
-      peer: 'office',
-      peerAddresses: { 4: '10.0.0.3' },
-      targetPorts: { from: 8080, to: 8080 },
-      behindPeer: false,
-      families: [4],
-      source: 'forwards[2]',
-    },
-  ]);
+  t.deepEqual(
+    c.forwards,
+    singleTarget([
+      {
+        protocol: 'tcp',
+        publicPorts: { from: 9735, to: 9735 },
+        peer: 'home',
+        peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
+        targetPorts: { from: 9735, to: 9735 },
+        behindPeer: false,
+        families: [4, 6],
+        source: 'forwards[0]',
+      },
+      {
+        protocol: 'tcp',
+        publicPorts: { from: 8000, to: 8009 },
+        peer: 'home',
+        peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
+        targetPorts: { from: 18000, to: 18009 },
+        behindPeer: false,
+        families: [4, 6],
+        source: 'forwards[1]',
+      },
+      {
+        protocol: 'udp',
+        publicPorts: { from: 8000, to: 8009 },
+        peer: 'home',
+        peerAddresses: { 4: '10.0.0.2', 6: 'fd00::2' },
+        targetPorts: { from: 18000, to: 18009 },
+        behindPeer: false,
+        families: [4, 6],
+        source: 'forwards[1]',
+      },
+      {
+        protocol: 'tcp',
+        publicAddress: { family: 4, address: '203.0.113.1' },
+        publicPorts: { from: 80, to: 80 },
+        peer: 'office',
+        peerAddresses: { 4: '10.0.0.3' },
+        targetPorts: { from: 8080, to: 8080 },
+        behindPeer: false,
+        families: [4],
+        source: 'forwards[2]',
+      },
+    ]),
+  );
   t.false(c.sourceNat);
   t.true(c.masquerade);
   t.true(c.mssClamp);
@@ -175,18 +199,21 @@ test('an IPv6-only frontend, with canonical address text and a /128 peer', (t) =
   t.deepEqual(c.tunnel.addresses, [{ family: 6, address: 'fd00::1', prefixLength: 64, cidr: 'fd00::1/64', network: 'fd00::/64' }]);
   t.deepEqual(c.tunnel.peers[0]!.addresses, [{ family: 6, address: 'fd00::a' }]);
   t.deepEqual(c.public.addresses, [{ family: 6, address: '2001:db8::10' }]);
-  t.deepEqual(c.forwards, [
-    {
-      protocol: 'udp',
-      publicPorts: { from: 60000, to: 60010 },
-      peer: 'home',
-      peerAddresses: { 6: 'fd00::a' },
-      targetPorts: { from: 60000, to: 60010 },
-      behindPeer: false,
-      families: [6],
-      source: 'forwards[0]',
-    },
-  ]);
+  t.deepEqual(
+    c.forwards,
+    singleTarget([
+      {
+        protocol: 'udp',
+        publicPorts: { from: 60000, to: 60010 },
+        peer: 'home',
+        peerAddresses: { 6: 'fd00::a' },
+        targetPorts: { from: 60000, to: 60010 },
+        behindPeer: false,
+        families: [6],
+        source: 'forwards[0]',
+      },
+    ]),
+  );
   t.true(c.sourceNat);
   t.false(c.masquerade);
   t.false(c.mssClamp);

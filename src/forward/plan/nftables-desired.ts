@@ -1,32 +1,39 @@
 /**
  * The nftables table a spec asks for (desiredNftables): one inet table per tunnel, owned by netfwd.
+ * (over 500 lines: reason — the frontend's and the backend's tables side by side, so that both stay readable as one design.)
  *
  * Frontend — forwards are elements of maps, so the per-packet and the update
  * cost do not grow with their number:
  *   dnat{4,6}            ip daddr . l4proto . dport → peer . port   (exact ports)
  *   dnat{4,6}_range      ip daddr . l4proto . dport-range → peer    (ranges, ports kept)
  *   dnat{4,6}_any[_range]  the same without the address, for any local address (fib)
+ *   dnat{4,6}[_any]_hash  the same . jhash(ip saddr) bucket → target . port (balance: hash;
+ *                        only while some forward spreads by hash)
  *   stats{4,6}[_range]   peer . l4proto . port → per-forward packets and bytes, both directions
  *                        (a hash set for single ports, whose lookup does not grow with the
  *                        number of forwards; an interval set only for port ranges)
  * plus masquerade of the backends' own traffic, SNAT in snat mode, MSS clamping.
+ * A forward with several targets has the elements of the target (per hash
+ * bucket) its health picks; a health change changes only those elements.
  *
  * Backend — the services are reachable only through the tunnel (and lo), and
  * in mark/connmark mode the packets of the selected traffic get the mark that
  * the policy rule routes into the tunnel.
  */
 import { ConfigError, ValidationError } from '../../errors.js';
-import { nftExpr as e, type NftChainSpec, type NftElement, type NftSetSpec, type NftStmt } from '../../nft/index.js';
+import { nftExpr as e, type NftChainSpec, type NftElement, type NftRuleset, type NftSetSpec, type NftStmt } from '../../nft/index.js';
 import type {
   IpFamily,
   NormalizedBackend,
   NormalizedBackendTunnel,
   NormalizedConfig,
   NormalizedForward,
+  NormalizedForwardTarget,
   NormalizedFrontend,
   NormalizedPortEntry,
 } from '../spec/normalized-config.js';
 import { nftTableName } from './ownership.js';
+import type { PlanHealth } from './plan-health.js';
 import { tunnelFwmark } from './tunnel.js';
 import type { UplinkFacts } from './uplink.js';
 
@@ -51,50 +58,117 @@ const addrType = (f: IpFamily) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr');
 const natFamily = (f: IpFamily) => (f === 4 ? 'ip' : 'ip6');
 const nfproto = (f: IpFamily) => e.meta.nfproto.eq(f === 4 ? 'ipv4' : 'ipv6');
 
-/** One DNAT element (and its stats element) per public address, family and port mapping. */
-function frontendElements(config: NormalizedFrontend): Map<string, NftElement[]> {
+/** Buckets of a `balance: hash` forward: each bucket is one target (12 spreads 2, 3, 4 and 6 targets evenly). */
+export const HASH_BUCKETS = 12;
+/** The fixed jhash seed: without one the kernel picks a random seed per rule, and a rebuilt table would move clients. */
+export const HASH_SEED = 0x6e66;
+
+/** What the frontend's target choice depends on: the health measured, else what the kernel holds now. */
+export interface FrontendChoice {
+  health?: PlanHealth;
+  /** netfwd's table as listed (undefined or null: none). */
+  listed?: NftRuleset | null;
+}
+
+type Placed = { set: string; el: NftElement };
+const jsonOf = (v: unknown) => JSON.stringify(v ?? null);
+
+/** The DNAT elements of one forward sending to `t` (for `bucket`, a hash bucket's elements). */
+function dnatElements(config: NormalizedFrontend, fw: NormalizedForward, t: NormalizedForwardTarget, bucket?: number): Placed[] {
+  const out: Placed[] = [];
+  for (const f of fw.families) {
+    const peer = t.addresses[f]!;
+    const addresses = publicAddresses(config, fw, f);
+    const { from, to } = fw.publicPorts;
+    const shift = t.ports.from - from;
+    const single = from === to;
+    // A hash forward's buckets go into exact maps: one element per port (and bucket).
+    const keepPorts = shift === 0 && !single && bucket === undefined;
+    const ports: Array<{ key: number | { range: [number, number] }; target?: number }> = keepPorts
+      ? [{ key: { range: [from, to] } }]
+      : Array.from({ length: to - from + 1 }, (_, i) => ({ key: from + i, target: from + i + shift }));
+    const suffix = bucket !== undefined ? '_hash' : keepPorts ? '_range' : '';
+    const tail = bucket !== undefined ? [bucket] : [];
+    for (const p of ports) {
+      const data = keepPorts ? peer : [peer, p.target!];
+      if (addresses === 'any') out.push({ set: `dnat${f}_any${suffix}`, el: { key: [fw.protocol, p.key, ...tail], data } });
+      else for (const a of addresses) out.push({ set: `dnat${f}${suffix}`, el: { key: [a, fw.protocol, p.key, ...tail], data } });
+    }
+  }
+  return out;
+}
+
+/** The listed elements' data by set and key, to find what the kernel sends a forward to now. */
+function listedData(config: NormalizedFrontend, listed: NftRuleset | null | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  const table = nftTableName(config.tunnel.interface);
+  for (const s of listed?.sets ?? []) {
+    if (s.table !== table || !s.name.startsWith('dnat')) continue;
+    for (const el of s.elements) out.set(`${s.name} ${jsonOf(el.key)}`, jsonOf(el.data));
+  }
+  return out;
+}
+
+/** Whether the kernel holds `placed` (its first element stands for the rest) as it is. */
+const holds = (now: Map<string, string>, placed: Placed[]) =>
+  placed.length > 0 && now.get(`${placed[0]!.set} ${jsonOf(placed[0]!.el.key)}`) === jsonOf(placed[0]!.el.data);
+
+/**
+ * The target of a failover forward: the first one not down; every one down,
+ * the first. Without measurements the one the kernel's elements point at
+ * (when it is still a target of the forward), else the first.
+ */
+function failoverTarget(config: NormalizedFrontend, fw: NormalizedForward, choice: FrontendChoice, now: Map<string, string>) {
+  const down = choice.health?.downTargets;
+  if (down) return fw.targets.find((t) => !down.has(t.key)) ?? fw.targets[0]!;
+  return fw.targets.find((t) => holds(now, dnatElements(config, fw, t))) ?? fw.targets[0]!;
+}
+
+/**
+ * The target of each bucket of a hash forward: bucket b belongs to target
+ * b mod N; while that one is down the bucket goes to the healthy targets in
+ * turn (b mod their number), so only a down target's clients move. Every
+ * target down: each bucket its own. Without measurements what the kernel
+ * holds for the bucket (a target of the forward), else its own.
+ */
+function hashTargets(config: NormalizedFrontend, fw: NormalizedForward, choice: FrontendChoice, now: Map<string, string>) {
+  const down = choice.health?.downTargets;
+  const healthy = down ? fw.targets.filter((t) => !down.has(t.key)) : [];
+  return Array.from({ length: HASH_BUCKETS }, (_, b) => {
+    const own = fw.targets[b % fw.targets.length]!;
+    if (down) return !down.has(own.key) || healthy.length === 0 ? own : healthy[b % healthy.length]!;
+    return fw.targets.find((t) => holds(now, dnatElements(config, fw, t, b))) ?? own;
+  });
+}
+
+/** Whether a forward spreads by hash (with one target there is nothing to spread). */
+export const isHashed = (fw: NormalizedForward) => fw.balance === 'hash' && fw.targets.length > 1;
+
+/** One DNAT element (and its stats element) per public address, family and port mapping (and hash bucket). */
+function frontendElements(config: NormalizedFrontend, choice: FrontendChoice): Map<string, NftElement[]> {
   const out = new Map<string, NftElement[]>();
   const push = (set: string, el: NftElement) => {
     const list = out.get(set) ?? [];
     list.push(el);
     out.set(set, list);
   };
+  const now = listedData(config, choice.listed);
   const statsSeen = new Set<string>();
   for (const fw of config.forwards) {
-    for (const f of fw.families) {
-      const peer = fw.peerAddresses[f]!;
-      const addresses = publicAddresses(config, fw, f);
-      const { from, to } = fw.publicPorts;
-      const shift = fw.targetPorts.from - from;
-      const single = from === to;
-      const keepPorts = shift === 0 && !single;
-      const ports: Array<{ key: number | { range: [number, number] }; target?: number }> = keepPorts
-        ? [{ key: { range: [from, to] } }]
-        : Array.from({ length: to - from + 1 }, (_, i) => ({ key: from + i, target: from + i + shift }));
-      const suffix = keepPorts ? '_range' : '';
-      for (const p of ports) {
-        if (addresses === 'any') {
-          push(
-            `dnat${f}_any${suffix}`,
-            keepPorts ? { key: [fw.protocol, p.key], data: peer } : { key: [fw.protocol, p.key], data: [peer, p.target!] },
-          );
-        } else {
-          for (const a of addresses) {
-            push(
-              `dnat${f}${suffix}`,
-              keepPorts ? { key: [a, fw.protocol, p.key], data: peer } : { key: [a, fw.protocol, p.key], data: [peer, p.target!] },
-            );
-          }
+    const placed = isHashed(fw)
+      ? hashTargets(config, fw, choice, now).flatMap((t, b) => dnatElements(config, fw, t, b))
+      : dnatElements(config, fw, failoverTarget(config, fw, choice, now));
+    for (const p of placed) push(p.set, p.el);
+    // Every target is a listed destination (the forward chain lets DNATs to them into the tunnel), chosen or not.
+    for (const t of fw.targets) {
+      for (const f of fw.families) {
+        const peer = t.addresses[f]!;
+        const target = t.ports.from === t.ports.to ? t.ports.from : { range: [t.ports.from, t.ports.to] as [number, number] };
+        const statsKey = `${f}|${peer}|${fw.protocol}|${t.ports.from}-${t.ports.to}`;
+        if (!statsSeen.has(statsKey)) {
+          statsSeen.add(statsKey);
+          push(typeof target === 'number' ? `stats${f}` : `stats${f}_range`, { key: [peer, fw.protocol, target] });
         }
-      }
-      const target =
-        fw.targetPorts.from === fw.targetPorts.to
-          ? fw.targetPorts.from
-          : { range: [fw.targetPorts.from, fw.targetPorts.to] as [number, number] };
-      const statsKey = `${f}|${peer}|${fw.protocol}|${fw.targetPorts.from}-${fw.targetPorts.to}`;
-      if (!statsSeen.has(statsKey)) {
-        statsSeen.add(statsKey);
-        push(typeof target === 'number' ? `stats${f}` : `stats${f}_range`, { key: [peer, fw.protocol, target] });
       }
     }
   }
@@ -120,7 +194,7 @@ function portElements(entries: readonly NormalizedPortEntry[]): NftElement[] {
   }));
 }
 
-function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): DesiredNftables {
+function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts, choice: FrontendChoice): DesiredNftables {
   const table = nftTableName(config.tunnel.interface);
   const wg = config.tunnel.interface;
   const sets: NftSetSpec[] = [];
@@ -130,7 +204,8 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
   const forward: NftStmt[][] = [];
   const postrouting: NftStmt[][] = [];
   const input: NftStmt[][] = [];
-  const elements = frontendElements(config);
+  const elements = frontendElements(config, choice);
+  const hashed = config.forwards.some(isHashed);
   const intoTunnel: NftStmt[][] = [];
   const egress: NftStmt[][] = [];
   const tunnelNets: NftStmt[][] = [];
@@ -164,6 +239,20 @@ function desiredFrontend(config: NormalizedFrontend, facts: UplinkFacts): Desire
       [inbound, nfproto(f), local, e.dnat({ family: natFamily(f), map: { key: anyAddr, map: `@dnat${f}_any`, withPort: true } })],
       [inbound, nfproto(f), local, e.dnat({ family: natFamily(f), map: { key: anyAddr, map: `@dnat${f}_any_range` } })],
     );
+    if (hashed) {
+      // balance: hash — the client's source address picks a bucket; the maps say which target each bucket goes to.
+      // (The jhash of `ip saddr` implies `meta nfproto ipv4`: nft adds and hides that dependency.)
+      const bucket = e.jhash(ipKey(f).saddr, HASH_BUCKETS, HASH_SEED);
+      const data = [addrType(f), 'inet_service'];
+      sets.push(
+        { ...base, name: `dnat${f}_hash`, keyType: [addrType(f), ...key, 'mark'], dataType: data, counter: true },
+        { ...base, name: `dnat${f}_any_hash`, keyType: [...key, 'mark'], dataType: data, counter: true },
+      );
+      prerouting.push(
+        [inbound, e.dnat({ family: natFamily(f), map: { key: [...withAddr, bucket], map: `@dnat${f}_hash`, withPort: true } })],
+        [inbound, local, e.dnat({ family: natFamily(f), map: { key: [...anyAddr, bucket], map: `@dnat${f}_any_hash`, withPort: true } })],
+      );
+    }
     // Per-forward traffic in both directions, counted in the stats elements.
     forward.push(
       [e.ct.status.any('dnat'), e.ct.direction.eq('original'), e.concat(ipKey(f).daddr, e.meta.l4proto, e.th.dport).in(`@stats${f}`)],
@@ -465,8 +554,9 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
 /** Facts of the kernel the desired table depends on (a frontend's uplinks and connected networks). */
 export type NftablesFacts = UplinkFacts | undefined;
 
-export function desiredNftables(config: NormalizedConfig, facts: NftablesFacts): DesiredNftables {
+/** `choice` (frontend): the targets' health, or what the kernel's table holds now (see FrontendChoice). */
+export function desiredNftables(config: NormalizedConfig, facts: NftablesFacts, choice: FrontendChoice = {}): DesiredNftables {
   if (config.role === 'backend') return desiredBackend(config);
   if (!facts) throw new Error('desiredNftables: a frontend needs its uplink facts (readNftables reads them)');
-  return desiredFrontend(config, facts);
+  return desiredFrontend(config, facts, choice);
 }

@@ -12,6 +12,7 @@ import type { Kernel } from './context.js';
 import { type DesiredNftables, desiredNftables, FAMILY, type NftablesFacts } from './nftables-desired.js';
 import { NFT_TABLE_COMMENT, nftTableName, OwnershipError } from './ownership.js';
 import type { Step } from './plan.js';
+import type { PlanHealth } from './plan-health.js';
 import { readUplinkFacts } from './uplink.js';
 
 export interface NftablesState {
@@ -126,8 +127,9 @@ function countElements(d: DesiredNftables): number {
   return n;
 }
 
-export function planNftables(k: Kernel, config: NormalizedConfig, state: NftablesState): Step[] {
-  const d = desiredNftables(config, state.facts);
+/** `health`: what `netfwd run` measured (a frontend's targets); without it the targets the table points at stay. */
+export function planNftables(k: Kernel, config: NormalizedConfig, state: NftablesState, health: PlanHealth = {}): Step[] {
+  const d = desiredNftables(config, state.facts, { health, listed: state.ruleset });
   const r = state.ruleset;
   if (!r) {
     return [

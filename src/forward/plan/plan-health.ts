@@ -14,4 +14,12 @@ export interface PlanHealth {
    * tunnels; else the first.
    */
   egressTunnel?: string;
+  /**
+   * Frontend: the forwards' targets found down, by their key
+   * (NormalizedForwardTarget.key, e.g. 'forwards[0] home' or
+   * 'forwards[1] home/198.51.100.131'). Undefined (no measurement, `netfwd
+   * up`): every forward keeps the target(s) its map elements point at now
+   * when they are still among its targets, else takes the spec's order.
+   */
+  downTargets?: ReadonlySet<string>;
 }

@@ -83,7 +83,7 @@ export async function planUp(k: Kernel, config: NormalizedConfig, health: PlanHe
   steps.push(...planRules(k, desiredRules(config, machine, egress), ours));
   for (const a of addresses) steps.push(...a.deletes);
   const nft = await readNftables(k, config);
-  steps.push(...planNftables(k, config, nft));
+  steps.push(...planNftables(k, config, nft, health));
   const late = sysctls.filter((s) => !s.beforeLink);
   // Global sysctls exist without the link; the tunnel's own appear with it.
   steps.push(

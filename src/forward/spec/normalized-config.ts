@@ -108,13 +108,40 @@ export interface NormalizedFrontendTunnel extends NormalizedTunnelBase {
   peers: NormalizedFrontendPeer[];
 }
 
+/** One target of a forward (`to`, or one item of its list). */
+export interface NormalizedForwardTarget {
+  /** The peer's name. */
+  peer: string;
+  /** The DNAT target per family; exactly the forward's `families`. */
+  addresses: AddressByFamily;
+  /** The target is a host behind the peer (`to.address`), not the peer itself. */
+  behindPeer: boolean;
+  /** Same length as the forward's publicPorts. */
+  ports: PortRange;
+  /** 'home', or 'home/198.51.100.131' for a host behind peer home (its first address). */
+  name: string;
+  /** Its health key (PlanHealth.downTargets): `${forward source} ${name}`, e.g. 'forwards[0] home'. */
+  key: string;
+  /** Where it came from, e.g. 'forwards[2].to[1]' ('forwards[2].to' for a single target). */
+  source: string;
+}
+
+/** A forward's active health check (ForwardSpec.check), defaults applied. */
+export interface NormalizedForwardCheck {
+  protocol: TransportProtocol;
+  /** Undefined: each target's own first port. */
+  port: number | undefined;
+  intervalSeconds: number;
+  timeoutMs: number;
+}
+
 /** One forward for one protocol ('tcp+udp' in the spec gives two). */
 export interface NormalizedForward {
   protocol: TransportProtocol;
   /** The public address it is limited to, or undefined for every public address (see NormalizedFrontend.public). */
   publicAddress?: HostAddress;
   publicPorts: PortRange;
-  /** The peer's name. */
+  /** The first target's peer name (`peer`, `peerAddresses`, `behindPeer` and `targetPorts` describe targets[0]). */
   peer: string;
   /**
    * The DNAT target per family; exactly the families in `families`: the
@@ -129,6 +156,12 @@ export interface NormalizedForward {
   families: IpFamily[];
   /** Where it came from, e.g. 'forwards[2]'. */
   source: string;
+  /** Every target, in spec order (at least one; the first is the one above). */
+  targets: NormalizedForwardTarget[];
+  /** How a target is chosen (meaningful with two or more targets). */
+  balance: 'failover' | 'hash';
+  /** The active check `netfwd run` makes, when the spec asks for one. */
+  check?: NormalizedForwardCheck;
 }
 
 export interface NormalizedFrontend {

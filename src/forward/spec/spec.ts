@@ -9,6 +9,8 @@
  * Conventions: addresses and CIDRs are strings; a port is a number or the
  * text "FROM-TO" (inclusive); a key is the base64 text `wg genkey` prints
  * (44 characters ending in '='). Unknown fields are errors.
+ *
+ * over 500 lines: reason — the whole spec in one file, the operator's reference next to it.
  */
 import type { Secret } from './secret.js';
 
@@ -191,6 +193,31 @@ export interface ForwardTargetSpec {
   port?: PortSpec;
 }
 
+/**
+ * How `netfwd run` checks a forward's targets besides the WireGuard
+ * handshake (a target is healthy while its peer's last handshake is younger
+ * than the supervisor's `peerUpSeconds`, 180 s by default, and the last
+ * check succeeded). The check runs from the frontend's namespace to each
+ * target's address (of the first family the forward has). TCP: healthy when
+ * the connection opens (refused, a timeout or unreachable: down). UDP: a
+ * datagram is sent; down on an ICMP port unreachable (refused), a host or
+ * network unreachable or an error, healthy on an answer or silence (many
+ * UDP services ignore a stray datagram). `netfwd up` runs no checks.
+ */
+export interface ForwardCheckSpec {
+  /** 'tcp' or 'udp'. Default: the forward's protocol ('tcp' for 'tcp+udp'). */
+  protocol?: 'tcp' | 'udp';
+  /** The port checked on every target (1..65535). Default: each target's own port (the first of a range). */
+  port?: number;
+  /** Seconds between two checks of a target (1..3600). Default: 10. */
+  intervalSeconds?: number;
+  /** How long one check may take, in milliseconds (50..60000, at most the interval). Default: 2000 (or the interval, when shorter). */
+  timeoutMs?: number;
+}
+
+/** How a forward with several targets picks one (ForwardSpec.balance). */
+export type BalanceSpec = 'failover' | 'hash';
+
 /** One public port (or range) DNATed to a backend. */
 export interface ForwardSpec {
   /** 'tcp', 'udp', or 'tcp+udp' for both. */
@@ -203,8 +230,28 @@ export interface ForwardSpec {
    * side and the peer have.
    */
   address?: string;
-  /** The backend and port to send to. */
-  to: ForwardTargetSpec;
+  /**
+   * The backend and port to send to, or a list of them (at most 12, no two
+   * alike): several peers, or hosts behind them, that `balance` chooses
+   * between. Every target must have an address of each family the forward
+   * is set up for (those of the first target that the public side has).
+   */
+  to: ForwardTargetSpec | ForwardTargetSpec[];
+  /**
+   * With several targets: 'failover' sends new connections to the first
+   * healthy target in the list; 'hash' spreads clients by their source
+   * address (a Jenkins hash into 12 buckets, each bucket a target), so a
+   * client keeps its target; a target that is down gives its buckets to the
+   * healthy ones and gets them back when it is up again. When every target is
+   * down, failover sends to the first and hash to each bucket's own target.
+   * Health comes from `netfwd run` (see `check`); a change rewrites only the
+   * forward's map elements, so existing connections keep their target.
+   * `netfwd up` keeps the targets the kernel has where they are still in
+   * the list. Without several targets it changes nothing. Default: 'failover'.
+   */
+  balance?: BalanceSpec;
+  /** An active check of the targets (see ForwardCheckSpec). Default: none (the handshake alone). */
+  check?: ForwardCheckSpec;
 }
 
 /** The VPS side: receives public connections and DNATs them over the tunnel. */

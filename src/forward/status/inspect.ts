@@ -62,24 +62,38 @@ const portText = (p: unknown) =>
 function forwardsOf(r: NftRuleset, table: string): InspectedForward[] {
   const out: InspectedForward[] = [];
   for (const s of r.sets) {
-    const m = s.table === table ? /^dnat([46])(_any)?(_range)?$/.exec(s.name) : null;
+    const m = s.table === table ? /^dnat([46])(_any)?(_range|_hash)?$/.exec(s.name) : null;
     if (!m) continue;
     const family = Number(m[1]) as IpFamily;
+    const hashed = new Map<string, InspectedForward & { buckets: number }>();
     for (const el of s.elements) {
-      const key = (Array.isArray(el.key) ? el.key : [el.key]) as Key;
+      const full = (Array.isArray(el.key) ? el.key : [el.key]) as Key;
+      // A hash map's key ends with the bucket (balance: hash): one line per target, with its bucket count.
+      const key = m[3] === '_hash' ? full.slice(0, -1) : full;
       const port = key[key.length - 1];
       const protocol = key[key.length - 2] as TransportProtocol;
       const data = el.data as unknown;
       const target = Array.isArray(data) ? (family === 6 ? `[${data[0]}]:${data[1]}` : `${data[0]}:${data[1]}`) : String(data);
-      out.push({
+      const f: InspectedForward = {
         protocol,
         family,
         publicAddress: m[2] ? null : String(key[0]),
         publicPorts: portText(port),
         target,
         connections: el.counter?.packets ?? 0,
-      });
+      };
+      if (m[3] !== '_hash') {
+        out.push(f);
+        continue;
+      }
+      const id = JSON.stringify([key, target]);
+      const seen = hashed.get(id);
+      if (seen) {
+        seen.buckets++;
+        seen.connections += f.connections;
+      } else hashed.set(id, { ...f, buckets: 1 });
     }
+    for (const { buckets, ...f } of hashed.values()) out.push({ ...f, target: `${f.target} (hash: ${buckets} of its buckets)` });
   }
   const num = (p: string) => Number(p.split('-')[0]);
   return out.sort((a, b) => a.family - b.family || num(a.publicPorts) - num(b.publicPorts) || a.protocol.localeCompare(b.protocol));

@@ -8,6 +8,7 @@ export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeRepo
 import { ConfigError } from '../../errors.js';
 import type { NftRuleset } from '../../nft/index.js';
 import type { Rule } from '../../route/index.js';
+import { monitoredForwards, readTargetHealth } from '../health/targets.js';
 import { otherClaims, ownedTables } from '../plan/claims.js';
 import type { Kernel } from '../plan/context.js';
 import { readNftables } from '../plan/nftables.js';
@@ -64,6 +65,18 @@ export interface TunnelSummary {
   egress: boolean;
 }
 
+/** One target of a forward with several targets or a check (see ForwardSpec.to, balance, check). */
+export interface TargetStatus {
+  /** e.g. 'forwards[0]'. */
+  forward: string;
+  /** e.g. 'home', or 'home/198.51.100.131' for a host behind peer home. */
+  target: string;
+  /** The DNAT elements of the forward that send new connections to it now (failover: the chosen target has them all). */
+  elements: number;
+  /** As `netfwd run` measures it; null when nothing measures (netfwd run is not running). */
+  health: { up: boolean; since: string; reason: string } | null;
+}
+
 export interface ForwardStatus {
   role: 'frontend' | 'backend';
   netns: string | null;
@@ -88,6 +101,8 @@ export interface ForwardStatus {
    * table, read from the kernel).
    */
   tunnels?: TunnelSummary[];
+  /** The targets of the forwards with several targets or a check, and their health. */
+  targets: TargetStatus[];
   present: {
     link: boolean;
     addresses: string[];
@@ -125,7 +140,21 @@ function counterOf(
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** Sets a forward's DNAT element can be in, by family. */
-const dnatSets = (f: IpFamily) => [`dnat${f}`, `dnat${f}_range`, `dnat${f}_any`, `dnat${f}_any_range`];
+const dnatSets = (f: IpFamily) => [
+  `dnat${f}`,
+  `dnat${f}_range`,
+  `dnat${f}_any`,
+  `dnat${f}_any_range`,
+  `dnat${f}_hash`,
+  `dnat${f}_any_hash`,
+];
+
+/** Protocol and port of a DNAT element's key (a hash map's key ends with the bucket). */
+function protoPort(key: unknown, set: string): [unknown, unknown] {
+  const k = key as unknown[];
+  const n = set.endsWith('_hash') ? k.length - 1 : k.length;
+  return [k[n - 2], k[n - 1]];
+}
 
 /** The forward's public ports (a port, or a range as the decoder gives it) in a map key. */
 function portsMatch(port: unknown, fw: { publicPorts: { from: number; to: number } }): boolean {
@@ -152,13 +181,13 @@ function dnatInstalled(
   if (drift.some((line) => line.includes(`table inet ${table}`) && !/: elements [+-]\d/.test(line))) return false;
   const fw = config.forwards.find((x) => x.source === source);
   if (!fw) return false;
-  const peer = fw.peerAddresses[f];
+  const targets = new Set(fw.targets.map((x) => x.addresses[f]));
   for (const name of dnatSets(f)) {
     const s = ruleset.sets.find((x) => x.table === table && x.name === name);
     for (const el of s?.elements ?? []) {
-      const k = el.key as unknown[];
+      const [proto, port] = protoPort(el.key, name);
       const d = Array.isArray(el.data) ? el.data[0] : el.data;
-      if (Array.isArray(k) && k[k.length - 2] === fw.protocol && portsMatch(k[k.length - 1], fw) && d === peer) return true;
+      if (Array.isArray(el.key) && proto === fw.protocol && portsMatch(port, fw) && targets.has(d as string)) return true;
     }
   }
   return false;
@@ -188,21 +217,26 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
   if (config.role === 'frontend') {
     for (const fw of config.forwards) {
       for (const f of fw.families) {
-        const peer = fw.peerAddresses[f]!;
         const proto = fw.protocol;
+        const addresses = new Set(fw.targets.map((x) => x.addresses[f]));
         let connections = 0;
         for (const set of dnatSets(f)) {
           connections += counterOf(nft.ruleset, table, set, (key, data) => {
-            const k = key as unknown[];
+            const [p, port] = protoPort(key, set);
             const d = Array.isArray(data) ? data[0] : data;
-            return k[k.length - 2] === proto && portsMatch(k[k.length - 1], fw) && d === peer;
+            return p === proto && portsMatch(port, fw) && addresses.has(d as string);
           }).packets;
         }
-        const target =
-          fw.targetPorts.from === fw.targetPorts.to ? fw.targetPorts.from : { range: [fw.targetPorts.from, fw.targetPorts.to] };
-        const traffic = counterOf(nft.ruleset, table, typeof target === 'number' ? `stats${f}` : `stats${f}_range`, (key) =>
-          same(key, [peer, proto, target]),
-        );
+        // Every target's traffic (a failover moves new connections; the old ones go on to the other target).
+        const traffic = { packets: 0, bytes: 0 };
+        for (const x of fw.targets) {
+          const target = x.ports.from === x.ports.to ? x.ports.from : { range: [x.ports.from, x.ports.to] };
+          const c = counterOf(nft.ruleset, table, typeof target === 'number' ? `stats${f}` : `stats${f}_range`, (key) =>
+            same(key, [x.addresses[f], proto, target]),
+          );
+          traffic.packets += c.packets;
+          traffic.bytes += c.bytes;
+        }
         forwards.push({
           source: fw.source,
           protocol: proto,
@@ -211,6 +245,30 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
           peer: fw.peer,
           connections,
           ...traffic,
+        });
+      }
+    }
+  }
+
+  const targets: TargetStatus[] = [];
+  if (config.role === 'frontend') {
+    const measured = readTargetHealth(k.netns, name);
+    for (const fw of monitoredForwards(config)) {
+      for (const x of fw.targets) {
+        const h = measured?.targets.find((m) => m.key === x.key);
+        let elements = 0;
+        for (const f of fw.families)
+          for (const set of dnatSets(f))
+            for (const el of nft.ruleset?.sets.find((y) => y.table === table && y.name === set)?.elements ?? []) {
+              const [p, port] = protoPort(el.key, set);
+              const d = Array.isArray(el.data) ? el.data[0] : el.data;
+              if (p === fw.protocol && portsMatch(port, fw) && d === x.addresses[f]) elements++;
+            }
+        targets.push({
+          forward: fw.source,
+          target: x.name,
+          elements,
+          health: h ? { up: h.up, since: h.since, reason: h.reason } : null,
         });
       }
     }
@@ -290,6 +348,7 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     },
     forwards,
     ...(tunnels ? { tunnels } : {}),
+    targets,
     present: {
       link: tunnel.link !== null,
       addresses: tunnel.link ? (await readAddresses(k, name)).map((a) => a.address) : [],

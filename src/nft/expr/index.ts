@@ -17,6 +17,7 @@ import { type CtExpr, ctCodec } from './ct.js';
 import { type DynsetExpr, dynsetCodec } from './dynset.js';
 import { type ExthdrExpr, exthdrCodec } from './exthdr.js';
 import { type FibExpr, fibCodec } from './fib.js';
+import { type HashExpr, hashCodec } from './hash.js';
 import { type ImmediateExpr, immediateCodec } from './immediate.js';
 import { type LimitExpr, limitCodec } from './limit.js';
 import { type LogExpr, logCodec } from './log.js';
@@ -53,6 +54,7 @@ export type NftExpr =
   | RtExpr
   | ExthdrExpr
   | FibExpr
+  | HashExpr
   | NatExpr
   | MasqExpr
   | RedirExpr
@@ -76,6 +78,7 @@ export type {
   DynsetExpr,
   ExthdrExpr,
   FibExpr,
+  HashExpr,
   ImmediateExpr,
   LimitExpr,
   LogExpr,
@@ -110,6 +113,7 @@ const CODECS = new Map<string, ExprCodec<any>>(
     rtCodec,
     exthdrCodec,
     fibCodec,
+    hashCodec,
     natCodec,
     masqCodec,
     redirCodec,

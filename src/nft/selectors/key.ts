@@ -30,6 +30,8 @@ export interface KeyDef {
   readonly l4?: number;
   /** The load into `dreg`; `len` shorter than the key for byte-aligned prefixes (payload keys). */
   load(dreg: number, len?: number): NftExpr;
+  /** Expressions before the load (a hash key loads its source first, selectors/hash.ts). */
+  prepare?(dreg: number): NftExpr[];
   /** Payload keys: a prefix loads fewer bytes instead of masking. */
   readonly truncatable?: boolean;
   /** Keys that can be written (`meta mark set`, `ct mark set`, `tcp option maxseg size set`). */

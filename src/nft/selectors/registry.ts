@@ -9,13 +9,23 @@ import type { NftKeyExpr } from '../model.js';
 import { ctKeys } from './ct.js';
 import { exthdrKeys } from './exthdr.js';
 import { fibKeys } from './fib.js';
+import { hashKeys } from './hash.js';
 import type { KeyDef, KeyProvider, ProtoCtx, Recognized } from './key.js';
 import { metaKeys } from './meta.js';
 import { payloadKeys } from './payload.js';
 import { rtKeys } from './rt.js';
 import { socketKeys } from './socket.js';
 
-const PROVIDERS: readonly KeyProvider[] = [payloadKeys, metaKeys, ctKeys, socketKeys, rtKeys, exthdrKeys, fibKeys];
+const PROVIDERS: readonly KeyProvider[] = [
+  payloadKeys,
+  metaKeys,
+  ctKeys,
+  socketKeys,
+  rtKeys,
+  exthdrKeys,
+  fibKeys,
+  hashKeys((text, family) => findKey(text, family)),
+];
 
 const cache = new Map<NftFamily, Map<string, KeyDef | null>>();
 

@@ -181,6 +181,25 @@ export function sortElements(types: readonly NftDatatype[], elements: readonly N
     .map((x) => x.el);
 }
 
+/**
+ * The bytes sortElements orders a listed key by: its fields unpadded, host-order fields in
+ * network order (`big`: an interval concatenation's record already holds them so). A key
+ * whose fields do not fit the types sorts first (it is skipped when formatted).
+ */
+function listingOrderKey(types: readonly NftDatatype[], lens: readonly number[], key: Buffer, big: boolean): Buffer {
+  const parts = splitConcat(key, lens);
+  if (!parts) return Buffer.alloc(0);
+  if (parts.length === 1) return big ? parts[0]! : toBig(types[0]!, parts[0]!);
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const p = big ? parts[i]! : toBig(types[i]!, parts[i]!);
+    p.copy(out, at);
+    at += p.length;
+  }
+  return out;
+}
+
 function formatKey(shape: SetShape, from: Buffer, to: Buffer, big: boolean): NftElement['key'] | undefined {
   const lens = shape.keyTypes.map((t) => t.len);
   const a = splitConcat(from, lens);
@@ -232,8 +251,16 @@ export function recordsToElements(shape: SetShape, records: readonly ElemRecord[
   const out: NftElement[] = [];
   let skipped = 0;
   if (!interval || concat) {
-    const sorted = [...records].filter((r) => r.key).sort((a, b) => Buffer.compare(a.key!, b.key!));
-    for (const r of sorted) {
+    // nft's order (sortElements' order) straight from the record bytes: each field in network
+    // order, unpadded. Formatting every key and parsing it back to sort (as sortElements does
+    // for elements given as values) cost ~10 µs an element cold: 200 ms for a 20 000-element listing.
+    const lens = shape.keyTypes.map((t) => t.len);
+    const sorted = records
+      .filter((r) => r.key)
+      .map((r) => ({ r, k: listingOrderKey(shape.keyTypes, lens, r.key!, interval) }))
+      .sort((a, b) => Buffer.compare(a.k, b.k) || Buffer.compare(a.r.key!, b.r.key!));
+    for (let i = 0; i < sorted.length; i++) {
+      const r = sorted[i]!.r;
       const key = formatKey(shape, r.key!, r.keyEnd ?? r.key!, interval);
       if (key === undefined) {
         skipped++;
@@ -244,7 +271,7 @@ export function recordsToElements(shape: SetShape, records: readonly ElemRecord[
       if (data !== undefined) el.data = data;
       out.push(decorate(el, r));
     }
-    return { elements: sortElements(shape.keyTypes, out), skipped };
+    return { elements: out, skipped };
   }
   const type = shape.keyTypes[0]!;
   const sorted = [...records]

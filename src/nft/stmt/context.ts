@@ -143,6 +143,7 @@ export class LinCtx implements ProtoCtx {
     let slot = 0;
     for (const d of defs) {
       const reg = slotReg(slot);
+      if (d.prepare) this.emit(...d.prepare(reg));
       this.emit(d.load(reg, truncate));
       if (hton && needsHton(d)) {
         this.emit({ name: 'byteorder', sreg: reg, dreg: reg, op: 'hton', len: d.len, size: byteorderSize(d.len) });

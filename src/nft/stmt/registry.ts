@@ -8,6 +8,7 @@ import { exprDebug, type NftExpr } from '../expr/index.js';
 import type { NftRawStmt, NftStmt } from '../model.js';
 import type { DelinCtx, DelinResult, LinCtx, TextCtx } from './context.js';
 import { counterText, delinearizeCounter, delinearizeObjref, linearizeCounter } from './counter.js';
+import { delinearizeHash } from './hash.js';
 import { delinearizeLimit, limitText, linearizeLimit } from './limit.js';
 import { delinearizeLog, linearizeLog, logText } from './log.js';
 import { delinearizeLookup } from './lookup.js';
@@ -75,6 +76,7 @@ export const DELINEARIZERS: Partial<Record<NftExpr['name'], Delin>> = {
   lookup: delinearizeLookup,
   bitwise: delinearizeBitwise,
   byteorder: delinearizeByteorder,
+  hash: delinearizeHash,
   immediate: delinearizeImmediate,
   meta: delinearizeMeta,
   ct: delinearizeCt,

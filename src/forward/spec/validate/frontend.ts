@@ -173,6 +173,9 @@ function frontendPeers(
   const expected = external ? 'a list of peers, each with name and addresses' : 'a list of peers, each with name, publicKey and addresses';
   const out: NormalizedFrontendPeer[] = [];
   const byAddress = new Map<string, number>();
+  // Indexes by name and key: a frontend may have a thousand peers.
+  const byName = new Map<string, number>();
+  const byKey = new Map<string, number>();
   const families = tunnel.map((t) => t.prefix.family);
   list(value, field, expected, 1).forEach((v, i) => {
     const pf = item(field, i);
@@ -193,7 +196,7 @@ function frontendPeers(
     const name = string(required(p, 'name', pf, PEER_NAME_EXPECTED), nameField, PEER_NAME_EXPECTED);
     if (name.length > 32) fail(nameField, `is ${name.length} characters long`, PEER_NAME_EXPECTED);
     if (!PEER_NAME.test(name)) fail(nameField, `${show(name)} is not a valid peer name`, PEER_NAME_EXPECTED);
-    const sameName = out.findIndex((x) => x.name === name);
+    const sameName = byName.get(name) ?? -1;
     if (sameName !== -1) fail(nameField, `${show(name)} is already the name of ${item(field, sameName)}`, 'a name no other peer has');
 
     let pk: string | undefined;
@@ -207,7 +210,7 @@ function frontendPeers(
           "is this frontend's own public key (derived from tunnel.privateKey)",
           "the backend's public key (`wg pubkey` on the backend)",
         );
-      const sameKey = out.findIndex((x) => x.publicKey === pk);
+      const sameKey = byKey.get(pk) ?? -1;
       if (sameKey !== -1) fail(keyField, `is already the public key of ${item(field, sameKey)}`, 'a different key for each peer');
       psk = keySource(ctx, p, pf, 'presharedKey', 'presharedKeyFile', false);
     }
@@ -268,6 +271,8 @@ function frontendPeers(
       source: pf,
     };
     if (psk) withPresharedKey(peer, psk);
+    byName.set(name, out.length);
+    if (pk !== undefined) byKey.set(pk, out.length);
     out.push(peer);
   });
   return out;
