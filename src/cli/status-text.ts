@@ -32,7 +32,7 @@ export function statusLines(s: ForwardStatus): string[] {
   for (const x of s.tunnels ?? []) {
     const hs = x.handshakeAge === null ? 'no handshake yet' : `handshake ${x.handshakeAge} s ago`;
     out(
-      `  tunnel ${x.interface}: ${x.present ? (x.up ? 'up' : 'DOWN') : 'absent'}, ${hs}, endpoint ${x.endpoint ?? '-'}${x.table !== undefined ? `, table ${x.table}, mark 0x${x.mark!.toString(16)}` : ''}, checks ${x.checkAddress ?? '-'}${x.egress ? ', carries the egress' : ''}`,
+      `  tunnel ${x.interface}: ${x.present ? (x.up ? 'up' : 'DOWN') : 'absent'}, frontend ${x.check.alive ? 'alive' : 'NOT ANSWERING'} (check ${x.check.result}), ${hs}, endpoint ${x.endpoint ?? '-'}${x.table !== undefined ? `, table ${x.table}, mark 0x${x.mark!.toString(16)}` : ''}, checks ${x.checkAddress ?? '-'}${x.egress ? ', carries the egress' : ''}`,
     );
   }
   for (const f of s.forwards) {

@@ -192,7 +192,11 @@ export class Supervisor {
           handshakeAgeSeconds: t.handshakeAgeSeconds,
         });
       if (result.egress) {
-        this.emit(result.egress.from === undefined ? 'info' : 'warn', 'egress-moved', { ...result.egress });
+        this.emit(result.egress.from === undefined ? 'info' : 'warn', 'egress-moved', {
+          ...(result.egress.from !== undefined ? { from: result.egress.from } : {}),
+          to: result.egress.to,
+          reason: result.egress.reason,
+        });
         this.schedule(`egress to ${result.egress.to}: ${result.egress.reason}`, 0);
       }
     } catch (err) {

@@ -17,6 +17,7 @@
  * nothing asserts on speed beyond that bound.
  */
 import anyTest, { type ExecutionContext } from 'ava';
+import { forwardService } from '../../src/forward/index.js';
 import { tcpAsk, udpAsk } from '../../src/lab/index.js';
 import { dialAs, e2eSkipReason, inNetns, OTHER_UID } from '../helpers/e2e.js';
 import {
@@ -206,6 +207,13 @@ async function issueSequence(t: ExecutionContext, mode: TwoMode): Promise<void> 
     // Nothing to move in connmark mode: stay in this state as long as a move would take.
     await new Promise((r) => setTimeout(r, 8000));
   }
+  // netfwd status (another process would do the same): tunnel A's frontend does not answer, B's does.
+  const during = await forwardService(e.specs.backend).status();
+  const [stA, stB] = during.tunnels!;
+  t.false(stA!.check.alive, `status: tunnel A's check ${stA!.check.result}`);
+  t.true(stB!.check.alive, `status: tunnel B's check ${stB!.check.result}`);
+  if (selecting) t.deepEqual([stA!.egress, stB!.egress], [false, true], 'status: B carries the egress');
+  t.log(`status while A is dead: A ${stA!.check.result}, B ${stB!.check.result}`);
   t.true(await growing(sB4), 'the open IPv4 connection via B still receives');
   t.true(await growing(sB6), 'the open IPv6 connection via B still receives');
   await requestsVia(t, e, 'vpsb');

@@ -8,6 +8,7 @@ export type { EgressObserved, EgressRoute, ForwardProbe, ProbeOptions, ProbeRepo
 import { ConfigError } from '../../errors.js';
 import type { NftRuleset } from '../../nft/index.js';
 import type { Rule } from '../../route/index.js';
+import { EgressHealth } from '../health/egress.js';
 import { monitoredForwards, readTargetHealth } from '../health/targets.js';
 import { otherClaims, ownedTables } from '../plan/claims.js';
 import type { Kernel } from '../plan/context.js';
@@ -49,6 +50,9 @@ export interface ForwardCounter {
 }
 
 /** One of a backend's several tunnels (ForwardStatus.tunnels). */
+/** How long `status` waits for each tunnel's check (as `netfwd run`'s default). */
+const TUNNEL_CHECK_TIMEOUT_MS = 2000;
+
 export interface TunnelSummary {
   interface: string;
   present: boolean;
@@ -61,6 +65,12 @@ export interface TunnelSummary {
   handshakeAge: number | null;
   /** The frontend address `netfwd run` checks through this tunnel. */
   checkAddress: string | null;
+  /**
+   * The same check as `netfwd run`'s, made now: a TCP connect to
+   * checkAddress from the tunnel's own address, so through the tunnel.
+   * `alive`: refused or open (the frontend answered).
+   */
+  check: { alive: boolean; result: string };
   /** The services' own traffic leaves by this tunnel now. */
   egress: boolean;
 }
@@ -350,8 +360,8 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
     ...(tunnels ? { tunnels } : {}),
     targets,
     present: {
-      link: tunnel.link !== null,
-      addresses: tunnel.link ? (await readAddresses(k, name)).map((a) => a.address) : [],
+      link: tunnel.link !== null && (tunnels ?? []).every((x) => x.present),
+      addresses: await presentAddresses(k, config),
       routes: (await readRoutes(k, tables)).map(
         (r) =>
           `${r.type !== 'unicast' ? `${r.type} ` : ''}${r.destination}${r.family === 6 ? ' (IPv6)' : ''}${r.link ? ` dev ${r.link}` : ''} table ${r.table}`,
@@ -365,13 +375,16 @@ export async function readStatus(k: Kernel, config: NormalizedConfig, options: P
   };
 }
 
-/** Each of a backend's tunnels: link, handshake, table, and whether the egress rules use it. */
+/** Each of a backend's tunnels: link, handshake, table, a check through it now, and whether the egress rules use it. */
 async function tunnelSummaries(k: Kernel, config: NormalizedBackend, rules: Rule[]): Promise<TunnelSummary[]> {
   const egress = currentEgressTable(config, rules);
+  const health = new EgressHealth(config, TUNNEL_CHECK_TIMEOUT_MS);
+  await health.check(k);
   const out: TunnelSummary[] = [];
   for (const t of config.tunnels) {
     const state = await readTunnel(k, t.interface);
     const peer = state.device?.peers[0];
+    const h = health.tunnels.get(t.interface);
     out.push({
       interface: t.interface,
       present: t.external ? state.link !== null : state.device !== null,
@@ -380,8 +393,20 @@ async function tunnelSummaries(k: Kernel, config: NormalizedBackend, rules: Rule
       endpoint: peer?.endpoint ?? null,
       handshakeAge: peer?.lastHandshake ? Math.max(0, Math.round((Date.now() - peer.lastHandshake.getTime()) / 1000)) : null,
       checkAddress: t.checkAddress?.address ?? null,
+      check: { alive: h?.healthy ?? false, result: h?.reason ?? 'not checked' },
       egress: egress !== undefined && egress === t.table,
     });
+  }
+  return out;
+}
+
+/** The global addresses of every tunnel link of the configuration ("10.0.2.2/24 (wgb)" past the first). */
+async function presentAddresses(k: Kernel, config: NormalizedConfig): Promise<string[]> {
+  const out: string[] = [];
+  const tunnels = config.role === 'backend' ? config.tunnels : [config.tunnel];
+  for (const [i, t] of tunnels.entries()) {
+    if (!(await k.rt.links.get(t.interface))) continue;
+    for (const a of await readAddresses(k, t.interface)) out.push(i === 0 ? a.address : `${a.address} (${t.interface})`);
   }
   return out;
 }
