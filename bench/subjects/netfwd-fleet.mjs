@@ -14,26 +14,19 @@ const spec = JSON.parse(readFileSync(file, 'utf8'));
 const options = { implementation: 'userspace' };
 
 /**
- * Failover of the forwards that point at peer `from` to peer `to`: from the
- * moment the target is found down (the call) to the moment the DNAT map holds
- * the new target (apply() resolved).
- *
- * Today: the spec with those forwards rewritten to `to` is applied. With the
- * several-targets feature (branch s19-targets: `to` as a list with
- * `balance: failover`, and `apply({ health: { downTargets } })`), this function
- * becomes
- *   forwardService(spec, options).apply({ health: { downTargets: [from] } })
- * on a spec whose forwards list both peers; nothing else in the case changes.
+ * Failover of the forwards whose first target is peer `from`: from the moment
+ * the target is found down (the call) to the moment the DNAT map holds their
+ * second target, peer `to` (apply() resolved) — what `netfwd run` does when
+ * its health check finds a target down: `apply({ health: { downTargets } })`.
  */
 async function failover(from, to) {
-  const moved = {
-    ...spec,
-    forwards: spec.forwards.map((fw) => (fw.to.peer === from ? { ...fw, to: { ...fw.to, peer: to } } : fw)),
-  };
   const t = performance.now();
-  const service = forwardService(moved, options); // validation of the whole spec is part of the time
+  const service = forwardService(spec, options); // validation of the whole spec is part of the time
   validateMs = performance.now() - t;
-  return service.apply();
+  const downTargets = new Set(
+    service.config.forwards.flatMap((fw) => (fw.targets[1]?.peer === to ? fw.targets.filter((x) => x.peer === from).map((x) => x.key) : [])),
+  );
+  return service.apply({ health: { downTargets } });
 }
 
 /** How long forwardService() (validating the spec) took, of opMs. */

@@ -305,15 +305,6 @@ export class LanLab extends NamespaceLab<LanHostName> {
     }
   }
 
-  private async withRoute(ns: string, fn: (rt: Route) => Promise<void>): Promise<void> {
-    const rt = await Route.open({ netns: ns });
-    try {
-      await fn(rt);
-    } finally {
-      rt.close();
-    }
-  }
-
   protected netnsOf(host: LanHostName): string {
     return this.host(host).netns;
   }

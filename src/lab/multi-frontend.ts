@@ -226,15 +226,6 @@ export class MultiFrontendLab extends NamespaceLab<MultiFrontendHostName> {
     }
   }
 
-  private async withRoute(ns: string, fn: (rt: Route) => Promise<void>): Promise<void> {
-    const rt = await Route.open({ netns: ns });
-    try {
-      await fn(rt);
-    } finally {
-      rt.close();
-    }
-  }
-
   protected netnsOf(host: MultiFrontendHostName): string {
     return this.host(host).netns;
   }

@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { type ExecOptions, netns } from '../netns/index.js';
 import { type NetnsTask, type PortableFunction, runInNetns, startInNetns } from '../netns/run-in-netns.js';
+import { Route } from '../route/index.js';
 
 export abstract class NamespaceLab<H extends string> {
   private readonly tasks = new Set<NetnsTask<unknown>>();
@@ -17,6 +18,16 @@ export abstract class NamespaceLab<H extends string> {
 
   /** The namespaces destroy() removes: those the lab made, and no others. */
   protected abstract madeNamespaces(): string[];
+
+  /** Runs `fn` with an rtnetlink handle of the namespace, closed afterwards. */
+  protected async withRoute(ns: string, fn: (rt: Route) => Promise<void>): Promise<void> {
+    const rt = await Route.open({ netns: ns });
+    try {
+      await fn(rt);
+    } finally {
+      rt.close();
+    }
+  }
 
   /** Starts a process inside a host's namespace (no shell); it is killed at destroy(). */
   exec(host: H, command: string, args: readonly string[] = [], options: ExecOptions = {}): ChildProcess {

@@ -28,6 +28,7 @@ import {
   inNetns,
   linkKind,
   OTHER_UID,
+  readCounters,
   returnPathOf,
   SERVICE_UID,
   startService,
@@ -286,18 +287,6 @@ function installWatch(lab: MultiFrontendLab, tag: string, ifaces: string[]): voi
   inNetns(lab.hosts.homerouter.netns, 'nft', ['-f', '-'], homeText);
 }
 
-function counters(ns: string, table: string): Record<string, number> {
-  const j = JSON.parse(inNetns(ns, 'nft', ['-j', 'list', 'table', 'inet', table])) as { nftables: Array<Record<string, any>> };
-  const out: Record<string, number> = {};
-  for (const item of j.nftables) {
-    const r = item.rule;
-    if (!r?.comment) continue;
-    const c = (r.expr as Array<Record<string, any>>).find((x) => x.counter)?.counter;
-    out[r.comment as string] = c?.packets ?? -1;
-  }
-  return out;
-}
-
 /**
  * Counters in the backend for one client connection to the streaming port
  * (by the client's port, which neither frontend rewrites): "NAME via A",
@@ -317,12 +306,12 @@ export function watchConnection(e: TwoFrontendsEnv, name: string, family: 'ipv4'
 
 /** Packets of the backend's counters: reply/egress via A, via B, elsewhere. */
 export function backendCounters(e: TwoFrontendsEnv): Record<string, number> {
-  return counters(e.lab.hosts.backend.netns, BACKEND_TABLE);
+  return readCounters(e.lab.hosts.backend.netns, BACKEND_TABLE);
 }
 
 /** Packets of the home router's counters: wireguard4/6, wireguard icmp4/6, unselected, leak tcp/udp/icmp/other. */
 export function homeCounters(e: TwoFrontendsEnv): Record<string, number> {
-  return counters(e.lab.hosts.homerouter.netns, HOME_TABLE);
+  return readCounters(e.lab.hosts.homerouter.netns, HOME_TABLE);
 }
 
 /** The sum of the home router's leak counters. */
