@@ -24,7 +24,9 @@ async function failover(from, to) {
   const service = forwardService(spec, options); // validation of the whole spec is part of the time
   validateMs = performance.now() - t;
   const downTargets = new Set(
-    service.config.forwards.flatMap((fw) => (fw.targets[1]?.peer === to ? fw.targets.filter((x) => x.peer === from).map((x) => x.key) : [])),
+    service.config.forwards.flatMap((fw) =>
+      fw.targets[1]?.peer === to ? fw.targets.filter((x) => x.peer === from).map((x) => x.key) : [],
+    ),
   );
   return service.apply({ health: { downTargets } });
 }
