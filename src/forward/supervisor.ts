@@ -197,6 +197,8 @@ export class Supervisor {
           to: result.egress.to,
           reason: result.egress.reason,
         });
+        // Not a repair of somebody else's change: never throttled by the repair bound.
+        this.mustApply = true;
         this.schedule(`egress to ${result.egress.to}: ${result.egress.reason}`, 0);
       }
     } catch (err) {

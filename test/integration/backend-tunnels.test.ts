@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { forwardService, validateSpec } from '../../src/forward/index.js';
 import type { BackendSpec, ReturnPathSpec } from '../../src/forward/spec/spec.js';
+import { Supervisor, type SupervisorEvent } from '../../src/forward/supervisor.js';
 import { ConfigError } from '../../src/index.js';
 import { generatePrivateKey, publicKey } from '../../src/wireguard/index.js';
 import { e2eSkipReason, inNetns, uniqueTag, wgBackend } from '../helpers/e2e.js';
@@ -236,4 +237,48 @@ test('several tunnels, validation: the spec is refused before anything is touche
   );
   t.deepEqual(mark.tunnels[0]!.checkAddress, { family: 4, address: '10.0.1.1' });
   t.deepEqual(mark.tunnels[1]!.checkAddress, { family: 4, address: '10.0.2.254' });
+});
+
+test('several tunnels under netfwd run: the egress moves to the first tunnel whose frontend answers its check, also past the repair bound; status says which answer', async (t) => {
+  const ns = freshNetns(t, 'nfbs');
+  const s = spec(ns, uniqueTag());
+  const [a, b] = [s.tunnels![0]!.interface, s.tunnels![1]!.interface];
+  // No frontends here: tunnel a's check (10.0.1.1 through wga, no handshake) gets no answer; tunnel
+  // b's check address is this machine's own (on lo), which answers with a reset, like a live frontend.
+  s.tunnels![1]!.checkAddress = '10.0.2.9';
+  execFileSync(toolPath('ip'), ['-n', ns, 'link', 'set', 'lo', 'up']);
+  execFileSync(toolPath('ip'), ['-n', ns, 'addr', 'add', '10.0.2.9/32', 'dev', 'lo']);
+  const events: SupervisorEvent[] = [];
+  const sup = new Supervisor(validateSpec(s), {
+    implementation: wgBackend(),
+    tunnelCheckMs: 500,
+    tunnelCheckTimeoutMs: 300,
+    // Every repair is past the bound: moving the egress is not a repair, so it still happens.
+    maxRepairs: 0,
+    recheckMs: 0,
+    log: (e) => events.push(e),
+  });
+  t.teardown(() => sup.stop({ down: true }));
+  await sup.start();
+  await sup.ready;
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && !rulesAt(ns, '-4').includes('301 uidrange 1000-1001 → 5101'))
+    await new Promise((r) => setTimeout(r, 200));
+  t.true(rulesAt(ns, '-4').includes('301 uidrange 1000-1001 → 5101'), `egress rules: ${rulesAt(ns, '-4').join('; ')}`);
+  t.true(rulesAt(ns, '-6').includes('301 uidrange 1000-1001 → 5101'));
+  t.like(events.find((e) => e.event === 'egress-moved')?.details, { to: b, reason: 'first check' });
+  t.like(events.find((e) => e.event === 'tunnel-up')?.details, { interface: b });
+  t.false(
+    events.some((e) => e.event === 'repairs-throttled'),
+    JSON.stringify(events.filter((e) => e.level !== 'debug')),
+  );
+  const st = await forwardService(s, { implementation: wgBackend() }).status();
+  t.deepEqual(
+    st.tunnels!.map((x) => [x.interface, x.check.alive, x.egress]),
+    [
+      [a, false, false],
+      [b, true, true],
+    ],
+  );
+  t.regex(st.tunnels![0]!.check.result, /^timeout/);
 });
