@@ -64,10 +64,10 @@ export async function runDoctor(
   // Who may change the files decides what root applies; a configuration that only names key files
   // may be readable by others (config reference, "Permissions").
   const inlineSecrets =
-    (!config.tunnel.external && config.tunnel.privateKeyFile === undefined) ||
-    (config.role === 'frontend'
-      ? config.tunnel.peers.some((p) => p.presharedKey && !p.presharedKeyFile)
-      : !!config.tunnel.peer?.presharedKey && !config.tunnel.peer.presharedKeyFile);
+    config.role === 'frontend'
+      ? (!config.tunnel.external && config.tunnel.privateKeyFile === undefined) ||
+        config.tunnel.peers.some((p) => p.presharedKey && !p.presharedKeyFile)
+      : config.tunnels.some((t) => (!t.external && t.privateKeyFile === undefined) || (!!t.peer?.presharedKey && !t.peer.presharedKeyFile));
   for (const f of [files.config, ...files.keys]) {
     const kind: FileKind = f !== files.config ? 'key' : inlineSecrets ? 'config-with-key' : 'config';
     try {
@@ -193,7 +193,8 @@ async function routerAdvertisements(config: NormalizedConfig): Promise<[string, 
   const rt = await Route.open({ netns: config.netns });
   let names: string[];
   try {
-    names = (await rt.links.list()).map((l) => l.name).filter((n) => n !== 'lo' && n !== config.tunnel.interface);
+    const tunnels = new Set(config.role === 'backend' ? config.tunnels.map((t) => t.interface) : [config.tunnel.interface]);
+    names = (await rt.links.list()).map((l) => l.name).filter((n) => n !== 'lo' && !tunnels.has(n));
   } finally {
     rt.close();
   }

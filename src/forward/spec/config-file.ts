@@ -138,18 +138,23 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Nor
   }
 }
 
-/** The fields of a raw (unvalidated) spec that hold a key inline. */
+/** The fields of a raw (unvalidated) spec that hold a key inline: in `tunnel`, or in each of a backend's `tunnels`. */
 function inlineSecretFields(value: unknown): string[] {
-  if (!isPlainObject(value) || !isPlainObject(value.tunnel)) return [];
-  const t = value.tunnel;
+  if (!isPlainObject(value)) return [];
+  const tunnels: Array<[string, unknown]> = [['tunnel', value.tunnel]];
+  if (Array.isArray(value.tunnels)) value.tunnels.forEach((t: unknown, i) => tunnels.push([item('tunnels', i), t]));
   const out: string[] = [];
-  if (t.privateKey !== undefined && t.privateKey !== null) out.push('tunnel.privateKey');
-  if (Array.isArray(t.peers)) {
-    t.peers.forEach((p: unknown, i) => {
-      if (isPlainObject(p) && p.presharedKey !== undefined && p.presharedKey !== null)
-        out.push(child(item('tunnel.peers', i), 'presharedKey'));
-    });
+  for (const [field, t] of tunnels) {
+    if (!isPlainObject(t)) continue;
+    if (t.privateKey !== undefined && t.privateKey !== null) out.push(child(field, 'privateKey'));
+    if (Array.isArray(t.peers)) {
+      t.peers.forEach((p: unknown, i) => {
+        if (isPlainObject(p) && p.presharedKey !== undefined && p.presharedKey !== null)
+          out.push(child(item(child(field, 'peers'), i), 'presharedKey'));
+      });
+    }
+    if (isPlainObject(t.peer) && t.peer.presharedKey !== undefined && t.peer.presharedKey !== null)
+      out.push(child(child(field, 'peer'), 'presharedKey'));
   }
-  if (isPlainObject(t.peer) && t.peer.presharedKey !== undefined && t.peer.presharedKey !== null) out.push('tunnel.peer.presharedKey');
   return out;
 }

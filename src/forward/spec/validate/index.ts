@@ -98,12 +98,14 @@ function secretsOf(input: unknown): string[] {
     addIfKeyLike(own(h, file));
   };
   if (!isPlainObject(input)) return out;
-  const tunnel = own(input, 'tunnel');
-  fromHolder(tunnel, 'privateKey', 'privateKeyFile');
-  if (isPlainObject(tunnel)) {
-    const peers = own(tunnel, 'peers');
-    if (Array.isArray(peers)) for (const p of peers) fromHolder(p, 'presharedKey', 'presharedKeyFile');
-    fromHolder(own(tunnel, 'peer'), 'presharedKey', 'presharedKeyFile');
+  const several = own(input, 'tunnels');
+  for (const tunnel of [own(input, 'tunnel'), ...(Array.isArray(several) ? several : [])]) {
+    fromHolder(tunnel, 'privateKey', 'privateKeyFile');
+    if (isPlainObject(tunnel)) {
+      const peers = own(tunnel, 'peers');
+      if (Array.isArray(peers)) for (const p of peers) fromHolder(p, 'presharedKey', 'presharedKeyFile');
+      fromHolder(own(tunnel, 'peer'), 'presharedKey', 'presharedKeyFile');
+    }
   }
   return out;
 }
