@@ -354,10 +354,11 @@ async function main(argv: string[]): Promise<number> {
       // Unsafe permissions are what doctor reports (failed checks), not a reason to stop before the checks.
       refuseLanRole('doctor', configPath(options), false);
       const config = load(options, false);
-      const keys = [
-        config.tunnel.privateKeyFile,
-        ...(config.role === 'frontend' ? config.tunnel.peers.map((p) => p.presharedKeyFile) : [config.tunnel.peer?.presharedKeyFile]),
-      ].filter((x): x is string => typeof x === 'string');
+      const keys = (
+        config.role === 'frontend'
+          ? [config.tunnel.privateKeyFile, ...config.tunnel.peers.map((p) => p.presharedKeyFile)]
+          : config.tunnels.flatMap((t) => [t.privateKeyFile, t.peer?.presharedKeyFile])
+      ).filter((x, i, all): x is string => typeof x === 'string' && all.indexOf(x) === i);
       const checks = await runDoctor(config, { config: options.config!, keys }, options.userspaceCommand);
       if (options.json) out(JSON.stringify({ ok: checks.every((c) => c.ok || c.warning), checks }, null, 2));
       else for (const c of checks) out(`${c.ok ? 'ok  ' : c.warning ? 'warn' : 'FAIL'} ${c.name}: ${c.detail}`);

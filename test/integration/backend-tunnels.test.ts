@@ -148,6 +148,10 @@ test('several tunnels, mode uid: a link, table and mark each; egress rules follo
     moved.plan.lines().join('\n'),
   );
   t.deepEqual(rulesAt(ns, '-4'), v4(5101));
+  // status --probe asks the kernel for the selected traffic's route: by tunnel b now, which counts as through the tunnel.
+  const probed = await fwd.status({ probe: true });
+  const v4route = probed.probe!.egress.find((r) => r.family === 4)!;
+  t.like(v4route, { interface: b, source: '10.0.2.2', table: 5101, throughTunnel: true });
   // `up` without measurements keeps what the kernel holds.
   const kept = await fwd.apply();
   t.true(kept.plan.empty, kept.plan.lines().join('\n'));

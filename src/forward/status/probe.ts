@@ -224,7 +224,8 @@ async function probeEgressRoutes(k: Kernel, config: NormalizedConfig): Promise<E
     try {
       const r = await lookupRoute(k, INTERNET[family], sel);
       Object.assign(e, r);
-      e.throughTunnel = r.interface === config.tunnel.interface;
+      // Several tunnels: any of them (the egress moves between them).
+      e.throughTunnel = config.tunnels.some((t) => t.interface === r.interface);
     } catch (err) {
       if (!(err instanceof NetlinkError)) throw err;
       const leakGuard = config.returnPath.mode !== 'snat' && ['ENETUNREACH', 'EHOSTUNREACH'].includes(err.code);
