@@ -9,7 +9,9 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { forwardService, validateSpec } from '../../src/forward/index.js';
+import { EgressHealth } from '../../src/forward/health/egress.js';
+import { forwardService, ServiceForward, validateSpec } from '../../src/forward/index.js';
+import { openKernelIn } from '../../src/forward/plan/context.js';
 import type { BackendSpec, ReturnPathSpec } from '../../src/forward/spec/spec.js';
 import { Supervisor, type SupervisorEvent } from '../../src/forward/supervisor.js';
 import { ConfigError } from '../../src/index.js';
@@ -285,4 +287,34 @@ test('several tunnels under netfwd run: the egress moves to the first tunnel who
     ],
   );
   t.regex(st.tunnels![0]!.check.result, /^timeout/);
+});
+
+test('tunnel health: down at the first unanswered check, up again only after two answered ones in a row (one at start)', async (t) => {
+  const ns = freshNetns(t, 'nfbh');
+  const s = spec(ns, uniqueTag());
+  s.tunnels![1]!.checkAddress = '10.0.2.9';
+  const b = s.tunnels![1]!.interface;
+  const config = validateSpec(s);
+  await new ServiceForward(config, { implementation: wgBackend() }).apply();
+  t.teardown(() => new ServiceForward(config, { implementation: wgBackend() }).down());
+  const ip = (...args: string[]) => execFileSync(toolPath('ip'), ['-n', ns, ...args]);
+  ip('link', 'set', 'lo', 'up');
+  const answering = (on: boolean) => ip('addr', on ? 'add' : 'del', '10.0.2.9/32', 'dev', 'lo');
+  const k = await openKernelIn(ns, { implementation: wgBackend() });
+  t.teardown(() => k.close());
+  if (config.role !== 'backend') throw new Error('a backend');
+  const health = new EgressHealth(config, 300);
+  const state = async () => {
+    await health.check(k);
+    return health.tunnels.get(b)!.healthy;
+  };
+  answering(true);
+  t.true(await state(), 'at start one answer is enough');
+  answering(false);
+  t.false(await state(), 'down at the first unanswered check');
+  t.regex(health.tunnels.get(b)!.reason, /^timeout/);
+  answering(true);
+  t.false(await state(), 'one answer after being down is not enough');
+  t.true(await state(), 'two in a row are');
+  t.is(health.egress, b, 'tunnel a never answered (no frontend): b carries the egress');
 });

@@ -10,11 +10,18 @@
  *
  * The egress is the first healthy tunnel in the spec's order; with none
  * healthy it stays where it is (that traffic fails there: it never takes
- * the home line).
+ * the home line). One failed check makes a tunnel unhealthy at once; a
+ * tunnel that was unhealthy needs RISE_CHECKS answered checks in a row to be
+ * healthy again, so a VPS that comes back unsteadily (measured: answering,
+ * then silent for one check, then steady) does not pull the egress back and
+ * forth. At start, one answered check is enough.
  */
 import type { Kernel } from '../plan/context.js';
 import type { NormalizedBackend, NormalizedBackendTunnel } from '../spec/normalized-config.js';
 import { type CheckOutcome, check } from './check.js';
+
+/** Answered checks in a row that make an unhealthy tunnel healthy again. */
+export const RISE_CHECKS = 2;
 
 /** The port the check connects to: any port works (the frontend refuses what it does not serve). */
 export const TUNNEL_CHECK_PORT = 9;
@@ -28,6 +35,8 @@ export interface TunnelHealth {
   reason: string;
   /** Seconds since the last handshake with this tunnel's frontend; null: none yet. */
   handshakeAgeSeconds: number | null;
+  /** Answered checks in a row (0 after a failed one). */
+  answered: number;
 }
 
 export interface EgressChange {
@@ -79,16 +88,20 @@ export class EgressHealth {
     let i = 0;
     for (const [n, t] of tunnels.entries()) {
       const outcome = targets[n] ? outcomes[i++] : undefined;
-      const healthy = outcome !== undefined && (outcome.result === 'refused' || outcome.result === 'open');
+      const ok = outcome !== undefined && (outcome.result === 'refused' || outcome.result === 'open');
       const reason = outcome ? describe(outcome) : 'no address of the check address family';
       const age = await handshakeAge(k, t, now);
       const before = this.tunnels.get(t.interface);
+      const answered = ok ? (before?.answered ?? 0) + 1 : 0;
+      // Down at the first failure; up again only after RISE_CHECKS answers in a row (at start: one).
+      const healthy = ok && (before === undefined || before.healthy || answered >= RISE_CHECKS);
       const h: TunnelHealth = {
         interface: t.interface,
         healthy,
         since: before && before.healthy === healthy ? before.since : now,
         reason,
         handshakeAgeSeconds: age,
+        answered,
       };
       this.tunnels.set(t.interface, h);
       if (!before || before.healthy !== healthy) changed.push(h);
