@@ -135,6 +135,8 @@ test('several tunnels, mode uid: a link, table and mark each; egress rules follo
   t.regex(ruleset, new RegExp(`iifname "${a}" ct state new ct mark set 0x000013ec`));
   t.regex(ruleset, new RegExp(`iifname "${b}" ct state new ct mark set 0x000013ed`));
   t.regex(ruleset, new RegExp(`ct direction reply ct mark 0x000013ec oifname != "${a}" drop`));
+  // This machine's own new connections leaving by a tunnel carry its mark (what the kernel sends for them later is routed by it).
+  t.regex(ruleset, new RegExp(`oifname "${b}" ct state new fib saddr type local ct mark set 0x000013ed`));
   t.regex(ruleset, new RegExp(`ct direction reply ct mark 0x000013ed oifname != "${b}" drop`));
   t.regex(ruleset, new RegExp(`iifname "${b}" meta l4proto . th dport @services accept`));
 

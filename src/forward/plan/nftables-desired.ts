@@ -409,6 +409,11 @@ function desiredBackend(config: NormalizedBackend): DesiredNftables {
   };
   const guard: NftStmt[][] = [];
   if (routed && several) {
+    // This machine's own connections leaving by tunnel N carry its mark too (restored in output), so
+    // what the kernel sends for them without a socket — a reset answering a late SYN-ACK, a
+    // time-wait ACK — is routed by tunnel N's table, not by the main table (no uid, no skuid).
+    for (const t of tunnels)
+      guard.push([e.oifname.eq(t.interface), e.ct.state.any('new'), e.fib('saddr', 'type').eq('local'), e.ct.mark.set(t.mark!)]);
     // Every packet of a connection that arrived by tunnel N leaves by tunnel N or not at all.
     for (const t of tunnels) guard.push([e.ct.direction.eq('reply'), e.ct.mark.eq(t.mark!), e.oifname.neq(t.interface), e.drop()]);
   }
