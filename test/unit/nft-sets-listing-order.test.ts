@@ -7,19 +7,13 @@ import test from 'ava';
 import { DATATYPES } from '../../src/nft/datatype.js';
 import type { NftElement } from '../../src/nft/model.js';
 import { elementRecords, recordsToElements, sortElements } from '../../src/nft/sets/elements.js';
+import { rng as seededRandom } from '../helpers/random.js';
 
-/** A small deterministic generator (the test must not depend on luck). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+/** The shared xorshift32 (test/helpers/random.ts) as raw 32-bit values: the test must not depend on luck. */
+const rng = (seed: number): (() => number) => {
+  const r = seededRandom(seed);
+  return () => r(0x100000000);
+};
 
 function shuffled<T>(list: readonly T[], next: () => number): T[] {
   const out = [...list];

@@ -7,18 +7,13 @@ import test from 'ava';
 import { NLA_F_NESTED } from '../../src/netlink/constants.js';
 import { Writer } from '../../src/netlink/writer.js';
 import { decodeElemRecords, type ElemRecord, NFTA_SET_ELEM, writeElemRecord } from '../../src/nft/sets/records.js';
+import { rng as seededRandom } from '../helpers/random.js';
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+/** The shared xorshift32 (test/helpers/random.ts) as raw 32-bit values: the test must not depend on luck. */
+const rng = (seed: number): (() => number) => {
+  const r = seededRandom(seed);
+  return () => r(0x100000000);
+};
 
 const bytes = (next: () => number, n: number) => Buffer.from(Array.from({ length: n }, () => next() & 0xff));
 
